@@ -1,0 +1,7 @@
+"""`python -m portwatch`: the same entry point as the `portwatch` command."""
+
+import sys
+
+from portwatch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,244 @@
+"""Immutable values shared by every layer: listeners, snapshots, diffs, catalog entries, alerts.
+
+Everything here is a frozen dataclass (or an enum) so it can cross the worker -> GUI thread
+boundary through a Qt signal without copying or locking. Nothing here imports Qt or psutil.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+
+class Proto(enum.StrEnum):
+    TCP = "tcp"
+    UDP = "udp"
+
+
+class Family(enum.StrEnum):
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+
+
+class Exposure(enum.StrEnum):
+    """Who can reach a socket, judged from the address it is bound to."""
+
+    LOOPBACK = "loopback"  # only this machine
+    LOCAL_NETWORK = "local-network"  # one specific interface address
+    ALL_INTERFACES = "all-interfaces"  # every interface: the widest reach
+
+    @property
+    def label(self) -> str:
+        return _EXPOSURE_LABELS[self]
+
+    @property
+    def rank(self) -> int:
+        """0 = narrowest reach; sorts loopback < local network < all interfaces."""
+        return list(Exposure).index(self)
+
+
+_EXPOSURE_LABELS = {
+    Exposure.LOOPBACK: "loopback only",
+    Exposure.LOCAL_NETWORK: "local network",
+    Exposure.ALL_INTERFACES: "all interfaces",
+}
+
+
+class Severity(enum.StrEnum):
+    """How serious a catalog security note is, on its own (before exposure is considered)."""
+
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+class Risk(enum.StrEnum):
+    """How much a user should worry about one listener: severity combined with exposure."""
+
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def rank(self) -> int:
+        return list(Risk).index(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessInfo:
+    """The process that owns a socket. Fields the OS refused to tell are None (or empty)."""
+
+    pid: int
+    name: str
+    user: str | None = None
+    exe: str | None = None
+    cmdline: tuple[str, ...] = ()
+    create_time: float | None = None  # seconds since the epoch; with pid, identifies the process
+    ppid: int | None = None
+
+
+class ListenerKey(NamedTuple):
+    """Stable identity of one row: the same socket seen in two scans has the same key."""
+
+    proto: Proto
+    family: Family
+    address: str
+    port: int
+    pid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Listener:
+    """One listening socket: a TCP socket in LISTEN, or a UDP socket with no remote address."""
+
+    proto: Proto
+    family: Family
+    address: str
+    port: int
+    exposure: Exposure
+    process: ProcessInfo | None = None
+    owner_hidden: bool = False  # the OS would not say who owns it (needs privileges)
+    hidden_reason: str | None = None  # one sentence for the user when owner_hidden
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    @property
+    def key(self) -> ListenerKey:
+        return ListenerKey(self.proto, self.family, self.address, self.port, self.pid)
+
+    @property
+    def endpoint(self) -> str:
+        """address:port as a person writes it ([::1]:631 for IPv6)."""
+        if self.family is Family.IPV6:
+            return f"[{self.address}]:{self.port}"
+        return f"{self.address}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The result of one scan. `problems` holds sentences for the user when the scan was partial."""
+
+    taken_at: float  # time.time() when the scan finished
+    listeners: tuple[Listener, ...]
+    problems: tuple[str, ...] = ()
+
+    @property
+    def partial(self) -> bool:
+        return bool(self.problems)
+
+    @property
+    def hidden_count(self) -> int:
+        return sum(1 for item in self.listeners if item.owner_hidden)
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerDiff:
+    """What changed between two snapshots, by ListenerKey."""
+
+    opened: tuple[Listener, ...] = ()
+    closed: tuple[Listener, ...] = ()
+    changed: tuple[Listener, ...] = ()  # same key, other details differ (new values)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.opened or self.closed or self.changed)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownUse:
+    """Software that really listens on a port in practice, with where that fact comes from."""
+
+    software: str
+    note: str
+    refs: tuple[str, ...] = ()
+    origin: str = "bundled"  # "bundled" or the path of the user's catalog file
+
+    @property
+    def text(self) -> str:
+        return f"{self.software}: {self.note}" if self.note else self.software
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityNote:
+    """Something a user should know about a port's security history or exposure."""
+
+    title: str
+    severity: Severity
+    kind: str  # malware-history | exposure | vulnerability | amplification
+    note: str
+    refs: tuple[str, ...] = ()
+    origin: str = "bundled"
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """Everything the catalog knows about one port/proto (registry meaning, uses, security)."""
+
+    port: int
+    proto: Proto
+    service: str | None = None  # IANA service name; None when unassigned
+    description: str | None = None  # IANA description
+    uses: tuple[KnownUse, ...] = ()
+    security: tuple[SecurityNote, ...] = ()
+
+    @property
+    def registered(self) -> bool:
+        return self.service is not None
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every reference behind this entry's facts, in order, without repeats."""
+        seen: dict[str, None] = {}
+        for item in (*self.uses, *self.security):
+            for ref in item.refs:
+                seen.setdefault(ref, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The risk of one listener and the one-line reason for it."""
+
+    risk: Risk
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotatedListener:
+    """A listener joined with what the catalog knows about its port."""
+
+    listener: Listener
+    entry: CatalogEntry | None = None  # None only when no catalog was available
+    assessment: Assessment | None = None
+
+    @property
+    def key(self) -> ListenerKey:
+        return self.listener.key
+
+
+class AlertKind(enum.StrEnum):
+    OPENED = "opened"  # appeared while portwatch was watching
+    OPENED_SINCE_LAST_RUN = "opened-since-last-run"  # appeared while portwatch was not running
+    SUMMARY = "summary"  # many listeners at once, coalesced
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One thing to tell the user about: newly opened listener(s)."""
+
+    kind: AlertKind
+    listeners: tuple[AnnotatedListener, ...]
+    risk: Risk
+    created_at: float
+    title: str
+    body: str  # plain text; notification backends escape it for their markup
+    extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)

@@ -1,0 +1,1 @@
+"""Icons and other runtime assets (installed as the package portwatch.resources)."""
