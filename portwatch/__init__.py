@@ -1,3 +1,6 @@
-"""portwatch: a desktop port monitor that tells you what is listening, what the port means and whether to worry."""
+"""portwatch: a desktop port monitor.
+
+It tells you what is listening on this machine, what the port means and whether to worry.
+"""
 
 __version__ = "0.1.0"

@@ -1,0 +1,35 @@
+# The README's two commands: `make run` and `make test`. Both create .venv when it is missing.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+
+.PHONY: run test lint bench catalog clean
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/portwatch
+
+# Installs missing system packages first when run as root (it says which), then lints and runs
+# the whole suite: core, GUI offscreen, and end-to-end under Xvfb. Exit status 5 (no tests
+# collected) is an error here: the suite always has tests.
+test: $(VENV)/.installed
+	bash .ci/system-packages
+	$(VENV)/bin/ruff check portwatch tests data
+	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check portwatch tests data
+
+bench: $(VENV)/.installed
+	$(PY) tests/perf/bench.py
+
+catalog: $(VENV)/.installed
+	$(PY) data/build_catalog.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""Command line: no arguments opens the window; subcommands run the plain-Python core.
+
+Exit status: 0 success, 2 usage error (message on stderr), 1 runtime error (a clear message,
+no traceback unless --debug).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from portwatch import __version__
+
+log = logging.getLogger("portwatch")
+
+# Each subcommand lives in portwatch/commands/<module>.py with add_parser(subparsers) and
+# run(args) -> int. Listed here in the order --help shows them.
+COMMAND_MODULES = ("listing", "lookup", "watch", "history")
+
+
+class UserError(Exception):
+    """A failure the user can act on: printed as one clear message, exit status 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's own errors: exit 2 with a clear message
+        self.print_usage(sys.stderr)
+        self.exit(2, f"portwatch: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="portwatch",
+        description="What is listening on this machine, what the port means, and whether to worry."
+        " Without a command, opens the window.",
+    )
+    parser.add_argument("--version", action="version", version=f"portwatch {__version__}")
+    parser.add_argument("--debug", action="store_true", help="verbose logging and tracebacks")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"portwatch.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"portwatch.commands.{name}":
+                raise
+            continue  # a command not built yet
+        module.add_parser(subparsers)
+    return parser
+
+
+def configure_logging(debug: bool) -> None:
+    """Configure the `portwatch` logger once (never the root logger)."""
+    logger = logging.getLogger("portwatch")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("portwatch: %(levelname)s: %(name)s: %(message)s"))
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    configure_logging(args.debug)
+    try:
+        if args.command is None:
+            from portwatch.gui.app import run_gui  # imported late: the CLI never needs Qt
+
+            return run_gui(debug=args.debug)
+        return int(args.run(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `portwatch list | head`: the reader went away; that is not an error of ours.
+        sys.stderr.close()
+        return 0
+    except UserError as exc:
+        print(f"portwatch: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        if args.debug:
+            raise
+        print(f"portwatch: error: {exc} (run with --debug for details)", file=sys.stderr)
+        return 1

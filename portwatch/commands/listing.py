@@ -1,0 +1,97 @@
+"""`portwatch list [--json]`: one scan of every listening socket, with catalog meaning and risk."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from portwatch.core import records
+from portwatch.core.model import AnnotatedListener, Snapshot
+from portwatch.core.scanner import scan_listeners
+from portwatch.core.text import visible
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "list",
+        help="list every listening socket with its process, meaning and risk",
+        description="One scan: every listening TCP socket and unconnected UDP socket, with the"
+        " owning process, who can reach it, what the port is registered for and known risks.",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON array (see README)")
+    parser.set_defaults(run=run)
+
+
+def annotate(snapshot: Snapshot) -> list[AnnotatedListener]:
+    """Join the scan with the catalog; without a catalog (not built yet) keys stay null."""
+    try:
+        from portwatch.core.catalog import load_catalog
+    except ImportError:
+        return [AnnotatedListener(item) for item in snapshot.listeners]
+    catalog = load_catalog()
+    for problem in catalog.problems:
+        print(f"portwatch: {problem}", file=sys.stderr)
+    return [catalog.annotate(item) for item in snapshot.listeners]
+
+
+def sort_key(item: AnnotatedListener) -> tuple:
+    sock = item.listener
+    return (sock.port, sock.proto.value, sock.family.value, sock.address, sock.pid or 0)
+
+
+def run(args: argparse.Namespace) -> int:
+    snapshot = scan_listeners()
+    rows = sorted(annotate(snapshot), key=sort_key)
+    for problem in snapshot.problems:
+        print(f"portwatch: {problem}", file=sys.stderr)
+    if args.json:
+        json.dump([records.listener_record(row) for row in rows], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    print_table(rows, sys.stdout)
+    if snapshot.hidden_count:
+        print(
+            f"\n{snapshot.hidden_count} owner(s) hidden: "
+            + next(r.listener.hidden_reason for r in rows if r.listener.owner_hidden),
+            file=sys.stdout,
+        )
+    return 0
+
+
+COLUMNS = ("PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS", "USER", "SERVICE", "RISK")
+
+
+def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
+    sock = item.listener
+    proc = sock.process
+    entry = item.entry
+    service = "-"
+    if entry is not None:
+        service = entry.service or "(not registered)"
+    return (
+        sock.proto.value,
+        sock.address,
+        str(sock.port),
+        sock.exposure.label,
+        str(proc.pid) if proc else "-",
+        visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
+        visible(proc.user, 12) if proc and proc.user else "-",
+        visible(service, 20),
+        item.assessment.risk.value if item.assessment else "-",
+    )
+
+
+def print_table(rows: list[AnnotatedListener], out: Any) -> None:
+    cells = [COLUMNS, *(table_cells(row) for row in rows)]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    right = {2, 4}  # port and pid read best right-aligned
+    for row in cells:
+        parts = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        out.write("  ".join(parts).rstrip() + "\n")
+    if not rows:
+        out.write("(no listening sockets found)\n")

@@ -1,0 +1,68 @@
+"""Plain dict records of listeners and catalog entries: the JSON contract of DESIGN.md.
+
+`list --json`, `watch --json`, `lookup --json`, history and the exports all build their output
+here, so the field names and their order are defined once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener, SecurityNote
+
+
+def note_record(note: SecurityNote) -> dict[str, Any]:
+    return {
+        "severity": note.severity.value,
+        "kind": note.kind,
+        "title": note.title,
+        "note": note.note,
+        "refs": list(note.refs),
+        "origin": note.origin,
+    }
+
+
+def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
+    """One listener as the JSON contract's object (catalog keys null when unknown)."""
+    annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
+    sock = annotated.listener
+    proc = sock.process
+    entry = annotated.entry
+    return {
+        "proto": sock.proto.value,
+        "family": sock.family.value,
+        "address": sock.address,
+        "port": sock.port,
+        "exposure": sock.exposure.value,
+        "pid": proc.pid if proc else None,
+        "process": proc.name if proc else None,
+        "user": proc.user if proc else None,
+        "exe": proc.exe if proc else None,
+        "cmdline": list(proc.cmdline) if proc else None,
+        "owner_hidden": sock.owner_hidden,
+        "hidden_reason": sock.hidden_reason,
+        "service": entry.service if entry else None,
+        "description": entry.description if entry else None,
+        "uses": [use.text for use in entry.uses] if entry else None,
+        "security": [note_record(n) for n in entry.security] if entry else None,
+        "risk": annotated.assessment.risk.value if annotated.assessment else None,
+        "risk_reason": annotated.assessment.reason if annotated.assessment else None,
+    }
+
+
+def entry_record(entry: CatalogEntry) -> dict[str, Any]:
+    """One catalog entry as `lookup --json` prints it."""
+    return {
+        "port": entry.port,
+        "proto": entry.proto.value,
+        "registered": entry.registered,
+        "service": entry.service,
+        "description": entry.description,
+        "uses": [use.text for use in entry.uses],
+        "uses_detail": [
+            {"software": u.software, "note": u.note, "refs": list(u.refs), "origin": u.origin}
+            for u in entry.uses
+        ],
+        "security": [note_record(n) for n in entry.security],
+        "refs": list(entry.refs),
+    }

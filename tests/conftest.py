@@ -1,0 +1,98 @@
+"""Shared fixtures: every test gets its own config and data directories (never the real home),
+and helpers that start real listener processes on loopback and end them by PID."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path, monkeypatch):
+    """PORTWATCH_CONFIG_DIR and PORTWATCH_DATA_DIR point into the test's temp dir."""
+    config = tmp_path / "config"
+    data = tmp_path / "data"
+    config.mkdir()
+    data.mkdir()
+    monkeypatch.setenv("PORTWATCH_CONFIG_DIR", str(config))
+    monkeypatch.setenv("PORTWATCH_DATA_DIR", str(data))
+    return config, data
+
+
+LISTENER_SCRIPT = textwrap.dedent(
+    """
+    import socket, sys
+    proto, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    kind = socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM
+    s = socket.socket(family, kind)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    if proto == "tcp":
+        s.listen()
+    print(s.getsockname()[1], flush=True)
+    sys.stdin.read()  # stay until the test closes our stdin or ends us by PID
+    """
+)
+
+
+@dataclass
+class ChildListener:
+    proc: subprocess.Popen
+    port: int
+    proto: str
+    host: str
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # our own child, by its PID
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream:
+                stream.close()
+
+
+def start_listener(proto: str = "tcp", host: str = "127.0.0.1", port: int = 0,
+                   executable: str | None = None) -> ChildListener:
+    """Start a separate process listening on host:port (loopback only) and wait until it is."""
+    assert host in ("127.0.0.1", "::1") or host.startswith("127."), "tests listen on loopback only"
+    proc = subprocess.Popen(
+        [executable or sys.executable, "-c", LISTENER_SCRIPT, proto, host, str(port)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline()
+    if not line.strip():
+        err = proc.stderr.read()
+        proc.wait(5)
+        raise OSError(f"listener child failed: {err.strip()}")
+    return ChildListener(proc, int(line), proto, host)
+
+
+@pytest.fixture
+def listener_factory() -> Iterator:
+    started: list[ChildListener] = []
+
+    def factory(*args, **kwargs) -> ChildListener:
+        child = start_listener(*args, **kwargs)
+        started.append(child)
+        return child
+
+    yield factory
+    for child in started:
+        child.stop()
