@@ -242,3 +242,41 @@ class Alert:
     title: str
     body: str  # plain text; notification backends escape it for their markup
     extra: dict[str, object] = field(default_factory=dict, compare=False, hash=False)
+
+
+class ListenerIdentity(NamedTuple):
+    """Who is listening where, independent of PID: survives a service restart.
+
+    `program` is the executable path when known, else the process name, else "" (hidden owner).
+    """
+
+    program: str
+    proto: Proto
+    port: int
+    exposure: Exposure
+
+    @classmethod
+    def of(cls, listener: Listener) -> ListenerIdentity:
+        proc = listener.process
+        program = (proc.exe or proc.name) if proc else ""
+        return cls(program, listener.proto, listener.port, listener.exposure)
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreRule:
+    """The user's "never alert for this": a process name, a port range, or both (all must match)."""
+
+    process: str | None = None  # process name or executable path; None = any
+    port_from: int | None = None
+    port_to: int | None = None  # inclusive; equal to port_from for one port
+    proto: Proto | None = None  # None = both
+
+    def matches(self, listener: Listener) -> bool:
+        proc = listener.process
+        if self.process is not None and (proc is None or self.process not in (proc.name, proc.exe)):
+            return False
+        if self.port_from is not None:
+            high = self.port_to if self.port_to is not None else self.port_from
+            if not self.port_from <= listener.port <= high:
+                return False
+        return self.proto is None or self.proto is listener.proto
