@@ -1,0 +1,115 @@
+"""One poll of the monitoring pipeline: scan -> diff -> catalog annotation (-> alerts, history).
+
+`Monitor` is plain Python and keeps the previous scan. The GUI's worker thread calls `poll()` on
+a timer and sends the immutable `PollResult` to the GUI thread; `portwatch watch` calls the same
+`poll()` in a loop. Alert rules and the history store plug in as optional collaborators.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from portwatch.core.diff import diff
+from portwatch.core.model import Alert, AnnotatedListener, ListenerDiff, ListenerKey, Snapshot
+
+log = logging.getLogger(__name__)
+
+
+class Annotator(Protocol):
+    def annotate(self, listener): ...  # Listener -> AnnotatedListener
+
+
+class AlertRules(Protocol):
+    def evaluate(self, result: PollResult) -> tuple[Alert, ...]: ...
+
+
+class EventSink(Protocol):
+    def record(self, result: PollResult) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class PollResult:
+    """Everything one poll learned. `rows` is the whole current table; `opened`, `closed` and
+    `changed` are the differences from the previous poll (all annotated)."""
+
+    snapshot: Snapshot
+    rows: tuple[AnnotatedListener, ...]
+    opened: tuple[AnnotatedListener, ...]
+    closed: tuple[AnnotatedListener, ...]
+    changed: tuple[AnnotatedListener, ...]
+    first: bool  # the first poll of this run (the baseline)
+    duration: float  # seconds the poll took
+    alerts: tuple[Alert, ...] = ()
+    problems: tuple[str, ...] = ()  # sentences for the status bar (scan, catalog, history)
+
+    @property
+    def row_map(self) -> dict[ListenerKey, AnnotatedListener]:
+        return {row.key: row for row in self.rows}
+
+
+class Monitor:
+    """Keeps the previous scan and turns each new one into a PollResult."""
+
+    def __init__(
+        self,
+        scan: Callable[[], Snapshot],
+        annotator: Annotator | None = None,
+        alert_rules: AlertRules | None = None,
+        history: EventSink | None = None,
+    ) -> None:
+        self._scan = scan
+        self._annotator = annotator
+        self.alert_rules = alert_rules
+        self.history = history
+        self._previous: dict[ListenerKey, AnnotatedListener] | None = None
+
+    def _annotate(self, listener) -> AnnotatedListener:
+        if self._annotator is None:
+            return AnnotatedListener(listener)
+        return self._annotator.annotate(listener)
+
+    def poll(self) -> PollResult:
+        started = time.perf_counter()
+        snapshot = self._scan()
+        previous = self._previous or {}
+        changes: ListenerDiff = diff((r.listener for r in previous.values()), snapshot.listeners)
+        # Re-annotate only what is new or changed; unchanged rows keep their annotation.
+        fresh = {item.key: self._annotate(item) for item in (*changes.opened, *changes.changed)}
+        rows = tuple(
+            fresh.get(item.key) or previous.get(item.key) or self._annotate(item)
+            for item in snapshot.listeners
+        )
+        result = PollResult(
+            snapshot=snapshot,
+            rows=rows,
+            opened=tuple(fresh[item.key] for item in changes.opened),
+            closed=tuple(previous[item.key] for item in changes.closed),
+            changed=tuple(fresh[item.key] for item in changes.changed),
+            first=self._previous is None,
+            duration=time.perf_counter() - started,
+            problems=snapshot.problems,
+        )
+        self._previous = {row.key: row for row in rows}
+        if self.alert_rules is not None:
+            try:
+                alerts = self.alert_rules.evaluate(result)
+            except Exception:  # a bug in the rules must not stop monitoring
+                log.exception("alert rules failed")
+                alerts = ()
+            result = _replace(result, alerts=alerts)
+        if self.history is not None:
+            try:
+                self.history.record(result)
+            except Exception as exc:
+                log.warning("could not record history: %s", exc)
+                result = _replace(result, problems=(*result.problems, f"history not saved: {exc}"))
+        return result
+
+
+def _replace(result: PollResult, **changes) -> PollResult:
+    return dataclasses.replace(result, **changes)

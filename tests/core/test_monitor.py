@@ -1,0 +1,56 @@
+from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto, Snapshot
+from portwatch.core.monitor import Monitor
+
+
+def make(port, pid=10):
+    return Listener(Proto.TCP, Family.IPV4, "127.0.0.1", port, Exposure.LOOPBACK,
+                    ProcessInfo(pid, "srv"))
+
+
+class Scripted:
+    def __init__(self, *scans):
+        self.scans = list(scans)
+
+    def __call__(self):
+        return Snapshot(0.0, tuple(self.scans.pop(0)))
+
+
+class CountingAnnotator:
+    def __init__(self):
+        self.calls = []
+
+    def annotate(self, listener):
+        from portwatch.core.model import AnnotatedListener
+
+        self.calls.append(listener.port)
+        return AnnotatedListener(listener)
+
+
+def test_poll_reports_first_then_differences_and_annotates_only_new():
+    annotator = CountingAnnotator()
+    monitor = Monitor(Scripted([make(1), make(2)], [make(2), make(3)], [make(2), make(3)]),
+                      annotator)
+    first = monitor.poll()
+    assert first.first and [r.listener.port for r in first.opened] == [1, 2]
+    second = monitor.poll()
+    assert not second.first
+    assert [r.listener.port for r in second.opened] == [3]
+    assert [r.listener.port for r in second.closed] == [1]
+    third = monitor.poll()
+    assert not third.opened and not third.closed
+    assert [r.listener.port for r in third.rows] == [2, 3]
+    assert annotator.calls == [1, 2, 3]
+
+
+def test_broken_alert_rules_and_history_do_not_stop_polling():
+    class Broken:
+        def evaluate(self, result):
+            raise RuntimeError("bug")
+
+        def record(self, result):
+            raise OSError("disk full")
+
+    monitor = Monitor(Scripted([make(1)]), alert_rules=Broken(), history=Broken())
+    result = monitor.poll()
+    assert result.alerts == ()
+    assert any("history not saved: disk full" in p for p in result.problems)
