@@ -33,3 +33,9 @@ catalog: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+
+# Packaging (packaging/, README "Install"). The icon PNGs are committed; `make icons` redraws
+# them from resources/icons/*.svg (needs rsvg-convert).
+.PHONY: icons
+icons:
+	bash packaging/linux/build-icons.sh
