@@ -1,0 +1,701 @@
+"""The history store: a SQLite event log of listeners opening and closing, and the alert memory.
+
+`HistoryStore` is the writer. It is the Monitor's EventSink (`record(result)`) and implements
+core.memory.AlertMemory (baseline of known identities, acknowledgements, ignore rules) in tables,
+so all of it survives restarts. `HistoryReader` opens the same file read-only: the GUI's
+history tab reads through its own connection in the GUI thread while the worker thread's store
+writes (each sqlite3 connection stays in the thread that made it). `open_history()` opens the
+store or, when the file is damaged, locked or unreadable, falls back to `MemoryHistory` with a
+clear sentence for the user: monitoring never stops because of the history file, and the user's
+file is never deleted (at most renamed aside, when asked to, and then said so).
+
+Recording rules:
+
+- The first poll of a run records every listener present as a `present` event (a snapshot), not
+  as `opened`: the listeners were already there, portwatch just started looking. A snapshot per
+  run keeps the timeline's counts exact and answers "what was listening when I started?".
+  Whether a listener is *new* to this machine is the alert rules' job (the known identities).
+- Later polls record `closed` then `opened` events, each with `listeners`, the count after it.
+- One poll's events are one transaction. The database is in WAL mode with synchronous=FULL:
+  when `record()` returns, the WAL has been fsync'd, so what was reported as recorded survives
+  kill -9 and also a power cut or OS crash. (synchronous=NORMAL would survive kill -9 too — the
+  WAL write() reaches the OS before COMMIT returns — but could lose the last commits on power
+  loss.) FULL costs one fsync per poll *that has events*; quiet polls write nothing.
+- Retention: events older than `retention_days` (default 90) are deleted at open and then at
+  most once a day, from `record()`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sqlite3
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from portwatch.core import paths
+from portwatch.core.history_schema import (
+    SCHEMA_VERSION,
+    ForeignDatabase,
+    NewerSchema,
+    check_version,
+    migrate,
+)
+from portwatch.core.memory import InMemoryAlertMemory
+from portwatch.core.model import (
+    AnnotatedListener,
+    Exposure,
+    Family,
+    IgnoreRule,
+    Listener,
+    ListenerIdentity,
+    ProcessInfo,
+    Proto,
+)
+
+if TYPE_CHECKING:
+    from portwatch.core.monitor import PollResult
+
+log = logging.getLogger(__name__)
+
+OPENED = "opened"
+CLOSED = "closed"
+PRESENT = "present"  # listening when a run started (the first poll's snapshot)
+EVENT_KINDS = (OPENED, CLOSED, PRESENT)
+
+DEFAULT_RETENTION_DAYS = 90.0
+PRUNE_EVERY = 24 * 3600.0
+DEFAULT_BUSY_TIMEOUT = 5.0  # seconds to wait for another writer (the GUI and `watch` share it)
+MEMORY_EVENTS_CAP = 200_000  # MemoryHistory keeps at most this many events
+
+_EVENT_COLUMNS = (
+    "id", "run_id", "time", "event", "listeners", "proto", "family", "address", "port",
+    "exposure", "pid", "process", "user", "exe", "cmdline", "owner_hidden", "hidden_reason",
+    "service", "description", "risk", "risk_reason",
+)
+_SELECT_EVENTS = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events"  # noqa: S608 (constants)
+_INSERT_EVENT = (
+    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS[1:])})"  # noqa: S608 (constants)
+    f" VALUES ({', '.join('?' * (len(_EVENT_COLUMNS) - 1))})"
+)
+
+
+class HistoryError(Exception):
+    """The history file cannot be used; str() is a sentence for the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEvent:
+    """One recorded event: a listener opened, closed, or was present when a run started.
+
+    `listeners` is how many listeners there were right after this event (the timeline's value).
+    The catalog facts are the ones known when the event was recorded (service, description,
+    risk); the port's uses and security notes are not stored (`portwatch lookup` has them).
+    """
+
+    time: float  # seconds since the epoch (UTC)
+    event: str  # OPENED | CLOSED | PRESENT
+    listener: Listener
+    listeners: int
+    service: str | None = None
+    description: str | None = None
+    risk: str | None = None
+    risk_reason: str | None = None
+    id: int | None = None  # the row id once stored (increases with every event, never reused)
+    run_id: int | None = None
+
+    @classmethod
+    def of(cls, event: str, when: float, row: AnnotatedListener, listeners: int) -> HistoryEvent:
+        entry, assessment = row.entry, row.assessment
+        return cls(
+            time=when,
+            event=event,
+            listener=row.listener,
+            listeners=listeners,
+            service=entry.service if entry else None,
+            description=entry.description if entry else None,
+            risk=assessment.risk.value if assessment else None,
+            risk_reason=assessment.reason if assessment else None,
+        )
+
+    @property
+    def process_name(self) -> str | None:
+        proc = self.listener.process
+        return proc.name if proc else None
+
+    @property
+    def iso_time(self) -> str:
+        return iso_utc(self.time)
+
+
+def iso_utc(when: float) -> str:
+    """2026-11-23T19:04:05Z (whole seconds, UTC)."""
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def events_of(result: PollResult) -> list[HistoryEvent]:
+    """The events one poll makes: a snapshot of `present` listeners on the first poll of a run,
+    then `closed` and `opened` ones, each with the listener count right after it."""
+    when = result.snapshot.taken_at
+    if result.first:
+        total = len(result.rows)
+        return [HistoryEvent.of(PRESENT, when, row, total) for row in result.rows]
+    count = len(result.rows) - len(result.opened) + len(result.closed)
+    events = []
+    for row in result.closed:
+        count -= 1
+        events.append(HistoryEvent.of(CLOSED, when, row, count))
+    for row in result.opened:
+        count += 1
+        events.append(HistoryEvent.of(OPENED, when, row, count))
+    return events
+
+
+def counts_from(events: Iterable[HistoryEvent]) -> list[tuple[float, int]]:
+    """(time, listener count) after each event, oldest first; a run's snapshot (many `present`
+    events at one time) is one point."""
+    points: list[tuple[float, int]] = []
+    last: tuple[str, float, int | None] | None = None
+    for item in events:
+        here = (item.event, item.time, item.run_id)
+        if item.event == PRESENT and last == here:
+            points[-1] = (item.time, item.listeners)
+        else:
+            points.append((item.time, item.listeners))
+        last = here
+    return points
+
+
+# -- rows <-> values ---------------------------------------------------------------------------
+
+
+def _event_row(item: HistoryEvent, run_id: int | None) -> tuple[Any, ...]:
+    sock = item.listener
+    proc = sock.process
+    return (
+        run_id, item.time, item.event, item.listeners, sock.proto.value, sock.family.value,
+        sock.address, sock.port, sock.exposure.value,
+        proc.pid if proc else None,
+        proc.name if proc else None,
+        proc.user if proc else None,
+        proc.exe if proc else None,
+        json.dumps(list(proc.cmdline)) if proc else None,
+        int(sock.owner_hidden), sock.hidden_reason,
+        item.service, item.description, item.risk, item.risk_reason,
+    )
+
+
+def _event_from_row(row: tuple[Any, ...]) -> HistoryEvent:
+    (event_id, run_id, when, kind, listeners, proto, family, address, port, exposure, pid,
+     process, user, exe, cmdline, owner_hidden, hidden_reason, service, description, risk,
+     risk_reason) = row
+    info = None
+    if pid is not None:
+        try:
+            args = tuple(str(arg) for arg in json.loads(cmdline)) if cmdline else ()
+        except (ValueError, TypeError):
+            args = ()
+        info = ProcessInfo(pid=pid, name=process or "?", user=user, exe=exe, cmdline=args)
+    listener = Listener(Proto(proto), Family(family), address, port, Exposure(exposure), info,
+                        owner_hidden=bool(owner_hidden), hidden_reason=hidden_reason)
+    return HistoryEvent(when, kind, listener, listeners or 0, service, description, risk,
+                        risk_reason, event_id, run_id)
+
+
+def _identity_row(identity: ListenerIdentity) -> tuple[str, str, int, str]:
+    return (identity.program, identity.proto.value, identity.port, identity.exposure.value)
+
+
+def _identity(row: tuple[Any, ...]) -> ListenerIdentity:
+    program, proto, port, exposure = row[:4]
+    return ListenerIdentity(program, Proto(proto), port, Exposure(exposure))
+
+
+def _rule_from_row(row: tuple[Any, ...]) -> IgnoreRule:
+    process, port_from, port_to, proto = row
+    return IgnoreRule(process, port_from, port_to, Proto(proto) if proto else None)
+
+
+def _rule_row(rule: IgnoreRule) -> tuple[Any, ...]:
+    return (rule.process, rule.port_from, rule.port_to, rule.proto.value if rule.proto else None)
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class HistoryReader:
+    """Reads a history file through its own read-only connection (for the thread that made it).
+
+    Raises FileNotFoundError when there is no file yet and HistoryError when it cannot be used
+    (damaged, locked, or of another schema version)."""
+
+    def __init__(self, path: Path | str | None = None, *, busy_timeout: float = 2.0) -> None:
+        self.path = Path(path) if path is not None else paths.history_file()
+        if not self.path.exists():
+            raise FileNotFoundError(str(self.path))
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            self._conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout,
+                                         isolation_level=None)
+            version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+        except sqlite3.Error as exc:
+            raise HistoryError(problem_text(self.path, exc, moved_to=None)) from exc
+        if version != SCHEMA_VERSION:
+            self._conn.close()
+            raise HistoryError(
+                f"history file {self.path} has schema version {version}, this portwatch reads"
+                f" version {SCHEMA_VERSION}" + (" (it is upgraded when portwatch next records)"
+                                                 if version < SCHEMA_VERSION else "")
+            )
+
+    def events(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        *,
+        after_id: int | None = None,
+    ) -> list[HistoryEvent]:
+        """Events with since <= time < until (either may be None), oldest first; at most `limit`
+        (the oldest ones); `after_id` gives only events stored after that one (for updates)."""
+        clauses, params = [], []
+        if since is not None:
+            clauses.append("time >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("time < ?")
+            params.append(until)
+        if after_id is not None:
+            clauses.append("id > ?")
+            params.append(after_id)
+        sql = _SELECT_EVENTS
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY time, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, int(limit)))
+        return list(self._decode(self._conn.execute(sql, params)))
+
+    def counts_over_time(self, since: float | None = None,
+                         until: float | None = None) -> list[tuple[float, int]]:
+        """(time, listener count after the event), oldest first, one point per run snapshot."""
+        return counts_from(self.events(since, until))
+
+    def last_event_id(self) -> int:
+        row = self._conn.execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def runs(self) -> list[tuple[int, float, float | None, str]]:
+        """(id, started_at, ended_at or None, source) of each run kept, oldest first."""
+        return [tuple(row) for row in self._conn.execute(
+            "SELECT id, started_at, ended_at, source FROM runs ORDER BY id")]
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> HistoryReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _decode(rows: Iterable[tuple[Any, ...]]) -> Iterator[HistoryEvent]:
+        for row in rows:
+            try:
+                yield _event_from_row(row)
+            except (ValueError, TypeError) as exc:  # a value this version does not know
+                log.debug("skipping history row %s: %s", row[0], exc)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+class HistoryStore(HistoryReader):
+    """The history file opened for writing, by the thread that will use it.
+
+    Raises sqlite3.Error (or OSError for the directory) when the file cannot be used; use
+    `open_history()` to get a fallback and a sentence for the user instead."""
+
+    persistent = True
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        source: str = "gui",
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+        synchronous: str = "FULL",
+    ) -> None:
+        self.path = Path(path) if path is not None else paths.history_file()
+        self.retention_days = retention_days
+        self.source = source
+        self._clock = clock
+        self._run_id: int | None = None
+        self._pending: list[HistoryEvent] = []  # events a locked database refused; retried
+        self.last_event_id_recorded = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+        try:
+            self._setup(synchronous)
+            self.prune(retention_days)
+            self._load_memory()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _setup(self, synchronous: str) -> None:
+        conn = self._conn
+        if synchronous.upper() not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        # Everything that only reads comes first, so a file we refuse is not changed at all:
+        # the header ("file is not a database"), whose file it is, and a quick integrity check.
+        check_version(conn)
+        check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # e.g. some network file systems
+            log.warning("history: WAL is not available for %s (journal mode %s)", self.path, mode)
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        migrate(conn)
+
+    # -- EventSink -------------------------------------------------------------------------
+
+    def record(self, result: PollResult) -> None:
+        """Store one poll's events in one transaction (nothing when nothing changed).
+
+        When the database is locked longer than the busy timeout the events are kept and
+        written with the next poll's, and the error is raised for the Monitor to report."""
+        self.record_events(events_of(result), new_run=result.first)
+        if self._clock() - self._pruned_at >= PRUNE_EVERY:
+            try:
+                self.prune(self.retention_days)
+            except sqlite3.OperationalError as exc:
+                log.warning("history: pruning deferred: %s", exc)
+
+    def record_events(self, events: Iterable[HistoryEvent], *, new_run: bool = False
+                      ) -> list[HistoryEvent]:
+        """Store events in one transaction; returns them with their ids once committed."""
+        if new_run:
+            self._end_run()
+            self._run_id = None
+        batch = [*self._pending, *events]
+        if not batch and not new_run:
+            return []
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if self._run_id is None:
+                    started = batch[0].time if batch else self._clock()
+                    cursor = conn.execute(
+                        "INSERT INTO runs (started_at, ended_at, source) VALUES (?, NULL, ?)",
+                        (started, self.source),
+                    )
+                    run_id = int(cursor.lastrowid or 0)
+                else:
+                    run_id = self._run_id
+                stored = []
+                for item in batch:
+                    cursor = conn.execute(_INSERT_EVENT, _event_row(item, run_id))
+                    stored.append(replace(item, id=int(cursor.lastrowid or 0), run_id=run_id))
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError:
+            if len(batch) <= MEMORY_EVENTS_CAP:
+                self._pending = batch
+            raise
+        self._pending = []
+        self._run_id = run_id
+        if stored:
+            self.last_event_id_recorded = stored[-1].id or 0
+        return stored
+
+    def _end_run(self) -> None:
+        if self._run_id is None:
+            return
+        try:
+            self._conn.execute("UPDATE runs SET ended_at = ? WHERE id = ?",
+                               (self._clock(), self._run_id))
+        except sqlite3.Error as exc:
+            log.debug("history: could not mark run %s ended: %s", self._run_id, exc)
+
+    # -- retention -------------------------------------------------------------------------
+
+    def prune(self, older_than_days: float) -> int:
+        """Delete events older than `older_than_days` days (and runs left without events);
+        returns how many events were deleted."""
+        now = self._clock()
+        cutoff = now - older_than_days * 86400.0
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
+            conn.execute(
+                "DELETE FROM runs WHERE started_at < ? AND id IS NOT ? AND NOT EXISTS"
+                " (SELECT 1 FROM events WHERE events.run_id = runs.id)",
+                (cutoff, self._run_id),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._pruned_at = now
+        if deleted:
+            log.info("history: deleted %d events older than %g days", deleted, older_than_days)
+        return deleted
+
+    # -- AlertMemory (cached in memory, written through) -------------------------------------
+
+    def _load_memory(self) -> None:
+        conn = self._conn
+        self._known = {_identity(r) for r in conn.execute(
+            "SELECT program, proto, port, exposure FROM known")}
+        self._acked = {_identity(r) for r in conn.execute(
+            "SELECT program, proto, port, exposure FROM acknowledged")}
+        self._rules = [_rule_from_row(r) for r in conn.execute(
+            "SELECT process, port_from, port_to, proto FROM ignore_rules ORDER BY id")]
+        self._baseline = conn.execute(
+            "SELECT 1 FROM meta WHERE key = 'baseline_at'").fetchone() is not None
+
+    def has_baseline(self) -> bool:
+        return self._baseline
+
+    def known_identities(self) -> set[ListenerIdentity]:
+        return set(self._known)
+
+    def remember(self, identities: Iterable[ListenerIdentity]) -> None:
+        new = set(identities) - self._known
+        now = self._clock()
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO known (program, proto, port, exposure, first_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(*_identity_row(i), now) for i in new],
+            )
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('baseline_at', ?)",
+                         (repr(now),))
+        self._known |= new
+        self._baseline = True
+
+    def acknowledged(self) -> set[ListenerIdentity]:
+        return set(self._acked)
+
+    def acknowledge(self, identity: ListenerIdentity) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO acknowledged (program, proto, port, exposure, at)"
+                         " VALUES (?, ?, ?, ?, ?)", (*_identity_row(identity), self._clock()))
+        self._acked.add(identity)
+
+    def ignore_rules(self) -> list[IgnoreRule]:
+        return list(self._rules)
+
+    def add_ignore_rule(self, rule: IgnoreRule) -> None:
+        if rule in self._rules:
+            return
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO ignore_rules (process, port_from, port_to, proto, created)"
+                         " VALUES (?, ?, ?, ?, ?)", (*_rule_row(rule), self._clock()))
+        self._rules.append(rule)
+
+    def remove_ignore_rule(self, rule: IgnoreRule) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM ignore_rules WHERE process IS ? AND port_from IS ?"
+                         " AND port_to IS ? AND proto IS ?", _rule_row(rule))
+        if rule in self._rules:
+            self._rules.remove(rule)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn)
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Mark this run as ended and close the connection."""
+        self._end_run()
+        self._conn.close()
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+
+class _Transaction:
+    """`with` block that is one IMMEDIATE transaction on an autocommit connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self._conn.execute("COMMIT")
+        elif self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+
+# -- the fallback -------------------------------------------------------------------------------
+
+
+class MemoryHistory(InMemoryAlertMemory):
+    """History and alert memory for this run only: what portwatch uses when the file cannot be
+    opened. Same reading API as the store, so views keep working for the current run."""
+
+    persistent = False
+
+    def __init__(self, path: Path | None = None, cap: int = MEMORY_EVENTS_CAP) -> None:
+        super().__init__()
+        self.path = path
+        self._events: deque[HistoryEvent] = deque(maxlen=cap)
+        self._next_id = 1
+        self._run_id = 0
+
+    def record(self, result: PollResult) -> None:
+        self.record_events(events_of(result), new_run=result.first)
+
+    def record_events(self, events: Iterable[HistoryEvent], *, new_run: bool = False
+                      ) -> list[HistoryEvent]:
+        if new_run:
+            self._run_id += 1
+        stored = []
+        for item in events:
+            stored.append(replace(item, id=self._next_id, run_id=self._run_id))
+            self._next_id += 1
+        self._events.extend(stored)
+        return stored
+
+    def events(self, since: float | None = None, until: float | None = None,
+               limit: int | None = None, *, after_id: int | None = None) -> list[HistoryEvent]:
+        found = [
+            item for item in self._events
+            if (since is None or item.time >= since) and (until is None or item.time < until)
+            and (after_id is None or (item.id or 0) > after_id)
+        ]
+        found.sort(key=lambda item: (item.time, item.id or 0))
+        return found if limit is None else found[: max(0, limit)]
+
+    def counts_over_time(self, since: float | None = None,
+                         until: float | None = None) -> list[tuple[float, int]]:
+        return counts_from(self.events(since, until))
+
+    def last_event_id(self) -> int:
+        return self._next_id - 1
+
+    def prune(self, older_than_days: float) -> int:
+        cutoff = time.time() - older_than_days * 86400.0
+        before = len(self._events)
+        kept = [item for item in self._events if item.time >= cutoff]
+        self._events.clear()
+        self._events.extend(kept)
+        return before - len(kept)
+
+    def close(self) -> None:
+        pass
+
+
+History = HistoryStore | MemoryHistory
+
+
+# -- opening with a fallback ----------------------------------------------------------------
+
+
+def _kind_of(exc: BaseException) -> str:
+    """'locked', 'damaged', 'newer' or 'unusable' for an error met while opening."""
+    if isinstance(exc, NewerSchema):
+        return "newer"
+    if isinstance(exc, ForeignDatabase):
+        return "foreign"
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "locked"
+    if isinstance(exc, sqlite3.DatabaseError) and (
+        "not a database" in text or "malformed" in text or "corrupt" in text
+    ):
+        return "damaged"
+    return "unusable"
+
+
+def problem_text(path: Path, exc: BaseException, moved_to: Path | None) -> str:
+    """The sentence the user reads when the history file cannot be used."""
+    kind = _kind_of(exc)
+    if kind == "locked":
+        what = (f"history file {path} is locked by another program (database is locked);"
+                " close the other program or portwatch instance and restart")
+    elif kind == "damaged":
+        what = f"history file {path} is damaged ({exc})"
+    elif kind == "foreign":
+        what = f"history file {path} is not a portwatch history ({exc})"
+    elif kind == "newer":
+        what = f"history file {path} was {exc}"
+    else:
+        what = f"history file {path} cannot be opened ({exc})"
+    if moved_to is not None:
+        return (f"{what}; the damaged file was moved to {moved_to} and a new history was"
+                " started")
+    return (f"{what}; portwatch keeps watching without saving history; the file was left"
+            " untouched")
+
+
+def set_aside(path: Path, now: float | None = None) -> Path:
+    """Rename the history file (and its -wal/-shm companions) to <name>.damaged-<UTC time>;
+    returns the new path of the main file. Nothing is deleted."""
+    stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
+    target = path.with_name(f"{path.name}.damaged-{stamp.strftime('%Y%m%dT%H%M%SZ')}")
+    counter = 1
+    while target.exists():
+        counter += 1
+        target = target.with_name(f"{path.name}.damaged-{stamp.strftime('%Y%m%dT%H%M%SZ')}"
+                                  f"-{counter}")
+    for suffix in ("-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            os.replace(companion, target.with_name(target.name + suffix))
+    os.replace(path, target)
+    return target
+
+
+def open_history(
+    path: Path | str | None = None,
+    *,
+    set_aside_damaged: bool = False,
+    **store_options: Any,
+) -> tuple[History, list[str]]:
+    """The history store for `path` (default: paths.history_file()), or a MemoryHistory and the
+    sentences that say why. A damaged file is left untouched unless `set_aside_damaged`, which
+    renames it aside (see set_aside) and starts a new file; a locked or newer file is never
+    moved."""
+    target = Path(path) if path is not None else paths.history_file()
+    try:
+        return HistoryStore(target, **store_options), []
+    except (sqlite3.Error, OSError) as exc:
+        kind = _kind_of(exc)
+        log.debug("history: cannot open %s: %s", target, exc)
+        if set_aside_damaged and kind in ("damaged", "foreign") and target.exists():
+            try:
+                moved = set_aside(target)
+                store = HistoryStore(target, **store_options)
+            except (sqlite3.Error, OSError) as again:
+                log.debug("history: starting afresh failed: %s", again)
+            else:
+                message = problem_text(target, exc, moved_to=moved)
+                log.warning("%s", message)
+                return store, [message]
+        message = problem_text(target, exc, moved_to=None)
+        log.warning("%s", message)
+        return MemoryHistory(target), [message]
