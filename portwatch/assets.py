@@ -9,16 +9,26 @@ from __future__ import annotations
 
 from importlib import resources
 from importlib.resources.abc import Traversable
+from pathlib import Path
 
 
 def data_file(name: str) -> Traversable:
     """A file under data/ (e.g. "catalog.json" or "curated/databases.yaml")."""
-    return _child(resources.files("portwatch.data"), name)
+    return _child(_package_root("portwatch.data", "data"), name)
 
 
 def resource_file(name: str) -> Traversable:
     """A file under resources/ (e.g. "icons/portwatch.svg")."""
-    return _child(resources.files("portwatch.resources"), name)
+    return _child(_package_root("portwatch.resources", "resources"), name)
+
+
+def _package_root(package: str, checkout_dir: str) -> Traversable:
+    """The installed package's files; in a plain checkout on PYTHONPATH (nothing installed, so
+    the package does not exist) the directory of the same name at the top of the repository."""
+    try:
+        return resources.files(package)
+    except ModuleNotFoundError:
+        return Path(__file__).resolve().parent.parent / checkout_dir
 
 
 def _child(root: Traversable, name: str) -> Traversable:

@@ -1,0 +1,279 @@
+"""The port catalog: what a port/proto is registered for, who uses it, and what to know about it.
+
+`load_catalog()` reads three layers and `Catalog.lookup(port, proto)` joins them:
+
+- the IANA registry snapshot, data/registry.json (service name and description);
+- the curated facts, data/curated.json (compiled from data/curated/*.yaml by
+  data/build_catalog.py, so no YAML is parsed at start-up);
+- the user's own facts, <config dir>/portwatch/catalog.d/*.yaml, checked against the same schema.
+
+Facts about a port come first from the user's files, then from the bundled data; within each,
+exact-port facts come before range facts (MyDoom's 3127-3198). Every fact keeps its origin
+("bundled" or the user file's path). A broken user file is skipped and described in
+`Catalog.problems`; user files are only ever read.
+"""
+
+from __future__ import annotations
+
+import bisect
+import enum
+import json
+import logging
+import stat
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from portwatch.assets import data_file
+from portwatch.core import paths
+from portwatch.core.model import (
+    AnnotatedListener,
+    CatalogEntry,
+    KnownUse,
+    Listener,
+    Proto,
+    SecurityNote,
+    Severity,
+)
+from portwatch.core.risk import assess
+
+log = logging.getLogger(__name__)
+
+MAX_PORT = 65535
+MAX_USER_FILE_BYTES = 1024 * 1024
+MAX_YAML_DEPTH = 32
+USER_FILE_SUFFIXES = (".yaml", ".yml")
+BUNDLED = "bundled"
+# Registry descriptions that mean "no service here": shown as no description at all.
+_UNASSIGNED = ("unassigned", "de-registered")
+
+
+class _Default(enum.Enum):
+    USER_CATALOG_DIR = "the user's catalog.d"
+
+
+USER_CATALOG_DIR = _Default.USER_CATALOG_DIR
+
+
+class CatalogDataError(RuntimeError):
+    """The bundled catalog data is missing or damaged: a packaging fault, not the user's."""
+
+
+class _Facts:
+    """Uses and security notes of one layer (user or bundled), indexed for lookup."""
+
+    __slots__ = ("exact", "ranges")
+
+    def __init__(self) -> None:
+        self.exact: dict[tuple[int, Proto], tuple[list[KnownUse], list[SecurityNote]]] = {}
+        self.ranges: list[tuple[int, int, Proto, list[KnownUse], list[SecurityNote]]] = []
+
+    def add(self, entry: dict[str, Any], origin: str) -> None:
+        uses = [KnownUse(u["software"], u["note"], tuple(u["refs"]), origin)
+                for u in entry["uses"]]
+        notes = [SecurityNote(n["title"], Severity(n["severity"]), n["kind"], n["note"],
+                              tuple(n["refs"]), origin)
+                 for n in entry["security"]]
+        for proto_name in entry["protos"]:
+            proto = Proto(proto_name)
+            for low, high in entry["ports"]:
+                if low == high:
+                    have_uses, have_notes = self.exact.setdefault((low, proto), ([], []))
+                    have_uses.extend(uses)
+                    have_notes.extend(notes)
+                else:
+                    self.ranges.append((low, high, proto, uses, notes))
+
+    def collect(self, port: int, proto: Proto, uses: list, notes: list) -> None:
+        found = self.exact.get((port, proto))
+        if found:
+            uses.extend(found[0])
+            notes.extend(found[1])
+        for low, high, range_proto, range_uses, range_notes in self.ranges:
+            if low <= port <= high and range_proto is proto:
+                uses.extend(range_uses)
+                notes.extend(range_notes)
+
+
+class Catalog:
+    """Registry meaning and curated facts for every port; immutable once loaded."""
+
+    def __init__(self, registry_rows: list[list], layers: Iterable[_Facts],
+                 problems: Iterable[str] = ()) -> None:
+        self._rows = registry_rows  # [port, "tcp/udp", name, description], sorted by port
+        self._layers = tuple(layers)  # user first, then bundled
+        self._cache: dict[tuple[int, Proto], CatalogEntry] = {}
+        self.problems: tuple[str, ...] = tuple(problems)
+
+    def lookup(self, port: int, proto: Proto | str) -> CatalogEntry:
+        """Everything known about port/proto. A port nobody registered gives an entry with
+        service None. Raises ValueError for a port outside 0-65535 or an unknown protocol."""
+        proto = Proto(proto)
+        if isinstance(port, bool) or not isinstance(port, int):
+            raise TypeError(f"port must be an int, not {type(port).__name__}")
+        if not 0 <= port <= MAX_PORT:
+            raise ValueError(f"port {port} is outside 0-{MAX_PORT}")
+        key = (port, proto)
+        entry = self._cache.get(key)
+        if entry is None:
+            service, description = self._registry(port, proto)
+            uses: list[KnownUse] = []
+            notes: list[SecurityNote] = []
+            for layer in self._layers:
+                layer.collect(port, proto, uses, notes)
+            entry = CatalogEntry(port, proto, service, description, tuple(uses), tuple(notes))
+            self._cache[key] = entry
+        return entry
+
+    def annotate(self, listener: Listener) -> AnnotatedListener:
+        """The listener with its catalog entry and the risk that entry carries at its exposure."""
+        entry = self.lookup(listener.port, listener.proto)
+        return AnnotatedListener(listener, entry, assess(entry, listener.exposure))
+
+    def _registry(self, port: int, proto: Proto) -> tuple[str | None, str | None]:
+        rows = self._rows
+        index = bisect.bisect_left(rows, port, key=_row_port)
+        while index < len(rows) and rows[index][0] == port:
+            _, protos, name, description = rows[index]
+            if proto.value in protos.split("/"):
+                if not name and description.lower().startswith(_UNASSIGNED):
+                    description = ""
+                return name or None, description or None
+            index += 1
+        return None, None
+
+
+def _row_port(row: list) -> int:
+    return row[0]
+
+
+def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR) -> Catalog:
+    """The bundled catalog plus the user's catalog.d/*.yaml (None: bundled data only).
+
+    Broken user files are skipped and described in `problems`; a missing or damaged bundled
+    file raises CatalogDataError.
+    """
+    if user_dir is USER_CATALOG_DIR:
+        user_dir = paths.user_catalog_dir()
+    registry = _load_bundled_json("registry.json")
+    curated = _load_bundled_json("curated.json")
+    bundled = _Facts()
+    try:
+        for entry in curated["entries"]:
+            bundled.add(entry, BUNDLED)
+        rows = registry["rows"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogDataError(f"the bundled catalog data is damaged ({exc!r}); "
+                               "reinstall portwatch") from exc
+    problems: list[str] = []
+    layers = [bundled]
+    if user_dir is not None:
+        user = _load_user_dir(Path(user_dir), problems)
+        if user is not None:
+            layers.insert(0, user)
+    return Catalog(rows, layers, problems)
+
+
+def _load_bundled_json(name: str) -> dict[str, Any]:
+    try:
+        data = json.loads(data_file(name).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise CatalogDataError(f"cannot read the bundled catalog file {name} ({exc}); "
+                               "reinstall portwatch") from exc
+    if not isinstance(data, dict) or data.get("format") != 1:
+        raise CatalogDataError(f"the bundled catalog file {name} has an unknown format; "
+                               "reinstall portwatch")
+    return data
+
+
+def _load_user_dir(directory: Path, problems: list[str]) -> _Facts | None:
+    try:
+        if not directory.exists():
+            return None
+        files = sorted(p for p in directory.iterdir()
+                       if p.suffix in USER_FILE_SUFFIXES and not p.name.startswith("."))
+    except OSError as exc:
+        problems.append(f"{directory}: cannot list your catalog files ({_reason(exc)}); "
+                        "they were skipped.")
+        return None
+    if not files:
+        return None
+    from portwatch.core.catalog_schema import SchemaError, check_document
+
+    facts = _Facts()
+    for path in files:
+        try:
+            data = _read_yaml(path)
+            entries = check_document(data, str(path), bundled=False)
+        except _UserFileError as exc:
+            problems.append(f"{path}: {exc}; the file was skipped.")
+            continue
+        except SchemaError as exc:
+            problems.extend(f"{message} (the file was skipped)" for message in exc.messages)
+            continue
+        for entry in entries:
+            facts.add(entry, str(path))
+        log.debug("read %d catalog entries from %s", len(entries), path)
+    return facts
+
+
+class _UserFileError(Exception):
+    """Why a user file could not be read or parsed, as words for the user."""
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        info = path.stat()
+    except OSError as exc:
+        raise _UserFileError(f"cannot be read ({_reason(exc)})") from exc
+    if stat.S_ISDIR(info.st_mode):
+        raise _UserFileError("is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise _UserFileError("is not a regular file")
+    if info.st_size > MAX_USER_FILE_BYTES:
+        raise _UserFileError(f"is {info.st_size / 1048576:.1f} MB; catalog files larger "
+                             "than 1 MB are not read")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_USER_FILE_BYTES + 1)
+    except OSError as exc:
+        raise _UserFileError(f"cannot be read ({_reason(exc)})") from exc
+    if len(raw) > MAX_USER_FILE_BYTES:
+        raise _UserFileError("is larger than 1 MB; catalog files that large are not read")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _UserFileError(f"is not UTF-8 text (byte {exc.start} cannot be decoded)") from exc
+    import yaml  # only when the user has catalog files: importing yaml costs start-up time
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        _check_depth(yaml, text, loader)
+        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        raise _UserFileError(f"is not valid YAML ({where}{exc.problem or exc.context})") from exc
+    except yaml.YAMLError as exc:
+        raise _UserFileError(f"is not valid YAML ({exc})") from exc
+    except RecursionError as exc:
+        raise _UserFileError("is nested too deeply to be a catalog file") from exc
+
+
+def _check_depth(yaml: Any, text: str, loader: type) -> None:
+    """Refuse absurd nesting before building anything: libyaml's C loader recurses once per
+    level and crashes the interpreter on deep input like "[[[[…" (50,000 levels), and the
+    Python loader hits the recursion limit. Its event parser is flat, so it can count."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                raise _UserFileError(f"is nested more than {MAX_YAML_DEPTH} levels deep; "
+                                     "a catalog file needs no more than 6")
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            depth -= 1
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc)

