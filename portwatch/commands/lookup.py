@@ -1,0 +1,139 @@
+"""`portwatch lookup PORT[/tcp|/udp] ... [--json]`: what the catalog knows about ports (no scan)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import textwrap
+from typing import Any, TextIO
+
+from portwatch.core import records
+from portwatch.core.catalog import MAX_PORT, load_catalog
+from portwatch.core.model import CatalogEntry, Proto
+from portwatch.core.text import visible
+
+BOTH = (Proto.TCP, Proto.UDP)
+KIND_LABELS = {
+    "malware-history": "malware history",
+    "exposure": "exposure",
+    "vulnerability": "vulnerability",
+    "amplification": "DDoS amplification",
+}
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "lookup",
+        help="what a port is registered for, who uses it and what to know about it",
+        description="What the catalog knows about ports, without scanning: the IANA registration,"
+        " software known to listen there and security notes, each with its sources. A port"
+        " without /tcp or /udp is looked up for both.",
+    )
+    parser.add_argument("ports", nargs="+", metavar="PORT[/tcp|/udp]", type=port_spec,
+                        help="a port number 0-65535, e.g. 3141, 53/udp")
+    parser.add_argument("--json", action="store_true",
+                        help="print a JSON array of catalog entries (see README)")
+    parser.set_defaults(run=run)
+
+
+def port_spec(text: str) -> tuple[int, tuple[Proto, ...]]:
+    """"53/udp" -> (53, (udp,)); "22" -> (22, (tcp, udp)). argparse shows the error messages."""
+    number, slash, proto_text = text.strip().partition("/")
+    protos = BOTH
+    if slash:
+        try:
+            protos = (Proto(proto_text.strip().lower()),)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: the protocol must be tcp or udp, not {proto_text!r}") from None
+    if not number.strip().isdecimal():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port: write a number from 0 to {MAX_PORT}, optionally followed"
+            " by /tcp or /udp")
+    port = int(number)
+    if port > MAX_PORT:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port: port numbers go from 0 to {MAX_PORT}")
+    return port, protos
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = load_catalog()
+    for problem in catalog.problems:
+        print(f"portwatch: {problem}", file=sys.stderr)
+    groups = [[catalog.lookup(port, proto) for proto in protos] for port, protos in args.ports]
+    if args.json:
+        items = [records.entry_record(entry) for group in groups for entry in group]
+        json.dump(items, sys.stdout, indent=1, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    width = max(40, min(shutil.get_terminal_size((80, 24)).columns, 100))
+    for number, group in enumerate(groups):
+        if number:
+            sys.stdout.write("\n")
+        write_group(group, sys.stdout, width)
+    return 0
+
+
+def write_group(entries: list[CatalogEntry], out: TextIO, width: int = 80) -> None:
+    """One port's entries; tcp and udp share one block when they say exactly the same."""
+    if len(entries) == 2 and _same_facts(*entries):
+        write_entry(entries[0], out, width, label=f"{entries[0].port}/tcp and udp")
+        return
+    for number, entry in enumerate(entries):
+        if number:
+            out.write("\n")
+        write_entry(entry, out, width)
+
+
+def _same_facts(first: CatalogEntry, second: CatalogEntry) -> bool:
+    return (first.service, first.description, first.uses, first.security) == (
+        second.service, second.description, second.uses, second.security)
+
+
+def write_entry(entry: CatalogEntry, out: TextIO, width: int = 80,
+                label: str | None = None) -> None:
+    """A person-readable description of one entry, wrapped to `width` columns."""
+    label = label or f"{entry.port}/{entry.proto.value}"
+    if entry.registered:
+        meaning = f"IANA name: {visible(entry.service)}"
+        if entry.description and entry.description != entry.service:
+            meaning += f" ({visible(entry.description)})"
+    else:
+        meaning = "not registered with IANA"
+        if entry.description:
+            meaning += f" (the registry lists it as “{visible(entry.description)}”)"
+    out.write(_wrap(f"{label} — {meaning}", width, "", "    "))
+    if not entry.uses and not entry.security:
+        out.write(_wrap("The catalog has no known uses or security notes for it.", width,
+                        "  ", "  "))
+        return
+    if entry.uses:
+        out.write("  Known uses:\n")
+        for use in entry.uses:
+            out.write(_wrap(visible(use.text), width, "  - ", "    "))
+            _write_sources(use.refs, use.origin, out, width)
+    if entry.security:
+        out.write("  Security notes:\n")
+        for note in entry.security:
+            kind = KIND_LABELS.get(note.kind, note.kind)
+            head = f"[{note.severity.value}] {kind}: {visible(note.title)}"
+            out.write(_wrap(head, width, "  - ", "    "))
+            out.write(_wrap(visible(note.note), width, "    ", "    "))
+            _write_sources(note.refs, note.origin, out, width)
+
+
+def _write_sources(refs: tuple[str, ...], origin: str, out: TextIO, width: int) -> None:
+    for ref in refs:
+        out.write(_wrap(f"source: {visible(ref)}", width, "      ", "        "))
+    if origin != "bundled":
+        out.write(_wrap(f"(from your catalog file {visible(origin)})", width, "      ",
+                        "        "))
+
+
+def _wrap(text: str, width: int, first: str, rest: str) -> str:
+    lines = textwrap.wrap(text, width=width, initial_indent=first, subsequent_indent=rest,
+                          break_long_words=False, break_on_hyphens=False)
+    return "\n".join(lines) + "\n"
