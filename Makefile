@@ -39,3 +39,10 @@ clean:
 .PHONY: icons
 icons:
 	bash packaging/linux/build-icons.sh
+
+# Desktop menu entry, AppStream metainfo and icons under PREFIX (default ~/.local); the entry
+# starts EXEC, else `portwatch` from PATH, else this checkout's .venv/bin/portwatch.
+.PHONY: install-desktop
+install-desktop:
+	bash packaging/linux/install.sh $(if $(PREFIX),--prefix "$(PREFIX)") \
+	  --exec "$${EXEC:-$$(command -v portwatch || echo "$(CURDIR)/$(VENV)/bin/portwatch")}"
