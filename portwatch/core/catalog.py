@@ -206,7 +206,7 @@ def _load_user_dir(directory: Path, problems: list[str]) -> _Facts | None:
             data = _read_yaml(path)
             entries = check_document(data, str(path), bundled=False)
         except _UserFileError as exc:
-            problems.append(f"{path}: {exc}; the file was skipped.")
+            problems.append(f"{path}: {exc}; it was skipped.")
             continue
         except SchemaError as exc:
             problems.extend(f"{message} (the file was skipped)" for message in exc.messages)
@@ -231,15 +231,16 @@ def _read_yaml(path: Path) -> Any:
     if not stat.S_ISREG(info.st_mode):
         raise _UserFileError("is not a regular file")
     if info.st_size > MAX_USER_FILE_BYTES:
-        raise _UserFileError(f"is {info.st_size / 1048576:.1f} MB; catalog files larger "
-                             "than 1 MB are not read")
+        raise _UserFileError(f"is {info.st_size // 1024:,} KB; catalog files over 1 MB "
+                             "are not read")
     try:
         with path.open("rb") as handle:
             raw = handle.read(MAX_USER_FILE_BYTES + 1)
     except OSError as exc:
         raise _UserFileError(f"cannot be read ({_reason(exc)})") from exc
     if len(raw) > MAX_USER_FILE_BYTES:
-        raise _UserFileError("is larger than 1 MB; catalog files that large are not read")
+        raise _UserFileError("grew over 1 MB while being read; catalog files over 1 MB are "
+                             "not read")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

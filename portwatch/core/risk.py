@@ -18,7 +18,9 @@ malware-history   low at most (none for an info note):       the same
 
 Without notes the risk is none ("nothing known against this port"), except that a port with no
 IANA registration and no known use, bound to all interfaces, is low ("unknown service reachable
-from every network this machine is on"). The reason is one line of plain words.
+from every network this machine is on"). The reason is one line of plain words; a vulnerability's
+reason adds "if that is the software listening here", since a port number does not tell which
+program (or version) listens.
 """
 
 from __future__ import annotations
@@ -55,23 +57,26 @@ def assess(entry: CatalogEntry, exposure: Exposure) -> Assessment:
 
 def _assess_note(note: SecurityNote, entry: CatalogEntry, exposure: Exposure) -> Assessment:
     risk = _FROM_SEVERITY[note.severity]
+    title = note.title.rstrip(" .")
     networked = exposure is not Exposure.LOOPBACK
     if note.kind == "malware-history":
         others = "ordinary software uses it too" if entry.uses or entry.registered else (
             "the history alone is not a sign of infection")
-        reason = f"port once used by malware ({note.title}); {others}"
+        reason = f"port once used by malware ({title}); {others}"
         return Assessment(_cap(risk, Risk.LOW), reason)
     if note.kind == "amplification":
         if not networked:
-            return Assessment(Risk.NONE, f"{note.title}; {_REACH[exposure]}, so nobody outside "
+            return Assessment(Risk.NONE, f"{title}; {_REACH[exposure]}, so nobody outside "
                                          "can abuse it")
         risk = Risk.LOW if note.severity is Severity.INFO else Risk.MEDIUM
     elif note.kind == "vulnerability":
+        # The port alone does not say which software (or version) listens: say so.
+        title = f"{title}, if that is the software listening here"
         if not networked:
             risk = _cap(risk, Risk.MEDIUM)
     elif not networked:  # exposure, and any kind a later schema adds
         risk = _cap(risk, Risk.LOW)
-    return Assessment(risk, f"{note.title}{',' if networked else ';'} {_REACH[exposure]}")
+    return Assessment(risk, f"{title}{',' if networked else ';'} {_REACH[exposure]}")
 
 
 def _cap(risk: Risk, ceiling: Risk) -> Risk:

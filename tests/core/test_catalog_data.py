@@ -96,6 +96,25 @@ def test_every_curated_fact_reaches_the_loaded_catalog():
                 assert all(fact.origin == "bundled" for fact in (*found.uses, *found.security))
 
 
+def test_no_fact_is_repeated_in_two_files():
+    """SCHEMA.md: the same port may appear in several files, but not the same fact."""
+    seen: dict[tuple, list[str]] = {}
+    for path in CURATED:
+        for entry in check_document(_load_yaml(path), path.name, bundled=True):
+            for (low, high), proto in ((span, p) for span in entry["ports"]
+                                       for p in entry["protos"]):
+                for use in entry["uses"]:
+                    key = ("use", low, high, proto, use["software"].lower())
+                    seen.setdefault(key, []).append(path.name)
+                for note in entry["security"]:
+                    key = ("note", low, high, proto, note["title"].lower())
+                    seen.setdefault(key, []).append(path.name)
+    repeated = [f"{kind} {low}-{high}/{proto} {name!r} in {', '.join(files)}"
+                for (kind, low, high, proto, name), files in sorted(seen.items())
+                if len(files) > 1]
+    assert not repeated, "facts repeated:\n" + "\n".join(repeated)
+
+
 def _registry():
     return json.loads(data_file("registry.json").read_bytes())
 

@@ -137,7 +137,7 @@ def test_a_directory_named_like_a_catalog_file_is_skipped(user_dir):
     write(user_dir, "good.yaml", GOOD)
     catalog = load_catalog(user_dir)
     assert catalog.problems == (f"{user_dir / 'x.yaml'}: is a directory, not a file; "
-                                "the file was skipped.",)
+                                "it was skipped.",)
     assert catalog.lookup(6379, Proto.TCP).uses[0].software == "Team cache"
 
 
@@ -158,11 +158,17 @@ def test_a_file_without_read_permission_is_skipped(user_dir):
     assert "cannot be read" in problem
 
 
+def test_a_fifo_named_like_a_catalog_file_does_not_block_the_load(user_dir):
+    os.mkfifo(user_dir / "pipe.yaml")  # opening it for reading would wait for a writer forever
+    (problem,) = load_catalog(user_dir).problems
+    assert "pipe.yaml: is not a regular file" in problem
+
+
 def test_a_huge_file_is_not_read(user_dir):
     path = user_dir / "huge.yaml"
     path.write_bytes(b"# padding\n" * 110_000)  # 1.1 MB of valid YAML comments
     (problem,) = load_catalog(user_dir).problems
-    assert str(path) in problem and "larger than 1 MB" in problem
+    assert str(path) in problem and "1,074 KB" in problem and "over 1 MB" in problem
 
 
 def test_a_file_that_is_not_utf8_is_skipped(user_dir):

@@ -85,7 +85,14 @@ def test_the_worst_note_decides_and_the_first_wins_a_tie():
     result = assess(entry(*notes), ALL)
     assert (result.risk, result.reason.split(",")[0]) == (Risk.HIGH, "open API")
     result = assess(entry(*notes), LOOP)  # exposure drops to low, the CVE only to medium
-    assert (result.risk, result.reason.split(";")[0]) == (Risk.MEDIUM, "famous CVE")
+    assert (result.risk, result.reason.split(",")[0]) == (Risk.MEDIUM, "famous CVE")
+
+
+def test_a_vulnerability_reason_does_not_claim_the_software_is_there():
+    cve = note("vulnerability", "high", title="regreSSHion (CVE-2024-6387) in OpenSSH sshd")
+    assert assess(entry(cve), ALL).reason == (
+        "regreSSHion (CVE-2024-6387) in OpenSSH sshd, if that is the software listening here,"
+        " reachable from every network this machine is on")
 
 
 def test_no_notes_means_nothing_known():
