@@ -14,14 +14,11 @@
 # resources/ in the source reached it; the window opens offscreen for 3 s without a traceback
 # (when the program has a GUI and Qt's offscreen platform can start).
 #
-# The wheel is built from a copy of the files git would ship (tracked and untracked, not ignored),
-# so a stale build/ directory in the checkout cannot leak into it. pip's cache is reused, so only
-# the first run downloads PySide6.
+# The wheel is built by packaging/build-wheel.sh from the files git would ship. pip's cache is
+# reused, so only the first run downloads PySide6.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 python=${PYTHON:-python3}
-builder=$repo/.venv/bin/python
-[ -x "$builder" ] || builder=$python
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/portwatch-wheel.XXXXXX")
 cleanup() { if [ "${KEEP:-}" = 1 ]; then echo "kept: $work"; else rm -rf "$work"; fi; }
@@ -30,30 +27,18 @@ fail() { echo "check-wheel: FAIL: $*" >&2; exit 1; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# 1. the source the wheel is built from
-mkdir -p "$work/src"
-if git -C "$repo" rev-parse --git-dir >/dev/null 2>&1; then
-  git -C "$repo" ls-files -z --cached --others --exclude-standard \
-    | (cd "$repo" && while IFS= read -r -d '' f; do [ -f "$f" ] && printf '%s\0' "$f"; done) \
-    | tar -C "$repo" --null -T - -cf - | tar -C "$work/src" -xf -
-else
-  tar -C "$repo" --exclude=.venv --exclude=build --exclude=dist --exclude='*.egg-info' \
-    --exclude=__pycache__ -cf - . | tar -C "$work/src" -xf -
-fi
-
-# 2. the wheel (pip builds it in an isolated environment with setuptools from the registry)
+# 1. the wheel, from the files git would ship (packaging/build-wheel.sh)
 t=$(now)
-"$builder" -m pip wheel --no-deps -q -w "$work/dist" "$work/src"
-wheel=$(ls "$work"/dist/portwatch-*.whl)
+wheel=$(bash "$repo/packaging/build-wheel.sh" "$work/dist")
 echo "built $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB) in $(elapsed "$t") s"
 
-# 3. a fresh venv, the wheel and its dependencies from the registry
+# 2. a fresh venv, the wheel and its dependencies from the registry
 t=$(now)
 "$python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install -q "$wheel"
 echo "installed into a fresh venv in $(elapsed "$t") s"
 
-# 4. run it from outside the checkout, with its own config/data/home dirs
+# 3. run it from outside the checkout, with its own config/data/home dirs
 mkdir -p "$work/run/home" "$work/run/config" "$work/run/data"
 cd "$work/run"
 unset PYTHONPATH PYTHONHOME VIRTUAL_ENV
@@ -95,8 +80,8 @@ else
   echo "skip: this portwatch has no lookup command yet"
 fi
 
-# 5. the shipped files are inside the installed package, not found in a checkout
-"$py" - "$work/src" <<'PY' || fail "files missing from the installed package"
+# 4. the shipped files are inside the installed package, not found in a checkout
+"$py" - "$repo" <<'PY' || fail "files missing from the installed package"
 import sys
 from importlib import resources
 from pathlib import Path
@@ -133,7 +118,7 @@ assert "icons/portwatch.svg" in icons, icons
 print(f"ok: data and {len(icons)} icon files inside {installed}")
 PY
 
-# 6. the window opens (offscreen) and keeps running without a traceback
+# 5. the window opens (offscreen) and keeps running without a traceback
 if "$py" -c "import portwatch.gui.app" 2>/dev/null \
    && QT_QPA_PLATFORM=offscreen "$py" -c "from PySide6.QtWidgets import QApplication; QApplication([])" \
       >/dev/null 2>&1; then
