@@ -90,6 +90,10 @@ class HistoryError(Exception):
     """The history file cannot be used; str() is a sentence for the user."""
 
 
+class OutdatedSchema(HistoryError):
+    """The file is of an older schema: opening a HistoryStore upgrades it."""
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryEvent:
     """One recorded event: a listener opened, closed, or was present when a run started.
@@ -243,15 +247,18 @@ class HistoryReader:
         try:
             self._conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout,
                                          isolation_level=None)
-            version = int(self._conn.execute("PRAGMA user_version").fetchone()[0])
         except sqlite3.Error as exc:
-            raise HistoryError(problem_text(self.path, exc, moved_to=None)) from exc
-        if version != SCHEMA_VERSION:
+            raise HistoryError(describe_error(self.path, exc)) from exc
+        try:
+            version = check_version(self._conn)
+        except sqlite3.Error as exc:
             self._conn.close()
-            raise HistoryError(
-                f"history file {self.path} has schema version {version}, this portwatch reads"
-                f" version {SCHEMA_VERSION}" + (" (it is upgraded when portwatch next records)"
-                                                 if version < SCHEMA_VERSION else "")
+            raise HistoryError(describe_error(self.path, exc)) from exc
+        if version != SCHEMA_VERSION:  # older: NewerSchema was raised above
+            self._conn.close()
+            raise OutdatedSchema(
+                f"history file {self.path} has schema version {version}; this portwatch"
+                f" reads version {SCHEMA_VERSION} (opening it for recording upgrades it)"
             )
 
     def events(
@@ -631,20 +638,24 @@ def _kind_of(exc: BaseException) -> str:
     return "unusable"
 
 
-def problem_text(path: Path, exc: BaseException, moved_to: Path | None) -> str:
-    """The sentence the user reads when the history file cannot be used."""
+def describe_error(path: Path, exc: BaseException) -> str:
+    """What is wrong with the history file, in one clause for the user."""
     kind = _kind_of(exc)
     if kind == "locked":
-        what = (f"history file {path} is locked by another program (database is locked);"
-                " close the other program or portwatch instance and restart")
-    elif kind == "damaged":
-        what = f"history file {path} is damaged ({exc})"
-    elif kind == "foreign":
-        what = f"history file {path} is not a portwatch history ({exc})"
-    elif kind == "newer":
-        what = f"history file {path} was {exc}"
-    else:
-        what = f"history file {path} cannot be opened ({exc})"
+        return (f"history file {path} is locked by another program (database is locked);"
+                " close the other program or portwatch instance and try again")
+    if kind == "damaged":
+        return f"history file {path} is damaged ({exc})"
+    if kind == "foreign":
+        return f"history file {path} is not a portwatch history ({exc})"
+    if kind == "newer":
+        return f"history file {path} was {exc}"
+    return f"history file {path} cannot be opened ({exc})"
+
+
+def problem_text(path: Path, exc: BaseException, moved_to: Path | None) -> str:
+    """The sentence the user reads when monitoring goes on without the history file."""
+    what = describe_error(path, exc)
     if moved_to is not None:
         return (f"{what}; the damaged file was moved to {moved_to} and a new history was"
                 " started")
@@ -694,8 +705,8 @@ def open_history(
                 log.debug("history: starting afresh failed: %s", again)
             else:
                 message = problem_text(target, exc, moved_to=moved)
-                log.warning("%s", message)
+                log.info("%s", message)  # the caller shows it to the user
                 return store, [message]
         message = problem_text(target, exc, moved_to=None)
-        log.warning("%s", message)
+        log.info("%s", message)  # the caller shows it to the user
         return MemoryHistory(target), [message]

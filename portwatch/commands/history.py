@@ -1,0 +1,133 @@
+"""`portwatch history [--since DURATION] [--json]`: the recorded events, oldest first.
+
+DURATION is a number with a unit — s, m, h, d or w (30s, 15m, 1h, 2d, 1w), or several
+(1h30m). Events are `present` (listening when a monitoring run started), `opened` and `closed`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sqlite3
+import sys
+import time
+from typing import Any, TextIO
+
+from portwatch.cli import UserError
+from portwatch.core import paths
+from portwatch.core.export import history_record
+from portwatch.core.history import (
+    HistoryError,
+    HistoryEvent,
+    HistoryReader,
+    HistoryStore,
+    OutdatedSchema,
+    describe_error,
+)
+from portwatch.core.text import visible
+
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
+_WHOLE = re.compile(rf"(?:{_PART.pattern})+")
+
+
+def duration(text: str) -> float:
+    """'30s', '15m', '1h', '2d', '1w', '1h30m' -> seconds (more than 0)."""
+    compact = text.strip().lower().replace(" ", "")
+    if not _WHOLE.fullmatch(compact):
+        raise argparse.ArgumentTypeError(
+            f"not a duration: {text!r} (use a number and a unit: 30s, 15m, 1h, 2d, 1w)")
+    seconds = sum(float(number) * UNITS[unit] for number, unit in _PART.findall(compact))
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"the duration must be more than 0, not {text!r}")
+    return seconds
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "history",
+        help="show the recorded opened/closed events",
+        description="The events portwatch recorded while watching (the window or `portwatch"
+        " watch`), oldest first: listeners present when a run started, then each one that"
+        " opened or closed.",
+    )
+    parser.add_argument("--since", type=duration, metavar="DURATION",
+                        help="only the last DURATION: 30s, 15m, 1h, 2d, 1w (default: all)")
+    parser.add_argument("--json", action="store_true",
+                        help='one JSON array of {"event", "time", ...listener fields}')
+    parser.set_defaults(run=run)
+
+
+def read_events(since: float | None) -> list[HistoryEvent] | None:
+    """The events since `since` (epoch seconds), or None when nothing was recorded yet."""
+    path = paths.history_file()
+    try:
+        reader = HistoryReader(path)
+    except FileNotFoundError:
+        return None
+    except OutdatedSchema:
+        try:  # recorded by an older portwatch: upgrade it, as the next recording would
+            HistoryStore(path).close()
+            reader = HistoryReader(path)
+        except HistoryError as exc:
+            raise UserError(str(exc)) from exc
+        except (sqlite3.Error, OSError) as exc:
+            raise UserError(describe_error(path, exc)) from exc
+    except HistoryError as exc:
+        raise UserError(str(exc)) from exc
+    with reader:
+        return reader.events(since=since)
+
+
+COLUMNS = ("TIME", "EVENT", "PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS",
+           "SERVICE", "RISK")
+
+
+def cells(item: HistoryEvent) -> tuple[str, ...]:
+    sock = item.listener
+    proc = sock.process
+    return (
+        item.iso_time,
+        item.event,
+        sock.proto.value,
+        sock.address,
+        str(sock.port),
+        sock.exposure.label,
+        str(proc.pid) if proc else "-",
+        visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
+        visible(item.service, 20) if item.service else "-",
+        item.risk or "-",
+    )
+
+
+def print_events(events: list[HistoryEvent], out: TextIO) -> None:
+    table = [COLUMNS, *(cells(item) for item in events)]
+    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
+    right = {4, 6}  # port and pid
+    for row in table:
+        out.write("  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+                            for i, cell in enumerate(row)).rstrip() + "\n")
+
+
+def run(args: argparse.Namespace) -> int:
+    since = time.time() - args.since if args.since is not None else None
+    events = read_events(since)
+    if events is None:
+        message = f"no history recorded yet ({paths.history_file()})"
+        if args.json:
+            print(f"portwatch: {message}", file=sys.stderr)
+            print("[]")
+        else:
+            print(message)
+        return 0
+    if args.json:
+        json.dump([history_record(item) for item in events], sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return 0
+    if not events:
+        window = " in that time" if since is not None else ""
+        print(f"no events recorded{window} ({paths.history_file()})")
+        return 0
+    print_events(events, sys.stdout)
+    return 0

@@ -1,0 +1,167 @@
+"""`portwatch watch [--interval S] [--json] [--no-history]`: print a line whenever a listener
+opens or closes, until Ctrl-C (SIGINT) or SIGTERM, which end it cleanly with status 0.
+
+The first poll is the baseline and prints no events (in human mode one "watching N listeners"
+line goes to stderr). Events are recorded in the history file too, unless --no-history; when
+that file cannot be used, a warning goes to stderr and watching goes on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import threading
+import time
+from typing import Any, TextIO
+
+from portwatch.core import paths
+from portwatch.core.export import event_record
+from portwatch.core.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
+from portwatch.core.model import AnnotatedListener
+from portwatch.core.monitor import Monitor, PollResult
+from portwatch.core.scanner import ListenerScanner
+from portwatch.core.text import visible
+
+DEFAULT_INTERVAL = 2.0
+MAX_INTERVAL = 3600.0
+
+
+def interval(text: str) -> float:
+    """--interval: seconds, more than 0 and at most an hour."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not math.isfinite(value) or value <= 0 or value > MAX_INTERVAL:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most {MAX_INTERVAL:g} seconds, not {text}")
+    return value
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "watch",
+        help="print a line whenever a listener opens or closes (until Ctrl-C)",
+        description="Headless monitoring: scans every S seconds and prints one line per"
+        " listener that opened or closed, until Ctrl-C. The first scan is the baseline.",
+    )
+    parser.add_argument("--interval", type=interval, default=DEFAULT_INTERVAL, metavar="S",
+                        help=f"seconds between scans (default {DEFAULT_INTERVAL:g},"
+                        f" at most {MAX_INTERVAL:g})")
+    parser.add_argument("--json", action="store_true",
+                        help='one JSON object per line: {"event", "time", ...listener fields}')
+    parser.add_argument("--no-history", action="store_true",
+                        help="do not record the events in the history file")
+    parser.set_defaults(run=run)
+
+
+def _annotator(err: TextIO) -> Any:
+    """The catalog (or None when it is not available: listeners then have no meaning)."""
+    try:
+        from portwatch.core.catalog import load_catalog
+    except ImportError:
+        return None
+    try:
+        catalog = load_catalog()
+    except Exception as exc:  # a packaging fault must not stop monitoring
+        print(f"portwatch: warning: port catalog not available ({exc})", file=err)
+        return None
+    for problem in catalog.problems:
+        print(f"portwatch: {problem}", file=err)
+    return catalog
+
+
+def human_line(event: str, when: float, row: AnnotatedListener) -> str:
+    """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
+    http-alt  risk low"""
+    sock = row.listener
+    proc = sock.process
+    who = f"{visible(proc.name, 40)} (pid {proc.pid})" if proc else "(hidden owner)"
+    parts = [iso_utc(when), f"{event:<6}", f"{sock.proto.value} {sock.endpoint}", who,
+             sock.exposure.label]
+    if row.entry is not None:
+        parts.append(visible(row.entry.service, 30) if row.entry.service else "unregistered")
+    if row.assessment is not None:
+        parts.append(f"risk {row.assessment.risk.value}")
+    return "  ".join(parts)
+
+
+def _sorted(rows: tuple[AnnotatedListener, ...]) -> list[AnnotatedListener]:
+    return sorted(rows, key=lambda r: (r.listener.port, r.listener.proto.value,
+                                       r.listener.address, r.listener.pid or 0))
+
+
+def print_events(result: PollResult, as_json: bool, out: TextIO) -> None:
+    when = result.snapshot.taken_at
+    for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
+        for row in _sorted(rows):
+            if as_json:
+                out.write(json.dumps(event_record(event, when, row)) + "\n")
+            else:
+                out.write(human_line(event, when, row) + "\n")
+            out.flush()
+
+
+class _StopOnSignal:
+    """SIGINT and SIGTERM set an event (the loop ends after the current poll) instead of
+    raising, and the previous handlers come back afterwards."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.stop.set()
+
+    def __enter__(self) -> threading.Event:
+        for sig in self.SIGNALS:
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self.stop
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def run(args: argparse.Namespace) -> int:
+    out, err = sys.stdout, sys.stderr
+    history: HistoryStore | None = None
+    if not args.no_history:
+        opened, problems = open_history(paths.history_file(), source="watch")
+        for problem in problems:
+            print(f"portwatch: warning: {problem}", file=err)
+        history = opened if isinstance(opened, HistoryStore) else None
+    monitor = Monitor(ListenerScanner().scan, _annotator(err), history=history)
+    reported: set[str] = set()
+    try:
+        with _StopOnSignal() as stop:
+            due = time.monotonic()
+            while not stop.is_set():
+                result = monitor.poll()
+                for problem in result.problems:
+                    if problem not in reported:  # say each problem once, not every poll
+                        reported.add(problem)
+                        print(f"portwatch: {problem}", file=err)
+                if result.first:
+                    if not args.json:
+                        where = f"recording to {history.path}" if history else "not recording"
+                        print(f"portwatch: watching {len(result.rows)} listeners every"
+                              f" {args.interval:g} s ({where}); Ctrl-C stops", file=err)
+                else:
+                    print_events(result, args.json, out)
+                # Keep to the schedule; after a slow poll or a suspended machine, start it
+                # again from now rather than catching up.
+                due += args.interval
+                now = time.monotonic()
+                if due < now:
+                    due = now + min(args.interval, 0.05)
+                stop.wait(due - now)
+    finally:
+        if history is not None:
+            history.close()
+    return 0

@@ -1,0 +1,139 @@
+"""`portwatch history` run as a real program against history files the test writes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from portwatch.commands.history import duration
+from portwatch.core import history_schema, paths
+from portwatch.core.export import history_record
+from portwatch.core.history import CLOSED, OPENED, HistoryEvent, HistoryReader, HistoryStore
+from portwatch.core.model import (
+    AnnotatedListener,
+    Assessment,
+    CatalogEntry,
+    Exposure,
+    Family,
+    Listener,
+    ProcessInfo,
+    Proto,
+    Risk,
+)
+
+
+def portwatch(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "portwatch", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+def row(port: int, name: str = "python3") -> AnnotatedListener:
+    sock = Listener(Proto.TCP, Family.IPV4, "127.0.0.1", port, Exposure.LOOPBACK,
+                    ProcessInfo(4242, name, "alice", "/usr/bin/python3", ("python3", "-m", "x")))
+    return AnnotatedListener(sock, CatalogEntry(port, Proto.TCP, "http-alt", "HTTP Alternate"),
+                             Assessment(Risk.LOW, "loopback only"))
+
+
+def record_some(now: float) -> list[HistoryEvent]:
+    store = HistoryStore(paths.history_file())
+    store.record_events([
+        HistoryEvent.of(OPENED, now - 3 * 3600, row(7000), 1),  # 3 hours ago
+        HistoryEvent.of(OPENED, now - 600, row(8000, "\x1b[2Jevil"), 2),  # 10 minutes ago
+        HistoryEvent.of(CLOSED, now - 60, row(7000), 1),
+    ], new_run=True)
+    events = store.events()
+    store.close()
+    return events
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("30s", 30), ("15m", 900), ("1h", 3600), ("2d", 172800), ("1w", 604800),
+    ("1h30m", 5400), ("1.5h", 5400), (" 2D ", 172800),
+])
+def test_durations(text, seconds):
+    assert duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "1", "h", "1y", "-1h", "1h-", "0s", "1 hour", "1e3s"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(argparse.ArgumentTypeError):
+        duration(text)
+
+
+def test_bad_duration_on_the_command_line_is_a_usage_error():
+    result = portwatch("history", "--since", "yesterday")
+    assert result.returncode == 2
+    assert "portwatch: error: argument --since: not a duration: 'yesterday'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_no_history_yet_is_friendly_and_creates_nothing():
+    result = portwatch("history")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"no history recorded yet ({paths.history_file()})"
+    result = portwatch("history", "--json")
+    assert result.returncode == 0 and json.loads(result.stdout) == []
+    assert "no history recorded yet" in result.stderr
+    assert not paths.history_file().exists()
+
+
+def test_json_lists_recorded_events_oldest_first_within_since():
+    events = record_some(time.time())
+    result = portwatch("history", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [history_record(item) for item in events]
+    result = portwatch("history", "--since", "1h", "--json")
+    recent = json.loads(result.stdout)
+    assert [(r["event"], r["port"]) for r in recent] == [("opened", 8000), ("closed", 7000)]
+    assert recent[0]["process"] == "\x1b[2Jevil"  # JSON keeps the text (escaped by JSON)
+
+
+def test_human_output_is_aligned_and_safe_for_the_terminal():
+    record_some(time.time())
+    result = portwatch("history", "--since", "2h")
+    assert result.returncode == 0, result.stderr
+    header, first, second = result.stdout.splitlines()
+    assert header.split() == ["TIME", "EVENT", "PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID",
+                              "PROCESS", "SERVICE", "RISK"]
+    assert "opened" in first and "8000" in first and "\\x1b[2Jevil" in first
+    assert "\x1b" not in result.stdout
+    assert "closed" in second and "7000" in second
+    end = header.index("PORT") + len("PORT")
+    assert first[:end].endswith("8000") and second[:end].endswith("7000")
+    result = portwatch("history", "--since", "5s")
+    assert result.returncode == 0
+    assert result.stdout.startswith("no events recorded in that time")
+
+
+def test_a_damaged_file_is_a_clear_error_and_left_alone():
+    path = paths.history_file()
+    path.write_bytes(b"garbage" * 1000)
+    result = portwatch("history")
+    assert result.returncode == 1
+    assert f"portwatch: history file {path} is damaged" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert path.read_bytes() == b"garbage" * 1000
+
+
+def test_a_file_from_an_older_version_is_upgraded_and_shown():
+    path = paths.history_file()
+    conn = sqlite3.connect(path, isolation_level=None)
+    history_schema.MIGRATIONS[0](conn)  # the version 1 layout
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO events (time, event, proto, family, address, port, exposure, pid, process,"
+        " owner_hidden) VALUES (?, 'opened', 'tcp', 'ipv4', '127.0.0.1', 9000, 'loopback', 7,"
+        " 'old', 0)", (time.time() - 10,))
+    conn.close()
+    result = portwatch("history", "--json")
+    assert result.returncode == 0, result.stderr
+    (record,) = json.loads(result.stdout)
+    assert (record["event"], record["port"], record["process"]) == ("opened", 9000, "old")
+    with HistoryReader(path) as reader:
+        assert reader.events()[0].listeners == 1

@@ -1,0 +1,238 @@
+"""`portwatch watch` run as a real program: events for a listener the test opens and closes,
+clean exit on SIGINT/SIGTERM, interval validation, history on by default."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from portwatch.commands.watch import human_line
+from portwatch.core import paths
+from portwatch.core.history import HistoryError, HistoryReader
+from portwatch.core.model import (
+    AnnotatedListener,
+    Assessment,
+    CatalogEntry,
+    Exposure,
+    Family,
+    Listener,
+    ProcessInfo,
+    Proto,
+    Risk,
+)
+
+TIMEOUT = 30.0
+
+
+class Watch:
+    """A `portwatch watch` child whose stdout lines arrive on a queue."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "portwatch", "watch", *args],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.errors: queue.Queue[str] = queue.Queue()
+        self._readers = [
+            threading.Thread(target=self._read, args=(self.proc.stdout, self.lines), daemon=True),
+            threading.Thread(target=self._read, args=(self.proc.stderr, self.errors), daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    @staticmethod
+    def _read(stream, lines: queue.Queue[str]) -> None:
+        for line in stream:
+            lines.put(line)
+
+    def wait_for_baseline(self, timeout: float = TIMEOUT) -> list[str]:
+        """Human mode says "watching N listeners" on stderr after the first poll; returns the
+        stderr lines up to it."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                seen.append(self.errors.get(timeout=0.2))
+            except queue.Empty:
+                assert self.proc.poll() is None, "".join(seen)
+                continue
+            if seen[-1].startswith("portwatch: watching "):
+                return seen
+        raise AssertionError("watch did not finish its baseline in time")
+
+    def wait_for(self, predicate, timeout: float = TIMEOUT) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=0.2)
+            except queue.Empty:
+                assert self.proc.poll() is None, "watch ended early"
+                continue
+            if predicate(line):
+                return line
+        raise AssertionError("no matching line in time")
+
+    def stop(self, sig: int = signal.SIGINT) -> tuple[int, str]:
+        os.kill(self.proc.pid, sig)  # our own child, by its PID
+        code = self.proc.wait(TIMEOUT)
+        for reader in self._readers:
+            reader.join(5)
+        rest = []
+        while not self.errors.empty():
+            rest.append(self.errors.get())
+        return code, "".join(rest)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            stream.close()
+
+
+@pytest.fixture
+def watch():
+    started: list[Watch] = []
+
+    def factory(*args: str) -> Watch:
+        child = Watch(*args)
+        started.append(child)
+        return child
+
+    yield factory
+    for child in started:
+        child.close()
+
+
+def wait_until_recording(timeout: float = TIMEOUT) -> None:
+    """The first poll (the baseline) is done once the history has its run."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with HistoryReader(paths.history_file()) as reader:
+                if reader.runs():
+                    return
+        except (FileNotFoundError, HistoryError):
+            pass
+        time.sleep(0.05)
+    raise AssertionError("watch did not record its baseline")
+
+
+def mine(child, event: str):
+    def match(line: str) -> bool:
+        record = json.loads(line)
+        return (record["event"] == event and record["port"] == child.port
+                and record["pid"] == child.pid and record["proto"] == child.proto)
+    return match
+
+
+def test_watch_json_reports_opened_then_closed_and_stops_on_sigint(watch, listener_factory):
+    process = watch("--json", "--interval", "0.2")
+    wait_until_recording()
+    child = listener_factory("tcp", "127.0.0.1", 0)
+    opened = json.loads(process.wait_for(mine(child, "opened")))
+    child.stop()
+    closed = json.loads(process.wait_for(mine(child, "closed")))
+    code, stderr = process.stop(signal.SIGINT)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+
+    for record in (opened, closed):
+        assert record["time"].endswith("Z") and len(record["time"]) == 20
+        assert record["address"] == "127.0.0.1" and record["exposure"] == "loopback"
+        assert {"proto", "family", "exe", "cmdline", "owner_hidden", "service", "risk"} <= set(
+            record)
+    assert opened["time"] <= closed["time"]
+
+    # The same events are in the history file (`history --since 1h --json` reads them back).
+    result = subprocess.run([sys.executable, "-m", "portwatch", "history", "--since", "1h",
+                             "--json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    recorded = [r for r in json.loads(result.stdout)
+                if r["port"] == child.port and r["pid"] == child.pid]
+    assert [r["event"] for r in recorded] == ["opened", "closed"]
+    for live, stored in zip((opened, closed), recorded, strict=True):
+        for name in ("event", "time", "proto", "family", "address", "port", "exposure", "pid",
+                     "process", "user", "exe", "cmdline", "owner_hidden", "service", "risk"):
+            assert stored[name] == live[name], name
+
+
+def human_event(child, event: str):
+    return lambda text: f"{child.proto} 127.0.0.1:{child.port} " in text and f" {event} " in text
+
+
+def test_watch_human_mode_stops_on_sigterm_and_says_what_it_watches(watch, listener_factory):
+    process = watch("--interval", "0.2")
+    (said,) = process.wait_for_baseline()
+    assert "listeners every 0.2 s (recording to" in said
+    child = listener_factory("udp", "127.0.0.1", 0)
+    line = process.wait_for(human_event(child, "opened"))
+    assert f"(pid {child.pid})" in line and "loopback only" in line
+    code, stderr = process.stop(signal.SIGTERM)
+    assert code == 0
+    assert "Traceback" not in stderr
+
+
+def test_watch_no_history_writes_no_file(watch, listener_factory):
+    process = watch("--interval", "0.2", "--no-history")
+    (said,) = process.wait_for_baseline()
+    assert "(not recording)" in said
+    child = listener_factory("tcp", "127.0.0.1", 0)
+    process.wait_for(human_event(child, "opened"))
+    code, _ = process.stop()
+    assert code == 0
+    assert not paths.history_file().exists()
+
+
+def test_watch_keeps_watching_when_the_history_file_is_damaged(watch, listener_factory):
+    history = paths.history_file()
+    history.write_bytes(b"not a database at all" * 100)
+    before = history.read_bytes()
+    process = watch("--interval", "0.2")
+    said = "".join(process.wait_for_baseline())
+    assert "warning: history file" in said and "is damaged" in said
+    assert "keeps watching without saving history" in said and "(not recording)" in said
+    child = listener_factory("tcp", "127.0.0.1", 0)
+    process.wait_for(human_event(child, "opened"))
+    code, stderr = process.stop()
+    assert code == 0 and "Traceback" not in stderr
+    assert history.read_bytes() == before
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "3601", "abc", "nan", "inf"])
+def test_bad_intervals_are_usage_errors(value):
+    result = subprocess.run([sys.executable, "-m", "portwatch", "watch", "--interval", value],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "portwatch: error: argument --interval" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_human_line_format():
+    sock = Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 8000, Exposure.ALL_INTERFACES,
+                    ProcessInfo(4242, "python3\x1b[31m"))
+    row = AnnotatedListener(sock, CatalogEntry(8000, Proto.TCP, "http-alt"),
+                            Assessment(Risk.LOW, "x"))
+    when = 1795460645.0  # 2026-11-23T19:04:05Z
+    assert human_line("opened", when, row) == (
+        "2026-11-23T19:04:05Z  opened  tcp 0.0.0.0:8000  python3\\x1b[31m (pid 4242)"
+        "  all interfaces  http-alt  risk low")
+    hidden = AnnotatedListener(Listener(Proto.UDP, Family.IPV6, "::1", 53, Exposure.LOOPBACK,
+                                        owner_hidden=True), CatalogEntry(53, Proto.UDP))
+    assert human_line("closed", when, hidden) == (
+        "2026-11-23T19:04:05Z  closed  udp [::1]:53  (hidden owner)  loopback only"
+        "  unregistered")
+
+
+def test_data_dir_is_the_tests(tmp_path):
+    assert Path(os.environ["PORTWATCH_DATA_DIR"]) == tmp_path / "data"
