@@ -1,0 +1,154 @@
+"""The composition root of the window: builds settings, scanner, catalog, Monitor, the worker
+thread and the main window, wires them together and owns their lifetime.
+
+Other features plug in here: alert rules and the history store go into the Monitor built by
+`build_monitor()` (its `alert_rules` and `history` attributes); the tray, the alerts banner and
+the History tab attach to `PortwatchGui.window` (see main_window.py) and to the worker's
+`polled` signal.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from portwatch.assets import resource_file
+from portwatch.core import paths
+from portwatch.core.monitor import Monitor
+from portwatch.core.scanner import ListenerScanner
+from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
+from portwatch.gui.main_window import MainWindow
+from portwatch.gui.worker import MIN_INTERVAL, MonitorThread
+
+log = logging.getLogger(__name__)
+qt_log = logging.getLogger("portwatch.qt")
+
+APP_NAME = "portwatch"
+DESKTOP_FILE_NAME = "io.github.portwatch.portwatch"
+ICON = "icons/portwatch.svg"
+
+_QT_LEVELS = {
+    QtMsgType.QtDebugMsg: logging.DEBUG,
+    QtMsgType.QtInfoMsg: logging.INFO,
+    QtMsgType.QtWarningMsg: logging.WARNING,
+    QtMsgType.QtCriticalMsg: logging.ERROR,
+    QtMsgType.QtFatalMsg: logging.CRITICAL,
+}
+
+
+def qt_message_handler(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    """Qt's own warnings go to the `portwatch.qt` logger instead of stderr."""
+    where = f" ({context.category})" if context.category and context.category != "default" else ""
+    qt_log.log(_QT_LEVELS.get(mode, logging.WARNING), "%s%s", message, where)
+
+
+def build_monitor() -> tuple[Monitor, object | None, list[str]]:
+    """The one Monitor of the application (scanner + catalog), the catalog for the lookup
+    dialog (None when it could not be loaded) and problems for the user."""
+    problems: list[str] = []
+    catalog = None
+    try:
+        from portwatch.core.catalog import load_catalog
+
+        catalog = load_catalog()
+        problems.extend(catalog.problems)
+    except Exception as exc:  # a damaged bundled catalog: monitor anyway, without meanings
+        log.error("the port catalog could not be loaded: %s", exc)
+        problems.append(f"The port catalog could not be loaded ({exc}); ports are shown"
+                        " without their meaning.")
+    scanner = ListenerScanner()
+    return Monitor(scanner.scan, catalog), catalog, problems
+
+
+def window_icon() -> QIcon | None:
+    """The application icon when it ships (resources/icons/portwatch.svg)."""
+    icon_file = resource_file(ICON)
+    if not icon_file.is_file():
+        return None
+    icon = QIcon(str(icon_file))
+    return None if icon.isNull() else icon
+
+
+class PortwatchGui:
+    """The running window: a MainWindow fed by a MonitorThread. `start()`, then `shutdown()`."""
+
+    def __init__(self, settings: Settings, monitor: Monitor, catalog: object | None = None,
+                 problems: list[str] | tuple[str, ...] = (),
+                 settings_path: Path | None = None,
+                 min_interval: float = MIN_INTERVAL) -> None:
+        self.settings = settings
+        self.settings_path = settings_path
+        self.monitor = monitor
+        self.window = MainWindow(settings, catalog)
+        self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval)
+        worker = self.monitor_thread.worker
+        self.worker = worker
+        worker.polled.connect(self.window.apply_poll)
+        worker.failed.connect(self.window.show_failure)
+        self.window.refresh_requested.connect(worker.poll_now)
+        self.window.pause_requested.connect(self._pause)
+        self.window.settings_changed.connect(self._settings_changed)
+        self.window.show_problems(list(problems))
+        self._stopped = False
+
+    def start(self, show: bool = True) -> None:
+        self.monitor_thread.start()
+        if show:
+            self.window.show()
+
+    def _pause(self, paused: bool) -> None:
+        if paused:
+            self.worker.pause()
+        else:
+            self.worker.resume()
+
+    def _settings_changed(self, settings: Settings) -> None:
+        self.settings = settings
+        self.worker.set_interval(settings.poll_interval)
+        try:
+            save_settings(settings, self.settings_path)
+        except SettingsError as exc:
+            log.error("%s", exc)
+            box = QMessageBox(QMessageBox.Icon.Warning, "Settings not saved", str(exc),
+                              QMessageBox.StandardButton.Ok, self.window)
+            box.open()
+            return
+        self.window.show_message("Preferences saved.")
+
+    def shutdown(self) -> None:
+        """Stop polling, wait for the worker thread and background jobs. Safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.monitor_thread.shutdown()
+        self.window.shutdown()
+
+
+def run_gui(debug: bool = False) -> int:
+    """Open the window and run until the user quits; the exit status."""
+    qInstallMessageHandler(qt_message_handler)
+    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
+    app.setApplicationName(APP_NAME)
+    app.setApplicationDisplayName(APP_NAME)
+    app.setDesktopFileName(DESKTOP_FILE_NAME)
+    icon = window_icon()
+    if icon is not None:
+        app.setWindowIcon(icon)
+    settings_path = paths.settings_file()
+    settings, messages = load_settings(settings_path)
+    monitor, catalog, problems = build_monitor()
+    gui = PortwatchGui(settings, monitor, catalog, [*messages, *problems], settings_path)
+    app.aboutToQuit.connect(gui.shutdown)
+    # Start minimised only makes sense with a tray icon to come back from; until the tray
+    # exists the window is always shown.
+    gui.start(show=True)
+    log.debug("window shown; polling every %s s", settings.poll_interval)
+    try:
+        return int(app.exec())
+    finally:
+        gui.shutdown()

@@ -1,0 +1,366 @@
+"""The main window: filter bar, live table of listeners, details pane, status bar and menus.
+
+It only renders and asks: polls arrive through `apply_poll()`, and the window emits
+`refresh_requested`, `pause_requested(bool)` and `settings_changed(Settings)` for the
+composition root (app.py) to act on. Extension points for other features:
+
+- `tabs` (a QTabWidget) holds the "Listeners" tab; `add_tab(widget, title)` adds more
+  (History);
+- `banner_area` is a vertical layout above the filter bar; `add_banner(widget)` puts an alerts
+  banner there;
+- `select_listener(key)` shows the window, clears filters hiding the row, selects and reveals
+  it (what clicking a notification does);
+- `file_menu`, `view_menu`, `tools_menu`, `help_menu` take more actions;
+- `close_hides = True` makes closing the window hide it (when a tray icon exists).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QHeaderView,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QTableView,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from portwatch import __version__
+from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
+from portwatch.core.monitor import PollResult
+from portwatch.core.procinfo import TerminateResult
+from portwatch.core.settings import Settings
+from portwatch.gui.details_pane import DetailsPane
+from portwatch.gui.filter_bar import FilterBar
+from portwatch.gui.filter_proxy import ListenerFilter, ListenerFilterProxy
+from portwatch.gui.listener_model import ROW_ROLE, STATE_ROLE, Column, ListenerModel, RowState
+from portwatch.gui.lookup_dialog import LookupDialog
+from portwatch.gui.preferences import PreferencesDialog
+from portwatch.gui.status import StatusSummary
+
+log = logging.getLogger(__name__)
+
+# Set once, never per poll: resizing to contents costs ~300 ms on 2,000 rows.
+COLUMN_WIDTHS = {
+    Column.RISK: 82,
+    Column.PROTO: 52,
+    Column.ADDRESS: 120,
+    Column.PORT: 58,
+    Column.PROCESS: 140,
+    Column.PID: 62,
+    Column.USER: 80,
+    Column.SERVICE: 130,
+    Column.USES: 190,
+    Column.SECURITY: 240,
+    Column.FIRST_SEEN: 80,
+}
+
+
+class MainWindow(QMainWindow):
+    refresh_requested = Signal()
+    pause_requested = Signal(bool)  # True: pause monitoring
+    settings_changed = Signal(object)  # Settings, after the user accepted Preferences
+
+    def __init__(self, settings: Settings, catalog: object | None = None,
+                 parent: QWidget | None = None, *, model: ListenerModel | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("portwatch")
+        self.setObjectName("mainWindow")
+        self.settings = settings
+        self.catalog = catalog
+        self.close_hides = False
+        self._lookup: LookupDialog | None = None
+        self._polled = False
+
+        self.model = model or ListenerModel(self)
+        self.proxy = ListenerFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+
+        self.table = self._build_table()
+        self.details = DetailsPane(self)
+        self.filter_bar = FilterBar(self)
+        self.status = StatusSummary(self)
+        self.statusBar().addPermanentWidget(self.status, 1)
+
+        self.listeners_tab = QWidget(self)
+        self.listeners_tab.setObjectName("listenersTab")
+        self.banner_area = QVBoxLayout()
+        self.banner_area.setContentsMargins(0, 0, 0, 0)
+        self.splitter = QSplitter(Qt.Orientation.Vertical, self.listeners_tab)
+        self.splitter.setObjectName("listenersSplitter")
+        self.splitter.addWidget(self.table)
+        self.splitter.addWidget(self.details)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        layout = QVBoxLayout(self.listeners_tab)
+        layout.setContentsMargins(6, 6, 6, 0)
+        layout.addLayout(self.banner_area)
+        layout.addWidget(self.filter_bar)
+        layout.addWidget(self.splitter, 1)
+
+        self.tabs = QTabWidget(self)
+        self.tabs.setObjectName("mainTabs")
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.listeners_tab, "Listeners")
+        self.setCentralWidget(self.tabs)
+        self._build_menus()
+        self.resize(1280, 780)
+
+        self.filter_bar.filter_changed.connect(self.proxy.set_filter)
+        self.proxy.rowsInserted.connect(self._update_count)
+        self.proxy.rowsRemoved.connect(self._update_count)
+        self.proxy.modelReset.connect(self._update_count)
+        self.proxy.filter_changed.connect(self._update_count)
+        self.proxy.dataChanged.connect(self._proxy_data_changed)
+        self.proxy.rowsRemoved.connect(self._selection_may_have_gone)
+        self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.details.lookup_requested.connect(self.open_lookup)
+        self.details.message.connect(self.show_message)
+        self.details.terminate_finished.connect(self._terminate_finished)
+
+    # --- construction -------------------------------------------------------------------------
+    def _build_table(self) -> QTableView:
+        table = QTableView(self)
+        table.setObjectName("listenerTable")
+        table.setModel(self.proxy)
+        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        table.setSortingEnabled(True)
+        table.sortByColumn(Column.RISK, Qt.SortOrder.DescendingOrder)
+        table.setWordWrap(False)
+        table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        table.setAlternatingRowColors(True)
+        table.setShowGrid(False)
+        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        table.customContextMenuRequested.connect(self._context_menu)
+        vertical = table.verticalHeader()
+        vertical.hide()
+        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row measuring
+        vertical.setDefaultSectionSize(table.fontMetrics().height() + 8)
+        header = table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setHighlightSections(False)
+        for column, width in COLUMN_WIDTHS.items():
+            table.setColumnWidth(column, width)
+        return table
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self.file_menu = bar.addMenu("&File")
+        self.view_menu = bar.addMenu("&View")
+        self.tools_menu = bar.addMenu("&Tools")
+        self.help_menu = bar.addMenu("&Help")
+
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
+        self.quit_action.triggered.connect(QApplication.quit)
+        self.file_menu.addAction(self.quit_action)
+
+        self.refresh_action = QAction("&Refresh now", self)
+        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
+        self.refresh_action.triggered.connect(self.refresh_requested)
+        self.pause_action = QAction("&Pause monitoring", self)
+        self.pause_action.setCheckable(True)
+        self.pause_action.toggled.connect(self._pause_toggled)
+        self.filter_action = QAction("&Filter…", self)
+        self.filter_action.setShortcut(QKeySequence.StandardKey.Find)
+        self.filter_action.triggered.connect(self.filter_bar.focus_search)
+        self.clear_filter_action = QAction("&Show all listeners", self)
+        self.clear_filter_action.triggered.connect(self.clear_filter)
+        for action in (self.refresh_action, self.pause_action, self.filter_action,
+                       self.clear_filter_action):
+            self.view_menu.addAction(action)
+
+        self.lookup_action = QAction("&Look up a port…", self)
+        self.lookup_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.lookup_action.triggered.connect(lambda: self.open_lookup())
+        self.preferences_action = QAction("&Preferences…", self)
+        self.preferences_action.setShortcut(QKeySequence.StandardKey.Preferences)
+        self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
+        self.preferences_action.triggered.connect(self.open_preferences)
+        self.tools_menu.addAction(self.lookup_action)
+        self.tools_menu.addAction(self.preferences_action)
+
+        self.about_action = QAction("&About portwatch", self)
+        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
+        self.about_action.triggered.connect(self.show_about)
+        self.help_menu.addAction(self.about_action)
+
+    # --- extension points ---------------------------------------------------------------------
+    def add_tab(self, widget: QWidget, title: str) -> int:
+        """Add a tab after "Listeners" (e.g. History); returns its index."""
+        return self.tabs.addTab(widget, title)
+
+    def add_banner(self, widget: QWidget) -> None:
+        """Put a widget (e.g. the alerts banner) above the filter bar of the Listeners tab."""
+        self.banner_area.addWidget(widget)
+
+    def select_listener(self, key: ListenerKey) -> bool:
+        """Show the window and select the row of `key` (clearing filters that hide it).
+        False when no such listener is in the table any more."""
+        self.tabs.setCurrentWidget(self.listeners_tab)
+        self.show_normal_and_raise()
+        source_row = self.model.row_of(key)
+        if source_row is None:
+            self.show_message("That listener is no longer open.")
+            return False
+        index = self.proxy.mapFromSource(self.model.index(source_row, 0))
+        if not index.isValid():
+            self.clear_filter()
+            index = self.proxy.mapFromSource(self.model.index(source_row, 0))
+        if not index.isValid():
+            return False
+        self.table.selectionModel().setCurrentIndex(
+            index, QItemSelectionModel.SelectionFlag.ClearAndSelect
+            | QItemSelectionModel.SelectionFlag.Rows)
+        self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
+        self.table.setFocus()
+        return True
+
+    def show_normal_and_raise(self) -> None:
+        if self.isMinimized():
+            self.showNormal()
+        self.show()
+        self.raise_()
+        self.activateWindow()
+
+    def clear_filter(self) -> None:
+        self.filter_bar.set_filter(ListenerFilter())
+
+    # --- polls --------------------------------------------------------------------------------
+    @Slot(object)
+    def apply_poll(self, result: PollResult) -> None:
+        """Apply one PollResult (connected to MonitorWorker.polled)."""
+        self.model.apply(result)
+        self.status.show_poll(result)
+        if not self._polled:
+            self._polled = True
+            self._select_first_row()
+        self._update_count()
+
+    @Slot(str)
+    def show_failure(self, message: str) -> None:
+        """A poll failed (connected to MonitorWorker.failed)."""
+        self.status.show_failure(message)
+
+    def show_problems(self, messages: list[str] | tuple[str, ...]) -> None:
+        """Problems found at start-up (settings, catalog): logged and shown in the status bar."""
+        for message in messages:
+            log.warning("%s", message)
+        if messages:
+            self.show_message(" ".join(messages), 30_000)
+
+    def show_message(self, text: str, timeout_ms: int = 8000) -> None:
+        self.statusBar().showMessage(text, timeout_ms)
+
+    def _select_first_row(self) -> None:
+        if self.proxy.rowCount() and not self.table.selectionModel().hasSelection():
+            self.table.selectRow(0)
+
+    def _update_count(self, *_args: object) -> None:
+        self.filter_bar.show_count(self.proxy.rowCount(), self.model.rowCount())
+
+    # --- selection and details ------------------------------------------------------------
+    def selected_item(self) -> AnnotatedListener | None:
+        index = self.table.selectionModel().currentIndex()
+        return index.data(ROW_ROLE) if index.isValid() else None
+
+    @Slot(QModelIndex, QModelIndex)
+    def _current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        self._show_details(current)
+
+    def _show_details(self, index: QModelIndex) -> None:
+        if not index.isValid():
+            self.details.show_listener(None)
+            return
+        self.details.show_listener(index.data(ROW_ROLE),
+                                   closing=index.data(STATE_ROLE) is RowState.CLOSING)
+
+    def _proxy_data_changed(self, top_left: QModelIndex, bottom_right: QModelIndex,
+                            _roles: object = None) -> None:
+        current = self.table.selectionModel().currentIndex()
+        if current.isValid() and top_left.row() <= current.row() <= bottom_right.row():
+            self._show_details(current)
+
+    def _selection_may_have_gone(self, *_args: object) -> None:
+        current = self.table.selectionModel().currentIndex()
+        self._show_details(current)
+
+    def _context_menu(self, point: object) -> None:
+        index = self.table.indexAt(point)  # type: ignore[arg-type]
+        if not index.isValid():
+            return
+        self.table.selectRow(index.row())
+        menu = QMenu(self)
+        menu.addAction("Copy as text", self.details.copy_as_text)
+        menu.addAction("Look up port…", lambda: self.details.lookup_button.click())
+        open_folder = menu.addAction("Open containing folder", self.details.open_folder)
+        open_folder.setEnabled(self.details.folder_button.isEnabled())
+        menu.addSeparator()
+        terminate = menu.addAction("Terminate process…", self.details.request_terminate)
+        terminate.setEnabled(self.details.terminate_button.isEnabled())
+        menu.exec(self.table.viewport().mapToGlobal(point))  # type: ignore[arg-type]
+
+    def _terminate_finished(self, result: TerminateResult) -> None:
+        self.refresh_requested.emit()
+        if not result.stopped:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Process not stopped", "",
+                              QMessageBox.StandardButton.Ok, self)
+            box.setTextFormat(Qt.TextFormat.PlainText)
+            box.setText(result.message)
+            box.open()
+
+    # --- dialogs ------------------------------------------------------------------------------
+    def open_lookup(self, port: int | None = None, proto: Proto | None = None) -> LookupDialog:
+        if self._lookup is None:
+            self._lookup = LookupDialog(self.catalog, self)
+        if port is not None:
+            self._lookup.show_port(port, proto or Proto.TCP)
+        self._lookup.show()
+        self._lookup.raise_()
+        self._lookup.activateWindow()
+        return self._lookup
+
+    def open_preferences(self) -> None:
+        dialog = PreferencesDialog(self.settings, self)
+        if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
+            new = dialog.result_settings()
+            if new != self.settings:
+                self.settings = new
+                self.settings_changed.emit(new)
+
+    def show_about(self) -> None:
+        QMessageBox.about(
+            self, "About portwatch",
+            f"<h3>portwatch {__version__}</h3>"
+            "<p>Shows every port listening on this computer, which program opened it, what the"
+            " port means (its IANA registration, the software that really uses it, its"
+            " security history) and whether to worry.</p><p>MIT licence.</p>")
+
+    def _pause_toggled(self, paused: bool) -> None:
+        self.pause_requested.emit(paused)
+        self.show_message("Monitoring paused." if paused else "Monitoring resumed.")
+
+    # --- closing ------------------------------------------------------------------------------
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self.close_hides:
+            event.ignore()
+            self.hide()
+            return
+        super().closeEvent(event)
+
+    def shutdown(self) -> None:
+        """Stop background jobs (the composition root calls this when the app quits)."""
+        self.details.shutdown()

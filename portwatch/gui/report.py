@@ -1,0 +1,211 @@
+"""What the details pane and the lookup dialog say, built once and rendered twice: as HTML for
+the read-only views (every piece escaped, only http(s) links clickable) and as plain text for
+"Copy as text"."""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from portwatch.core.model import AnnotatedListener, CatalogEntry, Exposure, Listener
+from portwatch.core.procinfo import FileDigest, ProcessDetails
+from portwatch.core.text import visible
+from portwatch.gui import risk_style
+from portwatch.gui.plain import esc
+
+COMPUTING = "computing…"
+LONG_LABEL = 16  # longer labels get a line of their own instead of a narrow label column
+_REACH = {
+    Exposure.LOOPBACK: "loopback only: only programs on this machine can connect",
+    Exposure.LOCAL_NETWORK: "local network: other machines on the network of this address"
+                            " can connect",
+    Exposure.ALL_INTERFACES: "all interfaces: any network this machine is on can connect",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """One line of a report: a label and its text; both are escaped when rendered."""
+
+    label: str
+    text: str
+    detail: str = ""  # a second, quieter paragraph
+    refs: tuple[str, ...] = ()
+    color: str | None = None  # of the label
+    mono: bool = False  # hashes, command lines, paths
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    title: str
+    facts: tuple[Fact, ...]
+    empty: str = ""  # said when there are no facts
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    title: str
+    sections: tuple[Section, ...]
+
+
+# --- building ---------------------------------------------------------------------------------
+
+def entry_sections(entry: CatalogEntry | None) -> list[Section]:
+    """What the catalog knows about a port: registry, known uses, security notes."""
+    if entry is None:
+        return [Section("Catalog", (), "The port catalog could not be loaded.")]
+    where = f"port {entry.port}/{entry.proto.value}"
+    if entry.registered:
+        text = f"{entry.service} — {entry.description}" if entry.description else entry.service
+        registry = Fact("IANA", text or "")
+    else:
+        registry = Fact("IANA", "not registered with IANA")
+    uses = tuple(
+        Fact(use.software, use.note, refs=use.refs,
+             detail="" if use.origin == "bundled" else f"from your catalog file {use.origin}")
+        for use in entry.uses
+    )
+    notes = tuple(
+        Fact(note.severity.value.upper(), f"{note.title} ({note.kind})",
+             detail=note.note + ("" if note.origin == "bundled"
+                                 else f" (from your catalog file {note.origin})"),
+             refs=note.refs, color=risk_style.SEVERITY_COLORS[note.severity])
+        for note in sorted(entry.security, key=lambda n: -n.severity.rank)
+    )
+    return [
+        Section(f"Registry ({where})", (registry,)),
+        Section("Known uses", uses, "No software is known to use this port in particular."),
+        Section("Security notes", notes, "Nothing is known against this port."),
+    ]
+
+
+def entry_report(entry: CatalogEntry) -> Report:
+    """The lookup dialog's report on one port/proto."""
+    title = f"Port {entry.port}/{entry.proto.value}"
+    if entry.service:
+        title += f": {entry.service}"
+    return Report(title, tuple(entry_sections(entry)))
+
+
+def listener_title(sock: Listener) -> str:
+    proc = sock.process
+    owner = proc.name if proc else ("hidden owner" if sock.owner_hidden else "unknown owner")
+    return f"{owner} on {sock.proto.value.upper()} {sock.endpoint}"
+
+
+def listener_report(item: AnnotatedListener, *, closing: bool = False,
+                    details: ProcessDetails | None = None,
+                    digest: FileDigest | None = None,
+                    pending: bool = True) -> Report:
+    """The details pane's report. `pending` means details/digest are still being computed
+    (None then reads "computing…"); without it, None means not available."""
+    sock = item.listener
+    title = listener_title(sock) + (" — closed" if closing else "")
+    assessment = item.assessment
+    if assessment is not None:
+        risk = Fact("Risk", f"{risk_style.risk_label(assessment.risk)}: {assessment.reason}",
+                    color=risk_style.RISK_COLORS[assessment.risk])
+    else:
+        risk = Fact("Risk", "unknown: the port catalog could not be loaded")
+    overview = [risk, Fact("Reach", _REACH[sock.exposure])]
+    if closing:
+        overview.append(Fact("Now", "this socket is no longer listening; the row goes away in"
+                                    " a moment"))
+    sections = [Section("Summary", tuple(overview)), *entry_sections(item.entry)]
+    sections.append(Section("Process", tuple(_process_facts(sock, details, digest, pending))))
+    if sock.process is not None:
+        sections.append(_sockets_section(details, pending))
+    return Report(title, tuple(sections))
+
+
+def _process_facts(sock: Listener, details: ProcessDetails | None,
+                   digest: FileDigest | None, pending: bool) -> Iterable[Fact]:
+    proc = sock.process
+    if proc is None:
+        yield Fact("Owner", sock.hidden_reason or "unknown")
+        return
+    yield Fact("Name", proc.name)
+    yield Fact("PID", str(proc.pid))
+    yield Fact("User", proc.user or "unknown (not readable)")
+    if proc.create_time is not None:
+        yield Fact("Started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(proc.create_time)))
+    yield Fact("Executable", proc.exe or "unknown (not readable)", mono=True)
+    if proc.exe:
+        if digest is not None:
+            yield Fact("SHA-256", digest.sha256 or digest.error or "unknown", mono=True)
+        else:
+            yield Fact("SHA-256", COMPUTING if pending else "not computed", mono=True)
+    yield Fact("Command line", " ".join(proc.cmdline) if proc.cmdline else "unknown (not readable)",
+               mono=True)
+    if details is not None:
+        if details.parents:
+            yield Fact("Parents", " ← ".join(f"{p.name} ({p.pid})" for p in details.parents))
+        for problem in details.problems:
+            yield Fact("Note", problem)
+    elif pending:
+        yield Fact("Parents", COMPUTING)
+
+
+def _sockets_section(details: ProcessDetails | None, pending: bool) -> Section:
+    title = "All sockets of this process"
+    if details is None:
+        return Section(title, (), COMPUTING if pending else "not available")
+    facts = []
+    for sock in details.sockets:
+        where = sock.local + (f" → {sock.remote}" if sock.remote else "")
+        facts.append(Fact(sock.proto.value.upper(), f"{where} {sock.status}".rstrip(), mono=True))
+    if details.more_sockets:
+        facts.append(Fact("…", f"and {details.more_sockets} more"))
+    return Section(title, tuple(facts), "none found" if details.running else "not running")
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+def _link(url: str) -> str:
+    if url.startswith(("https://", "http://")):
+        return f'<a href="{html.escape(url, quote=True)}">{esc(url)}</a>'
+    return esc(url)
+
+
+def to_html(report: Report) -> str:
+    out = [f"<h2 style='margin-bottom:4px'>{esc(report.title)}</h2>"]
+    for section in report.sections:
+        out.append(f"<h3 style='margin-top:10px; margin-bottom:2px'>{esc(section.title)}</h3>")
+        if not section.facts:
+            out.append(f"<p style='color:#777'>{esc(section.empty)}</p>")
+            continue
+        out.append("<table cellspacing='0' cellpadding='2'>")
+        for fact in section.facts:
+            color = f" color:{fact.color};" if fact.color else ""
+            text = esc(fact.text)
+            if fact.mono:
+                text = f"<code>{text}</code>"
+            cell = text
+            if fact.detail:
+                cell += f"<br><span style='color:#555'>{esc(fact.detail)}</span>"
+            if fact.refs:
+                cell += "<br><small>" + " &nbsp; ".join(_link(r) for r in fact.refs) + "</small>"
+            label = f"<span style='font-weight:bold;{color}'>{esc(fact.label)}</span>"
+            if len(fact.label) > LONG_LABEL:  # e.g. a software name: its own line, full width
+                out.append(f"<tr><td colspan='2'>{label}<br>{cell}</td></tr>")
+            else:
+                out.append(f"<tr><td valign='top' style='padding-right:10px;"
+                           f" white-space:nowrap'>{label}</td><td valign='top'>{cell}</td></tr>")
+        out.append("</table>")
+    return "\n".join(out)
+
+
+def to_text(report: Report) -> str:
+    lines = [visible(report.title), "=" * min(len(report.title), 72)]
+    for section in report.sections:
+        lines += ["", visible(section.title)]
+        if not section.facts:
+            lines.append(f"  {visible(section.empty)}")
+        for fact in section.facts:
+            lines.append(f"  {visible(fact.label)}: {visible(fact.text)}")
+            if fact.detail:
+                lines.append(f"      {visible(fact.detail)}")
+            lines.extend(f"      {visible(ref)}" for ref in fact.refs)
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,257 @@
+"""ListenerModel: incremental updates (checked by qtmodeltester), highlights, sorting, speed."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import time
+
+import pytest
+from gui_rows import ScriptedMonitor, listener
+from PySide6.QtCore import QModelIndex, Qt
+from PySide6.QtGui import QTextDocument
+from PySide6.QtWidgets import QTableView
+
+from portwatch.core.model import Risk
+from portwatch.gui import risk_style
+from portwatch.gui.filter_proxy import ListenerFilterProxy
+from portwatch.gui.listener_model import (
+    ROW_ROLE,
+    SORT_ROLE,
+    STATE_ROLE,
+    Column,
+    ListenerModel,
+    RowState,
+    address_sort_key,
+)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def ports(model) -> list[int]:
+    return [model.index(r, Column.PORT).data(SORT_ROLE) for r in range(model.rowCount())]
+
+
+@pytest.fixture
+def clock():
+    return FakeClock()
+
+
+@pytest.fixture
+def model(qtbot, clock):
+    return ListenerModel(highlight_seconds=3.0, clock=clock)
+
+
+def test_model_passes_qtmodeltester_through_inserts_changes_closing_and_removals(
+        qtmodeltester, model, clock):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(22), listener(80), listener(3141)]))
+    qtmodeltester.check(model)  # also keeps checking every signal from here on
+    model.apply(scripted.poll([listener(22), listener(80, cmdline=("server", "-v")),
+                               listener(443), listener(53, "udp")]))
+    assert model.rowCount() == 5  # 3141 is closing, still shown
+    clock.now += 3.5
+    model.expire_highlights()
+    assert sorted(ports(model)) == [22, 53, 80, 443]
+    model.apply(scripted.poll([listener(53, "udp")]))
+    clock.now += 3.5
+    model.expire_highlights()
+    assert ports(model) == [53]
+    model.apply(scripted.poll([]))
+    clock.now += 3.5
+    model.expire_highlights()
+    assert model.rowCount() == 0
+    qtmodeltester.check(model)
+
+
+def test_first_poll_is_not_highlighted_later_ones_are(model, clock):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(22), listener(80)]))
+    assert {model.state_at(r) for r in range(2)} == {RowState.NORMAL}
+    assert model.index(0, 0).data(Qt.ItemDataRole.BackgroundRole) is None
+
+    model.apply(scripted.poll([listener(22), listener(443)]))
+    by_port = {model.item_at(r).listener.port: r for r in range(model.rowCount())}
+    assert model.state_at(by_port[443]) is RowState.NEW
+    assert model.index(by_port[443], Column.PORT).data(STATE_ROLE) is RowState.NEW
+    assert model.state_at(by_port[80]) is RowState.CLOSING
+    assert model.state_at(by_port[22]) is RowState.NORMAL
+    green = model.index(by_port[443], 3).data(Qt.ItemDataRole.BackgroundRole)
+    red = model.index(by_port[80], 3).data(Qt.ItemDataRole.BackgroundRole)
+    assert green.color().name() == risk_style.NEW_ROW_BACKGROUND
+    assert red.color().name() == risk_style.CLOSING_ROW_BACKGROUND
+    assert model.open_count == 2
+
+    clock.now += 2.9
+    model.expire_highlights()
+    assert model.rowCount() == 3  # not yet
+    clock.now += 0.2
+    model.expire_highlights()
+    assert sorted(ports(model)) == [22, 443]
+    assert {model.state_at(r) for r in range(2)} == {RowState.NORMAL}
+
+
+def test_closing_row_that_reappears_is_revived(model, clock):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(22), listener(80)]))
+    model.apply(scripted.poll([listener(22)]))
+    assert RowState.CLOSING in {model.state_at(r) for r in range(2)}
+    clock.now += 1
+    model.apply(scripted.poll([listener(22), listener(80)]))
+    assert [model.state_at(r) for r in range(2)] == [RowState.NORMAL, RowState.NORMAL]
+    clock.now += 10
+    model.expire_highlights()
+    assert sorted(ports(model)) == [22, 80]
+
+
+def test_highlight_timer_removes_closing_rows_by_itself(qtbot):
+    model = ListenerModel(highlight_seconds=0.05)
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(22), listener(80)]))
+    model.apply(scripted.poll([listener(22)]))
+    assert model.rowCount() == 2
+    qtbot.waitUntil(lambda: model.rowCount() == 1, timeout=2000)
+    assert ports(model) == [22]
+
+
+def test_polls_never_reset_and_selection_survives(qtbot, model, clock):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(p) for p in (22, 80, 443, 8080)]))
+    proxy = ListenerFilterProxy()
+    proxy.setSourceModel(model)
+    view = QTableView()
+    qtbot.addWidget(view)
+    view.setModel(proxy)
+    view.setSortingEnabled(True)
+    view.sortByColumn(Column.PORT, Qt.SortOrder.AscendingOrder)
+    resets = []
+    model.modelReset.connect(lambda: resets.append(1))
+    model.layoutChanged.connect(lambda: resets.append(2))
+    view.selectRow(2)  # port 443
+    assert view.currentIndex().data(ROW_ROLE).listener.port == 443
+    for step in range(4):
+        model.apply(scripted.poll([listener(22, cmdline=("x", str(step))), listener(443),
+                                   listener(8080), listener(9000 + step)]))
+        clock.now += 5
+        model.expire_highlights()
+        assert view.currentIndex().data(ROW_ROLE).listener.port == 443
+    assert resets == []
+
+
+def test_change_signals_only_the_changed_cells(model):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(22), listener(80)]))
+    seen = []
+    model.dataChanged.connect(lambda tl, br, roles=(): seen.append((tl.row(), tl.column(),
+                                                                   br.row(), br.column())))
+    model.apply(scripted.poll([listener(22), listener(80, user="bob")]))
+    row = model.row_of(listener(80).key)
+    assert seen == [(row, Column.PROCESS, row, Column.USER)]
+    assert model.index(row, Column.USER).data() == "bob"
+
+
+def test_display_escapes_control_characters_and_hidden_owners(model):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(22, name="evil\x1b[31m\u202etxt.exe"),
+                               listener(23, pid=None)]))
+    names = {model.item_at(r).listener.port: model.index(r, Column.PROCESS).data()
+             for r in range(2)}
+    assert names[22] == "evil\\x1b[31m\\u202etxt.exe"
+    assert names[23] == "(hidden)"
+
+
+def test_cells_show_catalog_meaning_and_risk(model):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(22, address="0.0.0.0"), listener(47999)]))
+    ssh = model.row_of(listener(22, address="0.0.0.0").key)
+    assert model.index(ssh, Column.SERVICE).data() == "ssh"
+    assert model.index(ssh, Column.USES).data() == "OpenSSH (sshd)"
+    assert model.index(ssh, Column.SECURITY).data() == "regreSSHion (CVE-2024-6387)"
+    item = model.index(ssh, 0).data(ROW_ROLE)
+    assert item.assessment.risk is Risk.HIGH
+    assert model.index(ssh, Column.RISK).data() == "High"
+    assert not model.index(ssh, Column.RISK).data(Qt.ItemDataRole.DecorationRole).isNull()
+    tip = QTextDocument()
+    tip.setHtml(model.index(ssh, Column.RISK).data(Qt.ItemDataRole.ToolTipRole))
+    assert item.assessment.reason in tip.toPlainText()
+    unknown = model.row_of(listener(47999).key)
+    assert model.index(unknown, Column.SERVICE).data() == "(not registered)"
+
+
+def test_port_sort_is_numeric_and_address_sort_is_by_family_then_number(qtbot, model):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(10000), listener(900), listener(80, address="10.0.0.10"),
+                               listener(81, address="10.0.0.9"), listener(82, address="::1")]))
+    proxy = ListenerFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(Column.PORT, Qt.SortOrder.AscendingOrder)
+    assert [proxy.index(r, Column.PORT).data() for r in range(5)] == \
+        ["80", "81", "82", "900", "10000"]
+    proxy.sort(Column.ADDRESS, Qt.SortOrder.AscendingOrder)
+    assert [proxy.index(r, Column.ADDRESS).data() for r in range(5)] == \
+        ["10.0.0.9", "10.0.0.10", "127.0.0.1", "127.0.0.1", "::1"]
+    assert address_sort_key(listener(1).family, "9.0.0.0") < \
+        address_sort_key(listener(1).family, "10.0.0.0")
+
+
+def test_default_sort_is_risk_descending_then_port(qtbot, model):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(8080), listener(22, address="0.0.0.0"), listener(80),
+                               listener(3389, address="0.0.0.0"), listener(47999)]))
+    proxy = ListenerFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(Column.RISK, Qt.SortOrder.DescendingOrder)
+    rows = [proxy.index(r, 0).data(ROW_ROLE) for r in range(proxy.rowCount())]
+    ranks = [item.assessment.risk.rank for item in rows]
+    assert ranks == sorted(ranks, reverse=True)
+    for a, b in itertools.pairwise(rows):
+        if a.assessment.risk is b.assessment.risk:
+            assert a.listener.port < b.listener.port
+
+
+def test_a_missed_poll_is_reconciled(model, clock):
+    scripted = ScriptedMonitor()
+    model.apply(scripted.poll([listener(22)]))
+    scripted.poll([listener(22), listener(80)])  # this result never reaches the model
+    model.apply(scripted.poll([listener(22), listener(80), listener(443)]))
+    assert sorted(ports(model)) == [22, 80, 443]
+
+
+def test_ten_thousand_rows_take_a_one_percent_churn_quickly(qtbot):
+    """1% churn (50 opened, 50 closed, 50 changed) on 10,000 rows behind a sorted proxy.
+    The bound is loose (CI machines vary); it catches work per row that grows with the table."""
+    model = ListenerModel(highlight_seconds=0.0)
+    proxy = ListenerFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(Column.RISK, Qt.SortOrder.DescendingOrder)
+    scripted = ScriptedMonitor()
+    base = [listener(1024 + i, pid=10_000 + i) for i in range(10_000)]
+    model.apply(scripted.poll(base))
+    assert proxy.rowCount() == 10_000
+    now = list(base)
+    del now[100:5000:98]  # 50 closed, spread out
+    now = [dataclasses.replace(x, process=dataclasses.replace(x.process, user="bob"))
+           if i % 190 == 0 else x for i, x in enumerate(now)]
+    now += [listener(20_000 + i, pid=30_000 + i) for i in range(50)]
+    result = scripted.poll(now)
+    assert (len(result.opened), len(result.closed)) == (50, 50)
+    started = time.perf_counter()
+    model.apply(result)
+    elapsed = time.perf_counter() - started
+    assert proxy.rowCount() == len(now)
+    assert elapsed < 0.25, f"applying a 1% churn took {elapsed * 1000:.0f} ms"
+
+
+def test_header_and_invalid_index():
+    model = ListenerModel()
+    assert model.headerData(Column.PORT, Qt.Orientation.Horizontal) == "Port"
+    assert model.headerData(Column.SERVICE, Qt.Orientation.Horizontal) == "Service (registry)"
+    assert model.headerData(0, Qt.Orientation.Vertical) is None
+    assert model.data(QModelIndex()) is None
+    assert model.columnCount() == 11
