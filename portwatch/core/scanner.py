@@ -4,6 +4,12 @@
 remote address, IPv4 and IPv6. psutil faults never escape as exceptions: a process that exits
 mid-scan is dropped (its socket went with it), a process whose details are denied keeps what
 could be read, and a socket whose owner the OS hides is kept with `owner_hidden` and a reason.
+
+Two paths give the same rows. On Linux the fast path lists sockets over netlink sock_diag
+(`sockdiag`) and finds owners with an inode -> process map kept between scans (`owners`): a
+steady-state scan costs a few milliseconds where walking every process's fds costs hundreds.
+Everywhere else, and on Linux when netlink is not usable, the portable path asks
+`psutil.net_connections()`. Process details come from psutil on both, cached by pid and start.
 """
 
 from __future__ import annotations
@@ -11,14 +17,18 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from portwatch.core.exposure import classify
 from portwatch.core.model import Family, Listener, ProcessInfo, Proto, Snapshot
+
+if TYPE_CHECKING:
+    from portwatch.core.owners import WalkStats
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +77,54 @@ def _read(getter: Callable[[], Any], default: Any) -> Any:
 
 
 class ListenerScanner:
-    """Scans listeners; remembers process details by (pid, start time) between scans."""
+    """Scans listeners; remembers process details by (pid, start time) between scans.
 
-    def __init__(self, psutil_module: Any = psutil) -> None:
-        self._psutil = psutil_module
+    `ListenerScanner()` picks the netlink fast path on Linux; passing a psutil module (tests do,
+    to inject faults) or `fast=False` selects the portable psutil path. `backend` says which path
+    the last scan used and `fallback_reason` why the fast path is not in use, if it is not."""
+
+    def __init__(self, psutil_module: Any = None, *, fast: bool | None = None) -> None:
+        self._psutil = psutil if psutil_module is None else psutil_module
         self._processes: dict[int, ProcessInfo] = {}
+        if fast is None:
+            fast = psutil_module is None and sys.platform.startswith("linux")
+        self._fast: _FastPath | None = _FastPath(self._read_process) if fast else None
+        self.backend = "netlink" if fast else "psutil"
+        self.fallback_reason: str | None = None
 
     def scan(self) -> Snapshot:
+        if self._fast is not None:
+            try:
+                listeners = self._fast.scan()
+            except OSError as exc:
+                self._fast_failed(exc)
+            else:
+                self.backend = "netlink"
+                return Snapshot(time.time(), listeners)
+        self.backend = "psutil"
+        return self._scan_psutil()
+
+    def _fast_failed(self, exc: OSError) -> None:
+        """The first failure ends the fast path; a later one costs one portable scan."""
+        assert self._fast is not None
+        if not self._fast.worked:
+            self.fallback_reason = f"netlink sock_diag is not usable here ({exc})"
+            log.info("scanning with psutil: %s", self.fallback_reason)
+            self._fast.close()
+            self._fast = None
+        else:
+            log.info("netlink scan failed (%s); this scan uses psutil", exc)
+
+    @property
+    def walk_stats(self) -> WalkStats | None:
+        """What the fast path read from /proc in the last scan (None on the psutil path)."""
+        return self._fast.owners.stats if self._fast is not None else None
+
+    def close(self) -> None:
+        if self._fast is not None:
+            self._fast.close()
+
+    def _scan_psutil(self) -> Snapshot:
         problems: list[str] = []
         try:
             conns = self._psutil.net_connections(kind="inet")
@@ -106,7 +157,7 @@ class ListenerScanner:
         return found, denied
 
     def _build(self, conns: Iterable[Any]) -> list[Listener]:
-        privileged = _is_privileged()
+        hidden_reason = _hidden_reason()
         seen: set[tuple] = set()
         listeners: list[Listener] = []
         for conn in conns:
@@ -119,10 +170,9 @@ class ListenerScanner:
                 continue
             seen.add((fields, pid))
             if pid is None:
-                reason = HIDDEN_NO_PROCESS if privileged else HIDDEN_NEEDS_PRIVILEGES
                 listeners.append(
                     Listener(proto, family, address, port, classify(address),
-                             owner_hidden=True, hidden_reason=reason)
+                             owner_hidden=True, hidden_reason=hidden_reason)
                 )
                 continue
             info = self._process_info(pid)
@@ -141,8 +191,27 @@ class ListenerScanner:
             cached = self._processes.get(pid)
             if cached is not None and cached.create_time == create_time:
                 return cached
+        except ps.NoSuchProcess:  # includes ZombieProcess: a zombie holds no sockets
+            return None
+        except OSError as exc:  # anything else the OS says: keep the socket, owner unknown
+            log.debug("could not read process %s: %s", pid, exc)
+            return ProcessInfo(pid=pid, name="?")
+        info = self._read_process(pid, proc, create_time)
+        if info is not None:
+            self._processes[pid] = info
+        return info
+
+    def _read_process(self, pid: int, proc: Any = None, create_time: Any = False,
+                      ) -> ProcessInfo | None:
+        """Read pid's details with psutil; None when it no longer exists."""
+        ps = self._psutil
+        try:
+            if proc is None:
+                proc = ps.Process(pid)
+            if create_time is False:
+                create_time = _read(proc.create_time, None)
             with proc.oneshot():
-                info = ProcessInfo(
+                return ProcessInfo(
                     pid=pid,
                     name=_read(proc.name, "?") or "?",
                     user=_read(proc.username, None),
@@ -151,17 +220,106 @@ class ListenerScanner:
                     create_time=create_time,
                     ppid=_read(proc.ppid, None),
                 )
-        except ps.NoSuchProcess:  # includes ZombieProcess: a zombie holds no sockets
+        except ps.NoSuchProcess:
             return None
-        except OSError as exc:  # anything else the OS says: keep the socket, owner unknown
+        except OSError as exc:
             log.debug("could not read process %s: %s", pid, exc)
             return ProcessInfo(pid=pid, name="?")
-        self._processes[pid] = info
-        return info
+
+
+def _hidden_reason() -> str:
+    return HIDDEN_NO_PROCESS if _is_privileged() else HIDDEN_NEEDS_PRIVILEGES
+
+
+class _FastPath:
+    """Linux: sockets from netlink sock_diag, owners from the kept inode -> process map.
+
+    Rows are built as the psutil path builds them (one per socket and owner pid, deduplicated by
+    (proto, family, address, port, pid)); unchanged sockets reuse last scan's Listener objects."""
+
+    def __init__(self, read_process: Callable[[int], ProcessInfo | None]) -> None:
+        from portwatch.core.owners import OwnerMap
+        from portwatch.core.sockdiag import SockDiag
+
+        self._diag = SockDiag()
+        self.owners = OwnerMap()
+        self._read_process = read_process
+        self._details: dict[int, tuple[int | None, ProcessInfo]] = {}  # pid -> (start, info)
+        self._rows: dict[tuple, Listener] = {}
+        self._sockets: tuple = ()
+        self._inodes: set[int] = set()
+        self._state: tuple = ()  # (sockets, owners version, hidden reason) of the last scan
+        self._result: tuple[Listener, ...] = ()
+        self.worked = False
+
+    def close(self) -> None:
+        self._diag.close()
+
+    def scan(self) -> tuple[Listener, ...]:
+        sockets = self._diag.listeners()
+        if sockets is not self._sockets:
+            self._sockets = sockets
+            self._inodes = {item.inode for item in sockets}
+        owners = self.owners.resolve(self._inodes)
+        self.worked = True
+        hidden_reason = _hidden_reason()
+        state = (sockets, self.owners.version, hidden_reason)
+        if state == self._state:  # same sockets, same owners: the same rows
+            return self._result
+        details: dict[int, tuple[int | None, ProcessInfo]] = {}
+        gone: set[int] = set()
+        previous = self._rows
+        rows: dict[tuple, Listener] = {}
+        for item in sockets:
+            pid = owners.get(item.inode)
+            key = (item.proto, item.family, item.address, item.port, pid)
+            if key in rows:
+                continue
+            if pid is None:
+                row = previous.get(key)
+                if row is None or row.hidden_reason != hidden_reason:
+                    row = Listener(item.proto, item.family, item.address, item.port,
+                                   classify(item.address), owner_hidden=True,
+                                   hidden_reason=hidden_reason)
+                rows[key] = row
+                continue
+            if pid in gone:
+                continue
+            info = self._process(pid, details)
+            if info is None:
+                gone.add(pid)
+                log.debug("process %s exited during the scan; dropping its sockets", pid)
+                continue
+            row = previous.get(key)
+            if row is None or row.process is not info:
+                row = Listener(item.proto, item.family, item.address, item.port,
+                               classify(item.address), info)
+            rows[key] = row
+        self._details = details
+        self._rows = rows
+        self._state = state
+        self._result = tuple(rows.values())
+        return self._result
+
+    def _process(self, pid: int, details: dict) -> ProcessInfo | None:
+        known = details.get(pid)
+        if known is not None:
+            return known[1]
+        start = self.owners.start_time(pid)
+        known = self._details.get(pid)
+        if known is None or known[0] != start or start is None:
+            info = self._read_process(pid)
+            if info is None:
+                return None
+            known = (start, info)
+        details[pid] = known
+        return known[1]
 
 
 def scan_listeners() -> Snapshot:
     """One scan with a fresh scanner (the CLI's `list`)."""
-    return ListenerScanner().scan()
-
-
+    scanner = ListenerScanner()
+    try:
+        return scanner.scan()
+    finally:
+        scanner.close()

@@ -1,0 +1,263 @@
+"""Which process owns each socket inode: a map kept between scans, reading /proc only for news.
+
+Finding a socket's owner means reading the links in /proc/<pid>/fd, and doing that for every
+process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a busy machine.
+`OwnerMap` remembers inode -> holders between scans and per scan only:
+
+* lists /proc (new pids) and checks that each remembered owner is still the same process (the
+  identity of its /proc directory; its start time, field 22 of /proc/<pid>/stat, when that
+  changed);
+* walks every *new* process's fds (a forked child may inherit a listener, and then it is the
+  owner psutil reports);
+* walks more processes only while some listener inode is still unknown: new processes, then
+  processes that owned listeners before, then the rest, each group from the highest pid down,
+  and stops as soon as every unknown inode is found;
+* re-reads a few remembered fd links per scan (all of them for sockets known to be shared), so
+  an owner that closed its copy of a shared socket is noticed;
+* remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
+  may not read) and looks for them again only every `orphan_recheck` seconds.
+
+A socket held by several processes is attributed to the holder with the highest pid, which is
+what psutil reports on Linux (its inode map is filled in /proc order, later pids overwriting
+earlier ones), so the fast and the portable scanner paths agree.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+SOCKET_PREFIX = "socket:["
+
+
+@dataclass
+class WalkStats:
+    """What the last `resolve()` read, for benchmarks and tests."""
+
+    processes: int = 0  # fd directories listed
+    new: int = 0  # ...of them because the process is new since the last scan
+    searched: int = 0  # ...of them looking for the owner of an unknown inode
+    links: int = 0  # fd links read (walks and verification)
+    unreadable: int = 0  # fd directories we were not allowed to list
+    verified: int = 0  # remembered fd links re-read
+
+
+class OwnerMap:
+    """inode -> owning pid for listening sockets, kept up to date cheaply between scans."""
+
+    def __init__(self, proc: str = "/proc", orphan_recheck: float = 120.0,
+                 verify_per_scan: int = 64, clock: Callable[[], float] = time.monotonic) -> None:
+        self._proc = proc
+        self._proc_bytes = os.fsencode(proc)
+        self._orphan_recheck = orphan_recheck
+        self._verify_per_scan = verify_per_scan
+        self._clock = clock
+        self._holders: dict[int, dict[int, int]] = {}  # inode -> {pid: fd}
+        self._owner: dict[int, int] = {}  # inode -> highest holder pid
+        self._identity: dict[int, tuple[int, int]] = {}  # pid -> (st_ino, st_ctime_ns) of /proc/pid
+        self._start: dict[int, int] = {}  # pid -> start time in clock ticks since boot
+        self._former: set[int] = set()  # pids that held listeners (walked early)
+        self._shared: set[int] = set()  # inodes with more than one known holder
+        self._orphans: set[int] = set()  # inodes no readable process held when we looked
+        self._orphans_checked = -float("inf")  # when we last read every process for them
+        self._live: set[int] | None = None  # the pids of the previous scan
+        self._rotation = 0
+        self.stats = WalkStats()
+        self.version = 0  # changes whenever some inode's owner changes
+
+    # -- public -------------------------------------------------------------------------
+
+    def resolve(self, inodes: Collection[int]) -> Mapping[int, int]:
+        """Owner pid of each inode that a visible process holds (others are absent).
+
+        The returned mapping is owned by this object and valid until the next call."""
+        self.stats = WalkStats()
+        wanted = inodes if type(inodes) is set else set(inodes)
+        live = self._list_pids()
+        previous, self._live = self._live, live
+        self._forget(wanted, live)
+        self._check_identities()
+        self._verify_links()
+        walked: set[int] = set()
+        if previous is not None:  # a new process may hold a listener already known
+            for pid in sorted(live - previous, reverse=True):
+                self._walk(pid, wanted)
+                walked.add(pid)
+                self.stats.new += 1
+        now = self._clock()
+        unknown = wanted - self._owner.keys()
+        if now - self._orphans_checked < self._orphan_recheck:
+            unknown -= self._orphans
+        if unknown:
+            if self._find(unknown, wanted, live, walked):
+                self._orphans_checked = now  # every process was read: orphans re-checked
+            self._orphans |= unknown
+        return self._owner
+
+    def start_time(self, pid: int) -> int | None:
+        """Start time (clock ticks after boot) of an owner pid as last checked."""
+        return self._start.get(pid)
+
+    # -- one scan's steps -----------------------------------------------------------------
+
+    def _list_pids(self) -> set[int]:
+        return {int(name) for name in os.listdir(self._proc) if name.isdigit()}
+
+    def _forget(self, wanted: Collection[int], live: set[int]) -> None:
+        """Drop sockets that are gone and holders that exited."""
+        for inode in self._holders.keys() - wanted:
+            self._drop_inode(inode)
+        self._orphans &= wanted
+        for pid in self._identity.keys() - live:
+            self._drop_pid(pid)
+        self._former &= live
+
+    def _check_identities(self) -> None:
+        """An owner pid whose /proc entry changed may be a new process with a reused pid."""
+        for pid, identity in list(self._identity.items()):
+            now = self._proc_identity(pid)
+            if now == identity:
+                continue
+            start = self._read_start(pid) if now is not None else None
+            if start is not None and start == self._start.get(pid):
+                self._identity[pid] = now  # same process, its /proc inode was just recycled
+            else:
+                self._drop_pid(pid)
+
+    def _verify_links(self) -> None:
+        """Re-read the links of shared sockets and of a rotating slice of the others."""
+        inodes = list(self._holders)
+        checks = set(self._shared)
+        if inodes and self._verify_per_scan:
+            start = self._rotation % len(inodes)
+            checks.update(inodes[start:start + self._verify_per_scan])
+            self._rotation = start + self._verify_per_scan
+        readlink = os.readlink
+        proc = self._proc
+        for inode in checks:
+            holders = self._holders.get(inode)
+            if not holders:
+                continue
+            expected = f"{SOCKET_PREFIX}{inode}]"
+            for pid, fd in list(holders.items()):
+                self.stats.verified += 1
+                try:
+                    ok = readlink(f"{proc}/{pid}/fd/{fd}") == expected
+                except OSError:
+                    ok = False
+                if not ok:
+                    del holders[pid]
+            self._set_owner(inode)
+
+    def _find(self, unknown: set[int], wanted: Collection[int], live: set[int],
+              walked: set[int]) -> bool:
+        """Walk processes until every unknown inode has an owner; found ones leave `unknown`.
+
+        True when every process was read (nothing stopped the walk early)."""
+        former = sorted(self._former & live - walked, reverse=True)
+        rest = sorted(live - walked - self._former, reverse=True)
+        for pid in (*former, *rest):
+            if not unknown:
+                return False
+            self.stats.searched += 1
+            for inode in self._walk(pid, wanted):
+                unknown.discard(inode)
+        return True
+
+    # -- reading /proc --------------------------------------------------------------------
+
+    def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
+        """Read every fd link of pid; record it as a holder of the wanted inodes it has."""
+        base = b"%s/%d/fd/" % (self._proc_bytes, pid)  # bytes paths: ~10% faster than str
+        stats = self.stats
+        try:
+            names = os.listdir(base)
+        except PermissionError:
+            stats.unreadable += 1
+            return []
+        except OSError:  # exited (ENOENT, ESRCH) or not a process directory
+            return []
+        stats.processes += 1
+        stats.links += len(names)
+        readlink = os.readlink
+        found: list[tuple[int, int]] = []
+        for name in names:
+            try:
+                target = readlink(base + name)
+            except OSError:
+                continue
+            if target.startswith(b"socket:["):
+                inode = int(target[8:-1])
+                if inode in wanted:
+                    found.append((inode, int(name)))
+        if not found:
+            return []
+        if not self._remember_pid(pid):
+            return []
+        for inode, fd in found:
+            self._holders.setdefault(inode, {})[pid] = fd
+            self._orphans.discard(inode)
+            self._set_owner(inode)
+        return [inode for inode, _ in found]
+
+    def _remember_pid(self, pid: int) -> bool:
+        if pid in self._identity:
+            return True
+        identity = self._proc_identity(pid)
+        start = self._read_start(pid)
+        if identity is None or start is None:
+            return False  # exited while we looked
+        self._identity[pid] = identity
+        self._start[pid] = start
+        self._former.add(pid)
+        return True
+
+    def _proc_identity(self, pid: int) -> tuple[int, int] | None:
+        try:
+            st = os.stat(f"{self._proc}/{pid}")
+        except OSError:
+            return None
+        return st.st_ino, st.st_ctime_ns
+
+    def _read_start(self, pid: int) -> int | None:
+        try:
+            with open(f"{self._proc}/{pid}/stat", "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        try:  # the name (field 2) may hold spaces and parentheses: split after the last ')'
+            return int(data[data.rindex(b")") + 2:].split()[19])
+        except (ValueError, IndexError):
+            return None
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def _set_owner(self, inode: int) -> None:
+        holders = self._holders.get(inode)
+        if holders:
+            owner = max(holders)
+            if self._owner.get(inode) != owner:
+                self._owner[inode] = owner
+                self.version += 1
+            if len(holders) > 1:
+                self._shared.add(inode)
+            else:
+                self._shared.discard(inode)
+        else:
+            self._drop_inode(inode)
+
+    def _drop_inode(self, inode: int) -> None:
+        self._holders.pop(inode, None)
+        if self._owner.pop(inode, None) is not None:
+            self.version += 1
+        self._shared.discard(inode)
+
+    def _drop_pid(self, pid: int) -> None:
+        self._identity.pop(pid, None)
+        self._start.pop(pid, None)
+        self._former.discard(pid)
+        for inode in [i for i, holders in self._holders.items() if pid in holders]:
+            del self._holders[inode][pid]
+            self._set_owner(inode)

@@ -1,0 +1,363 @@
+"""The Linux fast path (sock_diag + kept owner map) reports exactly what the psutil path reports.
+
+Every comparison is restricted to ports this test opened, so listeners that other programs open
+and close meanwhile cannot make it flaky. The fast scanner is kept across steps (its caches are
+what is being tested); the psutil path is asked afresh each time.
+"""
+
+from __future__ import annotations
+
+import array
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from portwatch.core.model import Proto
+from portwatch.core.owners import OwnerMap
+from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES, ListenerScanner
+from portwatch.core.sockdiag import SockDiag, SockDiagError
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="the fast path is Linux's")
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def rows(snapshot, ports):
+    return {
+        (item.proto, item.family, item.address, item.port, item.pid, item.owner_hidden)
+        for item in snapshot.listeners if item.port in ports
+    }
+
+
+def compare(fast: ListenerScanner, ports) -> set:
+    """Scan with both paths; assert they agree on our ports; return the rows."""
+    got = rows(fast.scan(), ports)
+    assert fast.backend == "netlink", fast.fallback_reason
+    expected = rows(ListenerScanner(fast=False).scan(), ports)
+    assert got == expected
+    return got
+
+
+def pids_on(found: set, port: int) -> set:
+    return {row[4] for row in found if row[3] == port}
+
+
+def listening(family=socket.AF_INET, kind=socket.SOCK_STREAM, host="127.0.0.1", port=0,
+              reuseport=False) -> socket.socket:
+    sock = socket.socket(family, kind)
+    if reuseport:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    if kind == socket.SOCK_STREAM:
+        sock.listen()
+    return sock
+
+
+# A child that inherits fds: it answers "close N" (closes its copy of fd N) and "bind PORT"
+# (binds its own SO_REUSEPORT listener) on stdin, and stays until stdin closes.
+HOLDER = textwrap.dedent(
+    """
+    import os, socket, sys
+    keep = []
+    print("ready", flush=True)
+    for line in sys.stdin:
+        cmd, arg = line.split()
+        if cmd == "close":
+            os.close(int(arg))
+        elif cmd == "bind":
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            s.bind(("127.0.0.1", int(arg)))
+            s.listen()
+            keep.append(s)
+        print("done", flush=True)
+    """
+)
+
+
+class Holder:
+    """A child process started with some of our fds (loopback sockets), ended by its PID."""
+
+    def __init__(self, *fds: int) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", HOLDER], pass_fds=fds,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline().strip() == "ready"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def ask(self, command: str) -> None:
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "done"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def holders():
+    started: list[Holder] = []
+
+    def start(*fds: int) -> Holder:
+        holder = Holder(*fds)
+        started.append(holder)
+        return holder
+
+    yield start
+    for holder in started:
+        holder.stop()
+
+
+@pytest.fixture
+def fast():
+    scanner = ListenerScanner()
+    yield scanner
+    scanner.close()
+
+
+def test_tcp_udp_ipv4_ipv6_of_this_and_other_processes(fast, listener_factory):
+    mine = [listening(), listening(kind=socket.SOCK_DGRAM)]
+    with contextlib.suppress(OSError):  # no IPv6 here: the IPv4 half still compares
+        mine += [listening(socket.AF_INET6, host="::1"),
+                 listening(socket.AF_INET6, socket.SOCK_DGRAM, host="::1")]
+    children = [listener_factory("tcp"), listener_factory("udp")]
+    ports = {s.getsockname()[1] for s in mine} | {c.port for c in children}
+    try:
+        found = compare(fast, ports)
+        assert len(found) == len(ports)
+        for child in children:
+            assert pids_on(found, child.port) == {child.pid}
+        assert all(pids_on(found, s.getsockname()[1]) == {os.getpid()} for s in mine)
+        assert compare(fast, ports) == found  # the second scan comes from the caches
+    finally:
+        for sock in mine:
+            sock.close()
+
+
+def test_socket_passed_to_a_child_that_parent_keeps_too(fast, holders):
+    with listening() as sock:
+        port = sock.getsockname()[1]
+        assert pids_on(compare(fast, {port}), port) == {os.getpid()}
+        child = holders(sock.fileno())  # inherits the listener; we keep our copy
+        found = compare(fast, {port})
+        # One socket held by two processes: psutil (and so both paths) name the holder with
+        # the highest pid - the child, unless pids wrapped around in between.
+        assert pids_on(found, port) == {max(child.pid, os.getpid())}
+        assert len(found) == 1
+
+
+def test_owner_changes_when_parent_closes_its_copy(fast, holders):
+    sock = listening()
+    port = sock.getsockname()[1]
+    child = holders(sock.fileno())
+    compare(fast, {port})
+    sock.close()  # the child keeps the socket alive
+    assert pids_on(compare(fast, {port}), port) == {child.pid}
+
+
+def test_owner_changes_when_child_closes_its_copy(fast, holders):
+    with listening() as sock:
+        port = sock.getsockname()[1]
+        compare(fast, {port})
+        child = holders(sock.fileno())
+        compare(fast, {port})
+        child.ask(f"close {sock.fileno()}")  # the child lives on without it
+        assert pids_on(compare(fast, {port}), port) == {os.getpid()}
+
+
+def test_an_owner_that_exits_is_not_reported_again(fast, holders, listener_factory):
+    alone = listener_factory("tcp")
+    with listening() as shared:
+        port = shared.getsockname()[1]
+        child = holders(shared.fileno())
+        ports = {alone.port, port}
+        found = compare(fast, ports)
+        assert pids_on(found, alone.port) == {alone.pid}
+        alone.stop()
+        child.stop()
+        found = compare(fast, ports)
+        assert not pids_on(found, alone.port)
+        assert pids_on(found, port) == {os.getpid()}  # back to the remaining holder
+
+
+def test_reuseport_workers_each_with_their_own_socket(fast, holders):
+    with listening(reuseport=True) as first:
+        port = first.getsockname()[1]
+        worker = holders()
+        worker.ask(f"bind {port}")
+        assert pids_on(compare(fast, {port}), port) == {os.getpid(), worker.pid}
+
+
+def test_a_new_listener_in_a_known_process_is_found_without_walking_everything(fast):
+    with listening() as first:
+        compare(fast, {first.getsockname()[1]})
+        owners = {item.pid for item in fast.scan().listeners}
+        with listening() as second:
+            port = second.getsockname()[1]
+            assert pids_on(rows(fast.scan(), {port}), port) == {os.getpid()}
+            # Processes that owned listeners are searched first: we are one of them.
+            assert 1 <= fast.walk_stats.searched <= len(owners)
+            compare(fast, {port})
+
+
+def _pass_away(sock: socket.socket) -> tuple[socket.socket, socket.socket]:
+    """Put sock in flight over a unix socket pair: then no process holds it."""
+    left, right = socket.socketpair()
+    fds = array.array("i", [sock.fileno()])
+    left.sendmsg([b"x"], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)])
+    sock.close()
+    return left, right
+
+
+def _take_back(right: socket.socket) -> socket.socket:
+    _, ancillary, _, _ = right.recvmsg(1, socket.CMSG_SPACE(4))
+    fds = array.array("i")
+    fds.frombytes(ancillary[0][2])
+    return socket.socket(fileno=fds[0])
+
+
+def test_a_socket_no_process_holds_is_hidden_on_both_paths(fast):
+    sock = listening()
+    port = sock.getsockname()[1]
+    left, right = _pass_away(sock)
+    try:
+        found = compare(fast, {port})
+        assert {(row[4], row[5]) for row in found} == {(None, True)}
+    finally:
+        _take_back(right).close()
+        left.close()
+        right.close()
+
+
+def test_orphans_are_not_searched_every_scan_but_are_rechecked():
+    now = [0.0]
+    owners = OwnerMap(orphan_recheck=60.0, clock=lambda: now[0])
+    with SockDiag() as diag:
+        sock = listening()
+        port = sock.getsockname()[1]
+        inode = os.fstat(sock.fileno()).st_ino
+
+        def resolve():
+            return owners.resolve({item.inode for item in diag.listeners()}).get(inode)
+
+        assert resolve() == os.getpid()
+        left, right = _pass_away(sock)
+        assert resolve() is None
+        assert owners.stats.searched > 0  # looked everywhere once
+        assert resolve() is None
+        assert owners.stats.searched == 0  # ...and not again on the next scan
+        back = _take_back(right)  # an old process holds it again, at another fd
+        now[0] += 61
+        assert resolve() == os.getpid()
+        for item in (back, left, right):
+            item.close()
+        assert port
+
+
+def test_fallback_to_psutil_when_netlink_fails_at_first(monkeypatch, caplog, listener_factory):
+    def refuse(self):
+        raise SockDiagError(93, "Protocol not supported")
+
+    monkeypatch.setattr(SockDiag, "listeners", refuse)
+    child = listener_factory("tcp")
+    scanner = ListenerScanner()
+    with caplog.at_level("INFO", logger="portwatch"):
+        snapshot = scanner.scan()
+    assert scanner.backend == "psutil"
+    assert "sock_diag" in scanner.fallback_reason
+    assert "sock_diag" in caplog.text
+    assert any(item.pid == child.pid for item in snapshot.listeners if item.port == child.port)
+
+
+def test_a_later_netlink_failure_costs_one_psutil_scan(monkeypatch, listener_factory):
+    child = listener_factory("tcp")
+    scanner = ListenerScanner()
+    scanner.scan()
+    real = SockDiag.listeners
+    monkeypatch.setattr(SockDiag, "listeners",
+                        lambda self: (_ for _ in ()).throw(SockDiagError(105, "No buffer space")))
+    assert rows(scanner.scan(), {child.port})
+    assert scanner.backend == "psutil"
+    monkeypatch.setattr(SockDiag, "listeners", real)
+    assert rows(scanner.scan(), {child.port})
+    assert scanner.backend == "netlink"
+
+
+UNPRIVILEGED_COMPARE = textwrap.dedent(
+    """
+    import json, socket, sys
+    sys.path.insert(0, sys.argv[1])
+    from portwatch.core.scanner import ListenerScanner
+    ports = {int(p) for p in sys.argv[2:]}
+    own = socket.socket()
+    own.bind(("127.0.0.1", 0))
+    own.listen()
+    ports.add(own.getsockname()[1])
+    def rows(snap):
+        return sorted([l.proto.value, l.family.value, l.address, l.port, l.pid, l.owner_hidden,
+                       l.hidden_reason] for l in snap.listeners if l.port in ports)
+    fast = ListenerScanner()
+    print(json.dumps({"backend": fast.backend, "fast": rows(fast.scan()),
+                      "again": rows(fast.scan()),
+                      "psutil": rows(ListenerScanner(fast=False).scan()),
+                      "own": own.getsockname()[1]}))
+    """
+)
+
+
+def _interpreter_for_nobody() -> str | None:
+    candidate = "/usr/bin/python3"
+    if not os.path.exists(candidate):
+        return None
+    probe = subprocess.run([candidate, "-c", "import psutil"], capture_output=True)
+    return candidate if probe.returncode == 0 else None
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
+                    reason="needs root to run the scan as the unprivileged user nobody")
+def test_unprivileged_fast_path_matches_psutil(listener_factory):
+    python = _interpreter_for_nobody()
+    if python is None or shutil.which("runuser") is None:
+        pytest.skip("needs /usr/bin/python3 with psutil (Debian python3-psutil) and runuser")
+    roots = [listener_factory("tcp"), listener_factory("udp")]
+    with tempfile.TemporaryDirectory(prefix="portwatch-nobody-") as tmp:
+        code = Path(tmp)
+        shutil.copytree(REPO / "portwatch", code / "portwatch",
+                        ignore=shutil.ignore_patterns("__pycache__", "gui"))
+        for path in [code, *code.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        result = subprocess.run(
+            ["runuser", "-u", "nobody", "--", python, "-c", UNPRIVILEGED_COMPARE, str(code),
+             *(str(child.port) for child in roots)],
+            capture_output=True, text=True, timeout=60, cwd="/",
+        )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["backend"] == "netlink"
+    assert out["fast"] == out["psutil"] == out["again"]
+    hidden = [row for row in out["fast"] if row[3] in {c.port for c in roots}]
+    assert len(hidden) == 2
+    assert all(row[4] is None and row[5] is True and row[6] == HIDDEN_NEEDS_PRIVILEGES
+               for row in hidden)
+    (own,) = [row for row in out["fast"] if row[3] == out["own"]]
+    assert own[4] is not None and own[5] is False
+    assert Proto.TCP.value == own[0]
