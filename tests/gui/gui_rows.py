@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from PySide6.QtCore import QObject, Signal, Slot
+
 from portwatch.core.exposure import classify
 from portwatch.core.model import (
     AnnotatedListener,
@@ -80,3 +82,20 @@ class ScriptedMonitor:
     def poll(self, listeners: Iterable[Listener]) -> PollResult:
         self.current = tuple(listeners)
         return self.monitor.poll()
+
+
+class Recorder(QObject):
+    """Receives a worker's cross-thread signals in the GUI thread (a queued connection), so
+    tests wait on `recorded` instead of on the worker's own signal, whose plain-callable
+    receivers would run in the worker thread."""
+
+    recorded = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[object] = []
+
+    @Slot(object)
+    def record(self, value: object) -> None:
+        self.items.append(value)
+        self.recorded.emit(value)

@@ -1,0 +1,266 @@
+"""Main window parts fed with scripted polls: status bar, select_listener and the extension
+points, menus, lookup and preferences dialogs, copy/open-folder actions, Qt log routing."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import sys
+
+import pytest
+import yaml
+from gui_rows import FixedCatalog, ScriptedMonitor, listener
+from PySide6.QtCore import QObject, Qt, QUrl
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QLabel, QWidget
+
+from portwatch.core.model import CatalogEntry, KnownUse, Proto
+from portwatch.core.monitor import Monitor
+from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.settings import Settings, load_settings
+from portwatch.gui import report
+from portwatch.gui.app import PortwatchGui, qt_message_handler, window_icon
+from portwatch.gui.filter_proxy import ListenerFilter
+from portwatch.gui.lookup_dialog import LookupDialog
+from portwatch.gui.main_window import MainWindow
+from portwatch.gui.preferences import PreferencesDialog
+from portwatch.gui.status import hidden_summary
+
+
+@pytest.fixture
+def window(qtbot):
+    win = MainWindow(Settings(), FixedCatalog())
+    qtbot.addWidget(win)
+    yield win
+    win.shutdown()
+
+
+@pytest.fixture
+def scripted():
+    return ScriptedMonitor()
+
+
+def test_title_menus_and_tabs(window):
+    assert window.windowTitle() == "portwatch"
+    menus = [a.text().replace("&", "") for a in window.menuBar().actions()]
+    assert menus == ["File", "View", "Tools", "Help"]
+    texts = {a.text().replace("&", "") for m in (window.file_menu, window.view_menu,
+                                                  window.tools_menu, window.help_menu)
+             for a in m.actions()}
+    assert {"Quit", "Refresh now", "Look up a port…", "Preferences…",
+            "About portwatch"} <= texts
+    assert window.tabs.tabText(0) == "Listeners"
+
+
+def test_refresh_action_asks_for_a_poll(qtbot, window):
+    with qtbot.waitSignal(window.refresh_requested, timeout=1000):
+        window.refresh_action.trigger()
+    with qtbot.waitSignal(window.pause_requested, timeout=1000) as paused:
+        window.pause_action.trigger()
+    assert paused.args == [True]
+
+
+def test_extension_points_for_tabs_and_banner(window):
+    history = QWidget()
+    assert window.add_tab(history, "History") == 1
+    assert window.tabs.tabText(1) == "History"
+    banner = QLabel("3 new listeners")
+    window.add_banner(banner)
+    assert window.banner_area.indexOf(banner) == 0
+    assert banner.parent() is window.listeners_tab
+
+
+def test_status_bar_counts_hidden_owners_and_last_scan(window, scripted):
+    hidden = dataclasses.replace(listener(9999, address="0.0.0.0", pid=None),
+                                 hidden_reason=HIDDEN_NEEDS_PRIVILEGES)
+    window.apply_poll(scripted.poll([listener(22, address="0.0.0.0"), listener(80),
+                                     listener(53, "udp", address="192.168.1.2"), hidden]))
+    assert window.status.counts.text() == "4 listening · 3 reachable from the network"
+    assert window.status.hidden.text() == "1 owner hidden: run portwatch with sudo to see it"
+    assert not window.status.hidden.isHidden()
+    assert window.status.last_scan.text().startswith("last scan ")
+    assert window.status.problem.isHidden()
+    assert window.filter_bar.count.text() == "4 shown"
+    assert hidden_summary(2, HIDDEN_NEEDS_PRIVILEGES) == \
+        "2 owners hidden: run portwatch with sudo to see them"
+
+
+def test_status_bar_shows_failed_and_partial_scans(window, scripted):
+    window.show_failure("The scan failed (OSError: boom); portwatch keeps trying.")
+    assert "boom" in window.status.problem.text()
+    assert not window.status.problem.isHidden()
+    assert window.status.last_scan.text().startswith("scan failed at")
+    result = dataclasses.replace(scripted.poll([listener(22)]),
+                                 problems=("3 processes could not be inspected",))
+    window.apply_poll(result)
+    assert window.status.problem.text() == \
+        "Scan incomplete: 3 processes could not be inspected"
+    window.apply_poll(scripted.poll([listener(22)]))
+    assert window.status.problem.isHidden()
+
+
+def test_startup_problems_reach_the_status_bar(window):
+    window.show_problems(["settings.yaml: poll_interval must be a number"])
+    assert "poll_interval" in window.statusBar().currentMessage()
+
+
+def test_select_listener_clears_a_filter_that_hides_the_row(qtbot, window, scripted):
+    window.apply_poll(scripted.poll([listener(22), listener(80), listener(53, "udp")]))
+    window.filter_bar.set_filter(ListenerFilter(udp=False))
+    target = listener(53, "udp").key
+    assert window.select_listener(target)
+    assert window.proxy.listener_filter == ListenerFilter()
+    assert window.selected_item().key == target
+    assert window.details.item.key == target
+    assert not window.select_listener(listener(4444).key)
+
+
+def test_first_poll_selects_a_row_and_details_follow_changes(qtbot, window, scripted):
+    window.apply_poll(scripted.poll([listener(22, address="0.0.0.0"), listener(80)]))
+    first = window.selected_item()
+    assert first is not None and first.listener.port == 22  # highest risk on top
+    assert "regreSSHion" in window.details.view.toPlainText()
+    window.apply_poll(scripted.poll([listener(22, address="0.0.0.0", user="carol"),
+                                     listener(80)]))
+    assert window.details.item.listener.process.user == "carol"
+    assert "carol" in window.details.view.toPlainText()
+    window.apply_poll(scripted.poll([listener(80)]))  # the selected listener closes
+    assert window.details.view.toPlainText().splitlines()[0].endswith("— closed")
+
+
+def test_details_for_a_hidden_owner(qtbot, window, scripted):
+    window.apply_poll(scripted.poll([listener(5000, pid=None)]))
+    pane = window.details
+    assert "run portwatch with sudo" in pane.view.toPlainText()
+    assert not pane.terminate_button.isEnabled()
+    assert not pane.folder_button.isEnabled()
+
+
+def test_copy_as_text_and_open_folder(qtbot, window, scripted):
+    window.apply_poll(scripted.poll([listener(22, address="0.0.0.0",
+                                              exe="/opt/ssh/bin/sshd")]))
+    pane = window.details
+    pane.copy_as_text()
+    copied = QGuiApplication.clipboard().text()
+    assert copied.startswith("server on TCP 0.0.0.0:22")
+    assert "OpenSSH (sshd)" in copied and "https://www.openssh.com/" in copied
+    opened: list[QUrl] = []
+    pane.open_url = lambda url: opened.append(url) or True
+    pane.folder_button.click()
+    assert [u.toLocalFile() for u in opened] == ["/opt/ssh/bin"]
+
+
+def test_lookup_dialog_from_the_pane_and_the_menu(qtbot, window, scripted):
+    window.apply_poll(scripted.poll([listener(22)]))
+    window.details.lookup_button.click()
+    dialog = window._lookup
+    assert dialog is not None and dialog.isVisible()
+    assert dialog.port.value() == 22
+    text = dialog.view.toPlainText()
+    assert "ssh" in text and "OpenSSH (sshd)" in text and "regreSSHion" in text
+    dialog.show_port(53, Proto.UDP)
+    assert "Domain Name Server" in dialog.view.toPlainText()
+    dialog.port.setValue(47999)
+    assert "not registered with IANA" in dialog.view.toPlainText()
+
+
+def test_lookup_dialog_with_the_real_catalog(qtbot):
+    from portwatch.core.catalog import load_catalog
+
+    dialog = LookupDialog(load_catalog(None))
+    qtbot.addWidget(dialog)
+    dialog.show_port(3141, "tcp")
+    assert "VMODEM" in dialog.view.toPlainText()
+    none = LookupDialog(None)
+    qtbot.addWidget(none)
+    assert "could not be loaded" in none.view.toPlainText()
+
+
+def test_report_links_only_web_references():
+    entry = CatalogEntry(1, Proto.TCP, uses=(
+        KnownUse("tool<script>", "note & more", ("https://example.org/a?b=1&c=2",
+                                                 "javascript:alert(1)", "file:///etc/passwd")),))
+    html = report.to_html(report.entry_report(entry))
+    assert 'href="https://example.org/a?b=1&amp;c=2"' in html
+    assert "href=\"javascript" not in html and "href=\"file" not in html
+    assert "tool&lt;script&gt;" in html and "<script>" not in html
+    text = report.to_text(report.entry_report(entry))
+    assert "tool<script>: note & more" in text and "javascript:alert(1)" in text
+
+
+def test_preferences_dialog_edits_a_copy(qtbot):
+    dialog = PreferencesDialog(Settings(notifications=False))
+    qtbot.addWidget(dialog)
+    assert dialog.interval.minimum() == 0.5 and dialog.interval.maximum() == 60
+    dialog.interval.setValue(7.5)
+    dialog.start_minimised.setChecked(True)
+    result = dialog.result_settings()
+    assert result == Settings(poll_interval=7.5, start_minimised=True, notifications=False)
+
+
+def test_changed_settings_are_saved_and_reach_the_worker(qtbot, tmp_path):
+    path = tmp_path / "settings.yaml"
+    path.write_text("poll_interval: 2\nsomething_newer: kept\n")
+    gui = PortwatchGui(Settings(), Monitor(lambda: ScriptedMonitor()._scan()),
+                       FixedCatalog(), settings_path=path)
+    qtbot.addWidget(gui.window)
+    gui.start(show=False)
+    try:
+        gui.window.settings_changed.emit(Settings(poll_interval=5.0))
+        assert load_settings(path) == (Settings(poll_interval=5.0),
+                                       [f"{path}: unknown setting 'something_newer' is ignored"
+                                        " (known settings: " + ", ".join(
+                                            f.name for f in dataclasses.fields(Settings)) + ")"])
+        assert yaml.safe_load(path.read_text())["something_newer"] == "kept"
+        qtbot.waitUntil(lambda: gui.worker._timer is not None
+                        and gui.worker._timer.interval() == 5000, timeout=3000)
+        assert "saved" in gui.window.statusBar().currentMessage()
+    finally:
+        gui.shutdown()
+
+
+def test_qt_warnings_go_to_the_portwatch_qt_logger():
+    from PySide6.QtCore import qInstallMessageHandler
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(level=logging.DEBUG)
+    logger = logging.getLogger("portwatch.qt")
+    logger.addHandler(handler)
+    previous = qInstallMessageHandler(qt_message_handler)
+    try:
+        QObject().startTimer(-1)  # Qt warns: timers cannot have a negative interval
+    finally:
+        qInstallMessageHandler(previous)
+        logger.removeHandler(handler)
+    assert any("negative" in r.getMessage() and r.levelno == logging.WARNING for r in records)
+
+
+def test_window_icon_when_the_svg_ships():
+    from portwatch.assets import resource_file
+
+    icon = window_icon()
+    assert (icon is not None) == resource_file("icons/portwatch.svg").is_file()
+
+
+def test_plain_text_everywhere_for_labels_in_the_window(window, scripted):
+    window.apply_poll(scripted.poll([listener(22, name="<i>evil</i>", user="<b>u</b>")]))
+    for label in window.findChildren(QLabel):
+        if "<" in label.text():
+            assert label.textFormat() == Qt.TextFormat.PlainText, label.objectName()
+    assert "<i>evil</i>" in window.details.view.toPlainText()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
+def test_pane_hashes_off_the_gui_thread(qtbot, window, scripted):
+    exe = os.path.realpath(sys.executable)
+    window.apply_poll(scripted.poll([listener(22, exe=exe, pid=os.getpid())]))
+    pane = window.details
+    assert report.COMPUTING in pane.view.toPlainText() or pane._digest is not None
+    qtbot.waitUntil(lambda: pane._digest is not None, timeout=10_000)
+    assert pane._digest.sha256 in pane.view.toPlainText()
