@@ -1,0 +1,241 @@
+"""The in-window alert list: each new-listener alert with its reason, risk and what to do about it.
+
+`AlertBanner` sits above the listener table and is hidden while there is nothing to tell. Each
+alert shows its title and body (process names are text from other programs: every label is
+Qt.PlainText), a risk colour and icon, and three buttons: Show (select the listener in the
+table), Acknowledge (never alert for this program on this port again) and Dismiss (just hide
+this alert). The banner only emits what the user chose; the AlertCenter acts on it.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from portwatch.core.model import Alert, AlertKind, Risk
+from portwatch.gui.plain import plain_label
+from portwatch.gui.risk_style import RISK_COLORS, risk_icon, risk_label
+
+log = logging.getLogger(__name__)
+
+MAX_ALERTS = 50  # older alerts beyond this are dropped from the list (they are in History)
+VISIBLE_ITEMS = 2.6  # the list scrolls beyond about this many alerts
+
+ACK_TOOLTIP = ("Never alert again for this program listening on this port with this exposure "
+               "(remembered across restarts)")
+SHOW_TOOLTIP = "Select this listener in the table"
+DISMISS_TOOLTIP = "Hide this alert (the next new listener still alerts)"
+
+
+def _tint(color: str, alpha: int) -> str:
+    value = QColor(color)
+    return f"rgba({value.red()}, {value.green()}, {value.blue()}, {alpha})"
+
+
+class AlertItem(QFrame):
+    """One alert: risk icon, title, body, time, and its three buttons."""
+
+    show_clicked = Signal(object)  # Alert
+    acknowledge_clicked = Signal(object)
+    dismiss_clicked = Signal(object)
+
+    def __init__(self, alert: Alert, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.alert = alert
+        self.setObjectName("alertItem")
+        color = RISK_COLORS[alert.risk] if alert.risk is not Risk.NONE else "#3578e5"
+        self.setStyleSheet(
+            f"#alertItem {{ border: 1px solid {_tint(color, 140)};"
+            f" border-left: 5px solid {color}; border-radius: 3px;"
+            f" background: {_tint(color, 28)}; }}")
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+
+        icon = QLabel(self)
+        icon.setPixmap(risk_icon(alert.risk, 16).pixmap(QSize(16, 16)))
+        icon.setToolTip(f"Risk: {risk_label(alert.risk)}")
+        icon.setAlignment(Qt.AlignmentFlag.AlignTop)
+
+        self.title_label = plain_label(alert.title, self)
+        font = self.title_label.font()
+        font.setBold(True)
+        self.title_label.setFont(font)
+        self.title_label.setWordWrap(True)
+        self.body_label = plain_label(alert.body, self)
+        self.body_label.setWordWrap(True)
+        self.body_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        when = time.strftime("%H:%M:%S", time.localtime(alert.created_at))
+        what = {AlertKind.OPENED_SINCE_LAST_RUN: "found at start-up",
+                AlertKind.SUMMARY: "several at once"}.get(alert.kind, "opened")
+        self.meta_label = plain_label(f"{risk_label(alert.risk)} risk · {what} · {when}", self)
+        meta_font = self.meta_label.font()
+        meta_font.setPointSizeF(max(meta_font.pointSizeF() * 0.9, 7.0))
+        self.meta_label.setFont(meta_font)
+
+        text = QVBoxLayout()
+        text.setSpacing(2)
+        text.addWidget(self.title_label)
+        text.addWidget(self.body_label)
+        text.addWidget(self.meta_label)
+
+        self.show_button = self._button("Show", SHOW_TOOLTIP, self.show_clicked)
+        self.show_button.setEnabled(bool(alert.listeners))
+        self.ack_button = self._button("Acknowledge", ACK_TOOLTIP, self.acknowledge_clicked)
+        self.dismiss_button = self._button("Dismiss", DISMISS_TOOLTIP, self.dismiss_clicked)
+        buttons = QVBoxLayout()
+        buttons.setSpacing(3)
+        for button in (self.show_button, self.ack_button, self.dismiss_button):
+            buttons.addWidget(button)
+        buttons.addStretch(1)
+
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 6, 6, 6)
+        row.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
+        row.addLayout(text, 1)
+        row.addLayout(buttons)
+
+    def _button(self, text: str, tooltip: str, signal: Signal) -> QPushButton:
+        button = QPushButton(text, self)
+        button.setToolTip(tooltip)
+        button.setAutoDefault(False)
+        button.clicked.connect(lambda: signal.emit(self.alert))
+        return button
+
+
+class AlertBanner(QFrame):
+    """The list of alerts the user has not dealt with, newest first; hidden when empty."""
+
+    show_requested = Signal(object)  # ListenerKey to select in the table
+    acknowledge_requested = Signal(object)  # Alert: never alert for its listeners again
+    dismissed = Signal(object)  # Alert the user hid (acknowledged ones are not "dismissed")
+    count_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("alertBanner")
+        self._items: list[AlertItem] = []
+        self.dropped = 0  # alerts pushed out of the list by newer ones
+
+        self.header = plain_label("", self)
+        font = self.header.font()
+        font.setBold(True)
+        self.header.setFont(font)
+        self.ack_all_button = QPushButton("Acknowledge all", self)
+        self.ack_all_button.setToolTip(ACK_TOOLTIP)
+        self.ack_all_button.clicked.connect(self.acknowledge_all)
+        self.dismiss_all_button = QPushButton("Dismiss all", self)
+        self.dismiss_all_button.clicked.connect(self.dismiss_all)
+        head = QHBoxLayout()
+        head.setContentsMargins(0, 0, 0, 0)
+        head.addWidget(self.header, 1)
+        head.addWidget(self.ack_all_button)
+        head.addWidget(self.dismiss_all_button)
+
+        self._list = QWidget()
+        self._list_layout = QVBoxLayout(self._list)
+        self._list_layout.setContentsMargins(0, 0, 0, 0)
+        self._list_layout.setSpacing(4)
+        self._list_layout.addStretch(1)
+        self.scroll = QScrollArea(self)
+        self.scroll.setWidget(self._list)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 4)
+        layout.setSpacing(4)
+        layout.addLayout(head)
+        layout.addWidget(self.scroll)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Maximum)
+        self._refresh()
+
+    # -- contents ----------------------------------------------------------------------------
+
+    def add_alert(self, alert: Alert) -> AlertItem:
+        """Show a new alert at the top of the list."""
+        item = AlertItem(alert, self._list)
+        item.show_clicked.connect(self._show)
+        item.acknowledge_clicked.connect(self._acknowledge)
+        item.dismiss_clicked.connect(self._dismiss)
+        self._items.insert(0, item)
+        self._list_layout.insertWidget(0, item)
+        while len(self._items) > MAX_ALERTS:
+            oldest = self._items.pop()
+            self.dropped += 1
+            log.debug("alert list full; dropping %s", oldest.alert.title)
+            oldest.deleteLater()
+        self._refresh()
+        self.scroll.verticalScrollBar().setValue(0)
+        return item
+
+    def alerts(self) -> list[Alert]:
+        """The alerts shown, newest first."""
+        return [item.alert for item in self._items]
+
+    def count(self) -> int:
+        return len(self._items)
+
+    def item(self, index: int) -> AlertItem:
+        return self._items[index]
+
+    def remove(self, alert: Alert) -> bool:
+        """Take an alert off the list (it was dealt with elsewhere). False if not shown."""
+        for item in self._items:
+            if item.alert is alert:
+                self._items.remove(item)
+                item.hide()
+                item.deleteLater()
+                self._refresh()
+                return True
+        return False
+
+    def acknowledge_all(self) -> None:
+        for alert in self.alerts():
+            self._acknowledge(alert)
+
+    def dismiss_all(self) -> None:
+        for alert in self.alerts():
+            self._dismiss(alert)
+
+    # -- the user's choices ------------------------------------------------------------------
+
+    def _show(self, alert: Alert) -> None:
+        if alert.listeners:
+            self.show_requested.emit(alert.listeners[0].key)
+
+    def _acknowledge(self, alert: Alert) -> None:
+        if self.remove(alert):
+            self.acknowledge_requested.emit(alert)
+
+    def _dismiss(self, alert: Alert) -> None:
+        if self.remove(alert):
+            self.dismissed.emit(alert)
+
+    def _refresh(self) -> None:
+        count = len(self._items)
+        self.header.setText(f"{count} new alert" + ("" if count == 1 else "s")
+                            + " — listeners that opened since portwatch learnt this machine")
+        several = count > 1
+        self.ack_all_button.setVisible(several)
+        self.dismiss_all_button.setVisible(several)
+        self.setVisible(count > 0)
+        if self._items:
+            # Room for two alerts and part of a third, so a longer list visibly scrolls.
+            heights = [item.sizeHint().height() + 4 for item in self._items[:3]]
+            if len(heights) == 3:
+                heights[2] = int(heights[2] * (VISIBLE_ITEMS - 2))
+            self.scroll.setFixedHeight(max(sum(heights), 40))
+        self.count_changed.emit(count)

@@ -1,0 +1,178 @@
+"""Where alerts go: the in-window banner, the tray icon's state and a desktop notification.
+
+`AlertCenter` listens to the worker's `polled` signal; each PollResult's alerts are added to
+the banner, turn the tray icon to its "new alerts" state and, when the `notifications` setting
+is on, are sent through the Notifier. Clicking a notification or an alert's Show selects the
+listener in the window. Acknowledging goes to the alert rules in the worker's thread through a
+queued signal (`Acknowledger` lives in that thread), because the rules' memory may be the
+worker's SQLite connection, which no other thread may touch.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtWidgets import QApplication, QWidget
+
+from portwatch.core.model import Alert, AnnotatedListener, Exposure, ListenerKey
+from portwatch.core.monitor import PollResult
+from portwatch.gui.alert_banner import AlertBanner
+from portwatch.gui.notify import Notifier, NullNotifier
+from portwatch.gui.tray import CloseToTray, Tray, show_window
+
+log = logging.getLogger(__name__)
+
+
+def reachable_count(rows: Iterable[AnnotatedListener]) -> int:
+    """Listeners other machines can reach (bound to more than loopback)."""
+    return sum(1 for row in rows if row.listener.exposure is not Exposure.LOOPBACK)
+
+
+class Acknowledger(QObject):
+    """Applies the user's acknowledgements to AlertRules in the thread that owns them.
+
+    Create it, then `moveToThread(worker.thread())`; signals connected to `acknowledge` are
+    then queued into that thread."""
+
+    acknowledged = Signal(object)  # tuple[AnnotatedListener, ...], after they were stored
+    failed = Signal(str)
+
+    def __init__(self, rules: Any) -> None:
+        super().__init__()  # no parent: it is moved to the worker's thread
+        self._rules = rules
+
+    @Slot(object)
+    def acknowledge(self, rows: tuple[AnnotatedListener, ...]) -> None:
+        try:
+            for row in rows:
+                self._rules.acknowledge(row)
+        except Exception as exc:  # the history file may be locked or gone
+            log.warning("could not store the acknowledgement: %s", exc)
+            self.failed.emit(f"The acknowledgement was not saved ({exc}).")
+            return
+        log.debug("acknowledged %d listener(s)", len(rows))
+        self.acknowledged.emit(rows)
+
+
+class AlertCenter(QObject):
+    """Routes each alert to the banner, the tray and the desktop notifier.
+
+    `window` needs `add_banner(widget)` and `select_listener(key)` (MainWindow has both);
+    `worker` needs a `polled(PollResult)` signal and lives in its own thread; `rules` (the
+    Monitor's AlertRules, optional) receives acknowledgements in that thread."""
+
+    acknowledge_requested = Signal(object)  # tuple[AnnotatedListener, ...] -> Acknowledger
+
+    def __init__(self, window: QWidget, worker: QObject, settings: Any, *,
+                 notifier: Notifier | None = None, tray: Tray | None = None,
+                 rules: Any = None, banner: AlertBanner | None = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.window = window
+        self.settings = settings
+        self.notifier = notifier or NullNotifier(self)
+        self.tray = tray
+        self.close_to_tray: CloseToTray | None = None
+        self.banner = banner or AlertBanner()
+        self._notification_ids: dict[int, int] = {}  # id(alert) -> notifier's id
+        self._listening = 0
+        add_banner = getattr(window, "add_banner", None)
+        if add_banner is not None:
+            add_banner(self.banner)
+
+        worker.polled.connect(self.on_polled)
+        self.notifier.activated.connect(self.show_listener)
+        self.banner.show_requested.connect(self.show_listener)
+        self.banner.acknowledge_requested.connect(self.acknowledge)
+        self.banner.dismissed.connect(self._withdraw)
+        self.banner.count_changed.connect(self._alert_count_changed)
+
+        self.acknowledger: Acknowledger | None = None
+        if rules is not None:
+            self.acknowledger = Acknowledger(rules)
+            thread = worker.thread()
+            if thread is not None:
+                self.acknowledger.moveToThread(thread)
+            self.acknowledge_requested.connect(self.acknowledger.acknowledge)
+            self.acknowledger.failed.connect(self._show_message)
+
+        if tray is not None:
+            self._connect_tray(tray)
+
+    # -- polls and alerts --------------------------------------------------------------------
+
+    @Slot(object)
+    def on_polled(self, result: PollResult) -> None:
+        if self.tray is not None:
+            self.tray.set_counts(len(result.rows), reachable_count(result.rows))
+        for alert in result.alerts:
+            self.raise_alert(alert)
+
+    def raise_alert(self, alert: Alert) -> None:
+        """Show one alert in the window, on the tray icon and (if enabled) on the desktop."""
+        log.info("alert (%s risk): %s", alert.risk.value, alert.title)
+        self.banner.add_alert(alert)
+        if getattr(self.settings, "notifications", True):
+            self._notification_ids[id(alert)] = self.notifier.notify(alert)
+
+    def set_settings(self, settings: Any) -> None:
+        """New settings from Preferences (the notifications switch applies to later alerts)."""
+        self.settings = settings
+
+    # -- the user's choices ------------------------------------------------------------------
+
+    @Slot(object)
+    def show_listener(self, key: ListenerKey) -> None:
+        """Bring the window forward with `key` selected (notification click, Show button)."""
+        select = getattr(self.window, "select_listener", None)
+        if select is not None:
+            select(key)
+        else:
+            show_window(self.window)
+
+    @Slot(object)
+    def acknowledge(self, alert: Alert) -> None:
+        """Never alert again for the listeners of `alert` (stored by the worker's thread)."""
+        self._withdraw(alert)
+        if self.acknowledger is None:
+            log.warning("no alert rules to acknowledge %s", alert.title)
+            return
+        self.acknowledge_requested.emit(tuple(alert.listeners))
+
+    def acknowledge_all(self) -> None:
+        self.banner.acknowledge_all()
+
+    def _withdraw(self, alert: Alert) -> None:
+        notification_id = self._notification_ids.pop(id(alert), None)
+        if notification_id:
+            self.notifier.withdraw(notification_id)
+
+    def _alert_count_changed(self, count: int) -> None:
+        if self.tray is not None:
+            self.tray.set_alert_count(count)
+
+    def _show_message(self, text: str) -> None:
+        show = getattr(self.window, "show_message", None)
+        if show is not None:
+            show(text)
+
+    # -- tray --------------------------------------------------------------------------------
+
+    def _connect_tray(self, tray: Tray) -> None:
+        tray.show_requested.connect(lambda: show_window(self.window))
+        tray.acknowledge_all_requested.connect(self.acknowledge_all)
+        tray.quit_requested.connect(self.quit)
+        pause_action = getattr(self.window, "pause_action", None)
+        if pause_action is not None:  # one switch: the window's View > Pause monitoring
+            tray.pause_requested.connect(pause_action.setChecked)
+            pause_action.toggled.connect(tray.set_paused)
+            tray.set_paused(pause_action.isChecked())
+
+    def quit(self) -> None:
+        """Quit from the tray menu: let the window close, then end the application."""
+        if self.close_to_tray is not None:
+            self.close_to_tray.quitting()
+        QApplication.quit()

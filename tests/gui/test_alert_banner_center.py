@@ -1,0 +1,213 @@
+"""AlertCenter: alerts from the worker reach the banner, the tray and the notifier; clicks select
+the listener; acknowledgements run in the worker's thread."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from PySide6.QtCore import QObject, QThread, QTimer, Signal
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from portwatch.core.alerts import AlertRules, identity
+from portwatch.core.memory import InMemoryAlertMemory
+from portwatch.core.model import (
+    Alert,
+    AlertKind,
+    AnnotatedListener,
+    Exposure,
+    Family,
+    Listener,
+    ProcessInfo,
+    Proto,
+    Risk,
+    Snapshot,
+)
+from portwatch.core.monitor import PollResult
+from portwatch.core.settings import Settings
+from portwatch.gui.alerting import AlertCenter, reachable_count
+from portwatch.gui.notify import NullNotifier
+from portwatch.gui.tray import Tray, TrayState
+
+
+def row(port: int, exposure: Exposure = Exposure.LOOPBACK, name: str = "python3"):
+    address = "127.0.0.1" if exposure is Exposure.LOOPBACK else "0.0.0.0"
+    return AnnotatedListener(Listener(Proto.TCP, Family.IPV4, address, port, exposure,
+                                      ProcessInfo(4242, name, exe=f"/usr/bin/{name}")))
+
+
+def alert_for(*rows: AnnotatedListener, risk: Risk = Risk.LOW) -> Alert:
+    return Alert(AlertKind.OPENED, rows, risk, time.time(),
+                 f"New listener: port {rows[0].listener.port}/tcp", "body")
+
+
+def poll(rows, alerts=()) -> PollResult:
+    rows = tuple(rows)
+    return PollResult(Snapshot(time.time(), tuple(r.listener for r in rows)), rows, (), (), (),
+                      False, 0.0, tuple(alerts))
+
+
+class FakeWindow(QWidget):
+    """The parts of MainWindow the AlertCenter uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.layout_ = QVBoxLayout(self)
+        self.selected: list = []
+        self.messages: list[str] = []
+        self.pause_action = QAction("Pause", self)
+        self.pause_action.setCheckable(True)
+
+    def add_banner(self, widget: QWidget) -> None:
+        self.layout_.addWidget(widget)
+
+    def select_listener(self, key) -> bool:
+        self.selected.append(key)
+        return True
+
+    def show_message(self, text: str, timeout_ms: int = 8000) -> None:
+        self.messages.append(text)
+
+
+class FakeWorker(QObject):
+    polled = Signal(object)
+
+
+class ThreadRecordingMemory(InMemoryAlertMemory):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ack_threads: list[int] = []
+
+    def acknowledge(self, identity) -> None:
+        self.ack_threads.append(threading.get_ident())
+        super().acknowledge(identity)
+
+
+@pytest.fixture
+def worker_thread():
+    thread = QThread()
+    worker = FakeWorker()
+    worker.moveToThread(thread)
+    thread.start()
+    yield worker
+    thread.quit()
+    thread.wait(5000)
+
+
+@pytest.fixture
+def center_parts(qtbot, worker_thread):
+    window = FakeWindow()
+    qtbot.addWidget(window)
+    memory = ThreadRecordingMemory()
+    rules = AlertRules(memory)
+    notifier = NullNotifier()
+    tray = Tray()
+    center = AlertCenter(window, worker_thread, Settings(), notifier=notifier, tray=tray,
+                         rules=rules)
+    return center, window, notifier, tray, memory
+
+
+def test_reachable_count():
+    assert reachable_count([row(1), row(2, Exposure.ALL_INTERFACES),
+                            row(3, Exposure.LOCAL_NETWORK)]) == 2
+
+
+def test_alerts_reach_banner_tray_and_notifier(center_parts, qtbot):
+    center, window, notifier, tray, _memory = center_parts
+    rows = [row(22, Exposure.ALL_INTERFACES), row(8000)]
+    alert = alert_for(rows[1])
+    center.on_polled(poll(rows, [alert]))
+    assert window.findChild(type(center.banner)) is center.banner
+    assert center.banner.alerts() == [alert]
+    assert notifier.shown == [alert]
+    assert tray.state is TrayState.ALERT
+    assert tray.icon.toolTip() == (
+        "portwatch — 2 listening, 1 reachable from the network, 1 new alert")
+
+
+def test_alerts_from_the_worker_thread_arrive(center_parts, qtbot, worker_thread):
+    center, _window, notifier, _tray, _memory = center_parts
+    alert = alert_for(row(8000))
+    emitted_in: list[int] = []
+
+    def emit_in_worker_thread() -> None:
+        emitted_in.append(threading.get_ident())
+        worker_thread.polled.emit(poll([row(8000)], [alert]))
+
+    with qtbot.waitSignal(center.banner.count_changed, timeout=2000):
+        QTimer.singleShot(0, worker_thread, emit_in_worker_thread)
+    assert emitted_in and emitted_in[0] != threading.get_ident()
+    assert notifier.shown == [alert]
+
+
+def test_no_desktop_notification_when_turned_off(qtbot, worker_thread):
+    window = FakeWindow()
+    qtbot.addWidget(window)
+    notifier = NullNotifier()
+    center = AlertCenter(window, worker_thread, Settings(notifications=False),
+                         notifier=notifier)
+    alert = alert_for(row(8000))
+    center.on_polled(poll([row(8000)], [alert]))
+    assert notifier.shown == []
+    assert center.banner.alerts() == [alert]
+
+
+def test_clicking_a_notification_selects_the_listener(center_parts):
+    _center, window, notifier, _tray, _memory = center_parts
+    key = row(8000).key
+    notifier.activated.emit(key)
+    assert window.selected == [key]
+
+
+def test_show_button_selects_the_listener(center_parts):
+    center, window, _notifier, _tray, _memory = center_parts
+    alert = alert_for(row(8123))
+    center.raise_alert(alert)
+    center.banner.item(0).show_button.click()
+    assert window.selected == [alert.listeners[0].key]
+
+
+def test_acknowledge_runs_in_the_worker_thread(center_parts, qtbot):
+    center, _window, _notifier, tray, memory = center_parts
+    alert = alert_for(row(8000), row(8001))
+    center.raise_alert(alert)
+    with qtbot.waitSignal(center.acknowledger.acknowledged, timeout=2000):
+        center.banner.item(0).ack_button.click()
+    assert memory.acknowledged() == {identity(r) for r in alert.listeners}
+    assert len(memory.ack_threads) == 2
+    assert threading.get_ident() not in memory.ack_threads
+    assert center.banner.count() == 0
+    assert tray.state is TrayState.WATCHING
+
+
+def test_tray_acknowledge_all_and_pause(center_parts, qtbot):
+    center, window, _notifier, tray, memory = center_parts
+    for port in (1, 2):
+        center.raise_alert(alert_for(row(port)))
+    assert tray.alert_count == 2
+    with qtbot.waitSignal(center.acknowledger.acknowledged, timeout=2000):
+        tray.acknowledge_all_requested.emit()
+    qtbot.waitUntil(lambda: len(memory.acknowledged()) == 2, timeout=2000)
+    assert tray.alert_count == 0
+    tray.pause_requested.emit(True)
+    assert window.pause_action.isChecked()
+    assert tray.state is TrayState.PAUSED
+    window.pause_action.setChecked(False)
+    assert not tray.paused
+
+
+def test_a_failed_acknowledgement_is_reported(qtbot, worker_thread):
+    class BrokenRules:
+        def acknowledge(self, row):
+            raise OSError("database is locked")
+
+    window = FakeWindow()
+    qtbot.addWidget(window)
+    center = AlertCenter(window, worker_thread, Settings(), rules=BrokenRules())
+    center.raise_alert(alert_for(row(8000)))
+    with qtbot.waitSignal(center.acknowledger.failed, timeout=2000):
+        center.banner.item(0).ack_button.click()
+    qtbot.waitUntil(lambda: bool(window.messages), timeout=1000)
+    assert "not saved" in window.messages[0]
