@@ -161,6 +161,7 @@ class KnownUse:
     note: str
     refs: tuple[str, ...] = ()
     origin: str = "bundled"  # "bundled" or the path of the user's catalog file
+    match: tuple[str, ...] = ()  # lower-case process-name patterns that identify this software
 
     @property
     def text(self) -> str:
@@ -177,6 +178,9 @@ class SecurityNote:
     note: str
     refs: tuple[str, ...] = ()
     origin: str = "bundled"
+    # Lower-case process-name patterns of the software this note is about (a CVE in one
+    # product); empty when it is about the port itself (amplification, malware history).
+    applies_to: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +214,9 @@ class Assessment:
 
     risk: Risk
     reason: str
+    # The notes that count for this listener: product-specific notes whose `applies_to` does
+    # not match the listening process are shown as context but do not raise the risk.
+    applicable: tuple[SecurityNote, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,6 +226,7 @@ class AnnotatedListener:
     listener: Listener
     entry: CatalogEntry | None = None  # None only when no catalog was available
     assessment: Assessment | None = None
+    likely_uses: tuple[KnownUse, ...] = ()  # known uses whose `match` fits the process
 
     @property
     def key(self) -> ListenerKey:
