@@ -140,7 +140,7 @@ class HistoryEvent:
 
 def iso_utc(when: float) -> str:
     """2026-11-23T19:04:05Z (whole seconds, UTC)."""
-    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 def events_of(result: PollResult) -> list[HistoryEvent]:
@@ -195,10 +195,15 @@ def _event_row(item: HistoryEvent, run_id: int | None) -> tuple[Any, ...]:
     )
 
 
-def _event_from_row(row: tuple[Any, ...]) -> HistoryEvent:
-    (event_id, run_id, when, kind, listeners, proto, family, address, port, exposure, pid,
-     process, user, exe, cmdline, owner_hidden, hidden_reason, service, description, risk,
-     risk_reason) = row
+_PROTOS = {item.value: item for item in Proto}
+_FAMILIES = {item.value: item for item in Family}
+_EXPOSURES = {item.value: item for item in Exposure}
+
+
+def _listener_from_columns(columns: tuple[Any, ...]) -> Listener:
+    """A Listener from the columns proto .. hidden_reason of an events row."""
+    (proto, family, address, port, exposure, pid, process, user, exe, cmdline, owner_hidden,
+     hidden_reason) = columns
     info = None
     if pid is not None:
         try:
@@ -206,9 +211,23 @@ def _event_from_row(row: tuple[Any, ...]) -> HistoryEvent:
         except (ValueError, TypeError):
             args = ()
         info = ProcessInfo(pid=pid, name=process or "?", user=user, exe=exe, cmdline=args)
-    listener = Listener(Proto(proto), Family(family), address, port, Exposure(exposure), info,
-                        owner_hidden=bool(owner_hidden), hidden_reason=hidden_reason)
-    return HistoryEvent(when, kind, listener, listeners or 0, service, description, risk,
+    return Listener(_PROTOS[proto], _FAMILIES[family], address, port, _EXPOSURES[exposure],
+                    info, owner_hidden=bool(owner_hidden), hidden_reason=hidden_reason)
+
+
+def _event_from_row(row: tuple[Any, ...],
+                    listeners: dict[tuple[Any, ...], Listener] | None = None) -> HistoryEvent:
+    """A HistoryEvent from an events row; `listeners` caches Listener values between rows
+    (a month of events names the same few hundred listeners over and over)."""
+    (event_id, run_id, when, kind, count) = row[:5]
+    columns = row[5:17]
+    listener = listeners.get(columns) if listeners is not None else None
+    if listener is None:
+        listener = _listener_from_columns(columns)
+        if listeners is not None:
+            listeners[columns] = listener
+    service, description, risk, risk_reason = row[17:]
+    return HistoryEvent(when, kind, listener, count or 0, service, description, risk,
                         risk_reason, event_id, run_id)
 
 
@@ -268,9 +287,12 @@ class HistoryReader:
         limit: int | None = None,
         *,
         after_id: int | None = None,
+        by_id: bool = False,
     ) -> list[HistoryEvent]:
         """Events with since <= time < until (either may be None), oldest first; at most `limit`
-        (the oldest ones); `after_id` gives only events stored after that one (for updates)."""
+        (the oldest ones); `after_id` gives only events stored after that one. `by_id` orders
+        by storage order instead of time (the same unless two programs recorded at once), which
+        is what paging with after_id and limit needs."""
         clauses, params = [], []
         if since is not None:
             clauses.append("time >= ?")
@@ -284,7 +306,7 @@ class HistoryReader:
         sql = _SELECT_EVENTS
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY time, id"
+        sql += " ORDER BY id" if by_id else " ORDER BY time, id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(limit)))
@@ -315,10 +337,11 @@ class HistoryReader:
 
     @staticmethod
     def _decode(rows: Iterable[tuple[Any, ...]]) -> Iterator[HistoryEvent]:
+        listeners: dict[tuple[Any, ...], Listener] = {}
         for row in rows:
             try:
-                yield _event_from_row(row)
-            except (ValueError, TypeError) as exc:  # a value this version does not know
+                yield _event_from_row(row, listeners)
+            except (KeyError, ValueError, TypeError) as exc:  # a value this version lacks
                 log.debug("skipping history row %s: %s", row[0], exc)
 
 
@@ -588,13 +611,15 @@ class MemoryHistory(InMemoryAlertMemory):
         return stored
 
     def events(self, since: float | None = None, until: float | None = None,
-               limit: int | None = None, *, after_id: int | None = None) -> list[HistoryEvent]:
+               limit: int | None = None, *, after_id: int | None = None,
+               by_id: bool = False) -> list[HistoryEvent]:
         found = [
             item for item in self._events
             if (since is None or item.time >= since) and (until is None or item.time < until)
             and (after_id is None or (item.id or 0) > after_id)
         ]
-        found.sort(key=lambda item: (item.time, item.id or 0))
+        if not by_id:
+            found.sort(key=lambda item: (item.time, item.id or 0))
         return found if limit is None else found[: max(0, limit)]
 
     def counts_over_time(self, since: float | None = None,
