@@ -13,7 +13,7 @@ import logging
 import time
 
 from PySide6.QtCore import QSize, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -78,33 +78,32 @@ class AlertItem(QFrame):
         self.body_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         when = time.strftime("%H:%M:%S", time.localtime(alert.created_at))
         what = {AlertKind.OPENED_SINCE_LAST_RUN: "found at start-up",
-                AlertKind.SUMMARY: "several at once"}.get(alert.kind, "opened")
-        self.meta_label = plain_label(f"{risk_label(alert.risk)} risk · {what} · {when}", self)
+                AlertKind.SUMMARY: "opened together"}.get(alert.kind, "opened")
+        self.meta_label = plain_label(f"Risk: {risk_label(alert.risk)} · {what} {when}", self)
         meta_font = self.meta_label.font()
         meta_font.setPointSizeF(max(meta_font.pointSizeF() * 0.9, 7.0))
         self.meta_label.setFont(meta_font)
-
-        text = QVBoxLayout()
-        text.setSpacing(2)
-        text.addWidget(self.title_label)
-        text.addWidget(self.body_label)
-        text.addWidget(self.meta_label)
 
         self.show_button = self._button("Show", SHOW_TOOLTIP, self.show_clicked)
         self.show_button.setEnabled(bool(alert.listeners))
         self.ack_button = self._button("Acknowledge", ACK_TOOLTIP, self.acknowledge_clicked)
         self.dismiss_button = self._button("Dismiss", DISMISS_TOOLTIP, self.dismiss_clicked)
-        buttons = QVBoxLayout()
-        buttons.setSpacing(3)
+        bottom = QHBoxLayout()
+        bottom.setSpacing(6)
+        bottom.addWidget(self.meta_label, 1)
         for button in (self.show_button, self.ack_button, self.dismiss_button):
-            buttons.addWidget(button)
-        buttons.addStretch(1)
+            bottom.addWidget(button)
+
+        text = QVBoxLayout()
+        text.setSpacing(2)
+        text.addWidget(self.title_label)
+        text.addWidget(self.body_label)
+        text.addLayout(bottom)
 
         row = QHBoxLayout(self)
-        row.setContentsMargins(8, 6, 6, 6)
+        row.setContentsMargins(8, 6, 8, 6)
         row.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
         row.addLayout(text, 1)
-        row.addLayout(buttons)
 
     def _button(self, text: str, tooltip: str, signal: Signal) -> QPushButton:
         button = QPushButton(text, self)
@@ -224,18 +223,29 @@ class AlertBanner(QFrame):
         if self.remove(alert):
             self.dismissed.emit(alert)
 
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self._fit_height()
+
+    def _fit_height(self) -> None:
+        """Room for two alerts and part of a third, so a longer list visibly scrolls."""
+        if not self._items:
+            return
+        width = max(self.scroll.viewport().width(), 200)
+        heights = []
+        for item in self._items[:3]:
+            hint = item.heightForWidth(width) if item.hasHeightForWidth() else -1
+            heights.append((hint if hint > 0 else item.sizeHint().height()) + 4)
+        if len(heights) == 3:
+            heights[2] = int(heights[2] * (VISIBLE_ITEMS - 2))
+        self.scroll.setFixedHeight(max(sum(heights) - 4, 40))
+
     def _refresh(self) -> None:
         count = len(self._items)
-        self.header.setText(f"{count} new alert" + ("" if count == 1 else "s")
-                            + " — listeners that opened since portwatch learnt this machine")
+        self.header.setText(f"{count} new alert" + ("" if count == 1 else "s"))
         several = count > 1
         self.ack_all_button.setVisible(several)
         self.dismiss_all_button.setVisible(several)
         self.setVisible(count > 0)
-        if self._items:
-            # Room for two alerts and part of a third, so a longer list visibly scrolls.
-            heights = [item.sizeHint().height() + 4 for item in self._items[:3]]
-            if len(heights) == 3:
-                heights[2] = int(heights[2] * (VISIBLE_ITEMS - 2))
-            self.scroll.setFixedHeight(max(sum(heights), 40))
+        self._fit_height()
         self.count_changed.emit(count)

@@ -17,11 +17,13 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
+from portwatch.core.alerts import AlertRules
+from portwatch.core.memory import AlertMemory, InMemoryAlertMemory
 from portwatch.core.model import Alert, AnnotatedListener, Exposure, ListenerKey
 from portwatch.core.monitor import PollResult
 from portwatch.gui.alert_banner import AlertBanner
-from portwatch.gui.notify import Notifier, NullNotifier
-from portwatch.gui.tray import CloseToTray, Tray, show_window
+from portwatch.gui.notify import Notifier, NullNotifier, pick
+from portwatch.gui.tray import CloseToTray, Tray, keep_running_in_tray, show_window
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,13 @@ class Acknowledger(QObject):
         log.debug("acknowledged %d listener(s)", len(rows))
         self.acknowledged.emit(rows)
 
+    @Slot(object)
+    def apply_settings(self, settings: Any) -> None:
+        """New alert settings from Preferences, applied between two polls."""
+        fresh = type(self._rules).from_settings(settings, self._rules.memory)
+        for name in ("min_polls", "ephemeral_udp", "coalesce", "rate_limit"):
+            setattr(self._rules, name, getattr(fresh, name))
+
 
 class AlertCenter(QObject):
     """Routes each alert to the banner, the tray and the desktop notifier.
@@ -65,6 +74,7 @@ class AlertCenter(QObject):
     Monitor's AlertRules, optional) receives acknowledgements in that thread."""
 
     acknowledge_requested = Signal(object)  # tuple[AnnotatedListener, ...] -> Acknowledger
+    settings_requested = Signal(object)  # Settings -> Acknowledger.apply_settings
 
     def __init__(self, window: QWidget, worker: QObject, settings: Any, *,
                  notifier: Notifier | None = None, tray: Tray | None = None,
@@ -97,6 +107,7 @@ class AlertCenter(QObject):
             if thread is not None:
                 self.acknowledger.moveToThread(thread)
             self.acknowledge_requested.connect(self.acknowledger.acknowledge)
+            self.settings_requested.connect(self.acknowledger.apply_settings)
             self.acknowledger.failed.connect(self._show_message)
 
         if tray is not None:
@@ -106,6 +117,8 @@ class AlertCenter(QObject):
 
     @Slot(object)
     def on_polled(self, result: PollResult) -> None:
+        if result.first:
+            log.info("first poll: %d listening; watching for new listeners", len(result.rows))
         if self.tray is not None:
             self.tray.set_counts(len(result.rows), reachable_count(result.rows))
         for alert in result.alerts:
@@ -119,8 +132,11 @@ class AlertCenter(QObject):
             self._notification_ids[id(alert)] = self.notifier.notify(alert)
 
     def set_settings(self, settings: Any) -> None:
-        """New settings from Preferences (the notifications switch applies to later alerts)."""
+        """New settings from Preferences: the notifications switch applies to later alerts,
+        the alert rules' settings from the next poll (set in the worker's thread)."""
         self.settings = settings
+        if self.acknowledger is not None:
+            self.settings_requested.emit(settings)
 
     # -- the user's choices ------------------------------------------------------------------
 
@@ -176,3 +192,56 @@ class AlertCenter(QObject):
         if self.close_to_tray is not None:
             self.close_to_tray.quitting()
         QApplication.quit()
+
+
+class MonitorAlertMemory:
+    """The alert memory of the Monitor's history store when it has one (SQLite: the baseline
+    and acknowledgements survive restarts), else one that lasts for this run.
+
+    Looked up at each call, so it works whether the history store is set before the worker
+    starts or opened by the worker's thread; every call comes from that thread (the rules'
+    evaluate() and the Acknowledger), the thread the SQLite connection belongs to."""
+
+    _METHODS = ("has_baseline", "known_identities", "remember", "acknowledged", "acknowledge",
+                "ignore_rules", "add_ignore_rule", "remove_ignore_rule")
+
+    def __init__(self, monitor: Any) -> None:
+        self._monitor = monitor
+        self._fallback = InMemoryAlertMemory()
+
+    @property
+    def target(self) -> AlertMemory:
+        history = getattr(self._monitor, "history", None)
+        if history is not None and all(hasattr(history, name) for name in self._METHODS):
+            return history
+        return self._fallback
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._METHODS:
+            return getattr(self.target, name)
+        raise AttributeError(name)
+
+
+def install_alerting(app: QApplication, gui: Any, settings: Any) -> AlertCenter:
+    """Alerts for the running GUI (app.py calls this before the worker starts).
+
+    `gui` has `monitor`, `worker` and `window` (app.PortwatchGui). Sets the Monitor's alert
+    rules (unless set already), shows the tray icon when there is a tray (then closing the
+    window keeps portwatch watching from it), picks the desktop notifier and builds the
+    AlertCenter that ties them together."""
+    monitor = gui.monitor
+    if monitor.alert_rules is None:
+        monitor.alert_rules = AlertRules.from_settings(settings, MonitorAlertMemory(monitor))
+    tray = Tray(app) if Tray.available() else None
+    notifier = pick(tray.icon if tray is not None else None)
+    center = AlertCenter(gui.window, gui.worker, settings, notifier=notifier, tray=tray,
+                         rules=monitor.alert_rules, parent=app)
+    if tray is not None:
+        center.close_to_tray = keep_running_in_tray(app, gui.window, tray)
+        log.info("tray icon shown; notifications: %s", notifier.name)
+    else:
+        log.info("no system tray: closing the window quits; notifications: %s", notifier.name)
+    settings_changed = getattr(gui.window, "settings_changed", None)
+    if settings_changed is not None:
+        settings_changed.connect(center.set_settings)
+    return center

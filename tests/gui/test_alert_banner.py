@@ -53,7 +53,7 @@ def test_untrusted_text_is_shown_as_plain_text(qtbot):
         assert label.textFormat() == Qt.TextFormat.PlainText
     assert item.title_label.text() == alert.title
     assert HOSTILE in item.body_label.text()
-    assert "High risk" in item.meta_label.text()
+    assert "Risk: High" in item.meta_label.text()
 
 
 def test_newest_first_and_header_counts(qtbot):

@@ -211,3 +211,45 @@ def test_a_failed_acknowledgement_is_reported(qtbot, worker_thread):
         center.banner.item(0).ack_button.click()
     qtbot.waitUntil(lambda: bool(window.messages), timeout=1000)
     assert "not saved" in window.messages[0]
+
+
+def test_memory_follows_the_monitors_history_store():
+    from types import SimpleNamespace
+
+    from portwatch.gui.alerting import MonitorAlertMemory
+
+    monitor = SimpleNamespace(history=None)
+    memory = MonitorAlertMemory(monitor)
+    memory.remember([identity(row(1))])
+    assert memory.has_baseline()  # the in-run fallback
+    store = InMemoryAlertMemory()  # stands in for the SQLite HistoryStore
+    monitor.history = store
+    assert not memory.has_baseline()
+    memory.acknowledge(identity(row(2)))
+    assert store.acknowledged() == {identity(row(2))}
+    monitor.history = object()  # an event sink without alert memory: the fallback again
+    assert memory.has_baseline()
+
+
+def test_install_alerting_without_a_tray(qapp, qtbot, worker_thread, monkeypatch, tmp_path):
+    from types import SimpleNamespace
+
+    from portwatch.core.monitor import Monitor
+    from portwatch.gui.alerting import install_alerting
+
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
+    window = FakeWindow()
+    qtbot.addWidget(window)
+    monitor = Monitor(lambda: Snapshot(time.time(), ()))
+    gui = SimpleNamespace(monitor=monitor, worker=worker_thread, window=window)
+    center = install_alerting(qapp, gui, Settings(alert_min_polls=3))
+    try:
+        assert isinstance(monitor.alert_rules, AlertRules)
+        assert monitor.alert_rules.min_polls == 3
+        assert center.tray is None  # offscreen: never a system tray
+        assert isinstance(center.notifier, NullNotifier)
+        assert qapp.quitOnLastWindowClosed()  # without a tray, closing the window quits
+        center.set_settings(Settings(alert_min_polls=5))
+        qtbot.waitUntil(lambda: monitor.alert_rules.min_polls == 5, timeout=2000)
+    finally:
+        center.deleteLater()
