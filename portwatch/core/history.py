@@ -555,9 +555,14 @@ class HistoryStore(HistoryReader):
     # -- lifetime --------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Mark this run as ended and close the connection."""
-        self._end_run()
-        self._conn.close()
+        """Mark this run as ended and close the connection (from the thread that opened it;
+        from another thread the connection is left to the end of the process, which loses
+        nothing: every recorded event is committed already)."""
+        try:
+            self._end_run()
+            self._conn.close()
+        except sqlite3.ProgrammingError as exc:
+            log.debug("history: not closed here: %s", exc)
 
     def __enter__(self) -> HistoryStore:
         return self
@@ -735,3 +740,12 @@ def open_history(
         message = problem_text(target, exc, moved_to=None)
         log.info("%s", message)  # the caller shows it to the user
         return MemoryHistory(target), [message]
+
+
+def attach_history(monitor: Any, path: Path | str | None = None, **options: Any) -> list[str]:
+    """Open the history (or its in-memory fallback) and make it `monitor.history`; returns the
+    problems for the user. Call it in the thread that will poll (the GUI's worker thread), as
+    the sqlite3 connection belongs to the thread that opens it."""
+    history, problems = open_history(path, **options)
+    monitor.history = history
+    return problems

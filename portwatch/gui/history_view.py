@@ -4,16 +4,19 @@ filterable table of the recorded events; selecting either one selects the other.
 `HistoryView(store_path)` reads the history file through its own read-only connection
 (core.history.HistoryReader, made in the GUI thread; the worker thread's HistoryStore writes).
 `refresh()` reads only the events stored since the last read; `add_events(events)` takes events
-from elsewhere (e.g. a MemoryHistory when the file could not be opened). Redraws are coalesced
-with a single-shot timer, the table model only appends rows, and the plot draws at most
-`MAX_MARKERS` markers, those in view, so a month of history stays smooth. Text from other
-programs is shown as plain text, and escaped where Qt would read rich text (tooltips).
+from elsewhere (e.g. a MemoryHistory when the file could not be opened). Events are named by
+their *event index*, their position in arrival order: `spot.data()` of a marker, the argument
+of `select_event()` and of the `event_selected` signal, whatever order the table is sorted in.
+
+A month of history (50,000 events) stays smooth: the file is read in chunks, redraws are
+coalesced with a single-shot timer, the table model inserts rows (never resets) and sorts
+with one key per event (history_model.py), and the plot draws at most `MAX_MARKERS` markers,
+those in view, over a step line that pyqtgraph clips to the view and downsamples. Text from
+other programs is shown as plain text, and escaped where Qt would read rich text (tooltips).
 """
 
 from __future__ import annotations
 
-import enum
-import html
 import logging
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -21,17 +24,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import (
-    QAbstractTableModel,
-    QItemSelectionModel,
-    QModelIndex,
-    QPersistentModelIndex,
-    QSortFilterProxyModel,
-    Qt,
-    QTimer,
-    Signal,
-    Slot,
-)
+from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -53,7 +46,15 @@ from portwatch.core.history import (
     HistoryReader,
     OutdatedSchema,
 )
-from portwatch.core.text import visible
+from portwatch.gui.history_model import (
+    CLOSED_COLOR,
+    OPENED_COLOR,
+    Column,
+    EventFilterProxy,
+    HistoryEventModel,
+    describe_event,
+    plain_tooltip,
+)
 
 log = logging.getLogger(__name__)
 
@@ -62,211 +63,13 @@ FILTER_DELAY_MS = 200
 LOAD_CHUNK = 5000  # events read per step when loading
 AUTO_REFRESH_MS = 5000  # how often a visible view looks for new events in the file
 MAX_MARKERS = 3000  # markers drawn at once; more in view are thinned (selection always drawn)
-OPENED_COLOR = (46, 160, 67)
-CLOSED_COLOR = (218, 54, 51)
 SELECTED_COLOR = (255, 196, 0)
-
-IndexLike = QModelIndex | QPersistentModelIndex
-
-
-def plain_tooltip(text: str) -> str:
-    """A tooltip that shows `text` literally: Qt guesses rich text in tooltips, so escape it
-    and mark it as rich text explicitly."""
-    return "<qt>" + html.escape(text).replace("\n", "<br>") + "</qt>"
-
-
-def describe_event(item: HistoryEvent) -> str:
-    """Plain-text description of one event, for the hover label and tooltips."""
-    sock = item.listener
-    proc = sock.process
-    who = f"{visible(proc.name, 60)} (pid {proc.pid})" if proc else "hidden owner"
-    service = f", {visible(item.service, 40)}" if item.service else ""
-    risk = f", risk {item.risk}" if item.risk else ""
-    return (f"{item.iso_time}  {item.event}  {sock.proto.value} {sock.endpoint}  {who}"
-            f"  {sock.exposure.label}{service}{risk}")
-
-
-class Column(enum.IntEnum):
-    TIME = 0
-    EVENT = enum.auto()
-    PROTO = enum.auto()
-    ADDRESS = enum.auto()
-    PORT = enum.auto()
-    PID = enum.auto()
-    PROCESS = enum.auto()
-    EXPOSURE = enum.auto()
-    SERVICE = enum.auto()
-    RISK = enum.auto()
-
-    @property
-    def title(self) -> str:
-        return self.name.capitalize() if self is not Column.PID else "PID"
-
-
-SORT_ROLE = Qt.ItemDataRole.UserRole + 1  # native value for sorting
-EVENT_ROLE = Qt.ItemDataRole.UserRole + 2  # the whole HistoryEvent
-
-
-class HistoryEventModel(QAbstractTableModel):
-    """The recorded events, oldest first. Rows are only ever appended (no reset per update)."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._events: list[HistoryEvent] = []
-        # Lower-case text of each row for the filter, made when the filter is first used.
-        self._search: list[str] = []
-
-    # -- data ------------------------------------------------------------------------------
-
-    def rowCount(self, parent: IndexLike = QModelIndex()) -> int:  # noqa: B008 (Qt's API)
-        return 0 if parent.isValid() else len(self._events)
-
-    def columnCount(self, parent: IndexLike = QModelIndex()) -> int:  # noqa: B008
-        return 0 if parent.isValid() else len(Column)
-
-    def headerData(self, section: int, orientation: Qt.Orientation,
-                   role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if orientation == Qt.Orientation.Horizontal and role == Qt.ItemDataRole.DisplayRole:
-            return Column(section).title
-        return None
-
-    def data(self, index: IndexLike, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
-        if not index.isValid():
-            return None
-        item = self._events[index.row()]
-        column = Column(index.column())
-        if role == Qt.ItemDataRole.DisplayRole:
-            return self._text(item, column)
-        if role == SORT_ROLE:
-            return self._native(item, column)
-        if role == EVENT_ROLE:
-            return item
-        if role == Qt.ItemDataRole.ToolTipRole and column is Column.PROCESS:
-            proc = item.listener.process
-            if proc is not None:
-                command = " ".join(proc.cmdline) or proc.name
-                return plain_tooltip(visible(f"{command}\n{proc.exe or ''}".strip()))
-        if role == Qt.ItemDataRole.ForegroundRole and column is Column.EVENT:
-            color = {OPENED: OPENED_COLOR, CLOSED: CLOSED_COLOR}.get(item.event)
-            return pg.mkColor(color) if color else None
-        if role == Qt.ItemDataRole.TextAlignmentRole and column in (Column.PORT, Column.PID):
-            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        return None
-
-    @staticmethod
-    def _text(item: HistoryEvent, column: Column) -> str:
-        sock = item.listener
-        proc = sock.process
-        if column is Column.TIME:
-            return item.iso_time.replace("T", " ")
-        if column is Column.EVENT:
-            return item.event
-        if column is Column.PROTO:
-            return sock.proto.value
-        if column is Column.ADDRESS:
-            return sock.address
-        if column is Column.PORT:
-            return str(sock.port)
-        if column is Column.PID:
-            return str(proc.pid) if proc else ""
-        if column is Column.PROCESS:
-            return visible(proc.name, 60) if proc else ("(hidden)" if sock.owner_hidden else "")
-        if column is Column.EXPOSURE:
-            return sock.exposure.label
-        if column is Column.SERVICE:
-            return visible(item.service, 40) if item.service else ""
-        return item.risk or ""
-
-    @staticmethod
-    def _native(item: HistoryEvent, column: Column) -> Any:
-        sock = item.listener
-        if column is Column.TIME:
-            return item.time
-        if column is Column.PORT:
-            return sock.port
-        if column is Column.PID:
-            return sock.pid if sock.pid is not None else -1
-        return HistoryEventModel._text(item, column)
-
-    # -- updates ---------------------------------------------------------------------------
-
-    def append(self, events: Sequence[HistoryEvent]) -> None:
-        if not events:
-            return
-        first = len(self._events)
-        self.beginInsertRows(QModelIndex(), first, first + len(events) - 1)
-        self._events.extend(events)
-        self.endInsertRows()
-
-    @staticmethod
-    def _search_text(item: HistoryEvent) -> str:
-        sock = item.listener
-        proc = sock.process
-        parts = [item.event, sock.proto.value, sock.endpoint, sock.exposure.label,
-                 item.service or "", item.risk or ""]
-        if proc is not None:
-            parts += [f"pid {proc.pid}", proc.name, proc.user or "", proc.exe or ""]
-        return "\n".join(parts).lower()
-
-    def event_at(self, row: int) -> HistoryEvent:
-        return self._events[row]
-
-    @property
-    def events(self) -> list[HistoryEvent]:
-        return self._events
-
-    def matches(self, row: int, needle: str) -> bool:
-        return needle in self.search_texts()[row]
-
-    def search_texts(self) -> list[str]:
-        """The filter text of every row (rows with the same listener share one string)."""
-        if len(self._search) < len(self._events):
-            cache: dict[tuple[Any, ...], str] = {}
-            for item in self._events[len(self._search):]:
-                key = (item.event, item.listener, item.service, item.risk)
-                text = cache.get(key)
-                if text is None:
-                    text = cache[key] = self._search_text(item)
-                self._search.append(text)
-        return self._search
-
-
-class EventFilterProxy(QSortFilterProxyModel):
-    """Rows whose text contains the filter text (case-insensitive), sorted on native values."""
-
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self._needle = ""
-        self.setSortRole(SORT_ROLE)
-
-    @property
-    def needle(self) -> str:
-        return self._needle
-
-    def set_text(self, text: str) -> None:
-        needle = text.strip().lower()
-        if needle == self._needle:
-            return
-        if hasattr(self, "beginFilterChange"):  # Qt >= 6.10; invalidateFilter is deprecated
-            self.beginFilterChange()
-            self._needle = needle
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            self._needle = needle
-            self.invalidateFilter()
-
-    def filterAcceptsRow(self, source_row: int, source_parent: IndexLike) -> bool:
-        if not self._needle:
-            return True
-        source = self.sourceModel()
-        assert isinstance(source, HistoryEventModel)
-        return source.matches(source_row, self._needle)
 
 
 class HistoryView(QWidget):
     """Timeline plot of the listener count with event markers, and the event table."""
 
-    event_selected = Signal(int)  # source row of the selected event, or -1
+    event_selected = Signal(int)  # event index (arrival order) of the selected event, or -1
 
     def __init__(self, store_path: Path | str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -527,9 +330,9 @@ class HistoryView(QWidget):
         return self._opened_cache
 
     def _draw_highlight(self) -> None:
-        row = self._selected
-        if 0 <= row < len(self._times):
-            self.highlight.setData([self._times[row]], [self._counts[row]], data=[row])
+        chosen = self._selected
+        if 0 <= chosen < len(self._times):
+            self.highlight.setData([self._times[chosen]], [self._counts[chosen]], data=[chosen])
         else:
             self.highlight.setData([], [])
 
@@ -538,7 +341,7 @@ class HistoryView(QWidget):
         return self._shown_rows.tolist()
 
     def marker_spots(self) -> list[Any]:
-        """The drawn marker spots (pyqtgraph SpotItems; spot.data() is the source row)."""
+        """The drawn marker spots (pyqtgraph SpotItems; spot.data() is the event index)."""
         spots = [spot for item in self.marker_items.values() for spot in item.points()]
         return sorted(spots, key=lambda spot: spot.data())
 
@@ -565,16 +368,16 @@ class HistoryView(QWidget):
         self.hover_label.setText(text)  # PlainText label
         self.plot.setToolTip(plain_tooltip(text))
 
-    def select_event(self, row: int) -> None:
-        """Select source row `row` in the table (clearing the filter if it hides it) and
-        highlight its marker."""
-        if not 0 <= row < self.model.rowCount():
+    def select_event(self, event_index: int) -> None:
+        """Select event `event_index` (arrival order, as spot.data()) in the table, clearing
+        the filter if it hides it, and highlight its marker."""
+        if not 0 <= event_index < self.model.rowCount():
             return
-        index = self.proxy.mapFromSource(self.model.index(row, 0))
+        index = self._table_index(event_index)
         if not index.isValid():  # filtered out: show everything again
             self.filter_edit.clear()
             self._apply_filter()
-            index = self.proxy.mapFromSource(self.model.index(row, 0))
+            index = self._table_index(event_index)
         self._syncing = True
         try:
             self.table.selectionModel().setCurrentIndex(
@@ -585,7 +388,23 @@ class HistoryView(QWidget):
             self.table.scrollTo(index, QAbstractItemView.ScrollHint.PositionAtCenter)
         finally:
             self._syncing = False
-        self._set_selected(row, center=True)
+        self._set_selected(event_index, center=True)
+
+    def _table_index(self, event_index: int) -> Any:
+        return self.proxy.mapFromSource(self.model.index(self.model.row_of(event_index), 0))
+
+    def current_event_index(self) -> int:
+        """Event index of the table's current row, or -1."""
+        index = self.table.currentIndex()
+        if not index.isValid():
+            return -1
+        return self.model.event_index(self.proxy.mapToSource(index).row())
+
+    def visible_events(self) -> list[HistoryEvent]:
+        """The events the table shows, in its order (filtered and sorted): for exporting."""
+        proxy, model = self.proxy, self.model
+        return [model.event_in_row(proxy.mapToSource(proxy.index(row, 0)).row())
+                for row in range(proxy.rowCount())]
 
     # -- table -> plot ---------------------------------------------------------------------
 
@@ -596,14 +415,15 @@ class HistoryView(QWidget):
         if not rows:
             self._set_selected(-1, center=False)
             return
-        self._set_selected(self.proxy.mapToSource(rows[0]).row(), center=True)
+        source_row = self.proxy.mapToSource(rows[0]).row()
+        self._set_selected(self.model.event_index(source_row), center=True)
 
-    def _set_selected(self, row: int, center: bool) -> None:
-        self._selected = row
-        if center and row >= 0:
-            self.center_on(self._times[row])
+    def _set_selected(self, event_index: int, center: bool) -> None:
+        self._selected = event_index
+        if center and event_index >= 0:
+            self.center_on(self._times[event_index])
         self._draw_highlight()
-        self.event_selected.emit(row)
+        self.event_selected.emit(event_index)
 
     def center_on(self, when: float) -> None:
         """Pan the time axis so `when` is in the middle (keeping the zoom), if it is not in
@@ -617,7 +437,7 @@ class HistoryView(QWidget):
 
     @property
     def selected_event_index(self) -> int:
-        """Source row of the selected event (the highlighted marker), or -1."""
+        """Event index of the selected event (the highlighted marker), or -1."""
         return self._selected
 
     # -- filter ----------------------------------------------------------------------------

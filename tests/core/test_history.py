@@ -20,6 +20,7 @@ from portwatch.core.history import (
     HistoryReader,
     HistoryStore,
     MemoryHistory,
+    attach_history,
     open_history,
 )
 from portwatch.core.history_schema import SCHEMA_VERSION
@@ -409,3 +410,21 @@ def test_reader_without_a_file_says_so(db_path):
     with pytest.raises(FileNotFoundError):
         HistoryReader(db_path)
     assert not db_path.exists()
+
+
+def test_attach_history_in_the_polling_thread(db_path):
+    monitor = Monitor(Scripted((1.0, [listener(1)]), (2.0, [])))
+    problems: list[str] = []
+
+    def worker() -> None:  # what the GUI's worker thread does when it starts
+        problems.extend(attach_history(monitor, db_path, clock=lambda: 3.0))
+        monitor.poll()
+        monitor.poll()
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert problems == [] and isinstance(monitor.history, HistoryStore)
+    monitor.history.close()  # from another thread: tolerated, nothing lost
+    with HistoryReader(db_path) as reader:
+        assert [e.event for e in reader.events()] == [PRESENT, CLOSED]

@@ -108,8 +108,7 @@ def test_selecting_a_row_highlights_its_marker(view, qtbot):
 def test_clicking_a_marker_selects_its_row(view):
     spot = next(s for s in view.marker_spots() if s.data() == 3)
     view.markers_clicked(view.marker_items[OPENED], [spot], None)  # what a click calls
-    current = view.proxy.mapToSource(view.table.currentIndex())
-    assert current.row() == 3
+    assert view.current_event_index() == 3
     assert [view.proxy.mapToSource(i).row() for i in view.table.selectionModel().selectedRows()
             ] == [3]
     assert view.selected_event_index == 3
@@ -125,7 +124,33 @@ def test_a_real_mouse_click_on_a_marker_selects_its_row(view, qtbot):
     where = view.plot.mapFromScene(item.mapToScene(spot.pos()))
     qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=where)
     qtbot.waitUntil(lambda: view.selected_event_index == 4, timeout=2000)
-    assert view.proxy.mapToSource(view.table.currentIndex()).row() == 4
+    assert view.current_event_index() == 4
+
+
+def test_sorting_keeps_the_link_between_table_and_plot(view, qtbot):
+    view.select_event(3)  # the hostile-named process on port 4444
+    view.table.sortByColumn(Column.PORT, Qt.SortOrder.DescendingOrder)
+    ports = [int(view.proxy.index(row, Column.PORT).data()) for row in range(5)]
+    assert ports == [8000, 4444, 631, 22, 22]
+    assert view.current_event_index() == 3  # the selection followed its row
+    assert view.table.currentIndex().row() == 1
+    # Table -> plot in sorted order: the first row is event 4 (port 8000).
+    view.table.selectRow(0)
+    assert view.selected_event_index == 4
+    # Plot -> table: clicking the marker of event 2 (sshd closed) selects its sorted row.
+    spot = next(s for s in view.marker_spots() if s.data() == 2)
+    view.markers_clicked(view.marker_items[CLOSED], [spot], None)
+    assert view.current_event_index() == 2
+    assert view.proxy.index(view.table.currentIndex().row(), Column.PORT).data() == "22"
+    # New events arrive at their sorted place, not at the end.
+    view.add_events([HistoryEvent.of(OPENED, T0 + 300, AnnotatedListener(
+        listener(5000, 14, "redis")), 4, )])
+    ports = [int(view.proxy.index(row, Column.PORT).data()) for row in range(6)]
+    assert ports == [8000, 5000, 4444, 631, 22, 22]
+    assert view.current_event_index() == 2
+    assert [e.listener.port for e in view.visible_events()] == ports
+    view.table.sortByColumn(-1, Qt.SortOrder.AscendingOrder)  # back to the recorded order
+    assert [e.listener.port for e in view.visible_events()] == [22, 631, 22, 4444, 8000, 5000]
 
 
 def test_hover_text_is_plain(view):
@@ -149,7 +174,7 @@ def test_filter_limits_rows_and_markers(view, qtbot):
     # Selecting an event the filter hides shows everything again.
     view.select_event(2)
     assert view.filter_edit.text() == "" and view.proxy.rowCount() == 5
-    assert view.proxy.mapToSource(view.table.currentIndex()).row() == 2
+    assert view.current_event_index() == 2
 
 
 def test_refresh_appends_new_events_without_reset(view, qtbot, tmp_path):
@@ -228,9 +253,15 @@ def test_a_month_of_history_loads_and_stays_light(qtbot, tmp_path):
     widget.plot.getPlotItem().getViewBox().setXRange(T0 + 86400, T0 + 90000, padding=0)
     widget.flush()
     qtbot.waitUntil(lambda: len(widget.marker_rows()) < 100, timeout=2000)
+    started = time.perf_counter()
+    widget.table.sortByColumn(Column.PROCESS, Qt.SortOrder.AscendingOrder)
+    sorting = time.perf_counter() - started
     widget.select_event(count - 1)
     assert widget.selected_event_index == count - 1
+    assert widget.current_event_index() == count - 1
     low, high = widget.plot.getPlotItem().getViewBox().viewRange()[0]
     assert low <= events[-1].time <= high  # the view followed the selection
-    print(f"50,000 events: loaded and drawn in {elapsed:.2f} s")
+    print(f"50,000 events: loaded and drawn in {elapsed:.2f} s, sorted by process in"
+          f" {sorting:.2f} s")
+    assert sorting < 10
     assert elapsed < 20  # generous: a loaded CI machine; measured ≈ 1 s here
