@@ -116,6 +116,8 @@ class _StopOnSignal:
         self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: object) -> None:
+        if self.stop.is_set():  # asked twice: stop now, even in the middle of a poll
+            raise KeyboardInterrupt
         self.stop.set()
 
     def __enter__(self) -> threading.Event:

@@ -444,10 +444,12 @@ class HistoryStore(HistoryReader):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
-        except sqlite3.OperationalError:
+        except sqlite3.OperationalError:  # locked, busy, disk full: keep them for next time
             if len(batch) <= MEMORY_EVENTS_CAP:
                 self._pending = batch
             raise
+        except sqlite3.DatabaseError as exc:  # damaged since it was opened
+            raise HistoryError(problem_text(self.path, exc, moved_to=None)) from exc
         self._pending = []
         self._run_id = run_id
         if stored:

@@ -428,3 +428,33 @@ def test_attach_history_in_the_polling_thread(db_path):
     monitor.history.close()  # from another thread: tolerated, nothing lost
     with HistoryReader(db_path) as reader:
         assert [e.event for e in reader.events()] == [PRESENT, CLOSED]
+
+
+class _DamagedConnection:
+    """Stands in for a connection whose file was damaged after it was opened."""
+
+    def __init__(self, real: sqlite3.Connection) -> None:
+        self.real = real
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.real.in_transaction
+
+    def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
+        if sql.startswith("INSERT INTO events"):
+            raise sqlite3.DatabaseError("database disk image is malformed")
+        return self.real.execute(sql, *args)
+
+    def close(self) -> None:
+        self.real.close()
+
+
+def test_damage_found_while_recording_is_reported_clearly(db_path):
+    store = HistoryStore(db_path)
+    store._conn = _DamagedConnection(store._conn)
+    result = Monitor(Scripted((1.0, [listener(1)])), history=store).poll()
+    (problem,) = result.problems
+    assert problem.startswith(f"history not saved: history file {db_path} is damaged")
+    assert "keeps watching without saving history" in problem
+    assert not store._conn.in_transaction  # rolled back
+    store.close()
