@@ -47,10 +47,11 @@ def run(args: argparse.Namespace) -> int:
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
     if args.json:
-        # One write: json.dump() with indent writes each token separately (180,000 writes for
-        # 2,000 listeners, each a system call when stdout is unbuffered): 4x slower.
-        sys.stdout.write(json.dumps([records.listener_record(row) for row in rows], indent=1))
-        sys.stdout.write("\n")
+        # One listener per line, in one write: json.dump(indent=...) uses the pure-Python
+        # encoder and writes each token separately (180,000 writes for 2,000 listeners, each
+        # a system call when stdout is unbuffered); this is 4-10x faster and as easy to grep.
+        lines = ",\n".join(json.dumps(records.listener_record(row)) for row in rows)
+        sys.stdout.write(f"[\n{lines}\n]\n" if rows else "[]\n")
         return 0
     print_table(rows, sys.stdout)
     if snapshot.hidden_count:
@@ -62,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COLUMNS = ("PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS", "USER", "SERVICE", "RISK")
+COLUMNS = ("PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS", "USER", "SERVICE",
+           "SOFTWARE", "RISK")
 
 
 def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
@@ -72,6 +74,8 @@ def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
     service = "-"
     if entry is not None:
         service = entry.service or "(not registered)"
+    # The known use the process matches (devpi-server on 3141), "-" when none does
+    software = short_name(item.likely_uses[0].software) if item.likely_uses else "-"
     return (
         sock.proto.value,
         sock.address,
@@ -81,8 +85,15 @@ def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
         visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
         visible(proc.user, 12) if proc and proc.user else "-",
         visible(service, 20),
+        visible(software, 20),
         item.assessment.risk.value if item.assessment else "-",
     )
+
+
+def short_name(software: str) -> str:
+    """"Docker Engine API (unencrypted)" -> "Docker Engine API": fits a table cell."""
+    name, _, _ = software.partition(" (")
+    return name or software
 
 
 def print_table(rows: list[AnnotatedListener], out: Any) -> None:
