@@ -9,9 +9,9 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
   changed);
 * walks every *new* process's fds (a forked child may inherit a listener, and then it is the
   owner psutil reports);
-* walks more processes only while some listener inode is still unknown: new processes, then
-  processes that owned listeners before, then the rest, each group from the highest pid down,
-  and stops as soon as every unknown inode is found;
+* walks more processes only while some listener inode is still unknown (and, asked again,
+  still open): new processes, then processes that owned listeners before, then the rest, each
+  group from the highest pid down, and stops as soon as every unknown inode is found;
 * re-reads a few remembered fd links per scan (all of them for sockets known to be shared), so
   an owner that closed its copy of a shared socket is noticed;
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
@@ -30,6 +30,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 SOCKET_PREFIX = "socket:["
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
 @dataclass
@@ -42,6 +43,7 @@ class WalkStats:
     links: int = 0  # fd links read (walks and verification)
     unreadable: int = 0  # fd directories we were not allowed to list
     verified: int = 0  # remembered fd links re-read
+    vanished: int = 0  # unknown sockets gone by the time we looked for their owner
 
 
 class OwnerMap:
@@ -50,7 +52,6 @@ class OwnerMap:
     def __init__(self, proc: str = "/proc", orphan_recheck: float = 120.0,
                  verify_per_scan: int = 64, clock: Callable[[], float] = time.monotonic) -> None:
         self._proc = proc
-        self._proc_bytes = os.fsencode(proc)
         self._orphan_recheck = orphan_recheck
         self._verify_per_scan = verify_per_scan
         self._clock = clock
@@ -66,14 +67,21 @@ class OwnerMap:
         self._rotation = 0
         self.stats = WalkStats()
         self.version = 0  # changes whenever some inode's owner changes
+        self.vanished: set[int] = set()
 
     # -- public -------------------------------------------------------------------------
 
-    def resolve(self, inodes: Collection[int]) -> Mapping[int, int]:
+    def resolve(self, inodes: Collection[int],
+                still_open: Callable[[], Collection[int]] | None = None) -> Mapping[int, int]:
         """Owner pid of each inode that a visible process holds (others are absent).
 
-        The returned mapping is owned by this object and valid until the next call."""
+        `still_open()`, when given, lists the socket inodes open now: before searching old
+        processes for an unknown socket, it tells whether that socket still exists (a listener
+        that lived a few milliseconds would otherwise cost a walk of every process). Inodes
+        found closed are in `vanished` afterwards. The returned mapping is owned by this object
+        and valid until the next call."""
         self.stats = WalkStats()
+        self.vanished: set[int] = set()
         wanted = inodes if type(inodes) is set else set(inodes)
         live = self._list_pids()
         previous, self._live = self._live, live
@@ -90,6 +98,11 @@ class OwnerMap:
         unknown = wanted - self._owner.keys()
         if now - self._orphans_checked < self._orphan_recheck:
             unknown -= self._orphans
+        if unknown and still_open is not None and previous is not None:
+            now_open = still_open()
+            self.vanished = {inode for inode in unknown if inode not in now_open}
+            unknown -= self.vanished
+            self.stats.vanished = len(self.vanished)
         if unknown:
             if self._find(unknown, wanted, live, walked):
                 self._orphans_checked = now  # every process was read: orphans re-checked
@@ -170,31 +183,37 @@ class OwnerMap:
 
     def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
         """Read every fd link of pid; record it as a holder of the wanted inodes it has."""
-        base = b"%s/%d/fd/" % (self._proc_bytes, pid)  # bytes paths: ~10% faster than str
         stats = self.stats
-        try:
-            names = os.listdir(base)
+        try:  # links read relative to the open fd directory: ~10% less kernel work per link
+            fd_dir = os.open(f"{self._proc}/{pid}/fd", _DIR_FLAGS)
         except PermissionError:
             stats.unreadable += 1
             return []
         except OSError:  # exited (ENOENT, ESRCH) or not a process directory
             return []
-        stats.processes += 1
-        stats.links += len(names)
-        readlink = os.readlink
         found: list[tuple[int, int]] = []
-        for name in names:
-            try:
-                target = readlink(base + name)
-            except OSError:
-                continue
-            if target.startswith(b"socket:["):
-                inode = int(target[8:-1])
-                if inode in wanted:
-                    found.append((inode, int(name)))
-        if not found:
+        try:
+            names = os.listdir(fd_dir)
+            stats.processes += 1
+            stats.links += len(names)
+            readlink = os.readlink
+            for name in names:
+                try:
+                    target = readlink(name, dir_fd=fd_dir)
+                except OSError:
+                    continue
+                if target.startswith(SOCKET_PREFIX):
+                    inode = int(target[8:-1])
+                    if inode in wanted:
+                        found.append((inode, int(name)))
+        except PermissionError:
+            stats.unreadable += 1
             return []
-        if not self._remember_pid(pid):
+        except OSError:
+            return []
+        finally:
+            os.close(fd_dir)
+        if not found or not self._remember_pid(pid):
             return []
         for inode, fd in found:
             self._holders.setdefault(inode, {})[pid] = fd

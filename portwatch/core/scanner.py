@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from portwatch.core.exposure import classify
-from portwatch.core.model import Family, Listener, ProcessInfo, Proto, Snapshot
+from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto, Snapshot
 
 if TYPE_CHECKING:
     from portwatch.core.owners import WalkStats
@@ -158,6 +158,7 @@ class ListenerScanner:
 
     def _build(self, conns: Iterable[Any]) -> list[Listener]:
         hidden_reason = _hidden_reason()
+        exposure = _Exposures()
         seen: set[tuple] = set()
         listeners: list[Listener] = []
         for conn in conns:
@@ -171,7 +172,7 @@ class ListenerScanner:
             seen.add((fields, pid))
             if pid is None:
                 listeners.append(
-                    Listener(proto, family, address, port, classify(address),
+                    Listener(proto, family, address, port, exposure(address),
                              owner_hidden=True, hidden_reason=hidden_reason)
                 )
                 continue
@@ -179,7 +180,7 @@ class ListenerScanner:
             if info is None:
                 log.debug("process %s exited during the scan; dropping its sockets", pid)
                 continue
-            listeners.append(Listener(proto, family, address, port, classify(address), info))
+            listeners.append(Listener(proto, family, address, port, exposure(address), info))
         return listeners
 
     def _process_info(self, pid: int) -> ProcessInfo | None:
@@ -227,6 +228,18 @@ class ListenerScanner:
             return ProcessInfo(pid=pid, name="?")
 
 
+class _Exposures(dict[str, Exposure]):
+    """classify(address), remembered: 2,000 listeners share a handful of addresses, and
+    parsing each with ipaddress costs ~10 µs."""
+
+    def __missing__(self, address: str) -> Exposure:
+        value = self[address] = classify(address)
+        return value
+
+    def __call__(self, address: str) -> Exposure:
+        return self[address]
+
+
 def _hidden_reason() -> str:
     return HIDDEN_NO_PROCESS if _is_privileged() else HIDDEN_NEEDS_PRIVILEGES
 
@@ -246,6 +259,7 @@ class _FastPath:
         self._read_process = read_process
         self._details: dict[int, tuple[int | None, ProcessInfo]] = {}  # pid -> (start, info)
         self._rows: dict[tuple, Listener] = {}
+        self._exposure = _Exposures()
         self._sockets: tuple = ()
         self._inodes: set[int] = set()
         self._state: tuple = ()  # (sockets, owners version, hidden reason) of the last scan
@@ -260,26 +274,28 @@ class _FastPath:
         if sockets is not self._sockets:
             self._sockets = sockets
             self._inodes = {item.inode for item in sockets}
-        owners = self.owners.resolve(self._inodes)
+        owners = self.owners.resolve(self._inodes, self._open_inodes)
         self.worked = True
+        vanished = self.owners.vanished
         hidden_reason = _hidden_reason()
-        state = (sockets, self.owners.version, hidden_reason)
+        state = (sockets, self.owners.version, hidden_reason, len(vanished))
         if state == self._state:  # same sockets, same owners: the same rows
             return self._result
         details: dict[int, tuple[int | None, ProcessInfo]] = {}
         gone: set[int] = set()
         previous = self._rows
+        exposure = self._exposure
         rows: dict[tuple, Listener] = {}
         for item in sockets:
             pid = owners.get(item.inode)
             key = (item.proto, item.family, item.address, item.port, pid)
-            if key in rows:
+            if key in rows or (vanished and item.inode in vanished):
                 continue
             if pid is None:
                 row = previous.get(key)
                 if row is None or row.hidden_reason != hidden_reason:
                     row = Listener(item.proto, item.family, item.address, item.port,
-                                   classify(item.address), owner_hidden=True,
+                                   exposure(item.address), owner_hidden=True,
                                    hidden_reason=hidden_reason)
                 rows[key] = row
                 continue
@@ -293,13 +309,17 @@ class _FastPath:
             row = previous.get(key)
             if row is None or row.process is not info:
                 row = Listener(item.proto, item.family, item.address, item.port,
-                               classify(item.address), info)
+                               exposure(item.address), info)
             rows[key] = row
         self._details = details
         self._rows = rows
         self._state = state
         self._result = tuple(rows.values())
         return self._result
+
+    def _open_inodes(self) -> set[int]:
+        """The listener inodes open now (a second, cheap dump)."""
+        return {item.inode for item in self._diag.listeners()}
 
     def _process(self, pid: int, details: dict) -> ProcessInfo | None:
         known = details.get(pid)

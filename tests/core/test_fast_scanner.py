@@ -361,3 +361,16 @@ def test_unprivileged_fast_path_matches_psutil(listener_factory):
     (own,) = [row for row in out["fast"] if row[3] == out["own"]]
     assert own[4] is not None and own[5] is False
     assert Proto.TCP.value == own[0]
+
+
+def test_a_socket_closed_before_its_owner_is_searched_costs_no_walk():
+    owners = OwnerMap()
+    with SockDiag() as diag, listening() as sock:
+        inodes = {item.inode for item in diag.listeners()}
+        owners.resolve(inodes)
+        mine = os.fstat(sock.fileno()).st_ino
+        unknown = 1  # an inode that no socket has: as if it closed right after the dump
+        found = owners.resolve(inodes | {unknown}, still_open=lambda: inodes)
+        assert owners.vanished == {unknown}
+        assert owners.stats.searched == 0
+        assert found[mine] == os.getpid()
