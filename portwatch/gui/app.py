@@ -130,8 +130,11 @@ class PortwatchGui:
 
 
 def run_gui(debug: bool = False) -> int:
-    """Open the window and run until the user quits; the exit status."""
-    qInstallMessageHandler(qt_message_handler)
+    """Open the window and run until the user quits; the exit status. `debug` also routes
+    Qt's debug messages (logging is configured by the command line)."""
+    previous_handler = qInstallMessageHandler(qt_message_handler)
+    if debug:
+        qt_log.setLevel(logging.DEBUG)
     app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else APP_NAME])
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
@@ -152,3 +155,5 @@ def run_gui(debug: bool = False) -> int:
         return int(app.exec())
     finally:
         gui.shutdown()
+        app.aboutToQuit.disconnect(gui.shutdown)
+        qInstallMessageHandler(previous_handler)

@@ -99,8 +99,9 @@ class MainWindow(QMainWindow):
         self.splitter.setObjectName("listenersSplitter")
         self.splitter.addWidget(self.table)
         self.splitter.addWidget(self.details)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(0, 1)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([330, 370])  # a little more room for reading the details
         self.splitter.setChildrenCollapsible(False)
         layout = QVBoxLayout(self.listeners_tab)
         layout.setContentsMargins(6, 6, 6, 0)

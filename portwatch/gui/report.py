@@ -16,7 +16,6 @@ from portwatch.gui import risk_style
 from portwatch.gui.plain import esc
 
 COMPUTING = "computing…"
-LONG_LABEL = 16  # longer labels get a line of their own instead of a narrow label column
 _REACH = {
     Exposure.LOOPBACK: "loopback only: only programs on this machine can connect",
     Exposure.LOCAL_NETWORK: "local network: other machines on the network of this address"
@@ -42,6 +41,7 @@ class Section:
     title: str
     facts: tuple[Fact, ...]
     empty: str = ""  # said when there are no facts
+    items: bool = False  # facts are items (uses, notes): label as a heading, not a column
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +76,9 @@ def entry_sections(entry: CatalogEntry | None) -> list[Section]:
     )
     return [
         Section(f"Registry ({where})", (registry,)),
-        Section("Known uses", uses, "No software is known to use this port in particular."),
-        Section("Security notes", notes, "Nothing is known against this port."),
+        Section("Known uses", uses, "No software is known to use this port in particular.",
+                items=True),
+        Section("Security notes", notes, "Nothing is known against this port.", items=True),
     ]
 
 
@@ -169,31 +170,37 @@ def _link(url: str) -> str:
     return esc(url)
 
 
+def _cell(fact: Fact) -> str:
+    text = esc(fact.text)
+    if fact.mono:
+        text = f"<code>{text}</code>"
+    if fact.detail:
+        text += f"<br><span style='color:#555'>{esc(fact.detail)}</span>"
+    if fact.refs:
+        text += "<br><small>" + " &nbsp; ".join(_link(r) for r in fact.refs) + "</small>"
+    return text
+
+
+def _label(fact: Fact) -> str:
+    color = f" color:{fact.color};" if fact.color else ""
+    return f"<span style='font-weight:bold;{color}'>{esc(fact.label)}</span>"
+
+
 def to_html(report: Report) -> str:
     out = [f"<h2 style='margin-bottom:4px'>{esc(report.title)}</h2>"]
     for section in report.sections:
         out.append(f"<h3 style='margin-top:10px; margin-bottom:2px'>{esc(section.title)}</h3>")
         if not section.facts:
             out.append(f"<p style='color:#777'>{esc(section.empty)}</p>")
-            continue
-        out.append("<table cellspacing='0' cellpadding='2'>")
-        for fact in section.facts:
-            color = f" color:{fact.color};" if fact.color else ""
-            text = esc(fact.text)
-            if fact.mono:
-                text = f"<code>{text}</code>"
-            cell = text
-            if fact.detail:
-                cell += f"<br><span style='color:#555'>{esc(fact.detail)}</span>"
-            if fact.refs:
-                cell += "<br><small>" + " &nbsp; ".join(_link(r) for r in fact.refs) + "</small>"
-            label = f"<span style='font-weight:bold;{color}'>{esc(fact.label)}</span>"
-            if len(fact.label) > LONG_LABEL:  # e.g. a software name: its own line, full width
-                out.append(f"<tr><td colspan='2'>{label}<br>{cell}</td></tr>")
-            else:
-                out.append(f"<tr><td valign='top' style='padding-right:10px;"
-                           f" white-space:nowrap'>{label}</td><td valign='top'>{cell}</td></tr>")
-        out.append("</table>")
+        elif section.items:
+            out.extend(f"<p style='margin-top:2px; margin-bottom:6px'>{_label(fact)}"
+                       f" &nbsp;{_cell(fact)}</p>" for fact in section.facts)
+        else:
+            out.append("<table cellspacing='0' cellpadding='2'>")
+            out.extend(f"<tr><td valign='top' style='padding-right:10px; white-space:nowrap'>"
+                       f"{_label(fact)}</td><td valign='top'>{_cell(fact)}</td></tr>"
+                       for fact in section.facts)
+            out.append("</table>")
     return "\n".join(out)
 
 

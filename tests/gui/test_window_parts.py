@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 from gui_rows import FixedCatalog, ScriptedMonitor, listener
-from PySide6.QtCore import QObject, Qt, QUrl
+from PySide6.QtCore import QObject, Qt, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QWidget
 
@@ -264,3 +264,46 @@ def test_pane_hashes_off_the_gui_thread(qtbot, window, scripted):
     assert report.COMPUTING in pane.view.toPlainText() or pane._digest is not None
     qtbot.waitUntil(lambda: pane._digest is not None, timeout=10_000)
     assert pane._digest.sha256 in pane.view.toPlainText()
+
+
+def test_run_gui_starts_polls_reports_problems_and_quits_cleanly(qtbot, qapp, isolated_dirs,
+                                                                 monkeypatch):
+    from portwatch.gui import app as app_module
+
+    config, _ = isolated_dirs
+    (config / "settings.yaml").write_text("poll_interval: [broken\n")
+    started: list[PortwatchGui] = []
+
+    class Recording(PortwatchGui):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            started.append(self)
+
+    monkeypatch.setattr(app_module, "PortwatchGui", Recording)
+    # Qt 6's quit() closes the windows; closing the last one would then post a second Quit
+    # event that ends the next test's event loops. The real program exits, so only tests care.
+    qapp.setQuitOnLastWindowClosed(False)
+    request_restore = qapp.setQuitOnLastWindowClosed
+
+    visible: list[bool] = []
+
+    def quit_after_a_poll() -> None:
+        if started and started[0].window.status.last_scan.text():
+            visible.append(started[0].window.isVisible())
+            qapp.quit()
+        else:
+            QTimer.singleShot(100, quit_after_a_poll)
+
+    QTimer.singleShot(100, quit_after_a_poll)
+    try:
+        assert app_module.run_gui() == 0
+    finally:
+        request_restore(True)
+    gui = started[0]
+    assert qapp.applicationName() == "portwatch"
+    assert qapp.desktopFileName() == "io.github.portwatch.portwatch"
+    assert visible == [True] and gui.window.windowTitle() == "portwatch"
+    assert "not valid YAML" in gui.window.statusBar().currentMessage()
+    assert not gui.monitor_thread.thread.isRunning()  # stopped and waited for
+    assert (config / "settings.yaml").read_text() == "poll_interval: [broken\n"  # untouched
+    gui.window.close()
