@@ -125,11 +125,12 @@ def test_history_exports_from_a_real_store(tmp_path):
     assert records_[0]["time"] == "2023-11-14T22:13:20Z"
     assert list(records_[0]) == ["event", "time", *export.LISTENER_FIELDS]
     live = records.listener_record(row(8000, name=HOSTILE))
+    recorded = ("service", "description", "risk", "risk_reason")  # stored with each event
+    bare = records.listener_record(row(8000, name=HOSTILE).listener)  # catalog facts null
     for name in export.LISTENER_FIELDS:
-        if name in ("uses", "security"):
-            assert records_[0][name] is None  # not stored with events
-        else:
-            assert records_[0][name] == live[name], name
+        expected = live[name] if name in recorded else bare[name]
+        assert records_[0][name] == expected, name
+    assert records_[0]["uses"] is None and records_[0]["security"] is None
 
     path = export.export_events(events, tmp_path / "history.csv")
     parsed = read_csv(path)
