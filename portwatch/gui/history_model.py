@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import html
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -41,6 +42,11 @@ def plain_tooltip(text: str) -> str:
     return "<qt>" + html.escape(text).replace("\n", "<br>") + "</qt>"
 
 
+def local_time(when: float) -> str:
+    """2026-11-23 20:04:05 in the computer's time zone, as the plot's date axis shows it."""
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+
+
 def describe_event(item: HistoryEvent) -> str:
     """Plain-text description of one event, for the hover label and tooltips."""
     sock = item.listener
@@ -48,7 +54,7 @@ def describe_event(item: HistoryEvent) -> str:
     who = f"{visible(proc.name, 60)} (pid {proc.pid})" if proc else "hidden owner"
     service = f", {visible(item.service, 40)}" if item.service else ""
     risk = f", risk {item.risk}" if item.risk else ""
-    return (f"{item.iso_time}  {item.event}  {sock.proto.value} {sock.endpoint}  {who}"
+    return (f"{local_time(item.time)}  {item.event}  {sock.proto.value} {sock.endpoint}  {who}"
             f"  {sock.exposure.label}{service}{risk}")
 
 
@@ -66,6 +72,8 @@ class Column(enum.IntEnum):
 
     @property
     def title(self) -> str:
+        if self is Column.TIME:
+            return "Time (local)"
         return self.name.capitalize() if self is not Column.PID else "PID"
 
 
@@ -77,7 +85,7 @@ def cell_text(item: HistoryEvent, column: Column) -> str:
     sock = item.listener
     proc = sock.process
     if column is Column.TIME:
-        return item.iso_time.replace("T", " ")
+        return local_time(item.time)
     if column is Column.EVENT:
         return item.event
     if column is Column.PROTO:

@@ -167,10 +167,14 @@ class HistoryView(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         header.setStretchLastSection(True)
-        for column, chars in ((Column.TIME, 20), (Column.EVENT, 8), (Column.PROTO, 6),
-                              (Column.ADDRESS, 16), (Column.PORT, 7), (Column.PID, 8),
-                              (Column.PROCESS, 18), (Column.EXPOSURE, 14), (Column.SERVICE, 14)):
-            self.table.setColumnWidth(column, self.table.fontMetrics().averageCharWidth() * chars)
+        metrics = self.table.fontMetrics()
+        for column, sample in ((Column.TIME, "2026-11-23 20:04:05"), (Column.EVENT, "present"),
+                               (Column.PROTO, "proto"), (Column.ADDRESS, "192.168.100.100"),
+                               (Column.PORT, "65535"), (Column.PID, "4194304"),
+                               (Column.PROCESS, "systemd-resolved"),
+                               (Column.EXPOSURE, "all interfaces"),
+                               (Column.SERVICE, "http-alt-extra")):
+            self.table.setColumnWidth(column, metrics.horizontalAdvance(sample) + 18)
         self.table.selectionModel().selectionChanged.connect(self._table_selection_changed)
 
         top = QWidget()
