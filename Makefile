@@ -46,3 +46,9 @@ icons:
 install-desktop:
 	bash packaging/linux/install.sh $(if $(PREFIX),--prefix "$(PREFIX)") \
 	  --exec "$${EXEC:-$$(command -v portwatch || echo "$(CURDIR)/$(VENV)/bin/portwatch")}"
+
+# One-dir PyInstaller bundle: dist/portwatch/portwatch (≈70 s on 2 cores). `make test` builds
+# its own copy under build/test-bundle/ when the sources changed (PORTWATCH_BUNDLE=skip: not).
+.PHONY: bundle
+bundle: $(VENV)/.installed
+	bash packaging/pyinstaller/build.sh
