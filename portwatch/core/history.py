@@ -406,7 +406,7 @@ class HistoryStore(HistoryReader):
 
         When the database is locked longer than the busy timeout the events are kept and
         written with the next poll's, and the error is raised for the Monitor to report."""
-        self.record_events(events_of(result), new_run=result.first)
+        self._write(events_of(result), new_run=result.first)
         if self._clock() - self._pruned_at >= PRUNE_EVERY:
             try:
                 self.prune(self.retention_days)
@@ -415,30 +415,38 @@ class HistoryStore(HistoryReader):
 
     def record_events(self, events: Iterable[HistoryEvent], *, new_run: bool = False
                       ) -> list[HistoryEvent]:
-        """Store events in one transaction; returns them with their ids once committed."""
+        """Store events in one transaction; returns them (with any held back from a locked
+        attempt first) with their ids and run once committed."""
+        batch = [*self._pending, *events]
+        self._pending = []
+        first_id = self._write(batch, new_run=new_run)
+        return [replace(item, id=first_id + offset, run_id=self._run_id)
+                for offset, item in enumerate(batch)]
+
+    def _write(self, events: list[HistoryEvent], *, new_run: bool) -> int:
+        """One transaction: a new run if asked (or none is open), the held-back events, then
+        `events`. Returns the id of the first event written (ids are consecutive: the
+        transaction holds the write lock and ids only grow)."""
         if new_run:
             self._end_run()
             self._run_id = None
         batch = [*self._pending, *events]
         if not batch and not new_run:
-            return []
+            return 0
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
-                if self._run_id is None:
+                run_id = self._run_id
+                if run_id is None:
                     started = batch[0].time if batch else self._clock()
                     cursor = conn.execute(
                         "INSERT INTO runs (started_at, ended_at, source) VALUES (?, NULL, ?)",
                         (started, self.source),
                     )
                     run_id = int(cursor.lastrowid or 0)
-                else:
-                    run_id = self._run_id
-                stored = []
-                for item in batch:
-                    cursor = conn.execute(_INSERT_EVENT, _event_row(item, run_id))
-                    stored.append(replace(item, id=int(cursor.lastrowid or 0), run_id=run_id))
+                conn.executemany(_INSERT_EVENT, [_event_row(item, run_id) for item in batch])
+                last_id = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -452,9 +460,9 @@ class HistoryStore(HistoryReader):
             raise HistoryError(problem_text(self.path, exc, moved_to=None)) from exc
         self._pending = []
         self._run_id = run_id
-        if stored:
-            self.last_event_id_recorded = stored[-1].id or 0
-        return stored
+        if batch:
+            self.last_event_id_recorded = last_id
+        return last_id - len(batch) + 1
 
     def _end_run(self) -> None:
         if self._run_id is None:

@@ -441,9 +441,10 @@ class _DamagedConnection:
         return self.real.in_transaction
 
     def execute(self, sql: str, *args: object) -> sqlite3.Cursor:
-        if sql.startswith("INSERT INTO events"):
-            raise sqlite3.DatabaseError("database disk image is malformed")
         return self.real.execute(sql, *args)
+
+    def executemany(self, sql: str, *args: object) -> sqlite3.Cursor:
+        raise sqlite3.DatabaseError("database disk image is malformed")
 
     def close(self) -> None:
         self.real.close()
