@@ -9,7 +9,7 @@ from typing import Any
 
 from portwatch.core import records
 from portwatch.core.model import AnnotatedListener, Snapshot
-from portwatch.core.scanner import scan_listeners
+from portwatch.core.scanner import default_owner_cache, scan_listeners
 from portwatch.core.text import visible
 
 
@@ -42,7 +42,7 @@ def sort_key(item: AnnotatedListener) -> tuple:
 
 
 def run(args: argparse.Namespace) -> int:
-    snapshot = scan_listeners()
+    snapshot = scan_listeners(owner_cache=default_owner_cache())  # warm from the last run
     rows = sorted(annotate(snapshot), key=sort_key)
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)

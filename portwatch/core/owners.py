@@ -17,6 +17,9 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
   may not read) and looks for them again only every `orphan_recheck` seconds.
 
+A map saved by one process (`saved()`, `write_saved`) lets the next start warm (`restore`):
+`portwatch list` then re-checks what it remembers instead of reading every process's fds.
+
 A socket held by several processes is attributed to the holder with the highest pid, which is
 what psutil reports on Linux (its inode map is filled in /proc order, later pids overwriting
 earlier ones), so the fast and the portable scanner paths agree.
@@ -24,12 +27,15 @@ earlier ones), so the fast and the portable scanner paths agree.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 SOCKET_PREFIX = "socket:["
+_SAVED_MAX_BYTES = 16 << 20
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
 
 
@@ -44,6 +50,58 @@ class WalkStats:
     unreadable: int = 0  # fd directories we were not allowed to list
     verified: int = 0  # remembered fd links re-read
     vanished: int = 0  # unknown sockets gone by the time we looked for their owner
+
+
+_SAVED_FORMAT = 1
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _ticks_since_boot() -> int:
+    """Now, in the unit of /proc/<pid>/stat's start time (clock ticks after boot)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def read_saved(path: str | os.PathLike) -> object | None:
+    """A saved map written by this user (never one others could have written), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or st.st_size > _SAVED_MAX_BYTES:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def write_saved(path: str | os.PathLike, saved: dict) -> None:
+    """Write atomically, readable by this user only. Raises OSError."""
+    target = os.fspath(path)
+    os.makedirs(os.path.dirname(target) or ".", mode=0o700, exist_ok=True)
+    temp = f"{target}.{os.getpid()}.tmp"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            os.write(fd, json.dumps(saved, separators=(",", ":")).encode())
+        finally:
+            os.close(fd)
+        os.replace(temp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
 
 
 class OwnerMap:
@@ -68,6 +126,8 @@ class OwnerMap:
         self.stats = WalkStats()
         self.version = 0  # changes whenever some inode's owner changes
         self.vanished: set[int] = set()
+        self._new_since: int | None = None  # restored: processes started after this are new
+        self._verify_all = False  # restored: re-read every remembered link once
 
     # -- public -------------------------------------------------------------------------
 
@@ -89,11 +149,17 @@ class OwnerMap:
         self._check_identities()
         self._verify_links()
         walked: set[int] = set()
-        if previous is not None:  # a new process may hold a listener already known
-            for pid in sorted(live - previous, reverse=True):
-                self._walk(pid, wanted)
-                walked.add(pid)
-                self.stats.new += 1
+        if previous is not None:
+            new = live - previous
+        elif self._new_since is not None:  # restored from a saved map: new = started since
+            new = {pid for pid in live if (self._read_start(pid) or 0) >= self._new_since}
+            previous, self._new_since = new, None
+        else:
+            new = set()  # the first scan searches everything anyway
+        for pid in sorted(new, reverse=True):  # a new process may hold a known listener
+            self._walk(pid, wanted)
+            walked.add(pid)
+            self.stats.new += 1
         now = self._clock()
         unknown = wanted - self._owner.keys()
         if now - self._orphans_checked < self._orphan_recheck:
@@ -108,6 +174,58 @@ class OwnerMap:
                 self._orphans_checked = now  # every process was read: orphans re-checked
             self._orphans |= unknown
         return self._owner
+
+    def saved(self) -> dict:
+        """What a later process may start from (see `restore`): plain JSON values."""
+        return {
+            "format": _SAVED_FORMAT,
+            "boot": _boot_id(),
+            "taken": _ticks_since_boot(),
+            "holders": {str(inode): sorted(holders.items())
+                        for inode, holders in self._holders.items()},
+            "starts": {str(pid): start for pid, start in self._start.items()},
+            "orphans": sorted(self._orphans),
+            "orphans_checked": self._orphans_checked if self._orphans else None,
+        }
+
+    def restore(self, saved: object) -> bool:
+        """Start from a map saved by an earlier process (before the first `resolve`).
+
+        Nothing in it is believed unchecked: a holder whose process has another start time now
+        is dropped, and every remembered link is re-read at the first scan; processes started
+        since it was saved are walked as new ones. False (and nothing restored) when it does
+        not fit this boot or is malformed."""
+        if self._live is not None or not isinstance(saved, dict):
+            return False
+        try:
+            if saved.get("format") != _SAVED_FORMAT or saved.get("boot") != _boot_id():
+                return False
+            taken = int(saved["taken"])
+            starts = {int(pid): int(start) for pid, start in saved["starts"].items()}
+            holders = {int(inode): {int(pid): int(fd) for pid, fd in pairs}
+                       for inode, pairs in saved["holders"].items()}
+            orphans = {int(inode) for inode in saved["orphans"]}
+            checked = saved.get("orphans_checked")
+            checked = float(checked) if checked is not None else -float("inf")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+        alive = {pid for pid, start in starts.items() if self._read_start(pid) == start}
+        for inode, pairs in holders.items():
+            kept = {pid: fd for pid, fd in pairs.items() if pid in alive}
+            if kept:
+                self._holders[inode] = kept
+                self._set_owner(inode)
+        for pid in alive:
+            identity = self._proc_identity(pid)
+            if identity is not None:
+                self._identity[pid] = identity
+                self._start[pid] = starts[pid]
+                self._former.add(pid)
+        self._orphans = orphans
+        self._orphans_checked = min(checked, self._clock())
+        self._new_since = taken
+        self._verify_all = True
+        return True
 
     def start_time(self, pid: int) -> int | None:
         """Start time (clock ticks after boot) of an owner pid as last checked."""
@@ -143,7 +261,10 @@ class OwnerMap:
         """Re-read the links of shared sockets and of a rotating slice of the others."""
         inodes = list(self._holders)
         checks = set(self._shared)
-        if inodes and self._verify_per_scan:
+        if self._verify_all:
+            checks.update(inodes)
+            self._verify_all = False
+        elif inodes and self._verify_per_scan:
             start = self._rotation % len(inodes)
             checks.update(inodes[start:start + self._verify_per_scan])
             self._rotation = start + self._verify_per_scan

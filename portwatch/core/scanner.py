@@ -20,6 +20,7 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -81,14 +82,20 @@ class ListenerScanner:
 
     `ListenerScanner()` picks the netlink fast path on Linux; passing a psutil module (tests do,
     to inject faults) or `fast=False` selects the portable psutil path. `backend` says which path
-    the last scan used and `fallback_reason` why the fast path is not in use, if it is not."""
+    the last scan used and `fallback_reason` why the fast path is not in use, if it is not.
+    With `owner_cache` (a file path), the fast path starts from the owner map a previous
+    process saved there and saves its own on `close()`: a one-shot scan then costs
+    milliseconds instead of a walk of every process's fds."""
 
-    def __init__(self, psutil_module: Any = None, *, fast: bool | None = None) -> None:
+    def __init__(self, psutil_module: Any = None, *, fast: bool | None = None,
+                 owner_cache: str | os.PathLike | None = None) -> None:
         self._psutil = psutil if psutil_module is None else psutil_module
         self._processes: dict[int, ProcessInfo] = {}
         if fast is None:
             fast = psutil_module is None and sys.platform.startswith("linux")
-        self._fast: _FastPath | None = _FastPath(self._read_process) if fast else None
+        self._fast: _FastPath | None = (
+            _FastPath(self._read_process, owner_cache) if fast else None
+        )
         self.backend = "netlink" if fast else "psutil"
         self.fallback_reason: str | None = None
 
@@ -250,12 +257,15 @@ class _FastPath:
     Rows are built as the psutil path builds them (one per socket and owner pid, deduplicated by
     (proto, family, address, port, pid)); unchanged sockets reuse last scan's Listener objects."""
 
-    def __init__(self, read_process: Callable[[int], ProcessInfo | None]) -> None:
+    def __init__(self, read_process: Callable[[int], ProcessInfo | None],
+                 owner_cache: str | os.PathLike | None = None) -> None:
         from portwatch.core.owners import OwnerMap
         from portwatch.core.sockdiag import SockDiag
 
         self._diag = SockDiag()
         self.owners = OwnerMap()
+        self._owner_cache = owner_cache
+        self._restored = False
         self._read_process = read_process
         self._details: dict[int, tuple[int | None, ProcessInfo]] = {}  # pid -> (start, info)
         self._rows: dict[tuple, Listener] = {}
@@ -268,9 +278,24 @@ class _FastPath:
 
     def close(self) -> None:
         self._diag.close()
+        if self._owner_cache is not None and self.worked:
+            from portwatch.core.owners import write_saved
+
+            try:
+                write_saved(self._owner_cache, self.owners.saved())
+            except OSError as exc:
+                log.debug("could not save the owner map to %s: %s", self._owner_cache, exc)
 
     def scan(self) -> tuple[Listener, ...]:
         sockets = self._diag.listeners()
+        if self._owner_cache is not None and not self._restored:
+            from portwatch.core.owners import read_saved
+
+            self._restored = True
+            saved = read_saved(self._owner_cache)
+            if saved is not None and not self.owners.restore(saved):
+                log.debug("the saved owner map %s does not fit; starting cold",
+                          self._owner_cache)
         if sockets is not self._sockets:
             self._sockets = sockets
             self._inodes = {item.inode for item in sockets}
@@ -336,9 +361,18 @@ class _FastPath:
         return known[1]
 
 
-def scan_listeners() -> Snapshot:
-    """One scan with a fresh scanner (the CLI's `list`)."""
-    scanner = ListenerScanner()
+def default_owner_cache() -> Path:
+    """Where one-shot scans keep the owner map between runs (in the data directory)."""
+    from portwatch.core.paths import data_dir
+
+    uid = os.geteuid() if hasattr(os, "geteuid") else 0
+    return data_dir() / f"owner-map-{uid}.json"
+
+
+def scan_listeners(owner_cache: str | os.PathLike | None = None) -> Snapshot:
+    """One scan with a fresh scanner (the CLI's `list`), optionally starting from and saving
+    the owner map in `owner_cache` (see `default_owner_cache()`)."""
+    scanner = ListenerScanner(owner_cache=owner_cache)
     try:
         return scanner.scan()
     finally:

@@ -374,3 +374,79 @@ def test_a_socket_closed_before_its_owner_is_searched_costs_no_walk():
         assert owners.vanished == {unknown}
         assert owners.stats.searched == 0
         assert found[mine] == os.getpid()
+
+
+# -- the owner map saved by one process and restored by the next (portwatch list) ----------------
+
+def test_a_saved_owner_map_makes_the_next_scan_warm_and_still_right(tmp_path, holders):
+    cache = tmp_path / "owner-map.json"
+    with listening() as kept, listening() as closed_later:
+        ports = {kept.getsockname()[1], closed_later.getsockname()[1]}
+        first = ListenerScanner(owner_cache=cache)
+        expected = rows(first.scan(), ports)
+        first.close()
+        assert cache.stat().st_mode & 0o777 == 0o600
+        closed_later.close()  # changes between the runs...
+        child = holders(kept.fileno())  # ...a process started since inherits a listener
+        warm = ListenerScanner(owner_cache=cache)
+        try:
+            found = compare(warm, ports)
+            assert warm.walk_stats.new >= 1  # the child, started after the save, was read
+        finally:
+            warm.close()
+        port = kept.getsockname()[1]
+        assert pids_on(found, port) == {max(child.pid, os.getpid())}
+        assert len(expected) == 2 and len(found) == 1
+
+
+def test_a_restored_map_searches_nothing_it_already_knows():
+    with listening() as one, listening() as two:
+        inodes = {os.fstat(s.fileno()).st_ino for s in (one, two)}
+        cold = OwnerMap()
+        assert set(cold.resolve(inodes).values()) == {os.getpid()}
+        assert cold.stats.searched > 0
+        warm = OwnerMap()
+        assert warm.restore(cold.saved())
+        assert dict(warm.resolve(inodes)) == dict(cold.resolve(inodes))
+        assert warm.stats.searched == 0
+        assert warm.stats.verified == 2  # every remembered link re-read once
+
+
+def test_a_wrong_saved_claim_is_refuted_not_believed(tmp_path):
+    with listening() as sock:
+        port = sock.getsockname()[1]
+        inode = os.fstat(sock.fileno()).st_ino
+        owners = OwnerMap()
+        owners.resolve({inode})
+        saved = owners.saved()
+        liar = os.getppid()  # a live process that does not hold our socket
+        saved["holders"] = {str(inode): [[liar, 3]]}
+        saved["starts"][str(liar)] = OwnerMap()._read_start(liar)
+        restored = OwnerMap()
+        assert restored.restore(saved)
+        assert restored.resolve({inode}).get(inode) == os.getpid()
+        assert port
+
+
+def test_a_saved_map_from_another_boot_or_malformed_is_ignored():
+    saved = OwnerMap().saved()
+    assert OwnerMap().restore(saved)
+    assert not OwnerMap().restore({**saved, "boot": "another boot"})
+    assert not OwnerMap().restore({**saved, "holders": {"x": "y"}})
+    assert not OwnerMap().restore(["not", "a", "map"])
+
+
+def test_a_saved_map_others_could_write_is_not_read(tmp_path):
+    from portwatch.core.owners import read_saved, write_saved
+
+    path = tmp_path / "owner-map.json"
+    write_saved(path, OwnerMap().saved())
+    assert read_saved(path) is not None
+    path.chmod(0o666)
+    assert read_saved(path) is None
+    path.chmod(0o600)
+    link = tmp_path / "link.json"
+    link.symlink_to(path)
+    assert read_saved(link) is None  # never through a symlink
+    path.write_text("{not json")
+    assert read_saved(path) is None
