@@ -1,21 +1,25 @@
 """The composition root of the window: builds settings, scanner, catalog, Monitor, the worker
 thread and the main window, wires them together and owns their lifetime.
 
-Other features plug in here: alert rules and the history store go into the Monitor built by
-`build_monitor()` (its `alert_rules` and `history` attributes); the tray, the alerts banner and
-the History tab attach to `PortwatchGui.window` (see main_window.py) and to the worker's
-`polled` signal.
+`run_gui()` adds the features that live in their own modules, each optional (a failure is
+logged and told in the status bar, never a window that does not open): one instance per user
+(single_instance.py), the history store opened in the worker thread and its History tab
+(core/history.py, history_view.py), alert rules, tray, notifications and the alerts banner
+(alerting.py). The Monitor built by `build_monitor()` is the one place where alert rules and
+history plug in (its `alert_rules` and `history` attributes).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication, QMessageBox
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from portwatch.assets import resource_file
 from portwatch.core import paths
@@ -80,16 +84,20 @@ class PortwatchGui:
     def __init__(self, settings: Settings, monitor: Monitor, catalog: object | None = None,
                  problems: list[str] | tuple[str, ...] = (),
                  settings_path: Path | None = None,
-                 min_interval: float = MIN_INTERVAL) -> None:
+                 min_interval: float = MIN_INTERVAL,
+                 setup: Callable[[], Iterable[str] | None] | None = None,
+                 teardown: Callable[[], None] | None = None) -> None:
         self.settings = settings
         self.settings_path = settings_path
         self.monitor = monitor
         self.window = MainWindow(settings, catalog)
-        self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval)
+        self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
+                                            setup, teardown)
         worker = self.monitor_thread.worker
         self.worker = worker
         worker.polled.connect(self.window.apply_poll)
         worker.failed.connect(self.window.show_failure)
+        worker.notice.connect(self.window.show_notice)
         self.window.refresh_requested.connect(worker.poll_now)
         self.window.pause_requested.connect(self._pause)
         self.window.settings_changed.connect(self._settings_changed)
@@ -129,6 +137,43 @@ class PortwatchGui:
         self.window.shutdown()
 
 
+def history_hooks(monitor: Monitor, settings: Settings
+                  ) -> tuple[Callable[[], list[str]], Callable[[], None]]:
+    """Open the history store as `monitor.history` and close it again, both in the worker
+    thread (an SQLite connection belongs to the thread that opened it)."""
+    def setup() -> list[str]:
+        from portwatch.core.history import attach_history
+
+        return attach_history(monitor, paths.history_file(),
+                              retention_days=settings.history_retention_days)
+
+    def teardown() -> None:
+        history = monitor.history
+        close = getattr(history, "close", None)
+        if close is not None:
+            close()
+
+    return setup, teardown
+
+
+def _optional(what: str, problems: list[str], build: Callable[[], Any]) -> Any:
+    """Run one optional part of start-up; a failure is logged and told, not fatal."""
+    try:
+        return build()
+    except Exception as exc:
+        log.exception("%s failed", what)
+        problems.append(f"{what} is not available ({exc}).")
+        return None
+
+
+def add_history_tab(window: MainWindow) -> QWidget:
+    from portwatch.gui.history_view import HistoryView
+
+    view = HistoryView(paths.history_file())
+    window.add_tab(view, "History")
+    return view
+
+
 def run_gui(debug: bool = False) -> int:
     """Open the window and run until the user quits; the exit status. `debug` also routes
     Qt's debug messages (logging is configured by the command line)."""
@@ -139,21 +184,52 @@ def run_gui(debug: bool = False) -> int:
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
     app.setDesktopFileName(DESKTOP_FILE_NAME)
+    problems: list[str] = []
+    instance = _optional("The single-instance check", problems, lambda: _claim_instance(app))
+    if instance is False:
+        qInstallMessageHandler(previous_handler)
+        return 0  # another portwatch was asked to show its window
     icon = window_icon()
     if icon is not None:
         app.setWindowIcon(icon)
     settings_path = paths.settings_file()
     settings, messages = load_settings(settings_path)
-    monitor, catalog, problems = build_monitor()
-    gui = PortwatchGui(settings, monitor, catalog, [*messages, *problems], settings_path)
+    monitor, catalog, catalog_problems = build_monitor()
+    setup, teardown = history_hooks(monitor, settings)
+    gui = PortwatchGui(settings, monitor, catalog, (), settings_path,
+                       setup=setup, teardown=teardown)
+    _optional("The History tab", problems, lambda: add_history_tab(gui.window))
+    center = _optional("Alerts (tray icon, notifications)", problems,
+                       lambda: _install_alerting(app, gui, settings))
+    gui.window.show_problems([*messages, *catalog_problems, *problems])
+    if instance is not None:
+        instance.activation_requested.connect(gui.window.show_normal_and_raise)
     app.aboutToQuit.connect(gui.shutdown)
-    # Start minimised only makes sense with a tray icon to come back from; until the tray
-    # exists the window is always shown.
-    gui.start(show=True)
-    log.debug("window shown; polling every %s s", settings.poll_interval)
+    # Start minimised only with a tray icon to come back from.
+    in_tray = settings.start_minimised and getattr(center, "tray", None) is not None
+    gui.start(show=not in_tray)
+    log.debug("window %s; polling every %s s", "in the tray" if in_tray else "shown",
+              settings.poll_interval)
     try:
         return int(app.exec())
     finally:
         gui.shutdown()
         app.aboutToQuit.disconnect(gui.shutdown)
+        if instance is not None:
+            instance.close()
         qInstallMessageHandler(previous_handler)
+
+
+def _claim_instance(app: QApplication) -> Any:
+    """The SingleInstance when we are the first portwatch of this user, False when another
+    one was asked to raise its window instead."""
+    from portwatch.gui.single_instance import SingleInstance
+
+    instance = SingleInstance(parent=app)
+    return instance if instance.claim() else False
+
+
+def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings) -> Any:
+    from portwatch.gui.alerting import install_alerting
+
+    return install_alerting(app, gui, settings)

@@ -151,7 +151,8 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
         service = uses = security = ""
     else:
         service = visible(entry.service, 40) if entry.service else "(not registered)"
-        uses = visible(", ".join(dict.fromkeys(u.software for u in entry.uses)), 160)
+        software = (u.software for u in (*item.likely_uses, *entry.uses))  # likely ones first
+        uses = visible(", ".join(dict.fromkeys(software)), 160)
         security = visible("; ".join(n.title for n in _by_severity(entry.security)), 200)
     risk = item.assessment.risk if item.assessment is not None else None
     return (

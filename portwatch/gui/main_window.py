@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, Signal, Slot
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -65,6 +65,9 @@ COLUMN_WIDTHS = {
 }
 
 
+NOTICE_MS = 30_000
+
+
 class MainWindow(QMainWindow):
     refresh_requested = Signal()
     pause_requested = Signal(bool)  # True: pause monitoring
@@ -80,6 +83,10 @@ class MainWindow(QMainWindow):
         self.close_hides = False
         self._lookup: LookupDialog | None = None
         self._polled = False
+        self._notices: list[str] = []  # start-up problems shown together
+        self._notice_timer = QTimer(self)
+        self._notice_timer.setSingleShot(True)
+        self._notice_timer.timeout.connect(self._notices.clear)
 
         self.model = model or ListenerModel(self)
         self.proxy = ListenerFilterProxy(self)
@@ -256,12 +263,21 @@ class MainWindow(QMainWindow):
         """A poll failed (connected to MonitorWorker.failed)."""
         self.status.show_failure(message)
 
+    @Slot(str)
+    def show_notice(self, message: str) -> None:
+        """A problem the user should know that is not a failed scan (from the worker)."""
+        self.show_problems([message])
+
     def show_problems(self, messages: list[str] | tuple[str, ...]) -> None:
-        """Problems found at start-up (settings, catalog): logged and shown in the status bar."""
+        """Problems found at start-up (settings, catalog, history): logged, and shown together
+        in the status bar for half a minute (later ones join the earlier ones)."""
         for message in messages:
             log.warning("%s", message)
-        if messages:
-            self.show_message(" ".join(messages), 30_000)
+        if not messages:
+            return
+        self._notices.extend(messages)
+        self.show_message(" ".join(self._notices), NOTICE_MS)
+        self._notice_timer.start(NOTICE_MS)
 
     def show_message(self, text: str, timeout_ms: int = 8000) -> None:
         self.statusBar().showMessage(text, timeout_ms)

@@ -9,13 +9,22 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from portwatch.core.model import AnnotatedListener, CatalogEntry, Exposure, Listener
+from portwatch.core.model import (
+    AnnotatedListener,
+    CatalogEntry,
+    Exposure,
+    KnownUse,
+    Listener,
+    SecurityNote,
+)
 from portwatch.core.procinfo import FileDigest, ProcessDetails
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
 from portwatch.gui.plain import esc
 
 COMPUTING = "computing…"
+CONTEXT_NOTE = ("(About other software: the listening process does not look like it, so"
+                " this does not count toward the risk.)")
 _REACH = {
     Exposure.LOOPBACK: "loopback only: only programs on this machine can connect",
     Exposure.LOCAL_NETWORK: "local network: other machines on the network of this address"
@@ -52,8 +61,11 @@ class Report:
 
 # --- building ---------------------------------------------------------------------------------
 
-def entry_sections(entry: CatalogEntry | None) -> list[Section]:
-    """What the catalog knows about a port: registry, known uses, security notes."""
+def entry_sections(entry: CatalogEntry | None, likely: tuple[KnownUse, ...] = (),
+                   applicable: tuple[SecurityNote, ...] | None = None) -> list[Section]:
+    """What the catalog knows about a port: registry, known uses, security notes. With a
+    listener, `likely` are the uses that match its process (listed first) and `applicable`
+    the notes that count for it; notes about other software are marked as context."""
     if entry is None:
         return [Section("Catalog", (), "The port catalog could not be loaded.")]
     where = f"port {entry.port}/{entry.proto.value}"
@@ -62,15 +74,21 @@ def entry_sections(entry: CatalogEntry | None) -> list[Section]:
         registry = Fact("IANA", text or "")
     else:
         registry = Fact("IANA", "not registered with IANA")
+    ordered_uses = [*likely, *(use for use in entry.uses if use not in likely)]
     uses = tuple(
         Fact(use.software, use.note, refs=use.refs,
-             detail="" if use.origin == "bundled" else f"from your catalog file {use.origin}")
-        for use in entry.uses
+             detail=_joined(
+                 "matches the listening process" if use in likely else "",
+                 "" if use.origin == "bundled" else f"from your catalog file {use.origin}"))
+        for use in ordered_uses
     )
     notes = tuple(
         Fact(note.severity.value.upper(), f"{note.title} ({note.kind})",
-             detail=note.note + ("" if note.origin == "bundled"
-                                 else f" (from your catalog file {note.origin})"),
+             detail=_joined(
+                 note.note,
+                 CONTEXT_NOTE if applicable is not None and note.applies_to
+                 and note not in applicable else "",
+                 "" if note.origin == "bundled" else f"from your catalog file {note.origin}"),
              refs=note.refs, color=risk_style.SEVERITY_COLORS[note.severity])
         for note in sorted(entry.security, key=lambda n: -n.severity.rank)
     )
@@ -80,6 +98,10 @@ def entry_sections(entry: CatalogEntry | None) -> list[Section]:
                 items=True),
         Section("Security notes", notes, "Nothing is known against this port.", items=True),
     ]
+
+
+def _joined(*parts: str) -> str:
+    return " ".join(part for part in parts if part)
 
 
 def entry_report(entry: CatalogEntry) -> Report:
@@ -114,7 +136,9 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
     if closing:
         overview.append(Fact("Now", "this socket is no longer listening; the row goes away in"
                                     " a moment"))
-    sections = [Section("Summary", tuple(overview)), *entry_sections(item.entry)]
+    applicable = assessment.applicable if assessment is not None else None
+    sections = [Section("Summary", tuple(overview)),
+                *entry_sections(item.entry, item.likely_uses, applicable)]
     sections.append(Section("Process", tuple(_process_facts(sock, details, digest, pending))))
     if sock.process is not None:
         sections.append(_sockets_section(details, pending))

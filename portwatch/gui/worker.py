@@ -4,11 +4,15 @@
 `start()`, which runs once the thread has started). Every request from the GUI thread
 (interval, poll now, pause, stop) travels as a queued signal, so the worker's state is only
 ever touched by its own thread. `MonitorThread` owns the pair and shuts them down cleanly.
+`setup` and `teardown` callables run in the worker thread before the first poll and after
+the last one: the place to open and close what must belong to that thread (the history's
+SQLite connection).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
@@ -24,10 +28,12 @@ class MonitorWorker(QObject):
     """Polls a Monitor every `interval` seconds in the thread it was moved to.
 
     Signals: `polled(PollResult)` after each successful poll; `failed(str)` with a sentence
-    for the user when a poll raised (the worker keeps going)."""
+    for the user when a poll raised (the worker keeps going); `notice(str)` for problems of
+    `setup` (e.g. the history could not be opened: monitoring goes on without it)."""
 
     polled = Signal(object)
     failed = Signal(str)
+    notice = Signal(str)
 
     _interval_requested = Signal(float)
     _poll_requested = Signal()
@@ -35,9 +41,13 @@ class MonitorWorker(QObject):
     _stop_requested = Signal()
 
     def __init__(self, monitor: Monitor, interval: float = 2.0,
-                 min_interval: float = MIN_INTERVAL) -> None:
+                 min_interval: float = MIN_INTERVAL,
+                 setup: Callable[[], Iterable[str] | None] | None = None,
+                 teardown: Callable[[], None] | None = None) -> None:
         super().__init__()  # no parent: it is moved to its own thread
         self._monitor = monitor
+        self._setup = setup
+        self._teardown = teardown
         self._interval = interval
         self._min_interval = min_interval  # tests poll faster than users may
         self._paused = False
@@ -69,7 +79,16 @@ class MonitorWorker(QObject):
     # --- run in the worker thread ---------------------------------------------------------
     @Slot()
     def start(self) -> None:
-        """Create the timer in this thread and poll once at once; connect to QThread.started."""
+        """Run `setup`, create the timer in this thread and poll at once (connected to
+        QThread.started)."""
+        if self._setup is not None:
+            try:
+                for problem in self._setup() or ():
+                    self.notice.emit(problem)
+            except Exception as exc:
+                log.exception("worker setup failed")
+                self.notice.emit(f"Part of portwatch could not start ({exc}); monitoring goes"
+                                 " on without it.")
         self._timer = QTimer(self)
         self._timer.setInterval(self._ms(self._interval))
         self._timer.timeout.connect(self._tick)
@@ -121,6 +140,12 @@ class MonitorWorker(QObject):
     def _stop(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+        if self._teardown is not None:
+            try:
+                self._teardown()
+            except Exception:
+                log.exception("worker teardown failed")
+            self._teardown = None
         thread = self.thread()
         if thread is not None:
             thread.quit()
@@ -130,10 +155,12 @@ class MonitorThread:
     """Owns a MonitorWorker and its QThread: `start()`, then `shutdown()` before quitting."""
 
     def __init__(self, monitor: Monitor, interval: float = 2.0,
-                 min_interval: float = MIN_INTERVAL) -> None:
+                 min_interval: float = MIN_INTERVAL,
+                 setup: Callable[[], Iterable[str] | None] | None = None,
+                 teardown: Callable[[], None] | None = None) -> None:
         self.thread = QThread()
         self.thread.setObjectName("portwatch-monitor")
-        self.worker = MonitorWorker(monitor, interval, min_interval)
+        self.worker = MonitorWorker(monitor, interval, min_interval, setup, teardown)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
 

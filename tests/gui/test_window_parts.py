@@ -270,7 +270,7 @@ def test_run_gui_starts_polls_reports_problems_and_quits_cleanly(qtbot, qapp, is
                                                                  monkeypatch):
     from portwatch.gui import app as app_module
 
-    config, _ = isolated_dirs
+    config, data = isolated_dirs
     (config / "settings.yaml").write_text("poll_interval: [broken\n")
     started: list[PortwatchGui] = []
 
@@ -305,5 +305,34 @@ def test_run_gui_starts_polls_reports_problems_and_quits_cleanly(qtbot, qapp, is
     assert visible == [True] and gui.window.windowTitle() == "portwatch"
     assert "not valid YAML" in gui.window.statusBar().currentMessage()
     assert not gui.monitor_thread.thread.isRunning()  # stopped and waited for
+    assert [gui.window.tabs.tabText(i) for i in range(gui.window.tabs.count())] == \
+        ["Listeners", "History"]
+    assert (data / "history.sqlite3").exists()  # opened by the worker thread
     assert (config / "settings.yaml").read_text() == "poll_interval: [broken\n"  # untouched
     gui.window.close()
+
+
+def test_details_mark_likely_uses_and_notes_about_other_software():
+    from portwatch.core.model import (
+        AnnotatedListener,
+        Assessment,
+        Risk,
+        SecurityNote,
+        Severity,
+    )
+
+    devpi = KnownUse("devpi-server", "package index", match=("devpi",))
+    gate = KnownUse("SurfinGate", "old proxy", match=("surfingate",))
+    cve = SecurityNote("SurfinGate CVE", Severity.MEDIUM, "vulnerability", "old bug",
+                       applies_to=("surfingate",))
+    mydoom = SecurityNote("MyDoom range", Severity.INFO, "malware-history", "2004 worm")
+    entry = CatalogEntry(3141, Proto.TCP, "vmodem", "VMODEM", (gate, devpi), (cve, mydoom))
+    item = AnnotatedListener(listener(3141, name="devpi-server"), entry,
+                             Assessment(Risk.NONE, "devpi-server, the usual software",
+                                        (mydoom,)), (devpi,))
+    text = report.to_text(report.listener_report(item))
+    assert text.index("devpi-server: package index") < text.index("SurfinGate: old proxy")
+    assert "matches the listening process" in text
+    cve_part = text[text.index("SurfinGate CVE"):text.index("MyDoom range")]
+    assert report.CONTEXT_NOTE in cve_part
+    assert report.CONTEXT_NOTE not in text[text.index("MyDoom range"):]

@@ -104,3 +104,44 @@ def test_shutdown_before_start_and_twice_is_harmless(qtbot):
     qtbot.waitUntil(owner.thread.isRunning, timeout=2000)
     assert owner.shutdown()
     assert owner.shutdown()
+
+
+def test_setup_and_teardown_run_in_the_worker_thread(qtbot):
+    ran: dict[str, int] = {}
+
+    def setup():
+        ran["setup"] = threading.get_ident()
+        return ["the history could not be opened; events are kept in memory"]
+
+    def teardown():
+        ran["teardown"] = threading.get_ident()
+
+    scan = CountingScan()
+    owner = MonitorThread(Monitor(scan), interval=0.05, min_interval=0.05,
+                          setup=setup, teardown=teardown)
+    notices = Recorder()
+    polls = Recorder()
+    owner.worker.notice.connect(notices.record)
+    owner.worker.polled.connect(polls.record)
+    with qtbot.waitSignal(polls.recorded, timeout=3000):
+        owner.start()
+    assert notices.items == ["the history could not be opened; events are kept in memory"]
+    assert owner.shutdown()
+    assert ran["setup"] == ran["teardown"] == next(iter(scan.threads))
+    assert ran["setup"] != threading.get_ident()
+
+
+def test_a_failing_setup_is_a_notice_and_polling_goes_on(qtbot):
+    def setup():
+        raise OSError("read-only file system")
+
+    owner = MonitorThread(Monitor(CountingScan()), interval=0.05, min_interval=0.05,
+                          setup=setup)
+    notices = Recorder()
+    polls = Recorder()
+    owner.worker.notice.connect(notices.record)
+    owner.worker.polled.connect(polls.record)
+    with qtbot.waitSignal(polls.recorded, timeout=3000):
+        owner.start()
+    assert owner.shutdown()
+    assert len(notices.items) == 1 and "read-only file system" in notices.items[0]
