@@ -23,230 +23,71 @@ Recording rules:
   loss.) FULL costs one fsync per poll *that has events*; quiet polls write nothing.
 - Retention: events older than `retention_days` (default 90) are deleted at open and then at
   most once a day, from `record()`.
+
+The event values and their rows live in history_events.py, the file's problems in words in
+history_problems.py, the layout and migrations in history_schema.py; this module re-exports
+what callers need, so `from portwatch.core.history import ...` is the one import.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sqlite3
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portwatch.core import paths
-from portwatch.core.history_schema import (
-    SCHEMA_VERSION,
-    ForeignDatabase,
-    NewerSchema,
-    check_version,
-    migrate,
+from portwatch.core.history_events import (
+    CLOSED,
+    EVENT_KINDS,
+    INSERT_EVENT,
+    OPENED,
+    PRESENT,
+    SELECT_EVENTS,
+    HistoryEvent,
+    counts_from,
+    event_from_row,
+    event_row,
+    events_of,
+    identity_from_row,
+    identity_row,
+    iso_utc,
+    rule_from_row,
+    rule_row,
 )
+from portwatch.core.history_problems import (
+    HistoryError,
+    OutdatedSchema,
+    describe_error,
+    kind_of,
+    problem_text,
+    set_aside,
+)
+from portwatch.core.history_schema import SCHEMA_VERSION, check_version, migrate
 from portwatch.core.memory import InMemoryAlertMemory
-from portwatch.core.model import (
-    AnnotatedListener,
-    Exposure,
-    Family,
-    IgnoreRule,
-    Listener,
-    ListenerIdentity,
-    ProcessInfo,
-    Proto,
-)
+from portwatch.core.model import IgnoreRule, Listener, ListenerIdentity
 
 if TYPE_CHECKING:
     from portwatch.core.monitor import PollResult
 
-log = logging.getLogger(__name__)
+# The public names of the history, wherever they are defined.
+__all__ = [
+    "CLOSED", "DEFAULT_RETENTION_DAYS", "EVENT_KINDS", "OPENED", "PRESENT", "History",
+    "HistoryError", "HistoryEvent", "HistoryReader", "HistoryStore", "MemoryHistory",
+    "OutdatedSchema", "attach_history", "counts_from", "describe_error", "events_of",
+    "iso_utc", "open_history", "problem_text", "set_aside",
+]
 
-OPENED = "opened"
-CLOSED = "closed"
-PRESENT = "present"  # listening when a run started (the first poll's snapshot)
-EVENT_KINDS = (OPENED, CLOSED, PRESENT)
+log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 90.0
 PRUNE_EVERY = 24 * 3600.0
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds to wait for another writer (the GUI and `watch` share it)
 MEMORY_EVENTS_CAP = 200_000  # MemoryHistory keeps at most this many events
-
-_EVENT_COLUMNS = (
-    "id", "run_id", "time", "event", "listeners", "proto", "family", "address", "port",
-    "exposure", "pid", "process", "user", "exe", "cmdline", "owner_hidden", "hidden_reason",
-    "service", "description", "risk", "risk_reason",
-)
-_SELECT_EVENTS = f"SELECT {', '.join(_EVENT_COLUMNS)} FROM events"  # noqa: S608 (constants)
-_INSERT_EVENT = (
-    f"INSERT INTO events ({', '.join(_EVENT_COLUMNS[1:])})"  # noqa: S608 (constants)
-    f" VALUES ({', '.join('?' * (len(_EVENT_COLUMNS) - 1))})"
-)
-
-
-class HistoryError(Exception):
-    """The history file cannot be used; str() is a sentence for the user."""
-
-
-class OutdatedSchema(HistoryError):
-    """The file is of an older schema: opening a HistoryStore upgrades it."""
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEvent:
-    """One recorded event: a listener opened, closed, or was present when a run started.
-
-    `listeners` is how many listeners there were right after this event (the timeline's value).
-    The catalog facts are the ones known when the event was recorded (service, description,
-    risk); the port's uses and security notes are not stored (`portwatch lookup` has them).
-    """
-
-    time: float  # seconds since the epoch (UTC)
-    event: str  # OPENED | CLOSED | PRESENT
-    listener: Listener
-    listeners: int
-    service: str | None = None
-    description: str | None = None
-    risk: str | None = None
-    risk_reason: str | None = None
-    id: int | None = None  # the row id once stored (increases with every event, never reused)
-    run_id: int | None = None
-
-    @classmethod
-    def of(cls, event: str, when: float, row: AnnotatedListener, listeners: int) -> HistoryEvent:
-        entry, assessment = row.entry, row.assessment
-        return cls(
-            time=when,
-            event=event,
-            listener=row.listener,
-            listeners=listeners,
-            service=entry.service if entry else None,
-            description=entry.description if entry else None,
-            risk=assessment.risk.value if assessment else None,
-            risk_reason=assessment.reason if assessment else None,
-        )
-
-    @property
-    def process_name(self) -> str | None:
-        proc = self.listener.process
-        return proc.name if proc else None
-
-    @property
-    def iso_time(self) -> str:
-        return iso_utc(self.time)
-
-
-def iso_utc(when: float) -> str:
-    """2026-11-23T19:04:05Z (whole seconds, UTC)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
-
-
-def events_of(result: PollResult) -> list[HistoryEvent]:
-    """The events one poll makes: a snapshot of `present` listeners on the first poll of a run,
-    then `closed` and `opened` ones, each with the listener count right after it."""
-    when = result.snapshot.taken_at
-    if result.first:
-        total = len(result.rows)
-        return [HistoryEvent.of(PRESENT, when, row, total) for row in result.rows]
-    count = len(result.rows) - len(result.opened) + len(result.closed)
-    events = []
-    for row in result.closed:
-        count -= 1
-        events.append(HistoryEvent.of(CLOSED, when, row, count))
-    for row in result.opened:
-        count += 1
-        events.append(HistoryEvent.of(OPENED, when, row, count))
-    return events
-
-
-def counts_from(events: Iterable[HistoryEvent]) -> list[tuple[float, int]]:
-    """(time, listener count) after each event, oldest first; a run's snapshot (many `present`
-    events at one time) is one point."""
-    points: list[tuple[float, int]] = []
-    last: tuple[str, float, int | None] | None = None
-    for item in events:
-        here = (item.event, item.time, item.run_id)
-        if item.event == PRESENT and last == here:
-            points[-1] = (item.time, item.listeners)
-        else:
-            points.append((item.time, item.listeners))
-        last = here
-    return points
-
-
-# -- rows <-> values ---------------------------------------------------------------------------
-
-
-def _event_row(item: HistoryEvent, run_id: int | None) -> tuple[Any, ...]:
-    sock = item.listener
-    proc = sock.process
-    return (
-        run_id, item.time, item.event, item.listeners, sock.proto.value, sock.family.value,
-        sock.address, sock.port, sock.exposure.value,
-        proc.pid if proc else None,
-        proc.name if proc else None,
-        proc.user if proc else None,
-        proc.exe if proc else None,
-        json.dumps(list(proc.cmdline)) if proc else None,
-        int(sock.owner_hidden), sock.hidden_reason,
-        item.service, item.description, item.risk, item.risk_reason,
-    )
-
-
-_PROTOS = {item.value: item for item in Proto}
-_FAMILIES = {item.value: item for item in Family}
-_EXPOSURES = {item.value: item for item in Exposure}
-
-
-def _listener_from_columns(columns: tuple[Any, ...]) -> Listener:
-    """A Listener from the columns proto .. hidden_reason of an events row."""
-    (proto, family, address, port, exposure, pid, process, user, exe, cmdline, owner_hidden,
-     hidden_reason) = columns
-    info = None
-    if pid is not None:
-        try:
-            args = tuple(str(arg) for arg in json.loads(cmdline)) if cmdline else ()
-        except (ValueError, TypeError):
-            args = ()
-        info = ProcessInfo(pid=pid, name=process or "?", user=user, exe=exe, cmdline=args)
-    return Listener(_PROTOS[proto], _FAMILIES[family], address, port, _EXPOSURES[exposure],
-                    info, owner_hidden=bool(owner_hidden), hidden_reason=hidden_reason)
-
-
-def _event_from_row(row: tuple[Any, ...],
-                    listeners: dict[tuple[Any, ...], Listener] | None = None) -> HistoryEvent:
-    """A HistoryEvent from an events row; `listeners` caches Listener values between rows
-    (a month of events names the same few hundred listeners over and over)."""
-    (event_id, run_id, when, kind, count) = row[:5]
-    columns = row[5:17]
-    listener = listeners.get(columns) if listeners is not None else None
-    if listener is None:
-        listener = _listener_from_columns(columns)
-        if listeners is not None:
-            listeners[columns] = listener
-    service, description, risk, risk_reason = row[17:]
-    return HistoryEvent(when, kind, listener, count or 0, service, description, risk,
-                        risk_reason, event_id, run_id)
-
-
-def _identity_row(identity: ListenerIdentity) -> tuple[str, str, int, str]:
-    return (identity.program, identity.proto.value, identity.port, identity.exposure.value)
-
-
-def _identity(row: tuple[Any, ...]) -> ListenerIdentity:
-    program, proto, port, exposure = row[:4]
-    return ListenerIdentity(program, Proto(proto), port, Exposure(exposure))
-
-
-def _rule_from_row(row: tuple[Any, ...]) -> IgnoreRule:
-    process, port_from, port_to, proto = row
-    return IgnoreRule(process, port_from, port_to, Proto(proto) if proto else None)
-
-
-def _rule_row(rule: IgnoreRule) -> tuple[Any, ...]:
-    return (rule.process, rule.port_from, rule.port_to, rule.proto.value if rule.proto else None)
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -303,7 +144,7 @@ class HistoryReader:
         if after_id is not None:
             clauses.append("id > ?")
             params.append(after_id)
-        sql = _SELECT_EVENTS
+        sql = SELECT_EVENTS
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
         sql += " ORDER BY id" if by_id else " ORDER BY time, id"
@@ -340,7 +181,7 @@ class HistoryReader:
         listeners: dict[tuple[Any, ...], Listener] = {}
         for row in rows:
             try:
-                yield _event_from_row(row, listeners)
+                yield event_from_row(row, listeners)
             except (KeyError, ValueError, TypeError) as exc:  # a value this version lacks
                 log.debug("skipping history row %s: %s", row[0], exc)
 
@@ -445,7 +286,7 @@ class HistoryStore(HistoryReader):
                         (started, self.source),
                     )
                     run_id = int(cursor.lastrowid or 0)
-                conn.executemany(_INSERT_EVENT, [_event_row(item, run_id) for item in batch])
+                conn.executemany(INSERT_EVENT, [event_row(item, run_id) for item in batch])
                 last_id = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
                 conn.execute("COMMIT")
             except BaseException:
@@ -503,11 +344,11 @@ class HistoryStore(HistoryReader):
 
     def _load_memory(self) -> None:
         conn = self._conn
-        self._known = {_identity(r) for r in conn.execute(
+        self._known = {identity_from_row(r) for r in conn.execute(
             "SELECT program, proto, port, exposure FROM known")}
-        self._acked = {_identity(r) for r in conn.execute(
+        self._acked = {identity_from_row(r) for r in conn.execute(
             "SELECT program, proto, port, exposure FROM acknowledged")}
-        self._rules = [_rule_from_row(r) for r in conn.execute(
+        self._rules = [rule_from_row(r) for r in conn.execute(
             "SELECT process, port_from, port_to, proto FROM ignore_rules ORDER BY id")]
         self._baseline = conn.execute(
             "SELECT 1 FROM meta WHERE key = 'baseline_at'").fetchone() is not None
@@ -525,7 +366,7 @@ class HistoryStore(HistoryReader):
             conn.executemany(
                 "INSERT OR IGNORE INTO known (program, proto, port, exposure, first_seen)"
                 " VALUES (?, ?, ?, ?, ?)",
-                [(*_identity_row(i), now) for i in new],
+                [(*identity_row(i), now) for i in new],
             )
             conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('baseline_at', ?)",
                          (repr(now),))
@@ -538,7 +379,7 @@ class HistoryStore(HistoryReader):
     def acknowledge(self, identity: ListenerIdentity) -> None:
         with self._transaction() as conn:
             conn.execute("INSERT OR IGNORE INTO acknowledged (program, proto, port, exposure, at)"
-                         " VALUES (?, ?, ?, ?, ?)", (*_identity_row(identity), self._clock()))
+                         " VALUES (?, ?, ?, ?, ?)", (*identity_row(identity), self._clock()))
         self._acked.add(identity)
 
     def ignore_rules(self) -> list[IgnoreRule]:
@@ -549,13 +390,13 @@ class HistoryStore(HistoryReader):
             return
         with self._transaction() as conn:
             conn.execute("INSERT INTO ignore_rules (process, port_from, port_to, proto, created)"
-                         " VALUES (?, ?, ?, ?, ?)", (*_rule_row(rule), self._clock()))
+                         " VALUES (?, ?, ?, ?, ?)", (*rule_row(rule), self._clock()))
         self._rules.append(rule)
 
     def remove_ignore_rule(self, rule: IgnoreRule) -> None:
         with self._transaction() as conn:
             conn.execute("DELETE FROM ignore_rules WHERE process IS ? AND port_from IS ?"
-                         " AND port_to IS ? AND proto IS ?", _rule_row(rule))
+                         " AND port_to IS ? AND proto IS ?", rule_row(rule))
         if rule in self._rules:
             self._rules.remove(rule)
 
@@ -662,65 +503,6 @@ History = HistoryStore | MemoryHistory
 # -- opening with a fallback ----------------------------------------------------------------
 
 
-def _kind_of(exc: BaseException) -> str:
-    """'locked', 'damaged', 'newer' or 'unusable' for an error met while opening."""
-    if isinstance(exc, NewerSchema):
-        return "newer"
-    if isinstance(exc, ForeignDatabase):
-        return "foreign"
-    text = str(exc).lower()
-    if "locked" in text or "busy" in text:
-        return "locked"
-    if isinstance(exc, sqlite3.DatabaseError) and (
-        "not a database" in text or "malformed" in text or "corrupt" in text
-    ):
-        return "damaged"
-    return "unusable"
-
-
-def describe_error(path: Path, exc: BaseException) -> str:
-    """What is wrong with the history file, in one clause for the user."""
-    kind = _kind_of(exc)
-    if kind == "locked":
-        return (f"history file {path} is locked by another program (database is locked);"
-                " close the other program or portwatch instance and try again")
-    if kind == "damaged":
-        return f"history file {path} is damaged ({exc})"
-    if kind == "foreign":
-        return f"history file {path} is not a portwatch history ({exc})"
-    if kind == "newer":
-        return f"history file {path} was {exc}"
-    return f"history file {path} cannot be opened ({exc})"
-
-
-def problem_text(path: Path, exc: BaseException, moved_to: Path | None) -> str:
-    """The sentence the user reads when monitoring goes on without the history file."""
-    what = describe_error(path, exc)
-    if moved_to is not None:
-        return (f"{what}; the damaged file was moved to {moved_to} and a new history was"
-                " started")
-    return (f"{what}; portwatch keeps watching without saving history; the file was left"
-            " untouched")
-
-
-def set_aside(path: Path, now: float | None = None) -> Path:
-    """Rename the history file (and its -wal/-shm companions) to <name>.damaged-<UTC time>;
-    returns the new path of the main file. Nothing is deleted."""
-    stamp = datetime.fromtimestamp(time.time() if now is None else now, UTC)
-    target = path.with_name(f"{path.name}.damaged-{stamp.strftime('%Y%m%dT%H%M%SZ')}")
-    counter = 1
-    while target.exists():
-        counter += 1
-        target = target.with_name(f"{path.name}.damaged-{stamp.strftime('%Y%m%dT%H%M%SZ')}"
-                                  f"-{counter}")
-    for suffix in ("-wal", "-shm"):
-        companion = path.with_name(path.name + suffix)
-        if companion.exists():
-            os.replace(companion, target.with_name(target.name + suffix))
-    os.replace(path, target)
-    return target
-
-
 def open_history(
     path: Path | str | None = None,
     *,
@@ -735,7 +517,7 @@ def open_history(
     try:
         return HistoryStore(target, **store_options), []
     except (sqlite3.Error, OSError) as exc:
-        kind = _kind_of(exc)
+        kind = kind_of(exc)
         log.debug("history: cannot open %s: %s", target, exc)
         if set_aside_damaged and kind in ("damaged", "foreign") and target.exists():
             try:
