@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Regenerates the README's screenshot, resources/screenshots/main-window.png, from the real
+# program on a virtual screen (never drawn by hand):
+#
+#   packaging/screenshots.sh [OUT.png]
+#
+# 1. Starts a loopback web server (python3 -m http.server on 127.0.0.1:8000) before portwatch,
+#    so it is part of the first scan.
+# 2. Runs /work/shared/tools/screenshot.sh (../shared/tools/screenshot.sh from the repository
+#    root; it brings Xvfb, a D-Bus session, a notification daemon and a tray host) with this
+#    script's --drive mode as the program: that starts portwatch with empty settings and
+#    history, waits for its first scan, then opens a listener on 127.0.0.1:3141 (so the new-port
+#    alert, the tray badge and the highlight show), filters the table to 3141, selects the row
+#    (the details pane fills), clears the filter and waits for the picture.
+# 3. Trims the black screen edge with ImageMagick and writes OUT (default the README's file).
+# Every listener it started is stopped by its PID. Other listeners on this machine appear too:
+# run it on a quiet machine.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/.." && pwd)
+self=$repo/packaging/screenshots.sh
+
+start_listener() {  # PROTO HOST PORT -> prints the PID; the child stays until ended by PID
+  python3 - "$@" <<'PY' &
+import socket, sys, time
+proto, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((host, port))
+if proto == "tcp":
+    s.listen()
+while True:
+    time.sleep(3600)
+PY
+  echo $!
+}
+
+port_free() { python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$1" 2>/dev/null; }
+
+if [ "${1:-}" = "--drive" ]; then
+  # Inside screenshot.sh's session (DISPLAY, D-Bus, dunst, trayer are there).
+  shift
+  pids=()
+  cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; }
+  trap 'cleanup; exit 0' TERM INT
+  trap cleanup EXIT
+  "$@" & pids+=($!)
+  wid=$(timeout 20 xdotool search --sync --onlyvisible --name '^portwatch' | head -1) || true
+  sleep 4  # the first scan becomes the baseline
+  if port_free 3141; then
+    pids+=("$(start_listener tcp 127.0.0.1 3141)")
+    sleep 5  # a few polls: the listener is confirmed and raises its alert
+    if [ -n "$wid" ]; then
+      xdotool windowactivate --sync "$wid" 2>/dev/null || xdotool windowfocus --sync "$wid" || true
+      xdotool key --window "$wid" ctrl+f; sleep 0.3
+      xdotool type --window "$wid" --delay 40 "3141"; sleep 1
+      xdotool mousemove --window "$wid" 300 108 click 1; sleep 0.5   # the first row
+      xdotool key --window "$wid" ctrl+f ctrl+a BackSpace; sleep 0.5
+      xdotool mousemove --window "$wid" 640 600   # the pointer out of the way
+    fi
+  else
+    echo "screenshots: 127.0.0.1:3141 is in use; the picture shows no new listener" >&2
+  fi
+  wait "${pids[0]}"
+  exit 0
+fi
+
+out=${1:-$repo/resources/screenshots/main-window.png}
+tool=$repo/../shared/tools/screenshot.sh
+[ -x "$tool" ] || [ -f "$tool" ] || tool=/work/shared/tools/screenshot.sh
+[ -f "$tool" ] || { echo "screenshots: shared/tools/screenshot.sh not found beside the repository" >&2; exit 1; }
+app=$repo/.venv/bin/portwatch
+[ -x "$app" ] || { echo "screenshots: $app is missing: run make run or make test first" >&2; exit 1; }
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/portwatch-shots.XXXXXX")
+server=""
+finish() { [ -z "$server" ] || kill "$server" 2>/dev/null || true; rm -rf "$work"; }
+trap finish EXIT
+if port_free 8000; then
+  (cd "$work" && exec python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1) &
+  server=$!
+else
+  echo "screenshots: 127.0.0.1:8000 is in use; no web server of ours in the picture" >&2
+fi
+
+mkdir -p "$work/config" "$work/data" "$(dirname "$out")"
+export PORTWATCH_CONFIG_DIR=$work/config PORTWATCH_DATA_DIR=$work/data
+(cd "$repo" && bash "$tool" "$work/screen.png" 16 -- bash "$self" --drive "$app")
+[ -s "$work/screen.png" ] || { echo "screenshots: no picture was taken" >&2; exit 1; }
+# The window sits at the top left of the 1280x800 screen: trim the black below it.
+convert "$work/screen.png" -bordercolor black -border 1 -trim +repage -strip "$out"
+echo "screenshots: wrote $out ($(identify -format '%wx%h' "$out"))"
