@@ -10,8 +10,8 @@ live in the proxy (filter_proxy.py), on the native values of SORT_ROLE.
 from __future__ import annotations
 
 import enum
-import ipaddress
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -25,7 +25,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from portwatch.core.model import AnnotatedListener, Family, ListenerKey, Risk
+from portwatch.core.model import AnnotatedListener, Family, ListenerKey, Risk, Severity
 from portwatch.core.monitor import PollResult
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
@@ -94,24 +94,30 @@ class RowState(enum.Enum):
     CLOSING = "closing"  # closed; removed after highlight_seconds (red)
 
 
+_AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}
+_FAMILY_PREFIX = {Family.IPV4: "4:", Family.IPV6: "6:"}
+_RISK_RANK = {risk: risk.rank for risk in Risk}
+_SEVERITY_RANK = {severity: severity.rank for severity in Severity}
+
+
 def address_sort_key(family: Family, address: str) -> str:
     """(family, packed address) as one string Qt compares natively: IPv4 before IPv6, then
     numerically (10.0.0.9 before 10.0.0.10)."""
     try:
-        packed = ipaddress.ip_address(address.split("%", 1)[0]).packed.hex()
-    except ValueError:
+        packed = socket.inet_pton(_AF[family], address.split("%", 1)[0]).hex()
+    except (OSError, ValueError):
         packed = "g" + address  # unparseable text sorts after every real address
-    return ("4:" if family is Family.IPV4 else "6:") + packed
+    return _FAMILY_PREFIX[family] + packed
 
 
 def _risk_rank(item: AnnotatedListener) -> int:
-    return item.assessment.risk.rank if item.assessment is not None else -1
+    return _RISK_RANK[item.assessment.risk] if item.assessment is not None else -1
 
 
 class _Row:
     """One table row: the listener, its highlight state and lazily computed cell values."""
 
-    __slots__ = ("_display", "_sort", "first_seen", "item", "key", "state")
+    __slots__ = ("_display", "first_seen", "item", "key", "sort_keys", "state")
 
     def __init__(self, item: AnnotatedListener, state: RowState, first_seen: float) -> None:
         self.item = item
@@ -119,12 +125,12 @@ class _Row:
         self.state = state
         self.first_seen = first_seen
         self._display: tuple[str, ...] | None = None
-        self._sort: tuple | None = None
+        self.sort_keys: tuple | None = None  # computed on the first SORT_ROLE request
 
     def replace(self, item: AnnotatedListener) -> None:
         self.item = item
         self._display = None
-        self._sort = None
+        self.sort_keys = None
 
     @property
     def display(self) -> tuple[str, ...]:
@@ -132,11 +138,9 @@ class _Row:
             self._display = _display_cells(self.item, self.first_seen)
         return self._display
 
-    @property
-    def sort(self) -> tuple:
-        if self._sort is None:
-            self._sort = _sort_cells(self.item, self.first_seen)
-        return self._sort
+    def compute_sort_keys(self) -> tuple:
+        self.sort_keys = _sort_cells(self.item, self.first_seen)
+        return self.sort_keys
 
 
 def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...]:
@@ -187,7 +191,8 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
     entry = item.entry
     severity = 0
     if entry is not None and entry.security:
-        severity = (max(n.severity.rank for n in entry.security) + 1) * 1000 + len(entry.security)
+        highest = max(_SEVERITY_RANK[n.severity] for n in entry.security)
+        severity = (highest + 1) * 1000 + len(entry.security)
     return (
         # risk first, then port ascending within a risk when sorted descending
         (_risk_rank(item) + 1) * 100_000 + (65_535 - sock.port),
@@ -283,6 +288,14 @@ class ListenerModel(QAbstractTableModel):
     def columnCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
         return 0 if parent.isValid() else _COLUMN_COUNT
 
+    def index(self, row: int, column: int,
+              parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> QModelIndex:  # noqa: B008
+        # Qt's own index() asks rowCount() and columnCount(): two Python calls instead of one,
+        # for every comparison the sorting proxy makes.
+        if 0 <= row < len(self._rows) and 0 <= column < _COLUMN_COUNT and not parent.isValid():
+            return self.createIndex(row, column)
+        return QModelIndex()
+
     def headerData(self, section: int, orientation: Qt.Orientation,
                    role: int = _DISPLAY) -> object:
         if orientation != Qt.Orientation.Horizontal or not 0 <= section <= _LAST_COLUMN:
@@ -297,10 +310,13 @@ class ListenerModel(QAbstractTableModel):
         if not index.isValid():
             return None
         row = self._rows[index.row()]
+        if role == SORT_ROLE:  # the proxy asks this most (every comparison when sorting)
+            keys = row.sort_keys
+            if keys is None:
+                keys = row.compute_sort_keys()
+            return keys[index.column()]
         if role == _DISPLAY:
             return row.display[index.column()]
-        if role == SORT_ROLE:
-            return row.sort[index.column()]
         if role == _BACKGROUND:
             return self._brushes.get(row.state)
         if role == _FOREGROUND:
