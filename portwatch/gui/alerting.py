@@ -2,7 +2,9 @@
 
 `AlertCenter` listens to the worker's `polled` signal; each PollResult's alerts are added to
 the banner, turn the tray icon to its "new alerts" state and, when the `notifications` setting
-is on, are sent through the Notifier. Clicking a notification or an alert's Show selects the
+is on, are sent through the Notifier: at most `BURST` desktop notifications per `BURST_WINDOW`
+seconds, the rest folded into one "N more alerts" notification when the window has passed
+(every alert is still in the banner). Clicking a notification or an alert's Show selects the
 listener in the window. Acknowledging goes to the alert rules in the worker's thread through a
 queued signal (`Acknowledger` lives in that thread), because the rules' memory may be the
 worker's SQLite connection, which no other thread may touch.
@@ -11,21 +13,27 @@ worker's SQLite connection, which no other thread may touch.
 from __future__ import annotations
 
 import logging
+import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
 from portwatch.core.alerts import AlertRules
 from portwatch.core.memory import AlertMemory, InMemoryAlertMemory
-from portwatch.core.model import Alert, AnnotatedListener, Exposure, ListenerKey
+from portwatch.core.model import Alert, AlertKind, AnnotatedListener, Exposure, ListenerKey
 from portwatch.core.monitor import PollResult
-from portwatch.gui.alert_banner import AlertBanner
+from portwatch.gui.alert_banner import MAX_ALERTS, AlertBanner
 from portwatch.gui.notify import Notifier, NullNotifier, pick
 from portwatch.gui.tray import CloseToTray, Tray, keep_running_in_tray, show_window
 
 log = logging.getLogger(__name__)
+
+BURST = 5  # desktop notifications at most per BURST_WINDOW seconds ...
+BURST_WINDOW = 10.0  # ... the rest become one "N more alerts" notification
+MORE_LINES = 6  # alert titles named in the "N more alerts" body
 
 
 def reachable_count(rows: Iterable[AnnotatedListener]) -> int:
@@ -88,6 +96,12 @@ class AlertCenter(QObject):
         self.close_to_tray: CloseToTray | None = None
         self.banner = banner or AlertBanner()
         self._notification_ids: dict[int, int] = {}  # id(alert) -> notifier's id
+        self._sent_at: deque[float] = deque()  # monotonic times of recent notifications
+        self._held: list[Alert] = []  # over the burst limit: told together later
+        self._clock = time.monotonic
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setSingleShot(True)
+        self._flush_timer.timeout.connect(self._flush_held)
         self._listening = 0
         add_banner = getattr(window, "add_banner", None)
         if add_banner is not None:
@@ -128,8 +142,32 @@ class AlertCenter(QObject):
         """Show one alert in the window, on the tray icon and (if enabled) on the desktop."""
         log.info("alert (%s risk): %s", alert.risk.value, alert.title)
         self.banner.add_alert(alert)
-        if getattr(self.settings, "notifications", True):
-            self._notification_ids[id(alert)] = self.notifier.notify(alert)
+        if not getattr(self.settings, "notifications", True):
+            return
+        now = self._clock()
+        while self._sent_at and now - self._sent_at[0] >= BURST_WINDOW:
+            self._sent_at.popleft()
+        if len(self._sent_at) >= BURST or self._held:
+            self._held.append(alert)
+            if not self._flush_timer.isActive():
+                wait = BURST_WINDOW - (now - self._sent_at[0]) if self._sent_at else 0.0
+                self._flush_timer.start(max(int(wait * 1000), 0))
+            return
+        self._send(alert)
+
+    def _send(self, alert: Alert) -> None:
+        self._sent_at.append(self._clock())
+        self._notification_ids[id(alert)] = self.notifier.notify(alert)
+        while len(self._notification_ids) > 4 * MAX_ALERTS:  # forget the oldest
+            del self._notification_ids[next(iter(self._notification_ids))]
+
+    def _flush_held(self) -> None:
+        """Tell the alerts held back by the burst limit, in one notification."""
+        held, self._held = self._held, []
+        if len(held) == 1:
+            self._send(held[0])
+        elif held:
+            self._send(more_alerts(held, time.time()))
 
     def set_settings(self, settings: Any) -> None:
         """New settings from Preferences: the notifications switch applies to later alerts,
@@ -192,6 +230,18 @@ class AlertCenter(QObject):
         if self.close_to_tray is not None:
             self.close_to_tray.quitting()
         QApplication.quit()
+
+
+def more_alerts(alerts: list[Alert], now: float) -> Alert:
+    """One alert standing for several that came too fast to notify one by one."""
+    ordered = sorted(alerts, key=lambda alert: -alert.risk.rank)
+    lines = [alert.title for alert in ordered[:MORE_LINES]]
+    if len(ordered) > MORE_LINES:
+        lines.append(f"… and {len(ordered) - MORE_LINES} more")
+    lines.append("Every alert is listed in the portwatch window.")
+    rows = tuple(row for alert in ordered for row in alert.listeners)
+    return Alert(AlertKind.SUMMARY, rows, ordered[0].risk, now,
+                 f"{len(alerts)} more new-listener alerts", "\n".join(lines))
 
 
 class MonitorAlertMemory:

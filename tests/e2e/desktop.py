@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,6 +23,10 @@ from pathlib import Path
 REQUIRED = ("Xvfb", "dbus-daemon", "dunst", "dunstctl", "trayer", "xdotool", "xwininfo")
 FIRST_DISPLAY = 170
 LAST_DISPLAY = 199
+
+DUNST_CONFIG = """[global]
+    history_length = 2000
+"""
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -34,6 +39,9 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
     <allow eavesdrop="true"/>
     <allow own="*"/>
   </policy>
+  <!-- the limits of the standard session bus (session.conf), not the system bus's -->
+  <limit name="max_replies_per_connection">50000</limit>
+  <limit name="max_match_rules_per_connection">50000</limit>
 </busconfig>
 """
 
@@ -101,6 +109,7 @@ class DesktopSession:
         env.pop("XAUTHORITY", None)
         env["DISPLAY"] = self.display
         env["DBUS_SESSION_BUS_ADDRESS"] = self.bus_address
+        env["QT_QPA_PLATFORM"] = "xcb"  # a real window, not the test run's offscreen one
         return env
 
     def pid_of(self, name: str) -> int | None:
@@ -160,7 +169,9 @@ class DesktopSession:
 
     def start_dunst(self) -> None:
         """Start (or restart) the notification server and wait until it owns its name."""
-        self._spawn("dunst", ["dunst", "-config", "/dev/null"])
+        config = self.workdir / "dunstrc"
+        config.write_text(DUNST_CONFIG)
+        self._spawn("dunst", ["dunst", "-config", str(config)])
         _wait_for(self.notifications_ready, 10, "dunst")
 
     def stop_dunst(self) -> None:
@@ -187,21 +198,32 @@ class DesktopSession:
         return path.read_text(errors="replace") if path.exists() else ""
 
     def trayer_window(self) -> str | None:
-        """The X window id of trayer's panel, or None."""
-        result = subprocess.run(["xdotool", "search", "--class", "trayer"], env=self.env,
-                                capture_output=True, text=True, timeout=5)
-        ids = result.stdout.split()
-        return ids[0] if ids else None
+        """The X window id of trayer's panel (WM_CLASS "panel", "trayer"), or None."""
+        for line in self._tree():
+            if '("panel" "trayer")' in line:
+                return line.split()[0]
+        return None
 
     def tray_icons(self) -> list[str]:
-        """Lines of `xwininfo -tree` for the windows embedded in trayer's panel (tray icons)."""
-        panel = self.trayer_window()
-        if panel is None:
-            return []
-        result = subprocess.run(["xwininfo", "-tree", "-id", panel], env=self.env,
+        """Names of the windows embedded in trayer's panel: the tray icons (a Qt tray icon's
+        window is named after the application)."""
+        lines = self._tree()
+        for index, line in enumerate(lines):
+            if '("panel" "trayer")' in line:
+                depth = len(line) - len(line.lstrip())
+                names = []
+                for child in lines[index + 1:]:
+                    if child.strip() and len(child) - len(child.lstrip()) <= depth:
+                        break
+                    if child.strip().startswith("0x") and '"' in child.split(":")[0]:
+                        names.append(child.split('"')[1])
+                return names
+        return []
+
+    def _tree(self) -> list[str]:
+        result = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env,
                                 capture_output=True, text=True, timeout=5)
-        lines = [line.strip() for line in result.stdout.splitlines()]
-        return [line for line in lines if line.startswith("0x")]
+        return result.stdout.splitlines()
 
     def notification_history(self) -> list[dict[str, str]]:
         """Notifications dunst has shown and closed or still shows: [{summary, body, appname,
@@ -219,6 +241,10 @@ class DesktopSession:
                           if isinstance(value, dict)})
         return sorted(items, key=lambda item: item.get("id", 0))
 
+    def watch_bus(self) -> BusWatcher:
+        """Start watching notification traffic on this session's bus (stop() it after)."""
+        return BusWatcher(self.bus_address)
+
     def window_ids(self, name: str) -> list[str]:
         result = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name],
                                 env=self.env, capture_output=True, text=True, timeout=5)
@@ -235,3 +261,127 @@ def _end(proc: subprocess.Popen) -> None:
             proc.kill()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(5)
+
+
+class BusWatcher:
+    """Everything said to and by org.freedesktop.Notifications on a bus, seen as a monitor
+    (org.freedesktop.DBus.Monitoring.BecomeMonitor) and decoded by jeepney: the exact
+    arguments of each Notify call, the id the server answered, the signals it sent.
+
+    Test code only: a plain thread reads the monitor connection until `stop()`."""
+
+    RULES = (
+        "type='method_call',interface='org.freedesktop.Notifications'",
+        "type='method_return'",
+        "type='error'",
+        "type='signal',interface='org.freedesktop.Notifications'",
+    )
+
+    def __init__(self, bus_address: str) -> None:
+        import threading
+
+        from jeepney import DBusAddress, new_method_call
+        from jeepney.io.blocking import open_dbus_connection
+
+        self._conn = open_dbus_connection(bus_address)
+        monitoring = DBusAddress("/org/freedesktop/DBus", bus_name="org.freedesktop.DBus",
+                                 interface="org.freedesktop.DBus.Monitoring")
+        reply = self._conn.send_and_get_reply(
+            new_method_call(monitoring, "BecomeMonitor", "asu", (list(self.RULES), 0)), timeout=5)
+        if reply.header.message_type.name == "error":
+            raise RuntimeError(f"BecomeMonitor failed: {reply.body}")
+        self.messages: list[tuple[float, object]] = []
+        self._lock = threading.Lock()
+        self._running = True
+        self._thread = threading.Thread(target=self._read, name="bus-watcher", daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while self._running:
+            try:
+                message = self._conn.receive(timeout=0.2)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self._lock:
+                self.messages.append((time.monotonic(), message))
+
+    def stop(self) -> None:
+        self._running = False
+        self._thread.join(5)
+        self._conn.close()
+
+    def notify_calls(self) -> list[dict]:
+        """Each Notify call: time (monotonic), app, icon, summary, body, actions, hints, and
+        the server's id once it answered (None before, or when it refused)."""
+        from jeepney import HeaderFields, MessageType
+
+        with self._lock:
+            messages = list(self.messages)
+        calls: dict[tuple[str, int], dict] = {}
+        for when, message in messages:
+            fields = message.header.fields
+            kind = message.header.message_type
+            if kind is MessageType.method_call and fields.get(HeaderFields.member) == "Notify":
+                app, _replaces, icon, summary, body, actions, hints, timeout = message.body
+                calls[(fields.get(HeaderFields.sender), message.header.serial)] = {
+                    "time": when, "app": app, "icon": icon, "summary": summary, "body": body,
+                    "actions": list(actions), "hints": dict(hints), "timeout": timeout,
+                    "id": None}
+            elif kind is MessageType.method_return:
+                key = (fields.get(HeaderFields.destination), fields.get(HeaderFields.reply_serial))
+                if key in calls and message.body:
+                    calls[key]["id"] = message.body[0]
+                    calls[key]["answered"] = when
+        return sorted(calls.values(), key=lambda call: call["time"])
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
+    """Poll `predicate` until it returns something true (returned) or fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not seen within {timeout} s")
+        time.sleep(interval)
+
+
+class PortwatchProcess:
+    """The real program (`python -m portwatch --debug`) on a DesktopSession, output to a file."""
+
+    def __init__(self, session: DesktopSession, log_path: Path,
+                 argv: list[str] | None = None) -> None:
+        self.session = session
+        self.log_path = log_path
+        self.argv = argv or [sys.executable, "-m", "portwatch", "--debug"]
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> PortwatchProcess:
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen(self.argv, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.session.env)
+        return self
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def wait_until_watching(self, timeout: float = 30) -> None:
+        """Until the window is visible and the first poll (the baseline) is done."""
+        def ready() -> bool:
+            if not self.running():
+                raise AssertionError(f"portwatch ended early:\n{self.log()}")
+            return bool(self.session.window_ids("portwatch")) and "first poll:" in self.log()
+        try:
+            wait_until(ready, timeout, "portwatch window and first poll")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n--- portwatch output:\n{self.log()}") from None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _end(self.proc)

@@ -253,3 +253,26 @@ def test_install_alerting_without_a_tray(qapp, qtbot, worker_thread, monkeypatch
         qtbot.waitUntil(lambda: monitor.alert_rules.min_polls == 5, timeout=2000)
     finally:
         center.deleteLater()
+
+
+def test_a_burst_of_alerts_is_folded_into_one_notification(center_parts, qtbot, monkeypatch):
+    from portwatch.gui import alerting
+
+    monkeypatch.setattr(alerting, "BURST_WINDOW", 0.3)
+    center, _window, notifier, _tray, _memory = center_parts
+    alerts = [alert_for(row(port), risk=Risk.HIGH if port == 7 else Risk.LOW)
+              for port in range(1, 9)]
+    for alert in alerts:
+        center.raise_alert(alert)
+    assert notifier.shown == alerts[:alerting.BURST]
+    assert center.banner.count() == 8  # the window lists every alert at once
+    qtbot.waitUntil(lambda: len(notifier.shown) == alerting.BURST + 1, timeout=2000)
+    more = notifier.shown[-1]
+    assert more.kind is AlertKind.SUMMARY
+    assert more.title == "3 more new-listener alerts"
+    assert more.risk is Risk.HIGH
+    assert more.body.splitlines()[0] == alerts[6].title  # the riskiest first
+    assert more.listeners[0] == alerts[6].listeners[0]
+    qtbot.wait(400)  # the window has passed: the next alert is told on its own
+    center.raise_alert(alert_for(row(99)))
+    assert notifier.shown[-1].listeners[0].listener.port == 99
