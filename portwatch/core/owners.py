@@ -10,8 +10,9 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
 * walks every *new* process's fds (a forked child may inherit a listener, and then it is the
   owner psutil reports);
 * walks more processes only while some listener inode is still unknown (and, asked again,
-  still open): new processes, then processes that owned listeners before, then the rest, each
-  group from the highest pid down, and stops as soon as every unknown inode is found;
+  still open): new processes, then those whose number of open fds changed since we last read
+  them (the size of /proc/<pid>/fd), then processes that owned listeners before, then the rest,
+  each group from the highest pid down, and stops as soon as every unknown inode is found;
 * re-reads a few remembered fd links per scan (all of them for sockets known to be shared), so
   an owner that closed its copy of a shared socket is noticed;
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
@@ -118,6 +119,7 @@ class OwnerMap:
         self._identity: dict[int, tuple[int, int]] = {}  # pid -> (st_ino, st_ctime_ns) of /proc/pid
         self._start: dict[int, int] = {}  # pid -> start time in clock ticks since boot
         self._former: set[int] = set()  # pids that held listeners (walked early)
+        self._fd_count: dict[int, int] = {}  # pid -> open fds when we last read its fd dir
         self._shared: set[int] = set()  # inodes with more than one known holder
         self._orphans: set[int] = set()  # inodes no readable process held when we looked
         self._orphans_checked = -float("inf")  # when we last read every process for them
@@ -244,6 +246,8 @@ class OwnerMap:
         for pid in self._identity.keys() - live:
             self._drop_pid(pid)
         self._former &= live
+        for pid in self._fd_count.keys() - live:
+            del self._fd_count[pid]
 
     def _check_identities(self) -> None:
         """An owner pid whose /proc entry changed may be a new process with a reused pid."""
@@ -290,15 +294,34 @@ class OwnerMap:
         """Walk processes until every unknown inode has an owner; found ones leave `unknown`.
 
         True when every process was read (nothing stopped the walk early)."""
-        former = sorted(self._former & live - walked, reverse=True)
-        rest = sorted(live - walked - self._former, reverse=True)
-        for pid in (*former, *rest):
+        candidates = live - walked
+        changed = self._fd_count_changed(candidates) if self._fd_count else set()
+        former = sorted(self._former & candidates - changed, reverse=True)
+        rest = sorted(candidates - changed - self._former, reverse=True)
+        for pid in (*sorted(changed, reverse=True), *former, *rest):
             if not unknown:
                 return False
             self.stats.searched += 1
             for inode in self._walk(pid, wanted):
                 unknown.discard(inode)
         return True
+
+    def _fd_count_changed(self, pids: set[int]) -> set[int]:
+        """Processes whose number of open fds is not what it was when we last read them (or
+        that we never read): one that opened a socket since is among them. The count is the
+        size of /proc/<pid>/fd (Linux 6.2 and later; 0 before, which tells nothing)."""
+        changed: set[int] = set()
+        counts = self._fd_count
+        stat = os.stat
+        proc = self._proc
+        for pid in pids:
+            try:
+                size = stat(f"{proc}/{pid}/fd").st_size
+            except OSError:
+                continue  # exited, or not ours to look at: searched with the rest
+            if counts.get(pid) != size:
+                changed.add(pid)
+        return changed if len(changed) < len(pids) else set()
 
     # -- reading /proc --------------------------------------------------------------------
 
@@ -317,6 +340,7 @@ class OwnerMap:
             names = os.listdir(fd_dir)
             stats.processes += 1
             stats.links += len(names)
+            self._fd_count[pid] = len(names)
             readlink = os.readlink
             for name in names:
                 try:

@@ -80,6 +80,8 @@ HOLDER = textwrap.dedent(
             s.bind(("127.0.0.1", int(arg)))
             s.listen()
             keep.append(s)
+            print("done", os.fstat(s.fileno()).st_ino, flush=True)
+            continue
         print("done", flush=True)
     """
 )
@@ -97,10 +99,12 @@ class Holder:
     def pid(self) -> int:
         return self.proc.pid
 
-    def ask(self, command: str) -> None:
+    def ask(self, command: str) -> list[str]:
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
-        assert self.proc.stdout.readline().strip() == "done"
+        answer = self.proc.stdout.readline().split()
+        assert answer[:1] == ["done"]
+        return answer[1:]
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -450,3 +454,18 @@ def test_a_saved_map_others_could_write_is_not_read(tmp_path):
     assert read_saved(link) is None  # never through a symlink
     path.write_text("{not json")
     assert read_saved(path) is None
+
+
+def test_a_first_listener_in_an_old_process_is_searched_for_among_the_changed_ones(holders):
+    child = holders()  # an old process by the next scan, that never held a listener...
+    quiet = [holders() for _ in range(8)]  # ...and newer ones (higher pids) that stay as they are
+    with listening() as mine:
+        owners = OwnerMap()
+        ours = os.fstat(mine.fileno()).st_ino
+        owners.resolve({ours})  # cold: reads processes from the highest pid down
+        (inode,) = (int(word) for word in child.ask("bind 0"))
+        found = owners.resolve({ours, inode})
+        assert found[inode] == child.pid
+        # Its number of fds changed since it was read, theirs did not: it is searched before
+        # them, although a walk from the highest pid down would meet them first.
+        assert owners.stats.searched < len(quiet)
