@@ -1,0 +1,581 @@
+"""Benchmark: what scanning costs under the standard load, as ratios against `ss -tulnp`.
+
+    make bench                      # or: .venv/bin/python tests/perf/bench.py [--runs 7]
+
+Starts the standard load (tests/perf/load.py: ~2,000 listeners, ~400 processes, ~35,000 fds,
+loopback only), checks that the fast and the psutil scanner paths agree on it, then times each
+figure `--runs` times, interleaved with `ss -tulnp` in the same run, and prints one table: the
+median, the min–max spread over the runs, the median ratio against `ss -tulnp` and the target.
+Finally a plain Monitor loop polls once a second for `--monitor-seconds` (CPU and RSS), and the
+load stops. Not a test: pytest does not collect this directory's files (none is test_*.py).
+
+Rows that belong to parts not built yet print "n/a (not built yet)".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+sys.path[:0] = [str(REPO), str(HERE)]
+
+from load import StandardLoad  # noqa: E402
+
+from portwatch.core.scanner import ListenerScanner  # noqa: E402
+
+NA = "n/a (not built yet)"
+
+
+@dataclass
+class Row:
+    """One line of the table: a figure measured once per run, with its ss ratio per run."""
+
+    name: str
+    target: str = ""
+    limit: float | None = None  # the highest acceptable median ratio against ss
+    values: list[float] = field(default_factory=list)  # wall-clock milliseconds
+    ratios: list[float] = field(default_factory=list)
+    cpu_ratios: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def add(self, measured: Measured, ss: Measured | None) -> None:
+        self.values.append(measured.wall)
+        if ss is not None:
+            self.ratios.append(measured.wall / ss.wall)
+            if ss.cpu > 0:
+                self.cpu_ratios.append(measured.cpu / ss.cpu)
+
+
+@dataclass
+class Measured:
+    wall: float  # milliseconds
+    cpu: float  # milliseconds of CPU, this process and its finished children
+
+
+def _cpu() -> float:
+    me, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                         resource.RUSAGE_CHILDREN))
+    return (me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime) * 1000
+
+
+def timed(action: Callable[[], object]) -> Measured:
+    cpu, started = _cpu(), time.perf_counter()
+    action()
+    return Measured((time.perf_counter() - started) * 1000, _cpu() - cpu)
+
+
+def ratio_text(ratio: float) -> str:
+    return f"1/{1 / ratio:.0f}" if ratio < 0.5 else f"{ratio:.2f}×"
+
+
+def ms_text(ms: float) -> str:
+    return f"{ms:.1f}" if ms < 100 else f"{ms:.0f}"
+
+
+def run_quiet(argv: list[str], env: dict | None = None) -> None:
+    subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                   check=False)
+
+
+def count_fds() -> tuple[int, int]:
+    processes = fds = 0
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            try:
+                fds += len(os.listdir(f"/proc/{name}/fd"))
+                processes += 1
+            except OSError:
+                continue
+    return processes, fds
+
+
+def portwatch_env(scratch: str) -> dict:
+    """The environment of a portwatch process as a user has it: bytecode cached (a temp
+    pycache, so a PYTHONDONTWRITEBYTECODE environment does not charge compiling), config and
+    data in temp dirs."""
+    env = dict(os.environ)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPYCACHEPREFIX"] = os.path.join(scratch, "pycache")
+    env["PORTWATCH_CONFIG_DIR"] = os.path.join(scratch, "config")
+    env["PORTWATCH_DATA_DIR"] = os.path.join(scratch, "data")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def portwatch_argv(*args: str) -> list[str]:
+    """The installed `portwatch` script next to this interpreter, else python -m portwatch."""
+    script = Path(sys.executable).with_name("portwatch")
+    argv = [str(script)] if script.exists() else [sys.executable, "-m", "portwatch"]
+    return [*argv, *args]
+
+
+def owner_cache_files(env: dict) -> list[Path]:
+    return list(Path(env["PORTWATCH_DATA_DIR"]).glob("owner-map-*.json"))
+
+
+def import_costs(env: dict, top: int = 6) -> str:
+    """The slowest imports of `portwatch list` (cumulative, top-level only)."""
+    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "portwatch", "list",
+                             "--json"], capture_output=True, text=True, env=env, check=False)
+    costs = []
+    for line in result.stderr.splitlines():
+        if line.startswith("import time:") and "|" in line:
+            _, cumulative, name = (part.strip() for part in line[12:].split("|"))
+            if cumulative.isdigit() and not name.startswith(" ") and "." not in name.strip():
+                costs.append((int(cumulative) / 1000, name.strip()))
+            elif cumulative.isdigit() and name.startswith("portwatch"):
+                costs.append((int(cumulative) / 1000, name))
+    costs.sort(reverse=True)
+    return ", ".join(f"{name} {ms:.0f}" for ms, name in costs[:top]) + " (ms, cumulative)"
+
+
+MONITOR_CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    sys.path.insert(0, sys.argv[2])
+    from portwatch.core.monitor import Monitor
+    from portwatch.core.scanner import ListenerScanner
+    try:
+        from portwatch.core.catalog import load_catalog
+        annotator, with_catalog = load_catalog(), True
+    except ImportError:
+        annotator, with_catalog = None, False
+    seconds = float(sys.argv[1])
+    page = os.sysconf("SC_PAGE_SIZE")
+
+    def rss():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * page / 2**20
+
+    scanner = ListenerScanner()
+    scans = []
+
+    def scan():
+        started = time.perf_counter()
+        try:
+            return scanner.scan()
+        finally:
+            scans.append((time.perf_counter() - started) * 1000)
+
+    monitor = Monitor(scan, annotator)
+    monitor.poll()  # the first (cold) scan is start-up, not the steady cost
+    monitor.poll()
+    start_rss = rss()
+    cpu0, wall0 = sum(os.times()[:2]), time.monotonic()
+    samples, durations = [], []
+    del scans[:]
+    tick = wall0
+    while time.monotonic() - wall0 < seconds:
+        tick += 1.0
+        time.sleep(max(0.0, tick - time.monotonic()))
+        durations.append(monitor.poll().duration * 1000)
+        samples.append(rss())
+    cpu = sum(os.times()[:2]) - cpu0
+    wall = time.monotonic() - wall0
+    print(json.dumps({"cpu": cpu, "wall": wall, "start_rss": start_rss, "rss": samples,
+                      "durations": durations, "scans": scans, "catalog": with_catalog}))
+    """
+)
+
+
+def monitor_loop(seconds: float) -> dict:
+    result = subprocess.run([sys.executable, "-c", MONITOR_CHILD, str(seconds), str(REPO)],
+                            capture_output=True, text=True, check=False, timeout=seconds + 120)
+    if result.returncode != 0:
+        raise RuntimeError(f"monitor loop failed: {result.stderr.strip()}")
+    return json.loads(result.stdout)
+
+
+# -- rows of other parts: measured when their modules exist --------------------------------------
+
+def module_missing(*names: str) -> str | None:
+    """NA when one of the modules is not there yet."""
+    import importlib.util
+
+    for name in names:
+        try:
+            if importlib.util.find_spec(name) is None:
+                return NA
+        except ImportError:
+            return NA
+    return None
+
+
+CATALOG_CHILD = textwrap.dedent(
+    """
+    import json, time
+    started = time.perf_counter()
+    from portwatch.core.catalog import load_catalog
+    imported = time.perf_counter()
+    load_catalog()
+    done = time.perf_counter()
+    print(json.dumps({"import": (imported - started) * 1000, "load": (done - imported) * 1000}))
+    """
+)
+
+
+def catalog_load(runs: int, env: dict) -> list[float] | str:
+    """load_catalog() in a fresh interpreter each run (ms, the call itself)."""
+    missing = module_missing("portwatch.core.catalog")
+    if missing:
+        return missing
+    values = []
+    for _ in range(runs):
+        result = subprocess.run([sys.executable, "-c", CATALOG_CHILD], capture_output=True,
+                                text=True, env=env, check=False, timeout=120)
+        if result.returncode != 0:
+            return f"n/a (failed: {result.stderr.strip().splitlines()[-1:]})"
+        values.append(json.loads(result.stdout)["load"])
+    return values
+
+
+GUI_CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtWidgets import QApplication, QTableView
+    from portwatch.core.monitor import Monitor
+    from portwatch.core.scanner import ListenerScanner
+    from portwatch.gui.listener_model import ListenerModel
+    try:
+        from portwatch.core.catalog import load_catalog
+        annotator = load_catalog()
+    except ImportError:
+        annotator = None
+    app = QApplication([])
+    model = ListenerModel()
+    view = QTableView()
+    view.setModel(model)
+    view.resize(1200, 800)
+    view.show()
+    monitor = Monitor(ListenerScanner().scan, annotator)
+    model.apply(monitor.poll())
+    app.processEvents()
+    print(json.dumps({"rows": model.rowCount()}), flush=True)
+    for line in sys.stdin:
+        result = monitor.poll()
+        started = time.perf_counter()
+        model.apply(result)
+        app.processEvents()  # the view repaints what changed
+        ms = (time.perf_counter() - started) * 1000
+        print(json.dumps({"ms": ms, "opened": len(result.opened), "rows": model.rowCount()}),
+              flush=True)
+    """
+)
+
+
+class GuiApply:
+    """A child process with the real ListenerModel and a table view (offscreen Qt): each
+    `poll_after()` opens one listener in a new process, polls, and times model.apply()."""
+
+    def __init__(self, env: dict) -> None:
+        env = {**env, "QT_QPA_PLATFORM": "offscreen"}
+        self.proc = subprocess.Popen([sys.executable, "-c", GUI_CHILD], env=env,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line:
+            error = self.proc.stderr.read().strip().splitlines()[-1:]
+            self.close()
+            raise RuntimeError(f"GUI child failed: {error}")
+        self.rows = json.loads(line)["rows"]
+
+    def _poll(self) -> dict:
+        self.proc.stdin.write("poll\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def poll_after(self, load: StandardLoad) -> float:
+        pid, _port = load.spawn_listener()
+        answer = self._poll()
+        load.stop(pid)
+        self._poll()  # and the close, untimed
+        return answer["ms"]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()  # our own child, by its PID
+                self.proc.wait(5)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def start_gui(env: dict) -> tuple[GuiApply | None, str]:
+    missing = module_missing("PySide6", "portwatch.gui.listener_model")
+    if missing:
+        return None, missing
+    try:
+        return GuiApply(env), ""
+    except (RuntimeError, OSError, ValueError) as exc:
+        return None, f"n/a ({exc})"
+
+
+def bind_to_event(runs: int, env: dict, interval: float = 1.0) -> list[float] | str:
+    """Milliseconds from bind()+listen() to the `opened` line of `portwatch watch --json`."""
+    missing = module_missing("portwatch.commands.watch")
+    if missing:
+        return missing
+    import selectors
+    import socket
+
+    proc = subprocess.Popen(
+        portwatch_argv("watch", "--json", "--no-history", "--interval", str(interval)),
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    values: list[float] = []
+    try:
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        time.sleep(3 * interval)  # past the baseline poll
+        for run in range(runs):
+            time.sleep(interval * (run % 3) / 3)  # bind at different phases of the poll
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            sock.listen()
+            started = time.perf_counter()
+            port = sock.getsockname()[1]
+            deadline = started + 10 * interval
+            while time.perf_counter() < deadline:
+                if not selector.select(timeout=deadline - time.perf_counter()):
+                    break
+                event = json.loads(proc.stdout.readline() or "{}")
+                if event.get("event") == "opened" and event.get("port") == port:
+                    values.append((time.perf_counter() - started) * 1000)
+                    break
+            sock.close()
+    finally:
+        proc.terminate()  # our own child, by its PID
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        proc.stdout.close()
+    return values or "n/a (no event seen)"
+
+
+LIST_PARTS_CHILD = textwrap.dedent(
+    """
+    import time
+    t0 = time.perf_counter()
+    import json, sys
+    from portwatch.cli import build_parser
+    build_parser("listing")
+    from portwatch.commands import listing
+    from portwatch.core import records
+    from portwatch.core.scanner import default_owner_cache, scan_listeners
+    t1 = time.perf_counter()
+    snapshot = scan_listeners(owner_cache=default_owner_cache())
+    t2 = time.perf_counter()
+    from portwatch.core.catalog import load_catalog
+    catalog = load_catalog()
+    t3 = time.perf_counter()
+    rows = sorted((catalog.annotate(item) for item in snapshot.listeners), key=listing.sort_key)
+    t4 = time.perf_counter()
+    text = ",\\n".join(json.dumps(records.listener_record(row)) for row in rows)
+    t5 = time.perf_counter()
+    parts = {"imports": t1 - t0, "scan (saved map)": t2 - t1, "catalog load": t3 - t2,
+             "annotate": t4 - t3, "records + JSON": t5 - t4}
+    print(json.dumps({name: seconds * 1000 for name, seconds in parts.items()}))
+    """
+)
+
+
+def list_parts(env: dict) -> str:
+    """Where a warm `portwatch list --json` spends its time (one instrumented run)."""
+    result = subprocess.run([sys.executable, "-c", LIST_PARTS_CHILD], capture_output=True,
+                            text=True, env=env, check=False, timeout=120)
+    if result.returncode != 0:
+        return "n/a (instrumented run failed)"
+    bare = timed(lambda: run_quiet([sys.executable, "-c", "pass"], env))
+    parts = {"interpreter start": bare.wall, **json.loads(result.stdout)}
+    return ", ".join(f"{name} {ms:.0f}" for name, ms in parts.items()) + " (ms)"
+
+
+def print_extra(name: str, values: list[float] | str, target: str, limit: float | None = None,
+                note: str = "") -> None:
+    if isinstance(values, str):
+        print(f"{name:<46} {values}")
+        return
+    median = statistics.median(values)
+    spread = f"{ms_text(min(values))}–{ms_text(max(values))}"
+    verdict = "" if limit is None else ("yes" if median <= limit else "NO")
+    print(f"{name:<46} {ms_text(median):>10} {spread:>15} {'':>8} {target:>8}  {verdict:<3}"
+          + (f"  {note}" if note else ""))
+
+
+
+def rows_of(snapshot) -> set:
+    return {(i.proto, i.family, i.address, i.port, i.pid, i.owner_hidden)
+            for i in snapshot.listeners}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=7, help="runs per figure (at least 5)")
+    parser.add_argument("--polls", type=int, default=10,
+                        help="steady-state polls per run (the run's figure is their median)")
+    parser.add_argument("--monitor-seconds", type=float, default=60.0,
+                        help="length of the 1 s poll loop for CPU and RSS (0 skips it)")
+    parser.add_argument("--no-lsof", action="store_true", help="skip the lsof reference row")
+    args = parser.parse_args(argv)
+    runs = max(5, args.runs)
+
+    ss = shutil.which("ss")
+    lsof = None if args.no_lsof else shutil.which("lsof")
+    scratch = tempfile.mkdtemp(prefix="portwatch-bench-")
+    list_argv, list_env = portwatch_argv("list", "--json"), portwatch_env(scratch)
+    run_quiet(list_argv, list_env)  # compiles bytecode once, as installing would
+
+    baseline = Row("ss -tulnp (baseline)")
+    psutil_row = Row("psutil.net_connections() (reference)")
+    lsof_row = Row("lsof -nP -i (reference)")
+    steady = Row("steady-state poll (nothing changed)", "≤ 1/20", 1 / 20)
+    new = Row("poll after 1 new listener in a new process", "≤ 1/10", 1 / 10)
+    cold = Row("full rescan (cold cache)", "≤ 1.2×", 1.2)
+    listing = Row("portwatch list --json (whole process)", "≤ 1.5×", 1.5,
+                  note="owner map saved by the previous run")
+    gui_rows = 0
+    listing_first = Row("portwatch list --json, first run (no saved map)",
+                        note="reported; cold walk + start-up")
+
+    import psutil
+
+    print(f"portwatch benchmark: {platform.node()}, Linux {platform.release()},"
+          f" Python {platform.python_version()}, {os.cpu_count()} CPUs,"
+          f" running as {'root' if os.geteuid() == 0 else 'uid ' + str(os.geteuid())}")
+    print("starting the standard load ...", flush=True)
+    started = time.perf_counter()
+    catalog_ms = catalog_load(runs, list_env)
+    with StandardLoad() as load:
+        gui, gui_reason = start_gui(list_env)
+        gui_apply: list[float] = []
+        scanner = ListenerScanner()
+        first = scanner.scan()
+        processes, fds = count_fds()
+        print(f"standard load up in {time.perf_counter() - started:.1f} s:"
+              f" {len(first.listeners)} listeners, {processes} processes, {fds} fds;"
+              f" scanner path: {scanner.backend}"
+              + (f" ({scanner.fallback_reason})" if scanner.fallback_reason else ""))
+        same = rows_of(scanner.scan()) == rows_of(ListenerScanner(fast=False).scan())
+        print(f"fast path and psutil path agree on every row: {'yes' if same else 'NO'}")
+        for _ in range(3):
+            scanner.scan()
+        for run in range(runs):
+            print(f"run {run + 1}/{runs} ...", flush=True)
+            ss_ms = timed(lambda: run_quiet([ss, "-tulnp"])) if ss else None
+            if ss_ms is not None:
+                baseline.add(ss_ms, ss_ms)
+            psutil_row.add(timed(lambda: psutil.net_connections("inet")), ss_ms)
+            if lsof:
+                lsof_row.add(timed(lambda: run_quiet([lsof, "-nP", "-i"])), ss_ms)
+
+            def cold_scan() -> None:
+                fresh = ListenerScanner()
+                fresh.scan()
+                fresh.close()
+
+            cold.add(timed(cold_scan), ss_ms)
+            polls = [timed(scanner.scan) for _ in range(args.polls)]
+            steady.add(Measured(statistics.median(p.wall for p in polls),
+                                statistics.median(p.cpu for p in polls)), ss_ms)
+            pid, port = load.spawn_listener()
+            snapshot = None
+
+            def poll() -> None:
+                nonlocal snapshot
+                snapshot = scanner.scan()
+
+            new.add(timed(poll), ss_ms)
+            if not any(i.port == port and i.pid == pid for i in snapshot.listeners):
+                new.note = "MISSED the new listener"
+            load.stop(pid)
+            scanner.scan()
+            for path in owner_cache_files(list_env):
+                path.unlink()
+            listing_first.add(timed(lambda: run_quiet(list_argv, list_env)), ss_ms)
+            listing.add(timed(lambda: run_quiet(list_argv, list_env)), ss_ms)
+            if gui is not None:
+                gui_apply.append(gui.poll_after(load))
+        stats = scanner.walk_stats
+        if gui is not None:
+            gui_rows = gui.rows
+            gui.close()
+        latency = bind_to_event(runs, list_env)
+        parts = list_parts(list_env) if not module_missing("portwatch.core.catalog") else NA
+        monitor = monitor_loop(args.monitor_seconds) if args.monitor_seconds > 0 else None
+    imports = import_costs(list_env)
+
+    table = [baseline, psutil_row] + ([lsof_row] if lsof else [])
+    table += [steady, new, cold, listing, listing_first]
+    print()
+    print(f"standard load: {len(first.listeners)} listeners, {processes} processes, {fds} fds;"
+          f" {runs} runs (steady state: median of {args.polls} polls per run)")
+    header = (f"{'figure':<46} {'median ms':>10} {'min–max ms':>15} {'× ss':>8}"
+              f" {'target':>8}  ok   {'(cpu × ss)':>10}")
+    print(header)
+    print("-" * len(header))
+    for row in table:
+        median = statistics.median(row.values) if row.values else None
+        if median is None:
+            print(f"{row.name:<46} {'ss not found' if row is baseline else NA}")
+            continue
+        spread = f"{ms_text(min(row.values))}–{ms_text(max(row.values))}"
+        ratio = statistics.median(row.ratios) if row.ratios else None
+        verdict = ""
+        if row.limit is not None and ratio is not None:
+            verdict = "yes" if ratio <= row.limit else "NO"
+        cpu = statistics.median(row.cpu_ratios) if row.cpu_ratios else None
+        print(f"{row.name:<46} {ms_text(median):>10} {spread:>15}"
+              f" {ratio_text(ratio) if ratio else '':>8} {row.target:>8}  {verdict:<3}"
+              f"  {ratio_text(cpu) if cpu else '':>10}"
+              + (f"  {row.note}" if row.note else ""))
+    if monitor is not None:
+        cpu_pct = 100 * monitor["cpu"] / monitor["wall"]
+        rss = monitor["rss"]
+        print(f"{'monitor at 1 s poll: CPU (one core)':<46} {cpu_pct:>9.2f}%"
+              f" {'':>15} {'':>8} {'≤ 1%':>8}  {'yes' if cpu_pct <= 1 else 'NO'}")
+        print(f"{'monitor at 1 s poll: RSS':<46} {rss[-1]:>8.1f}MB"
+              f" {min(rss):>7.1f}–{max(rss):.1f} MB over {monitor['wall']:.0f} s"
+              f" (after 2 polls: {monitor['start_rss']:.1f} MB)")
+        for name, values in (("monitor poll (scan+diff+annotate), 1 s loop", monitor["durations"]),
+                             ("  of which scan", monitor["scans"])):
+            print(f"{name:<46} {ms_text(statistics.median(values)):>10}"
+                  f" {ms_text(min(values)) + '–' + ms_text(max(values)):>15}"
+                  + ("" if monitor["catalog"] else "  (no catalog)"))
+    print_extra("catalog load (fresh interpreter)", catalog_ms, "≤ 50 ms", 50)
+    print_extra("GUI: apply a poll with 1 new row", gui_apply or gui_reason, "",
+                note=f"ListenerModel + QTableView, offscreen, {gui_rows} rows" if gui_apply else "")
+    print_extra("GUI: launch to populated table",
+                NA.replace("not built yet", "needs a hook in the GUI"), "")
+    print_extra("bind → `watch --json` event, 1 s poll", latency, "",
+                note="alert rules and notification add their own part")
+    print()
+    if stats is not None:
+        print(f"last poll read: {stats.processes} fd directories ({stats.new} new processes,"
+              f" {stats.searched} searched), {stats.links} fd links, {stats.verified} re-checked")
+    print(f"portwatch list --json, where the time goes: {parts}")
+    print(f"portwatch list imports: {imports}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
