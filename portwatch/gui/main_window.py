@@ -368,6 +368,7 @@ class MainWindow(QMainWindow):
 
     def _pause_toggled(self, paused: bool) -> None:
         self.pause_requested.emit(paused)
+        self.status.set_paused(paused)
         self.show_message("Monitoring paused." if paused else "Monitoring resumed.")
 
     # --- closing ------------------------------------------------------------------------------

@@ -129,7 +129,7 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
     assessment = item.assessment
     if assessment is not None:
         risk = Fact("Risk", f"{risk_style.risk_label(assessment.risk)}: {assessment.reason}",
-                    color=risk_style.RISK_COLORS[assessment.risk])
+                    color=risk_style.RISK_TEXT_COLORS[assessment.risk])
     else:
         risk = Fact("Risk", "unknown: the port catalog could not be loaded")
     overview = [risk, Fact("Reach", _REACH[sock.exposure])]

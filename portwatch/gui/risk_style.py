@@ -23,6 +23,8 @@ RISK_COLORS = {
     Risk.LOW: "#fbc02d",
     Risk.NONE: "#9e9e9e",
 }
+# Text in the risk's colour needs more contrast than a filled dot: low is a darker yellow.
+RISK_TEXT_COLORS = {**RISK_COLORS, Risk.LOW: "#b08000", Risk.NONE: "#757575"}
 SEVERITY_COLORS = {
     Severity.HIGH: RISK_COLORS[Risk.HIGH],
     Severity.MEDIUM: RISK_COLORS[Risk.MEDIUM],

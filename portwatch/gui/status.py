@@ -42,15 +42,21 @@ class StatusSummary(QWidget):
         self.problem.setStyleSheet(f"color: {risk_style.RISK_COLORS[Risk.HIGH]};")
         self.last_scan = plain_label("", self)
         self.last_scan.setObjectName("statusLastScan")
+        self.paused = plain_label("monitoring paused", self)
+        self.paused.setObjectName("statusPaused")
+        self.paused.setStyleSheet("font-weight: bold;")
+        self._paused = False
         layout = QHBoxLayout(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.setSpacing(16)
         layout.addWidget(self.counts)
         layout.addWidget(self.hidden, 1)
         layout.addWidget(self.problem)
+        layout.addWidget(self.paused)
         layout.addWidget(self.last_scan)
         self.hidden.hide()
         self.problem.hide()
+        self.paused.hide()
 
     def show_poll(self, result: PollResult) -> None:
         rows = result.rows
@@ -76,6 +82,11 @@ class StatusSummary(QWidget):
         self.problem.setText(text if len(text) <= 120 else text[:119] + "…")
         self.problem.setToolTip(plain_tooltip(text))
         self.problem.setVisible(bool(text))
+
+    def set_paused(self, paused: bool) -> None:
+        """Say that monitoring is paused (the last scan's time stays until the next one)."""
+        self._paused = paused
+        self.paused.setVisible(paused)
 
     def show_failure(self, message: str) -> None:
         self.show_problem(message)

@@ -59,6 +59,9 @@ def test_refresh_action_asks_for_a_poll(qtbot, window):
     with qtbot.waitSignal(window.pause_requested, timeout=1000) as paused:
         window.pause_action.trigger()
     assert paused.args == [True]
+    assert not window.status.paused.isHidden()
+    window.pause_action.trigger()
+    assert window.status.paused.isHidden()
 
 
 def test_extension_points_for_tabs_and_banner(window):
