@@ -161,3 +161,59 @@ def test_sources_record_origin_and_licences():
 def test_nmap_services_is_not_bundled():
     names = {path.name.lower() for path in (REPO / "data").rglob("*")}
     assert not any("nmap" in name for name in names)
+
+
+# --------------------------------------------------------------------------- process patterns
+
+# Notes about the port's protocol, true whichever program speaks it there: no applies_to.
+PROTOCOL_CVES = {"Blast-RADIUS response forgery (CVE-2024-3596)",
+                 "IKEv1 Aggressive Mode exposes identities (CVE-2002-1623)",
+                 "IPMI 2.0 RAKP leaks password hashes (CVE-2013-4786)"}
+# Product notes whose product is not (only) a known use of the port: the reason names the
+# first pattern instead ("if the listener is realvnc").
+NAMED_BY_PATTERN = {"RealVNC 4.1.1 authentication bypass (CVE-2006-2369)"}
+
+
+def _compiled():
+    build = _build_module()
+    return build.compile_curated(REPO / "data" / "curated")["entries"]
+
+
+def test_most_product_notes_say_which_product_they_are_about():
+    notes = [n for e in _compiled() for n in e["security"]
+             if n["kind"] in ("exposure", "vulnerability")]
+    with_patterns = [n for n in notes if n["applies_to"]]
+    assert len(with_patterns) >= 0.7 * len(notes), (len(with_patterns), len(notes))
+    cves = [n["title"] for n in notes if n["kind"] == "vulnerability" and "CVE-" in n["title"]
+            and not n["applies_to"] and n["title"] not in PROTOCOL_CVES]
+    assert not cves, f"CVE notes without applies_to: {cves}"
+
+
+def test_most_uses_can_be_recognised():
+    uses = [u for e in _compiled() for u in e["uses"]]
+    assert sum(1 for u in uses if u["match"]) >= 0.9 * len(uses)
+
+
+def test_patterns_are_specific_enough():
+    for entry in _compiled():
+        for item in (*entry["uses"], *entry["security"]):
+            for pattern in item.get("match", []) + item.get("applies_to", []):
+                assert len(pattern) >= 3, (entry["ports"], pattern)
+
+
+def test_a_product_note_shares_a_pattern_with_a_use_of_its_port():
+    """So that a reason can name the product ("if the listener is Docker Engine API")."""
+    entries = _compiled()
+
+    def uses_at(port, proto):
+        return [use for e in entries if proto in e["protos"]
+                and any(low <= port <= high for low, high in e["ports"]) for use in e["uses"]]
+
+    for entry in entries:
+        for (low, _), proto in ((span, p) for span in entry["ports"] for p in entry["protos"]):
+            uses = uses_at(low, proto)
+            for note in entry["security"]:
+                if not note["applies_to"] or note["title"] in NAMED_BY_PATTERN or not uses:
+                    continue
+                assert any(set(note["applies_to"]) & set(use["match"]) for use in uses), (
+                    low, proto, note["title"])
