@@ -11,6 +11,10 @@ Facts about a port come first from the user's files, then from the bundled data;
 exact-port facts come before range facts (MyDoom's 3127-3198). Every fact keeps its origin
 ("bundled" or the user file's path). A broken user file is skipped and described in
 `Catalog.problems`; user files are only ever read.
+
+`Catalog.annotate(listener)` also tells which known uses the listening process matches (their
+`match` patterns) and weighs only the security notes that apply to that process (their
+`applies_to` patterns; see risk.py).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from portwatch.assets import data_file
 from portwatch.core import paths
 from portwatch.core.model import (
     AnnotatedListener,
+    Assessment,
     CatalogEntry,
     KnownUse,
     Listener,
@@ -35,12 +40,13 @@ from portwatch.core.model import (
     SecurityNote,
     Severity,
 )
-from portwatch.core.risk import assess
+from portwatch.core.risk import assess, likely_uses, process_text
 
 log = logging.getLogger(__name__)
 
 MAX_PORT = 65535
 MAX_USER_FILE_BYTES = 1024 * 1024
+MAX_CACHED_ANNOTATIONS = 4096
 MAX_YAML_DEPTH = 32
 USER_FILE_SUFFIXES = (".yaml", ".yml")
 BUNDLED = "bundled"
@@ -69,10 +75,11 @@ class _Facts:
         self.ranges: list[tuple[int, int, Proto, list[KnownUse], list[SecurityNote]]] = []
 
     def add(self, entry: dict[str, Any], origin: str) -> None:
-        uses = [KnownUse(u["software"], u["note"], tuple(u["refs"]), origin)
+        uses = [KnownUse(u["software"], u["note"], tuple(u["refs"]), origin,
+                         tuple(u.get("match", ())))
                 for u in entry["uses"]]
         notes = [SecurityNote(n["title"], Severity(n["severity"]), n["kind"], n["note"],
-                              tuple(n["refs"]), origin)
+                              tuple(n["refs"]), origin, tuple(n.get("applies_to", ())))
                  for n in entry["security"]]
         for proto_name in entry["protos"]:
             proto = Proto(proto_name)
@@ -103,6 +110,9 @@ class Catalog:
         self._rows = registry_rows  # [port, "tcp/udp", name, description], sorted by port
         self._layers = tuple(layers)  # user first, then bundled
         self._cache: dict[tuple[int, Proto], CatalogEntry] = {}
+        # (port, proto, exposure, process text) -> (likely uses, assessment): a service that
+        # restarts, or many workers of one server, are matched once.
+        self._annotations: dict[tuple, tuple[tuple[KnownUse, ...], Assessment]] = {}
         self.problems: tuple[str, ...] = tuple(problems)
 
     def lookup(self, port: int, proto: Proto | str) -> CatalogEntry:
@@ -126,9 +136,21 @@ class Catalog:
         return entry
 
     def annotate(self, listener: Listener) -> AnnotatedListener:
-        """The listener with its catalog entry and the risk that entry carries at its exposure."""
+        """The listener with its catalog entry, the known uses its process matches, and the
+        risk of the notes that apply to that process at its exposure (see risk.py)."""
         entry = self.lookup(listener.port, listener.proto)
-        return AnnotatedListener(listener, entry, assess(entry, listener.exposure))
+        process = listener.process
+        text = process_text(process)
+        key = (listener.port, listener.proto, listener.exposure, text)
+        found = self._annotations.get(key)
+        if found is None:
+            if len(self._annotations) >= MAX_CACHED_ANNOTATIONS:
+                self._annotations.clear()  # a flood of distinct command lines: start over
+            found = (likely_uses(entry, text), assess(entry, listener.exposure,
+                                                      process if text else None))
+            self._annotations[key] = found
+        likely, assessment = found
+        return AnnotatedListener(listener, entry, assessment, likely)
 
     def _registry(self, port: int, proto: Proto) -> tuple[str | None, str | None]:
         rows = self._rows

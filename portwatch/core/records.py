@@ -12,6 +12,8 @@ from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener, Secu
 
 
 def note_record(note: SecurityNote) -> dict[str, Any]:
+    """One security note; `applies_to` lists the process patterns of the product it is about
+    (empty: about the port itself)."""
     return {
         "severity": note.severity.value,
         "kind": note.kind,
@@ -19,7 +21,15 @@ def note_record(note: SecurityNote) -> dict[str, Any]:
         "note": note.note,
         "refs": list(note.refs),
         "origin": note.origin,
+        "applies_to": list(note.applies_to),
     }
+
+
+def _listener_notes(item: AnnotatedListener) -> list[dict[str, Any]]:
+    """The entry's notes, each with "applies": whether it counts for this listener's process
+    (false: context about another program, not part of the risk)."""
+    applicable = item.assessment.applicable if item.assessment else ()
+    return [{**note_record(note), "applies": note in applicable} for note in item.entry.security]
 
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
@@ -44,7 +54,8 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "service": entry.service if entry else None,
         "description": entry.description if entry else None,
         "uses": [use.text for use in entry.uses] if entry else None,
-        "security": [note_record(n) for n in entry.security] if entry else None,
+        "likely_software": [use.software for use in annotated.likely_uses] if entry else None,
+        "security": _listener_notes(annotated) if entry else None,
         "risk": annotated.assessment.risk.value if annotated.assessment else None,
         "risk_reason": annotated.assessment.reason if annotated.assessment else None,
     }
@@ -60,7 +71,8 @@ def entry_record(entry: CatalogEntry) -> dict[str, Any]:
         "description": entry.description,
         "uses": [use.text for use in entry.uses],
         "uses_detail": [
-            {"software": u.software, "note": u.note, "refs": list(u.refs), "origin": u.origin}
+            {"software": u.software, "note": u.note, "refs": list(u.refs), "origin": u.origin,
+             "match": list(u.match)}
             for u in entry.uses
         ],
         "security": [note_record(n) for n in entry.security],

@@ -1,4 +1,5 @@
-"""risk.assess: every kind of note at every exposure, and the one-line reasons."""
+"""risk.assess: every kind of note at every exposure, which notes apply to which program, and
+the one-line reasons."""
 
 from __future__ import annotations
 
@@ -9,27 +10,58 @@ from portwatch.core.model import (
     CatalogEntry,
     Exposure,
     KnownUse,
+    ProcessInfo,
     Proto,
     Risk,
     SecurityNote,
     Severity,
 )
-from portwatch.core.risk import NOTHING_KNOWN, assess
+from portwatch.core.risk import (
+    CANNOT_SEE,
+    MAX_CMDLINE_CHARS,
+    NOTHING_KNOWN,
+    Fit,
+    assess,
+    forwarder,
+    note_fit,
+    process_text,
+)
 
 ALL, LAN, LOOP = Exposure.ALL_INTERFACES, Exposure.LOCAL_NETWORK, Exposure.LOOPBACK
 REF = ("https://example.org/",)
 
 
-def entry(*notes, registered=True, uses=()):
-    return CatalogEntry(2375, Proto.TCP, "docker" if registered else None, None,
-                        tuple(KnownUse(name, "", REF) for name in uses), notes)
+def entry(*notes, registered=True, uses=(), proto=Proto.TCP):
+    """An entry for port 2375; `uses` are names or KnownUse values."""
+    uses = tuple(u if isinstance(u, KnownUse) else KnownUse(u, "", REF) for u in uses)
+    return CatalogEntry(2375, proto, "docker" if registered else None, None, uses, notes)
 
 
-def note(kind, severity, title="Docker API without TLS"):
-    return SecurityNote(title, Severity(severity), kind, "what can happen", REF)
+def note(kind, severity, title="Docker API without TLS", applies_to=()):
+    return SecurityNote(title, Severity(severity), kind, "what can happen", REF,
+                        applies_to=tuple(applies_to))
 
 
-# (kind, severity, exposure) -> risk, straight from the table in risk.py's docstring
+def proc(name, *cmdline, exe=None):
+    return ProcessInfo(4242, name, "alice", exe or f"/usr/bin/{name}", (name, *cmdline))
+
+
+DOCKER_USE = KnownUse("Docker Engine API (unencrypted)", "", REF, match=("dockerd", "docker"))
+DOCKER_NOTE = note("exposure", "high", "Unauthenticated Docker API is root on the host",
+                   applies_to=("dockerd", "docker"))
+DEVPI = KnownUse("devpi-server", "package index", REF, match=("devpi-server", "devpi"))
+MYDOOM = note("malware-history", "info", "MyDoom.A backdoor range (2004)")
+FINJAN = note("vulnerability", "medium", "Finjan SurfinGate management commands (CVE-2004-2107)",
+              applies_to=("surfingate", "finjan"))
+SSH_USE = KnownUse("OpenSSH (sshd)", "", REF, match=("sshd",))
+REGRESSHION = note("vulnerability", "high", "regreSSHion (CVE-2024-6387) in OpenSSH sshd",
+                   applies_to=("sshd",))
+DOCKERD = proc("dockerd", "-H", "tcp://0.0.0.0:2375")
+PYTHON = proc("python3", "-m", "myproxy", "--listen", "2375", exe="/usr/bin/python3.11")
+
+
+# (kind, severity, exposure) -> risk, straight from the table in risk.py's docstring, for a note
+# that applies (no applies_to) and a program that is none of the port's known uses.
 CASES = [
     ("exposure", "high", ALL, Risk.HIGH),
     ("exposure", "high", LAN, Risk.HIGH),
@@ -39,66 +71,95 @@ CASES = [
     ("exposure", "low", LAN, Risk.LOW),
     ("exposure", "info", ALL, Risk.NONE),
     ("exposure", "info", LOOP, Risk.NONE),
-    ("vulnerability", "high", ALL, Risk.HIGH),
-    ("vulnerability", "high", LAN, Risk.HIGH),
-    ("vulnerability", "high", LOOP, Risk.MEDIUM),
-    ("vulnerability", "medium", LOOP, Risk.MEDIUM),
+    ("vulnerability", "high", ALL, Risk.MEDIUM),  # the version decides: medium at most
+    ("vulnerability", "high", LAN, Risk.MEDIUM),
+    ("vulnerability", "medium", ALL, Risk.MEDIUM),
+    ("vulnerability", "low", ALL, Risk.LOW),
+    ("vulnerability", "high", LOOP, Risk.LOW),
+    ("vulnerability", "medium", LOOP, Risk.LOW),
     ("vulnerability", "low", LOOP, Risk.LOW),
     ("vulnerability", "info", ALL, Risk.NONE),
+    ("malware-history", "high", ALL, Risk.LOW),
+    ("malware-history", "medium", LAN, Risk.LOW),
+    ("malware-history", "info", ALL, Risk.LOW),  # an unidentified program in a backdoor's port
+    ("malware-history", "low", LOOP, Risk.NONE),  # the backdoors served other machines
+    ("malware-history", "info", LOOP, Risk.NONE),
+]
+UDP_CASES = [
     ("amplification", "high", ALL, Risk.MEDIUM),
     ("amplification", "low", LAN, Risk.MEDIUM),
     ("amplification", "info", ALL, Risk.LOW),
     ("amplification", "high", LOOP, Risk.NONE),
-    ("malware-history", "high", ALL, Risk.LOW),
-    ("malware-history", "medium", LAN, Risk.LOW),
-    ("malware-history", "low", LOOP, Risk.LOW),
-    ("malware-history", "info", ALL, Risk.NONE),
 ]
 
 
 @pytest.mark.parametrize(("kind", "severity", "exposure", "expected"), CASES)
 def test_each_kind_at_each_exposure(kind, severity, exposure, expected):
-    assert assess(entry(note(kind, severity)), exposure).risk is expected
+    assert assess(entry(note(kind, severity)), exposure, PYTHON).risk is expected
+
+
+@pytest.mark.parametrize(("kind", "severity", "exposure", "expected"), UDP_CASES)
+def test_amplification_on_udp(kind, severity, exposure, expected):
+    assert assess(entry(note(kind, severity), proto=Proto.UDP), exposure,
+                  PYTHON).risk is expected
+
+
+def test_amplification_does_not_apply_to_tcp():
+    found = assess(entry(note("amplification", "high")), ALL, PYTHON)
+    assert (found.risk, found.applicable) == (Risk.NONE, ())
 
 
 def test_exposure_reasons_say_who_can_reach_it():
     high = entry(note("exposure", "high"))
-    assert assess(high, ALL).reason == (
+    assert assess(high, ALL, PYTHON).reason == (
         "Docker API without TLS, reachable from every network this machine is on")
-    assert assess(high, LOOP).reason == "Docker API without TLS; only this machine can reach it"
-    assert "other machines" in assess(high, LAN).reason
+    assert assess(high, LOOP, PYTHON).reason == (
+        "Docker API without TLS; only this machine can reach it")
+    assert "other machines" in assess(high, LAN, PYTHON).reason
 
 
-def test_history_alone_is_never_high_and_says_so():
+def test_history_alone_is_never_high_and_says_what_to_check():
     history = note("malware-history", "high", title="MyDoom.A backdoor (2004)")
-    result = assess(entry(history, uses=("devpi-server",)), ALL)
+    result = assess(entry(history, uses=("devpi-server",)), ALL, PYTHON)
     assert result.risk is Risk.LOW
     assert result.reason == ("port once used by malware (MyDoom.A backdoor (2004)); "
-                             "ordinary software uses it too")
-    unknown = assess(entry(history, registered=False), ALL)
+                             "ordinary software uses it too — check what this program is")
+    unknown = assess(entry(history, registered=False), ALL, PYTHON)
     assert "not a sign of infection" in unknown.reason
+    hidden = assess(entry(history, uses=("devpi-server",)), ALL, None)
+    assert hidden.risk is Risk.LOW and hidden.reason.endswith(CANNOT_SEE)
 
 
 def test_the_worst_note_decides_and_the_first_wins_a_tie():
     notes = (note("malware-history", "low", "old worm"), note("exposure", "high", "open API"),
-             note("vulnerability", "high", "famous CVE"))
-    result = assess(entry(*notes), ALL)
+             note("vulnerability", "high", "famous CVE"), note("exposure", "medium", "second"))
+    result = assess(entry(*notes), ALL, PYTHON)
     assert (result.risk, result.reason.split(",")[0]) == (Risk.HIGH, "open API")
-    result = assess(entry(*notes), LOOP)  # exposure drops to low, the CVE only to medium
-    assert (result.risk, result.reason.split(",")[0]) == (Risk.MEDIUM, "famous CVE")
+    assert result.applicable == notes
+    result = assess(entry(*notes), LOOP, PYTHON)  # all capped at low on loopback: first wins
+    assert (result.risk, result.reason.split(";")[0]) == (Risk.LOW, "open API")
+    medium = assess(entry(notes[2], notes[3]), ALL, PYTHON)
+    assert (medium.risk, medium.reason.split(",")[0]) == (Risk.MEDIUM, "famous CVE")
 
 
-def test_a_vulnerability_reason_does_not_claim_the_software_is_there():
-    cve = note("vulnerability", "high", title="regreSSHion (CVE-2024-6387) in OpenSSH sshd")
-    assert assess(entry(cve), ALL).reason == (
-        "regreSSHion (CVE-2024-6387) in OpenSSH sshd, if that is the software listening here,"
-        " reachable from every network this machine is on")
+def test_a_vulnerability_reason_asks_to_check_the_version():
+    found = assess(entry(REGRESSHION, uses=(SSH_USE,)), ALL, proc("sshd", "-D"))
+    assert found.risk is Risk.MEDIUM
+    assert found.reason == ("regreSSHion (CVE-2024-6387) in OpenSSH sshd: check your version;"
+                            " reachable from every network this machine is on")
+    assert found.applicable == (REGRESSHION,)
+    loop = assess(entry(REGRESSHION, uses=(SSH_USE,)), LOOP, proc("sshd", "-D"))
+    assert loop.risk is Risk.LOW and "check your version" in loop.reason
+    unnamed = note("vulnerability", "high", title="Famous CVE")  # no applies_to: hedged
+    assert assess(entry(unnamed), ALL, PYTHON).reason.startswith(
+        "Famous CVE, if that is the software listening here: check your version")
 
 
 def test_no_notes_means_nothing_known():
     assert assess(entry(), ALL) == assess(entry(), LOOP)
     assert assess(entry(), ALL).risk is Risk.NONE
     assert assess(entry(), ALL).reason == NOTHING_KNOWN
+    assert assess(entry(), ALL, PYTHON).reason == NOTHING_KNOWN
 
 
 def test_an_unknown_service_reachable_from_everywhere_is_low():
@@ -112,14 +173,129 @@ def test_an_unknown_service_reachable_from_everywhere_is_low():
 
 
 def test_info_notes_give_their_own_reason_not_nothing_known():
-    result = assess(entry(note("exposure", "info", "Listens for printers")), ALL)
+    result = assess(entry(note("exposure", "info", "Listens for printers")), ALL, PYTHON)
     assert result.risk is Risk.NONE and result.reason.startswith("Listens for printers")
+
+
+# --------------------------------------------------------------------------- which notes apply
+
+
+def test_a_product_note_applies_to_that_product():
+    docker = entry(DOCKER_NOTE, uses=(DOCKER_USE,))
+    found = assess(docker, ALL, DOCKERD)
+    assert found.risk is Risk.HIGH and found.applicable == (DOCKER_NOTE,)
+    assert found.reason == ("Unauthenticated Docker API is root on the host, reachable from"
+                            " every network this machine is on")
+    loop = assess(docker, LOOP, DOCKERD)
+    assert loop.risk is Risk.LOW and loop.applicable == (DOCKER_NOTE,)
+
+
+def test_a_product_note_is_context_for_another_program():
+    """A python program on 0.0.0.0:2375 whose command line does not mention docker: the Docker
+    note is shown but does not count; with no other note the risk is none, and the reason
+    says why."""
+    found = assess(entry(DOCKER_NOTE, uses=(DOCKER_USE,)), ALL, PYTHON)
+    assert (found.risk, found.applicable) == (Risk.NONE, ())
+    assert found.reason == ("the notes for this port are about Docker Engine API, and this"
+                            " program is not it")
+    generic = note("exposure", "medium", "Open proxy")  # no applies_to: still counts
+    found = assess(entry(DOCKER_NOTE, generic, uses=(DOCKER_USE,)), ALL, PYTHON)
+    assert (found.risk, found.applicable) == (Risk.MEDIUM, (generic,))
+
+
+def test_a_hidden_owner_cannot_rule_a_product_note_out():
+    found = assess(entry(DOCKER_NOTE, uses=(DOCKER_USE,)), ALL, None)
+    assert found.risk is Risk.HIGH and found.applicable == (DOCKER_NOTE,)
+    assert found.reason == ("Unauthenticated Docker API is root on the host, reachable from"
+                            " every network this machine is on, if the listener is Docker"
+                            f" Engine API; {CANNOT_SEE}")
+    nameless = ProcessInfo(7, "")  # a process that told nothing counts as unknown
+    assert assess(entry(DOCKER_NOTE, uses=(DOCKER_USE,)), ALL, nameless) == found
+
+
+def test_a_forwarder_cannot_rule_a_product_note_out():
+    redis_use = KnownUse("Redis", "", REF, match=("redis-server", "redis"))
+    redis_note = note("exposure", "high", "Redis without a password",
+                      applies_to=("redis-server", "redis"))
+    proxy = proc("docker-proxy", "-proto", "tcp", "-host-ip", "0.0.0.0", "-host-port", "6379",
+                 "-container-ip", "172.17.0.2", "-container-port", "6379")
+    found = assess(entry(redis_note, uses=(redis_use,)), ALL, proxy)
+    assert found.risk is Risk.HIGH and found.applicable == (redis_note,)
+    assert found.reason.endswith("if the listener is Redis; this is a container's published"
+                                 " port, so portwatch cannot see which program answers")
+    socket_activated = ProcessInfo(1, "systemd", "root", "/usr/lib/systemd/systemd",
+                                   ("/sbin/init", "splash"))
+    assert note_fit(REGRESSHION, entry(REGRESSHION), process_text(socket_activated), (),
+                    True) is Fit.UNSURE
+    assert "starts on demand" in assess(entry(REGRESSHION, uses=(SSH_USE,)), ALL,
+                                         socket_activated).reason
+
+
+@pytest.mark.parametrize(("name", "exe", "expected"), [
+    ("docker-proxy", "/usr/bin/docker-proxy", True),
+    ("systemd", "/usr/lib/systemd/systemd", True),
+    ("sshd", "/usr/sbin/sshd", False),
+    ("ssh", "/usr/bin/ssh", True),
+    ("qemu-system-x86_64", "/usr/bin/qemu-system-x86_64", True),
+    ("svchost.exe", "C:\\Windows\\System32\\svchost.exe", True),
+    ("python3", "/usr/bin/python3.11", False),
+    ("my-ssh-tool", "/opt/ssh", True),  # the executable's file name counts too
+])
+def test_forwarders_are_known_by_name(name, exe, expected):
+    assert (forwarder(ProcessInfo(1, name, exe=exe)) is not None) is expected
+    assert forwarder(None) is None
+
+
+def test_sshd_on_all_interfaces_is_medium_at_most_with_a_version_check():
+    found = assess(entry(REGRESSHION, uses=(SSH_USE,)), ALL, proc("sshd", "-D"))
+    assert found.risk is Risk.MEDIUM and "check your version" in found.reason
+    # A hidden owner: neither the program nor its version is known, so low at most
+    hidden = assess(entry(REGRESSHION, uses=(SSH_USE,)), ALL, None)
+    assert hidden.risk is Risk.LOW and hidden.applicable == (REGRESSHION,)
+    assert hidden.reason == ("regreSSHion (CVE-2024-6387) in OpenSSH sshd: check your version;"
+                             " reachable from every network this machine is on, if the"
+                             f" listener is OpenSSH; {CANNOT_SEE}")
+    dropbear = assess(entry(REGRESSHION, uses=(SSH_USE,)), ALL, proc("dropbear", "-F"))
+    assert (dropbear.risk, dropbear.applicable) == (Risk.NONE, ())
+
+
+def test_the_usual_software_with_no_applicable_notes_is_none():
+    found = assess(entry(MYDOOM, FINJAN, uses=(DEVPI,)), LOOP,
+                   proc("devpi-server", "--host", "127.0.0.1"))
+    assert found == type(found)(Risk.NONE, "devpi-server, the usual software on this port", ())
+    on_network = assess(entry(MYDOOM, FINJAN, uses=(DEVPI,)), ALL, proc("devpi-server"))
+    assert on_network.risk is Risk.NONE
+
+
+def test_an_unknown_program_in_a_backdoor_port_is_low():
+    found = assess(entry(MYDOOM, FINJAN, uses=(DEVPI,)), ALL, PYTHON)
+    assert found.risk is Risk.LOW and found.applicable == (MYDOOM,)  # Finjan: context only
+    assert found.reason == ("port once used by malware (MyDoom.A backdoor range (2004));"
+                            " ordinary software uses it too — check what this program is")
+
+
+def test_malware_history_is_context_for_the_usual_software_even_by_command_line():
+    devpi_in_python = proc("python3", "/home/alice/.venv/bin/devpi-server", "--port", "3141")
+    found = assess(entry(MYDOOM, uses=(DEVPI,)), ALL, devpi_in_python)
+    assert (found.risk, found.applicable) == (Risk.NONE, ())
+
+
+def test_process_text_is_name_exe_and_the_start_of_the_command_line_lower_cased():
+    process = ProcessInfo(1, "Java", exe="/opt/JDK/bin/JAVA",
+                          cmdline=("java", "-cp", "x" * 5000, "Kafka.Kafka"))
+    text = process_text(process)
+    assert text.startswith("java\njava\njava -cp xxx")
+    assert "kafka.kafka" not in text  # past the first 4 KB of the command line
+    assert len(text) == len("java\njava\n") + MAX_CMDLINE_CHARS
+    assert process_text(None) == ""
+    windows = ProcessInfo(1, "dockerd.exe", exe="C:\\Program Files\\Docker\\dockerd.exe")
+    assert process_text(windows) == "dockerd.exe\ndockerd.exe"
 
 
 def test_bundled_data_mydoom_port_is_at_most_low():
     catalog = load_catalog(None)
     for port in (3127, 3141, 3198):
         found = catalog.lookup(port, Proto.TCP)
-        if any(n.kind == "malware-history" for n in found.security) and all(
-                n.kind == "malware-history" for n in found.security):
-            assert assess(found, ALL).risk.rank <= Risk.LOW.rank, port
+        for process in (None, PYTHON, proc("devpi-server")):
+            for exposure in Exposure:
+                assert assess(found, exposure, process).risk.rank <= Risk.LOW.rank, port
