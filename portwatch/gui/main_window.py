@@ -125,9 +125,11 @@ class MainWindow(QMainWindow):
         self.resize(1280, 780)
 
         self.filter_bar.filter_changed.connect(self.proxy.set_filter)
-        self.proxy.rowsInserted.connect(self._update_count)
-        self.proxy.rowsRemoved.connect(self._update_count)
-        self.proxy.modelReset.connect(self._update_count)
+        # Counted after the source model's signals: the proxy drops rows while the source is
+        # only about to remove them, so at the proxy's rowsRemoved the totals disagree.
+        self.model.rowsInserted.connect(self._update_count)
+        self.model.rowsRemoved.connect(self._update_count)
+        self.model.modelReset.connect(self._update_count)
         self.proxy.filter_changed.connect(self._update_count)
         self.proxy.dataChanged.connect(self._proxy_data_changed)
         self.proxy.rowsRemoved.connect(self._selection_may_have_gone)

@@ -339,3 +339,18 @@ def test_details_mark_likely_uses_and_notes_about_other_software():
     cve_part = text[text.index("SurfinGate CVE"):text.index("MyDoom range")]
     assert report.CONTEXT_NOTE in cve_part
     assert report.CONTEXT_NOTE not in text[text.index("MyDoom range"):]
+
+
+def test_the_shown_count_follows_highlight_removals(qtbot, scripted):
+    from portwatch.gui.listener_model import ListenerModel
+
+    win = MainWindow(Settings(), FixedCatalog(), model=ListenerModel(highlight_seconds=0.05))
+    qtbot.addWidget(win)
+    win.apply_poll(scripted.poll([listener(22), listener(80)]))
+    win.apply_poll(scripted.poll([listener(22)]))
+    assert win.filter_bar.count.text() == "2 shown"  # 80 is closing (red), still listed
+    qtbot.waitUntil(lambda: win.model.rowCount() == 1, timeout=2000)
+    assert win.filter_bar.count.text() == "1 shown"
+    win.filter_bar.set_filter(ListenerFilter(text="nothing"))
+    assert win.filter_bar.count.text() == "0 of 1 shown"
+    win.shutdown()
