@@ -122,6 +122,9 @@ def write_entry(entry: CatalogEntry, out: TextIO, width: int = 80,
             head = f"[{note.severity.value}] {kind}: {visible(note.title)}"
             out.write(_wrap(head, width, "  - ", "    "))
             out.write(_wrap(visible(note.note), width, "    ", "    "))
+            if note.applies_to:  # about one product: which processes it concerns
+                out.write(_wrap("applies to: " + ", ".join(visible(p) for p in note.applies_to),
+                                width, "    ", "      "))
             _write_sources(note.refs, note.origin, out, width)
 
 

@@ -102,3 +102,27 @@ def test_broken_user_file_is_reported_but_lookup_still_works(tmp_path):
     assert "Our build agent" in result.stdout
     assert "mine.yaml" in result.stdout  # the origin of a user fact is shown
     assert "\x1b" not in result.stdout  # terminal escapes from a file are shown, not obeyed
+
+
+def test_product_notes_say_which_programs_they_apply_to():
+    result = portwatch("lookup", "2375/tcp", "22/tcp")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "applies to: dockerd, docker" in text
+    assert "applies to: sshd" in text  # regreSSHion is about OpenSSH only
+    # a note about the protocol itself names no program
+    block = text[text.index("Constant password guessing"):text.index("regreSSHion")]
+    assert "applies to:" not in block
+
+
+def test_lookup_json_has_the_patterns():
+    result = portwatch("lookup", "3141/tcp", "--json")
+    assert result.returncode == 0, result.stderr
+    (item,) = json.loads(result.stdout)
+    devpi = next(u for u in item["uses_detail"] if u["software"] == "devpi-server")
+    assert devpi["match"] == ["devpi-server", "devpi"]
+    notes = {n["title"]: n for n in item["security"]}
+    finjan = next(n for title, n in notes.items() if "Finjan" in title)
+    assert finjan["applies_to"] == ["surfingate", "finjan"]
+    assert notes["MyDoom.A backdoor range (2004)"]["applies_to"] == []
+    assert all("applies" not in n for n in item["security"])  # no process, no verdict
