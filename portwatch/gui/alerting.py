@@ -181,6 +181,7 @@ class AlertCenter(QObject):
     @Slot(object)
     def show_listener(self, key: ListenerKey) -> None:
         """Bring the window forward with `key` selected (notification click, Show button)."""
+        log.info("showing the listener on %s port %s (pid %s)", key.proto, key.port, key.pid)
         select = getattr(self.window, "select_listener", None)
         if select is not None:
             select(key)

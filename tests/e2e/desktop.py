@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -219,6 +220,30 @@ class DesktopSession:
                         names.append(child.split('"')[1])
                 return names
         return []
+
+    def click_tray_icon(self, name: str = "portwatch", button: int = 3) -> None:
+        """Click the tray icon of `name` (3: the right button, which opens its menu). The
+        panel is raised first: without a window manager a window may cover it."""
+        panel = self.trayer_window()
+        if panel is None:
+            raise AssertionError("no trayer panel")
+        subprocess.run(["xdotool", "windowraise", panel], env=self.env, check=True, timeout=5)
+        lines = self._tree()
+        start = next(i for i, line in enumerate(lines) if '("panel" "trayer")' in line)
+        for line in lines[start + 1:]:
+            match = re.search(r'"([^"]*)":.*\s(\d+)x(\d+)\+-?\d+\+-?\d+\s+\+(-?\d+)\+(-?\d+)\s*$',
+                              line)
+            if match and match.group(1) == name:
+                width, height, x, y = (int(value) for value in match.groups()[1:])
+                subprocess.run(["xdotool", "mousemove", str(x + width // 2),
+                                str(y + height // 2), "click", str(button)],
+                               env=self.env, check=True, timeout=5)
+                return
+        raise AssertionError(f"no tray icon named {name!r}")
+
+    def keys(self, *names: str) -> None:
+        """Press keys (xdotool names) in whatever has the keyboard."""
+        subprocess.run(["xdotool", "key", *names], env=self.env, check=True, timeout=5)
 
     def _tree(self) -> list[str]:
         result = subprocess.run(["xwininfo", "-root", "-tree"], env=self.env,

@@ -4,7 +4,8 @@ A listener opened on 127.0.0.1 by the test must reach the notification daemon na
 and process; a process named `<img src=x>` must arrive escaped; the tray icon must be embedded
 in trayer; restarting the listener (new PID) or portwatch itself must not notify again; a second
 launch must raise the first and exit; a listener opened while portwatch was not running is
-reported at the next start. Everything started here is ended by its PID.
+reported at the next start; clicking a notification shows its listener; Quit in the tray menu
+ends the program. Everything started here is ended by its PID.
 
 What reached the daemon is read from the bus (a D-Bus monitor: the exact Notify arguments and
 dunst's answer) and from dunst itself (`dunstctl history`: what it rendered). Other programs on
@@ -108,6 +109,10 @@ def test_new_listener_notifies_once_with_tray_and_escaped_names(
         assert call["body"].startswith(f"{name} (pid {child.pid}) on tcp 127.0.0.1:{child.port}")
         assert call["hints"]["urgency"] == ("y", 1)
         assert call["actions"] == ["default", "Show"]
+        # Clicking it (dunst's default action) shows that listener in the window.
+        subprocess.run(["dunstctl", "action", "0"], env=session.env, check=True, timeout=5)
+        wait_until(lambda: f"showing the listener on tcp port {child.port} (pid {child.pid})"
+                   in app.log(), 5, "the window showing the clicked listener")
         item = rendered(session, call["id"])
         assert item["appname"] == "portwatch" and item["summary"] == call["summary"]
 
@@ -155,5 +160,11 @@ def test_new_listener_notifies_once_with_tray_and_escaped_names(
         assert len(calls_about(watcher, port)) == 1
         assert len(calls_about(watcher, bad.port)) == 1
         assert len(calls_about(watcher, late.port)) == 1
+
+        # 6. Quit from the tray icon's menu ends portwatch (the window's close is not refused).
+        session.click_tray_icon("portwatch")
+        time.sleep(0.5)
+        session.keys("Up", "Return")  # the menu's last entry: Quit
+        assert app.proc.wait(10) == 0
     finally:
         app.stop()
