@@ -168,3 +168,30 @@ def test_new_listener_notifies_once_with_tray_and_escaped_names(
         assert app.proc.wait(10) == 0
     finally:
         app.stop()
+
+
+def top_level_windows(session, name: str) -> list[str]:
+    """`xwininfo -tree` lines of the root's direct children named `name`."""
+    lines = session._tree()
+    children = [line for line in lines if line.startswith("     0x")]  # root's children
+    return [line.strip() for line in children if f'"{name}":' in line]
+
+
+def test_without_a_notification_server_the_tray_shows_the_alert(
+        desktop_factory, listener_factory, isolated_dirs, tmp_path):
+    session = desktop_factory(notifications=False)
+    config, _data = isolated_dirs
+    (config / "settings.yaml").write_text(SETTINGS)
+    silence_other_ports()
+    app = PortwatchProcess(session, tmp_path / "portwatch.log").start()
+    try:
+        app.wait_until_watching()
+        assert "tray icon shown; notifications: tray" in app.log()
+        before = set(top_level_windows(session, "portwatch"))
+        child = listener_factory("tcp", "127.0.0.1", free_test_port())
+        wait_until(lambda: f"New listener: port {child.port}/tcp" in app.log(), 10, "the alert")
+        # Qt's balloon next to the tray icon: a new small top-level window of portwatch.
+        wait_until(lambda: set(top_level_windows(session, "portwatch")) - before, 5,
+                   "the tray balloon")
+    finally:
+        app.stop()

@@ -9,6 +9,7 @@ import time
 import pytest
 from jeepney import DBusAddress, new_error, new_method_call, new_method_return
 from jeepney.low_level import Parser
+from PySide6.QtCore import QObject, Signal
 
 from portwatch.core.model import (
     Alert,
@@ -90,13 +91,29 @@ def test_icon_is_the_shipped_file_in_a_checkout(tmp_path):
     assert icon.startswith("/")
 
 
-def test_tray_messages_show_hostile_text_literally_on_x11(qapp):
-    assert notify.tray_message_text("plain words", "linux") == "plain words"
-    converted = notify.tray_message_text(f"name {HOSTILE}", "linux")
-    assert "&lt;img src=x&gt;" in converted and HOSTILE not in converted
-    # macOS and Windows show native notifications: plain text, no conversion.
-    assert notify.tray_message_text(HOSTILE, "darwin") == HOSTILE
-    assert notify.tray_message_text(HOSTILE, "win32") == HOSTILE
+class FakeTrayIcon(QObject):
+    messageClicked = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[tuple] = []
+
+    def showMessage(self, *args) -> None:
+        self.messages.append(args)
+
+
+def test_tray_messages_pass_text_as_is_and_clicks_show_the_last_alert(qapp, qtbot):
+    """Qt shows tray messages as plain text everywhere (its X11 balloon too)."""
+    icon = FakeTrayIcon()
+    chosen = notify.TrayNotifier(icon)
+    alert = make_alert(Risk.HIGH, HOSTILE, port=8124)
+    assert chosen.notify(alert) == 1
+    title, body, kind, _msecs = icon.messages[0]
+    assert (title, body) == (alert.title, alert.body)
+    assert kind == notify.QSystemTrayIcon.MessageIcon.Critical
+    with qtbot.waitSignal(chosen.activated, timeout=500) as blocker:
+        icon.messageClicked.emit()
+    assert blocker.args == [alert.listeners[0].key]
 
 
 def test_pick_without_a_session_bus_falls_back_to_null(qapp, monkeypatch, tmp_path):
