@@ -195,3 +195,23 @@ def test_without_a_notification_server_the_tray_shows_the_alert(
                    "the tray balloon")
     finally:
         app.stop()
+
+
+def test_start_minimised_shows_only_the_tray_until_launched_again(
+        desktop_session, isolated_dirs, tmp_path):
+    session = desktop_session
+    config, _data = isolated_dirs
+    (config / "settings.yaml").write_text(SETTINGS + "start_minimised: true\n")
+    silence_other_ports()
+    app = PortwatchProcess(session, tmp_path / "portwatch.log").start()
+    try:
+        app.wait_until_watching(window=False)
+        wait_until(lambda: "portwatch" in session.tray_icons(), 10, "tray icon in trayer")
+        time.sleep(0.5)
+        assert session.window_ids("portwatch") == []  # no window: only the tray icon
+        second = subprocess.run([sys.executable, "-m", "portwatch"], env=session.env,
+                                capture_output=True, text=True, timeout=30)
+        assert second.returncode == 0, second.stderr
+        wait_until(lambda: session.window_ids("portwatch"), 5, "the window, raised")
+    finally:
+        app.stop()
