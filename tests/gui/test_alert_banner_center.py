@@ -276,3 +276,37 @@ def test_a_burst_of_alerts_is_folded_into_one_notification(center_parts, qtbot, 
     qtbot.wait(400)  # the window has passed: the next alert is told on its own
     center.raise_alert(alert_for(row(99)))
     assert notifier.shown[-1].listeners[0].listener.port == 99
+
+
+def test_acknowledging_writes_the_sqlite_memory_in_its_own_thread(qtbot, worker_thread,
+                                                                   tmp_path):
+    """The history store's sqlite3 connection refuses other threads: acknowledging from the
+    banner must reach it in the worker's thread, and survive a restart."""
+    from types import SimpleNamespace
+
+    from portwatch.core.history import HistoryStore
+    from portwatch.gui.alerting import MonitorAlertMemory
+
+    path = tmp_path / "history.sqlite3"
+    monitor = SimpleNamespace(history=None)
+
+    def open_in_worker() -> None:
+        monitor.history = HistoryStore(path)
+
+    QTimer.singleShot(0, worker_thread, open_in_worker)
+    qtbot.waitUntil(lambda: monitor.history is not None, timeout=5000)
+    window = FakeWindow()
+    qtbot.addWidget(window)
+    center = AlertCenter(window, worker_thread, Settings(),
+                         rules=AlertRules(MonitorAlertMemory(monitor)))
+    alert = alert_for(row(8000))
+    center.raise_alert(alert)
+    with qtbot.waitSignal(center.acknowledger.acknowledged, timeout=5000):
+        center.banner.item(0).ack_button.click()
+    assert window.messages == []  # no "not saved" failure
+
+    closed: list[bool] = []
+    QTimer.singleShot(0, worker_thread, lambda: (monitor.history.close(), closed.append(True)))
+    qtbot.waitUntil(lambda: closed == [True], timeout=5000)
+    with HistoryStore(path) as again:
+        assert again.acknowledged() == {identity(alert.listeners[0])}
