@@ -122,7 +122,7 @@ PY
 if "$py" -c "import portwatch.gui.app" 2>/dev/null \
    && QT_QPA_PLATFORM=offscreen "$py" -c "from PySide6.QtWidgets import QApplication; QApplication([])" \
       >/dev/null 2>&1; then
-  QT_QPA_PLATFORM=offscreen "$pw" >"$work/gui.log" 2>&1 &
+  QT_QPA_PLATFORM=offscreen "$pw" --debug >"$work/gui.log" 2>&1 &
   gui=$!
   sleep 3
   if kill -0 "$gui" 2>/dev/null; then alive=yes; else alive=no; fi
@@ -130,6 +130,7 @@ if "$py" -c "import portwatch.gui.app" 2>/dev/null \
   wait "$gui" 2>/dev/null || true
   [ "$alive" = yes ] || fail "the window exited within 3 s: $(tail -20 "$work/gui.log")"
   ! grep -q "Traceback" "$work/gui.log" || fail "the window printed a traceback: $(cat "$work/gui.log")"
+  ! grep -q "missing or unreadable" "$work/gui.log" || fail "an icon did not load: $(cat "$work/gui.log")"
   echo "ok: the window ran offscreen for 3 s"
 else
   echo "skip: no GUI yet (portwatch.gui.app) or Qt offscreen cannot start"

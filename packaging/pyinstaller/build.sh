@@ -26,10 +26,15 @@ PORTWATCH_SITE=$stage/site PORTWATCH_PRUNED=$stage/pruned.txt \
   "$py" -m PyInstaller --noconfirm --log-level WARN \
   --distpath "$dist" --workpath "$stage/work" "$repo/packaging/pyinstaller/portwatch.spec"
 
+# Python's own shared libraries (built locally, e.g. by pyenv) carry debug symbols: libpython
+# alone drops from 23 MB to 6 MB. Wheels' libraries are left alone (see the spec).
+internal=$dist/portwatch/_internal
+find "$internal" -maxdepth 1 -name 'libpython3*.so*' -type f -exec strip --strip-debug {} +
+find "$internal" -path '*/lib-dynload/*.so' -type f -exec strip --strip-debug {} +
+
 # The spec pruned unused Qt plugins and the libraries only they needed: prove that no library
 # left in the bundle needs one of those. (Other unresolved names are host libraries this machine
 # lacks, such as libwayland-egl; PyInstaller never bundles those.)
-internal=$dist/portwatch/_internal
 unresolved=$( { find "$internal" -name '*.so*' -type f -print0 \
   | LD_LIBRARY_PATH=$internal:$internal/PySide6/Qt/lib xargs -0 -n 20 ldd 2>/dev/null || true; } \
   | awk '/not found/ { print $1 }' | sort -u)
