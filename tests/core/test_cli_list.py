@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -34,8 +35,37 @@ def test_list_json_shows_another_programs_listener(listener_factory):
     assert row["owner_hidden"] is False
     expected_keys = {"proto", "family", "address", "port", "exposure", "pid", "process", "user",
                      "exe", "cmdline", "owner_hidden", "service", "description", "uses",
-                     "security", "risk"}
+                     "likely_software", "security", "risk", "risk_reason"}
     assert expected_keys <= set(row)
+    assert all(isinstance(note["applies"], bool) for note in row["security"])
+
+
+def test_devpi_on_loopback_3141_is_recognised_and_not_a_risk(listener_factory, tmp_path):
+    """A program named devpi-server (a symlink to the real interpreter) listening on
+    127.0.0.1:3141 is devpi: the MyDoom range and Finjan's CVE are context, risk none."""
+    named = tmp_path / "devpi-server"
+    os.symlink(os.path.realpath(sys.executable), named)
+    try:
+        child = listener_factory("tcp", "127.0.0.1", 3141, executable=str(named))
+    except OSError as exc:
+        pytest.skip(f"127.0.0.1:3141 is not free here, so devpi cannot be imitated ({exc})")
+    if psutil.Process(child.pid).name() != "devpi-server":
+        pytest.skip("this system does not name a process after the symlink it was started by")
+    result = portwatch("list", "--json")
+    assert result.returncode == 0, result.stderr
+    (row,) = [r for r in json.loads(result.stdout) if r["pid"] == child.pid]
+    assert (row["port"], row["process"]) == (3141, "devpi-server")
+    assert row["likely_software"] == ["devpi-server"]
+    assert row["risk"] == "none"
+    assert row["risk_reason"] == "devpi-server, the usual software on this port"
+    titles = {note["title"]: note["applies"] for note in row["security"]}
+    assert any("MyDoom" in title for title in titles)
+    assert any("Finjan" in title for title in titles)
+    assert not any(titles.values())  # shown as context, none counts
+    table = portwatch("list").stdout.splitlines()
+    assert table[0].split()[-2:] == ["SOFTWARE", "RISK"]
+    (line,) = [line for line in table if f" {child.pid} " in line]
+    assert line.split()[-2:] == ["devpi-server", "none"]
 
 
 def test_list_human_output_is_aligned(listener_factory):
