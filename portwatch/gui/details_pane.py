@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable
+from typing import cast
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices, QGuiApplication
@@ -143,22 +144,19 @@ class DetailsPane(QWidget):
 
     @Slot(object, object)
     def _job_finished(self, token: object, result: object) -> None:
-        kind, identity = token  # type: ignore[misc]
+        kind, identity = cast(tuple[str, "Identity | None"], token)
         if kind == "terminate":
             self._terminate_done(result)
             return
-        if identity != self._identity:
+        if identity is None or identity != self._identity:
             return  # the selection moved on
         if kind == "details":
-            if isinstance(result, Exception):
-                pid = identity[0].pid or 0
-                result = ProcessDetails(pid, True, problems=(f"could not be inspected: {result}",))
-            self._details = result  # type: ignore[assignment]
+            self._details = result if isinstance(result, ProcessDetails) else ProcessDetails(
+                identity[0].pid or 0, True, problems=(f"could not be inspected: {result}",))
         elif kind == "hash":
-            if isinstance(result, Exception):
-                exe = self._item.listener.process.exe if self._item else ""  # type: ignore[union-attr]
-                result = FileDigest(exe or "", None, f"not computed: {result}")
-            self._digest = result  # type: ignore[assignment]
+            proc = self._item.listener.process if self._item is not None else None
+            self._digest = result if isinstance(result, FileDigest) else FileDigest(
+                (proc.exe if proc else None) or "", None, f"not computed: {result}")
         self._render()
 
     def current_report(self) -> report.Report | None:
@@ -226,10 +224,10 @@ class DetailsPane(QWidget):
     def _terminate_done(self, result: object) -> None:
         self._terminating = False
         self._update_buttons()
-        if isinstance(result, Exception):
+        if not isinstance(result, TerminateResult):  # the job raised
             result = TerminateResult(TerminateOutcome.PERMISSION_DENIED,
                                      f"The process could not be stopped: {result}")
-        self.message.emit(result.message)  # type: ignore[union-attr]
+        self.message.emit(result.message)
         self.terminate_finished.emit(result)
 
     def shutdown(self) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -317,8 +317,8 @@ class MainWindow(QMainWindow):
         current = self.table.selectionModel().currentIndex()
         self._show_details(current)
 
-    def _context_menu(self, point: object) -> None:
-        index = self.table.indexAt(point)  # type: ignore[arg-type]
+    def _context_menu(self, point: QPoint) -> None:
+        index = self.table.indexAt(point)
         if not index.isValid():
             return
         self.table.selectRow(index.row())
@@ -330,7 +330,7 @@ class MainWindow(QMainWindow):
         menu.addSeparator()
         terminate = menu.addAction("Terminate process…", self.details.request_terminate)
         terminate.setEnabled(self.details.terminate_button.isEnabled())
-        menu.exec(self.table.viewport().mapToGlobal(point))  # type: ignore[arg-type]
+        menu.exec(self.table.viewport().mapToGlobal(point))
 
     def _terminate_finished(self, result: TerminateResult) -> None:
         self.refresh_requested.emit()
