@@ -11,8 +11,10 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
   owner psutil reports);
 * walks more processes only while some listener inode is still unknown (and, asked again,
   still open): new processes, then those whose number of open fds changed since we last read
-  them (the size of /proc/<pid>/fd), then processes that owned listeners before, then the rest,
-  each group from the highest pid down, and stops as soon as every unknown inode is found;
+  them (the size of /proc/<pid>/fd), then those that ran since (/proc/<pid>/schedstat: a
+  process that did not run created nothing), processes that owned listeners before ahead of
+  the others, each group from the highest pid down; it stops as soon as every unknown inode is
+  found;
 * re-reads a few remembered fd links per scan (all of them for sockets known to be shared), so
   an owner that closed its copy of a shared socket is noticed;
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
@@ -120,6 +122,7 @@ class OwnerMap:
         self._start: dict[int, int] = {}  # pid -> start time in clock ticks since boot
         self._former: set[int] = set()  # pids that held listeners (walked early)
         self._fd_count: dict[int, int] = {}  # pid -> open fds when we last read its fd dir
+        self._runtime: dict[int, int] = {}  # pid -> its schedstat run time (ns) then
         self._shared: set[int] = set()  # inodes with more than one known holder
         self._orphans: set[int] = set()  # inodes no readable process held when we looked
         self._orphans_checked = -float("inf")  # when we last read every process for them
@@ -248,6 +251,8 @@ class OwnerMap:
         self._former &= live
         for pid in self._fd_count.keys() - live:
             del self._fd_count[pid]
+        for pid in self._runtime.keys() - live:
+            del self._runtime[pid]
 
     def _check_identities(self) -> None:
         """An owner pid whose /proc entry changed may be a new process with a reused pid."""
@@ -296,9 +301,12 @@ class OwnerMap:
         True when every process was read (nothing stopped the walk early)."""
         candidates = live - walked
         changed = self._fd_count_changed(candidates) if self._fd_count else set()
-        former = sorted(self._former & candidates - changed, reverse=True)
-        rest = sorted(candidates - changed - self._former, reverse=True)
-        for pid in (*sorted(changed, reverse=True), *former, *rest):
+        others = candidates - changed
+        ran = self._ran(others) if self._runtime else others
+        former = self._former
+        groups = (changed, ran & former, ran - former, others - ran & former, others - ran - former)
+        order = [pid for group in groups for pid in sorted(group, reverse=True)]
+        for pid in order:
             if not unknown:
                 return False
             self.stats.searched += 1
@@ -323,6 +331,25 @@ class OwnerMap:
                 changed.add(pid)
         return changed if len(changed) < len(pids) else set()
 
+    def _ran(self, pids: set[int]) -> set[int]:
+        """Processes that ran since we last read their fds (or that we never read): a socket
+        is created by running. Judged by the run time in /proc/<pid>/schedstat, which counts
+        the main thread only: a process whose other threads alone ran is searched last."""
+        ran: set[int] = set()
+        runtime = self._runtime
+        for pid in pids:
+            now = self._read_runtime(pid)
+            if now is None or runtime.get(pid) != now:
+                ran.add(pid)
+        return ran
+
+    def _read_runtime(self, pid: int) -> int | None:
+        try:
+            with open(f"{self._proc}/{pid}/schedstat", "rb") as handle:
+                return int(handle.read().split(None, 1)[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
     # -- reading /proc --------------------------------------------------------------------
 
     def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
@@ -337,10 +364,13 @@ class OwnerMap:
             return []
         found: list[tuple[int, int]] = []
         try:
+            runtime = self._read_runtime(pid)  # before the fds: a later run shows as a change
             names = os.listdir(fd_dir)
             stats.processes += 1
             stats.links += len(names)
             self._fd_count[pid] = len(names)
+            if runtime is not None:
+                self._runtime[pid] = runtime
             readlink = os.readlink
             for name in names:
                 try:
