@@ -46,10 +46,10 @@ The listener gets the highest risk of its applicable notes, with that note's rea
 first note wins, so the user's own notes, which come first, speak first). When that is none:
 
 - the process matches a known use: "devpi-server, the usual software on this port";
-- the notes are about another product: "the notes for this port are about Docker Engine API,
-  and this program is not it";
-- an applicable info note gives its own reason; with no notes at all, "nothing known against
-  this port".
+- else an applicable note gives its own reason (an info note, or a note that loopback defuses);
+- else, when the notes are about another product: "the notes for this port are about Docker
+  Engine API, and this program is not it"; with no notes at all, "nothing known against this
+  port".
 
 Finally a port with no IANA registration and no known use, bound to all interfaces, is low at
 least ("unknown service reachable from every network this machine is on").
@@ -216,11 +216,11 @@ def assess(entry: CatalogEntry, exposure: Exposure,
         reason = best.reason
     elif likely:
         reason = f"{_short(likely[0].software)}, the usual software on this port"
+    elif best is not None:
+        reason = best.reason
     elif (other := next((n for n in context if n.applies_to), None)) is not None:
         reason = (f"the notes for this port are about {product_name(other, entry)}, "
                   "and this program is not it")
-    elif best is not None:
-        reason = best.reason
     else:
         reason = NOTHING_KNOWN
     if (not entry.registered and not entry.uses and exposure is Exposure.ALL_INTERFACES

@@ -274,6 +274,13 @@ def test_an_unknown_program_in_a_backdoor_port_is_low():
                             " ordinary software uses it too — check what this program is")
 
 
+def test_on_loopback_an_applicable_note_explains_before_the_context_does():
+    found = assess(entry(MYDOOM, FINJAN, uses=(DEVPI,)), LOOP, PYTHON)
+    assert (found.risk, found.applicable) == (Risk.NONE, (MYDOOM,))
+    assert found.reason == ("port once used by malware (MyDoom.A backdoor range (2004)); only"
+                            " this machine can reach it")
+
+
 def test_malware_history_is_context_for_the_usual_software_even_by_command_line():
     devpi_in_python = proc("python3", "/home/alice/.venv/bin/devpi-server", "--port", "3141")
     found = assess(entry(MYDOOM, uses=(DEVPI,)), ALL, devpi_in_python)
