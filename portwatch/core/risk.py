@@ -36,7 +36,10 @@ exposure          the severity (high stays high)               low at most: only
 vulnerability     medium at most: portwatch cannot see the     low at most
                   version, so the reason says to check it;
                   low at most when it cannot see the program
-amplification     medium (low for an info note); UDP only      none: nobody outside can abuse it
+amplification     medium for one product's flaw (applies_to:   none: nobody outside can abuse it
+                  memcached, ntpd monlist); low for a
+                  protocol every such service speaks (mDNS,
+                  SSDP, DNS) or an info note; UDP only
 malware-history   low, only for a program that is none of      none: the old backdoors served
                   the port's known uses (or is hidden):        other machines
                   "check what this program is"
@@ -249,8 +252,13 @@ def _assess_note(note: SecurityNote, entry: CatalogEntry, exposure: Exposure, fi
     if note.kind == "amplification":
         if not networked:
             return Assessment(Risk.NONE, f"{title}; {reach}, so nobody outside can abuse it")
-        risk = Risk.LOW if note.severity is Severity.INFO else Risk.MEDIUM
-        return Assessment(risk, f"{title}, {reach}{unsure}")
+        # A protocol every such service speaks (mDNS, SSDP, DNS) is how the LAN works: worth
+        # knowing, not worrying about, unless the machine is on the open Internet. A flaw of
+        # one product (memcached's UDP, ntpd's monlist) is worth fixing: medium.
+        if note.severity is Severity.INFO or not note.applies_to:
+            return Assessment(Risk.LOW, f"{title}, {reach}; it matters only if this machine is"
+                              f" reachable from the Internet{unsure}")
+        return Assessment(Risk.MEDIUM, f"{title}, {reach}{unsure}")
     if note.kind == "vulnerability":
         # Only some versions are affected, and portwatch cannot see the version: say so.
         if not note.applies_to:

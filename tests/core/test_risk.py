@@ -86,8 +86,8 @@ CASES = [
     ("malware-history", "info", LOOP, Risk.NONE),
 ]
 UDP_CASES = [
-    ("amplification", "high", ALL, Risk.MEDIUM),
-    ("amplification", "low", LAN, Risk.MEDIUM),
+    ("amplification", "high", ALL, Risk.LOW),  # the protocol itself (mDNS, SSDP): LAN normal
+    ("amplification", "low", LAN, Risk.LOW),
     ("amplification", "info", ALL, Risk.LOW),
     ("amplification", "high", LOOP, Risk.NONE),
 ]
@@ -102,6 +102,16 @@ def test_each_kind_at_each_exposure(kind, severity, exposure, expected):
 def test_amplification_on_udp(kind, severity, exposure, expected):
     assert assess(entry(note(kind, severity), proto=Proto.UDP), exposure,
                   PYTHON).risk is expected
+
+
+def test_amplification_flaw_of_one_product_is_medium():
+    flaw = SecurityNote("memcached UDP reflection", Severity.HIGH, "amplification", "n",
+                        ("https://example.org/",), applies_to=("memcached",))
+    memcached = ProcessInfo(7, "memcached", exe="/usr/bin/memcached")
+    found = assess(entry(flaw, proto=Proto.UDP), ALL, memcached)
+    assert found.risk is Risk.MEDIUM
+    generic = assess(entry(note("amplification", "high"), proto=Proto.UDP), ALL, PYTHON)
+    assert "only if this machine is reachable from the Internet" in generic.reason
 
 
 def test_amplification_does_not_apply_to_tcp():
