@@ -55,7 +55,7 @@ class WalkStats:
     vanished: int = 0  # unknown sockets gone by the time we looked for their owner
 
 
-_SAVED_FORMAT = 1
+_SAVED_FORMAT = 2
 
 
 def _boot_id() -> str:
@@ -186,8 +186,8 @@ class OwnerMap:
             "format": _SAVED_FORMAT,
             "boot": _boot_id(),
             "taken": _ticks_since_boot(),
-            "holders": {str(inode): sorted(holders.items())
-                        for inode, holders in self._holders.items()},
+            "holders": [[inode, pid, fd] for inode, holders in self._holders.items()
+                        for pid, fd in holders.items()],
             "starts": {str(pid): start for pid, start in self._start.items()},
             "orphans": sorted(self._orphans),
             "orphans_checked": self._orphans_checked if self._orphans else None,
@@ -207,8 +207,9 @@ class OwnerMap:
                 return False
             taken = int(saved["taken"])
             starts = {int(pid): int(start) for pid, start in saved["starts"].items()}
-            holders = {int(inode): {int(pid): int(fd) for pid, fd in pairs}
-                       for inode, pairs in saved["holders"].items()}
+            holders: dict[int, dict[int, int]] = {}
+            for inode, pid, fd in saved["holders"]:
+                holders.setdefault(int(inode), {})[int(pid)] = int(fd)
             orphans = {int(inode) for inode in saved["orphans"]}
             checked = saved.get("orphans_checked")
             checked = float(checked) if checked is not None else -float("inf")
@@ -219,7 +220,10 @@ class OwnerMap:
             kept = {pid: fd for pid, fd in pairs.items() if pid in alive}
             if kept:
                 self._holders[inode] = kept
-                self._set_owner(inode)
+                self._owner[inode] = max(kept)
+                if len(kept) > 1:
+                    self._shared.add(inode)
+        self.version += 1
         for pid in alive:
             identity = self._proc_identity(pid)
             if identity is not None:
@@ -279,20 +283,25 @@ class OwnerMap:
             self._rotation = start + self._verify_per_scan
         readlink = os.readlink
         proc = self._proc
+        verified = 0
         for inode in checks:
             holders = self._holders.get(inode)
             if not holders:
                 continue
             expected = f"{SOCKET_PREFIX}{inode}]"
+            gone = False
             for pid, fd in list(holders.items()):
-                self.stats.verified += 1
+                verified += 1
                 try:
                     ok = readlink(f"{proc}/{pid}/fd/{fd}") == expected
                 except OSError:
                     ok = False
                 if not ok:
                     del holders[pid]
-            self._set_owner(inode)
+                    gone = True
+            if gone:
+                self._set_owner(inode)
+        self.stats.verified += verified
 
     def _find(self, unknown: set[int], wanted: Collection[int], live: set[int],
               walked: set[int]) -> bool:

@@ -426,7 +426,7 @@ def test_a_wrong_saved_claim_is_refuted_not_believed(tmp_path):
         owners.resolve({inode})
         saved = owners.saved()
         liar = os.getppid()  # a live process that does not hold our socket
-        saved["holders"] = {str(inode): [[liar, 3]]}
+        saved["holders"] = [[inode, liar, 3]]
         saved["starts"][str(liar)] = OwnerMap()._read_start(liar)
         restored = OwnerMap()
         assert restored.restore(saved)
@@ -438,7 +438,8 @@ def test_a_saved_map_from_another_boot_or_malformed_is_ignored():
     saved = OwnerMap().saved()
     assert OwnerMap().restore(saved)
     assert not OwnerMap().restore({**saved, "boot": "another boot"})
-    assert not OwnerMap().restore({**saved, "holders": {"x": "y"}})
+    assert not OwnerMap().restore({**saved, "holders": [["x", "y"]]})
+    assert not OwnerMap().restore({**saved, "holders": {"1": [[2, 3]]}})
     assert not OwnerMap().restore(["not", "a", "map"])
 
 

@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import random
 import resource
 import shutil
 import statistics
@@ -345,8 +346,9 @@ def bind_to_event(runs: int, env: dict, interval: float = 1.0) -> list[float] | 
         selector = selectors.DefaultSelector()
         selector.register(proc.stdout, selectors.EVENT_READ)
         time.sleep(3 * interval)  # past the baseline poll
-        for run in range(runs):
-            time.sleep(interval * (run % 3) / 3)  # bind at different phases of the poll
+        phases = random.Random(11)
+        for _ in range(runs):
+            time.sleep(phases.uniform(0, interval))  # bind at any moment of the poll cycle
             sock = socket.socket()
             sock.bind(("127.0.0.1", 0))
             sock.listen()
@@ -575,7 +577,7 @@ def main(argv: list[str] | None = None) -> int:
     print_extra("GUI: launch to populated table",
                 NA.replace("not built yet", "needs a hook in the GUI"), "")
     print_extra("bind → `watch --json` event, 1 s poll", latency, "",
-                note="alert rules and notification add their own part")
+                note="≈ half the interval + one poll; GUI alerts add their rules and display")
     print()
     if stats is not None:
         print(f"last poll read: {stats.processes} fd directories ({stats.new} new processes,"
