@@ -90,9 +90,9 @@ def read_saved(path: str | os.PathLike) -> object | None:
 
 
 def write_saved(path: str | os.PathLike, saved: dict) -> None:
-    """Write atomically, readable by this user only. Raises OSError."""
+    """Write atomically, readable by this user only, into a directory that exists already
+    (this never creates one). Raises OSError."""
     target = os.fspath(path)
-    os.makedirs(os.path.dirname(target) or ".", mode=0o700, exist_ok=True)
     temp = f"{target}.{os.getpid()}.tmp"
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:

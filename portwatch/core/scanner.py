@@ -362,7 +362,8 @@ class _FastPath:
 
 
 def default_owner_cache() -> Path:
-    """Where one-shot scans keep the owner map between runs (in the data directory)."""
+    """Where one-shot scans keep the owner map between runs: the data directory, and only
+    once it exists (the window or `watch` made it), so `list` alone creates nothing."""
     from portwatch.core.paths import data_dir
 
     uid = os.geteuid() if hasattr(os, "geteuid") else 0

@@ -472,3 +472,11 @@ def test_a_first_listener_in_an_old_process_is_searched_for_among_the_changed_on
         # Its number of fds changed since it was read, theirs did not: it is searched before
         # them, although a walk from the highest pid down would meet them first.
         assert owners.stats.searched < len(quiet)
+
+
+def test_list_creates_no_directory_for_its_owner_map(tmp_path):
+    missing = tmp_path / "not-yet" / "owner-map.json"
+    scanner = ListenerScanner(owner_cache=missing)
+    scanner.scan()
+    scanner.close()
+    assert not missing.parent.exists()

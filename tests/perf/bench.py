@@ -114,6 +114,7 @@ def portwatch_env(scratch: str) -> dict:
     env["PYTHONPYCACHEPREFIX"] = os.path.join(scratch, "pycache")
     env["PORTWATCH_CONFIG_DIR"] = os.path.join(scratch, "config")
     env["PORTWATCH_DATA_DIR"] = os.path.join(scratch, "data")
+    os.makedirs(env["PORTWATCH_DATA_DIR"], exist_ok=True)  # as after the first use of the app
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return env
 
