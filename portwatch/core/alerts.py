@@ -147,6 +147,8 @@ class AlertRules:
     def evaluate(self, result: PollResult) -> tuple[Alert, ...]:
         if result.first:
             return self._baseline(result.rows)
+        if not (result.opened or self._pending or self._held):
+            return ()  # a quiet poll: nothing can be due (the common case, kept cheap)
         now = self._clock()
         current = result.row_map
         opened = {row.key for row in result.opened}

@@ -67,6 +67,8 @@ class Monitor:
         self.alert_rules = alert_rules
         self.history = history
         self._previous: dict[ListenerKey, AnnotatedListener] | None = None
+        self._listeners: tuple = ()  # the scanner's tuple of the last poll
+        self._rows: tuple[AnnotatedListener, ...] = ()
 
     def _annotate(self, listener) -> AnnotatedListener:
         if self._annotator is None:
@@ -76,6 +78,13 @@ class Monitor:
     def poll(self) -> PollResult:
         started = time.perf_counter()
         snapshot = self._scan()
+        if self._previous is not None and snapshot.listeners is self._listeners:
+            # The scanner hands back the very same tuple when nothing changed (the netlink
+            # path does): skip the diff, the table is what it was.
+            result = PollResult(snapshot, self._rows, (), (), (), first=False,
+                                duration=time.perf_counter() - started,
+                                problems=snapshot.problems)
+            return self._finish(result)
         previous = self._previous or {}
         changes: ListenerDiff = diff((r.listener for r in previous.values()), snapshot.listeners)
         # Re-annotate only what is new or changed; unchanged rows keep their annotation.
@@ -94,7 +103,13 @@ class Monitor:
             duration=time.perf_counter() - started,
             problems=snapshot.problems,
         )
+        self._listeners = snapshot.listeners
+        self._rows = rows
         self._previous = {row.key: row for row in rows}
+        return self._finish(result)
+
+    def _finish(self, result: PollResult) -> PollResult:
+        """Run the alert rules and record history (neither may stop monitoring)."""
         if self.alert_rules is not None:
             try:
                 alerts = self.alert_rules.evaluate(result)

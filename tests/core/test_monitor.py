@@ -54,3 +54,19 @@ def test_broken_alert_rules_and_history_do_not_stop_polling():
     result = monitor.poll()
     assert result.alerts == ()
     assert any("history not saved: disk full" in p for p in result.problems)
+
+
+def test_unchanged_scan_tuple_skips_the_diff_and_keeps_rows():
+    same = (make(1), make(2))
+
+    class SameTuple:
+        def __call__(self):
+            return Snapshot(0.0, same)
+
+    annotator = CountingAnnotator()
+    monitor = Monitor(SameTuple(), annotator)
+    first = monitor.poll()
+    second = monitor.poll()
+    assert second.rows is first.rows
+    assert not (second.opened or second.closed or second.changed or second.first)
+    assert annotator.calls == [1, 2]
