@@ -10,8 +10,8 @@
 #    root; it brings Xvfb, a D-Bus session, a notification daemon and a tray host) with this
 #    script's --drive mode as the program: that starts portwatch with empty settings and
 #    history, waits for its first scan, then opens a listener on 127.0.0.1:3141 (so the new-port
-#    alert, the tray badge and the highlight show), filters the table to 3141, selects the row
-#    (the details pane fills), clears the filter and waits for the picture.
+#    alert, the notification and the highlight show), selects the first row of the table (the
+#    details pane fills) and waits for the picture.
 # 3. Trims the black screen edge with ImageMagick and writes OUT (default the README's file).
 # Every listener it started is stopped by its PID. Other listeners on this machine appear too:
 # run it on a quiet machine.
@@ -19,8 +19,8 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 self=$repo/packaging/screenshots.sh
 
-start_listener() {  # PROTO HOST PORT -> prints the PID; the child stays until ended by PID
-  python3 - "$@" <<'PY' &
+start_listener() {  # PROTO HOST PORT -> its PID in $listener_pid; it stays until ended by PID
+  python3 - "$@" >/dev/null 2>&1 <<'PY' &
 import socket, sys, time
 proto, host, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
 s = socket.socket(socket.AF_INET, socket.SOCK_STREAM if proto == "tcp" else socket.SOCK_DGRAM)
@@ -31,7 +31,7 @@ if proto == "tcp":
 while True:
     time.sleep(3600)
 PY
-  echo $!
+  listener_pid=$!
 }
 
 port_free() { python3 -c "import socket,sys; s=socket.socket(); s.bind(('127.0.0.1', int(sys.argv[1])))" "$1" 2>/dev/null; }
@@ -47,15 +47,14 @@ if [ "${1:-}" = "--drive" ]; then
   wid=$(timeout 20 xdotool search --sync --onlyvisible --name '^portwatch' | head -1) || true
   sleep 4  # the first scan becomes the baseline
   if port_free 3141; then
-    pids+=("$(start_listener tcp 127.0.0.1 3141)")
+    start_listener tcp 127.0.0.1 3141
+    pids+=("$listener_pid")
     sleep 5  # a few polls: the listener is confirmed and raises its alert
     if [ -n "$wid" ]; then
-      xdotool windowactivate --sync "$wid" 2>/dev/null || xdotool windowfocus --sync "$wid" || true
-      xdotool key --window "$wid" ctrl+f; sleep 0.3
-      xdotool type --window "$wid" --delay 40 "3141"; sleep 1
-      xdotool mousemove --window "$wid" 300 108 click 1; sleep 0.5   # the first row
-      xdotool key --window "$wid" ctrl+f ctrl+a BackSpace; sleep 0.5
-      xdotool mousemove --window "$wid" 640 600   # the pointer out of the way
+      # The table has the keyboard focus: select its first row (the highest risk) so the
+      # details pane fills.
+      xdotool windowfocus --sync "$wid" 2>/dev/null || true
+      xdotool key --window "$wid" ctrl+Home; sleep 1
     fi
   else
     echo "screenshots: 127.0.0.1:3141 is in use; the picture shows no new listener" >&2
