@@ -15,7 +15,10 @@ def diff(previous: Iterable[Listener], current: Iterable[Listener]) -> ListenerD
     after = {item.key: item for item in current}
     opened = tuple(item for key, item in after.items() if key not in before)
     closed = tuple(item for key, item in before.items() if key not in after)
-    changed = tuple(
-        item for key, item in after.items() if key in before and before[key] != item
-    )
-    return ListenerDiff(opened, closed, changed)
+    changed = []
+    for key, item in after.items():
+        old = before.get(key)
+        # The scanner hands back the same object for an unchanged row: `is` settles most.
+        if old is not None and old is not item and old != item:
+            changed.append(item)
+    return ListenerDiff(opened, closed, tuple(changed))

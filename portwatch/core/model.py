@@ -106,14 +106,19 @@ class Listener:
     process: ProcessInfo | None = None
     owner_hidden: bool = False  # the OS would not say who owns it (needs privileges)
     hidden_reason: str | None = None  # one sentence for the user when owner_hidden
+    # Stable identity of the row, computed once: diffs and models look it up thousands of
+    # times per poll.
+    key: ListenerKey = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        pid = self.process.pid if self.process else None
+        object.__setattr__(
+            self, "key", ListenerKey(self.proto, self.family, self.address, self.port, pid)
+        )
 
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
-
-    @property
-    def key(self) -> ListenerKey:
-        return ListenerKey(self.proto, self.family, self.address, self.port, self.pid)
 
     @property
     def endpoint(self) -> str:
