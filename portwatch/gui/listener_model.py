@@ -67,7 +67,8 @@ HEADER_TIPS = {
     Column.RISK: "How much to worry: the port's security notes weighed by who can reach it",
     Column.ADDRESS: "The address the socket is bound to (hover a cell for who can reach it)",
     Column.SERVICE: "What IANA registered this port for",
-    Column.USES: "Software that really listens on this port in practice",
+    Column.USES: "Software that really listens on this port in practice; when the listening"
+                 " program matches one, that one (hover a cell for the others)",
     Column.SECURITY: "What is known about this port's security history",
     Column.FIRST_SEEN: "When portwatch first saw this listener in this session",
 }
@@ -155,8 +156,7 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
         service = uses = security = ""
     else:
         service = visible(entry.service, 40) if entry.service else "(not registered)"
-        software = (u.software for u in (*item.likely_uses, *entry.uses))  # likely ones first
-        uses = visible(", ".join(dict.fromkeys(software)), 160)
+        uses = visible(_uses_text(item), 160)
         security = visible("; ".join(n.title for n in _by_severity(entry.security)), 200)
     risk = item.assessment.risk if item.assessment is not None else None
     return (
@@ -172,6 +172,13 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
         security,
         _clock_text(first_seen),
     )
+
+
+def _uses_text(item: AnnotatedListener) -> str:
+    """The "Known uses" cell: the uses whose patterns fit the listening program when there are
+    any (the software it probably is), else every known use of the port."""
+    uses = item.likely_uses or (item.entry.uses if item.entry is not None else ())
+    return ", ".join(dict.fromkeys(use.software for use in uses))
 
 
 def _by_severity(notes: Iterable) -> list:
@@ -203,7 +210,7 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
         proc.pid if proc is not None else -1,
         (proc.user or "").casefold() if proc is not None else "",
         (entry.service or "").casefold() if entry is not None else "",
-        ", ".join(u.software for u in entry.uses).casefold() if entry is not None else "",
+        _uses_text(item).casefold(),
         severity,
         first_seen,
     )
@@ -234,7 +241,15 @@ def _tooltip(item: AnnotatedListener, column: int) -> str:
         else:
             lines.append("not registered with IANA")
     elif column == Column.USES and entry is not None:
-        lines.extend(visible(u.text, 400) for u in entry.uses)
+        likely = item.likely_uses
+        others = [use for use in entry.uses if use not in likely]
+        if likely:
+            lines.append("Matches the listening program:")
+            lines.extend(visible(use.text, 400) for use in likely)
+            if others:
+                lines.append("")
+                lines.append("Also known on this port (other programs):")
+        lines.extend(visible(use.text, 400) for use in others)
     elif column == Column.SECURITY and entry is not None:
         for note in _by_severity(entry.security):
             lines.append(f"[{note.severity.value}] {visible(note.title)} ({visible(note.kind)})")
@@ -255,6 +270,8 @@ def _changed_columns(old: AnnotatedListener, new: AnnotatedListener) -> list[Col
         columns += [Column.PROCESS, Column.PID, Column.USER]
     if old.entry is not new.entry and old.entry != new.entry:
         columns += [Column.SERVICE, Column.USES, Column.SECURITY]
+    elif old.likely_uses != new.likely_uses:  # another program now (same PID after exec)
+        columns.append(Column.USES)
     return columns
 
 
