@@ -4,8 +4,9 @@
 #
 #   packaging/screenshots.sh [OUT.png]
 #
-# 1. Starts a loopback web server (python3 -m http.server on 127.0.0.1:8000) before portwatch,
-#    so it is part of the first scan.
+# 1. Starts loopback listeners before portwatch, so they are part of its first scan: a web
+#    server (python3 -m http.server on 127.0.0.1:8000) and plain python3 sockets on 5432/tcp,
+#    6379/tcp and 5353/udp.
 # 2. Runs /work/shared/tools/screenshot.sh (../shared/tools/screenshot.sh from the repository
 #    root; it brings Xvfb, a D-Bus session, a notification daemon and a tray host) with this
 #    script's --drive mode as the program: that starts portwatch with empty settings and
@@ -71,15 +72,24 @@ app=$repo/.venv/bin/portwatch
 [ -x "$app" ] || { echo "screenshots: $app is missing: run make run or make test first" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/portwatch-shots.XXXXXX")
-server=""
-finish() { [ -z "$server" ] || kill "$server" 2>/dev/null || true; rm -rf "$work"; }
+started=()
+finish() { for pid in "${started[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$work"; }
 trap finish EXIT
 if port_free 8000; then
   (cd "$work" && exec python3 -m http.server 8000 --bind 127.0.0.1 >/dev/null 2>&1) &
-  server=$!
+  started+=($!)
 else
   echo "screenshots: 127.0.0.1:8000 is in use; no web server of ours in the picture" >&2
 fi
+# Plain python3 listeners on ports with a story in the catalog (PostgreSQL, Redis, mDNS): the
+# rows show what the registry and the curated notes say about such ports.
+for spec in tcp:5432 tcp:6379 udp:5353; do
+  if [ "${spec%%:*}" = udp ] || port_free "${spec#*:}"; then
+    start_listener "${spec%%:*}" 127.0.0.1 "${spec#*:}"
+    started+=("$listener_pid")
+  fi
+done
+sleep 1
 
 mkdir -p "$work/config" "$work/data" "$(dirname "$out")"
 export PORTWATCH_CONFIG_DIR=$work/config PORTWATCH_DATA_DIR=$work/data
