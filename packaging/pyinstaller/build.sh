@@ -13,7 +13,13 @@ py=$repo/.venv/bin/python
 [ -x "$py" ] || { echo "bundle: $py is missing (run make test or make run first)" >&2; exit 1; }
 start=$(date +%s)
 
-"$py" -c "import PyInstaller" 2>/dev/null || "$py" -m pip install -q -e "$repo[test,bundle]"
+if ! "$py" -c "import PyInstaller" 2>/dev/null; then
+  # the `bundle` extra's requirements only (not a reinstall of portwatch, which may be in use)
+  mapfile -t tools < <("$py" -c 'import sys, tomllib
+print(*tomllib.load(open(sys.argv[1], "rb"))["project"]["optional-dependencies"]["bundle"],
+      sep="\n")' "$repo/pyproject.toml")
+  "$py" -m pip install -q "${tools[@]}"
+fi
 
 dist=${BUNDLE_DIST:-$repo/dist}
 stage=${BUNDLE_STAGE:-$repo/build/bundle}
