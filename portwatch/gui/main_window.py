@@ -10,7 +10,8 @@ composition root (app.py) to act on. Extension points for other features:
   banner there;
 - `select_listener(key)` shows the window, clears filters hiding the row, selects and reveals
   it (what clicking a notification does);
-- `file_menu`, `view_menu`, `tools_menu`, `help_menu` take more actions;
+- `file_menu`, `view_menu`, `tools_menu`, `help_menu` take more actions (File has Export
+  listeners… and Export history…: export_actions.py);
 - `close_hides = True` makes closing the window hide it (when a tray icon exists).
 """
 
@@ -37,9 +38,11 @@ from PySide6.QtWidgets import (
 from portwatch import __version__
 from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
 from portwatch.core.monitor import PollResult
+from portwatch.core.process_age import age_text
 from portwatch.core.procinfo import TerminateResult
 from portwatch.core.settings import Settings
 from portwatch.gui.details_pane import DetailsPane
+from portwatch.gui.export_actions import ExportActions
 from portwatch.gui.filter_bar import FilterBar
 from portwatch.gui.filter_proxy import ListenerFilter, ListenerFilterProxy
 from portwatch.gui.listener_model import ROW_ROLE, STATE_ROLE, Column, ListenerModel, RowState
@@ -172,6 +175,12 @@ class MainWindow(QMainWindow):
         self.tools_menu = bar.addMenu("&Tools")
         self.help_menu = bar.addMenu("&Help")
 
+        self.exports = ExportActions(self)
+        for action in self.exports.actions:
+            self.file_menu.addAction(action)
+        self.file_menu.addSeparator()
+        self.file_menu.aboutToShow.connect(self.exports.update_enabled)
+
         self.quit_action = QAction("&Quit", self)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
@@ -239,6 +248,25 @@ class MainWindow(QMainWindow):
         self.table.setFocus()
         return True
 
+    def shown_listeners(self) -> tuple[list[AnnotatedListener], int]:
+        """The open listeners the table shows, in its order (filtered and sorted), and how
+        many are open in all (rows of closed listeners, still red, are left out)."""
+        proxy, model = self.proxy, self.model
+        rows = []
+        for row in range(proxy.rowCount()):
+            source = proxy.mapToSource(proxy.index(row, 0)).row()
+            if model.state_at(source) is not RowState.CLOSING:
+                rows.append(model.item_at(source))
+        return rows, model.open_count
+
+    def history_view(self) -> QWidget | None:
+        """The History tab (a widget with `visible_events()`), when there is one."""
+        for index in range(self.tabs.count()):
+            widget = self.tabs.widget(index)
+            if hasattr(widget, "visible_events"):
+                return widget
+        return None
+
     def show_normal_and_raise(self) -> None:
         if self.isMinimized():
             self.showNormal()
@@ -258,6 +286,7 @@ class MainWindow(QMainWindow):
         if not self._polled:
             self._polled = True
             self._select_first_row()
+            log.info("table populated: %d rows, %s", self.model.rowCount(), age_text())
         self._update_count()
 
     @Slot(str)
@@ -384,3 +413,4 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop background jobs (the composition root calls this when the app quits)."""
         self.details.shutdown()
+        self.exports.shutdown()
