@@ -79,9 +79,10 @@ def describe(row: AnnotatedListener) -> str:
         service = f", {row.entry.service}" if row.entry.service else ", not registered with IANA"
     risk = risk_of(row)
     reason = f" ({row.assessment.reason})" if row.assessment and risk is not Risk.NONE else ""
+    verdict = "no known risk" if risk is Risk.NONE else f"risk {risk.value}"
     return (
         f"{who} on {sock.proto.value} {sock.endpoint} — {sock.exposure.label}{service};"
-        f" risk {risk.value}{reason}"
+        f" {verdict}{reason}"
     )
 
 
