@@ -31,8 +31,12 @@ def _open(family: int, kind: int, host: str, listen: bool = True) -> socket.sock
     return sock
 
 
-def _by_port(items, proto: Proto, port: int):
-    return [item for item in items if item.proto is proto and item.port == port]
+def _by_port(items, proto: Proto, port: int, sock: socket.socket | None = None):
+    """The items on proto/port; with `sock`, only that socket (by inode): another program
+    may listen on the same port at another address (a load test on 127.0.0.2, on ::)."""
+    inode = os.fstat(sock.fileno()).st_ino if sock is not None else None
+    return [item for item in items if item.proto is proto and item.port == port
+            and (inode is None or item.inode == inode)]
 
 
 @linux_only
@@ -52,7 +56,7 @@ def test_a_real_listener_is_reported_with_its_inode_and_uid(family, kind, host, 
         pytest.skip(f"cannot bind {host} here: {exc}")
     with sock:
         port = sock.getsockname()[1]
-        (found,) = _by_port(list_listeners(), proto, port)
+        (found,) = _by_port(list_listeners(), proto, port, sock)
         assert found.inode == os.fstat(sock.fileno()).st_ino
         assert found.uid == os.geteuid()
         assert found.family is fam
@@ -66,7 +70,7 @@ def test_v4_mapped_and_wildcard_addresses_read_as_psutil_writes_them():
     except OSError as exc:
         pytest.skip(f"no IPv6 here: {exc}")
     with mapped:
-        (found,) = _by_port(list_listeners(), Proto.TCP, mapped.getsockname()[1])
+        (found,) = _by_port(list_listeners(), Proto.TCP, mapped.getsockname()[1], mapped)
         assert found.address == "::ffff:127.0.0.1"
         assert found.family is Family.IPV6
 
@@ -81,10 +85,10 @@ def test_clients_and_unlistened_sockets_are_not_listeners():
     connected_udp.connect(("127.0.0.1", 9))
     try:
         found = list_listeners()
-        assert len(_by_port(found, Proto.TCP, server.getsockname()[1])) == 1
-        assert not _by_port(found, Proto.TCP, client.getsockname()[1])
-        assert not _by_port(found, Proto.TCP, bound_only.getsockname()[1])
-        assert not _by_port(found, Proto.UDP, connected_udp.getsockname()[1])
+        assert len(_by_port(found, Proto.TCP, server.getsockname()[1], server)) == 1
+        assert not _by_port(found, Proto.TCP, client.getsockname()[1], client)
+        assert not _by_port(found, Proto.TCP, bound_only.getsockname()[1], bound_only)
+        assert not _by_port(found, Proto.UDP, connected_udp.getsockname()[1], connected_udp)
     finally:
         for sock in (client, peer, server, bound_only, connected_udp):
             sock.close()
@@ -95,13 +99,14 @@ def test_a_kept_client_sees_sockets_come_and_go():
     with SockDiag() as diag:
         sock = _open(socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1")
         port = sock.getsockname()[1]
-        assert _by_port(diag.listeners(), Proto.TCP, port)
-        assert _by_port(diag.listeners(), Proto.TCP, port)  # from its caches
+        inode = os.fstat(sock.fileno()).st_ino
+        assert _by_port(diag.listeners(), Proto.TCP, port, sock)
+        assert _by_port(diag.listeners(), Proto.TCP, port, sock)  # from its caches
         sock.close()
-        assert not _by_port(diag.listeners(), Proto.TCP, port)
+        assert not [i for i in _by_port(diag.listeners(), Proto.TCP, port) if i.inode == inode]
         again = _open(socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1")
         with again:
-            (found,) = _by_port(diag.listeners(), Proto.TCP, again.getsockname()[1])
+            (found,) = _by_port(diag.listeners(), Proto.TCP, again.getsockname()[1], again)
             assert found.inode == os.fstat(again.fileno()).st_ino
 
 
@@ -111,9 +116,9 @@ def test_a_udp_socket_that_connects_stops_being_a_listener():
         udp = _open(socket.AF_INET, socket.SOCK_DGRAM, "127.0.0.1")
         with udp:
             port = udp.getsockname()[1]
-            assert _by_port(diag.listeners(), Proto.UDP, port)
+            assert _by_port(diag.listeners(), Proto.UDP, port, udp)
             udp.connect(("127.0.0.1", 9))
-            assert not _by_port(diag.listeners(), Proto.UDP, port)
+            assert not _by_port(diag.listeners(), Proto.UDP, port, udp)
 
 
 # -- recorded answers: what the kernel sends, byte for byte --------------------------------------
