@@ -17,6 +17,7 @@ composition root (app.py) to act on. Extension points for other features:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal, Slot
@@ -47,7 +48,7 @@ from portwatch.gui.filter_bar import FilterBar
 from portwatch.gui.filter_proxy import ListenerFilter, ListenerFilterProxy
 from portwatch.gui.listener_model import ROW_ROLE, STATE_ROLE, Column, ListenerModel, RowState
 from portwatch.gui.lookup_dialog import LookupDialog
-from portwatch.gui.preferences import PreferencesDialog
+from portwatch.gui.preferences import Autostart, PreferencesDialog, apply_start_at_login
 from portwatch.gui.status import StatusSummary
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,8 @@ class MainWindow(QMainWindow):
         self.catalog = catalog
         self.close_hides = False
         self._lookup: LookupDialog | None = None
+        self._preferences: PreferencesDialog | None = None
+        self.autostart = Autostart()  # start at login (core/autostart.py); tests replace it
         self._polled = False
         self._notices: list[str] = []  # start-up problems shown together
         self._notice_timer = QTimer(self)
@@ -381,13 +384,39 @@ class MainWindow(QMainWindow):
         self._lookup.activateWindow()
         return self._lookup
 
-    def open_preferences(self) -> None:
-        dialog = PreferencesDialog(self.settings, self)
-        if dialog.exec() == PreferencesDialog.DialogCode.Accepted:
-            new = dialog.result_settings()
-            if new != self.settings:
-                self.settings = new
-                self.settings_changed.emit(new)
+    def open_preferences(self) -> PreferencesDialog:
+        """Open Preferences (window-modal, returns at once). On OK: start at login is written
+        or removed at once, and `settings_changed` carries the new settings when any changed."""
+        if self._preferences is not None:
+            self._preferences.raise_()
+            self._preferences.activateWindow()
+            return self._preferences
+        dialog = PreferencesDialog(self.settings, self, autostart_backend=self.autostart)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.accepted.connect(lambda: self._preferences_accepted(dialog))
+        dialog.finished.connect(self._preferences_closed)
+        self._preferences = dialog
+        dialog.open()
+        return dialog
+
+    def _preferences_closed(self, _result: int) -> None:
+        self._preferences = None
+
+    def _preferences_accepted(self, dialog: PreferencesDialog) -> None:
+        new = dialog.result_settings()
+        at_login, problem = apply_start_at_login(new.start_at_login, self.autostart)
+        if at_login != new.start_at_login:
+            new = dataclasses.replace(new, start_at_login=at_login)
+        if problem:
+            box = QMessageBox(QMessageBox.Icon.Warning, "Start at login", "",
+                              QMessageBox.StandardButton.Ok, self)
+            box.setTextFormat(Qt.TextFormat.PlainText)
+            box.setText(problem)
+            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            box.open()
+        if new != self.settings:
+            self.settings = new
+            self.settings_changed.emit(new)
 
     def show_about(self) -> None:
         QMessageBox.about(
