@@ -4,25 +4,34 @@ opens or closes, until Ctrl-C (SIGINT) or SIGTERM, which end it cleanly with sta
 The first poll is the baseline and prints no events (in human mode one "watching N listeners"
 line goes to stderr). Events are recorded in the history file too, unless --no-history; when
 that file cannot be used, a warning goes to stderr and watching goes on.
+
+One recorder at a time: the portwatch window records the same events into the same file, so
+while a window of this user (and settings folder) runs, `watch` prints events but does not
+record them (`RecordUnlessWindow`, asked before each poll's recording, through the window's
+single-instance lock: core/instance.py). When the window closes, `watch` records again,
+starting a new run with a snapshot of what is listening, as if it had just started.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any, TextIO
 
-from portwatch.core import paths
+from portwatch.core import instance, paths
 from portwatch.core.export import event_record
 from portwatch.core.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.monitor import Monitor, PollResult
 from portwatch.core.scanner import ListenerScanner
+from portwatch.core.settings import load_settings
 from portwatch.core.text import visible
 
 DEFAULT_INTERVAL = 2.0
@@ -105,6 +114,51 @@ def print_events(result: PollResult, as_json: bool, out: TextIO) -> None:
             out.flush()
 
 
+class RecordUnlessWindow:
+    """The history sink of `watch`: records each poll into `store` unless a portwatch window
+    runs (it records the same events itself). Says on `err` when it stops and starts again;
+    the first poll recorded after a pause starts a new run with a snapshot."""
+
+    def __init__(self, store: HistoryStore, err: TextIO,
+                 window_running: Callable[[], int | None] = instance.window_running) -> None:
+        self.store = store
+        self.path = store.path
+        self._err = err
+        self._window_running = window_running
+        self.window_pid: int | None = None  # the window we leave the recording to
+        self._skipped = False  # a poll went unrecorded: the next recorded one is a snapshot
+
+    def check(self) -> int | None:
+        """The window's PID when one runs now (and say so when that changed)."""
+        pid = self._window_running()
+        if pid is not None and self.window_pid is None:
+            self._say(f"the portwatch window ({_pid_text(pid)}) records the history while it"
+                      " runs; watch does not record until it closes")
+        elif pid is None and self.window_pid is not None:
+            self._say(f"the portwatch window closed; recording to {self.path} again")
+        self.window_pid = pid
+        return pid
+
+    def record(self, result: PollResult) -> None:
+        if self.check() is not None:
+            self._skipped = True
+            return
+        if self._skipped and not result.first:
+            result = dataclasses.replace(result, first=True)  # a new run, from a snapshot
+        self._skipped = False
+        self.store.record(result)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def _say(self, text: str) -> None:
+        print(f"portwatch: {text}", file=self._err, flush=True)
+
+
+def _pid_text(pid: int) -> str:
+    return f"pid {pid}" if pid > 0 else "pid unknown"
+
+
 class _StopOnSignal:
     """SIGINT and SIGTERM set an event (the loop ends after the current poll) instead of
     raising, and the previous handlers come back afterwards."""
@@ -130,14 +184,28 @@ class _StopOnSignal:
             signal.signal(sig, handler)
 
 
+def _recording(history: RecordUnlessWindow | None) -> str:
+    if history is None:
+        return "not recording"
+    if history.window_pid is not None:
+        return (f"not recording while the portwatch window ({_pid_text(history.window_pid)})"
+                " records")
+    return f"recording to {history.path}"
+
+
 def run(args: argparse.Namespace) -> int:
     out, err = sys.stdout, sys.stderr
-    history: HistoryStore | None = None
+    history: RecordUnlessWindow | None = None
     if not args.no_history:
-        opened, problems = open_history(paths.history_file(), source="watch")
+        settings, messages = load_settings()  # how long history is kept, as the window does
+        for message in messages:
+            print(f"portwatch: warning: {message}", file=err)
+        opened, problems = open_history(paths.history_file(), source="watch",
+                                        retention_days=settings.history_retention_days)
         for problem in problems:
             print(f"portwatch: warning: {problem}", file=err)
-        history = opened if isinstance(opened, HistoryStore) else None
+        if isinstance(opened, HistoryStore):
+            history = RecordUnlessWindow(opened, err)
     monitor = Monitor(ListenerScanner().scan, _annotator(err), history=history)
     reported: set[str] = set()
     try:
@@ -151,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
                         print(f"portwatch: {problem}", file=err)
                 if result.first:
                     if not args.json:
-                        where = f"recording to {history.path}" if history else "not recording"
+                        where = _recording(history)
                         print(f"portwatch: watching {len(result.rows)} listeners every"
                               f" {args.interval:g} s ({where}); Ctrl-C stops", file=err)
                 else:
