@@ -54,8 +54,19 @@ def save_dialog(parent: QWidget | None, title: str, suggested: str) -> QFileDial
     fmt = "json" if suggested.endswith(".json") else "csv"
     dialog.selectNameFilter(JSON_FILTER if fmt == "json" else CSV_FILTER)
     dialog.setDefaultSuffix(fmt)
-    dialog.filterSelected.connect(lambda name: dialog.setDefaultSuffix(FILTERS.get(name, "csv")))
+    dialog.filterSelected.connect(lambda name: _follow_filter(dialog, name))
     return dialog
+
+
+def _follow_filter(dialog: QFileDialog, name_filter: str) -> None:
+    """Choosing CSV or JSON changes the ending of the name typed so far to match."""
+    fmt = FILTERS.get(name_filter, "csv")
+    dialog.setDefaultSuffix(fmt)
+    files = dialog.selectedFiles()
+    if len(files) == 1:
+        current = Path(files[0])
+        if current.suffix.lower().lstrip(".") in export.FORMATS and current.suffix != f".{fmt}":
+            dialog.selectFile(current.with_suffix(f".{fmt}").name)
 
 
 def ask_save_path(parent: QWidget, title: str, suggested: str) -> tuple[str, str]:

@@ -247,9 +247,11 @@ def test_the_save_dialog_offers_csv_and_json(qtbot, tmp_path):
     qtbot.addWidget(dialog)
     assert dialog.nameFilters() == [CSV_FILTER, JSON_FILTER]
     assert dialog.defaultSuffix() == "csv"
+    assert [Path(name).name for name in dialog.selectedFiles()] == ["x.csv"]
     dialog.selectNameFilter(JSON_FILTER)
     dialog.filterSelected.emit(JSON_FILTER)
     assert dialog.defaultSuffix() == "json"
+    assert [Path(name).name for name in dialog.selectedFiles()] == ["x.json"]  # follows
 
 
 # -- history --------------------------------------------------------------------------------
