@@ -69,7 +69,8 @@ HEADER_TIPS = {
     Column.SERVICE: "What IANA registered this port for",
     Column.USES: "Software that really listens on this port in practice; when the listening"
                  " program matches one, that one (hover a cell for the others)",
-    Column.SECURITY: "What is known about this port's security history",
+    Column.SECURITY: "What is known about this port's security history; notes about the"
+                      " listening program first (grey: none of the notes is about it)",
     Column.FIRST_SEEN: "When portwatch first saw this listener in this session",
 }
 
@@ -157,7 +158,7 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
     else:
         service = visible(entry.service, 40) if entry.service else "(not registered)"
         uses = visible(_uses_text(item), 160)
-        security = visible("; ".join(n.title for n in _by_severity(entry.security)), 200)
+        security = visible("; ".join(n.title for n in _notes_in_order(item)), 200)
     risk = item.assessment.risk if item.assessment is not None else None
     return (
         risk_style.risk_label(risk),
@@ -185,6 +186,27 @@ def _by_severity(notes: Iterable) -> list:
     return sorted(notes, key=lambda n: -n.severity.rank)
 
 
+def _applicable(item: AnnotatedListener) -> tuple:
+    """The notes that count for this listener (all of them when nothing was assessed)."""
+    if item.assessment is None:
+        return item.entry.security if item.entry is not None else ()
+    return item.assessment.applicable
+
+
+def _notes_in_order(item: AnnotatedListener) -> list:
+    """The port's notes, those that apply to the listening program first, each part worst
+    first: a CVE of another product that once used the port comes after what matters here."""
+    notes = item.entry.security if item.entry is not None else ()
+    applicable = _applicable(item)
+    return sorted(notes, key=lambda n: (n not in applicable, -n.severity.rank))
+
+
+def _notes_are_context(item: AnnotatedListener) -> bool:
+    """True when the port has notes but none applies to the listening program (grey text)."""
+    entry = item.entry
+    return entry is not None and bool(entry.security) and not _applicable(item)
+
+
 def _clock_text(moment: float) -> str:
     local = time.localtime(moment)
     if time.strftime("%Y%m%d", local) == time.strftime("%Y%m%d"):
@@ -198,8 +220,11 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
     entry = item.entry
     severity = 0
     if entry is not None and entry.security:
+        # the worst note that applies, then the worst of all (context), then how many
+        applicable = _applicable(item)
+        counted = max((_SEVERITY_RANK[n.severity] + 1 for n in applicable), default=0)
         highest = max(_SEVERITY_RANK[n.severity] for n in entry.security)
-        severity = (highest + 1) * 1000 + len(entry.security)
+        severity = counted * 100_000 + (highest + 1) * 1000 + len(entry.security)
     return (
         # risk first, then port ascending within a risk when sorted descending
         (_risk_rank(item) + 1) * 100_000 + (65_535 - sock.port),
@@ -251,8 +276,12 @@ def _tooltip(item: AnnotatedListener, column: int) -> str:
                 lines.append("Also known on this port (other programs):")
         lines.extend(visible(use.text, 400) for use in others)
     elif column == Column.SECURITY and entry is not None:
-        for note in _by_severity(entry.security):
-            lines.append(f"[{note.severity.value}] {visible(note.title)} ({visible(note.kind)})")
+        applicable = _applicable(item)
+        for note in _notes_in_order(item):
+            context = "" if note in applicable else (
+                " — about other software: does not count toward the risk")
+            lines.append(f"[{note.severity.value}] {visible(note.title)} ({visible(note.kind)})"
+                         f"{context}")
             lines.append(visible(note.note, 600))
     return plain_tooltip("\n".join(lines))
 
@@ -345,6 +374,8 @@ class ListenerModel(QAbstractTableModel):
                 return self._muted_fg
             if column == Column.RISK and (item.assessment is None
                                           or item.assessment.risk is Risk.NONE):
+                return self._muted_fg
+            if column == Column.SECURITY and _notes_are_context(item):
                 return self._muted_fg
             return None
         if role == _DECORATION:

@@ -87,3 +87,27 @@ def test_the_details_pane_lists_the_matching_use_first(qtbot, catalog):
     assert text.index("devpi-server", uses_at) < text.index("Finjan", uses_at)
     assert "matches the listening process" in text
     pane.shutdown()
+
+
+def test_security_notes_about_other_software_come_last_and_grey(qtbot, catalog):
+    """devpi on 3141: the Finjan CVE and MyDoom are context (grey); an unknown program there
+    hears about MyDoom first."""
+    from PySide6.QtCore import Qt
+
+    devpi = listener(3141, name="devpi-server", cmdline=("devpi-server",), pid=101)
+    mystery = listener(3141, address="127.0.0.2", name="mystery", cmdline=("mystery",),
+                       pid=102)
+    model = model_with(catalog, devpi, mystery)
+    rows = {model.item_at(row).listener.pid: row for row in range(2)}
+    foreground = Qt.ItemDataRole.ForegroundRole
+    devpi_cell = model.index(rows[101], Column.SECURITY)
+    assert not model.item_at(rows[101]).assessment.applicable
+    assert devpi_cell.data(foreground) is not None  # muted: nothing here is about devpi
+    assert "does not count toward the risk" in plain(devpi_cell.data(TOOLTIP))
+    mystery_item = model.item_at(rows[102])
+    applicable = mystery_item.assessment.applicable
+    assert applicable, "a program that is none of the port's uses hears its malware history"
+    mystery_cell = model.index(rows[102], Column.SECURITY)
+    assert mystery_cell.data().startswith(applicable[0].title)
+    assert mystery_cell.data(foreground) is None
+    assert mystery_cell.data(SORT_ROLE) > devpi_cell.data(SORT_ROLE)
