@@ -70,10 +70,16 @@ def _listening(conn: Any) -> tuple[Proto, Family, str, int] | None:
 
 
 def _read(getter: Callable[[], Any], default: Any) -> Any:
-    """One process attribute; AccessDenied gives the default (NoSuchProcess propagates)."""
+    """One process attribute; AccessDenied or any other fault reading it (an OSError from
+    /proc, psutil's generic Error) gives the default. NoSuchProcess (and ZombieProcess)
+    propagate: the process is gone, and its sockets with it."""
     try:
         return getter()
-    except psutil.AccessDenied:
+    except psutil.NoSuchProcess:
+        raise
+    except (psutil.Error, OSError) as exc:
+        if not isinstance(exc, psutil.AccessDenied):
+            log.debug("could not read %s: %s", getattr(getter, "__name__", "?"), exc)
         return default
 
 
@@ -197,11 +203,13 @@ class ListenerScanner:
             proc = ps.Process(pid)
             create_time = _read(proc.create_time, None)
             cached = self._processes.get(pid)
-            if cached is not None and cached.create_time == create_time:
+            # Without a start time a reused pid cannot be told apart: read it again.
+            if cached is not None and create_time is not None \
+                    and cached.create_time == create_time:
                 return cached
         except ps.NoSuchProcess:  # includes ZombieProcess: a zombie holds no sockets
             return None
-        except OSError as exc:  # anything else the OS says: keep the socket, owner unknown
+        except (OSError, ps.Error) as exc:  # anything else: keep the socket, owner unknown
             log.debug("could not read process %s: %s", pid, exc)
             return ProcessInfo(pid=pid, name="?")
         info = self._read_process(pid, proc, create_time)
@@ -230,7 +238,7 @@ class ListenerScanner:
                 )
         except ps.NoSuchProcess:
             return None
-        except OSError as exc:
+        except (OSError, ps.Error) as exc:
             log.debug("could not read process %s: %s", pid, exc)
             return ProcessInfo(pid=pid, name="?")
 
@@ -338,7 +346,9 @@ class _FastPath:
             rows[key] = row
         self._details = details
         self._rows = rows
-        self._state = state
+        # A process that could not be read costs its rows for this scan only: when some
+        # were dropped, the next scan builds the rows again even if nothing else changed.
+        self._state = state if not gone else ()
         self._result = tuple(rows.values())
         return self._result
 
