@@ -54,6 +54,7 @@ def save_dialog(parent: QWidget | None, title: str, suggested: str) -> QFileDial
     fmt = "json" if suggested.endswith(".json") else "csv"
     dialog.selectNameFilter(JSON_FILTER if fmt == "json" else CSV_FILTER)
     dialog.setDefaultSuffix(fmt)
+    dialog.resize(820, 520)  # Qt's own dialog starts cramped (its side bar cut off)
     dialog.filterSelected.connect(lambda name: _follow_filter(dialog, name))
     return dialog
 
