@@ -24,6 +24,9 @@ def isolated_dirs(tmp_path, monkeypatch):
     data.mkdir()
     monkeypatch.setenv("PORTWATCH_CONFIG_DIR", str(config))
     monkeypatch.setenv("PORTWATCH_DATA_DIR", str(data))
+    # Anything that asks XDG (autostart entries, Qt's own settings) stays in the temp dir too.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg-config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
     return config, data
 
 
