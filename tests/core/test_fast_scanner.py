@@ -326,14 +326,15 @@ UNPRIVILEGED_COMPARE = textwrap.dedent(
     import json, socket, sys
     sys.path.insert(0, sys.argv[1])
     from portwatch.core.scanner import ListenerScanner
-    ports = {int(p) for p in sys.argv[2:]}
+    ports = {tuple(p.split(":")) for p in sys.argv[2:]}  # (proto, port) on 127.0.0.1
     own = socket.socket()
     own.bind(("127.0.0.1", 0))
     own.listen()
-    ports.add(own.getsockname()[1])
+    ports.add(("tcp", str(own.getsockname()[1])))
     def rows(snap):
         return sorted([l.proto.value, l.family.value, l.address, l.port, l.pid, l.owner_hidden,
-                       l.hidden_reason] for l in snap.listeners if l.port in ports)
+                       l.hidden_reason] for l in snap.listeners
+                      if (l.proto.value, str(l.port)) in ports and l.address == "127.0.0.1")
     fast = ListenerScanner()
     print(json.dumps({"backend": fast.backend, "fast": rows(fast.scan()),
                       "again": rows(fast.scan()),
@@ -366,7 +367,7 @@ def test_unprivileged_fast_path_matches_psutil(listener_factory):
             path.chmod(0o755 if path.is_dir() else 0o644)
         result = subprocess.run(
             ["runuser", "-u", "nobody", "--", python, "-c", UNPRIVILEGED_COMPARE, str(code),
-             *(str(child.port) for child in roots)],
+             *(f"{child.proto}:{child.port}" for child in roots)],
             capture_output=True, text=True, timeout=60, cwd="/",
         )
     assert result.returncode == 0, result.stderr
