@@ -28,6 +28,7 @@ from typing import Any
 from portwatch.core import records
 from portwatch.core.history import HistoryEvent, iso_utc
 from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, Proto
+from portwatch.core.text import encodable
 
 # Field order of one listener, as records.listener_record builds it.
 LISTENER_FIELDS: tuple[str, ...] = tuple(
@@ -94,7 +95,8 @@ def csv_cell(name: str, value: Any) -> str | int | float:
         text = "; ".join(str(item) for item in value)
     else:
         text = str(value)
-    return neutralise(text)
+    # A name or path that was not UTF-8 keeps its bad bytes as \xNN: a CSV file is UTF-8.
+    return neutralise(encodable(text))
 
 
 def _csv_text(fields: tuple[str, ...], rows: Iterable[dict[str, Any]]) -> str:

@@ -24,6 +24,7 @@ from portwatch.core.model import (
     ProcessInfo,
     Proto,
 )
+from portwatch.core.text import encodable
 
 if TYPE_CHECKING:
     from portwatch.core.monitor import PollResult
@@ -138,9 +139,11 @@ def event_row(item: HistoryEvent, run_id: int | None) -> tuple[Any, ...]:
         run_id, item.time, item.event, item.listeners, sock.proto.value, sock.family.value,
         sock.address, sock.port, sock.exposure.value,
         proc.pid if proc else None,
-        proc.name if proc else None,
-        proc.user if proc else None,
-        proc.exe if proc else None,
+        # SQLite text is UTF-8: bytes of a name or path that were not UTF-8 are stored as
+        # \xNN escapes (the command line's JSON keeps them exactly, as \udcNN).
+        encodable(proc.name) if proc else None,
+        _text(proc.user) if proc else None,
+        _text(proc.exe) if proc else None,
         json.dumps(list(proc.cmdline)) if proc else None,
         int(sock.owner_hidden), sock.hidden_reason,
         item.service, item.description, item.risk, item.risk_reason,
@@ -183,8 +186,13 @@ def event_from_row(row: tuple[Any, ...],
                         risk_reason, event_id, run_id)
 
 
+def _text(value: str | None) -> str | None:
+    return encodable(value) if value is not None else None
+
+
 def identity_row(identity: ListenerIdentity) -> tuple[str, str, int, str]:
-    return (identity.program, identity.proto.value, identity.port, identity.exposure.value)
+    return (encodable(identity.program), identity.proto.value, identity.port,
+            identity.exposure.value)
 
 
 def identity_from_row(row: tuple[Any, ...]) -> ListenerIdentity:
@@ -198,4 +206,5 @@ def rule_from_row(row: tuple[Any, ...]) -> IgnoreRule:
 
 
 def rule_row(rule: IgnoreRule) -> tuple[Any, ...]:
-    return (rule.process, rule.port_from, rule.port_to, rule.proto.value if rule.proto else None)
+    return (_text(rule.process), rule.port_from, rule.port_to,
+            rule.proto.value if rule.proto else None)

@@ -10,6 +10,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from portwatch.core.text import encodable
+
 
 class Proto(enum.StrEnum):
     TCP = "tcp"
@@ -272,7 +274,9 @@ class ListenerIdentity(NamedTuple):
     def of(cls, listener: Listener) -> ListenerIdentity:
         proc = listener.process
         program = (proc.exe or proc.name) if proc else ""
-        return cls(program, listener.proto, listener.port, listener.exposure)
+        # As the history stores it (bytes that were not UTF-8 as \xNN escapes), so the same
+        # program is the same identity before and after a restart.
+        return cls(encodable(program), listener.proto, listener.port, listener.exposure)
 
 
 @dataclass(frozen=True, slots=True)
