@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from portwatch.core.model import Family, Proto
+from portwatch.core.text import visible
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +215,7 @@ def terminate(pid: int, expected_create_time: float | None,
                                "portwatch will not stop itself; use File > Quit.")
     try:
         proc = psutil.Process(pid)
-        name = proc.name()
+        name = visible(proc.name(), 80)  # for the messages: another program chose it
         if expected_create_time is None:
             return TerminateResult(
                 TerminateOutcome.IDENTITY_UNKNOWN,

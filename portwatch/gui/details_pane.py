@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from portwatch.core import procinfo
 from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
 from portwatch.core.procinfo import FileDigest, ProcessDetails, TerminateOutcome, TerminateResult
+from portwatch.core.text import visible
 from portwatch.gui import report
 from portwatch.gui.jobs import JobRunner
 
@@ -213,11 +214,12 @@ class DetailsPane(QWidget):
             return
         sock = item.listener
         where = f"{sock.proto.value.upper()} {sock.endpoint}"
-        if not self.confirm(self, proc.name, proc.pid, where):
+        name = visible(proc.name)  # as the table shows it: no bidi override, no escapes
+        if not self.confirm(self, name, proc.pid, where):
             return
         self._terminating = True
         self._update_buttons()
-        self.message.emit(f"Asking {proc.name} (PID {proc.pid}) to stop…")
+        self.message.emit(f"Asking {name} (PID {proc.pid}) to stop…")
         self.jobs.submit(("terminate", self._identity), procinfo.terminate,
                          proc.pid, proc.create_time)
 
