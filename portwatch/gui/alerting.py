@@ -140,8 +140,9 @@ class AlertCenter(QObject):
 
     def raise_alert(self, alert: Alert) -> None:
         """Show one alert in the window, on the tray icon and (if enabled) on the desktop."""
-        log.info("alert (%s risk): %s", alert.risk.value, alert.title)
         self.banner.add_alert(alert)
+        log.info("alert: %s (%s risk; shown at monotonic %.3f)", alert.title, alert.risk.value,
+                 time.monotonic())
         if not getattr(self.settings, "notifications", True):
             return
         now = self._clock()

@@ -86,8 +86,9 @@ def _idle_child(keep: list, path: str) -> None:
 
 def _one_listener_child(keep: list, report: int) -> None:
     sock = _bind(socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1")
+    listening_at = time.monotonic()  # system-wide clock: comparable with other processes'
     keep.append(sock)
-    os.write(report, f"{sock.getsockname()[1]}\n".encode())
+    os.write(report, f"{sock.getsockname()[1]} {listening_at}\n".encode())
 
 
 def _fork(role, lifeline_r: int, lifeline_w: int, ready_w: int, ttl: float, *args) -> int:
@@ -154,10 +155,12 @@ def serve(ttl: float, seed: int = 7) -> int:
                 pid = _fork(_one_listener_child, lifeline_r, lifeline_w, ready_w,
                             deadline - time.monotonic(), report_w)
                 os.close(report_w)
-                port = int(os.read(report_r, 64).split(b"\n")[0] or 0)
+                words = os.read(report_r, 64).split(b"\n")[0].split()
                 os.close(report_r)
+                port, listening_at = (int(words[0]), float(words[1])) if words else (0, 0.0)
                 children[pid] = "spawned"
-                print(json.dumps({"pid": pid, "port": port}), flush=True)
+                print(json.dumps({"pid": pid, "port": port, "listening_at": listening_at}),
+                      flush=True)
             elif words[:1] == ["stop"] and len(words) == 2 and int(words[1]) in children:
                 pid = int(words[1])
                 _end([pid])
@@ -238,8 +241,14 @@ class StandardLoad:
 
     def spawn_listener(self) -> tuple[int, int]:
         """One more process with one TCP listener on 127.0.0.1: (pid, port) once it listens."""
+        pid, port, _listening_at = self.spawn_listener_at()
+        return pid, port
+
+    def spawn_listener_at(self) -> tuple[int, int, float]:
+        """spawn_listener(), and the `time.monotonic()` just after its bind() and listen()
+        (CLOCK_MONOTONIC is system-wide on Linux: comparable with other processes' times)."""
         answer = self._ask("spawn")
-        return answer["pid"], answer["port"]
+        return answer["pid"], answer["port"], answer["listening_at"]
 
     def stop(self, pid: int) -> None:
         self._ask(f"stop {pid}")
