@@ -284,11 +284,17 @@ def _read_yaml(path: Path) -> Any:
 
 
 def _check_depth(yaml: Any, text: str, loader: type) -> None:
-    """Refuse absurd nesting before building anything: libyaml's C loader recurses once per
-    level and crashes the interpreter on deep input like "[[[[…" (50,000 levels), and the
-    Python loader hits the recursion limit. Its event parser is flat, so it can count."""
+    """Refuse absurd nesting and aliases before building anything: libyaml's C loader
+    recurses once per level and crashes the interpreter on deep input like "[[[[…" (50,000
+    levels), the Python loader hits the recursion limit, and nested aliases ("billion
+    laughs") make a 500-byte file take forever to check. Its event parser is flat, so it
+    can count."""
     depth = 0
     for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):  # a few hundred bytes can expand to billions
+            raise _UserFileError("uses a YAML alias (*name), which catalog files do not"
+                                 " need (aliases can expand a small file into billions of"
+                                 " values)")
         if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
             depth += 1
             if depth > MAX_YAML_DEPTH:

@@ -5,7 +5,9 @@ valid YAML, a value of the wrong type or out of range gives the default for that
 message naming the file and the field; unknown keys are kept but warned about. Saving is atomic
 (a temp file in the same directory, fsync, os.replace): it raises `SettingsError` rather than
 leave a truncated file, keeps keys it does not know, and never replaces a file that failed to
-parse without first keeping a copy of it (settings.yaml.broken-<time>).
+parse without first keeping a copy of it (settings.yaml.broken-<time>). A settings file that
+is a symbolic link stays one (the file it points to is updated); a directory or a link that
+cannot be followed is never replaced.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from portwatch.core import paths
 log = logging.getLogger(__name__)
 
 MAX_SETTINGS_BYTES = 256 * 1024
+MAX_YAML_DEPTH = 16  # a settings file needs 1
 
 
 class SettingsError(OSError):
@@ -159,6 +162,9 @@ def _read_mapping(path: Path) -> tuple[dict[Any, Any], str | None]:
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
+        shape = _shape_problem(yaml, text, loader)
+        if shape:
+            return {}, f"{path}: {shape}; using the default settings"
         data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -175,6 +181,57 @@ def _read_mapping(path: Path) -> tuple[dict[Any, Any], str | None]:
     return data, None
 
 
+def _shape_problem(yaml: Any, text: str, loader: type) -> str | None:
+    """Why a document must not be built, read from the parser's flat event stream before
+    anything is built: nesting deeper than MAX_YAML_DEPTH (libyaml's loader recurses once
+    per level: "[[[[…" 100,000 deep crashes the interpreter) or an alias (*name), which a
+    settings file never needs and which can make a few hundred bytes expand into billions
+    of values (the "billion laughs")."""
+    depth = 0
+    for event in yaml.parse(text, Loader=loader):
+        if isinstance(event, yaml.AliasEvent):
+            return ("uses a YAML alias (*name); settings are plain `name: value` lines, so it"
+                    " was not read")
+        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                return (f"is nested more than {MAX_YAML_DEPTH} levels deep; settings are plain"
+                        " `name: value` lines, so it was not read")
+        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
+            depth -= 1
+    return None
+
+
+def _save_target(path: Path) -> Path:
+    """The file a save really replaces: `path`, or the file it links to (a settings file kept
+    in a dotfiles repository stays a link, and the file it points to is updated). Raises
+    SettingsError for what must not be replaced (a directory, a link that cannot be followed)
+    and when the folder cannot be looked into."""
+    try:
+        return _follow(path)
+    except OSError as exc:
+        if isinstance(exc, SettingsError):
+            raise
+        raise SettingsError(f"cannot save the settings to {path}: {exc.strerror or exc};"
+                            " the file was left as it was") from exc
+
+
+def _follow(path: Path) -> Path:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError) as exc:  # a loop, or a link to nothing
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise SettingsError(f"cannot save the settings to {path}: it is a symbolic link"
+                                f" that cannot be followed ({reason}); it was left as it"
+                                " is") from exc
+        path = target
+    if path.is_dir():
+        raise SettingsError(f"cannot save the settings to {path}: it is a directory, not a"
+                            " file; it was left as it is")
+    return path
+
+
 def save_settings(settings: Settings, path: Path | None = None) -> None:
     """Write `settings` to `path` atomically. Keys in the existing file that portwatch does not
     know are kept. A file that did not parse is first copied to <name>.broken-<time>.
@@ -182,9 +239,9 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
     file is then left as it was."""
     import yaml
 
-    path = Path(path) if path is not None else paths.settings_file()
+    path = _save_target(Path(path) if path is not None else paths.settings_file())
     existing, problem = _read_mapping(path)
-    if problem and path.exists():
+    if problem and os.path.lexists(path):
         _keep_copy(path)
     document = {key: value for key, value in existing.items()
                 if isinstance(key, str) and key not in RULES}
@@ -195,18 +252,21 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise SettingsError(f"cannot save the settings to {path}: {exc.strerror or exc}") from exc
+        raise SettingsError(f"cannot save the settings to {path}: {exc.strerror or exc};"
+                            " the file was left as it was") from exc
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        if path.exists():
+        if os.path.lexists(path):
             shutil.copymode(path, temp_name)
         os.replace(temp_name, path)
-    except OSError as exc:
+    except BaseException as exc:  # also an interrupt: never leave the temp file behind
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
+        if not isinstance(exc, OSError):
+            raise
         raise SettingsError(f"cannot save the settings to {path}: {exc.strerror or exc};"
                             " the file was left as it was") from exc
     _fsync_dir(path.parent)
