@@ -105,9 +105,11 @@ def enable_autostart(config_home: str | os.PathLike[str] | None = None, *,
             os.fsync(handle.fileno())
         os.chmod(temp_name, 0o644)
         os.replace(temp_name, path)
-    except OSError as exc:
+    except BaseException as exc:  # also an interrupt: never leave the temp file behind
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
+        if not isinstance(exc, OSError):
+            raise
         raise AutostartError(f"cannot write {path}: {exc.strerror or exc};"
                              " the old entry (if any) was left as it was") from exc
     log.info("start at login enabled: %s", path)
