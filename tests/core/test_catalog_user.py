@@ -3,7 +3,10 @@ sentence in `problems`, never a crash, never written."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -179,9 +182,17 @@ def test_a_file_that_is_not_utf8_is_skipped(user_dir):
 
 
 def test_deeply_nested_yaml_does_not_crash(user_dir):
+    """libyaml's loader recurses once per level: this file crashed the interpreter (SIGSEGV)
+    before nesting was refused, so it is loaded in a child process; a regression then fails
+    this test instead of ending the whole run."""
     (user_dir / "deep.yaml").write_text("a: " + "[" * 50_000 + "]" * 50_000 + "\n")
-    (problem,) = load_catalog(user_dir).problems
-    assert "deep.yaml" in problem
+    code = ("import json, sys; from portwatch.core.catalog import load_catalog;"
+            " print(json.dumps(load_catalog(sys.argv[1]).problems))")
+    result = subprocess.run([sys.executable, "-c", code, str(user_dir)], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, f"exit status {result.returncode}: {result.stderr[-1000:]}"
+    (problem,) = json.loads(result.stdout)
+    assert "deep.yaml" in problem and "nested more than" in problem
 
 
 def test_an_empty_file_adds_nothing_and_is_no_problem(user_dir):
