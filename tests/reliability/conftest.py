@@ -1,0 +1,199 @@
+"""Shared by the reliability suites: the run's tally (faults injected, hostile inputs tried,
+soak figures), printed at the end of the run and, with PORTWATCH_FIGURES=<file>, written there
+as JSON; and the helpers that run code as the unprivileged user `nobody`.
+
+Nothing here imports Qt: the core suites in this directory run without it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from rel_hostile import (
+    HOSTILE_ARGS,
+    HOSTILE_NAMES,
+    start_named,
+    start_undecodable_exe,
+    start_with_args,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+NOBODY_PYTHON = "/usr/bin/python3"  # Debian's, with python3-psutil: nobody can run it
+
+_TALLY: dict[str, float] = {}
+
+
+def tally(name: str, amount: float = 1) -> None:
+    """Add to one of the run's figures (shown in the terminal summary)."""
+    _TALLY[name] = _TALLY.get(name, 0) + amount
+
+
+def record(name: str, value: object) -> None:
+    """Set a figure (the soak's RSS, duration...)."""
+    _TALLY[name] = value  # type: ignore[assignment]
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if not _TALLY:
+        return
+    terminalreporter.section("reliability figures")
+    for name in sorted(_TALLY):
+        terminalreporter.write_line(f"{name}: {_TALLY[name]}")
+    target = os.environ.get("PORTWATCH_FIGURES")
+    if target:
+        Path(target).write_text(json.dumps(_TALLY, indent=1, sort_keys=True) + "\n")
+
+
+# -- hostile processes ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    """Every hostile listener, running for the whole module: {label: HostileProcess}."""
+    folder = tmp_path_factory.mktemp("hostile")
+    started = {}
+    try:
+        for label, name in HOSTILE_NAMES.items():
+            started[f"name:{label}"] = start_named(folder, f"name:{label}", name,
+                                                   args=[b"<b>x</b>", b"\x1b[2J"])
+        started["args"] = start_with_args(folder, "args", list(HOSTILE_ARGS.values()))
+        started["udp"] = start_named(folder, "udp", HOSTILE_NAMES["html-img"], proto="udp")
+        started["exe"] = start_undecodable_exe(folder)
+        yield started
+    finally:
+        for proc in started.values():
+            proc.stop()
+
+
+# -- running as nobody ----------------------------------------------------------------------------
+
+
+def nobody_skip_reason() -> str | None:
+    """Why code cannot be run as `nobody` here, or None when it can."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "needs root to run code as the unprivileged user nobody"
+    if shutil.which("runuser") is None:
+        return "needs runuser (util-linux)"
+    if not os.path.exists(NOBODY_PYTHON):
+        return f"needs {NOBODY_PYTHON} (Debian's python3) that nobody can run"
+    probe = subprocess.run([NOBODY_PYTHON, "-c", "import psutil"], capture_output=True)
+    if probe.returncode != 0:
+        return f"needs psutil for {NOBODY_PYTHON} (Debian: python3-psutil)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def nobody_copy() -> Iterator[Path]:
+    """A copy of the portwatch package (core and commands, not the GUI) that nobody can read,
+    in a directory nobody can enter (the checkout may sit under /root, mode 0700)."""
+    reason = nobody_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with tempfile.TemporaryDirectory(prefix="portwatch-nobody-") as tmp:
+        code = Path(tmp)
+        shutil.copytree(REPO / "portwatch", code / "portwatch",
+                        ignore=shutil.ignore_patterns("__pycache__", "gui"))
+        shutil.copytree(REPO / "data", code / "data",  # the catalog, as a checkout finds it
+                        ignore=shutil.ignore_patterns("__pycache__", "curated", "*.py"))
+        import platformdirs  # pure Python; Debian's python3 may lack it
+
+        shutil.copytree(Path(platformdirs.__file__).parent, code / "platformdirs",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        for path in [code, *code.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        yield code
+
+
+def run_as_nobody(code_dir: Path, args: list[str], env: dict[str, str] | None = None,
+                  timeout: float = 120) -> subprocess.CompletedProcess:
+    """Run NOBODY_PYTHON with `args` as nobody, with the copied package first on its path."""
+    environment = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(code_dir), "LANG": "C.UTF-8",
+                   "HOME": "/nonexistent", **(env or {})}
+    return subprocess.run(
+        ["runuser", "-u", "nobody", "--", "/usr/bin/env", "-i",
+         *(f"{key}={value}" for key, value in environment.items()), NOBODY_PYTHON, *args],
+        capture_output=True, text=True, timeout=timeout, cwd="/",
+    )
+
+
+# -- the real program ---------------------------------------------------------------------------
+
+
+class GuiProcess:
+    """`python -m portwatch --debug` (the window, offscreen), with its own config, data and
+    runtime directories and no D-Bus session; output in a log file. Ended by its pid."""
+
+    def __init__(self, base: Path, env: dict[str, str] | None = None) -> None:
+        self.base = base
+        self.config = base / "config"
+        self.data = base / "data"
+        self.runtime = base / "runtime"
+        for path in (self.config, self.data, self.runtime):
+            path.mkdir(parents=True, exist_ok=True)
+        self.runtime.chmod(0o700)
+        self.log_path = base / "portwatch.log"
+        environment = {key: value for key, value in os.environ.items()
+                       if not key.startswith(("DBUS_", "XDG_", "PORTWATCH_", "DISPLAY",
+                                              "WAYLAND"))}
+        environment.update({
+            "QT_QPA_PLATFORM": "offscreen",
+            "PORTWATCH_CONFIG_DIR": str(self.config),
+            "PORTWATCH_DATA_DIR": str(self.data),
+            "XDG_RUNTIME_DIR": str(self.runtime),
+            "XDG_CONFIG_HOME": str(base / "xdg-config"),
+            "XDG_DATA_HOME": str(base / "xdg-data"),
+            "HOME": str(base),
+        })
+        environment.update(env or {})
+        self.env = environment
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> GuiProcess:
+        with self.log_path.open("wb") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "portwatch", "--debug"],
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL, env=self.env, cwd=REPO)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def wait_for(self, *words: str, timeout: float = 60) -> str:
+        """Until every one of `words` is in the log (the program must keep running)."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log()
+            if all(word in text for word in words):
+                return text
+            if self.proc.poll() is not None:
+                raise AssertionError(f"portwatch ended early ({self.proc.returncode}):\n{text}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"not in the log within {timeout} s: {words}\n{text}")
+            time.sleep(0.1)
+
+    def stop(self) -> int | None:
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.terminate()  # our own child, by its pid
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        return self.proc.returncode

@@ -1,0 +1,274 @@
+"""portwatch adds no attack surface of its own: the running window listens on no TCP or UDP
+port (its single-instance socket is a Unix socket in a directory only its user can enter),
+terminate never signals a PID that changed hands since it was shown, and no shell ever sees
+text from other processes (no shell=True, os.system or os.popen anywhere; "Open containing
+folder" hands the file manager a file:// URL of a directory, never a command)."""
+
+from __future__ import annotations
+
+import ast
+import os
+import socket
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import REPO, GuiProcess, tally
+
+from portwatch.core import procinfo
+from portwatch.core.procinfo import TerminateOutcome
+from portwatch.core.scanner import ListenerScanner
+
+SOURCE = REPO / "portwatch"
+
+
+@pytest.fixture(scope="module")
+def running_gui(tmp_path_factory):
+    gui = GuiProcess(tmp_path_factory.mktemp("gui")).start()
+    try:
+        gui.wait_for("table populated", timeout=90)
+        yield gui
+    finally:
+        gui.stop()
+
+
+def test_the_running_window_listens_on_no_network_port(running_gui):
+    pid = running_gui.pid
+    inet = psutil.Process(pid).net_connections(kind="inet")
+    assert inet == [], f"portwatch holds network sockets: {inet}"
+    for fast in (False, True):  # and portwatch's own scanner agrees, on both paths
+        scanner = ListenerScanner(fast=fast)
+        try:
+            mine = [row for row in scanner.scan().listeners if row.pid == pid]
+        finally:
+            scanner.close()
+        assert mine == [], mine
+    tally("attack-surface checks")
+
+
+def socket_files(folder: Path) -> list[Path]:
+    return [path for path in folder.iterdir() if stat.S_ISSOCK(path.lstat().st_mode)]
+
+
+def assert_private(folder: Path) -> None:
+    info = folder.lstat()
+    assert stat.S_ISDIR(info.st_mode) and not stat.S_ISLNK(info.st_mode)
+    assert info.st_uid == os.geteuid()
+    assert stat.S_IMODE(info.st_mode) == 0o700, oct(info.st_mode)
+
+
+def unix_listeners(pid: int) -> list[str]:
+    """Paths the process's Unix sockets were bound to (Qt binds in a private temp folder
+    inside the target folder, then renames the socket into place)."""
+    return [c.laddr for c in psutil.Process(pid).net_connections(kind="unix")
+            if c.laddr and c.laddr.startswith("/")]
+
+
+def test_its_only_listening_socket_is_a_unix_socket_in_a_private_directory(running_gui):
+    bound = unix_listeners(running_gui.pid)
+    assert bound, "no single-instance socket found"
+    assert all(Path(path).is_relative_to(running_gui.runtime) for path in bound), bound
+    (sock,) = socket_files(running_gui.runtime)
+    assert sock.name.startswith("portwatch-") and sock.name.endswith(".sock")
+    assert sock.lstat().st_uid == os.geteuid()
+    assert_private(running_gui.runtime)
+    tally("attack-surface checks")
+
+
+def test_without_a_private_runtime_dir_the_socket_goes_to_a_private_tmp_dir(tmp_path):
+    """XDG_RUNTIME_DIR shared with others (mode 0777): portwatch makes its own 0700 folder."""
+    import tempfile
+
+    gui = GuiProcess(tmp_path)
+    gui.runtime.chmod(0o777)
+    gui.start()
+    try:
+        gui.wait_for("table populated", timeout=90)
+        bound = unix_listeners(gui.pid)
+        own = Path(tempfile.gettempdir()) / f"portwatch-{os.geteuid()}"
+        assert bound and all(Path(path).is_relative_to(own) for path in bound), bound
+        assert not socket_files(gui.runtime)
+        assert_private(own)
+        assert psutil.Process(gui.pid).net_connections(kind="inet") == []
+    finally:
+        gui.stop()
+    tally("attack-surface checks")
+
+
+# -- terminate ----------------------------------------------------------------------------------
+
+
+def sleeper() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+
+
+def test_terminate_refuses_a_pid_whose_start_time_changed(tmp_path):
+    child = sleeper()
+    try:
+        started = psutil.Process(child.pid).create_time()
+        for stale in (started - 1.0, started + 1.0, started - 3600):
+            result = procinfo.terminate(child.pid, stale, timeout=0.5)
+            assert result.outcome is TerminateOutcome.IDENTITY_CHANGED
+            assert "now belongs to a different process" in result.message
+            assert child.poll() is None  # not signalled
+        unknown = procinfo.terminate(child.pid, None, timeout=0.5)
+        assert unknown.outcome is TerminateOutcome.IDENTITY_UNKNOWN
+        assert child.poll() is None
+        assert procinfo.terminate(os.getpid(), psutil.Process().create_time()).outcome \
+            is TerminateOutcome.IDENTITY_CHANGED  # never itself
+        done = procinfo.terminate(child.pid, started, timeout=5)
+        assert done.outcome is TerminateOutcome.TERMINATED, done.message
+    finally:
+        if child.poll() is None:
+            child.kill()
+        child.wait(5)
+    tally("attack-surface checks", 5)
+
+
+def test_the_windows_terminate_passes_the_start_time_it_displayed(qtbot):
+    """The details pane shows a process; meanwhile its PID belongs to another program (here:
+    the displayed start time is an hour older than the live process's). Terminate must send
+    the *displayed* start time, so the core refuses and the live process survives."""
+    from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, ProcessInfo
+    from portwatch.core.model import Proto as P
+    from portwatch.gui.details_pane import DetailsPane
+
+    child = sleeper()
+    try:
+        live = psutil.Process(child.pid)
+        shown = ProcessInfo(child.pid, "web-server", "alice", "/usr/bin/web-server",
+                            ("web-server",), live.create_time() - 3600, 1)
+        item = AnnotatedListener(Listener(P.TCP, Family.IPV4, "127.0.0.1", 8080,
+                                          Exposure.LOOPBACK, shown))
+        pane = DetailsPane()
+        qtbot.addWidget(pane)
+        calls: list[tuple] = []
+        real = procinfo.terminate
+
+        def recording(pid, create_time, *rest):
+            calls.append((pid, create_time))
+            return real(pid, create_time, *rest)
+
+        pane.confirm = lambda *_args: True
+        original, procinfo.terminate = procinfo.terminate, recording
+        try:
+            pane.show_listener(item)
+            with qtbot.waitSignal(pane.terminate_finished, timeout=10000) as finished:
+                pane.request_terminate()
+        finally:
+            procinfo.terminate = original
+        assert calls == [(child.pid, shown.create_time)]
+        assert finished.args[0].outcome is TerminateOutcome.IDENTITY_CHANGED
+        assert child.poll() is None
+        pane.shutdown()
+    finally:
+        child.kill()
+        child.wait(5)
+    tally("attack-surface checks")
+
+
+# -- no shell -----------------------------------------------------------------------------------
+
+
+def python_files() -> list[Path]:
+    return sorted(SOURCE.rglob("*.py"))
+
+
+def calls_in(path: Path) -> list[ast.Call]:
+    tree = ast.parse(path.read_text(), str(path))
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+
+
+def dotted(node: ast.AST) -> str:
+    if isinstance(node, ast.Attribute):
+        return f"{dotted(node.value)}.{node.attr}"
+    if isinstance(node, ast.Name):
+        return node.id
+    return "?"
+
+
+FORBIDDEN_CALLS = {"os.system", "os.popen", "os.execl", "os.execlp", "os.execle", "os.execv",
+                   "os.execvp", "os.execvpe", "os.spawnl", "os.spawnlp", "os.spawnv",
+                   "os.spawnvp", "os.startfile", "eval", "exec", "QProcess.startDetached",
+                   "QProcess.execute", "pty.spawn", "commands.getoutput"}
+
+
+def test_no_shell_is_ever_invoked_anywhere_in_the_program():
+    found = []
+    checked = 0
+    for path in python_files():
+        for call in calls_in(path):
+            checked += 1
+            name = dotted(call.func)
+            if name in FORBIDDEN_CALLS:
+                found.append(f"{path.relative_to(REPO)}:{call.lineno}: {name}()")
+            for keyword in call.keywords:
+                if keyword.arg == "shell" and not (
+                        isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
+                    found.append(f"{path.relative_to(REPO)}:{call.lineno}: shell=...")
+        text = path.read_text()
+        for word in ("QProcess", "startDetached", "/bin/sh", "xdg-open"):
+            if word in text:
+                found.append(f"{path.relative_to(REPO)}: mentions {word}")
+    assert found == [], "\n".join(found)
+    assert checked > 1000  # the scan really read the program
+    tally("attack-surface checks")
+
+
+def test_the_only_url_opened_is_a_local_directory(qtbot):
+    """Every QDesktopServices.openUrl in the program gets QUrl.fromLocalFile(...), and the
+    open-folder action with shell metacharacters in the path builds exactly that URL."""
+    from PySide6.QtCore import QUrl
+
+    from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, ProcessInfo
+    from portwatch.core.model import Proto as P
+    from portwatch.gui.details_pane import DetailsPane
+
+    for path in python_files():
+        text = path.read_text()
+        if "openUrl" in text:
+            tree = ast.parse(text)
+            for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+                if dotted(call.func).endswith("open_url") or dotted(call.func).endswith(
+                        "openUrl"):
+                    (arg,) = call.args
+                    assert isinstance(arg, ast.Call) and \
+                        dotted(arg.func) == "QUrl.fromLocalFile", \
+                        f"{path}:{call.lineno} opens {ast.unparse(arg)}"
+    hostile_dir = "/tmp/a;rm -rf ~ #/$(reboot)`id`|&& x"
+    exe = f"{hostile_dir}/evil bin (deleted)"
+    item = AnnotatedListener(Listener(P.TCP, Family.IPV4, "127.0.0.1", 8080, Exposure.LOOPBACK,
+                                      ProcessInfo(4242, "evil", exe=exe)))
+    pane = DetailsPane()
+    qtbot.addWidget(pane)
+    opened: list[QUrl] = []
+    pane.open_url = lambda url: opened.append(url) or True
+    pane.show_listener(item)
+    pane.open_folder()
+    (url,) = opened
+    assert url == QUrl.fromLocalFile(hostile_dir)
+    assert url.scheme() == "file" and url.isLocalFile()
+    assert url.toLocalFile() == hostile_dir
+    assert not url.query() and not url.fragment()  # ';', '#', '&' stayed in the path
+    pane.shutdown()
+    tally("attack-surface checks")
+
+
+def test_portwatch_itself_opens_no_listening_socket_in_the_core(monkeypatch):
+    """Belt and braces: every core entry point a poll uses runs with bind/listen forbidden."""
+    def refuse(*_args, **_kwargs):
+        raise AssertionError("portwatch tried to listen")
+
+    monkeypatch.setattr(socket.socket, "listen", refuse)
+    from portwatch.core.catalog import load_catalog
+    from portwatch.core.monitor import Monitor
+
+    scanner = ListenerScanner()
+    try:
+        Monitor(scanner.scan, load_catalog(None)).poll()
+    finally:
+        scanner.close()
+    tally("attack-surface checks")
