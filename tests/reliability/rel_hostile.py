@@ -23,7 +23,8 @@ LISTENER = (
     "import socket,sys\n"
     "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM if sys.argv[1]=='udp' else"
     " socket.SOCK_STREAM)\n"
-    "s.bind(('127.0.0.1',0))\n"
+    "import os\n"
+    "s.bind(('127.0.0.1',int(os.environ.get('HOSTILE_PORT','0'))))\n"
     "sys.argv[1]=='udp' or s.listen()\n"
     "print(s.getsockname()[1],flush=True)\n"
     "sys.stdin.read()\n"
@@ -91,10 +92,12 @@ def real_interpreter() -> str:
     return os.path.realpath(sys.executable)
 
 
-def _start(label: str, program: bytes, args: list[bytes], proto: str) -> HostileProcess:
+def _start(label: str, program: bytes, args: list[bytes], proto: str, port: int = 0
+           ) -> HostileProcess:
     argv = [program, b"-c", LISTENER.encode(), proto.encode(), *args]
     proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, env={**os.environ,
+                                                            "HOSTILE_PORT": str(port)})
     line = proc.stdout.readline()
     if not line.strip():
         proc.kill()
@@ -106,13 +109,13 @@ def _start(label: str, program: bytes, args: list[bytes], proto: str) -> Hostile
 
 
 def start_named(folder: Path, label: str, name: bytes, proto: str = "tcp",
-                args: list[bytes] = ()) -> HostileProcess:
+                args: list[bytes] = (), port: int = 0) -> HostileProcess:
     """A listener whose program (argv[0], and so its name) is `name`: a symlink to the real
-    interpreter binary."""
+    interpreter binary. It listens on 127.0.0.1:`port` (0: any free port)."""
     link = os.path.join(os.fsencode(folder), name)
     if not os.path.lexists(link):
         os.symlink(real_interpreter(), link)
-    return _start(label, link, list(args), proto)
+    return _start(label, link, list(args), proto, port)
 
 
 def start_with_args(folder: Path, label: str, args: list[bytes], proto: str = "tcp"
