@@ -288,9 +288,16 @@ class IgnoreRule:
     port_to: int | None = None  # inclusive; equal to port_from for one port
     proto: Proto | None = None  # None = both
 
+    def __post_init__(self) -> None:
+        # As the history stores it (bytes that were not UTF-8 as \xNN escapes), so a rule
+        # is the same rule, and matches the same program, before and after a restart.
+        if self.process is not None:
+            object.__setattr__(self, "process", encodable(self.process))
+
     def matches(self, listener: Listener) -> bool:
         proc = listener.process
-        if self.process is not None and (proc is None or self.process not in (proc.name, proc.exe)):
+        if self.process is not None and (proc is None or self.process not in (
+                encodable(proc.name), encodable(proc.exe) if proc.exe else None)):
             return False
         if self.port_from is not None:
             high = self.port_to if self.port_to is not None else self.port_from
