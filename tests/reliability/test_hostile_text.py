@@ -268,3 +268,26 @@ def test_watch_json_and_human_lines_are_safe():
         record = json.loads(json.dumps(export.event_record("opened", time.time(), row)))
         assert record["process"] == text and record["cmdline"] == [text, text]
         tally("hostile input checks (input x surface)")
+
+
+def test_an_ignore_rule_for_an_undecodable_name_still_matches_after_a_restart(tmp_path):
+    from portwatch.core.model import Exposure, Family, IgnoreRule, Listener, ProcessInfo
+
+    name = os.fsdecode(b"svc\xff\xfe")
+    sock = Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 4545, Exposure.LOOPBACK,
+                    ProcessInfo(12, name, exe=os.fsdecode(b"/opt/\xff/svc")))
+    rule = IgnoreRule(process=name)
+    assert rule.matches(sock)
+    store = HistoryStore(tmp_path / "h.sqlite3")
+    try:
+        store.add_ignore_rule(rule)
+    finally:
+        store.close()
+    again = HistoryStore(tmp_path / "h.sqlite3")
+    try:
+        (stored,) = again.ignore_rules()
+    finally:
+        again.close()
+    assert stored == rule and stored.matches(sock)
+    assert IgnoreRule(process=sock.process.exe).matches(sock)
+    tally("hostile input checks (input x surface)")
