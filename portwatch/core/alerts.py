@@ -13,7 +13,8 @@ alerts to show. The rules, in the order they apply:
 4. UDP sockets in the ephemeral port range are clients waiting for replies (DNS lookups, media),
    not services: they do not alert unless `ephemeral_udp` is set.
 5. Acknowledged identities and ignore rules (both in AlertMemory, so they survive restarts)
-   never alert.
+   never alert. The user adds and removes them through the methods under "the user's
+   decisions", which the GUI calls in the thread that owns the memory.
 6. `coalesce` or more alertable listeners in one poll become one summary alert; alerts for a
    program that alerted less than `rate_limit` seconds ago are held and then folded into one
    summary when the window has passed.
@@ -26,11 +27,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from portwatch.core.decisions import Decisions
 from portwatch.core.memory import AlertMemory
 from portwatch.core.model import (
     Alert,
     AlertKind,
     AnnotatedListener,
+    IgnoreRule,
     ListenerIdentity,
     ListenerKey,
     Proto,
@@ -63,6 +66,10 @@ class _Pending:
 
 def identity(row: AnnotatedListener) -> ListenerIdentity:
     return ListenerIdentity.of(row.listener)
+
+
+def _row_of(item: _Pending | AnnotatedListener) -> AnnotatedListener:
+    return item.row if isinstance(item, _Pending) else item
 
 
 def risk_of(row: AnnotatedListener) -> Risk:
@@ -129,6 +136,29 @@ class AlertRules:
         self.memory.acknowledge(identity(row))
         self._pending.pop(row.key, None)
         self._held.pop(row.key, None)
+
+    def unacknowledge(self, listener_identity: ListenerIdentity) -> None:
+        """Alert again the next time this identity starts listening (survives restarts)."""
+        self.memory.unacknowledge(listener_identity)
+
+    def add_ignore_rule(self, rule: IgnoreRule) -> None:
+        """Never alert for listeners the rule matches, from now on; those waiting to alert
+        (not yet persistent, or held by the rate limit) are dropped too."""
+        self.memory.add_ignore_rule(rule)
+        for waiting in (self._pending, self._held):
+            for key in [key for key, item in waiting.items()
+                        if rule.matches(_row_of(item).listener)]:
+                del waiting[key]
+
+    def remove_ignore_rule(self, rule: IgnoreRule) -> None:
+        """New listeners the rule matched alert again."""
+        self.memory.remove_ignore_rule(rule)
+
+    def decisions(self) -> Decisions:
+        """The ignore rules and acknowledged identities, as values for the GUI."""
+        acked = sorted(self.memory.acknowledged(),
+                       key=lambda item: (item.program, item.port, item.proto, item.exposure.rank))
+        return Decisions(tuple(self.memory.ignore_rules()), tuple(acked))
 
     # -- the rules -----------------------------------------------------------------------------
 

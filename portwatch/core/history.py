@@ -382,6 +382,16 @@ class HistoryStore(HistoryReader):
                          " VALUES (?, ?, ?, ?, ?)", (*identity_row(identity), self._clock()))
         self._acked.add(identity)
 
+    def unacknowledge(self, identity: ListenerIdentity) -> None:
+        row = identity_row(identity)
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM acknowledged WHERE program = ? AND proto = ? AND port = ?"
+                         " AND exposure = ?", row)
+            conn.execute("DELETE FROM known WHERE program = ? AND proto = ? AND port = ?"
+                         " AND exposure = ?", row)
+        self._acked.discard(identity)
+        self._known.discard(identity)
+
     def ignore_rules(self) -> list[IgnoreRule]:
         return list(self._rules)
 

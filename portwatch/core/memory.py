@@ -28,6 +28,10 @@ class AlertMemory(Protocol):
 
     def acknowledge(self, identity: ListenerIdentity) -> None: ...
 
+    def unacknowledge(self, identity: ListenerIdentity) -> None:
+        """Alert again for `identity`: drop its acknowledgement and forget that it was seen, so
+        the next time it starts listening it is new."""
+
     def ignore_rules(self) -> list[IgnoreRule]: ...
 
     def add_ignore_rule(self, rule: IgnoreRule) -> None: ...
@@ -59,6 +63,10 @@ class InMemoryAlertMemory:
 
     def acknowledge(self, identity: ListenerIdentity) -> None:
         self._acked.add(identity)
+
+    def unacknowledge(self, identity: ListenerIdentity) -> None:
+        self._acked.discard(identity)
+        self._known.discard(identity)
 
     def ignore_rules(self) -> list[IgnoreRule]:
         return list(self._rules)

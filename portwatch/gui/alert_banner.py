@@ -2,9 +2,10 @@
 
 `AlertBanner` sits above the listener table and is hidden while there is nothing to tell. Each
 alert shows its title and body (process names are text from other programs: every label is
-Qt.PlainText), a risk colour and icon, and three buttons: Show (select the listener in the
-table), Acknowledge (never alert for this program on this port again) and Dismiss (just hide
-this alert). The banner only emits what the user chose; the AlertCenter acts on it.
+Qt.PlainText), a risk colour and icon, and its buttons: Show (select the listener in the
+table), Acknowledge (never alert for this program on this port again), Ignore… (make an ignore
+rule from it; shown once something can store rules) and Dismiss (just hide this alert). The
+banner only emits what the user chose; the AlertCenter and the rules editor act on it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ VISIBLE_ITEMS = 2.6  # the list scrolls beyond about this many alerts
 ACK_TOOLTIP = ("Never alert again for this program listening on this port with this exposure "
                "(remembered across restarts)")
 SHOW_TOOLTIP = "Select this listener in the table"
+IGNORE_TOOLTIP = ("Never alert for this program, this port or a range of ports (you choose,"
+                  " then the rule is remembered)")
 DISMISS_TOOLTIP = "Hide this alert (the next new listener still alerts)"
 
 
@@ -50,6 +53,7 @@ class AlertItem(QFrame):
 
     show_clicked = Signal(object)  # Alert
     acknowledge_clicked = Signal(object)
+    ignore_clicked = Signal(object)
     dismiss_clicked = Signal(object)
 
     def __init__(self, alert: Alert, parent: QWidget | None = None) -> None:
@@ -87,11 +91,15 @@ class AlertItem(QFrame):
         self.show_button = self._button("Show", SHOW_TOOLTIP, self.show_clicked)
         self.show_button.setEnabled(bool(alert.listeners))
         self.ack_button = self._button("Acknowledge", ACK_TOOLTIP, self.acknowledge_clicked)
+        self.ignore_button = self._button("Ignore…", IGNORE_TOOLTIP, self.ignore_clicked)
+        self.ignore_button.setEnabled(bool(alert.listeners))
+        self.ignore_button.setVisible(False)  # until the banner can store rules
         self.dismiss_button = self._button("Dismiss", DISMISS_TOOLTIP, self.dismiss_clicked)
         bottom = QHBoxLayout()
         bottom.setSpacing(6)
         bottom.addWidget(self.meta_label, 1)
-        for button in (self.show_button, self.ack_button, self.dismiss_button):
+        for button in (self.show_button, self.ack_button, self.ignore_button,
+                       self.dismiss_button):
             bottom.addWidget(button)
 
         text = QVBoxLayout()
@@ -118,6 +126,7 @@ class AlertBanner(QFrame):
 
     show_requested = Signal(object)  # ListenerKey to select in the table
     acknowledge_requested = Signal(object)  # Alert: never alert for its listeners again
+    ignore_requested = Signal(object)  # Alert: make an ignore rule from its (first) listener
     dismissed = Signal(object)  # Alert the user hid (acknowledged ones are not "dismissed")
     count_changed = Signal(int)
 
@@ -125,6 +134,7 @@ class AlertBanner(QFrame):
         super().__init__(parent)
         self.setObjectName("alertBanner")
         self._items: list[AlertItem] = []
+        self._can_ignore = False
         self.dropped = 0  # alerts pushed out of the list by newer ones
 
         self.header = plain_label("", self)
@@ -168,7 +178,9 @@ class AlertBanner(QFrame):
         item = AlertItem(alert, self._list)
         item.show_clicked.connect(self._show)
         item.acknowledge_clicked.connect(self._acknowledge)
+        item.ignore_clicked.connect(self.ignore_requested)
         item.dismiss_clicked.connect(self._dismiss)
+        item.ignore_button.setVisible(self._can_ignore)
         self._items.insert(0, item)
         self._list_layout.insertWidget(0, item)
         while len(self._items) > MAX_ALERTS:
@@ -200,6 +212,12 @@ class AlertBanner(QFrame):
                 self._refresh()
                 return True
         return False
+
+    def set_ignore_available(self, available: bool) -> None:
+        """Show the Ignore… buttons (when something listens to `ignore_requested`)."""
+        self._can_ignore = available
+        for item in self._items:
+            item.ignore_button.setVisible(available)
 
     def acknowledge_all(self) -> None:
         for alert in self.alerts():

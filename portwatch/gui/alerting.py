@@ -5,9 +5,11 @@ the banner, turn the tray icon to its "new alerts" state and, when the `notifica
 is on, are sent through the Notifier: at most `BURST` desktop notifications per `BURST_WINDOW`
 seconds, the rest folded into one "N more alerts" notification when the window has passed
 (every alert is still in the banner). Clicking a notification or an alert's Show selects the
-listener in the window. Acknowledging goes to the alert rules in the worker's thread through a
-queued signal (`Acknowledger` lives in that thread), because the rules' memory may be the
-worker's SQLite connection, which no other thread may touch.
+listener in the window. Acknowledging, and adding or removing ignore rules, go to the alert
+rules in the worker's thread through queued signals (`Acknowledger` lives in that thread),
+because the rules' memory may be the worker's SQLite connection, which no other thread may
+touch; the rules and acknowledgements come back as a `Decisions` value (`decisions_changed`).
+The dialogs that edit them are in rule_dialogs.py, opened by rules_editor.py.
 """
 
 from __future__ import annotations
@@ -21,12 +23,22 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
-from portwatch.core.alerts import AlertRules
+from portwatch.core.alerts import AlertRules, identity
+from portwatch.core.decisions import describe_rule
 from portwatch.core.memory import AlertMemory, InMemoryAlertMemory
-from portwatch.core.model import Alert, AlertKind, AnnotatedListener, Exposure, ListenerKey
+from portwatch.core.model import (
+    Alert,
+    AlertKind,
+    AnnotatedListener,
+    Exposure,
+    IgnoreRule,
+    ListenerIdentity,
+    ListenerKey,
+)
 from portwatch.core.monitor import PollResult
 from portwatch.gui.alert_banner import MAX_ALERTS, AlertBanner
 from portwatch.gui.notify import Notifier, NullNotifier, pick
+from portwatch.gui.rules_editor import AlertRulesEditor
 from portwatch.gui.tray import CloseToTray, Tray, keep_running_in_tray, show_window
 
 log = logging.getLogger(__name__)
@@ -42,12 +54,16 @@ def reachable_count(rows: Iterable[AnnotatedListener]) -> int:
 
 
 class Acknowledger(QObject):
-    """Applies the user's acknowledgements to AlertRules in the thread that owns them.
+    """Applies the user's decisions (acknowledgements, ignore rules) to AlertRules in the
+    thread that owns them.
 
-    Create it, then `moveToThread(worker.thread())`; signals connected to `acknowledge` are
-    then queued into that thread."""
+    Create it, then `moveToThread(worker.thread())`; signals connected to its slots are then
+    queued into that thread. After every change, and when asked (`send_decisions`), it emits
+    the current `Decisions`."""
 
     acknowledged = Signal(object)  # tuple[AnnotatedListener, ...], after they were stored
+    rule_added = Signal(object)  # IgnoreRule, after it was stored
+    decisions_changed = Signal(object)  # Decisions: every ignore rule and acknowledgement
     failed = Signal(str)
 
     def __init__(self, rules: Any) -> None:
@@ -65,6 +81,50 @@ class Acknowledger(QObject):
             return
         log.debug("acknowledged %d listener(s)", len(rows))
         self.acknowledged.emit(rows)
+        self.send_decisions()
+
+    @Slot(object)
+    def add_ignore_rule(self, rule: IgnoreRule) -> None:
+        if self._change("The ignore rule was not saved", self._rules.add_ignore_rule, rule):
+            log.info("ignore rule added: %s", describe_rule(rule))
+            self.rule_added.emit(rule)
+            self.send_decisions()
+
+    @Slot(object)
+    def remove_ignore_rule(self, rule: IgnoreRule) -> None:
+        if self._change("The ignore rule was not removed", self._rules.remove_ignore_rule,
+                        rule):
+            log.info("ignore rule removed: %s", describe_rule(rule))
+            self.send_decisions()
+
+    @Slot(object)
+    def unacknowledge(self, listener_identity: ListenerIdentity) -> None:
+        if self._change("The acknowledgement was not removed", self._rules.unacknowledge,
+                        listener_identity):
+            log.info("acknowledgement removed: %s/%s port %s", listener_identity.program,
+                     listener_identity.proto, listener_identity.port)
+            self.send_decisions()
+
+    @Slot()
+    def send_decisions(self) -> None:
+        """Emit the current rules and acknowledgements (read from the memory, in this
+        thread)."""
+        try:
+            decisions = self._rules.decisions()
+        except Exception as exc:
+            log.warning("could not read the alert rules: %s", exc)
+            self.failed.emit(f"The alert rules could not be read ({exc}).")
+            return
+        self.decisions_changed.emit(decisions)
+
+    def _change(self, failure: str, change: Any, value: object) -> bool:
+        try:
+            change(value)
+        except Exception as exc:  # the history file may be locked or gone
+            log.warning("%s: %s", failure, exc)
+            self.failed.emit(f"{failure} ({exc}).")
+            return False
+        return True
 
     @Slot(object)
     def apply_settings(self, settings: Any) -> None:
@@ -83,6 +143,11 @@ class AlertCenter(QObject):
 
     acknowledge_requested = Signal(object)  # tuple[AnnotatedListener, ...] -> Acknowledger
     settings_requested = Signal(object)  # Settings -> Acknowledger.apply_settings
+    ignore_rule_requested = Signal(object)  # IgnoreRule -> Acknowledger.add_ignore_rule
+    rule_removal_requested = Signal(object)  # IgnoreRule -> Acknowledger.remove_ignore_rule
+    unacknowledge_requested = Signal(object)  # ListenerIdentity -> Acknowledger.unacknowledge
+    decisions_requested = Signal()  # -> Acknowledger.send_decisions
+    decisions_changed = Signal(object)  # Decisions, from the worker's thread
 
     def __init__(self, window: QWidget, worker: QObject, settings: Any, *,
                  notifier: Notifier | None = None, tray: Tray | None = None,
@@ -122,7 +187,16 @@ class AlertCenter(QObject):
                 self.acknowledger.moveToThread(thread)
             self.acknowledge_requested.connect(self.acknowledger.acknowledge)
             self.settings_requested.connect(self.acknowledger.apply_settings)
+            self.ignore_rule_requested.connect(self.acknowledger.add_ignore_rule)
+            self.rule_removal_requested.connect(self.acknowledger.remove_ignore_rule)
+            self.unacknowledge_requested.connect(self.acknowledger.unacknowledge)
+            self.decisions_requested.connect(self.acknowledger.send_decisions)
             self.acknowledger.failed.connect(self._show_message)
+            self.acknowledger.rule_added.connect(self._rule_added)
+            self.acknowledger.decisions_changed.connect(self.decisions_changed)
+        self.rules_editor: AlertRulesEditor | None = None
+        if self.acknowledger is not None:
+            self.rules_editor = AlertRulesEditor(self, window, parent=self)
 
         if tray is not None:
             self._connect_tray(tray)
@@ -201,6 +275,51 @@ class AlertCenter(QObject):
     def acknowledge_all(self) -> None:
         self.banner.acknowledge_all()
 
+    @property
+    def can_edit_rules(self) -> bool:
+        """True when there are alert rules to store the user's decisions."""
+        return self.acknowledger is not None
+
+    def acknowledge_listeners(self, rows: tuple[AnnotatedListener, ...]) -> None:
+        """Never alert again for these listeners (the table's Acknowledge); alerts in the
+        banner about them alone are taken off it."""
+        if self.acknowledger is None or not rows:
+            return
+        identities = {identity(row) for row in rows}
+        self._settle(lambda row: identity(row) in identities)
+        self.acknowledge_requested.emit(tuple(rows))
+
+    def add_ignore_rule(self, rule: IgnoreRule) -> None:
+        """Store a rule in the worker's thread; alerts it covers leave the banner once it is
+        stored."""
+        if self.acknowledger is not None:
+            self.ignore_rule_requested.emit(rule)
+
+    def remove_ignore_rule(self, rule: IgnoreRule) -> None:
+        if self.acknowledger is not None:
+            self.rule_removal_requested.emit(rule)
+
+    def unacknowledge(self, listener_identity: ListenerIdentity) -> None:
+        if self.acknowledger is not None:
+            self.unacknowledge_requested.emit(listener_identity)
+
+    def request_decisions(self) -> None:
+        """Ask the worker's thread for the rules and acknowledgements (`decisions_changed`)."""
+        if self.acknowledger is not None:
+            self.decisions_requested.emit()
+
+    @Slot(object)
+    def _rule_added(self, rule: IgnoreRule) -> None:
+        self._settle(lambda row: rule.matches(row.listener))
+        self._show_message(describe_rule(rule) + " (Tools > Alert rules… lists the rules)")
+
+    def _settle(self, covered: Any) -> None:
+        """Take alerts whose every listener is `covered` off the banner and the desktop."""
+        for alert in self.banner.alerts():
+            if alert.listeners and all(covered(row) for row in alert.listeners):
+                self.banner.remove(alert)
+                self._withdraw(alert)
+
     def _withdraw(self, alert: Alert) -> None:
         notification_id = self._notification_ids.pop(id(alert), None)
         if notification_id:
@@ -255,7 +374,7 @@ class MonitorAlertMemory:
     evaluate() and the Acknowledger), the thread the SQLite connection belongs to."""
 
     _METHODS = ("has_baseline", "known_identities", "remember", "acknowledged", "acknowledge",
-                "ignore_rules", "add_ignore_rule", "remove_ignore_rule")
+                "unacknowledge", "ignore_rules", "add_ignore_rule", "remove_ignore_rule")
 
     def __init__(self, monitor: Any) -> None:
         self._monitor = monitor

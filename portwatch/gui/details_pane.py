@@ -3,8 +3,9 @@
 Shows the catalog entry (registry, known uses, security notes with clickable references), the
 risk and its reason, and the owning process: executable, its SHA-256 (computed off the GUI
 thread: "computing…" until ready), command line, parent chain and other sockets. Actions: copy
-as text, open the executable's folder, look the port up, terminate the process (after a
-confirmation naming process and PID; refused by the core when the PID changed hands).
+as text, open the executable's folder, look the port up, ignore it (an ignore rule, once the
+window can store them), terminate the process (after a confirmation naming process and PID;
+refused by the core when the PID changed hands).
 """
 
 from __future__ import annotations
@@ -60,9 +61,11 @@ def confirm_terminate(parent: QWidget, name: str, pid: int, where: str) -> bool:
 
 class DetailsPane(QWidget):
     """Shows one listener. Signals: `lookup_requested(port, Proto)`,
-    `terminate_finished(TerminateResult)`, `message(str)` for the status bar."""
+    `ignore_requested(AnnotatedListener)`, `terminate_finished(TerminateResult)`,
+    `message(str)` for the status bar."""
 
     lookup_requested = Signal(int, object)
+    ignore_requested = Signal(object)
     terminate_finished = Signal(object)
     message = Signal(str)
 
@@ -81,14 +84,18 @@ class DetailsPane(QWidget):
         self.copy_button = QPushButton("Copy as text", self)
         self.folder_button = QPushButton("Open containing folder", self)
         self.lookup_button = QPushButton("Look up port…", self)
+        self.ignore_button = QPushButton("Ignore…", self)
         self.terminate_button = QPushButton("Terminate process…", self)
         self.copy_button.setToolTip("Copy everything shown here to the clipboard")
         self.folder_button.setToolTip("Show the program's executable in the file manager")
         self.lookup_button.setToolTip("Everything the catalog knows about this port")
+        self.ignore_button.setToolTip("Never alert for this program, this port or a range of"
+                                      " ports (you choose)")
         self.terminate_button.setToolTip("Ask the process that owns this socket to stop")
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
-        for button in (self.copy_button, self.folder_button, self.lookup_button):
+        for button in (self.copy_button, self.folder_button, self.lookup_button,
+                       self.ignore_button):
             buttons.addWidget(button)
         buttons.addStretch(1)
         buttons.addWidget(self.terminate_button)
@@ -101,6 +108,7 @@ class DetailsPane(QWidget):
         self.copy_button.clicked.connect(self.copy_as_text)
         self.folder_button.clicked.connect(self.open_folder)
         self.lookup_button.clicked.connect(self._lookup)
+        self.ignore_button.clicked.connect(self._ignore)
         self.terminate_button.clicked.connect(self.request_terminate)
 
         self.jobs = JobRunner(self)
@@ -111,6 +119,7 @@ class DetailsPane(QWidget):
         self._details: ProcessDetails | None = None
         self._digest: FileDigest | None = None
         self._terminating = False
+        self._can_ignore = False  # until something can store ignore rules
         self._update_buttons()
 
     # --- what is shown ----------------------------------------------------------------------
@@ -182,6 +191,7 @@ class DetailsPane(QWidget):
         proc = item.listener.process if item is not None else None
         self.copy_button.setEnabled(item is not None)
         self.lookup_button.setEnabled(item is not None)
+        self.ignore_button.setEnabled(item is not None and self._can_ignore)
         self.folder_button.setEnabled(bool(proc and proc.exe))
         self.terminate_button.setEnabled(proc is not None and not self._terminating)
 
@@ -205,6 +215,14 @@ class DetailsPane(QWidget):
         if self._item is not None:
             sock = self._item.listener
             self.lookup_requested.emit(sock.port, Proto(sock.proto))
+
+    def set_ignore_available(self, available: bool) -> None:
+        self._can_ignore = available
+        self._update_buttons()
+
+    def _ignore(self) -> None:
+        if self._item is not None and self._can_ignore:
+            self.ignore_requested.emit(self._item)
 
     def request_terminate(self) -> None:
         """Confirm, then terminate the shown process off the GUI thread."""

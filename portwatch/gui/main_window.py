@@ -2,7 +2,10 @@
 
 It only renders and asks: polls arrive through `apply_poll()`, and the window emits
 `refresh_requested`, `pause_requested(bool)` and `settings_changed(Settings)` for the
-composition root (app.py) to act on. Extension points for other features:
+composition root (app.py) to act on, and `ignore_requested(AnnotatedListener)`,
+`acknowledge_requested(AnnotatedListener)` and `alert_rules_requested` for the alert rules
+editor (rules_editor.py), whose entries stay disabled until `enable_alert_rules()`. Extension
+points for other features:
 
 - `tabs` (a QTabWidget) holds the "Listeners" tab; `add_tab(widget, title)` adds more
   (History);
@@ -76,6 +79,9 @@ class MainWindow(QMainWindow):
     refresh_requested = Signal()
     pause_requested = Signal(bool)  # True: pause monitoring
     settings_changed = Signal(object)  # Settings, after the user accepted Preferences
+    ignore_requested = Signal(object)  # AnnotatedListener: make an ignore rule from it
+    acknowledge_requested = Signal(object)  # AnnotatedListener: never alert for it again
+    alert_rules_requested = Signal()  # Tools > Alert rules…
 
     def __init__(self, settings: Settings, catalog: object | None = None,
                  parent: QWidget | None = None, *, model: ListenerModel | None = None) -> None:
@@ -89,6 +95,7 @@ class MainWindow(QMainWindow):
         self._preferences: PreferencesDialog | None = None
         self.autostart = Autostart()  # start at login (core/autostart.py); tests replace it
         self._polled = False
+        self._alert_rules = False  # whether anything stores ignore rules and acknowledgements
         self._notices: list[str] = []  # start-up problems shown together
         self._notice_timer = QTimer(self)
         self._notice_timer.setSingleShot(True)
@@ -141,6 +148,7 @@ class MainWindow(QMainWindow):
         self.proxy.rowsRemoved.connect(self._selection_may_have_gone)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
         self.details.lookup_requested.connect(self.open_lookup)
+        self.details.ignore_requested.connect(self.ignore_requested)
         self.details.message.connect(self.show_message)
         self.details.terminate_finished.connect(self._terminate_finished)
 
@@ -212,7 +220,14 @@ class MainWindow(QMainWindow):
         self.preferences_action.setShortcut(QKeySequence.StandardKey.Preferences)
         self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
         self.preferences_action.triggered.connect(self.open_preferences)
+        self.alert_rules_action = QAction("&Alert rules…", self)
+        self.alert_rules_action.setObjectName("alertRulesAction")
+        self.alert_rules_action.setToolTip("The ignore rules and acknowledged listeners, each"
+                                           " removable")
+        self.alert_rules_action.setEnabled(False)
+        self.alert_rules_action.triggered.connect(self.alert_rules_requested)
         self.tools_menu.addAction(self.lookup_action)
+        self.tools_menu.addAction(self.alert_rules_action)
         self.tools_menu.addAction(self.preferences_action)
 
         self.about_action = QAction("&About portwatch", self)
@@ -224,6 +239,12 @@ class MainWindow(QMainWindow):
     def add_tab(self, widget: QWidget, title: str) -> int:
         """Add a tab after "Listeners" (e.g. History); returns its index."""
         return self.tabs.addTab(widget, title)
+
+    def enable_alert_rules(self, enabled: bool = True) -> None:
+        """Turn on Ignore…, Acknowledge and Tools > Alert rules… (something now stores them)."""
+        self._alert_rules = enabled
+        self.alert_rules_action.setEnabled(enabled)
+        self.details.set_ignore_available(enabled)
 
     def add_banner(self, widget: QWidget) -> None:
         """Put a widget (e.g. the alerts banner) above the filter bar of the Listeners tab."""
@@ -354,15 +375,29 @@ class MainWindow(QMainWindow):
         if not index.isValid():
             return
         self.table.selectRow(index.row())
+        menu = self.context_menu(index.data(ROW_ROLE))
+        menu.exec(self.table.viewport().mapToGlobal(point))
+        menu.deleteLater()
+
+    def context_menu(self, row: AnnotatedListener | None) -> QMenu:
+        """The table's right-click menu for `row` (the selected row)."""
         menu = QMenu(self)
+        menu.setObjectName("listenerMenu")
         menu.addAction("Copy as text", self.details.copy_as_text)
         menu.addAction("Look up port…", lambda: self.details.lookup_button.click())
         open_folder = menu.addAction("Open containing folder", self.details.open_folder)
         open_folder.setEnabled(self.details.folder_button.isEnabled())
         menu.addSeparator()
+        acknowledge = menu.addAction("Acknowledge",
+                                     lambda: self.acknowledge_requested.emit(row))
+        acknowledge.setToolTip("Never alert for this program on this port with this exposure")
+        ignore = menu.addAction("Ignore…", lambda: self.ignore_requested.emit(row))
+        for action in (acknowledge, ignore):
+            action.setEnabled(self._alert_rules and row is not None)
+        menu.addSeparator()
         terminate = menu.addAction("Terminate process…", self.details.request_terminate)
         terminate.setEnabled(self.details.terminate_button.isEnabled())
-        menu.exec(self.table.viewport().mapToGlobal(point))
+        return menu
 
     def _terminate_finished(self, result: TerminateResult) -> None:
         self.refresh_requested.emit()
