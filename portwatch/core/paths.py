@@ -15,7 +15,7 @@ APP_NAME = "portwatch"
 
 
 def config_dir() -> Path:
-    """Directory of settings.yaml and catalog.d/."""
+    """Directory of settings.yaml, catalog.d/ and window-state.json."""
     override = os.environ.get("PORTWATCH_CONFIG_DIR")
     if override:
         return Path(override)
@@ -32,6 +32,11 @@ def data_dir() -> Path:
 
 def settings_file() -> Path:
     return config_dir() / "settings.yaml"
+
+
+def window_state_file() -> Path:
+    """The window's size, splitters and columns (written by the GUI; not a settings file)."""
+    return config_dir() / "window-state.json"
 
 
 def user_catalog_dir() -> Path:

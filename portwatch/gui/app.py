@@ -27,6 +27,7 @@ from portwatch.core.monitor import Monitor
 from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.main_window import MainWindow
+from portwatch.gui.window_state import load_window_state, save_window_state
 from portwatch.gui.worker import MIN_INTERVAL, MonitorThread
 
 log = logging.getLogger(__name__)
@@ -86,9 +87,12 @@ class PortwatchGui:
                  settings_path: Path | None = None,
                  min_interval: float = MIN_INTERVAL,
                  setup: Callable[[], Iterable[str] | None] | None = None,
-                 teardown: Callable[[], None] | None = None) -> None:
+                 teardown: Callable[[], None] | None = None,
+                 window_state_path: Path | None = None) -> None:
         self.settings = settings
         self.settings_path = settings_path
+        # Size, splitters and columns: restored at start() and saved at shutdown() when set.
+        self.window_state_path = window_state_path
         self.monitor = monitor
         self.window = MainWindow(settings, catalog)
         self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
@@ -105,6 +109,8 @@ class PortwatchGui:
         self._stopped = False
 
     def start(self, show: bool = True) -> None:
+        if self.window_state_path is not None:
+            load_window_state(self.window, self.window_state_path)
         self.monitor_thread.start()
         if show:
             self.window.show()
@@ -133,6 +139,8 @@ class PortwatchGui:
         if self._stopped:
             return
         self._stopped = True
+        if self.window_state_path is not None:
+            save_window_state(self.window, self.window_state_path)
         self.monitor_thread.shutdown()
         self.window.shutdown()
 
@@ -197,7 +205,8 @@ def run_gui(debug: bool = False) -> int:
     monitor, catalog, catalog_problems = build_monitor()
     setup, teardown = history_hooks(monitor, settings)
     gui = PortwatchGui(settings, monitor, catalog, (), settings_path,
-                       setup=setup, teardown=teardown)
+                       setup=setup, teardown=teardown,
+                       window_state_path=paths.window_state_file())
     _optional("The History tab", problems, lambda: add_history_tab(gui.window))
     center = _optional("Alerts (tray icon, notifications)", problems,
                        lambda: _install_alerting(app, gui, settings))

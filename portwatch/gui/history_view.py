@@ -152,6 +152,7 @@ class HistoryView(QWidget):
         self.filter_edit.textChanged.connect(lambda _text: self._filter_timer.start())
 
         self.table = QTableView()
+        self.table.setObjectName("historyTable")  # its columns are remembered by that name
         self.table.setModel(self.proxy)
         # No sort column at first: rows stay in the order they were recorded (oldest first),
         # so appending a month of events costs nothing; a header click sorts on native values.
@@ -190,6 +191,7 @@ class HistoryView(QWidget):
         bottom_layout.addLayout(row)
         bottom_layout.addWidget(self.table)
         splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.setObjectName("historySplitter")  # remembered between runs by that name
         splitter.addWidget(top)
         splitter.addWidget(bottom)
         splitter.setStretchFactor(0, 2)
