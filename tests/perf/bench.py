@@ -18,6 +18,7 @@ Rows that belong to parts not built yet print "n/a (not built yet)".
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -593,7 +594,7 @@ def gui_idle(env: dict, seconds: float, settle: float = 5.0) -> dict | str:
         if hit is None:
             return gui.failure("no 'table populated' line")
         time.sleep(settle)  # the first polls, the history's first writes
-        cpu0, wall0 = gui.cpu_seconds(), time.monotonic()
+        cpu0, wall0, since = gui.cpu_seconds(), time.monotonic(), time.time()
         rss = [gui.rss_mb()]
         while time.monotonic() - wall0 < seconds:
             time.sleep(1.0)
@@ -601,9 +602,23 @@ def gui_idle(env: dict, seconds: float, settle: float = 5.0) -> dict | str:
         cpu, wall = gui.cpu_seconds() - cpu0, time.monotonic() - wall0
         if gui.proc.poll() is not None:
             return gui.failure("the window exited")
-        return {"cpu": 100 * cpu / wall, "wall": wall, "rss": rss, "rows": int(hit[1].group(1))}
+        return {"cpu": 100 * cpu / wall, "wall": wall, "rss": rss, "rows": int(hit[1].group(1)),
+                "events": history_events_since(env, since)}
     finally:
         gui.close()
+
+
+def history_events_since(env: dict, since: float) -> int | None:
+    """Listener events the window recorded since `since` (time.time()): other programs
+    opening and closing listeners during an "idle" measurement (a busy machine)."""
+    import sqlite3
+
+    path = Path(env["PORTWATCH_DATA_DIR"]) / "history.sqlite3"
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            return db.execute("SELECT COUNT(*) FROM events WHERE time >= ?", (since,)).fetchone()[0]
+    except sqlite3.Error:
+        return None
 
 
 def print_idle(name: str, idle: dict | str | None) -> None:
@@ -616,7 +631,9 @@ def print_idle(name: str, idle: dict | str | None) -> None:
     print(f"{name:<46} {idle['cpu']:>9.2f}% {'RSS ' + format(idle['rss'][-1], '.0f') + ' MB':>15}"
           f" {'':>8} {'≤ 1%, 150 MB':>8}  {'yes' if ok else 'NO'}"
           f"  RSS {min(idle['rss']):.0f}–{max(idle['rss']):.0f} MB over {idle['wall']:.0f} s,"
-          f" {idle['rows']} rows")
+          f" {idle['rows']} rows"
+          + ("" if idle["events"] is None else
+             f", {idle['events']} listener events meanwhile (other programs)"))
 
 
 def rows_of(snapshot) -> set:
