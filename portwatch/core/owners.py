@@ -143,8 +143,9 @@ class OwnerMap:
         `still_open()`, when given, lists the socket inodes open now: before searching old
         processes for an unknown socket, it tells whether that socket still exists (a listener
         that lived a few milliseconds would otherwise cost a walk of every process). Inodes
-        found closed are in `vanished` afterwards. The returned mapping is owned by this object
-        and valid until the next call."""
+        found closed are in `vanished` afterwards, and so are those that closed while their
+        owner was searched for (asked again when some remain unknown after the search). The
+        returned mapping is owned by this object and valid until the next call."""
         self.stats = WalkStats()
         self.vanished: set[int] = set()
         wanted = inodes if type(inodes) is set else set(inodes)
@@ -177,6 +178,15 @@ class OwnerMap:
         if unknown:
             if self._find(unknown, wanted, live, walked):
                 self._orphans_checked = now  # every process was read: orphans re-checked
+            if unknown and still_open is not None:
+                # A socket closed while we searched had an owner a moment ago: it is gone,
+                # not ownerless (reporting it as a hidden owner would be a small lie).
+                now_open = still_open()
+                closed = {inode for inode in unknown if inode not in now_open}
+                if closed:
+                    self.vanished = self.vanished | closed
+                    self.stats.vanished += len(closed)
+                    unknown -= closed
             self._orphans |= unknown
         return self._owner
 
