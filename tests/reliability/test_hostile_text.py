@@ -138,6 +138,19 @@ def annotated(hostile):
     return {label: catalog.annotate(row) for label, row in rows.items()}
 
 
+def test_json_carries_undecodable_bytes_only_as_ascii_escapes():
+    """Why every JSON writer keeps json.dumps's default ensure_ascii: an undecodable name is a
+    lone surrogate, which json escapes as \\udcff (valid JSON, read back exactly) but which
+    cannot be encoded as UTF-8 when written raw."""
+    name = os.fsdecode(b"bad\xff")
+    text = json.dumps({"process": name})
+    assert text.isascii() and json.loads(text)["process"] == name
+    assert os.fsencode(json.loads(text)["process"]) == b"bad\xff"  # the original bytes
+    with pytest.raises(UnicodeEncodeError):
+        json.dumps({"process": name}, ensure_ascii=False).encode("utf-8")
+    tally("hostile input checks (input x surface)")
+
+
 def test_json_exports_keep_the_exact_strings(annotated, tmp_path):
     target = export.export_listeners(annotated.values(), tmp_path / "table.json")
     data = json.loads(target.read_bytes().decode("utf-8"))
