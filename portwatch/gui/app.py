@@ -27,6 +27,7 @@ from portwatch.core.monitor import Monitor
 from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.main_window import MainWindow
+from portwatch.gui.quit_signals import QuitOnSignals
 from portwatch.gui.window_state import load_window_state, save_window_state
 from portwatch.gui.worker import MIN_INTERVAL, MonitorThread
 
@@ -214,6 +215,7 @@ def run_gui(debug: bool = False) -> int:
     if instance is not None:
         instance.activation_requested.connect(gui.window.show_normal_and_raise)
     app.aboutToQuit.connect(gui.shutdown)
+    quit_signals = QuitOnSignals(app)
     # Start minimised only with a tray icon to come back from.
     in_tray = settings.start_minimised and getattr(center, "tray", None) is not None
     gui.start(show=not in_tray)
@@ -222,6 +224,7 @@ def run_gui(debug: bool = False) -> int:
     try:
         return int(app.exec())
     finally:
+        quit_signals.restore()
         gui.shutdown()
         app.aboutToQuit.disconnect(gui.shutdown)
         if instance is not None:
