@@ -18,6 +18,7 @@ Rows that belong to parts not built yet print "n/a (not built yet)".
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
@@ -657,6 +658,7 @@ def main(argv: list[str] | None = None) -> int:
     ss = shutil.which("ss")
     lsof = None if args.no_lsof else shutil.which("lsof")
     scratch = tempfile.mkdtemp(prefix="portwatch-bench-")
+    atexit.register(shutil.rmtree, scratch, True)  # pycache, config, data, the window's history
     list_argv, list_env = portwatch_argv("list", "--json"), portwatch_env(scratch)
     run_quiet(list_argv, list_env)  # compiles bytecode once, as installing would
 
