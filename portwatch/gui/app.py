@@ -176,11 +176,12 @@ def _optional(what: str, problems: list[str], build: Callable[[], Any]) -> Any:
 
 
 def add_history_tab(window: MainWindow) -> QWidget:
-    from portwatch.gui.history_view import HistoryView
+    """The History tab; its timeline is built when the tab is first opened (start-up speed)."""
+    from portwatch.gui.history_tab import LazyHistoryTab
 
-    view = HistoryView(paths.history_file())
-    window.add_tab(view, "History")
-    return view
+    tab = LazyHistoryTab(paths.history_file())
+    window.add_tab(tab, "History")
+    return tab
 
 
 def run_gui(debug: bool = False) -> int:

@@ -1,0 +1,46 @@
+"""The History tab waits until it is opened before importing the timeline (start-up speed)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from portwatch.gui.history_tab import LazyHistoryTab
+
+
+def test_tab_builds_its_view_when_shown_and_for_exports(qtbot, tmp_path):
+    tab = LazyHistoryTab(tmp_path / "history.sqlite3")
+    qtbot.addWidget(tab)
+    assert not tab.built
+    assert tab.visible_events() == []  # an export asks: the view is built for it
+    assert tab.built
+    other = LazyHistoryTab(tmp_path / "history.sqlite3")
+    qtbot.addWidget(other)
+    other.show()
+    qtbot.waitUntil(lambda: other.built)
+
+
+def test_window_start_does_not_import_pyqtgraph(tmp_path):
+    code = textwrap.dedent(
+        """
+        import sys
+        from PySide6.QtWidgets import QApplication
+        app = QApplication([])
+        from portwatch.gui.app import add_history_tab
+        from portwatch.gui.main_window import MainWindow
+        from portwatch.core.settings import Settings
+        window = MainWindow(Settings())
+        add_history_tab(window)
+        print("pyqtgraph" in sys.modules, "numpy" in sys.modules)
+        window.tabs.setCurrentIndex(window.tabs.count() - 1)
+        window.show()
+        app.processEvents()
+        print("pyqtgraph" in sys.modules)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, env={**__import__("os").environ,
+                                             "QT_QPA_PLATFORM": "offscreen"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "False", "True"]
