@@ -87,6 +87,19 @@ def start_listener(proto: str = "tcp", host: str = "127.0.0.1", port: int = 0,
     return ChildListener(proc, int(line), proto, host)
 
 
+@pytest.fixture(scope="session")
+def nobody_copy() -> Iterator:
+    """A copy of the package that the user nobody can run (see tests/nobody.py); skips with the
+    reason where running as nobody is not possible."""
+    from nobody import nobody_package, nobody_skip_reason
+
+    reason = nobody_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with nobody_package() as code:
+        yield code
+
+
 @pytest.fixture
 def listener_factory() -> Iterator:
     started: list[ChildListener] = []

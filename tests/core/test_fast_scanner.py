@@ -11,11 +11,9 @@ import array
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -347,32 +345,15 @@ UNPRIVILEGED_COMPARE = textwrap.dedent(
 )
 
 
-def _interpreter_for_nobody() -> str | None:
-    candidate = "/usr/bin/python3"
-    if not os.path.exists(candidate):
-        return None
-    probe = subprocess.run([candidate, "-c", "import psutil"], capture_output=True)
-    return candidate if probe.returncode == 0 else None
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                    reason="needs root to run the scan as the unprivileged user nobody")
-def test_unprivileged_fast_path_matches_psutil(listener_factory):
-    python = _interpreter_for_nobody()
-    if python is None or shutil.which("runuser") is None:
-        pytest.skip("needs /usr/bin/python3 with psutil (Debian python3-psutil) and runuser")
+def test_unprivileged_fast_path_matches_psutil(listener_factory, nobody_copy):
+    from nobody import run_as_nobody
+
     roots = [listener_factory("tcp"), listener_factory("udp")]
-    with tempfile.TemporaryDirectory(prefix="portwatch-nobody-") as tmp:
-        code = Path(tmp)
-        shutil.copytree(REPO / "portwatch", code / "portwatch",
-                        ignore=shutil.ignore_patterns("__pycache__", "gui"))
-        for path in [code, *code.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        result = subprocess.run(
-            ["runuser", "-u", "nobody", "--", python, "-c", UNPRIVILEGED_COMPARE, str(code),
-             *(f"{child.proto}:{child.port}" for child in roots)],
-            capture_output=True, text=True, timeout=60, cwd="/",
-        )
+    result = run_as_nobody(nobody_copy, ["-c", UNPRIVILEGED_COMPARE, str(nobody_copy),
+                                         *(f"{child.proto}:{child.port}" for child in roots)],
+                           timeout=60)
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
     assert out["backend"] == "netlink"

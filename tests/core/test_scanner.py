@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import textwrap
 from pathlib import Path
 
@@ -148,33 +146,13 @@ UNPRIVILEGED_SCAN = textwrap.dedent(
 )
 
 
-def _interpreter_for_nobody() -> str | None:
-    """Debian's python3 with psutil (the pyenv one lives under /root, mode 0700)."""
-    candidate = "/usr/bin/python3"
-    if not os.path.exists(candidate):
-        return None
-    probe = subprocess.run([candidate, "-c", "import psutil"], capture_output=True)
-    return candidate if probe.returncode == 0 else None
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0,
-                    reason="needs root to run the scan as the unprivileged user nobody")
-def test_unprivileged_scan_reports_roots_listeners_as_hidden(listener_factory):
-    python = _interpreter_for_nobody()
-    if python is None or shutil.which("runuser") is None:
-        pytest.skip("needs /usr/bin/python3 with psutil (Debian python3-psutil) and runuser")
+def test_unprivileged_scan_reports_roots_listeners_as_hidden(listener_factory, nobody_copy):
+    from nobody import run_as_nobody
+
     child = listener_factory("tcp")  # owned by root
-    # A copy of the package nobody can read (the checkout may sit under /root, mode 0700).
-    with tempfile.TemporaryDirectory(prefix="portwatch-nobody-") as tmp:
-        code = Path(tmp)
-        shutil.copytree(REPO / "portwatch", code / "portwatch",
-                        ignore=shutil.ignore_patterns("__pycache__", "gui"))
-        for path in [code, *code.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        result = subprocess.run(
-            ["runuser", "-u", "nobody", "--", python, "-c", UNPRIVILEGED_SCAN, str(code)],
-            capture_output=True, text=True, timeout=60, cwd="/",
-        )
+    result = run_as_nobody(nobody_copy, ["-c", UNPRIVILEGED_SCAN, str(nobody_copy)], timeout=60)
     assert result.returncode == 0, result.stderr
     import json
 

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from nobody import NOBODY_PYTHON, nobody_skip_reason, run_as_nobody  # noqa: F401 (re-exported)
 from rel_hostile import (
     HOSTILE_ARGS,
     HOSTILE_NAMES,
@@ -26,7 +24,6 @@ from rel_hostile import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-NOBODY_PYTHON = "/usr/bin/python3"  # Debian's, with python3-psutil: nobody can run it
 
 _TALLY: dict[str, float] = {}
 
@@ -71,57 +68,6 @@ def hostile(tmp_path_factory):
     finally:
         for proc in started.values():
             proc.stop()
-
-
-# -- running as nobody ----------------------------------------------------------------------------
-
-
-def nobody_skip_reason() -> str | None:
-    """Why code cannot be run as `nobody` here, or None when it can."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "needs root to run code as the unprivileged user nobody"
-    if shutil.which("runuser") is None:
-        return "needs runuser (util-linux)"
-    if not os.path.exists(NOBODY_PYTHON):
-        return f"needs {NOBODY_PYTHON} (Debian's python3) that nobody can run"
-    probe = subprocess.run([NOBODY_PYTHON, "-c", "import psutil"], capture_output=True)
-    if probe.returncode != 0:
-        return f"needs psutil for {NOBODY_PYTHON} (Debian: python3-psutil)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def nobody_copy() -> Iterator[Path]:
-    """A copy of the portwatch package (core and commands, not the GUI) that nobody can read,
-    in a directory nobody can enter (the checkout may sit under /root, mode 0700)."""
-    reason = nobody_skip_reason()
-    if reason:
-        pytest.skip(reason)
-    with tempfile.TemporaryDirectory(prefix="portwatch-nobody-") as tmp:
-        code = Path(tmp)
-        shutil.copytree(REPO / "portwatch", code / "portwatch",
-                        ignore=shutil.ignore_patterns("__pycache__", "gui"))
-        shutil.copytree(REPO / "data", code / "data",  # the catalog, as a checkout finds it
-                        ignore=shutil.ignore_patterns("__pycache__", "curated", "*.py"))
-        import platformdirs  # pure Python; Debian's python3 may lack it
-
-        shutil.copytree(Path(platformdirs.__file__).parent, code / "platformdirs",
-                        ignore=shutil.ignore_patterns("__pycache__"))
-        for path in [code, *code.rglob("*")]:
-            path.chmod(0o755 if path.is_dir() else 0o644)
-        yield code
-
-
-def run_as_nobody(code_dir: Path, args: list[str], env: dict[str, str] | None = None,
-                  timeout: float = 120) -> subprocess.CompletedProcess:
-    """Run NOBODY_PYTHON with `args` as nobody, with the copied package first on its path."""
-    environment = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(code_dir), "LANG": "C.UTF-8",
-                   "HOME": "/nonexistent", **(env or {})}
-    return subprocess.run(
-        ["runuser", "-u", "nobody", "--", "/usr/bin/env", "-i",
-         *(f"{key}={value}" for key, value in environment.items()), NOBODY_PYTHON, *args],
-        capture_output=True, text=True, timeout=timeout, cwd="/",
-    )
 
 
 # -- the real program ---------------------------------------------------------------------------
