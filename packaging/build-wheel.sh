@@ -5,16 +5,19 @@
 #
 # The wheel is built from a copy of the files git would ship (tracked and untracked, not ignored),
 # so a stale build/ directory in the checkout cannot leak into it; pip builds it in an isolated
-# environment with setuptools from the registry (cached after the first time). Used by
+# environment with setuptools from the registry when there is no venv. Used by
 # packaging/check-wheel.sh and packaging/pyinstaller/build.sh, so the wheel, its check and the
-# bundle all ship the same files.
+# bundle all ship the same files. With the project's venv (PORTWATCH_VENV, default .venv), pip
+# builds with that venv's locked setuptools and wheel (requirements/test.txt), not the registry's
+# newest.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$repo/dist}
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-builder=$repo/.venv/bin/python
-[ -x "$builder" ] || builder=${PYTHON:-python3}
+builder=${PORTWATCH_VENV:-$repo/.venv}/bin/python
+isolation=--no-build-isolation
+[ -x "$builder" ] || { builder=${PYTHON:-python3}; isolation=; }
 
 src=$(mktemp -d "${TMPDIR:-/tmp}/portwatch-src.XXXXXX")
 trap 'rm -rf "$src"' EXIT
@@ -27,5 +30,5 @@ else
     --exclude=__pycache__ -cf - . | tar -C "$src" -xf -
 fi
 rm -f "$out"/portwatch-*.whl
-"$builder" -m pip wheel --no-deps -q -w "$out" "$src" >&2
+"$builder" -m pip wheel --no-deps $isolation -q -w "$out" "$src" >&2
 ls "$out"/portwatch-*.whl

@@ -6,6 +6,8 @@
 #   packaging/check-wheel.sh            build, install, check; prints the timings
 #   KEEP=1 packaging/check-wheel.sh     keep the temp dir (its path is printed) to look inside
 #   PYTHON=python3.11 ...               the interpreter the fresh venv is made from
+#   PORTWATCH_REQUIREMENTS=latest ...   dependencies resolved from the registry (newest allowed),
+#                                       not the lock requirements/run.txt (make test-latest)
 #
 # Checks: `portwatch --version`; `portwatch list --json` is a JSON array; `portwatch lookup 3141
 # --json` is a JSON array describing 3141 (when the installed program has `lookup`); the
@@ -32,10 +34,17 @@ t=$(now)
 wheel=$(bash "$repo/packaging/build-wheel.sh" "$work/dist")
 echo "built $(basename "$wheel") ($(du -k "$wheel" | cut -f1) KiB) in $(elapsed "$t") s"
 
-# 2. a fresh venv, the wheel and its dependencies from the registry
+# 2. a fresh venv, the wheel and its dependencies: exactly the locked ones (requirements/run.txt,
+#    with hashes), or the newest the wheel allows with PORTWATCH_REQUIREMENTS=latest
 t=$(now)
 "$python" -m venv "$work/venv"
-"$work/venv/bin/python" -m pip install -q "$wheel"
+if [ "${PORTWATCH_REQUIREMENTS:-}" = latest ]; then
+  "$work/venv/bin/python" -m pip install -q "$wheel"
+else
+  "$work/venv/bin/python" -m pip install -q --require-hashes --no-deps -r "$repo/requirements/run.txt"
+  "$work/venv/bin/python" -m pip install -q --no-deps "$wheel"
+  "$work/venv/bin/python" -m pip check >/dev/null || fail "the locked requirements do not satisfy the wheel: $("$work/venv/bin/python" -m pip check)"
+fi
 echo "installed into a fresh venv in $(elapsed "$t") s"
 
 # 3. run it from outside the checkout, with its own config/data/home dirs

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bundle`: builds the one-dir PyInstaller bundle dist/portwatch/ (run dist/portwatch/portwatch).
 #
-# 1. PyInstaller goes into .venv from the `bundle` extra when it is missing (a build tool only).
+# 1. PyInstaller comes with the locked test requirements (requirements/test.txt); in a venv
+#    without it, it is installed from the `bundle` extra (a build tool only).
 # 2. portwatch's wheel (packaging/build-wheel.sh) is unpacked into build/bundle/site, so the
 #    bundle holds exactly what the wheel ships, laid out as installed.
 # 3. PyInstaller builds from packaging/pyinstaller/portwatch.spec into dist/portwatch/.
@@ -9,7 +10,7 @@
 # (default build/bundle/) move the output and the scratch space (the tests build elsewhere).
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-py=$repo/.venv/bin/python
+py=${PORTWATCH_VENV:-$repo/.venv}/bin/python
 [ -x "$py" ] || { echo "bundle: $py is missing (run make test or make run first)" >&2; exit 1; }
 start=$(date +%s)
 
