@@ -15,6 +15,7 @@ import time
 from typing import Any, TextIO
 
 from portwatch.cli import UserError
+from portwatch.commands.termwidth import add_width_options, output_width, table_lines
 from portwatch.core import paths
 from portwatch.core.export import history_record
 from portwatch.core.history import (
@@ -55,7 +56,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--since", type=duration, metavar="DURATION",
                         help="only the last DURATION: 30s, 15m, 1h, 2d, 1w (default: all)")
     parser.add_argument("--json", action="store_true",
-                        help='one JSON array of {"event", "time", ...listener fields}')
+                        help='one JSON array of {"event", "time", ...}: event is present,'
+                        " opened or closed, time is ISO 8601 UTC, then the keys of `list"
+                        " --json` as recorded at the time (uses, likely_software and security"
+                        " are null: `portwatch lookup` has them)")
+    add_width_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -95,19 +100,19 @@ def cells(item: HistoryEvent) -> tuple[str, ...]:
         str(sock.port),
         sock.exposure.label,
         str(proc.pid) if proc else "-",
-        visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(item.service, 20) if item.service else "-",
+        visible(proc.name) if proc else ("(hidden)" if sock.owner_hidden else "-"),
+        visible(item.service) if item.service else "-",
         item.risk or "-",
     )
 
 
-def print_events(events: list[HistoryEvent], out: TextIO) -> None:
-    table = [COLUMNS, *(cells(item) for item in events)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    right = {4, 6}  # port and pid
-    for row in table:
-        out.write("  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-                            for i, cell in enumerate(row)).rstrip() + "\n")
+RIGHT = (4, 6)  # port and pid
+ELIDABLE = (7, 8)  # process and service: cut (widest first) to fit the width
+
+
+def print_events(events: list[HistoryEvent], out: TextIO, width: int | None = None) -> None:
+    lines = table_lines(COLUMNS, (cells(item) for item in events), width, RIGHT, ELIDABLE)
+    out.write("\n".join(lines) + "\n")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -129,5 +134,5 @@ def run(args: argparse.Namespace) -> int:
         window = " in that time" if since is not None else ""
         print(f"no events recorded{window} ({paths.history_file()})")
         return 0
-    print_events(events, sys.stdout)
+    print_events(events, sys.stdout, output_width(args, sys.stdout))
     return 0

@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from typing import Any
 
+from portwatch.commands.termwidth import add_width_options, output_width, table_lines
 from portwatch.core import records
+from portwatch.core.exposure import address_key
 from portwatch.core.model import AnnotatedListener, Snapshot
 from portwatch.core.scanner import default_owner_cache, scan_listeners
 from portwatch.core.text import visible
@@ -20,7 +23,13 @@ def add_parser(subparsers: Any) -> None:
         description="One scan: every listening TCP socket and unconnected UDP socket, with the"
         " owning process, who can reach it, what the port is registered for and known risks.",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON array (see README)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON array, one listener per line, with the keys proto,"
+                        " family, address, port, exposure, pid, process, user, exe, cmdline,"
+                        " owner_hidden, hidden_reason, service, description, uses,"
+                        " likely_software, security (each severity, kind, title, note, refs,"
+                        " origin, applies_to, applies), risk and risk_reason")
+    add_width_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -38,7 +47,7 @@ def annotate(snapshot: Snapshot) -> list[AnnotatedListener]:
 
 def sort_key(item: AnnotatedListener) -> tuple:
     sock = item.listener
-    return (sock.port, sock.proto.value, sock.family.value, sock.address, sock.pid or 0)
+    return (sock.port, sock.proto.value, address_key(sock.address), sock.pid or 0)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,18 +62,20 @@ def run(args: argparse.Namespace) -> int:
         lines = ",\n".join(json.dumps(records.listener_record(row)) for row in rows)
         sys.stdout.write(f"[\n{lines}\n]\n" if rows else "[]\n")
         return 0
-    print_table(rows, sys.stdout)
+    width = output_width(args, sys.stdout)
+    print_table(rows, sys.stdout, width)
     if snapshot.hidden_count:
-        print(
-            f"\n{snapshot.hidden_count} owner(s) hidden: "
-            + next(r.listener.hidden_reason for r in rows if r.listener.owner_hidden),
-            file=sys.stdout,
-        )
+        reason = next(r.listener.hidden_reason for r in rows if r.listener.owner_hidden)
+        text = f"{snapshot.hidden_count} owner(s) hidden: {reason}"
+        lines = textwrap.wrap(text, width, break_long_words=False) if width else [text]
+        sys.stdout.write("\n" + "\n".join(lines) + "\n")
     return 0
 
 
 COLUMNS = ("PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS", "USER", "SERVICE",
            "SOFTWARE", "RISK")
+RIGHT = (2, 4)  # port and pid read best right-aligned
+ELIDABLE = (5, 6, 7, 8)  # process, user, service, software: cut (widest first) to fit
 
 
 def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
@@ -82,10 +93,10 @@ def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
         str(sock.port),
         sock.exposure.label,
         str(proc.pid) if proc else "-",
-        visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(proc.user, 12) if proc and proc.user else "-",
-        visible(service, 20),
-        visible(software, 20),
+        visible(proc.name) if proc else ("(hidden)" if sock.owner_hidden else "-"),
+        visible(proc.user) if proc and proc.user else "-",
+        visible(service),
+        visible(software),
         item.assessment.risk.value if item.assessment else "-",
     )
 
@@ -96,15 +107,9 @@ def short_name(software: str) -> str:
     return name or software
 
 
-def print_table(rows: list[AnnotatedListener], out: Any) -> None:
-    cells = [COLUMNS, *(table_cells(row) for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-    right = {2, 4}  # port and pid read best right-aligned
-    for row in cells:
-        parts = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        out.write("  ".join(parts).rstrip() + "\n")
+def print_table(rows: list[AnnotatedListener], out: Any, width: int | None = None) -> None:
+    """The table, fitted to `width` columns (None: every cell in full)."""
+    lines = table_lines(COLUMNS, (table_cells(row) for row in rows), width, RIGHT, ELIDABLE)
+    out.write("\n".join(lines) + "\n")
     if not rows:
         out.write("(no listening sockets found)\n")

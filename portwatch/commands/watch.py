@@ -25,8 +25,16 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from portwatch.commands.termwidth import (
+    MIN_ELIDED,
+    add_width_options,
+    elide,
+    fit_widths,
+    output_width,
+)
 from portwatch.core import instance, paths
 from portwatch.core.export import event_record
+from portwatch.core.exposure import address_key
 from portwatch.core.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.monitor import Monitor, PollResult
@@ -61,9 +69,11 @@ def add_parser(subparsers: Any) -> None:
                         help=f"seconds between scans (default {DEFAULT_INTERVAL:g},"
                         f" at most {MAX_INTERVAL:g})")
     parser.add_argument("--json", action="store_true",
-                        help='one JSON object per line: {"event", "time", ...listener fields}')
+                        help='one JSON object per line: {"event", "time", ...}: event is opened'
+                        " or closed, time is ISO 8601 UTC, then the keys of `list --json`")
     parser.add_argument("--no-history", action="store_true",
                         help="do not record the events in the history file")
+    add_width_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -83,34 +93,58 @@ def _annotator(err: TextIO) -> Any:
     return catalog
 
 
-def human_line(event: str, when: float, row: AnnotatedListener) -> str:
+def human_line(event: str, when: float, row: AnnotatedListener, width: int | None = None) -> str:
     """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
-    http-alt  risk low"""
+    http-alt  risk low. To fit `width` columns, the process name and the service are cut
+    (the longer first); then the time loses its date (19:04:05Z); then the service goes."""
     sock = row.listener
     proc = sock.process
-    who = f"{visible(proc.name, 40)} (pid {proc.pid})" if proc else "(hidden owner)"
-    parts = [iso_utc(when), f"{event:<6}", f"{sock.proto.value} {sock.endpoint}", who,
-             sock.exposure.label]
+    name = visible(proc.name) if proc else ""
+    service = ""
     if row.entry is not None:
-        parts.append(visible(row.entry.service, 30) if row.entry.service else "unregistered")
-    if row.assessment is not None:
-        parts.append(f"risk {row.assessment.risk.value}")
-    return "  ".join(parts)
+        service = visible(row.entry.service) if row.entry.service else "unregistered"
+
+    def line(stamp: str, name: str, service: str | None) -> str:
+        who = f"{name} (pid {proc.pid})" if proc else "(hidden owner)"
+        parts = [stamp, f"{event:<6}", f"{sock.proto.value} {sock.endpoint}", who,
+                 sock.exposure.label]
+        if row.entry is not None and service is not None:
+            parts.append(service)
+        if row.assessment is not None:
+            parts.append(f"risk {row.assessment.risk.value}")
+        return "  ".join(parts)
+
+    long_stamp = iso_utc(when)
+    full = line(long_stamp, name, service)
+    if width is None or len(full) <= width:
+        return full
+    short_stamp = long_stamp.partition("T")[2] or long_stamp
+    for stamp, kept, least in ((long_stamp, service, MIN_ELIDED),
+                               (short_stamp, service, MIN_ELIDED), (short_stamp, None, 4)):
+        whole = line(stamp, name, kept)
+        natural = [len(name), len(kept or "")]
+        cut = fit_widths(natural, (0, 1), [min(n, least) for n in natural],
+                         sum(natural) - (len(whole) - width), gap=0)
+        fitted = line(stamp, elide(name, cut[0]), None if kept is None else elide(kept, cut[1]))
+        if len(fitted) <= width:
+            break
+    return fitted
 
 
 def _sorted(rows: tuple[AnnotatedListener, ...]) -> list[AnnotatedListener]:
     return sorted(rows, key=lambda r: (r.listener.port, r.listener.proto.value,
-                                       r.listener.address, r.listener.pid or 0))
+                                       address_key(r.listener.address), r.listener.pid or 0))
 
 
-def print_events(result: PollResult, as_json: bool, out: TextIO) -> None:
+def print_events(result: PollResult, as_json: bool, out: TextIO,
+                 width: int | None = None) -> None:
     when = result.snapshot.taken_at
     for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
         for row in _sorted(rows):
             if as_json:
                 out.write(json.dumps(event_record(event, when, row)) + "\n")
             else:
-                out.write(human_line(event, when, row) + "\n")
+                out.write(human_line(event, when, row, width) + "\n")
             out.flush()
 
 
@@ -223,7 +257,7 @@ def run(args: argparse.Namespace) -> int:
                         print(f"portwatch: watching {len(result.rows)} listeners every"
                               f" {args.interval:g} s ({where}); Ctrl-C stops", file=err)
                 else:
-                    print_events(result, args.json, out)
+                    print_events(result, args.json, out, output_width(args, out))
                 # Keep to the schedule; after a slow poll or a suspended machine, start it
                 # again from now rather than catching up.
                 due += args.interval

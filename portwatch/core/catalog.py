@@ -23,6 +23,7 @@ import bisect
 import enum
 import json
 import logging
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -51,6 +52,7 @@ USER_FILE_SUFFIXES = (".yaml", ".yml")
 BUNDLED = "bundled"
 # Registry descriptions that mean "no service here": shown as no description at all.
 _UNASSIGNED = ("unassigned", "de-registered")
+_PROTOS = {proto.value for proto in Proto}
 
 
 class _Default(enum.Enum):
@@ -150,6 +152,26 @@ class Catalog:
             self._annotations[key] = found
         likely, assessment = found
         return AnnotatedListener(listener, entry, assessment, likely)
+
+    def ports_named(self, name: str) -> list[tuple[int, Proto]]:
+        """The ports known by `name` (case-insensitive), in order: those IANA registered under
+        that service name, and those where software of that name is known to listen (a word of
+        its name, or one of its process patterns). A range of ports counts by its first port."""
+        wanted = name.strip().lower()
+        if not wanted:
+            return []
+        word = re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)")
+        found: set[tuple[int, Proto]] = set()
+        for port, protos, service, _ in self._rows:
+            if service.lower() == wanted:
+                found.update((port, Proto(p)) for p in protos.split("/") if p in _PROTOS)
+        for layer in self._layers:
+            places = [(key, uses) for key, (uses, _) in layer.exact.items()]
+            places += [((low, proto), uses) for low, _, proto, uses, _ in layer.ranges]
+            for key, uses in places:
+                if any(wanted in use.match or word.search(use.software.lower()) for use in uses):
+                    found.add(key)
+        return sorted(found, key=lambda key: (key[0], key[1].value))
 
     def _registry(self, port: int, proto: Proto) -> tuple[str | None, str | None]:
         rows = self._rows

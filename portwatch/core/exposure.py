@@ -1,10 +1,29 @@
-"""Judge who can reach a socket from the address it is bound to."""
+"""Judge who can reach a socket from the address it is bound to (and order addresses)."""
 
 from __future__ import annotations
 
 import ipaddress
 
 from portwatch.core.model import Exposure
+
+
+def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    text = address.strip()
+    if text.startswith("[") and text.endswith("]"):
+        text = text[1:-1]
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])  # without an IPv6 zone id
+    except ValueError:
+        return None
+
+
+def address_key(address: str) -> tuple[int, int, str]:
+    """A sort key that orders addresses numerically (127.0.2.3 before 127.0.2.20), IPv4
+    before IPv6, and text that is not an address after both."""
+    ip = _parse(address)
+    if ip is None:
+        return (7, 0, address)
+    return (ip.version, int(ip), address)
 
 
 def classify(address: str) -> Exposure:
@@ -14,13 +33,8 @@ def classify(address: str) -> Exposure:
     Unparseable text is treated as local network: narrower than "all interfaces" but never
     claimed to be safe.
     """
-    text = address.strip()
-    if text.startswith("[") and text.endswith("]"):
-        text = text[1:-1]
-    host = text.split("%", 1)[0]  # drop an IPv6 zone id (fe80::1%eth0)
-    try:
-        ip = ipaddress.ip_address(host)
-    except ValueError:
+    ip = _parse(address)  # fe80::1%eth0: the zone id is dropped
+    if ip is None:
         return Exposure.LOCAL_NETWORK
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped

@@ -1,7 +1,10 @@
-"""Tools > Look up a port: what the catalog knows about any port/proto, without scanning
-(the same knowledge as `portwatch lookup`)."""
+"""Tools > Look up a port: what the catalog knows about any port/proto, or about the ports a
+service or software name stands for (redis, devpi), without scanning (the same knowledge as
+`portwatch lookup`)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from PySide6.QtWidgets import (
     QComboBox,
@@ -9,6 +12,7 @@ from PySide6.QtWidgets import (
     QDialogButtonBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QSpinBox,
     QTextBrowser,
     QVBoxLayout,
@@ -21,8 +25,9 @@ from portwatch.gui.plain import esc
 
 
 class LookupDialog(QDialog):
-    """A port spin box and a protocol choice; the entry shows in a read-only view as they
-    change. `catalog` needs `lookup(port, proto) -> CatalogEntry` (None: no catalog)."""
+    """A port spin box and a protocol choice, or a name; the entries show in a read-only view
+    as they change. `catalog` needs `lookup(port, proto) -> CatalogEntry` and
+    `ports_named(name)` (None: no catalog)."""
 
     def __init__(self, catalog: object | None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -37,6 +42,11 @@ class LookupDialog(QDialog):
         self.proto.setObjectName("lookupProto")
         for proto in Proto:
             self.proto.addItem(proto.value.upper(), proto)
+        self.name = QLineEdit(self)
+        self.name.setObjectName("lookupName")
+        self.name.setPlaceholderText("redis, devpi, ssh…")
+        self.name.setClearButtonEnabled(True)
+        self.name.setAccessibleName("Service or software name")
         self.view = QTextBrowser(self)
         self.view.setObjectName("lookupText")
         self.view.setOpenExternalLinks(True)
@@ -49,19 +59,27 @@ class LookupDialog(QDialog):
         row.addWidget(port_label)
         row.addWidget(self.port)
         row.addWidget(self.proto)
-        row.addStretch(1)
+        name_label = QLabel("or &name:", self)
+        name_label.setBuddy(self.name)
+        row.addWidget(name_label)
+        row.addWidget(self.name, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
         layout.addWidget(self.view, 1)
         layout.addWidget(buttons)
 
-        self.port.valueChanged.connect(self.refresh)
-        self.proto.currentIndexChanged.connect(self.refresh)
+        self.port.valueChanged.connect(self._by_number)
+        self.proto.currentIndexChanged.connect(self._by_number)
+        self.name.textChanged.connect(self.refresh)
         self.refresh()
 
     def show_port(self, port: int, proto: Proto | str) -> None:
         self.proto.setCurrentIndex(self.proto.findData(Proto(proto)))
         self.port.setValue(port)
+        self._by_number()
+
+    def _by_number(self, *_args: object) -> None:
+        self.name.clear()  # a number chosen: it is what is shown
         self.refresh()
 
     def refresh(self, *_args: object) -> None:
@@ -70,9 +88,27 @@ class LookupDialog(QDialog):
         if self._catalog is None:
             self.view.setHtml(f"<p>{esc('The port catalog could not be loaded.')}</p>")
             return
+        name = self.name.text().strip()
+        if name:
+            self._show_name(name)
+            return
         try:
             entry = self._catalog.lookup(port, proto)  # type: ignore[attr-defined]
         except ValueError as exc:
             self.view.setHtml(f"<p>{esc(exc)}</p>")
             return
         self.view.setHtml(report.to_html(report.entry_report(entry)))
+
+    def _show_name(self, name: str) -> None:
+        catalog: Any = self._catalog
+        places = catalog.ports_named(name)
+        if not places:
+            self.view.setHtml("<p>" + esc(f"No port is known by the name “{name}”: it is"
+                                          " neither an IANA service name nor software the"
+                                          " catalog knows.") + "</p>")
+            return
+        listed = ", ".join(f"{port}/{proto.value}" for port, proto in places)
+        parts = [f"<p>{esc(f'{name}: {listed}')}</p>"]
+        parts += [report.to_html(report.entry_report(catalog.lookup(port, proto)))
+                  for port, proto in places]
+        self.view.setHtml("<hr>".join(parts))
