@@ -1,9 +1,10 @@
 """Terminal tables that fit: how wide the output may be, and columns elided to that width.
 
 The width is `--width N` when given; else, when stdout is a terminal, `$COLUMNS` or the
-terminal's width; `--wide`, or stdout not being a terminal (a pipe, a file), means no limit. When a table is too
-wide, the widest elidable (text) columns lose characters first, down to a minimum each; a cut
-cell ends with "…". Numbers, addresses and times are never cut.
+terminal's width; `--wide`, or stdout not being a terminal (a pipe, a file), means no limit.
+When a table is too wide, the widest elidable (text) columns lose characters first, down to a
+minimum each, and then the columns close up to one space; a cut cell ends with "…". Numbers,
+addresses and times are never cut.
 """
 
 from __future__ import annotations

@@ -239,7 +239,10 @@ def _claim_instance(app: QApplication) -> Any:
     from portwatch.gui.single_instance import SingleInstance
 
     instance = SingleInstance(parent=app)
-    return instance if instance.claim() else False
+    if instance.claim():
+        return instance
+    sys.stderr.write(f"portwatch: {instance.outcome}\n")  # the terminal of this launch
+    return False
 
 
 def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings) -> Any:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import cast
 
 from PySide6.QtCore import Qt, QUrl, Signal, Slot
-from PySide6.QtGui import QDesktopServices, QGuiApplication
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QMessageBox,
@@ -31,6 +31,7 @@ from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
 from portwatch.core.procinfo import FileDigest, ProcessDetails, TerminateOutcome, TerminateResult
 from portwatch.core.text import visible
 from portwatch.gui import report
+from portwatch.gui.folder_opener import FolderOpener
 from portwatch.gui.jobs import JobRunner
 
 log = logging.getLogger(__name__)
@@ -74,7 +75,9 @@ class DetailsPane(QWidget):
         self.setObjectName("detailsPane")
         # Replaceable by tests and other front ends: how to confirm and how to open a folder.
         self.confirm: Callable[[QWidget, str, int, str], bool] = confirm_terminate
-        self.open_url: Callable[[QUrl], bool] = QDesktopServices.openUrl
+        self.folder_opener = FolderOpener(self)
+        self.folder_opener.failed.connect(self._folder_failed)
+        self.open_url: Callable[[QUrl], bool] = self.folder_opener.open_url
 
         self.view = QTextBrowser(self)
         self.view.setObjectName("detailsText")
@@ -208,8 +211,20 @@ class DetailsPane(QWidget):
         if proc is None or not proc.exe:
             return
         folder = os.path.dirname(proc.exe.removesuffix(" (deleted)"))
-        if not self.open_url(QUrl.fromLocalFile(folder)):
-            self.message.emit(f"Could not open {folder} in a file manager.")
+        self.open_url(QUrl.fromLocalFile(folder))  # a failure comes back as _folder_failed
+
+    def _folder_failed(self, folder: str, reason: str) -> None:
+        """Nothing opened the folder: say so in a message box (and the status bar)."""
+        self.message.emit(f"Could not open {visible(folder)} in a file manager.")
+        box = QMessageBox(QMessageBox.Icon.Warning, "Could not open the folder", "",
+                          QMessageBox.StandardButton.Ok, self)
+        box.setObjectName("folderFailedBox")
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setText(f"The folder {visible(folder)} could not be shown: {reason}.")
+        box.setInformativeText(f"Open it yourself; its path is: {visible(folder)}")
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.open()
 
     def _lookup(self) -> None:
         if self._item is not None:
@@ -253,6 +268,7 @@ class DetailsPane(QWidget):
     def shutdown(self) -> None:
         """Wait for background jobs (call before the application quits)."""
         self.jobs.shutdown()
+        self.folder_opener.shutdown()
 
 
 def _identity(item: AnnotatedListener | None) -> Identity | None:

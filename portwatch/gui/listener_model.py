@@ -226,8 +226,9 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
         highest = max(_SEVERITY_RANK[n.severity] for n in entry.security)
         severity = counted * 100_000 + (highest + 1) * 1000 + len(entry.security)
     return (
-        # risk first, then port ascending within a risk when sorted descending
-        (_risk_rank(item) + 1) * 100_000 + (65_535 - sock.port),
+        # Ascending is highest risk first (then by port), as Port ascending is lowest first:
+        # the first click on either header gives its usual order, with the same arrow.
+        (len(Risk) - 1 - _risk_rank(item)) * 100_000 + sock.port,
         sock.proto.value,
         address_sort_key(sock.family, sock.address),
         sock.port,
@@ -236,7 +237,7 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
         (proc.user or "").casefold() if proc is not None else "",
         (entry.service or "").casefold() if entry is not None else "",
         _uses_text(item).casefold(),
-        severity,
+        -severity,  # ascending: the most severe notes first, as for Risk
         first_seen,
     )
 
@@ -410,6 +411,17 @@ class ListenerModel(QAbstractTableModel):
     @property
     def open_count(self) -> int:
         return len(self._rows) - self._closing
+
+    def closing_rows(self) -> list[int]:
+        """The rows of listeners that closed and are fading out (red), few at any time."""
+        rows, found = self._rows, []
+        for key in self._deadlines:
+            index = self._index.get(key, -1)
+            # (while rows are being removed, positions after them are renumbered last)
+            if 0 <= index < len(rows) and rows[index].key == key \
+                    and rows[index].state is RowState.CLOSING:
+                found.append(index)
+        return found
 
     # --- applying polls -----------------------------------------------------------------
     def apply(self, result: PollResult) -> None:

@@ -49,6 +49,7 @@ from portwatch.gui.details_pane import DetailsPane
 from portwatch.gui.export_actions import ExportActions
 from portwatch.gui.filter_bar import FilterBar
 from portwatch.gui.filter_proxy import ListenerFilter, ListenerFilterProxy
+from portwatch.gui.help_dialogs import install_help
 from portwatch.gui.listener_model import ROW_ROLE, STATE_ROLE, Column, ListenerModel, RowState
 from portwatch.gui.lookup_dialog import LookupDialog
 from portwatch.gui.preferences import Autostart, PreferencesDialog, apply_start_at_login
@@ -138,11 +139,15 @@ class MainWindow(QMainWindow):
         self.resize(1280, 780)
 
         self.filter_bar.filter_changed.connect(self.proxy.set_filter)
-        # Counted after the source model's signals: the proxy drops rows while the source is
-        # only about to remove them, so at the proxy's rowsRemoved the totals disagree.
-        self.model.rowsInserted.connect(self._update_count)
-        self.model.rowsRemoved.connect(self._update_count)
-        self.model.modelReset.connect(self._update_count)
+        # Counted after the source model is done, not at the proxy's signals (the proxy drops
+        # rows while the source is only about to remove them) nor at the source's last
+        # rowsRemoved (it renumbers its rows after that); and once for a poll's many signals.
+        self._count_timer = QTimer(self)
+        self._count_timer.setSingleShot(True)
+        self._count_timer.setInterval(0)
+        self._count_timer.timeout.connect(self._update_count)
+        for signal in (self.model.rowsInserted, self.model.rowsRemoved, self.model.modelReset):
+            signal.connect(lambda *_args: self._count_timer.start())
         self.proxy.filter_changed.connect(self._update_count)
         self.proxy.dataChanged.connect(self._proxy_data_changed)
         self.proxy.rowsRemoved.connect(self._selection_may_have_gone)
@@ -160,7 +165,7 @@ class MainWindow(QMainWindow):
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.setSortingEnabled(True)
-        table.sortByColumn(Column.RISK, Qt.SortOrder.DescendingOrder)
+        table.sortByColumn(Column.RISK, Qt.SortOrder.AscendingOrder)  # highest risk first
         table.setWordWrap(False)
         table.setTextElideMode(Qt.TextElideMode.ElideRight)
         table.setAlternatingRowColors(True)
@@ -234,6 +239,7 @@ class MainWindow(QMainWindow):
         self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
         self.about_action.triggered.connect(self.show_about)
         self.help_menu.addAction(self.about_action)
+        install_help(self, self.help_menu, self.about_action)  # Manual, Keyboard shortcuts
 
     # --- extension points ---------------------------------------------------------------------
     def add_tab(self, widget: QWidget, title: str) -> int:
@@ -342,7 +348,11 @@ class MainWindow(QMainWindow):
             self.table.selectRow(0)
 
     def _update_count(self, *_args: object) -> None:
-        self.filter_bar.show_count(self.proxy.rowCount(), self.model.rowCount())
+        """"N shown" counts open listeners: rows fading out after closing are left out."""
+        proxy, model = self.proxy, self.model
+        fading = sum(1 for row in model.closing_rows()
+                     if proxy.mapFromSource(model.index(row, 0)).isValid())
+        self.filter_bar.show_count(proxy.rowCount() - fading, model.open_count)
 
     # --- selection and details ------------------------------------------------------------
     def selected_item(self) -> AnnotatedListener | None:

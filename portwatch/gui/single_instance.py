@@ -83,6 +83,8 @@ class SingleInstance(QObject):
         self._lock: QLockFile | None = None
         self._server: QLocalServer | None = None
         self._clients: set[QLocalSocket] = set()
+        # After a claim() that returned False: one sentence for the terminal of that launch.
+        self.outcome = ""
 
     def claim(self) -> bool:
         if self.path is None:
@@ -120,11 +122,14 @@ class SingleInstance(QObject):
                 client.waitForBytesWritten(CONNECT_TIMEOUT_MS)
                 client.waitForReadyRead(CONNECT_TIMEOUT_MS)
                 client.disconnectFromServer()
-                log.info("portwatch is already running (pid %s); raised its window", pid)
+                self.outcome = (f"portwatch is already running (pid {pid}); its window was"
+                                " brought forward")
+                log.info("%s", self.outcome)
                 return True
             time.sleep(0.2)  # start-up of a second launch: no window or event loop to block
-        log.warning("portwatch is already running (pid %s) but does not answer on %s",
-                    pid, self.path)
+        self.outcome = (f"portwatch is already running (pid {pid}) but does not answer on"
+                        f" {self.path}; quit it (or end that process) and start portwatch again")
+        log.info("%s", self.outcome)
         return False
 
     def _connected(self) -> None:

@@ -34,7 +34,7 @@ def main(rows: int = 10_000, rounds: int = 20) -> None:
     view = QTableView()
     view.setModel(proxy)
     view.setSortingEnabled(True)
-    view.sortByColumn(Column.RISK, Qt.SortOrder.DescendingOrder)
+    view.sortByColumn(Column.RISK, Qt.SortOrder.AscendingOrder)  # highest risk first
     view.resize(1200, 800)
     view.show()
     scripted = ScriptedMonitor()

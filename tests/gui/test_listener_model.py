@@ -199,13 +199,13 @@ def test_port_sort_is_numeric_and_address_sort_is_by_family_then_number(qtbot, m
         address_sort_key(listener(1).family, "10.0.0.0")
 
 
-def test_default_sort_is_risk_descending_then_port(qtbot, model):
+def test_default_sort_is_risk_highest_first_then_port(qtbot, model):
     scripted = ScriptedMonitor()
     model.apply(scripted.poll([listener(8080), listener(22, address="0.0.0.0"), listener(80),
                                listener(3389, address="0.0.0.0"), listener(47999)]))
     proxy = ListenerFilterProxy()
     proxy.setSourceModel(model)
-    proxy.sort(Column.RISK, Qt.SortOrder.DescendingOrder)
+    proxy.sort(Column.RISK, Qt.SortOrder.AscendingOrder)  # ascending: highest risk first
     rows = [proxy.index(r, 0).data(ROW_ROLE) for r in range(proxy.rowCount())]
     ranks = [item.assessment.risk.rank for item in rows]
     assert ranks == sorted(ranks, reverse=True)
@@ -230,7 +230,7 @@ def test_ten_thousand_rows_take_a_one_percent_churn_as_a_one_percent_change(qtbo
     model = ListenerModel(highlight_seconds=0.0)
     proxy = ListenerFilterProxy()
     proxy.setSourceModel(model)
-    proxy.sort(Column.RISK, Qt.SortOrder.DescendingOrder)
+    proxy.sort(Column.RISK, Qt.SortOrder.AscendingOrder)
     scripted = ScriptedMonitor()
     base = [listener(1024 + i, pid=10_000 + i) for i in range(10_000)]
     model.apply(scripted.poll(base))
