@@ -1,17 +1,21 @@
 """The in-window alert list: each new-listener alert with its reason, risk and what to do about it.
 
-`AlertBanner` sits above the listener table and is hidden while there is nothing to tell. Each
-alert shows its title and body (process names are text from other programs: every label is
-Qt.PlainText), a risk colour and icon, and its buttons: Show (select the listener in the
-table), Acknowledge (never alert for this program on this port again), Ignore… (make an ignore
-rule from it; shown once something can store rules) and Dismiss (just hide this alert). The
-banner only emits what the user chose; the AlertCenter and the rules editor act on it.
+`AlertBanner` is the list (in the window it lives in the Alerts dock: alert_dock.py) and is
+hidden while there is nothing to tell. Alerts are ordered worst first, then newest first. Each
+shows its title and body (process names are text from other programs: every label is
+Qt.PlainText), its risk as a word and an icon (and a colour), when its listener started
+listening and when it alerted, whether the listener has closed since, and its buttons: Show
+(select the listener in the table), Acknowledge (never alert for this program on this port
+again), Ignore… (make an ignore rule from it; shown once something can store rules) and
+Dismiss (just hide this alert). The banner only emits what the user chose; the AlertCenter and
+the rules editor act on it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Collection
 
 from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QResizeEvent
@@ -26,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from portwatch.core.model import Alert, AlertKind, Risk
+from portwatch.core.model import Alert, AlertKind, ListenerKey, Risk
 from portwatch.gui.plain import plain_label
 from portwatch.gui.risk_style import RISK_COLORS, risk_icon, risk_label
 
@@ -41,6 +45,11 @@ SHOW_TOOLTIP = "Select this listener in the table"
 IGNORE_TOOLTIP = ("Never alert for this program, this port or a range of ports (you choose,"
                   " then the rule is remembered)")
 DISMISS_TOOLTIP = "Hide this alert (the next new listener still alerts)"
+CLOSED_TOOLTIP = "This listener has closed since the alert"
+
+
+def _clock(stamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(stamp))
 
 
 def _tint(color: str, alpha: int) -> str:
@@ -56,9 +65,14 @@ class AlertItem(QFrame):
     ignore_clicked = Signal(object)
     dismiss_clicked = Signal(object)
 
-    def __init__(self, alert: Alert, parent: QWidget | None = None) -> None:
+    def __init__(self, alert: Alert, parent: QWidget | None = None,
+                 listening_since: float | None = None) -> None:
         super().__init__(parent)
         self.alert = alert
+        self.listening_since = listening_since  # when the table first saw its listener
+        self.closed_at: float | None = None
+        self.all_keys = frozenset(row.key for row in alert.listeners)
+        self.open_keys = set(self.all_keys)  # those still listening
         self.setObjectName("alertItem")
         color = RISK_COLORS[alert.risk] if alert.risk is not Risk.NONE else "#3578e5"
         self.setStyleSheet(
@@ -77,16 +91,20 @@ class AlertItem(QFrame):
         font.setBold(True)
         self.title_label.setFont(font)
         self.title_label.setWordWrap(True)
+        self.closed_label = plain_label("", self)
+        self.closed_label.setObjectName("alertClosed")
+        self.closed_label.setToolTip(CLOSED_TOOLTIP)
+        self.closed_label.hide()
         self.body_label = plain_label(alert.body, self)
         self.body_label.setWordWrap(True)
         self.body_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        when = time.strftime("%H:%M:%S", time.localtime(alert.created_at))
-        what = {AlertKind.OPENED_SINCE_LAST_RUN: "found at start-up",
-                AlertKind.SUMMARY: "opened together"}.get(alert.kind, "opened")
-        self.meta_label = plain_label(f"Risk: {risk_label(alert.risk)} · {what} {when}", self)
+        self.meta_label = plain_label(self._meta_text(), self)
+        self.meta_label.setWordWrap(True)
         meta_font = self.meta_label.font()
         meta_font.setPointSizeF(max(meta_font.pointSizeF() * 0.9, 7.0))
         self.meta_label.setFont(meta_font)
+        self.setAccessibleName(f"Alert, {risk_label(alert.risk)} risk: {alert.title}")
+        self.setAccessibleDescription(f"{alert.body}. {self._meta_text()}")
 
         self.show_button = self._button("Show", SHOW_TOOLTIP, self.show_clicked)
         self.show_button.setEnabled(bool(alert.listeners))
@@ -105,6 +123,7 @@ class AlertItem(QFrame):
         text = QVBoxLayout()
         text.setSpacing(2)
         text.addWidget(self.title_label)
+        text.addWidget(self.closed_label)
         text.addWidget(self.body_label)
         text.addLayout(bottom)
 
@@ -112,6 +131,35 @@ class AlertItem(QFrame):
         row.setContentsMargins(8, 6, 8, 6)
         row.addWidget(icon, 0, Qt.AlignmentFlag.AlignTop)
         row.addLayout(text, 1)
+
+    def _meta_text(self) -> str:
+        """What the times are: when the listener started listening (as far as portwatch saw:
+        its First seen), and when the alert was raised."""
+        alert = self.alert
+        when = _clock(alert.created_at)
+        if alert.kind is AlertKind.OPENED_SINCE_LAST_RUN:
+            times = f"found at start-up {when}"
+        elif alert.kind is AlertKind.SUMMARY:
+            times = f"opened together · alerted {when}"
+        else:
+            since = self.listening_since if self.listening_since is not None \
+                else alert.created_at
+            times = f"listening since {_clock(since)} · alerted {when}"
+        return f"Risk: {risk_label(alert.risk)} · {times}"
+
+    def set_closed(self, closed_at: float | None) -> None:
+        """Mark the alert's listener(s) as closed since (None: listening again)."""
+        if (closed_at is None) == (self.closed_at is None):
+            return
+        self.closed_at = closed_at
+        if closed_at is None:
+            self.closed_label.hide()
+        else:
+            self.closed_label.setText(f"✕ No longer listening: closed at {_clock(closed_at)}")
+            self.closed_label.show()
+        self.show_button.setEnabled(bool(self.alert.listeners) and closed_at is None)
+        state = f"Closed at {_clock(closed_at)}. " if closed_at is not None else ""
+        self.setAccessibleDescription(f"{state}{self.alert.body}. {self._meta_text()}")
 
     def _button(self, text: str, tooltip: str, signal: Signal) -> QPushButton:
         button = QPushButton(text, self)
@@ -136,6 +184,9 @@ class AlertBanner(QFrame):
         self._items: list[AlertItem] = []
         self._can_ignore = False
         self.dropped = 0  # alerts pushed out of the list by newer ones
+        # When the table first saw a listener (MainWindow sets it: the model's First seen).
+        self.first_seen: Callable[[ListenerKey], float | None] = lambda _key: None
+        self.fixed_height = True  # False: the list takes the height it is given (a dock)
 
         self.header = plain_label("", self)
         font = self.header.font()
@@ -174,16 +225,20 @@ class AlertBanner(QFrame):
     # -- contents ----------------------------------------------------------------------------
 
     def add_alert(self, alert: Alert) -> AlertItem:
-        """Show a new alert at the top of the list."""
-        item = AlertItem(alert, self._list)
+        """Show a new alert: before every alert of lower risk (worst first, newest first)."""
+        since = self.first_seen(alert.listeners[0].key) if alert.listeners else None
+        item = AlertItem(alert, self._list, listening_since=since)
         item.show_clicked.connect(self._show)
         item.acknowledge_clicked.connect(self._acknowledge)
         item.ignore_clicked.connect(self.ignore_requested)
         item.dismiss_clicked.connect(self._dismiss)
         item.ignore_button.setVisible(self._can_ignore)
-        self._items.insert(0, item)
-        self._list_layout.insertWidget(0, item)
-        while len(self._items) > MAX_ALERTS:
+        rank = alert.risk.rank
+        place = next((i for i, other in enumerate(self._items)
+                      if other.alert.risk.rank <= rank), len(self._items))
+        self._items.insert(place, item)
+        self._list_layout.insertWidget(place, item)
+        while len(self._items) > MAX_ALERTS:  # the least important goes: lowest, oldest
             oldest = self._items.pop()
             self.dropped += 1
             log.debug("alert list full; dropping %s", oldest.alert.title)
@@ -191,6 +246,23 @@ class AlertBanner(QFrame):
         self._refresh()
         self.scroll.verticalScrollBar().setValue(0)
         return item
+
+    def mark_changes(self, closed: Collection[ListenerKey], opened: Collection[ListenerKey],
+                     when: float) -> None:
+        """After a poll: an alert all of whose listeners have closed is marked closed (at
+        `when`, the first scan that missed them); one whose listener listens again is not."""
+        if not self._items or not (closed or opened):
+            return
+        for item in self._items:
+            keys = item.open_keys
+            if not item.alert.listeners:
+                continue
+            keys.difference_update(key for key in closed if key in item.all_keys)
+            keys.update(key for key in opened if key in item.all_keys)
+            if not keys and item.closed_at is None:
+                item.set_closed(when)
+            elif keys and item.closed_at is not None:
+                item.set_closed(None)
 
     def alerts(self) -> list[Alert]:
         """The alerts shown, newest first."""
@@ -246,8 +318,9 @@ class AlertBanner(QFrame):
         self._fit_height()
 
     def _fit_height(self) -> None:
-        """Room for two alerts and part of a third, so a longer list visibly scrolls."""
-        if not self._items:
+        """Room for two alerts and part of a third, so a longer list visibly scrolls (unless
+        the list takes the height it is given)."""
+        if not self._items or not self.fixed_height:
             return
         width = max(self.scroll.viewport().width(), 200)
         heights = []
@@ -260,7 +333,7 @@ class AlertBanner(QFrame):
 
     def _refresh(self) -> None:
         count = len(self._items)
-        self.header.setText(f"{count} new alert" + ("" if count == 1 else "s"))
+        self.header.setText(f"{count} new alert" + ("" if count == 1 else "s") + ", worst first")
         several = count > 1
         self.ack_all_button.setVisible(several)
         self.dismiss_all_button.setVisible(several)

@@ -209,6 +209,10 @@ class AlertCenter(QObject):
             log.info("first poll: %d listening; watching for new listeners", len(result.rows))
         if self.tray is not None:
             self.tray.set_counts(len(result.rows), reachable_count(result.rows))
+        if result.closed or result.opened:  # alerts whose listener closed say so
+            self.banner.mark_changes({row.key for row in result.closed},
+                                     {row.key for row in result.opened},
+                                     result.snapshot.taken_at)
         for alert in result.alerts:
             self.raise_alert(alert)
 

@@ -404,6 +404,11 @@ class ListenerModel(QAbstractTableModel):
     def row_of(self, key: ListenerKey) -> int | None:
         return self._index.get(key)
 
+    def first_seen_of(self, key: ListenerKey) -> float | None:
+        """When the table first saw this listener (its First seen), None when not listed."""
+        index = self._index.get(key)
+        return self._rows[index].first_seen if index is not None else None
+
     def items(self) -> list[AnnotatedListener]:
         """Listeners currently open (closing rows excluded)."""
         return [row.item for row in self._rows if row.state is not RowState.CLOSING]

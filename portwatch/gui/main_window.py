@@ -9,8 +9,9 @@ points for other features:
 
 - `tabs` (a QTabWidget) holds the "Listeners" tab; `add_tab(widget, title)` adds more
   (History);
-- `banner_area` is a vertical layout above the filter bar; `add_banner(widget)` puts an alerts
-  banner there;
+- `banner_area` is a vertical layout above the filter bar (for a notice that may push the
+  table); `add_banner(widget)` puts the alert list in the Alerts dock instead, which the
+  toolbar's *Alerts (N)* button opens (alert_dock.py);
 - `select_listener(key)` shows the window, clears filters hiding the row, selects and reveals
   it (what clicking a notification does);
 - `file_menu`, `view_menu`, `tools_menu`, `help_menu` take more actions (File has Export
@@ -45,6 +46,7 @@ from portwatch.core.monitor import PollResult
 from portwatch.core.process_age import age_text
 from portwatch.core.procinfo import TerminateResult
 from portwatch.core.settings import Settings
+from portwatch.gui.alert_dock import install_alert_dock
 from portwatch.gui.details_pane import DetailsPane
 from portwatch.gui.export_actions import ExportActions
 from portwatch.gui.filter_bar import FilterBar
@@ -136,6 +138,11 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.listeners_tab, "Listeners")
         self.setCentralWidget(self.tabs)
         self._build_menus()
+        # Alerts live in a dock opened from the toolbar, never above the table (alert_dock.py)
+        self.alert_dock = install_alert_dock(
+            self, [self.refresh_action, self.pause_action, self.lookup_action])
+        self.view_menu.addSeparator()
+        self.view_menu.addAction(self.alert_dock.toggle_action)
         self.resize(1280, 780)
 
         self.filter_bar.filter_changed.connect(self.proxy.set_filter)
@@ -253,8 +260,11 @@ class MainWindow(QMainWindow):
         self.details.set_ignore_available(enabled)
 
     def add_banner(self, widget: QWidget) -> None:
-        """Put a widget (e.g. the alerts banner) above the filter bar of the Listeners tab."""
-        self.banner_area.addWidget(widget)
+        """Put the alert list in the Alerts dock (its count goes on the toolbar button); it
+        learns from the table when each listener was first seen."""
+        if hasattr(widget, "first_seen"):
+            widget.first_seen = self.model.first_seen_of  # type: ignore[attr-defined]
+        self.alert_dock.set_banner(widget)
 
     def select_listener(self, key: ListenerKey) -> bool:
         """Show the window and select the row of `key` (clearing filters that hide it).
