@@ -49,15 +49,22 @@ class Settings:
     alert_coalesce: int = 5  # this many new listeners in one poll become one summary alert
     alert_rate_limit: float = 60.0  # seconds between repeats of similar alerts
     history_retention_days: int = 90
+    color_scheme: str = "system"  # the window's colours: "system" (the desktop's), "light", "dark"
+
+
+COLOR_SCHEMES = ("system", "light", "dark")
 
 
 @dataclass(frozen=True, slots=True)
 class _Rule:
-    kind: type  # bool, int or float
+    kind: type  # bool, int, float or str (one of `choices`)
     low: float | None = None
     high: float | None = None
+    choices: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        if self.kind is str:
+            return "one of " + ", ".join(self.choices)
         noun = {bool: "true or false", int: "a whole number", float: "a number"}[self.kind]
         if self.low is not None and self.high is not None:
             return f"{noun} from {_num(self.low)} to {_num(self.high)}"
@@ -67,6 +74,10 @@ class _Rule:
 
     def check(self, value: Any) -> Any:
         """The value converted to the field's type, or ValueError."""
+        if self.kind is str:
+            if not isinstance(value, str) or value.strip().lower() not in self.choices:
+                raise ValueError
+            return value.strip().lower()
         if self.kind is bool:
             if not isinstance(value, bool):
                 raise ValueError
@@ -99,6 +110,7 @@ RULES: dict[str, _Rule] = {
     "alert_coalesce": _Rule(int, 1, 1000),
     "alert_rate_limit": _Rule(float, 0.0, 86400.0),
     "history_retention_days": _Rule(int, 1, 3650),
+    "color_scheme": _Rule(str, choices=COLOR_SCHEMES),
 }
 assert set(RULES) == {f.name for f in dataclasses.fields(Settings)}, "a field without a rule"
 

@@ -113,18 +113,19 @@ class AlertItem(QFrame):
         self.ignore_button.setEnabled(bool(alert.listeners))
         self.ignore_button.setVisible(False)  # until the banner can store rules
         self.dismiss_button = self._button("Dismiss", DISMISS_TOOLTIP, self.dismiss_clicked)
-        bottom = QHBoxLayout()
+        bottom = QHBoxLayout()  # under the text, so a narrow list (the dock) still fits them
         bottom.setSpacing(6)
-        bottom.addWidget(self.meta_label, 1)
         for button in (self.show_button, self.ack_button, self.ignore_button,
                        self.dismiss_button):
             bottom.addWidget(button)
+        bottom.addStretch(1)
 
         text = QVBoxLayout()
         text.setSpacing(2)
         text.addWidget(self.title_label)
         text.addWidget(self.closed_label)
         text.addWidget(self.body_label)
+        text.addWidget(self.meta_label)
         text.addLayout(bottom)
 
         row = QHBoxLayout(self)

@@ -28,6 +28,7 @@ from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.main_window import MainWindow
 from portwatch.gui.quit_signals import QuitOnSignals
+from portwatch.gui.theme import SchemeFollower
 from portwatch.gui.window_state import load_window_state, save_window_state
 from portwatch.gui.worker import MIN_INTERVAL, MonitorThread
 
@@ -96,6 +97,8 @@ class PortwatchGui:
         self.window_state_path = window_state_path
         self.monitor = monitor
         self.window = MainWindow(settings, catalog)
+        self.scheme = SchemeFollower(QApplication.instance(), settings.color_scheme,
+                                     parent=self.window)  # light, dark or the desktop's
         self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
                                             setup, teardown)
         worker = self.monitor_thread.worker
@@ -125,6 +128,7 @@ class PortwatchGui:
     def _settings_changed(self, settings: Settings) -> None:
         self.settings = settings
         self.worker.set_interval(settings.poll_interval)
+        self.scheme.set_choice(settings.color_scheme)
         try:
             save_settings(settings, self.settings_path)
         except SettingsError as exc:

@@ -15,7 +15,7 @@ import os
 from collections.abc import Callable
 from typing import cast
 
-from PySide6.QtCore import Qt, QUrl, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, QUrl, Signal, Slot
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -188,6 +188,12 @@ class DetailsPane(QWidget):
             self.view.setHtml(report.to_html(built))
             bar.setValue(position)
         self._update_buttons()
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
+                and self._item is not None:
+            self._render()  # its colours follow the palette (light or dark)
 
     def _update_buttons(self) -> None:
         item = self._item

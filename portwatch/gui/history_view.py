@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QEvent, QItemSelectionModel, Qt, QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHBoxLayout,
@@ -55,6 +55,7 @@ from portwatch.gui.history_model import (
     describe_event,
     plain_tooltip,
 )
+from portwatch.gui.theme import style_plot
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,12 @@ class HistoryView(QWidget):
 
     # -- layout ----------------------------------------------------------------------------
 
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
+                and hasattr(self, "plot"):
+            style_plot(self.plot, self.palette())  # light or dark, like the window
+
     def _build(self) -> None:
         axis = pg.DateAxisItem(orientation="bottom")
         self.plot = pg.PlotWidget(axisItems={"bottom": axis})
@@ -117,6 +124,7 @@ class HistoryView(QWidget):
         self.plot.showGrid(x=False, y=True, alpha=0.15)
         self.plot.setMouseEnabled(x=True, y=False)
         self.plot.setMinimumHeight(160)
+        style_plot(self.plot, self.palette())  # and again when the palette changes
         item = self.plot.getPlotItem()
         item.setClipToView(True)
         self.curve = pg.PlotDataItem([], [], stepMode="left", autoDownsampleFactor=1.5,

@@ -23,7 +23,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
 )
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QFont
 
 from portwatch.core.model import AnnotatedListener, Family, ListenerKey, Risk, Severity
 from portwatch.core.monitor import PollResult
@@ -83,11 +83,12 @@ _DECORATION = int(Qt.ItemDataRole.DecorationRole)
 _TOOLTIP = int(Qt.ItemDataRole.ToolTipRole)
 _BACKGROUND = int(Qt.ItemDataRole.BackgroundRole)
 _FOREGROUND = int(Qt.ItemDataRole.ForegroundRole)
+_FONT = int(Qt.ItemDataRole.FontRole)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
 _COLUMN_COUNT = len(Column)
 _LAST_COLUMN = _COLUMN_COUNT - 1
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-_HIGHLIGHT_ROLES = [_BACKGROUND, _FOREGROUND, STATE_ROLE]
+_HIGHLIGHT_ROLES = [_BACKGROUND, _FOREGROUND, _FONT, STATE_ROLE]
 
 
 class RowState(enum.Enum):
@@ -321,12 +322,24 @@ class ListenerModel(QAbstractTableModel):
         self._sweep = QTimer(self)
         self._sweep.setSingleShot(True)
         self._sweep.timeout.connect(self.expire_highlights)
-        self._brushes = {
-            RowState.NEW: QBrush(QColor(risk_style.NEW_ROW_BACKGROUND)),
-            RowState.CLOSING: QBrush(QColor(risk_style.CLOSING_ROW_BACKGROUND)),
-        }
-        self._highlight_fg = QBrush(QColor(risk_style.HIGHLIGHT_FOREGROUND))
-        self._muted_fg = QBrush(QColor(risk_style.MUTED_FOREGROUND))
+        self._brushes: dict[RowState, QBrush] = {}
+        bold, struck = QFont(), QFont()
+        bold.setBold(True)
+        struck.setStrikeOut(True)
+        self._fonts = {RowState.NEW: bold, RowState.CLOSING: struck}
+        self._highlight_fg = self._muted_fg = QBrush()
+        self.set_dark(risk_style.dark_palette_in_use())
+
+    def set_dark(self, dark: bool) -> None:
+        """Row highlight and muted text colours for a dark (or light) palette."""
+        new, closing, text = risk_style.ROW_COLORS[dark]
+        self._brushes = {RowState.NEW: QBrush(QColor(new)),
+                         RowState.CLOSING: QBrush(QColor(closing))}
+        self._highlight_fg = QBrush(QColor(text))
+        self._muted_fg = QBrush(QColor(risk_style.MUTED_COLORS[dark]))
+        if self._rows:
+            self.dataChanged.emit(self.index(0, 0), self.index(len(self._rows) - 1, _LAST_COLUMN),
+                                  [_BACKGROUND, _FOREGROUND])
 
     # --- Qt model interface -------------------------------------------------------------
     def rowCount(self, parent: QModelIndex | QPersistentModelIndex = QModelIndex()) -> int:  # noqa: B008
@@ -392,6 +405,8 @@ class ListenerModel(QAbstractTableModel):
             return _RIGHT if index.column() in (Column.PORT, Column.PID) else None
         if role == STATE_ROLE:
             return row.state
+        if role == _FONT:  # not by colour alone: new rows bold, closed ones struck out
+            return self._fonts.get(row.state)
         return None
 
     # --- lookups for views and proxies --------------------------------------------------

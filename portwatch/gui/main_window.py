@@ -24,7 +24,16 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QEvent,
+    QItemSelectionModel,
+    QModelIndex,
+    QPoint,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -46,6 +55,7 @@ from portwatch.core.monitor import PollResult
 from portwatch.core.process_age import age_text
 from portwatch.core.procinfo import TerminateResult
 from portwatch.core.settings import Settings
+from portwatch.gui import risk_style
 from portwatch.gui.alert_dock import install_alert_dock
 from portwatch.gui.details_pane import DetailsPane
 from portwatch.gui.export_actions import ExportActions
@@ -485,6 +495,12 @@ class MainWindow(QMainWindow):
         self.pause_requested.emit(paused)
         self.status.set_paused(paused)
         self.show_message("Monitoring paused." if paused else "Monitoring resumed.")
+
+    # --- colours -------------------------------------------------------------------------------
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange):
+            self.model.set_dark(risk_style.dark_palette_in_use())  # light or dark (theme.py)
 
     # --- closing ------------------------------------------------------------------------------
     def closeEvent(self, event: QCloseEvent) -> None:

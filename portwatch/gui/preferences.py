@@ -21,6 +21,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QDialog,
     QDialogButtonBox,
     QDoubleSpinBox,
@@ -208,6 +209,19 @@ class PreferencesDialog(QDialog):
         _row(form, labels[3], self.rate_limit)
         _row(form, "", self.ephemeral_udp)
 
+        # -- Appearance --
+        self.color_scheme = QComboBox(self)
+        self.color_scheme.setObjectName("prefColorScheme")
+        for value, text in (("system", "As the desktop (system)"), ("light", "Light"),
+                            ("dark", "Dark")):
+            self.color_scheme.addItem(text, value)
+        self.color_scheme.setToolTip("The window's colours: the desktop's colour scheme, or"
+                                     " always light or dark; applied at once")
+        self.color_scheme.setAccessibleName("Colour scheme")
+        appearance = QGroupBox("Appearance", self)
+        form = _form(appearance, width)
+        _row(form, "Colours:", self.color_scheme)
+
         # -- History --
         self.retention = _spin(self, "history_retention_days", ("day", "days"),
                                "Events older than this are deleted from the history file"
@@ -231,7 +245,7 @@ class PreferencesDialog(QDialog):
         for box in boxes:
             box.setMinimumWidth(widest)
         layout = QVBoxLayout(self)
-        for group in (monitoring, alerts, history):
+        for group in (monitoring, alerts, appearance, history):
             layout.addWidget(group)
         layout.addWidget(self.note)
         layout.addWidget(buttons)
@@ -258,6 +272,8 @@ class PreferencesDialog(QDialog):
         self.coalesce.setValue(settings.alert_coalesce)
         self.rate_limit.setValue(settings.alert_rate_limit)
         self.retention.setValue(settings.history_retention_days)
+        self.color_scheme.setCurrentIndex(max(self.color_scheme.findData(settings.color_scheme),
+                                              0))
 
     def result_settings(self) -> Settings:
         for box in (self.interval, self.min_polls, self.coalesce, self.rate_limit,
@@ -274,6 +290,7 @@ class PreferencesDialog(QDialog):
             alert_coalesce=self._coalesce(),
             alert_rate_limit=float(self.rate_limit.value()),
             history_retention_days=int(self.retention.value()),
+            color_scheme=str(self.color_scheme.currentData()),
         )
 
     def _coalesce(self) -> int:

@@ -89,7 +89,7 @@ def entry_sections(entry: CatalogEntry | None, likely: tuple[KnownUse, ...] = ()
                  CONTEXT_NOTE if applicable is not None and note.applies_to
                  and note not in applicable else "",
                  "" if note.origin == "bundled" else f"from your catalog file {note.origin}"),
-             refs=note.refs, color=risk_style.SEVERITY_COLORS[note.severity])
+             refs=note.refs, color=risk_style.severity_color(note.severity))
         for note in sorted(entry.security, key=lambda n: -n.severity.rank)
     )
     return [
@@ -129,7 +129,7 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
     assessment = item.assessment
     if assessment is not None:
         risk = Fact("Risk", f"{risk_style.risk_label(assessment.risk)}: {assessment.reason}",
-                    color=risk_style.RISK_TEXT_COLORS[assessment.risk])
+                    color=risk_style.risk_text_color(assessment.risk))
     else:
         risk = Fact("Risk", "unknown: the port catalog could not be loaded")
     overview = [risk, Fact("Reach", _REACH[sock.exposure])]
@@ -199,7 +199,7 @@ def _cell(fact: Fact) -> str:
     if fact.mono:
         text = f"<code>{text}</code>"
     if fact.detail:
-        text += f"<br><span style='color:#555'>{esc(fact.detail)}</span>"
+        text += f"<br><span style='color:{risk_style.detail_color()}'>{esc(fact.detail)}</span>"
     if fact.refs:
         text += "<br><small>" + " &nbsp; ".join(_link(r) for r in fact.refs) + "</small>"
     return text
@@ -215,7 +215,7 @@ def to_html(report: Report) -> str:
     for section in report.sections:
         out.append(f"<h3 style='margin-top:10px; margin-bottom:2px'>{esc(section.title)}</h3>")
         if not section.facts:
-            out.append(f"<p style='color:#777'>{esc(section.empty)}</p>")
+            out.append(f"<p style='color:{risk_style.muted_color()}'>{esc(section.empty)}</p>")
         elif section.items:
             out.extend(f"<p style='margin-top:2px; margin-bottom:6px'>{_label(fact)}"
                        f" &nbsp;{_cell(fact)}</p>" for fact in section.facts)

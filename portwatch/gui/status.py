@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from portwatch.core.model import Exposure, Risk
@@ -39,7 +40,7 @@ class StatusSummary(QWidget):
         self.hidden.setObjectName("statusHidden")
         self.problem = plain_label("", self)
         self.problem.setObjectName("statusProblem")
-        self.problem.setStyleSheet(f"color: {risk_style.RISK_COLORS[Risk.HIGH]};")
+        self._color_problem()
         self.last_scan = plain_label("", self)
         self.last_scan.setObjectName("statusLastScan")
         self.paused = plain_label("monitoring paused", self)
@@ -75,6 +76,14 @@ class StatusSummary(QWidget):
             self.show_problem("Scan incomplete: " + " ".join(result.problems))
         else:
             self.show_problem("")
+
+    def _color_problem(self) -> None:
+        self.problem.setStyleSheet(f"color: {risk_style.risk_text_color(Risk.HIGH)};")
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ApplicationPaletteChange:
+            self._color_problem()  # readable on a light or a dark palette
 
     def show_problem(self, text: str) -> None:
         """A failure or a partial scan, in red; empty hides it."""
