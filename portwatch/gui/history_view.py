@@ -46,6 +46,7 @@ from portwatch.core.history import (
     HistoryReader,
     OutdatedSchema,
 )
+from portwatch.gui.column_chooser import ColumnChooser
 from portwatch.gui.history_model import (
     CLOSED_COLOR,
     OPENED_COLOR,
@@ -175,7 +176,6 @@ class HistoryView(QWidget):
             self.table.fontMetrics().height() + 6)  # fixed row heights: no per-row measuring
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
         metrics = self.table.fontMetrics()
         for column, sample in ((Column.TIME, "2026-11-23 20:04:05"), (Column.EVENT, "present"),
                                (Column.PROTO, "proto"), (Column.ADDRESS, "192.168.100.100"),
@@ -184,6 +184,8 @@ class HistoryView(QWidget):
                                (Column.EXPOSURE, "all interfaces"),
                                (Column.SERVICE, "http-alt-extra")):
             self.table.setColumnWidth(column, metrics.horizontalAdvance(sample) + 18)
+        # The spare width goes to Service (Risk, last, no longer takes it and cuts Service)
+        self.columns = ColumnChooser(self.table, stretch=(Column.SERVICE,), keep=(Column.TIME,))
         self.table.selectionModel().selectionChanged.connect(self._table_selection_changed)
 
         top = QWidget()

@@ -57,6 +57,7 @@ from portwatch.core.procinfo import TerminateResult
 from portwatch.core.settings import Settings
 from portwatch.gui import risk_style
 from portwatch.gui.alert_dock import install_alert_dock
+from portwatch.gui.column_chooser import ColumnChooser
 from portwatch.gui.details_pane import DetailsPane
 from portwatch.gui.export_actions import ExportActions
 from portwatch.gui.filter_bar import FilterBar
@@ -153,6 +154,11 @@ class MainWindow(QMainWindow):
             self, [self.refresh_action, self.pause_action, self.lookup_action])
         self.view_menu.addSeparator()
         self.view_menu.addAction(self.alert_dock.toggle_action)
+        # Columns: shown, hidden and moved from the header's menu or View > Columns; the spare
+        # width goes to the known uses and security notes (column_chooser.py)
+        self.columns = ColumnChooser(self.table, stretch=(Column.USES, Column.SECURITY),
+                                     keep=(Column.PORT,))
+        self.view_menu.addMenu(self.columns.menu)
         self.resize(1280, 780)
 
         self.filter_bar.filter_changed.connect(self.proxy.set_filter)
@@ -195,7 +201,6 @@ class MainWindow(QMainWindow):
         vertical.setDefaultSectionSize(table.fontMetrics().height() + 8)
         header = table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setStretchLastSection(True)
         header.setHighlightSections(False)
         for column, width in COLUMN_WIDTHS.items():
             table.setColumnWidth(column, width)
