@@ -182,6 +182,8 @@ class AlertBanner(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("alertBanner")
+        self.setAccessibleName("Alert list")
+        self.setAccessibleDescription("New listeners portwatch alerted about, worst first")
         self._items: list[AlertItem] = []
         self._can_ignore = False
         self.dropped = 0  # alerts pushed out of the list by newer ones

@@ -81,6 +81,9 @@ class DetailsPane(QWidget):
 
         self.view = QTextBrowser(self)
         self.view.setObjectName("detailsText")
+        self.view.setAccessibleName("Details of the selected listener")
+        self.view.setAccessibleDescription("Risk and its reason, who can reach it, the registry"
+                                           " entry, known uses, security notes and the process")
         self.view.setOpenExternalLinks(True)
         self.view.setPlaceholderText(PLACEHOLDER)
 
@@ -95,6 +98,9 @@ class DetailsPane(QWidget):
         self.ignore_button.setToolTip("Never alert for this program, this port or a range of"
                                       " ports (you choose)")
         self.terminate_button.setToolTip("Ask the process that owns this socket to stop")
+        for button in (self.copy_button, self.folder_button, self.lookup_button,
+                       self.ignore_button, self.terminate_button):
+            button.setAccessibleDescription(button.toolTip())
         buttons = QHBoxLayout()
         buttons.setContentsMargins(0, 0, 0, 0)
         for button in (self.copy_button, self.folder_button, self.lookup_button,

@@ -21,6 +21,10 @@ class FilterBar(QWidget):
         self.search.setPlaceholderText("Filter by process, port, service, address or user")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(280)
+        self.search.setAccessibleName("Filter listeners")
+        self.search.setAccessibleDescription("Shows only the listeners whose process, port,"
+                                             " service, address, user or known uses contain"
+                                             " this text (Ctrl+F)")
         self.tcp = self._toggle("TCP", True, "Show TCP listeners")
         self.udp = self._toggle("UDP", True, "Show UDP sockets")
         self.network_only = self._toggle(
@@ -31,6 +35,7 @@ class FilterBar(QWidget):
             "Show only ports with no IANA registration and nothing known about them")
         self.count = plain_label("", self)
         self.count.setObjectName("filterCount")
+        self.count.setAccessibleName("Listeners shown")
         self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
 
         layout = QHBoxLayout(self)
@@ -49,6 +54,7 @@ class FilterBar(QWidget):
         box = QCheckBox(text, self)
         box.setChecked(checked)
         box.setToolTip(tip)
+        box.setAccessibleDescription(tip)
         box.toggled.connect(self._changed)
         return box
 

@@ -162,6 +162,11 @@ class HistoryView(QWidget):
 
         self.table = QTableView()
         self.table.setObjectName("historyTable")  # its columns are remembered by that name
+        self.table.setAccessibleName("Recorded events")
+        self.plot.setAccessibleName("Listeners over time")
+        self.plot.setAccessibleDescription("The number of listeners over time; a triangle up"
+                                           " for each that opened, down for each that closed")
+        self.filter_edit.setAccessibleName("Filter events")
         self.table.setModel(self.proxy)
         # No sort column at first: rows stay in the order they were recorded (oldest first),
         # so appending a month of events costs nothing; a header click sorts on native values.

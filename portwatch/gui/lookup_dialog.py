@@ -49,6 +49,7 @@ class LookupDialog(QDialog):
         self.name.setAccessibleName("Service or software name")
         self.view = QTextBrowser(self)
         self.view.setObjectName("lookupText")
+        self.view.setAccessibleName("What the catalog knows")
         self.view.setOpenExternalLinks(True)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, self)
         buttons.rejected.connect(self.reject)

@@ -184,6 +184,11 @@ class MainWindow(QMainWindow):
     def _build_table(self) -> QTableView:
         table = QTableView(self)
         table.setObjectName("listenerTable")
+        table.setAccessibleName("Listening sockets")
+        table.setAccessibleDescription(
+            "One row per listening socket: risk as a word (High, Medium, Low, None), protocol,"
+            " address, port, process, PID, user, registered service, known uses, security notes"
+            " and first seen. New rows are bold, rows of closed sockets struck out.")
         table.setModel(self.proxy)
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -195,6 +200,11 @@ class MainWindow(QMainWindow):
         table.setShowGrid(False)
         table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         table.customContextMenuRequested.connect(self._context_menu)
+        row_menu = QAction("Menu of the selected row", table)  # the keyboard's right click
+        row_menu.setShortcut(QKeySequence("Shift+F10"))
+        row_menu.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
+        row_menu.triggered.connect(self._row_menu_from_keyboard)
+        table.addAction(row_menu)
         vertical = table.verticalHeader()
         vertical.hide()
         vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row measuring
@@ -413,6 +423,11 @@ class MainWindow(QMainWindow):
         menu = self.context_menu(index.data(ROW_ROLE))
         menu.exec(self.table.viewport().mapToGlobal(point))
         menu.deleteLater()
+
+    def _row_menu_from_keyboard(self) -> None:
+        index = self.table.currentIndex()
+        if index.isValid():
+            self._context_menu(self.table.visualRect(index).center())
 
     def context_menu(self, row: AnnotatedListener | None) -> QMenu:
         """The table's right-click menu for `row` (the selected row)."""

@@ -288,6 +288,8 @@ class AlertRulesDialog(QDialog):
     def _table(self, name: str, headers: tuple[str, ...]) -> QTableWidget:
         table = QTableWidget(0, len(headers), self)
         table.setObjectName(name)
+        table.setAccessibleName({"alertRulesTable": "Ignore rules",
+                                 "acknowledgedTable": "Acknowledged listeners"}.get(name, name))
         table.setHorizontalHeaderLabels(list(headers))
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)

@@ -92,3 +92,17 @@ def test_preferences_offer_system_light_and_dark(qtbot):
     assert box.currentData() == "dark"
     box.setCurrentIndex(box.findData("light"))
     assert dialog.result_settings().color_scheme == "light"
+
+
+def test_new_and_closing_rows_differ_by_more_than_colour(qtbot):
+    window = MainWindow(Settings(), FixedCatalog())
+    qtbot.addWidget(window)
+    scripted = ScriptedMonitor()
+    window.apply_poll(scripted.poll([listener(22), listener(80)]))
+    window.apply_poll(scripted.poll([listener(22), listener(8080)]))  # 80 closed, 8080 new
+    model = window.model
+    fonts = {model.item_at(row).listener.port: model.index(row, Column.PORT).data(6)
+             for row in range(model.rowCount())}  # FontRole
+    assert fonts[22] is None
+    assert fonts[8080].bold() and not fonts[8080].strikeOut()
+    assert fonts[80].strikeOut()

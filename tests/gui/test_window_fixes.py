@@ -152,3 +152,24 @@ def test_help_has_keyboard_shortcuts_and_a_manual(qtbot, window):
     qtbot.waitUntil(lambda: "manual" in window.help_dialogs, timeout=5000)
     manual = window.help_dialogs["manual"].view.toPlainText()
     assert "Risk" in manual and "never a colour alone" in manual
+
+
+def test_shift_f10_opens_the_menu_of_the_selected_row(qtbot, window):
+    window.apply_poll(ScriptedMonitor().poll([listener(port) for port in (22, 80, 8080, 3389)]))
+    shown_window(qtbot, window)
+    window.table.selectRow(2)
+    window.table.setFocus()
+    wanted = window.selected_item()
+    opened = []
+
+    class Menu:  # stands in for the QMenu so that exec() does not block the test
+        def exec(self, _point):
+            opened.append(True)
+
+        def deleteLater(self):
+            pass
+
+    window.context_menu = lambda row: opened.append(row) or Menu()
+    qtbot.keyClick(window.table, Qt.Key.Key_F10, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: len(opened) == 2, timeout=5000)
+    assert opened[0] is wanted
