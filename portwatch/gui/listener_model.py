@@ -88,6 +88,10 @@ _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
 _COLUMN_COUNT = len(Column)
 _LAST_COLUMN = _COLUMN_COUNT - 1
 _RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+# Roles a view asks for that this model never answers (CheckState, SizeHint, …)
+_NEVER = frozenset(int(r) for r in (Qt.ItemDataRole.CheckStateRole, Qt.ItemDataRole.SizeHintRole,
+                                    Qt.ItemDataRole.StatusTipRole, Qt.ItemDataRole.WhatsThisRole,
+                                    Qt.ItemDataRole.EditRole))
 _HIGHLIGHT_ROLES = [_BACKGROUND, _FOREGROUND, _FONT, STATE_ROLE]
 
 
@@ -95,6 +99,15 @@ class RowState(enum.Enum):
     NORMAL = "normal"
     NEW = "new"  # appeared in the last highlight_seconds (green)
     CLOSING = "closing"  # closed; removed after highlight_seconds (red)
+
+
+# Plain values for data()'s hot path (IntEnum comparisons and lookups cost more than ints)
+_NORMAL = RowState.NORMAL
+_RISK, _SERVICE, _SECURITY = int(Column.RISK), int(Column.SERVICE), int(Column.SECURITY)
+_MUTABLE_COLUMNS = frozenset({_RISK, _SERVICE, _SECURITY})  # those that may be greyed
+_RIGHT_COLUMNS = frozenset({int(Column.PORT), int(Column.PID)})
+_HEADER_TEXTS = tuple(HEADERS[column] for column in Column)
+_HEADER_TIP_TEXTS = tuple(HEADER_TIPS.get(column) for column in Column)
 
 
 _AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}
@@ -361,13 +374,15 @@ class ListenerModel(QAbstractTableModel):
         if orientation != Qt.Orientation.Horizontal or not 0 <= section <= _LAST_COLUMN:
             return None
         if role == _DISPLAY:
-            return HEADERS[Column(section)]
+            return _HEADER_TEXTS[section]  # by int: an enum lookup per call costs a frame's ms
         if role == _TOOLTIP:
-            return HEADER_TIPS.get(Column(section))
+            return _HEADER_TIP_TEXTS[section]
         return None
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role: int = _DISPLAY) -> object:
-        if not index.isValid():
+        # The view asks each visible cell for seven roles every time it paints: the roles this
+        # model never answers return first, and columns are compared as plain ints.
+        if role in _NEVER or not index.isValid():
             return None
         row = self._rows[index.row()]
         if role == SORT_ROLE:  # the proxy asks this most (every comparison when sorting)
@@ -377,36 +392,39 @@ class ListenerModel(QAbstractTableModel):
             return keys[index.column()]
         if role == _DISPLAY:
             return row.display[index.column()]
+        state = row.state
         if role == _BACKGROUND:
-            return self._brushes.get(row.state)
+            return None if state is _NORMAL else self._brushes.get(state)
+        if role == _FONT:  # not by colour alone: new rows bold, closed ones struck out
+            return None if state is _NORMAL else self._fonts.get(state)
         if role == _FOREGROUND:
-            if row.state is not RowState.NORMAL:
+            if state is not _NORMAL:
                 return self._highlight_fg
             column = index.column()
+            if column not in _MUTABLE_COLUMNS:
+                return None
             item = row.item
-            if column == Column.SERVICE and item.entry is not None and not item.entry.registered:
+            if column == _SERVICE and item.entry is not None and not item.entry.registered:
                 return self._muted_fg
-            if column == Column.RISK and (item.assessment is None
-                                          or item.assessment.risk is Risk.NONE):
+            if column == _RISK and (item.assessment is None
+                                    or item.assessment.risk is Risk.NONE):
                 return self._muted_fg
-            if column == Column.SECURITY and _notes_are_context(item):
+            if column == _SECURITY and _notes_are_context(item):
                 return self._muted_fg
             return None
         if role == _DECORATION:
-            if index.column() == Column.RISK:
+            if index.column() == _RISK:
                 assessment = row.item.assessment
                 return risk_style.risk_icon(assessment.risk if assessment else None)
             return None
+        if role == _ALIGNMENT:
+            return _RIGHT if index.column() in _RIGHT_COLUMNS else None
         if role == ROW_ROLE:
             return row.item
         if role == _TOOLTIP:
             return _tooltip(row.item, index.column())
-        if role == _ALIGNMENT:
-            return _RIGHT if index.column() in (Column.PORT, Column.PID) else None
         if role == STATE_ROLE:
-            return row.state
-        if role == _FONT:  # not by colour alone: new rows bold, closed ones struck out
-            return self._fonts.get(row.state)
+            return state
         return None
 
     # --- lookups for views and proxies --------------------------------------------------

@@ -110,4 +110,5 @@ def test_security_notes_about_other_software_come_last_and_grey(qtbot, catalog):
     mystery_cell = model.index(rows[102], Column.SECURITY)
     assert mystery_cell.data().startswith(applicable[0].title)
     assert mystery_cell.data(foreground) is None
-    assert mystery_cell.data(SORT_ROLE) > devpi_cell.data(SORT_ROLE)
+    # ascending is worst first (as for Risk): notes that count sort before context only
+    assert mystery_cell.data(SORT_ROLE) < devpi_cell.data(SORT_ROLE)
