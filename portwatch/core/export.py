@@ -91,6 +91,10 @@ def csv_cell(name: str, value: Any) -> str | int | float:
         text = shlex.join(str(arg) for arg in value)
     elif name == "security" and isinstance(value, list):
         text = _security_text(value)
+    elif name == "holders" and isinstance(value, list):
+        text = "; ".join(f"{item['process']} ({item['pid']})" for item in value)
+    elif name == "package" and isinstance(value, dict):
+        text = " ".join(str(part) for part in value.values() if part)
     elif isinstance(value, list):
         text = "; ".join(str(item) for item in value)
     else:
