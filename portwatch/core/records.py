@@ -75,6 +75,19 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
     }
 
 
+def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
+    """Who owned a listener: `previous` of a `changed` event in `watch --json`."""
+    sock = item.listener if isinstance(item, AnnotatedListener) else item
+    proc = sock.process
+    return {
+        "pid": proc.pid if proc else None,
+        "process": proc.name if proc else None,
+        "user": sock.user,
+        "exe": proc.exe if proc else None,
+        "cmdline": list(proc.cmdline) if proc else None,
+    }
+
+
 def package_record(package: Package | None) -> dict[str, Any] | None:
     """{"manager", "name", "version"} of the package an executable came from, or None."""
     if package is None:
