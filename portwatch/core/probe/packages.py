@@ -27,7 +27,7 @@ DPKG_DIR = "/var/lib/dpkg"
 RPM_DATABASES = ("/var/lib/rpm", "/usr/lib/sysimage/rpm")
 APPIMAGE_MOUNT = "/tmp/.mount_"  # noqa: S108 (where AppImages mount themselves; only compared)
 _MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")  # /X is /usr/X on merged /usr
-_NOT_FOUND = object()
+_MANY = 12  # looking for more paths than this at once, a file's lines go into a set
 
 
 def _aliases(path: str) -> tuple[str, ...]:
@@ -108,8 +108,11 @@ class PackageIndex:
             self._versions = None
 
     def _search_dpkg(self, paths: list[str]) -> dict[str, Package]:
-        needles = {f"\n{alias}\n".encode(errors="surrogateescape"): path
-                   for path in paths for alias in _aliases(path)}
+        needles: dict[bytes, list[str]] = {}
+        for path in paths:
+            for alias in _aliases(path):
+                needles.setdefault(f"\n{alias}\n".encode(errors="surrogateescape"),
+                                   []).append(path)
         found: dict[str, Package] = {}
         info = f"{self._dpkg}/info"
         try:
@@ -122,10 +125,13 @@ class PackageIndex:
                     data = b"\n" + handle.read()
             except OSError:
                 continue
-            for needle, path in needles.items():
-                if path not in found and needle in data:
+            # A few paths: a substring search per path is fastest; many: a set of the lines.
+            lines = set(data.split(b"\n")) if len(needles) > _MANY else None
+            for needle, owners in needles.items():
+                if (needle[1:-1] in lines) if lines is not None else (needle in data):
                     package = name[:-5].split(":", 1)[0]  # "libc6:amd64.list" -> libc6
-                    found[path] = Package("dpkg", package, self._version(package))
+                    for path in owners:
+                        found.setdefault(path, Package("dpkg", package, self._version(package)))
             if len(found) == len(paths):
                 break
         return found

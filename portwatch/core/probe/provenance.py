@@ -117,11 +117,19 @@ def name_mismatch(name: str, exe: str | None, cmdline: Sequence[str]) -> bool:
     argv0 = os.path.basename(cmdline[0]) if cmdline else ""
     if argv0 and _same_name(name, argv0) and _started_through_link(cmdline[0], exe):
         return False
-    if _INTERPRETER.match(base):
-        scripts = [arg for arg in cmdline[1:4] if arg and not arg.startswith("-")]
-        if any(_same_name(name, os.path.basename(arg)) for arg in scripts):
-            return False
-    return True
+    script = _script(cmdline) if _INTERPRETER.match(base) else None
+    return not (script and _same_name(name, os.path.basename(script)))
+
+
+def _script(cmdline: Sequence[str]) -> str | None:
+    """The script an interpreter runs: its first argument that is not an option, unless code
+    comes from the command line (-c, -e) or a module (-m)."""
+    for arg in cmdline[1:]:
+        if arg in ("-c", "-e", "-m"):
+            return None
+        if arg and not arg.startswith("-"):
+            return arg
+    return None
 
 
 def kernel_like(name: str, cmdline: Sequence[str]) -> bool:
