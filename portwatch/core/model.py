@@ -82,6 +82,19 @@ class Package:
     version: str | None = None
 
 
+# Trust flags (Provenance.flags) and what each means, in words for the user.
+EXE_DELETED = "exe-deleted"
+EXE_IN_TEMP_DIR = "exe-in-temp-dir"
+KERNEL_LIKE_NAME = "kernel-like-name"
+NAME_MISMATCH = "name-mismatch"
+FLAG_TEXT = {
+    EXE_DELETED: "its executable was deleted or replaced after it started",
+    EXE_IN_TEMP_DIR: "it runs from a temporary or world-writable directory",
+    KERNEL_LIKE_NAME: "a user program named like a kernel thread",
+    NAME_MISMATCH: "its name is not its executable's (renamed, or started under another name)",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Provenance:
     """Where a process's executable comes from, and what about it deserves a second look.

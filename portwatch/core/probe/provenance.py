@@ -25,19 +25,15 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 
-from portwatch.core.model import Package, Provenance
+from portwatch.core.model import (
+    EXE_DELETED,
+    EXE_IN_TEMP_DIR,
+    KERNEL_LIKE_NAME,
+    NAME_MISMATCH,
+    Package,
+    Provenance,
+)
 from portwatch.core.probe.packages import APPIMAGE_MOUNT, PackageIndex, recognise_bundle
-
-EXE_DELETED = "exe-deleted"
-EXE_IN_TEMP_DIR = "exe-in-temp-dir"
-KERNEL_LIKE_NAME = "kernel-like-name"
-NAME_MISMATCH = "name-mismatch"
-FLAG_TEXT = {
-    EXE_DELETED: "its executable was deleted or replaced after it started",
-    EXE_IN_TEMP_DIR: "it runs from a temporary or world-writable directory",
-    KERNEL_LIKE_NAME: "a user program named like a kernel thread",
-    NAME_MISMATCH: "its name is not its executable's",
-}
 
 DELETED_SUFFIX = " (deleted)"
 TEMP_DIRS = ("/tmp", "/var/tmp", "/dev/shm")  # noqa: S108 (names compared, nothing written)
