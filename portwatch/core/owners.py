@@ -251,6 +251,10 @@ class OwnerMap:
         self._verify_all = True
         return True
 
+    def holder_pids(self) -> set[int]:
+        """Every pid that holds some known socket."""
+        return {pid for held in self._held.values() for pid in held}
+
     def holders(self, inode: int) -> tuple[int, ...]:
         """Every pid known to hold the socket, the owner first, then by pid; () if none."""
         return self._held.get(inode, ())

@@ -115,8 +115,7 @@ class ListenerScanner:
         if fast is None:
             fast = psutil_module is None and sys.platform.startswith("linux")
         self._fast: _FastPath | None = (
-            _FastPath(self._read_process, self._provenance.prefetch, owner_cache)
-            if fast else None
+            _FastPath(self._read_process, self._provenance, owner_cache) if fast else None
         )
         self.backend = "netlink" if fast else "psutil"
         self.fallback_reason: str | None = None
@@ -292,7 +291,7 @@ class _FastPath:
     process that became another program is read again and its rows rebuilt."""
 
     def __init__(self, read_process: Callable[[int], ProcessInfo | None],
-                 prefetch: Callable[[Iterable[int]], None] = lambda pids: None,
+                 provenance: ProvenanceReader | None = None,
                  owner_cache: str | os.PathLike | None = None) -> None:
         from portwatch.core.owners import OwnerMap
         from portwatch.core.sockdiag import SockDiag
@@ -302,7 +301,7 @@ class _FastPath:
         self._owner_cache = owner_cache
         self._restored = False
         self._read_process = read_process
-        self._prefetch = prefetch
+        self._provenance = provenance if provenance is not None else ProvenanceReader()
         # pid -> (start, fingerprint, info) of the processes in the last table
         self._details: dict[int, tuple[int | None, Fingerprint, ProcessInfo]] = {}
         self._rows: dict[tuple, Listener] = {}
@@ -319,8 +318,10 @@ class _FastPath:
         if self._owner_cache is not None and self.worked:
             from portwatch.core.owners import write_saved
 
+            # The packages of the executables seen go along: `list` then reads no dpkg lists.
+            saved = {**self.owners.saved(), "packages": self._provenance.packages.saved()}
             try:
-                write_saved(self._owner_cache, self.owners.saved())
+                write_saved(self._owner_cache, saved)
             except OSError as exc:
                 log.debug("could not save the owner map to %s: %s", self._owner_cache, exc)
 
@@ -334,6 +335,8 @@ class _FastPath:
             if saved is not None and not self.owners.restore(saved):
                 log.debug("the saved owner map %s does not fit; starting cold",
                           self._owner_cache)
+            elif saved is not None:
+                self._provenance.packages.restore(saved.get("packages"))
         if sockets is not self._sockets:
             self._sockets = sockets
             self._inodes = {item.inode for item in sockets}
@@ -348,11 +351,11 @@ class _FastPath:
             return self._result
         holders_of = self.owners.holders
         details: dict[int, tuple[int | None, Fingerprint, ProcessInfo]] = {}
-        unknown = {pid for item in sockets for pid in holders_of(item.inode)
-                   if pid not in self._details}
+        unknown = self.owners.holder_pids() - self._details.keys()
         if unknown:
-            self._prefetch(unknown)  # the packages of new executables in one pass
+            self._provenance.prefetch(unknown)  # the packages of new executables in one pass
         gone: set[int] = set()
+        alone: dict[int, tuple[Holder, ...]] = {}  # pid -> its one-holder tuple, shared
         previous = self._rows
         exposure = self._exposure
         users = self._users
@@ -378,9 +381,14 @@ class _FastPath:
                 gone.add(pid)
                 log.debug("process %s exited during the scan; dropping its sockets", pid)
                 continue
-            holders = self._holders(holders_of(item.inode), details, gone)
+            held = holders_of(item.inode)
+            if len(held) == 1:  # the common case, and cheap
+                holders = alone.get(pid) or alone.setdefault(pid, (Holder(pid, info.name),))
+            else:
+                holders = self._holders(held, details, gone)
             row = previous.get(key)
-            if row is None or row.process is not info or row.holders != holders:
+            if row is None or row.process is not info or (
+                    row.holders is not holders and row.holders != holders):
                 row = Listener(item.proto, item.family, item.address, item.port,
                                exposure(item.address), info, holders=holders,
                                socket_user=users[item.uid], inode=item.inode)

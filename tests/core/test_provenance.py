@@ -208,3 +208,24 @@ def test_package_index_reads_dpkg_lists_and_notices_an_install(tmp_path):
     stamp = time.time_ns() + 10**9
     os.utime(info, ns=(stamp, stamp))  # as dpkg's install changes its directory
     assert index.lookup("/usr/bin/other") == Package("dpkg", "other", "3")
+
+
+def test_package_answers_are_saved_and_reused_only_while_dpkg_is_unchanged(tmp_path):
+    info = tmp_path / "info"
+    info.mkdir()
+    (info / "tool.list").write_text("/usr/bin/tool\n")
+    (tmp_path / "status").write_text("Package: tool\nStatus: install ok installed\n"
+                                     "Version: 1\n")
+    first = PackageIndex(str(tmp_path))
+    assert first.lookup("/usr/bin/tool") == Package("dpkg", "tool", "1")
+    saved = json.loads(json.dumps(first.saved()))  # as the owner-map file keeps it
+    (info / "tool.list").write_text("")  # a later answer must come from the file, not a pass
+    later = PackageIndex(str(tmp_path))
+    assert later.restore(saved)
+    assert later.lookup("/usr/bin/tool") == Package("dpkg", "tool", "1")
+    stamp = time.time_ns() + 10**9
+    os.utime(info, ns=(stamp, stamp))  # dpkg changed: the saved answers are not believed
+    again = PackageIndex(str(tmp_path))
+    assert not again.restore(saved)
+    assert again.lookup("/usr/bin/tool") is None
+    assert not again.restore({"stamp": again.saved()["stamp"], "paths": {"/x": [1, 2, 3]}})

@@ -40,6 +40,12 @@ def _aliases(path: str) -> tuple[str, ...]:
     return (path,)
 
 
+def _text(value: object) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise ValueError(f"not text: {value!r}")
+
+
 def recognise_bundle(exe: str, root_file: str | None = None,
                      appimage: str | None = None) -> Package | None:
     """flatpak, snap or AppImage from the executable's path (as the process sees it),
@@ -75,6 +81,27 @@ class PackageIndex:
         self._versions: dict[str, str] | None = None
         self._stamp: tuple[int, int] | None = None
         self._rpm = shutil.which("rpm") if any(map(os.path.isdir, RPM_DATABASES)) else None
+
+    def saved(self) -> dict:
+        """What a later process may start from (`restore`): the answers and dpkg's stamp."""
+        self._check_fresh()
+        return {"stamp": list(self._stamp or ()), "paths": {
+            path: [p.manager, p.name, p.version] if p else None
+            for path, p in self._memo.items()}}
+
+    def restore(self, saved: object) -> bool:
+        """Start from answers an earlier process saved, if dpkg's database has not changed
+        since; False (nothing restored) otherwise or when malformed."""
+        self._check_fresh()
+        try:
+            if not isinstance(saved, dict) or tuple(saved["stamp"]) != self._stamp:
+                return False
+            memo = {str(path): Package(*map(_text, value)) if value else None
+                    for path, value in saved["paths"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+        self._memo.update(memo)
+        return True
 
     def lookup(self, path: str) -> Package | None:
         return self.lookup_many((path,)).get(path)
