@@ -189,6 +189,7 @@ class ListenerScanner:
         exposure = _Exposures()
         seen: set[tuple] = set()
         listeners: list[Listener] = []
+        infos: dict[int, ProcessInfo | None] = {}  # a process with many sockets is read once
         for conn in conns:
             fields = _listening(conn)
             if fields is None:
@@ -204,7 +205,7 @@ class ListenerScanner:
                              owner_hidden=True, hidden_reason=hidden_reason)
                 )
                 continue
-            info = self._process_info(pid)
+            info = infos[pid] if pid in infos else infos.setdefault(pid, self._process_info(pid))
             if info is None:
                 log.debug("process %s exited during the scan; dropping its sockets", pid)
                 continue

@@ -285,6 +285,10 @@ def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_d
     assert model.index(hidden_row, Column.USER).data() == "postgres"
     tip.setHtml(model.index(hidden_row, Column.USER).data(Qt.ItemDataRole.ToolTipRole))
     assert "A process of user postgres." in tip.toPlainText()
+    from portwatch.gui.filter_proxy import ListenerFilter, matches
+
+    hidden_item = model.index(hidden_row, 0).data(ROW_ROLE)
+    assert matches(hidden_item, ListenerFilter(text="postgres"))  # searchable by its user
 
     text = report.to_text(report.listener_report(model.index(row, 0).data(ROW_ROLE),
                                                  pending=False))
