@@ -111,7 +111,11 @@ class ListenerScanner:
                  owner_cache: str | os.PathLike | None = None) -> None:
         self._psutil = psutil if psutil_module is None else psutil_module
         self._processes: dict[int, tuple[Fingerprint, ProcessInfo]] = {}
-        self._provenance = ProvenanceReader()
+        # An injected psutil (tests) describes processes that are not this system's: judge
+        # them by what it says, never by the /proc entry that happens to have the same pid.
+        own = psutil_module is None
+        self._provenance = ProvenanceReader("/proc" if own else None)
+        self._fingerprint = fingerprint if own else _no_fingerprint
         if fast is None:
             fast = psutil_module is None and sys.platform.startswith("linux")
         self._fast: _FastPath | None = (
@@ -221,7 +225,7 @@ class ListenerScanner:
             proc = ps.Process(pid)
             create_time = _read(proc.create_time, None)
             cached = self._processes.get(pid)
-            now = fingerprint(pid)
+            now = self._fingerprint(pid)
             # Without a start time a reused pid cannot be told apart: read it again; nor can a
             # process that exec'd another program without its executable and name.
             if cached is not None and create_time is not None \
@@ -265,6 +269,10 @@ class ListenerScanner:
         except (OSError, ps.Error) as exc:
             log.debug("could not read process %s: %s", pid, exc)
             return ProcessInfo(pid=pid, name="?")
+
+
+def _no_fingerprint(pid: int) -> Fingerprint:
+    return None, None
 
 
 class _Exposures(dict[str, Exposure]):

@@ -150,14 +150,19 @@ def in_temp_dir(exe: str, root: str | None = None) -> bool:
 
 
 class ProvenanceReader:
-    """Examines processes (one `read` per new process) with a shared, remembered package index."""
+    """Examines processes (one `read` per new process) with a shared, remembered package index.
 
-    def __init__(self, proc: str = "/proc", packages: PackageIndex | None = None) -> None:
+    `proc=None` reads nothing from /proc: the flags are judged from the name, path and command
+    line given (for processes that are not this system's, as a scripted psutil's in tests)."""
+
+    def __init__(self, proc: str | None = "/proc", packages: PackageIndex | None = None) -> None:
         self._proc = proc
         self.packages = packages if packages is not None else PackageIndex()
 
     def prefetch(self, pids: Iterable[int]) -> None:
         """Look up the packages of these processes' executables in one pass."""
+        if self._proc is None:
+            return
         paths = []
         for pid in pids:
             exe, _ = running_exe(pid, self._proc)
@@ -168,7 +173,7 @@ class ProvenanceReader:
 
     def read(self, pid: int, name: str, exe: str | None,
              cmdline: Sequence[str]) -> Provenance:
-        running, deleted = running_exe(pid, self._proc)
+        running, deleted = running_exe(pid, self._proc) if self._proc else (None, None)
         path = running or exe
         flags: list[str] = []
         package: Package | None = None
@@ -176,8 +181,8 @@ class ProvenanceReader:
             package = self._bundle(pid, path)
             if deleted:
                 flags.append(EXE_DELETED)
-            if (package is None or package.manager != "appimage") \
-                    and in_temp_dir(path, f"{self._proc}/{pid}/root"):
+            root = f"{self._proc}/{pid}/root" if self._proc else None
+            if (package is None or package.manager != "appimage") and in_temp_dir(path, root):
                 flags.append(EXE_IN_TEMP_DIR)
             if kernel_like(name, cmdline):
                 flags.append(KERNEL_LIKE_NAME)
@@ -189,6 +194,8 @@ class ProvenanceReader:
 
     def _bundle(self, pid: int, exe: str) -> Package | None:
         """flatpak (its /.flatpak-info), snap (/snap/...) or AppImage (its FUSE mount)."""
+        if self._proc is None:
+            return recognise_bundle(exe)
         info = None
         try:
             with open(f"{self._proc}/{pid}/root/.flatpak-info", encoding="utf-8",
