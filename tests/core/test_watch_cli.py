@@ -233,6 +233,15 @@ def test_human_line_format():
     assert human_line("closed", when, hidden) == (
         "2026-11-23T19:04:05Z  closed  udp [::1]:53  (hidden owner)  loopback only"
         "  unregistered")
+    postgres = AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 5432,
+                                          Exposure.LOOPBACK, owner_hidden=True,
+                                          socket_user="postgres"))
+    assert "  (hidden owner, user postgres)  " in human_line("opened", when, postgres)
+    execed = AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 8000,
+                                        Exposure.ALL_INTERFACES, ProcessInfo(4242, "sleep")))
+    assert human_line("changed", when, execed, row) == (
+        "2026-11-23T19:04:05Z  changed  tcp 0.0.0.0:8000  sleep (pid 4242) was"
+        " python3\\x1b[31m (pid 4242)  all interfaces")
 
 
 def test_data_dir_is_the_tests(tmp_path):
