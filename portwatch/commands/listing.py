@@ -94,7 +94,7 @@ def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
         sock.exposure.label,
         str(proc.pid) if proc else "-",
         visible(proc.name) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(proc.user) if proc and proc.user else "-",
+        visible(sock.user) if sock.user else "-",  # the socket's, when the owner is hidden
         visible(service),
         visible(software),
         item.assessment.risk.value if item.assessment else "-",

@@ -1,5 +1,7 @@
 """`portwatch watch [--interval S] [--json] [--no-history]`: print a line whenever a listener
-opens or closes, until Ctrl-C (SIGINT) or SIGTERM, which end it cleanly with status 0.
+opens or closes or its owner changes (`changed`, with the previous owner: the process exec'd
+another program, or another process holds the socket now), until Ctrl-C (SIGINT) or SIGTERM,
+which end it cleanly with status 0.
 
 The first poll is the baseline and prints no events (in human mode one "watching N listeners"
 line goes to stderr). Events are recorded in the history file too, unless --no-history; when
@@ -35,9 +37,16 @@ from portwatch.commands.termwidth import (
 from portwatch.core import instance, paths
 from portwatch.core.export import event_record
 from portwatch.core.exposure import address_key
-from portwatch.core.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
+from portwatch.core.history import (
+    CHANGED,
+    CLOSED,
+    OPENED,
+    HistoryStore,
+    iso_utc,
+    open_history,
+)
 from portwatch.core.model import AnnotatedListener
-from portwatch.core.monitor import Monitor, PollResult
+from portwatch.core.monitor import Monitor, PollResult, paired
 from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import load_settings
 from portwatch.core.text import visible
@@ -93,21 +102,33 @@ def _annotator(err: TextIO) -> Any:
     return catalog
 
 
-def human_line(event: str, when: float, row: AnnotatedListener, width: int | None = None) -> str:
+def _who(sock: Any, name: str | None = None) -> str:
+    """The owner: its name (or `name`, cut to fit) and PID, or the socket's user if hidden."""
+    proc = sock.process
+    if proc is not None:
+        return f"{visible(proc.name) if name is None else name} (pid {proc.pid})"
+    if sock.socket_user:
+        return f"(hidden owner, user {visible(sock.socket_user, 32)})"
+    return "(hidden owner)"
+
+
+def human_line(event: str, when: float, row: AnnotatedListener,
+               previous: AnnotatedListener | None = None, width: int | None = None) -> str:
     """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
-    http-alt  risk low. To fit `width` columns, the process name and the service are cut
-    (the longer first); then the time loses its date (19:04:05Z); then the service goes."""
+    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner). To fit `width`
+    columns, the process name and the service are cut (the longer first); then the time loses
+    its date (19:04:05Z); then the service goes."""
     sock = row.listener
     proc = sock.process
     name = visible(proc.name) if proc else ""
+    was = f" was {_who(previous.listener)}" if previous is not None else ""
     service = ""
     if row.entry is not None:
         service = visible(row.entry.service) if row.entry.service else "unregistered"
 
     def line(stamp: str, name: str, service: str | None) -> str:
-        who = f"{name} (pid {proc.pid})" if proc else "(hidden owner)"
-        parts = [stamp, f"{event:<6}", f"{sock.proto.value} {sock.endpoint}", who,
-                 sock.exposure.label]
+        parts = [stamp, f"{event:<6}", f"{sock.proto.value} {sock.endpoint}",
+                 _who(sock, name) + was, sock.exposure.label]
         if row.entry is not None and service is not None:
             parts.append(service)
         if row.assessment is not None:
@@ -139,13 +160,23 @@ def _sorted(rows: tuple[AnnotatedListener, ...]) -> list[AnnotatedListener]:
 def print_events(result: PollResult, as_json: bool, out: TextIO,
                  width: int | None = None) -> None:
     when = result.snapshot.taken_at
+    skip = paired(result)
     for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
         for row in _sorted(rows):
+            if id(row) in skip:
+                continue  # one socket changing owner: one `changed` line below
             if as_json:
                 out.write(json.dumps(event_record(event, when, row)) + "\n")
             else:
-                out.write(human_line(event, when, row, width) + "\n")
+                out.write(human_line(event, when, row, width=width) + "\n")
             out.flush()
+    previous = {id(change.row): change.previous for change in result.owner_changes}
+    for row in _sorted(tuple(change.row for change in result.owner_changes)):
+        if as_json:
+            out.write(json.dumps(event_record(CHANGED, when, row, previous[id(row)])) + "\n")
+        else:
+            out.write(human_line(CHANGED, when, row, previous[id(row)], width) + "\n")
+        out.flush()
 
 
 class RecordUnlessWindow:

@@ -131,7 +131,7 @@ def test_watch_lines_fit_the_width_and_keep_the_pid():
     full = human_line("opened", 1795460645.0, row)
     assert LONG_NAME in full and len(full) > 80
     for width, service_kept in ((110, True), (100, True), (80, False)):
-        cut = human_line("opened", 1795460645.0, row, width)
+        cut = human_line("opened", 1795460645.0, row, width=width)
         assert len(cut) <= width, cut
         assert "(pid 4242)" in cut and "127.0.0.1:8000" in cut and cut.endswith("risk low")
         assert "pwt" in cut and LONG_NAME not in cut
