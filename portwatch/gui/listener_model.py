@@ -94,7 +94,8 @@ _FONT = int(Qt.ItemDataRole.FontRole)
 _ALIGNMENT = int(Qt.ItemDataRole.TextAlignmentRole)
 _COLUMN_COUNT = len(Column)
 _LAST_COLUMN = _COLUMN_COUNT - 1
-_RIGHT = int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+_RIGHT_FLAGS = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+_RIGHT = int(_RIGHT_FLAGS)
 # Roles a view asks for that this model never answers (CheckState, SizeHint, …)
 _NEVER = frozenset(int(r) for r in (Qt.ItemDataRole.CheckStateRole, Qt.ItemDataRole.SizeHintRole,
                                     Qt.ItemDataRole.StatusTipRole, Qt.ItemDataRole.WhatsThisRole,
@@ -442,18 +443,7 @@ class ListenerModel(QAbstractTableModel):
         if role == _FOREGROUND:
             if state is not _NORMAL:
                 return self._highlight_fg
-            column = index.column()
-            if column not in _MUTABLE_COLUMNS:
-                return None
-            item = row.item
-            if column == _SERVICE and item.entry is not None and not item.entry.registered:
-                return self._muted_fg
-            if column == _RISK and (item.assessment is None
-                                    or item.assessment.risk is Risk.NONE):
-                return self._muted_fg
-            if column == _SECURITY and _notes_are_context(item):
-                return self._muted_fg
-            return None
+            return self._muted(row.item, index.column())
         if role == _DECORATION:
             if index.column() == _RISK:
                 assessment = row.item.assessment
@@ -468,6 +458,41 @@ class ListenerModel(QAbstractTableModel):
         if role == STATE_ROLE:
             return state
         return None
+
+    def _muted(self, item: AnnotatedListener, column: int) -> QBrush | None:
+        """The grey of a cell that says "nothing here" (no registration, no risk, notes
+        about other software only), else None."""
+        if column not in _MUTABLE_COLUMNS:
+            return None
+        if column == _SERVICE and item.entry is not None and not item.entry.registered:
+            return self._muted_fg
+        if column == _RISK and (item.assessment is None or item.assessment.risk is Risk.NONE):
+            return self._muted_fg
+        if column == _SECURITY and _notes_are_context(item):
+            return self._muted_fg
+        return None
+
+    def cell_style(self, row: int, column: int) -> tuple | None:
+        """What a cell looks like, in one call (cell_delegate.py): (text, alignment, font,
+        foreground, background, icon), each None for the view's default; the same values
+        data() gives for those roles."""
+        rows = self._rows
+        if not 0 <= row < len(rows) or not 0 <= column < _COLUMN_COUNT:
+            return None
+        cells = rows[row]
+        state = cells.state
+        if state is _NORMAL:
+            font = background = None
+            foreground = self._muted(cells.item, column)
+        else:
+            font, background = self._fonts.get(state), self._brushes.get(state)
+            foreground = self._highlight_fg
+        icon = None
+        if column == _RISK:
+            assessment = cells.item.assessment
+            icon = risk_style.risk_icon(assessment.risk if assessment else None)
+        alignment = _RIGHT_FLAGS if column in _RIGHT_COLUMNS else None
+        return cells.display[column], alignment, font, foreground, background, icon
 
     # --- lookups for views and proxies --------------------------------------------------
     def item_at(self, row: int) -> AnnotatedListener:

@@ -57,6 +57,7 @@ from portwatch.core.procinfo import TerminateResult
 from portwatch.core.settings import Settings
 from portwatch.gui import risk_style
 from portwatch.gui.alert_dock import install_alert_dock
+from portwatch.gui.cell_delegate import ListenerDelegate
 from portwatch.gui.column_chooser import ColumnChooser
 from portwatch.gui.details_pane import DetailsPane
 from portwatch.gui.export_actions import ExportActions
@@ -190,6 +191,7 @@ class MainWindow(QMainWindow):
             " address, port, process, PID, user, registered service, known uses, security notes"
             " and first seen. New rows are bold, rows of closed sockets struck out.")
         table.setModel(self.proxy)
+        table.setItemDelegate(ListenerDelegate(self.proxy, table))  # one Python call per cell
         table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         table.setSortingEnabled(True)

@@ -27,6 +27,7 @@ from gui_rows import ScriptedMonitor, listener
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QTableView
 
+from portwatch.gui.cell_delegate import ListenerDelegate
 from portwatch.gui.filter_proxy import ListenerFilterProxy
 from portwatch.gui.listener_model import Column, ListenerModel
 
@@ -41,6 +42,7 @@ def main(rows: int = 10_000, rounds: int = 20, as_json: bool = False) -> None:
     proxy.setSourceModel(model)
     view = QTableView()
     view.setModel(proxy)
+    view.setItemDelegate(ListenerDelegate(proxy, view))  # as in the window
     view.setSortingEnabled(True)
     view.sortByColumn(Column.RISK, Qt.SortOrder.AscendingOrder)  # highest risk first
     view.resize(1200, 800)
