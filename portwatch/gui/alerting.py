@@ -1,4 +1,5 @@
-"""Where alerts go: the in-window banner, the tray icon's state and a desktop notification.
+"""Where alerts go: the window's alert list (the banner, in the Alerts dock), the tray icon's
+state and a desktop notification.
 
 `AlertCenter` listens to the worker's `polled` signal; each PollResult's alerts are added to
 the banner, turn the tray icon to its "new alerts" state and, when the `notifications` setting

@@ -177,7 +177,7 @@ class PreferencesDialog(QDialog):
         # -- Alerts --
         self.notifications = QCheckBox("Show a desktop notification for each alert", self)
         self.notifications.setObjectName("prefNotifications")
-        self.notifications.setToolTip("Alerts always appear in the window's banner and on the"
+        self.notifications.setToolTip("Alerts always appear in the window's Alerts list and on the"
                                       " tray icon; this adds a desktop notification")
         self.min_polls = _spin(self, "alert_min_polls", ("more scan", "more scans"),
                                "A new listener must still be there this many scans later before"
