@@ -104,6 +104,17 @@ class ListenerFilterProxy(QSortFilterProxyModel):
         """Change some fields of the filter, e.g. `update_filter(udp=False)`."""
         self.set_filter(replace(self._filter, **changes))
 
+    def lessThan(self, source_left: QModelIndex | QPersistentModelIndex,
+                 source_right: QModelIndex | QPersistentModelIndex) -> bool:
+        """One Python call per comparison (Qt's own asks index() and data() twice each):
+        sorting 20,000 rows, and placing a poll's new rows, cost a quarter as many calls."""
+        model = self._source
+        if model is None:
+            return super().lessThan(source_left, source_right)
+        column = source_left.column()
+        return model.sort_key_at(source_left.row(), column) < \
+            model.sort_key_at(source_right.row(), column)
+
     def filterAcceptsRow(self, source_row: int,
                          source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         wanted = self._filter

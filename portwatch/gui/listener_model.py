@@ -495,6 +495,15 @@ class ListenerModel(QAbstractTableModel):
         return cells.display[column], alignment, font, foreground, background, icon
 
     # --- lookups for views and proxies --------------------------------------------------
+    def sort_key_at(self, row: int, column: int) -> object:
+        """The native value `column` of `row` sorts by (what SORT_ROLE gives), without the
+        index and data() calls (the proxy compares rows with it: filter_proxy.py)."""
+        cells = self._rows[row]
+        keys = cells.sort_keys
+        if keys is None:
+            keys = cells.compute_sort_keys()
+        return keys[column]
+
     def item_at(self, row: int) -> AnnotatedListener:
         return self._rows[row].item
 
