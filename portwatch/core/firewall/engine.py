@@ -24,6 +24,21 @@ _NOOPS = {"counter", "log", "comment", "set", "meter", "ct count", "synproxy_off
 ChainKey = tuple[str, str, str]
 
 
+_LOG_TARGETS = {"LOG", "NFLOG", "ULOG", "AUDIT", "TRACE"}
+
+
+def _inert(exprs: list[dict[str, Any]]) -> bool:
+    """Whether these expressions only count, log or limit (no verdict, no rewrite)."""
+    for expr in exprs:
+        kind, body = next(iter(expr.items()))
+        if kind == "xt" and body and body.get("type") == "target" and body.get("name") in \
+                _LOG_TARGETS:
+            continue
+        if kind not in _NOOPS and kind not in ("match", "limit", "quota"):
+            return False
+    return True
+
+
 class TooComplex(Exception):
     """More paths than the walk allows (huge rulesets with many sender-dependent rules)."""
 
@@ -37,10 +52,12 @@ class Path:
     forks: list[tuple[str, str]] = field(default_factory=list)  # (source | unknown, where)
     notes: list[str] = field(default_factory=list)
     nat_done: bool = False
+    senders: frozenset[tuple[str, Any]] = frozenset()  # the sender-dependent choices taken
 
     def fork(self, key: str, choice: Any, kind: str, where: str) -> Path:
+        senders = self.senders | {(key, choice)} if kind == "source" else self.senders
         return Path(dict(self.pkt), {**self.decided, key: choice},
-                    [*self.forks, (kind, where)], list(self.notes), self.nat_done)
+                    [*self.forks, (kind, where)], list(self.notes), self.nat_done, senders)
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,7 @@ class Outcome:
     rule: str  # where it was decided, as a person reads it
     forks: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
+    senders: frozenset[tuple[str, Any]] = frozenset()
 
 
 def _render(value: Any) -> str:
@@ -186,6 +204,9 @@ class Ruleset:
             while ei < len(exprs):
                 expr = exprs[ei]
                 kind, body = next(iter(expr.items()))
+                if kind in ("match", "limit", "quota", "xt", "unsupported") and _inert(
+                        exprs[ei + 1:]):
+                    break  # the rest only counts or logs: whether this matches changes nothing
                 if kind == "match":
                     hit = self._decide(body, path, scope, key, rule)
                     if isinstance(hit, tuple):  # forked
@@ -194,7 +215,7 @@ class Ruleset:
                         return
                     if not hit:
                         break
-                elif kind in _NOOPS:
+                elif kind in _NOOPS or (kind == "xt" and _inert([expr])):
                     pass
                 elif kind in ("limit", "quota", "xt", "unsupported", "numgen"):
                     what = body.get("name") if kind == "xt" and body else body

@@ -50,19 +50,34 @@ def unknown(reason: str, rule: str | None = None) -> FirewallVerdict:
     return FirewallVerdict("unknown", (), rule, reason)
 
 
+def _per_sender(outcomes: list[Outcome]) -> list[Outcome]:
+    """One outcome per class of senders: where the ends for the same senders differ, something
+    portwatch cannot know decides, and that class is "unknown" with the rule that forked."""
+    groups: dict[frozenset, list[Outcome]] = {}
+    for outcome in outcomes:
+        groups.setdefault(outcome.senders, []).append(outcome)
+    merged = []
+    for group in groups.values():
+        if len({o.verdict for o in group}) == 1:
+            merged.append(group[0])
+            continue
+        blind = next((f for o in group for f in o.forks if f[0] == "unknown"), None)
+        rule = blind[1] if blind else group[0].rule
+        merged.append(Outcome("unknown", rule, group[0].forks, group[0].notes, group[0].senders))
+    return merged
+
+
 def merge(outcomes: list[Outcome]) -> _Result:
     """One verdict from every end a packet can meet."""
     if not outcomes:
         return _Result("unknown", None, "the walk through the ruleset ended nowhere")
+    outcomes = _per_sender(outcomes)
     verdicts = {o.verdict for o in outcomes}
     notes = next((o.notes for o in outcomes if o.notes), ())
     extra = "; ".join(notes)
     if len(verdicts) == 1:
         first = outcomes[0]
         return _Result(first.verdict, first.rule, extra)
-    blind = next((f for o in outcomes for f in o.forks if f[0] == "unknown"), None)
-    if blind is not None:
-        return _Result("unknown", blind[1], "the outcome depends on what portwatch cannot know")
     if "accept" in verdicts:
         limit = next((f[1] for o in outcomes for f in o.forks if f[0] == "source"), "")
         accepted = next(o for o in outcomes if o.verdict == "accept")
@@ -70,7 +85,7 @@ def merge(outcomes: list[Outcome]) -> _Result:
         return _Result("accept", accepted.rule, only + (f"; {extra}" if extra else ""))
     if "unknown" in verdicts:
         first = next(o for o in outcomes if o.verdict == "unknown")
-        return _Result("unknown", first.rule, "")
+        return _Result("unknown", first.rule, "for some senders")
     drop = next(o for o in outcomes if o.verdict == "drop")
     return _Result("drop", drop.rule, "dropped or rejected depending on the sender")
 

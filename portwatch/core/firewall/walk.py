@@ -47,7 +47,8 @@ def _chains(rs: Ruleset, hook: str, chains: list[dict[str, Any]], i: int, path: 
 
 
 def _end(verdict: str, where: str | None, path: Path) -> Outcome:
-    return Outcome(verdict, where or "no chain filters it", tuple(path.forks), tuple(path.notes))
+    return Outcome(verdict, where or "no chain filters it", tuple(path.forks), tuple(path.notes),
+                   path.senders)
 
 
 def _after_routing(rs: Ruleset, path: Path) -> Iterator[Outcome]:
