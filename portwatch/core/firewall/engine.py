@@ -209,6 +209,8 @@ class Ruleset:
                     break  # the rest only counts or logs: whether this matches changes nothing
                 if kind == "match":
                     hit = self._decide(body, path, scope, key, rule)
+                    if isinstance(hit, tuple) and self._misses(exprs[ei + 1:], path, scope):
+                        break  # a later match of this rule surely fails: no need to fork
                     if isinstance(hit, tuple):  # forked
                         yield from self._from(key, ri, ei + 1, hit[0], depth)
                         yield from self._from(key, ri + 1, 0, hit[1], depth)
@@ -280,6 +282,22 @@ class Ruleset:
         except Unknown as exc:
             kind, what = "unknown", f"{self._where(key, rule)}: depends on {exc}"
         return path.fork(memo, True, kind, what), path.fork(memo, False, kind, what)
+
+    def _misses(self, exprs: list[dict[str, Any]], path: Path, scope: tuple[str, str]) -> bool:
+        """Whether a match among `exprs` is known to fail for this packet."""
+        for expr in exprs:
+            body = expr.get("match")
+            if body is None:
+                continue
+            try:
+                value = value_of(body["left"], path.pkt, self)
+                if value is ABSENT or (
+                    value is not SOURCE and not compare(body["op"], value, body["right"], self,
+                                                        scope)):
+                    return True
+            except Unknown:
+                continue
+        return False
 
     def _call(self, key: ChainKey, ri: int, target: str, kind: str, path: Path,
               depth: int) -> Iterator[tuple]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -95,6 +96,27 @@ class Snapshot:
 def _nft_objects(host: Host) -> list[dict[str, Any]]:
     data = json.loads(host.run(["nft", "-j", "list", "ruleset"]))
     return [obj for obj in data.get("nftables", []) if "metainfo" not in obj]
+
+
+def _ingress_devices(host: Host, objects: list[dict[str, Any]], problems: list[str]) -> None:
+    """nft's JSON (1.0.6) leaves out which device an ingress chain filters; its text says it."""
+    for obj in objects:
+        chain = obj.get("chain")
+        if not chain or chain.get("hook") != "ingress" or "dev" in chain:
+            continue
+        try:
+            text = host.run(["nft", "list", "chain", chain["family"], chain["table"],
+                             chain["name"]])
+        except ReadError as exc:
+            problems.append(f"cannot tell which device ingress chain {chain['name']} filters: "
+                            f"{exc}")
+            continue
+        found = re.search(r"devices? = \{([^}]*)\}|device \"?([^\";\s]+)", text)
+        if found is None:
+            problems.append(f"cannot tell which device ingress chain {chain['name']} filters")
+            continue
+        names = found.group(1) or found.group(2)
+        chain["dev"] = [n.strip().strip('"') for n in names.split(",") if n.strip()]
 
 
 def _has_xt(objects: list[dict[str, Any]], family: str, table: str) -> bool:
@@ -185,6 +207,7 @@ def read_snapshot(host: Host | None = None) -> Snapshot:
     try:
         objects = _nft_objects(host)
         objects = _replace_xt_tables(host, objects, problems)
+        _ingress_devices(host, objects, problems)
     except ReadError as exc:
         reason = str(exc)
         if "Operation not permitted" in reason or "Permission denied" in reason:
