@@ -155,3 +155,14 @@ def test_iptables_save_becomes_nft_expressions():
 def test_iptables_save_evaluated(port, source, want):
     objects = iptsave.parse(IPTABLES_SAVE, "ip", origin="ip (iptables-legacy)")
     assert _verdict(_snapshot(*objects), port=port, source=source).verdict == want
+
+
+def test_one_ruleset_answers_many_listeners_without_running_out_of_budget():
+    from portwatch.core.firewall.engine import Ruleset
+    from portwatch.core.firewall.verdict import evaluate
+
+    objects = iptsave.parse(IPTABLES_SAVE, "ip", origin="ip (iptables-legacy)")
+    ruleset = Ruleset(_snapshot(*objects))
+    verdicts = {evaluate(ruleset, "tcp", "ipv4", "0.0.0.0", port).verdict
+                for port in range(1000, 4000)}
+    assert verdicts == {"drop"}

@@ -45,6 +45,7 @@ class Firewall:
         self._read_at = float("-inf")
         self._ruleset: Ruleset | None = None
         self._verdicts: dict[tuple[str, str, str, int], FirewallVerdict] = {}
+        self._version = 0
 
     def _fresh(self) -> Ruleset:
         gen = generation() if not self._host.prefix else None
@@ -57,12 +58,21 @@ class Firewall:
             snapshot = read_snapshot(self._host)
             for problem in snapshot.problems:
                 log.info("firewall: %s", problem)
-            self._ruleset = Ruleset(snapshot)
+            if self._ruleset is None or snapshot != self._ruleset.snapshot:
+                self._ruleset = Ruleset(snapshot)
+                self._version += 1
+                self._verdicts = {}
             self._generation = gen
             self._read_at = time.monotonic()
-            self._verdicts = {}
         assert self._ruleset is not None
         return self._ruleset
+
+    def token(self) -> int:
+        """A number that changes when what the verdicts depend on changed (checked cheaply:
+        nftables' generation id, and a full re-read every `recheck_seconds`)."""
+        with self._lock:
+            self._fresh()
+            return self._version
 
     def verdict_for(self, proto: str, family: str, address: str,
                     port: int) -> FirewallVerdict | None:

@@ -18,7 +18,7 @@ from typing import Any
 from portwatch.core.firewall.match import ABSENT, SOURCE, Unknown, compare, describe, value_of
 from portwatch.core.firewall.source import Snapshot
 
-_MAX_PATHS = 2000
+_MAX_PATHS = 20_000  # chain steps per packet
 _MAX_DEPTH = 32
 _NOOPS = {"counter", "log", "comment", "set", "meter", "ct count", "synproxy_off"}
 ChainKey = tuple[str, str, str]
@@ -127,6 +127,7 @@ class Ruleset:
             elif kind in ("set", "map"):
                 self.sets[(body["family"], body["table"], body["name"])] = body
         self.paths = 0
+        self._memo_keys: dict[int, str] = {}
 
     def set_elements(self, where: tuple[str, str], name: str) -> list[Any]:
         found = self.sets.get((*where, name))
@@ -269,7 +270,10 @@ class Ruleset:
     def _decide(self, body: dict[str, Any], path: Path, scope: tuple[str, str], key: ChainKey,
                 rule: dict[str, Any]) -> Any:
         """True / False, or a (matched, missed) pair of forked paths."""
-        memo = json.dumps(body, sort_keys=True) + json.dumps(scope)
+        memo = self._memo_keys.get(id(body))
+        if memo is None:  # the same match text in any rule is the same question
+            memo = json.dumps(body, sort_keys=True) + json.dumps(scope)
+            self._memo_keys[id(body)] = memo
         if memo in path.decided:
             return path.decided[memo]
         try:

@@ -8,6 +8,7 @@ engine forks on the last two and keeps the cases apart.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from fnmatch import fnmatchcase
 from typing import Any
@@ -180,11 +181,18 @@ def _flags(right: Any) -> frozenset[str]:
     return frozenset()
 
 
+@functools.lru_cache(maxsize=4096)
 def _ip(text: Any) -> Any:
+    """The address `text` names, or None (names, numbers): cached, rules repeat their values."""
     try:
         return ipaddress.ip_address(text)
     except (ValueError, TypeError):
         return None
+
+
+@functools.lru_cache(maxsize=1024)
+def _network(addr: str, length: int) -> Any:
+    return ipaddress.ip_network(f"{addr}/{length}", strict=False)
 
 
 def element_matches(elem: Any, value: Any) -> bool:
@@ -194,9 +202,9 @@ def element_matches(elem: Any, value: Any) -> bool:
             return element_matches(elem["elem"]["val"], value)
         if "prefix" in elem:
             address = _ip(value)
-            network = ipaddress.ip_network(
-                f"{elem['prefix']['addr']}/{elem['prefix']['len']}", strict=False)
-            return address is not None and address in network
+            network = _network(elem["prefix"]["addr"], elem["prefix"]["len"])
+            return address is not None and address.version == network.version and \
+                address in network
         if "range" in elem:
             low, high = elem["range"]
             if isinstance(value, int):

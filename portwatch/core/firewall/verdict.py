@@ -127,6 +127,7 @@ def evaluate(rs: Ruleset, proto: str, family: str, address: str, port: int,
                            "oifname": None, "saddr": source, "sport": None, "daddr": daddr,
                            "dport": port, "ct_state": "new", "mark": 0, "ct_mark": 0,
                            "fib_daddr_type": "local", "dnat": False}
+                    rs.paths = 0  # the budget is per packet
                     results.append(merge(walk(rs, pkt)))
             if results:
                 per_iface[iface.name] = max(results, key=lambda r: _RANK[r.verdict])
