@@ -204,6 +204,16 @@ def _forwarding(host: Host) -> dict[str, bool]:
     return {"ip": v4, "ip6": v6}
 
 
+def _needs_routes(objects: list[dict[str, Any]]) -> bool:
+    """Routes matter only where a rule rewrites the destination (the packet may be forwarded)
+    or checks the sender's route (reverse-path filters): read them only then (2 × 2 ms)."""
+    return any(
+        any(key in ("dnat", "redirect") or (key == "match" and "fib" in json.dumps(body))
+            for expr in obj["rule"]["expr"] for key, body in expr.items())
+        for obj in objects if "rule" in obj
+    )
+
+
 def read_snapshot(host: Host | None = None) -> Snapshot:
     """Read the ruleset and the network facts; what fails is named in `problems`."""
     host = host or Host()
@@ -225,7 +235,8 @@ def read_snapshot(host: Host | None = None) -> Snapshot:
     routes: tuple[Route, ...] = ()
     try:
         interfaces = _interfaces(host)
-        routes = _routes(host)
+        if _needs_routes(objects):
+            routes = _routes(host)
     except (ReadError, ValueError, KeyError) as exc:
         problems.append(f"cannot list interfaces and routes: {exc}")
     return Snapshot(tuple(objects), interfaces, routes, _forwarding(host), tuple(problems))
