@@ -26,14 +26,18 @@ def add_parser(subparsers: Any) -> None:
 
 def annotate(snapshot: Snapshot) -> list[AnnotatedListener]:
     """Join the scan with the catalog; without a catalog (not built yet) keys stay null."""
+    from portwatch.core.reach import ReachAnnotator
+
     try:
         from portwatch.core.catalog import load_catalog
     except ImportError:
-        return [AnnotatedListener(item) for item in snapshot.listeners]
-    catalog = load_catalog()
-    for problem in catalog.problems:
-        print(f"portwatch: {problem}", file=sys.stderr)
-    return [catalog.annotate(item) for item in snapshot.listeners]
+        annotator = ReachAnnotator(None)
+    else:
+        catalog = load_catalog()
+        for problem in catalog.problems:
+            print(f"portwatch: {problem}", file=sys.stderr)
+        annotator = ReachAnnotator(catalog)
+    return [annotator.annotate(item) for item in snapshot.listeners]
 
 
 def sort_key(item: AnnotatedListener) -> tuple:

@@ -78,6 +78,9 @@ class Monitor:
     def poll(self) -> PollResult:
         started = time.perf_counter()
         snapshot = self._scan()
+        if self._previous is not None and getattr(self._annotator, "refresh_needed",
+                                                  bool)():
+            return self._finish(self._reannotate(snapshot, started))
         if self._previous is not None and snapshot.listeners is self._listeners:
             # The scanner hands back the very same tuple when nothing changed (the netlink
             # path does): skip the diff, the table is what it was.
@@ -107,6 +110,27 @@ class Monitor:
         self._rows = rows
         self._previous = {row.key: row for row in rows}
         return self._finish(result)
+
+    def _reannotate(self, snapshot: Snapshot, started: float) -> PollResult:
+        """The annotator's facts changed (a new firewall ruleset): annotate every row again;
+        rows whose annotation differs are `changed`, new and gone listeners as usual."""
+        previous = self._previous or {}
+        changes = diff((r.listener for r in previous.values()), snapshot.listeners)
+        rows = tuple(self._annotate(item) for item in snapshot.listeners)
+        fresh = {row.key: row for row in rows}
+        opened = {item.key for item in changes.opened}
+        result = PollResult(
+            snapshot=snapshot, rows=rows,
+            opened=tuple(fresh[key] for key in opened),
+            closed=tuple(previous[item.key] for item in changes.closed),
+            changed=tuple(row for row in rows
+                          if row.key not in opened and previous.get(row.key) != row),
+            first=False, duration=time.perf_counter() - started, problems=snapshot.problems,
+        )
+        self._listeners = snapshot.listeners
+        self._rows = rows
+        self._previous = fresh
+        return result
 
     def _finish(self, result: PollResult) -> PollResult:
         """Run the alert rules and record history (neither may stop monitoring)."""
