@@ -74,6 +74,11 @@ class Firewall:
             self._fresh()
             return self._version
 
+    def local_addresses(self) -> frozenset[str]:
+        """This host's interface addresses, as the last ruleset read saw them."""
+        with self._lock:
+            return self._fresh().snapshot.local_addresses
+
     def verdict_for(self, proto: str, family: str, address: str,
                     port: int) -> FirewallVerdict | None:
         if classify(address) is Exposure.LOOPBACK:
