@@ -166,3 +166,12 @@ def test_one_ruleset_answers_many_listeners_without_running_out_of_budget():
     verdicts = {evaluate(ruleset, "tcp", "ipv4", "0.0.0.0", port).verdict
                 for port in range(1000, 4000)}
     assert verdicts == {"drop"}
+
+
+def test_other_systems_are_unknown_with_the_reason(monkeypatch):
+    from portwatch.core.firewall import source
+
+    monkeypatch.setattr(source.sys, "platform", "darwin")  # pf cannot be read here: say so
+    verdict = _verdict(source.read_snapshot())
+    assert verdict.verdict == "unknown"
+    assert "only Linux firewalls" in verdict.reason

@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -217,6 +218,9 @@ def _needs_routes(objects: list[dict[str, Any]]) -> bool:
 def read_snapshot(host: Host | None = None) -> Snapshot:
     """Read the ruleset and the network facts; what fails is named in `problems`."""
     host = host or Host()
+    if not sys.platform.startswith("linux"):
+        return Snapshot(problems=("portwatch reads only Linux firewalls (nftables, iptables), "
+                                  f"not this system's ({sys.platform})",))
     problems: list[str] = []
     objects: list[dict[str, Any]] = []
     try:
