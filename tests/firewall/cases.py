@@ -4,7 +4,8 @@
 IPv6 probes when `v6` is set). The lab checks the real attempt against it (so a ruleset that
 does not do what its name says fails loudly), and portwatch's verdict against the real attempt.
 Kinds: "nft" (nft -f), "ipt" (iptables-nft-restore), "legacy" (iptables-legacy-restore),
-"legacy+nft" (both, split by a line "---"), "ufw" (real ufw commands), "sh" (a shell script).
+"legacy+nft" (both, split by a line "---"), "ufw" (real ufw commands), "firewalld" (real
+firewalld with firewall-cmd arguments, one call a line).
 """
 
 from __future__ import annotations
@@ -202,6 +203,17 @@ CASES = [
     Case("firewalld-style", "nft", _FIREWALLD, "reject",
          {"tcp/22": "accept", "udp/5353": "accept", "tcp6/22": "accept", "udp6/5353": "accept"},
          v6=True),
+    Case("firewalld-real", "firewalld",
+         "--add-port=5000/tcp\n--add-service=http\n"
+         "--add-rich-rule='rule family=ipv4 source address=10.77.0.0/24 port port=9000 "
+         "protocol=udp accept'\n"
+         "--add-rich-rule='rule family=ipv4 port port=443 protocol=tcp reject'\n"
+         "--add-rich-rule='rule family=ipv4 source address=192.168.9.0/24 port port=8080 "
+         "protocol=tcp accept'", "reject",
+         {"tcp/22": "accept", "tcp/80": "accept", "tcp/5000": "accept", "udp/9000": "accept",
+          "tcp6/22": "accept", "tcp6/80": "accept", "tcp6/5000": "accept"}, v6=True),
+    Case("firewalld-drop-zone", "firewalld",
+         "--set-default-zone=drop\n--zone=drop --add-port=22/tcp", "drop", {"tcp/22": "accept"}),
     # -- iptables-nft (what ufw, Docker and most scripts produce) ----------------------------
     Case("ipt-basic", "ipt", _IPT_HEAD.format(policy="DROP")
          + "-A INPUT -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n"

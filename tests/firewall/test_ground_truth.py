@@ -8,8 +8,13 @@ the host namespace's ruleset for the same listeners and the client's address.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import shlex
 import shutil
 import subprocess
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,6 +44,56 @@ def _load_ufw(lab: Lab, script: str, tmp_path) -> None:
         check=True, capture_output=True, timeout=120,
     )
     assert before == {p: Path(p).read_bytes() for p in before}, "ufw changed the host's files"
+
+
+_BUS_CONF = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig><type>system</type><listen>unix:path={path}</listen><auth>EXTERNAL</auth>
+<policy context="default"><allow user="*"/><allow own="*"/><allow send_destination="*"/>
+<allow receive_sender="*"/></policy></busconfig>"""
+
+
+@contextlib.contextmanager
+def _firewalld(lab: Lab, script: str, tmp_path) -> Iterator[None]:
+    """Real firewalld in the host namespace: its own D-Bus system bus (a private dbus-daemon),
+    a copy of /etc/firewalld as its configuration, logging to the console; the commands are
+    firewall-cmd arguments, one call per line. It removes its rules when it ends."""
+    if shutil.which("firewalld") is None or shutil.which("dbus-daemon") is None:
+        pytest.skip("needs firewalld and dbus-daemon (Debian: firewalld, dbus)")
+    runtime = Path("/run/firewalld")  # firewalld creates it (empty); removed again below
+    runtime_existed = runtime.exists()
+    (tmp_path / "bus.conf").write_text(_BUS_CONF.format(path=tmp_path / "bus"))
+    shutil.copytree("/etc/firewalld", tmp_path / "firewalld")
+    bus = subprocess.Popen(["dbus-daemon", "--config-file", str(tmp_path / "bus.conf"),
+                            "--nofork", "--print-address"], stdout=subprocess.PIPE, text=True)
+    assert bus.stdout is not None
+    env = {**os.environ, "DBUS_SYSTEM_BUS_ADDRESS": bus.stdout.readline().strip()}
+    daemon = subprocess.Popen(
+        ["ip", "netns", "exec", lab.host, "firewalld", "--nofork", "--nopid", "--system-config",
+         str(tmp_path / "firewalld"), "--log-target", "console"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def cmd(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["ip", "netns", "exec", lab.host, "firewall-cmd", *args], env=env,
+                              capture_output=True, text=True, timeout=60, check=False)
+
+    try:
+        deadline = time.monotonic() + 60
+        while cmd("--state").stdout.strip() != "running":
+            assert time.monotonic() < deadline, "firewalld did not start within 60 s"
+            assert daemon.poll() is None, "firewalld ended at start"
+            time.sleep(0.2)
+        for line in script.splitlines():
+            done = cmd(*shlex.split(line))
+            assert done.returncode == 0, f"firewall-cmd {line}: {done.stderr}"
+        yield
+    finally:
+        for proc in (daemon, bus):
+            proc.terminate()
+            proc.wait(timeout=60)
+        bus.stdout.close()
+        if not runtime_existed and runtime.is_dir() and not any(runtime.iterdir()):
+            runtime.rmdir()
 
 
 def _load(lab: Lab, case: Case, tmp_path) -> None:
@@ -76,7 +131,16 @@ def _expected(case: Case, name: str) -> str:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_verdict_agrees_with_a_real_connection(lab, case, tmp_path):
-    _load(lab, case, tmp_path)
+    if case.kind == "firewalld":
+        lab.reset()
+        with _firewalld(lab, case.text, tmp_path):
+            _check(lab, case)
+    else:
+        _load(lab, case, tmp_path)
+        _check(lab, case)
+
+
+def _check(lab: Lab, case: Case) -> None:
     targets = _targets(case)
     real = lab.probe(list(targets.values()))
     snapshot = read_snapshot(Host(("ip", "netns", "exec", lab.host)))
