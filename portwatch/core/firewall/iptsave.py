@@ -98,6 +98,8 @@ class _Rule:
         ip = self.family
         if word in ("-p", "--protocol"):
             self.proto = self.take().lower()
+            self.proto = {"6": "tcp", "17": "udp", "1": "icmp", "58": "ipv6-icmp"}.get(
+                self.proto, self.proto)
             if self.proto != "all":
                 self.exprs.append(_match({"meta": {"key": "l4proto"}}, self.proto, neg))
         elif word in ("-s", "--source", "-d", "--destination"):
