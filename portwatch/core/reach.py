@@ -17,11 +17,6 @@ from portwatch.core.model import AnnotatedListener, Assessment, Exposure, Listen
 
 log = logging.getLogger(__name__)
 
-_EXPOSURE_WORDS = {
-    Exposure.LOOPBACK: "loopback only",
-    Exposure.LOCAL_NETWORK: "one address",
-    Exposure.ALL_INTERFACES: "all interfaces",
-}
 _VERDICT_WORDS = {"accept": "accepts", "drop": "drops", "reject": "rejects"}
 
 
@@ -69,7 +64,7 @@ class ReachAnnotator:
 
 def reach_label(listener: Listener, verdict: FirewallVerdict | None) -> str:
     """Short words for the Reach column: "loopback only", "all interfaces · firewall drops"."""
-    exposure = _EXPOSURE_WORDS[listener.exposure]
+    exposure = listener.exposure.label
     if verdict is None:
         return exposure
     if verdict.verdict == "accept":
@@ -81,7 +76,7 @@ def reach_label(listener: Listener, verdict: FirewallVerdict | None) -> str:
 
 def reach_text(listener: Listener, verdict: FirewallVerdict | None) -> str:
     """One sentence for the details: the bind exposure, then what the firewall does."""
-    exposure = _EXPOSURE_WORDS[listener.exposure]
+    exposure = listener.exposure.label
     if verdict is None:
         return exposure
     return f"{exposure}; {verdict.reason}"
