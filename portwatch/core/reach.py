@@ -62,6 +62,14 @@ class ReachAnnotator:
                                    firewall=verdict)
 
 
+def reachable(item: AnnotatedListener) -> bool:
+    """Whether other machines can connect: bound beyond loopback and not provably blocked by
+    the firewall (an unknown verdict counts as reachable)."""
+    firewall = item.firewall
+    return item.listener.exposure is not Exposure.LOOPBACK and not (firewall and
+                                                                   firewall.blocked)
+
+
 def reach_label(listener: Listener, verdict: FirewallVerdict | None) -> str:
     """Short words for the Reach column: "loopback only", "all interfaces · firewall drops"."""
     exposure = listener.exposure.label
