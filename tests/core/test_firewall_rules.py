@@ -175,3 +175,13 @@ def test_other_systems_are_unknown_with_the_reason(monkeypatch):
     verdict = _verdict(source.read_snapshot())
     assert verdict.verdict == "unknown"
     assert "only Linux firewalls" in verdict.reason
+
+
+def test_a_verdict_map_on_the_sender_forks_per_branch():
+    saddr = {"payload": {"protocol": "ip", "field": "saddr"}}
+    vmap = {"vmap": {"key": saddr, "data": {"set": [["10.0.0.1", {"accept": None}],
+                                                    ["10.0.0.2", {"reject": None}]]}}}
+    snapshot = _snapshot(_chain("input", "input", "drop"), _rule("input", vmap))
+    assert _verdict(snapshot).verdict == "accept"  # someone (10.0.0.1) gets in
+    assert _verdict(snapshot, source="10.0.0.2").verdict == "reject"
+    assert _verdict(snapshot, source="10.0.0.3").verdict == "drop"

@@ -328,9 +328,10 @@ class Ruleset:
         else:
             where = self._where(key, rule)
             fork_kind = "source" if kind == "source" else "unknown"
-            chosen = [(v, path.fork(f"vmap{i}", True, fork_kind, where))
+            name = f"vmap{id(body)}"  # one fork per map and branch, apart from other maps
+            chosen = [(v, path.fork(f"{name}:{i}", True, fork_kind, where))
                       for i, (_, v) in enumerate(pairs)]
-            chosen.append((None, path.fork("vmap-miss", True, fork_kind, where)))
+            chosen.append((None, path.fork(f"{name}:miss", True, fork_kind, where)))
         if not chosen:
             yield from self._from(key, ri + 1, 0, path, depth)
         for verdict, branch in chosen:
