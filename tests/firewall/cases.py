@@ -253,6 +253,11 @@ CASES = [
            "-A INPUT -p udp --dport 9000 -j REJECT\nCOMMIT\n---\n"
          + _inet(" tcp dport 443 drop", "accept"), "accept",
          {"tcp/5000": "drop", "udp/9000": "reject", "tcp/443": "drop"}),
+    Case("legacy-ip6tables", "legacy6", _IPT_HEAD.format(policy="DROP")
+         + "-A INPUT -p ipv6-icmp -j ACCEPT\n-A INPUT -p tcp --dport 22 -j ACCEPT\n"
+           "-A INPUT -p udp --dport 53 -j REJECT\nCOMMIT\n", "accept",
+         {**{f"tcp6/{p}": "drop" for p in (80, 443, 5000, 8080, 9000)},
+          **{f"udp6/{p}": "drop" for p in (5353, 9000)}, "udp6/53": "reject"}, v6=True),
     # -- real ufw -------------------------------------------------------------------------------
     Case("ufw-defaults-and-rules", "ufw",
          "ufw allow 22/tcp\nufw deny 5000/tcp\nufw reject 9000\n"

@@ -106,6 +106,8 @@ def _load(lab: Lab, case: Case, tmp_path) -> None:
             lab.set_forwarding(False)
     elif case.kind == "legacy":
         lab.in_host("iptables-legacy-restore", stdin=case.text)
+    elif case.kind == "legacy6":
+        lab.in_host("ip6tables-legacy-restore", stdin=case.text)
     elif case.kind == "legacy+nft":
         legacy, nft = case.text.split("---\n")
         lab.in_host("iptables-legacy-restore", stdin=legacy)
