@@ -141,7 +141,7 @@ class Monitor:
         rows = tuple(self._annotate(item) for item in snapshot.listeners)
         fresh = {row.key: row for row in rows}
         new_keys = {item.key for item in changes.opened}
-        opened = tuple(fresh[key] for key in new_keys)
+        opened = tuple(fresh[item.key] for item in changes.opened)
         closed = tuple(previous[item.key] for item in changes.closed)
         changed = tuple(row for row in rows
                         if row.key not in new_keys and previous.get(row.key) != row)
