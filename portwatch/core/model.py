@@ -86,6 +86,17 @@ class ProcessInfo:
     ppid: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    """The container a listener belongs to, as its engine's API tells (None: not known)."""
+
+    engine: str  # "podman" | "docker"
+    id: str | None = None
+    name: str | None = None
+    image: str | None = None
+    inner_process: str | None = None  # what answers inside the container's network namespace
+
+
 class ListenerKey(NamedTuple):
     """Stable identity of one row: the same socket seen in two scans has the same key."""
 
@@ -94,6 +105,7 @@ class ListenerKey(NamedTuple):
     address: str
     port: int
     pid: int | None
+    netns: str | None = None  # None: the host's network namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +120,9 @@ class Listener:
     process: ProcessInfo | None = None
     owner_hidden: bool = False  # the OS would not say who owns it (needs privileges)
     hidden_reason: str | None = None  # one sentence for the user when owner_hidden
+    netns: str | None = None  # None: the host's; else the namespace's name, owner or inode
+    unit: str | None = None  # the systemd unit that started it (a socket unit for activation)
+    container: ContainerInfo | None = None
     # Stable identity of the row, computed once: diffs and models look it up thousands of
     # times per poll.
     key: ListenerKey = field(init=False, repr=False, compare=False)
@@ -115,7 +130,8 @@ class Listener:
     def __post_init__(self) -> None:
         pid = self.process.pid if self.process else None
         object.__setattr__(
-            self, "key", ListenerKey(self.proto, self.family, self.address, self.port, pid)
+            self, "key",
+            ListenerKey(self.proto, self.family, self.address, self.port, pid, self.netns),
         )
 
     @property
