@@ -1,0 +1,380 @@
+"""Every network namespace of the machine: find them and list their listening sockets.
+
+A listener inside another network namespace (`ip netns add`, `unshare --net`, a container, a
+sandbox) is invisible to sock_diag in ours. `NamespaceFinder` finds the distinct namespaces from
+`/proc/<pid>/ns/net` and `/run/netns/*` (reading only new processes and a rotating few old ones
+per scan; `/run/netns` again only when the directory changed). `NamespaceScanner` lists each
+one's listeners with the same sock_diag dump as the host scan: its netlink socket is opened
+inside the namespace once — setns(2) through ctypes (Python 3.11 has no `os.setns`) in a
+short-lived thread, which alone changes namespace — and kept, so a steady-state scan costs one
+dump per namespace. A kept socket pins its namespace, so it is closed as soon as the namespace
+is no longer found. Entering a namespace needs CAP_SYS_ADMIN: without it the namespaces seen are
+counted (`unreadable`), never silently dropped.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import logging
+import os
+import socket
+import struct
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import NamedTuple
+
+from portwatch.core.exposure import classify
+from portwatch.core.model import Exposure
+from portwatch.core.sockdiag import NETLINK_SOCK_DIAG, DiagSocket, SockDiag, SockDiagError
+
+log = logging.getLogger(__name__)
+
+CLONE_NEWNET = 0x40000000
+NETLINK_ROUTE = 0
+RTM_GETLINK = 18
+RTM_NEWLINK = 16
+IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
+_LINK_REQUEST = struct.Struct("=IHHII B3x iII")  # nlmsghdr + ifinfomsg
+_NLMSGHDR = struct.Struct("=IHHII")
+_IFI_FLAGS = struct.Struct("=I")
+_INTERFACES_TTL = 5.0  # seconds before a namespace's interfaces are read again
+
+
+class Namespace(NamedTuple):
+    """One network namespace other than portwatch's own."""
+
+    inode: int
+    path: str  # what opens it: /run/netns/NAME, else /proc/PID/ns/net
+    name: str | None  # its name under /run/netns
+    pid: int | None  # a process inside it (None: only a /run/netns bind mount keeps it)
+
+
+def namespace_inode(path: str = "/proc/self/ns/net") -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except OSError:
+        return None
+
+
+_libc: ctypes.CDLL | None = None
+
+
+def _setns(fd: int) -> None:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(None, use_errno=True)
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code))
+
+
+def open_inside(path: str, *protocols: int) -> list[socket.socket]:
+    """Netlink sockets (one per protocol) opened inside the namespace at `path`. Raises OSError
+    (EPERM without CAP_SYS_ADMIN). The thread that enters the namespace ends right after."""
+    result: list[socket.socket] = []
+    failure: list[OSError] = []
+
+    def enter_and_open() -> None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                _setns(fd)
+            finally:
+                os.close(fd)
+            for protocol in protocols:
+                sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                     protocol)
+                result.append(sock)
+                sock.bind((0, 0))
+        except OSError as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=enter_and_open, name="portwatch-setns", daemon=True)
+    thread.start()
+    thread.join()
+    if failure:
+        for sock in result:
+            sock.close()
+        raise failure[0]
+    return result
+
+
+class NamespaceFinder:
+    """The distinct network namespaces other than ours, found cheaply between scans."""
+
+    def __init__(self, proc: str = "/proc", run: str = "/run/netns",
+                 recheck_per_scan: int = 32) -> None:
+        self._proc = proc
+        self._run = run
+        self._recheck = recheck_per_scan
+        self._own = namespace_inode(f"{proc}/self/ns/net")
+        self._pid_ns: dict[int, int | None] = {}  # pid -> namespace inode (None: not readable)
+        self._rotation = 0
+        self._run_stamp: tuple | None = None
+        self._named: dict[int, str] = {}  # inode -> name under /run/netns
+        self._state: tuple | None = None
+        self._found: dict[int, Namespace] = {}
+        self.unreadable_pids = 0  # processes whose namespace we may not see
+
+    def find(self) -> dict[int, Namespace]:
+        """inode -> Namespace; the same dict object as last time when nothing changed."""
+        changed = self._scan_processes() | self._scan_run()
+        if not changed and self._state is not None:
+            return self._found
+        found: dict[int, Namespace] = {}
+        for inode, name in self._named.items():
+            if inode != self._own:
+                found[inode] = Namespace(inode, f"{self._run}/{name}", name, None)
+        for pid, inode in sorted(self._pid_ns.items()):
+            if inode is None or inode == -1 or inode == self._own:
+                continue
+            known = found.get(inode)
+            if known is None:
+                found[inode] = Namespace(inode, f"{self._proc}/{pid}/ns/net", None, pid)
+            elif known.pid is None:
+                found[inode] = known._replace(pid=pid)
+        self._state = ()
+        self.unreadable_pids = sum(1 for inode in self._pid_ns.values() if inode is None)
+        if found != self._found:
+            self._found = found
+        return self._found
+
+    def _read(self, pid: int) -> int | None:
+        """The namespace inode of pid; None when we may not see it; -1 when pid is gone."""
+        try:
+            return os.stat(f"{self._proc}/{pid}/ns/net").st_ino
+        except (PermissionError, FileNotFoundError) as exc:
+            return None if isinstance(exc, PermissionError) else -1
+        except OSError:
+            return -1
+
+    def _scan_processes(self) -> bool:
+        known = self._pid_ns
+        live = {int(name) for name in os.listdir(self._proc) if name.isdigit()}
+        changed = False
+        for pid in known.keys() - live:
+            del known[pid]
+            changed = True
+        for pid in live - known.keys():
+            known[pid] = self._read(pid)
+            changed = True
+        # A process that called unshare(2) or setns(2) keeps its pid: re-read a few per scan.
+        pids = list(known)
+        if pids and self._recheck:
+            start = self._rotation % len(pids)
+            for pid in pids[start:start + self._recheck]:
+                inode = self._read(pid)
+                if inode != known[pid]:
+                    known[pid] = inode
+                    changed = True
+            self._rotation = start + self._recheck
+        return changed
+
+    def _scan_run(self) -> bool:
+        try:
+            st = os.stat(self._run)
+        except OSError:
+            stamp = None
+        else:
+            stamp = (st.st_ino, st.st_mtime_ns)
+        if stamp == self._run_stamp:
+            return False
+        self._run_stamp = stamp
+        named: dict[int, str] = {}
+        if stamp is not None:
+            for name in sorted(os.listdir(self._run)):
+                inode = namespace_inode(f"{self._run}/{name}")
+                if inode is not None:
+                    named.setdefault(inode, name)
+        changed = named != self._named
+        self._named = named
+        return changed
+
+
+class _Inside:
+    """The kept netlink sockets of one namespace and what was read through them."""
+
+    def __init__(self, namespace: Namespace, diag_sock: socket.socket,
+                 route_sock: socket.socket) -> None:
+        self.namespace = namespace
+        self.diag = _KeptSockDiag(diag_sock)
+        self.route = route_sock
+        self.sockets: tuple[DiagSocket, ...] = ()
+        self.isolated: bool | None = None  # no interface but loopback is up
+        self.checked = -float("inf")
+
+    def close(self) -> None:
+        self.diag.release()
+        self.route.close()
+
+
+class _KeptSockDiag(SockDiag):
+    """SockDiag over a netlink socket opened inside another namespace: kept between calls."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        super().__init__()
+        self._sock = sock
+
+    def close(self) -> None:  # SockDiag closes after each call; this socket cannot be reopened
+        pass
+
+    def release(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def _socket(self) -> socket.socket:
+        if self._sock is None:
+            raise SockDiagError(errno.EBADF, "the namespace's netlink socket was closed")
+        return self._sock
+
+
+def _only_loopback(sock: socket.socket) -> bool:
+    """True when no interface but loopback is up in the socket's namespace (RTM_GETLINK)."""
+    sock.send(_LINK_REQUEST.pack(_LINK_REQUEST.size, RTM_GETLINK, 0x301, 1, 0, 0, 0, 0, 0))
+    isolated = True
+    while True:
+        data = sock.recv(1 << 16)
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
+            if length < 16:
+                raise OSError(errno.EPROTO, "malformed rtnetlink message")
+            if kind == 3:  # NLMSG_DONE
+                return isolated
+            if kind == 2:  # NLMSG_ERROR
+                code = -struct.unpack_from("=i", data, offset + 16)[0]
+                raise OSError(code, os.strerror(code))
+            if kind == RTM_NEWLINK and length >= 32:
+                (flags,) = _IFI_FLAGS.unpack_from(data, offset + 24)
+                if flags & IFF_UP and not flags & IFF_LOOPBACK:
+                    isolated = False
+            offset += (length + 3) & ~3
+        if not data:
+            return isolated
+
+
+class NamespaceScanner:
+    """Listening sockets of every other network namespace, one dump per namespace per scan.
+
+    `listeners()` returns (socket, namespace) pairs, the same tuple object when nothing changed;
+    `exposure(namespace, address)` judges reach against that namespace's own interfaces;
+    `unreadable` counts namespaces seen but not entered (and `unreadable_pids` processes whose
+    namespace could not even be seen). `label(namespace)` names it for people."""
+
+    def __init__(self, finder: NamespaceFinder | None = None,
+                 describe: Callable[[int], str | None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.finder = finder or NamespaceFinder()
+        self._describe = describe
+        self._clock = clock
+        self._inside: dict[int, _Inside] = {}
+        self._refused: dict[int, str] = {}  # inode -> why it could not be entered
+        self._labels: dict[int, str] = {}
+        self._last: tuple[tuple[DiagSocket, Namespace], ...] = ()
+        self.unreadable = 0
+        self.unreadable_pids = 0
+        # Closes the kept sockets when the scanner is dropped without close().
+        self._finalizer = weakref.finalize(self, _close_all, self._inside)
+
+    def close(self) -> None:
+        self._finalizer()
+
+    def listeners(self) -> tuple[tuple[DiagSocket, Namespace], ...]:
+        found = self.finder.find()
+        for inode in self._inside.keys() - found.keys():
+            self._inside.pop(inode).close()  # gone: do not keep it alive
+        for inode in self._refused.keys() - found.keys():
+            del self._refused[inode]
+        for inode in self._labels.keys() - found.keys():
+            del self._labels[inode]
+        now = self._clock()
+        result: list[tuple[DiagSocket, Namespace]] = []
+        for inode, namespace in found.items():
+            inside = self._enter(namespace)
+            if inside is None:
+                continue
+            inside.namespace = namespace
+            try:
+                sockets = inside.diag.listeners()
+                if sockets is not inside.sockets or now - inside.checked > _INTERFACES_TTL:
+                    inside.isolated = _only_loopback(inside.route)
+                    inside.checked = now
+            except OSError as exc:
+                log.debug("cannot list the sockets of namespace %s: %s", inode, exc)
+                self._inside.pop(inode).close()
+                continue
+            inside.sockets = sockets
+            result.extend((item, namespace) for item in sockets)
+        self.unreadable = len(self._refused)
+        self.unreadable_pids = self.finder.unreadable_pids
+        if len(result) != len(self._last) or any(
+                a[0] is not b[0] or a[1] != b[1] for a, b in zip(result, self._last, strict=True)):
+            self._last = tuple(result)
+        return self._last
+
+    def _enter(self, namespace: Namespace) -> _Inside | None:
+        inside = self._inside.get(namespace.inode)
+        if inside is not None:
+            return inside
+        if namespace.inode in self._refused:
+            return None
+        try:
+            diag_sock, route_sock = open_inside(namespace.path, NETLINK_SOCK_DIAG, NETLINK_ROUTE)
+        except OSError as exc:
+            # EPERM: not root. ENOENT: it vanished; the finder forgets it next scan.
+            self._refused[namespace.inode] = os.strerror(exc.errno or errno.EPERM)
+            log.debug("cannot enter network namespace %s: %s", namespace.path, exc)
+            return None
+        inside = self._inside[namespace.inode] = _Inside(namespace, diag_sock, route_sock)
+        return inside
+
+    def open_inodes(self) -> set[int]:
+        """The listener inodes open now in every entered namespace (a fresh dump)."""
+        inodes: set[int] = set()
+        for inside in self._inside.values():
+            try:
+                inodes.update(item.inode for item in inside.diag.listeners())
+            except OSError:
+                continue
+        return inodes
+
+    def exposure(self, namespace: Namespace, address: str) -> Exposure:
+        """Reach within the namespace: where no interface but loopback is up, nothing outside
+        the namespace can connect, whatever the address."""
+        inside = self._inside.get(namespace.inode)
+        if inside is not None and inside.isolated:
+            return Exposure.LOOPBACK
+        return classify(address)
+
+    def label(self, namespace: Namespace) -> str:
+        """Its /run/netns name, else what owns its process (container, unit), else its inode."""
+        label = self._labels.get(namespace.inode)
+        if label is None:
+            label = namespace.name
+            if label is None and namespace.pid is not None and self._describe is not None:
+                label = self._describe(namespace.pid)
+            label = self._labels[namespace.inode] = label or f"net:[{namespace.inode}]"
+        return label
+
+    def problem(self) -> str | None:
+        """One sentence when some namespaces could not be read, else None."""
+        parts = []
+        if self.unreadable:
+            parts.append(f"{self.unreadable} other network namespace(s) could not be read")
+        if self.unreadable_pids:
+            parts.append(f"the network namespace of {self.unreadable_pids} process(es) of other"
+                         " users is not visible")
+        if not parts:
+            return None
+        return "; ".join(parts) + ": their listeners are not shown (run portwatch with sudo)"
+
+
+def _close_all(inside: dict[int, _Inside]) -> None:
+    for item in inside.values():
+        item.close()
+    inside.clear()
