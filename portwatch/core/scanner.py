@@ -94,13 +94,23 @@ class ListenerScanner:
     milliseconds instead of a walk of every process's fds."""
 
     def __init__(self, psutil_module: Any = None, *, fast: bool | None = None,
-                 owner_cache: str | os.PathLike | None = None) -> None:
+                 owner_cache: str | os.PathLike | None = None, all_netns: bool = False) -> None:
         self._psutil = psutil if psutil_module is None else psutil_module
         self._processes: dict[int, ProcessInfo] = {}
         if fast is None:
             fast = psutil_module is None and sys.platform.startswith("linux")
+        self._origins = None
+        namespaces = None
+        if sys.platform.startswith("linux"):
+            from portwatch.core.probe.origins import Origins
+
+            self._origins = Origins()
+            if all_netns and fast:
+                from portwatch.core.probe.netns import NamespaceScanner
+
+                namespaces = NamespaceScanner(describe=self._origins.describe)
         self._fast: _FastPath | None = (
-            _FastPath(self._read_process, owner_cache) if fast else None
+            _FastPath(self._read_process, owner_cache, namespaces) if fast else None
         )
         self.backend = "netlink" if fast else "psutil"
         self.fallback_reason: str | None = None
@@ -113,9 +123,17 @@ class ListenerScanner:
                 self._fast_failed(exc)
             else:
                 self.backend = "netlink"
-                return Snapshot(time.time(), listeners)
+                namespaces = self._fast.namespaces
+                problem = namespaces.problem() if namespaces is not None else None
+                return Snapshot(time.time(), self._annotate(listeners),
+                                (problem,) if problem else ())
         self.backend = "psutil"
-        return self._scan_psutil()
+        snapshot = self._scan_psutil()
+        return Snapshot(snapshot.taken_at, self._annotate(snapshot.listeners), snapshot.problems)
+
+    def _annotate(self, listeners: tuple[Listener, ...]) -> tuple[Listener, ...]:
+        """Each listener's systemd unit and container (probe.origins), cached per process."""
+        return self._origins.annotate(listeners) if self._origins is not None else listeners
 
     def _fast_failed(self, exc: OSError) -> None:
         """The first failure ends the fast path; a later one costs one portable scan."""
@@ -266,11 +284,13 @@ class _FastPath:
     (proto, family, address, port, pid)); unchanged sockets reuse last scan's Listener objects."""
 
     def __init__(self, read_process: Callable[[int], ProcessInfo | None],
-                 owner_cache: str | os.PathLike | None = None) -> None:
+                 owner_cache: str | os.PathLike | None = None, namespaces: Any = None) -> None:
         from portwatch.core.owners import OwnerMap
         from portwatch.core.sockdiag import SockDiag
 
         self._diag = SockDiag()
+        self.namespaces = namespaces  # a probe.netns.NamespaceScanner, or None: host only
+        self._inner: tuple = ()
         self.owners = OwnerMap()
         self._owner_cache = owner_cache
         self._restored = False
@@ -286,6 +306,8 @@ class _FastPath:
 
     def close(self) -> None:
         self._diag.close()
+        if self.namespaces is not None:
+            self.namespaces.close()
         if self._owner_cache is not None and self.worked:
             from portwatch.core.owners import write_saved
 
@@ -304,14 +326,16 @@ class _FastPath:
             if saved is not None and not self.owners.restore(saved):
                 log.debug("the saved owner map %s does not fit; starting cold",
                           self._owner_cache)
-        if sockets is not self._sockets:
-            self._sockets = sockets
+        inner = self.namespaces.listeners() if self.namespaces is not None else ()
+        if sockets is not self._sockets or inner is not self._inner:
+            self._sockets, self._inner = sockets, inner
             self._inodes = {item.inode for item in sockets}
+            self._inodes.update(item.inode for item, _ in inner)
         owners = self.owners.resolve(self._inodes, self._open_inodes)
         self.worked = True
         vanished = self.owners.vanished
         hidden_reason = _hidden_reason()
-        state = (sockets, self.owners.version, hidden_reason, len(vanished))
+        state = (sockets, inner, self.owners.version, hidden_reason, len(vanished))
         if state == self._state:  # same sockets, same owners: the same rows
             return self._result
         details: dict[int, tuple[int | None, ProcessInfo]] = {}
@@ -319,17 +343,22 @@ class _FastPath:
         previous = self._rows
         exposure = self._exposure
         rows: dict[tuple, Listener] = {}
-        for item in sockets:
+        namespaces = self.namespaces
+        for item, space in ((item, None) for item in sockets) if not inner else (
+                *((item, None) for item in sockets), *inner):
             pid = owners.get(item.inode)
-            key = (item.proto, item.family, item.address, item.port, pid)
+            netns = namespaces.label(space) if space is not None else None
+            key = (item.proto, item.family, item.address, item.port, pid, netns)
             if key in rows or (vanished and item.inode in vanished):
                 continue
+            reach = exposure(item.address) if space is None else namespaces.exposure(
+                space, item.address)
             if pid is None:
                 row = previous.get(key)
-                if row is None or row.hidden_reason != hidden_reason:
+                if row is None or row.hidden_reason != hidden_reason or row.exposure != reach:
                     row = Listener(item.proto, item.family, item.address, item.port,
-                                   exposure(item.address), owner_hidden=True,
-                                   hidden_reason=hidden_reason)
+                                   reach, owner_hidden=True,
+                                   hidden_reason=hidden_reason, netns=netns)
                 rows[key] = row
                 continue
             if pid in gone:
@@ -340,9 +369,9 @@ class _FastPath:
                 log.debug("process %s exited during the scan; dropping its sockets", pid)
                 continue
             row = previous.get(key)
-            if row is None or row.process is not info:
+            if row is None or row.process is not info or row.exposure != reach:
                 row = Listener(item.proto, item.family, item.address, item.port,
-                               exposure(item.address), info)
+                               reach, info, netns=netns)
             rows[key] = row
         self._details = details
         self._rows = rows
@@ -354,7 +383,10 @@ class _FastPath:
 
     def _open_inodes(self) -> set[int]:
         """The listener inodes open now (a second, cheap dump)."""
-        return {item.inode for item in self._diag.listeners()}
+        inodes = {item.inode for item in self._diag.listeners()}
+        if self.namespaces is not None:
+            inodes |= self.namespaces.open_inodes()
+        return inodes
 
     def _process(self, pid: int, details: dict) -> ProcessInfo | None:
         known = details.get(pid)
@@ -380,10 +412,12 @@ def default_owner_cache() -> Path:
     return data_dir() / f"owner-map-{uid}.json"
 
 
-def scan_listeners(owner_cache: str | os.PathLike | None = None) -> Snapshot:
+def scan_listeners(owner_cache: str | os.PathLike | None = None,
+                   all_netns: bool = False) -> Snapshot:
     """One scan with a fresh scanner (the CLI's `list`), optionally starting from and saving
-    the owner map in `owner_cache` (see `default_owner_cache()`)."""
-    scanner = ListenerScanner(owner_cache=owner_cache)
+    the owner map in `owner_cache` (see `default_owner_cache()`); with `all_netns`, the
+    listeners of every other network namespace too (rows with `netns` set)."""
+    scanner = ListenerScanner(owner_cache=owner_cache, all_netns=all_netns)
     try:
         return scanner.scan()
     finally:
