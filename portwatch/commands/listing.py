@@ -21,6 +21,9 @@ def add_parser(subparsers: Any) -> None:
         " owning process, who can reach it, what the port is registered for and known risks.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON array (see README)")
+    parser.add_argument("--all-netns", action="store_true",
+                        help="also list the listeners of every other network namespace"
+                        " (containers, `ip netns`, sandboxes; needs root to enter them)")
     parser.set_defaults(run=run)
 
 
@@ -42,7 +45,8 @@ def sort_key(item: AnnotatedListener) -> tuple:
 
 
 def run(args: argparse.Namespace) -> int:
-    snapshot = scan_listeners(owner_cache=default_owner_cache())  # warm from the last run
+    snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
+                              all_netns=args.all_netns)
     rows = sorted(annotate(snapshot), key=sort_key)
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
@@ -53,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
         lines = ",\n".join(json.dumps(records.listener_record(row)) for row in rows)
         sys.stdout.write(f"[\n{lines}\n]\n" if rows else "[]\n")
         return 0
-    print_table(rows, sys.stdout)
+    print_table(rows, sys.stdout, netns=args.all_netns)
     if snapshot.hidden_count:
         print(
             f"\n{snapshot.hidden_count} owner(s) hidden: "
@@ -96,9 +100,13 @@ def short_name(software: str) -> str:
     return name or software
 
 
-def print_table(rows: list[AnnotatedListener], out: Any) -> None:
+def print_table(rows: list[AnnotatedListener], out: Any, netns: bool = False) -> None:
+    """The table; with `netns`, a last column names each row's network namespace."""
     cells = [COLUMNS, *(table_cells(row) for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
+    if netns:
+        cells = [(*cells[0], "NETNS"), *((*cell, visible(row.listener.netns or "host", 24))
+                                         for cell, row in zip(cells[1:], rows, strict=True))]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
     right = {2, 4}  # port and pid read best right-aligned
     for row in cells:
         parts = [

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener, SecurityNote
+from portwatch.core.model import (
+    AnnotatedListener,
+    CatalogEntry,
+    ContainerInfo,
+    Listener,
+    SecurityNote,
+)
 
 
 def note_record(note: SecurityNote) -> dict[str, Any]:
@@ -51,6 +57,9 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "cmdline": list(proc.cmdline) if proc else None,
         "owner_hidden": sock.owner_hidden,
         "hidden_reason": sock.hidden_reason,
+        "unit": sock.unit,
+        "container": container_record(sock.container),
+        "netns": sock.netns,
         "service": entry.service if entry else None,
         "description": entry.description if entry else None,
         "uses": [use.text for use in entry.uses] if entry else None,
@@ -59,6 +68,13 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "risk": annotated.assessment.risk.value if annotated.assessment else None,
         "risk_reason": annotated.assessment.reason if annotated.assessment else None,
     }
+
+
+def container_record(container: ContainerInfo | None) -> dict[str, Any] | None:
+    if container is None:
+        return None
+    return {"engine": container.engine, "id": container.id, "name": container.name,
+            "image": container.image, "inner_process": container.inner_process}
 
 
 def entry_record(entry: CatalogEntry) -> dict[str, Any]:
