@@ -333,6 +333,11 @@ class NamespaceScanner:
         inside = self._inside[namespace.inode] = _Inside(namespace, diag_sock, route_sock)
         return inside
 
+    @property
+    def entered(self) -> frozenset[int]:
+        """Inodes of the namespaces whose netlink sockets are kept now."""
+        return frozenset(self._inside)
+
     def open_inodes(self) -> set[int]:
         """The listener inodes open now in every entered namespace (a fresh dump)."""
         inodes: set[int] = set()
@@ -367,8 +372,8 @@ class NamespaceScanner:
         if self.unreadable:
             parts.append(f"{self.unreadable} other network namespace(s) could not be read")
         if self.unreadable_pids:
-            parts.append(f"the network namespace of {self.unreadable_pids} process(es) of other"
-                         " users is not visible")
+            parts.append(f"the network namespace of {self.unreadable_pids} process(es) could not"
+                         " be seen")
         if not parts:
             return None
         return "; ".join(parts) + ": their listeners are not shown (run portwatch with sudo)"
