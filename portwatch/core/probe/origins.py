@@ -123,8 +123,7 @@ class Origins:
         if units.is_manager(proc.name, proc.pid, unit):
             socket_unit = self._socket_unit(row.proto.value, row.port, now)
             if socket_unit is not None:
-                label = socket_unit if proc.pid == 1 or unit is None else \
-                    f"{unit.name}/{socket_unit}"
+                label = unit_label(units.Unit(socket_unit, units.manager_user(unit)))
         container = None
         in_cgroup = containers.container_id_of_cgroup(cgroup)
         engine = containers.FORWARDERS.get(proc.name)

@@ -87,7 +87,19 @@ def is_manager(name: str | None, pid: int | None, unit: Unit | None) -> bool:
     """PID 1's systemd, or a user's `systemd --user` (which runs in user@UID.service)."""
     if name not in MANAGERS:
         return False
-    return pid == 1 or (unit is not None and _USER_MANAGER.match(unit.name) is not None)
+    if pid == 1:
+        return True
+    # A user manager lives in user@UID.service itself, or in its init.scope.
+    return unit is not None and (_USER_MANAGER.match(unit.name) is not None or (
+        unit.user is not None and unit.name == "init.scope"))
+
+
+def manager_user(unit: Unit | None) -> int | None:
+    """The uid whose manager runs in `unit` (user@UID.service or its init.scope), else None."""
+    if unit is None:
+        return None
+    match = _USER_MANAGER.match(unit.name)
+    return int(match.group(1)) if match is not None else unit.user
 
 
 # -- socket units ------------------------------------------------------------------------------

@@ -1,0 +1,151 @@
+"""systemd units of real processes: cgroups the test makes as root (the v1 `name=systemd`
+hierarchy of this machine's hybrid layout, and cgroup2), a real `systemd-socket-activate`, and
+socket units of a service manager read from unit files."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+from namespaces import V1_SYSTEMD, V2_UNIFIED, move_into, root_skip_reason, unique, unit_cgroup
+
+from portwatch.core.probe import units
+from portwatch.core.probe.origins import Origins
+from portwatch.core.records import listener_record
+from portwatch.core.scanner import ListenerScanner
+
+
+def skip_without(root) -> None:
+    reason = root_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    if not (root / "cgroup.procs").exists():
+        pytest.skip(f"needs the cgroup hierarchy {root}")
+
+
+def row_of(pid: int, origins: Origins | None = None):
+    """The listener row of pid from a fresh scan, waiting for it (generous deadline)."""
+    scanner = ListenerScanner()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            rows = scanner.scan().listeners
+            if origins is not None:
+                rows = origins.annotate(rows)
+            found = [row for row in rows if row.pid == pid]
+            if found:
+                return found[0]
+            assert time.monotonic() < deadline, f"no listener of pid {pid}"
+            time.sleep(0.05)
+    finally:
+        scanner.close()
+
+
+def test_a_service_in_the_v1_systemd_hierarchy(listener_factory):
+    skip_without(V1_SYSTEMD)
+    name = f"{unique('svc')}.service"
+    with unit_cgroup(V1_SYSTEMD, f"pwtest.slice/{name}") as cgroup:
+        child = listener_factory()
+        move_into(cgroup, child.pid)
+        row = row_of(child.pid)
+        assert row.unit == name
+        assert listener_record(row)["unit"] == name
+        child.stop()
+
+
+def test_a_service_in_cgroup2(listener_factory):
+    skip_without(V2_UNIFIED)
+    name = f"{unique('v2')}.service"
+    with unit_cgroup(V2_UNIFIED, f"pwtest.slice/{name}") as cgroup:
+        child = listener_factory()
+        move_into(cgroup, child.pid)
+        with open(f"/proc/{child.pid}/cgroup") as handle:
+            assert f"0::/pwtest.slice/{name}" in handle.read()
+        assert row_of(child.pid).unit == name
+        child.stop()
+
+
+def test_a_user_managers_app_scope(listener_factory):
+    skip_without(V1_SYSTEMD)
+    scope = f"app-{unique('app')}.scope"
+    path = f"user.slice/user-4242.slice/user@4242.service/app.slice/{scope}"
+    with unit_cgroup(V1_SYSTEMD, path) as cgroup:
+        child = listener_factory()
+        move_into(cgroup, child.pid)
+        row = row_of(child.pid)
+        assert row.unit == f"user@4242.service/{scope}"
+        child.stop()
+    advice = units.stop_advice(units.Unit(scope, 4242))
+    assert f"systemctl --user stop {scope}" in advice and "nothing to disable" in advice
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_systemd_socket_activate_in_a_unit(tmp_path):
+    skip_without(V1_SYSTEMD)
+    tool = "/usr/bin/systemd-socket-activate"
+    if not os.path.exists(tool):
+        pytest.skip("needs systemd-socket-activate (package systemd)")
+    name = f"{unique('act')}.service"
+    port = free_port()
+    with unit_cgroup(V1_SYSTEMD, f"pwtest.slice/{name}") as cgroup:
+        # Waits for the first connection before it starts the program: the socket is held by
+        # systemd-socket-activate itself until then.
+        proc = subprocess.Popen([tool, "-l", f"127.0.0.1:{port}", sys.executable, "-c", "pass"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            move_into(cgroup, proc.pid)
+            row = row_of(proc.pid)
+            assert row.port == port and row.process.name == "systemd-socket-activate"
+            assert row.unit == name
+            assert units.activated_command(row.process.cmdline) == (sys.executable, "-c", "pass")
+        finally:
+            proc.terminate()  # our own child, by its PID
+            proc.wait(10)
+
+
+def test_a_managers_socket_is_its_socket_unit(tmp_path, listener_factory):
+    """A process named systemd in a user manager's cgroup holds the port (as the manager does
+    for socket activation); the socket unit comes from the unit files (no system bus here)."""
+    skip_without(V1_SYSTEMD)
+    manager = tmp_path / "systemd"
+    manager.symlink_to(os.path.realpath(sys.executable))
+    unit_dir = tmp_path / "units"
+    unit_dir.mkdir()
+    socket_unit = f"{unique('sock')}.socket"
+    with unit_cgroup(V1_SYSTEMD, "user.slice/user-4243.slice/user@4243.service/init.scope") \
+            as cgroup:
+        child = listener_factory(executable=str(manager))
+        (unit_dir / socket_unit).write_text(
+            f"[Socket]\nListenStream=127.0.0.1:{child.port}\nAccept=yes\n")
+        move_into(cgroup, child.pid)
+        row = row_of(child.pid, Origins(bus_address="unix:path=/nonexistent",
+                                        unit_dirs=(str(unit_dir),)))
+        assert row.process.name == "systemd"
+        assert row.unit == f"user@4243.service/{socket_unit}"
+        child.stop()
+    base = socket_unit.removesuffix(".socket")
+    assert units.service_of_socket(socket_unit, (str(unit_dir),)) == f"{base}@.service"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("9:name=systemd:/system.slice/nginx.service\n0::/\n", units.Unit("nginx.service")),
+    ("0::/system.slice/docker-0123.scope\n", units.Unit("docker-0123.scope")),
+    ("0::/user.slice/user-1000.slice/user@1000.service/app.slice/snap.firefox.firefox-1.scope\n",
+     units.Unit("snap.firefox.firefox-1.scope", 1000)),
+    ("0::/user.slice/user-1000.slice/user@1000.service/init.scope\n",
+     units.Unit("init.scope", 1000)),
+    ("0::/user.slice/user-1000.slice/session-2.scope\n", units.Unit("session-2.scope")),
+    ("9:name=systemd:/\n0::/\n", None),
+    ("garbage", None),
+])
+def test_unit_of_cgroup_text(text, expected):
+    assert units.unit_of_cgroup(text) == expected
