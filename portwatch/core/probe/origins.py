@@ -154,7 +154,7 @@ class Origins:
 
     def _container(self, row: Listener, proc: ProcessInfo, in_cgroup: tuple[str, str] | None,
                    engine: str | None, now: float) -> ContainerInfo:
-        named = _id_from_cmdline(proc.cmdline)
+        named = _id_from_cmdline(proc.cmdline) if proc.name in _STARTED_FOR_ONE else None
         match = None
         if in_cgroup is not None:
             match = self._match_id(in_cgroup[1], now)
@@ -186,6 +186,9 @@ class Origins:
                 if pid is not None:
                     return containers.inner_process(pid, private, row.proto.value, self._proc)
         return None
+
+
+_STARTED_FOR_ONE = frozenset({"conmon", "containerd-shim"})  # their command line names the id
 
 
 def _id_from_cmdline(cmdline: tuple[str, ...]) -> str | None:
