@@ -67,7 +67,8 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
         log.error("the port catalog could not be loaded: %s", exc)
         problems.append(f"The port catalog could not be loaded ({exc}); ports are shown"
                         " without their meaning.")
-    scanner = ListenerScanner()
+    # Every network namespace (as root): the filter bar shows the host's by default.
+    scanner = ListenerScanner(all_netns=True)
     return Monitor(scanner.scan, catalog), catalog, problems
 
 

@@ -2,7 +2,8 @@
 
 Sorting uses the model's SORT_ROLE (native ints, floats and strings, compared by Qt in C++).
 Filters: free text (process, port, service, address, user, known uses; case-insensitive),
-TCP and UDP toggles, "reachable from the network only" and "not in catalog only".
+TCP and UDP toggles, "reachable from the network only", "not in catalog only" and "other network
+namespaces" (off: only the host's listeners are shown).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PySide6.QtCore import (
 )
 
 from portwatch.core.model import AnnotatedListener, Exposure, Proto
+from portwatch.core.origin_text import origin_label
 from portwatch.gui.listener_model import SORT_ROLE, ListenerModel
 
 
@@ -30,6 +32,7 @@ class ListenerFilter:
     udp: bool = True
     network_only: bool = False  # hide loopback-only listeners
     unknown_only: bool = False  # only ports with no IANA registration and no curated facts
+    all_netns: bool = False  # also listeners in other network namespaces (containers, sandboxes)
 
     @property
     def active(self) -> bool:
@@ -48,6 +51,7 @@ def _haystack(item: AnnotatedListener) -> str:
     proc = sock.process
     if proc is not None:
         parts += [proc.name, proc.user or "", str(proc.pid)]
+    parts.append(origin_label(sock))
     entry = item.entry
     if entry is not None:
         parts += [entry.service or "", *(use.software for use in entry.uses)]
@@ -56,6 +60,8 @@ def _haystack(item: AnnotatedListener) -> str:
 
 def matches(item: AnnotatedListener, wanted: ListenerFilter) -> bool:
     sock = item.listener
+    if sock.netns is not None and not wanted.all_netns:
+        return False
     if sock.proto is Proto.TCP and not wanted.tcp:
         return False
     if sock.proto is Proto.UDP and not wanted.udp:

@@ -27,6 +27,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from portwatch.core.model import AnnotatedListener, Family, ListenerKey, Risk, Severity
 from portwatch.core.monitor import PollResult
+from portwatch.core.origin_text import origin_facts, origin_label
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
 from portwatch.gui.plain import plain_tooltip
@@ -48,6 +49,7 @@ class Column(enum.IntEnum):
     USES = 8
     SECURITY = 9
     FIRST_SEEN = 10
+    ORIGIN = 11  # hidden until chosen in the header's menu
 
 
 HEADERS = {
@@ -62,6 +64,7 @@ HEADERS = {
     Column.USES: "Known uses",
     Column.SECURITY: "Security notes",
     Column.FIRST_SEEN: "First seen",
+    Column.ORIGIN: "Started by",
 }
 HEADER_TIPS = {
     Column.RISK: "How much to worry: the port's security notes weighed by who can reach it",
@@ -72,6 +75,7 @@ HEADER_TIPS = {
     Column.SECURITY: "What is known about this port's security history; notes about the"
                       " listening program first (grey: none of the notes is about it)",
     Column.FIRST_SEEN: "When portwatch first saw this listener in this session",
+    Column.ORIGIN: "The systemd unit, container or network namespace it belongs to",
 }
 
 SORT_ROLE = int(Qt.ItemDataRole.UserRole) + 1  # native Python values (int, float, str)
@@ -172,6 +176,7 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
         uses,
         security,
         _clock_text(first_seen),
+        visible(origin_label(sock), 120),
     )
 
 
@@ -238,6 +243,7 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
         _uses_text(item).casefold(),
         severity,
         first_seen,
+        origin_label(sock).casefold(),
     )
 
 
@@ -283,6 +289,8 @@ def _tooltip(item: AnnotatedListener, column: int) -> str:
             lines.append(f"[{note.severity.value}] {visible(note.title)} ({visible(note.kind)})"
                          f"{context}")
             lines.append(visible(note.note, 600))
+    elif column == Column.ORIGIN:
+        lines.extend(f"{label}: {visible(text, 600)}" for label, text in origin_facts(sock))
     return plain_tooltip("\n".join(lines))
 
 
@@ -301,6 +309,9 @@ def _changed_columns(old: AnnotatedListener, new: AnnotatedListener) -> list[Col
         columns += [Column.SERVICE, Column.USES, Column.SECURITY]
     elif old.likely_uses != new.likely_uses:  # another program now (same PID after exec)
         columns.append(Column.USES)
+    if (old.listener.unit, old.listener.container) != (new.listener.unit,
+                                                       new.listener.container):
+        columns.append(Column.ORIGIN)
     return columns
 
 

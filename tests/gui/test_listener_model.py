@@ -268,4 +268,4 @@ def test_header_and_invalid_index():
     assert model.headerData(Column.SERVICE, Qt.Orientation.Horizontal) == "Service (registry)"
     assert model.headerData(0, Qt.Orientation.Vertical) is None
     assert model.data(QModelIndex()) is None
-    assert model.columnCount() == 11
+    assert model.columnCount() == 12
