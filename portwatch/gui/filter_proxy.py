@@ -113,9 +113,9 @@ class ListenerFilterProxy(QSortFilterProxyModel):
     def filterAcceptsRow(self, source_row: int,
                          source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         wanted = self._filter
-        if wanted.tcp and wanted.udp and not wanted.network_only and not wanted.unknown_only \
-                and not wanted.text:
-            return True
         if self._source is None:
             return True
+        if wanted.tcp and wanted.udp and not wanted.network_only and not wanted.unknown_only \
+                and not wanted.text:  # the usual case, cheaply: the host's view or everything
+            return wanted.all_netns or self._source.item_at(source_row).listener.netns is None
         return matches(self._source.item_at(source_row), wanted)
