@@ -246,6 +246,11 @@ class OwnerMap:
         self._verify_all = True
         return True
 
+    @property
+    def live(self) -> set[int] | None:
+        """The pids the last `resolve()` listed in /proc (None before the first)."""
+        return self._live
+
     def start_time(self, pid: int) -> int | None:
         """Start time (clock ticks after boot) of an owner pid as last checked."""
         return self._start.get(pid)

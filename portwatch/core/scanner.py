@@ -291,6 +291,8 @@ class _FastPath:
         self._diag = SockDiag()
         self.namespaces = namespaces  # a probe.netns.NamespaceScanner, or None: host only
         self._inner: tuple = ()
+        if namespaces is not None:  # the owner map lists /proc already: the pids of its scan
+            namespaces.finder.pids = lambda: self.owners.live
         self.owners = OwnerMap()
         self._owner_cache = owner_cache
         self._restored = False

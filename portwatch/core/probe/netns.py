@@ -107,8 +107,11 @@ class NamespaceFinder:
     """The distinct network namespaces other than ours, found cheaply between scans."""
 
     def __init__(self, proc: str = "/proc", run: str = "/run/netns",
-                 recheck_per_scan: int = 32) -> None:
+                 recheck_per_scan: int = 8) -> None:
         self._proc = proc
+        # The pids another reader listed in /proc this scan (the scanner's owner map), so
+        # /proc is not listed twice; None: list it here.
+        self.pids: Callable[[], set[int] | None] = lambda: None
         self._run = run
         self._recheck = recheck_per_scan
         self._own = namespace_inode(f"{proc}/self/ns/net")
@@ -154,7 +157,9 @@ class NamespaceFinder:
 
     def _scan_processes(self) -> bool:
         known = self._pid_ns
-        live = {int(name) for name in os.listdir(self._proc) if name.isdigit()}
+        live = self.pids()
+        if live is None:
+            live = {int(name) for name in os.listdir(self._proc) if name.isdigit()}
         changed = False
         for pid in known.keys() - live:
             del known[pid]
