@@ -12,6 +12,7 @@ history plug in (its `alert_rules` and `history` attributes).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -67,8 +68,9 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
         log.error("the port catalog could not be loaded: %s", exc)
         problems.append(f"The port catalog could not be loaded ({exc}); ports are shown"
                         " without their meaning.")
-    # Every network namespace (as root): the filter bar shows the host's by default.
-    scanner = ListenerScanner(all_netns=True)
+    # Every network namespace as root (entering one needs it): the filter bar shows the host's
+    # by default, and alerts and history are about the host's (core.monitor).
+    scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
     return Monitor(scanner.scan, catalog), catalog, problems
 
 
