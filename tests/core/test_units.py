@@ -149,3 +149,56 @@ def test_a_managers_socket_is_its_socket_unit(tmp_path, listener_factory):
 ])
 def test_unit_of_cgroup_text(text, expected):
     assert units.unit_of_cgroup(text) == expected
+
+
+@pytest.fixture
+def systemd_bus(tmp_path):
+    """A real dbus-daemon on a private address with the systemd stand-in
+    (tests/core/systemd_standin.py: systemd is not PID 1 here, so no real systemd1 answers)."""
+    import shutil
+
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("needs dbus-daemon (package dbus)")
+    address = f"unix:path={tmp_path / 'bus'}"
+    daemon = subprocess.Popen(["dbus-daemon", "--config-file=/usr/share/dbus-1/session.conf",
+                               f"--address={address}", "--nofork", "--print-address"],
+                              stdout=subprocess.PIPE, text=True)
+    started: list[subprocess.Popen] = [daemon]
+    try:
+        daemon.stdout.readline()  # the address: it listens
+
+        def serve(unit: str, listen: str) -> None:
+            standin = subprocess.Popen(
+                [sys.executable, os.path.join(os.path.dirname(__file__), "systemd_standin.py"),
+                 address, unit, listen], stdout=subprocess.PIPE, text=True)
+            started.append(standin)
+            assert standin.stdout.readline().strip() == "ready"
+
+        yield address, serve
+    finally:
+        for proc in reversed(started):
+            proc.terminate()  # our own children, by PID
+            proc.wait(10)
+            proc.stdout.close()
+
+
+def test_socket_units_from_systemds_dbus_api(systemd_bus, tmp_path, listener_factory):
+    address, serve = systemd_bus
+    skip_without(V1_SYSTEMD)
+    manager = tmp_path / "systemd"
+    manager.symlink_to(os.path.realpath(sys.executable))
+    socket_unit = f"{unique('bus')}.socket"
+    with unit_cgroup(V1_SYSTEMD, "user.slice/user-4244.slice/user@4244.service") as cgroup:
+        child = listener_factory(executable=str(manager))
+        serve(socket_unit, f"127.0.0.1:{child.port}")
+        assert units.socket_units_from_bus(address) == {("tcp", child.port): socket_unit}
+        move_into(cgroup, child.pid)
+        empty = tmp_path / "no-unit-files"
+        empty.mkdir()
+        row = row_of(child.pid, Origins(bus_address=address, unit_dirs=(str(empty),)))
+        assert row.unit == f"user@4244.service/{socket_unit}"
+        child.stop()
+
+
+def test_no_bus_means_unit_files(tmp_path):
+    assert units.socket_units_from_bus(f"unix:path={tmp_path / 'absent'}") is None
