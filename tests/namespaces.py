@@ -24,6 +24,18 @@ def root_skip_reason(*tools: str) -> str | None:
     return f"needs {', '.join(missing)}" if missing else None
 
 
+def scan_until(scanner, predicate, what: str, deadline: float = 60):
+    """Scan until some row satisfies predicate; those rows (a generous deadline: a loaded
+    machine, a container that starts slowly)."""
+    end = time.monotonic() + deadline
+    while True:
+        found = [row for row in scanner.scan().listeners if predicate(row)]
+        if found:
+            return found
+        assert time.monotonic() < end, f"never saw {what}"
+        time.sleep(0.05)
+
+
 def unique(kind: str) -> str:
     return f"pwtest-{kind}-{uuid.uuid4().hex[:6]}"
 

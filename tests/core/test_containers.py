@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from namespaces import root_skip_reason
+from namespaces import root_skip_reason, scan_until
 
 from portwatch.core.catalog import load_catalog
 from portwatch.core.model import ContainerInfo, Exposure, Listener, ProcessInfo, Proto, Risk
@@ -37,17 +37,6 @@ LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
 def local_podman() -> dict[str, str]:
     """The environment for podman commands: with CONTAINER_HOST set podman is a remote client."""
     return {key: value for key, value in os.environ.items() if key != "CONTAINER_HOST"}
-
-
-def wait_for(predicate, what: str, scanner: ListenerScanner):
-    deadline = time.monotonic() + 60
-    while True:
-        rows = scanner.scan().listeners
-        found = [row for row in rows if predicate(row)]
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"never saw {what}"
-        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -105,8 +94,8 @@ def test_a_podman_container_published_through_rootlessport(podman_api, busybox_r
     cid = started.stdout.strip().splitlines()[-1]
     scanner = ListenerScanner(all_netns=True)
     try:
-        (row,) = wait_for(lambda r: r.port == port and r.netns is None, "the published port",
-                          scanner)
+        (row,) = scan_until(scanner, lambda r: r.port == port and r.netns is None,
+                            "the published port")
         assert row.process.name == "rootlessport"
         # The program inside may start after the forwarder: asked again until it is seen.
         deadline = time.monotonic() + 60
@@ -197,7 +186,7 @@ def test_docker_proxy_against_a_recorded_docker_answer(tmp_path, monkeypatch, li
     monkeypatch.setenv("DOCKER_HOST", f"unix://{path}")
     scanner = ListenerScanner()
     try:
-        (row,) = wait_for(lambda r: r.pid == proxy.pid, "docker-proxy", scanner)
+        (row,) = scan_until(scanner, lambda r: r.pid == proxy.pid, "docker-proxy")
         assert row.process.name == "docker-proxy"
         assert listener_record(row)["container"] == {
             "engine": "docker", "id": cid, "name": "boring_feynman", "image": "nginx:1.25",

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from namespaces import named_netns, root_skip_reason, unique
+from namespaces import named_netns, root_skip_reason, scan_until, unique
 
 from portwatch.core.model import Exposure
 from portwatch.core.probe.netns import NamespaceScanner
@@ -20,24 +20,12 @@ pytestmark = pytest.mark.skipif(bool(root_skip_reason("ip", "unshare")),
                                 reason=root_skip_reason("ip", "unshare") or "")
 
 
-def wait_for(scanner: ListenerScanner, predicate, what: str):
-    """Scan until some row satisfies predicate (generous deadline on a loaded machine)."""
-    deadline = time.monotonic() + 30
-    while True:
-        rows = scanner.scan().listeners
-        found = [row for row in rows if predicate(row)]
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"never saw {what}"
-        time.sleep(0.05)
-
-
 def test_a_named_namespace_is_scanned_with_its_name_and_its_own_reach(listener_factory):
     with named_netns() as name:
         child = listener_factory("tcp", "0.0.0.0", prefix=("ip", "netns", "exec", name))
         scanner = ListenerScanner(all_netns=True)
         try:
-            (row,) = wait_for(scanner, lambda r: r.netns == name and r.port == child.port,
+            (row,) = scan_until(scanner, lambda r: r.netns == name and r.port == child.port,
                               f"the listener in {name}")
             assert row.pid == child.pid and row.process.name.startswith("python")
             # Only loopback exists in the namespace: nothing outside can connect.
@@ -58,7 +46,7 @@ def test_an_unshared_namespace_is_named_by_its_inode_or_owner(listener_factory):
     assert inode != os.stat("/proc/self/ns/net").st_ino
     scanner = ListenerScanner(all_netns=True)
     try:
-        (row,) = wait_for(scanner, lambda r: r.pid == child.pid, "the unshared listener")
+        (row,) = scan_until(scanner, lambda r: r.pid == child.pid, "the unshared listener")
         from portwatch.core.probe.origins import Origins
 
         owner = Origins().describe(child.pid)  # a unit when the test itself runs in one
@@ -80,7 +68,7 @@ def test_reach_is_judged_against_the_namespace_interfaces(listener_factory):
             wired = listener_factory("tcp", "0.0.0.0", prefix=("ip", "netns", "exec", linked))
             scanner = ListenerScanner(all_netns=True)
             try:
-                wait_for(scanner, lambda r: r.pid == wired.pid, "the wired listener")
+                scan_until(scanner, lambda r: r.pid == wired.pid, "the wired listener")
                 rows = {r.pid: r for r in scanner.scan().listeners}
                 assert rows[alone.pid].exposure is Exposure.LOOPBACK
                 assert rows[wired.pid].exposure is Exposure.ALL_INTERFACES

@@ -45,27 +45,21 @@ def row_of(pid: int, origins: Origins | None = None):
         scanner.close()
 
 
-def test_a_service_in_the_v1_systemd_hierarchy(listener_factory):
-    skip_without(V1_SYSTEMD)
+@pytest.mark.parametrize(("root", "line"), [
+    (V1_SYSTEMD, "name=systemd:/pwtest.slice/"),  # the hybrid layout's named v1 hierarchy
+    (V2_UNIFIED, "0::/pwtest.slice/"),  # cgroup2
+])
+def test_a_service_in_its_cgroup(listener_factory, root, line):
+    skip_without(root)
     name = f"{unique('svc')}.service"
-    with unit_cgroup(V1_SYSTEMD, f"pwtest.slice/{name}") as cgroup:
-        child = listener_factory()
-        move_into(cgroup, child.pid)
-        row = row_of(child.pid)
-        assert row.unit == name
-        assert listener_record(row)["unit"] == name
-        child.stop()
-
-
-def test_a_service_in_cgroup2(listener_factory):
-    skip_without(V2_UNIFIED)
-    name = f"{unique('v2')}.service"
-    with unit_cgroup(V2_UNIFIED, f"pwtest.slice/{name}") as cgroup:
+    with unit_cgroup(root, f"pwtest.slice/{name}") as cgroup:
         child = listener_factory()
         move_into(cgroup, child.pid)
         with open(f"/proc/{child.pid}/cgroup") as handle:
-            assert f"0::/pwtest.slice/{name}" in handle.read()
-        assert row_of(child.pid).unit == name
+            assert f"{line}{name}" in handle.read()
+        row = row_of(child.pid)
+        assert row.unit == name
+        assert listener_record(row)["unit"] == name
         child.stop()
 
 
