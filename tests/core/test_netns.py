@@ -140,3 +140,51 @@ def test_without_privileges_it_says_how_many_namespaces_it_could_not_read(nobody
     assert found["rows"] == 0
     assert found["unreadable"] >= 1  # at least ours: /run/netns/pwtest-… exists, setns refused
     assert "could not be read" in found["problem"] and "sudo" in found["problem"]
+
+
+LISTEN_WHEN_TOLD = """
+import socket, sys
+print("ready", flush=True)
+sys.stdin.readline()
+s = socket.socket()
+s.bind(("0.0.0.0", 0))
+s.listen()
+print(s.getsockname()[1], flush=True)
+sys.stdin.read()
+"""
+
+
+def test_an_idle_namespace_is_not_dumped_again_until_its_process_runs():
+    with named_netns("idle") as name:
+        child = subprocess.Popen(["ip", "netns", "exec", name, sys.executable, "-c",
+                                  LISTEN_WHEN_TOLD], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, text=True)
+        spaces = NamespaceScanner()
+        try:
+            assert child.stdout.readline().strip() == "ready"
+            inode = os.stat(f"/run/netns/{name}").st_ino
+            spaces.listeners()
+            deadline = time.monotonic() + 30
+            while True:  # until its process has gone to sleep in read() (a loaded machine)
+                dumped = spaces.dumps[inode]
+                spaces.listeners()
+                if spaces.dumps[inode] == dumped:
+                    break
+                assert time.monotonic() < deadline, "the child never went idle"
+                time.sleep(0.05)
+            for _ in range(3):  # its one process sleeps in read(): nothing there can change
+                assert not [s for s, space in spaces.listeners() if space.inode == inode]
+            assert spaces.dumps[inode] == dumped
+            child.stdin.write("listen\n")
+            child.stdin.flush()
+            port = int(child.stdout.readline())
+            # It ran and opened a descriptor: the very next scan dumps and sees the listener.
+            found = [s for s, space in spaces.listeners() if space.inode == inode]
+            assert [s.port for s in found] == [port]
+            assert spaces.dumps[inode] == dumped + 1
+        finally:
+            spaces.close()
+            child.terminate()  # our own child, by its PID
+            child.wait(10)
+            child.stdin.close()
+            child.stdout.close()
