@@ -53,9 +53,13 @@ class Origins:
         self._socket_units: tuple[float, dict[tuple[str, int], str]] | None = None
         self._containers: tuple[float, list[containers.Published]] | None = None
         self._last: tuple[Listener, ...] = ()
+        self._input: tuple[Listener, ...] | None = None  # what _last was made from
+        self._next_look = float("inf")  # when some process is to be asked again
 
     def annotate(self, listeners: tuple[Listener, ...]) -> tuple[Listener, ...]:
         now = self._clock()
+        if listeners is self._input and now < self._next_look:
+            return self._last  # the scanner's very same tuple: the same rows
         rows: dict[int, tuple[Listener, Listener, _Found | None]] = {}
         result: list[Listener] = []
         known = self._rows
@@ -73,6 +77,9 @@ class Origins:
             rows[id(row)] = (row, enriched, found)
             result.append(enriched)
         self._rows = rows
+        self._input = listeners
+        self._next_look = min((found.expires for _, _, found in rows.values() if found),
+                              default=float("inf"))
         live = {(row.pid, row.process.create_time) for row in listeners if row.process}
         self._found = {key: value for key, value in self._found.items()
                        if key[:2] in live and value.expires > now}
