@@ -151,7 +151,7 @@ def container_pid(engine_path: str, container_id: str) -> int | None:
 def inner_process(pid: int, port: int, proto: str, proc: str = "/proc") -> str | None:
     """Name of the process listening on `port` inside the network namespace of `pid` (root
     only: entering a namespace needs CAP_SYS_ADMIN); None when it cannot be told."""
-    from portwatch.core.probe.netns import open_inside
+    from portwatch.core.probe.nsenter import KeptSockDiag, open_inside
     from portwatch.core.sockdiag import NETLINK_SOCK_DIAG
 
     path = f"{proc}/{pid}/ns/net"
@@ -161,9 +161,7 @@ def inner_process(pid: int, port: int, proto: str, proc: str = "/proc") -> str |
     except OSError as exc:
         log.debug("cannot look inside the namespace of %s: %s", pid, exc)
         return None
-    from portwatch.core.probe.netns import _KeptSockDiag
-
-    diag = _KeptSockDiag(sock)
+    diag = KeptSockDiag(sock)
     try:
         inodes = {item.inode for item in diag.listeners()
                   if item.port == port and item.proto.value == proto}

@@ -5,10 +5,9 @@ sandbox) is invisible to sock_diag in ours. `NamespaceFinder` finds the distinct
 `/proc/<pid>/ns/net` and `/run/netns/*` (reading only new processes and a rotating few old ones
 per scan; `/run/netns` again only when the directory changed). `NamespaceScanner` lists each
 one's listeners with the same sock_diag dump as the host scan: its netlink socket is opened
-inside the namespace once — setns(2) through ctypes (Python 3.11 has no `os.setns`) in a
-short-lived thread, which alone changes namespace — and kept, so a scan costs one dump per
-namespace. A kept socket pins its namespace, so it is closed as soon as the namespace is no
-longer found.
+inside the namespace once (`nsenter`: setns(2) in a short-lived thread) and kept, so a scan
+costs one dump per namespace. A kept socket pins its namespace, so it is closed as soon as the
+namespace is no longer found.
 
 A dump walks the kernel's socket tables whatever the namespace holds (≈ 0.15 ms for the four
 dumps of an empty one), so a namespace is dumped again only when something in it may have
@@ -23,13 +22,10 @@ Entering a namespace needs CAP_SYS_ADMIN: without it the namespaces seen are cou
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import logging
 import os
 import socket
-import struct
-import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -37,19 +33,16 @@ from typing import NamedTuple
 
 from portwatch.core.exposure import classify
 from portwatch.core.model import Exposure
-from portwatch.core.sockdiag import NETLINK_SOCK_DIAG, DiagSocket, SockDiag, SockDiagError
+from portwatch.core.probe.nsenter import (
+    NETLINK_ROUTE,
+    KeptSockDiag,
+    only_loopback,
+    open_inside,
+)
+from portwatch.core.sockdiag import NETLINK_SOCK_DIAG, DiagSocket
 
 log = logging.getLogger(__name__)
 
-CLONE_NEWNET = 0x40000000
-NETLINK_ROUTE = 0
-RTM_GETLINK = 18
-RTM_NEWLINK = 16
-IFF_UP = 0x1
-IFF_LOOPBACK = 0x8
-_LINK_REQUEST = struct.Struct("=IHHII B3x iII")  # nlmsghdr + ifinfomsg
-_NLMSGHDR = struct.Struct("=IHHII")
-_IFI_FLAGS = struct.Struct("=I")
 _INTERFACES_TTL = 5.0  # seconds before a namespace's interfaces are read again
 REDUMP_AFTER = 10.0  # seconds: a namespace whose processes did nothing is dumped again anyway
 MAX_WATCHED = 8  # a namespace with more processes is dumped every scan
@@ -69,49 +62,6 @@ def namespace_inode(path: str = "/proc/self/ns/net") -> int | None:
         return os.stat(path).st_ino
     except OSError:
         return None
-
-
-_libc: ctypes.CDLL | None = None
-
-
-def _setns(fd: int) -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    if _libc.setns(fd, CLONE_NEWNET) != 0:
-        code = ctypes.get_errno()
-        raise OSError(code, os.strerror(code))
-
-
-def open_inside(path: str, *protocols: int) -> list[socket.socket]:
-    """Netlink sockets (one per protocol) opened inside the namespace at `path`. Raises OSError
-    (EPERM without CAP_SYS_ADMIN). The thread that enters the namespace ends right after."""
-    result: list[socket.socket] = []
-    failure: list[OSError] = []
-
-    def enter_and_open() -> None:
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                _setns(fd)
-            finally:
-                os.close(fd)
-            for protocol in protocols:
-                sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                     protocol)
-                result.append(sock)
-                sock.bind((0, 0))
-        except OSError as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=enter_and_open, name="portwatch-setns", daemon=True)
-    thread.start()
-    thread.join()
-    if failure:
-        for sock in result:
-            sock.close()
-        raise failure[0]
-    return result
 
 
 class NamespaceFinder:
@@ -221,7 +171,7 @@ class _Inside:
     def __init__(self, namespace: Namespace, diag_sock: socket.socket,
                  route_sock: socket.socket) -> None:
         self.namespace = namespace
-        self.diag = _KeptSockDiag(diag_sock)
+        self.diag = KeptSockDiag(diag_sock)
         self.route = route_sock
         self.sockets: tuple[DiagSocket, ...] = ()
         self.isolated: bool | None = None  # no interface but loopback is up
@@ -232,52 +182,6 @@ class _Inside:
     def close(self) -> None:
         self.diag.release()
         self.route.close()
-
-
-class _KeptSockDiag(SockDiag):
-    """SockDiag over a netlink socket opened inside another namespace: kept between calls."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        super().__init__()
-        self._sock = sock
-
-    def close(self) -> None:  # SockDiag closes after each call; this socket cannot be reopened
-        pass
-
-    def release(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-
-    def _socket(self) -> socket.socket:
-        if self._sock is None:
-            raise SockDiagError(errno.EBADF, "the namespace's netlink socket was closed")
-        return self._sock
-
-
-def _only_loopback(sock: socket.socket) -> bool:
-    """True when no interface but loopback is up in the socket's namespace (RTM_GETLINK)."""
-    sock.send(_LINK_REQUEST.pack(_LINK_REQUEST.size, RTM_GETLINK, 0x301, 1, 0, 0, 0, 0, 0))
-    isolated = True
-    while True:
-        data = sock.recv(1 << 16)
-        offset = 0
-        while offset + 16 <= len(data):
-            length, kind, _flags, _seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-            if length < 16:
-                raise OSError(errno.EPROTO, "malformed rtnetlink message")
-            if kind == 3:  # NLMSG_DONE
-                return isolated
-            if kind == 2:  # NLMSG_ERROR
-                code = -struct.unpack_from("=i", data, offset + 16)[0]
-                raise OSError(code, os.strerror(code))
-            if kind == RTM_NEWLINK and length >= 32:
-                (flags,) = _IFI_FLAGS.unpack_from(data, offset + 24)
-                if flags & IFF_UP and not flags & IFF_LOOPBACK:
-                    isolated = False
-            offset += (length + 3) & ~3
-        if not data:
-            return isolated
 
 
 class NamespaceScanner:
@@ -335,7 +239,7 @@ class NamespaceScanner:
             try:
                 sockets = inside.diag.listeners()
                 if sockets is not inside.sockets or now - inside.checked > _INTERFACES_TTL:
-                    inside.isolated = _only_loopback(inside.route)
+                    inside.isolated = only_loopback(inside.route)
                     inside.checked = now
             except OSError as exc:
                 log.debug("cannot list the sockets of namespace %s: %s", inode, exc)
