@@ -210,3 +210,11 @@ def test_no_engine_answering_gives_an_empty_list(tmp_path):
 ])
 def test_container_ids_in_cgroups(text, expected):
     assert containers.container_id_of_cgroup(text) == expected
+
+
+@pytest.mark.parametrize(("name", "engine"), [
+    ("docker-proxy", "docker"), ("rootlessport", "podman"), ("pasta.avx2", "podman"),
+    ("containerd-shim-runc-v2", "docker"), ("conmon", "podman"), ("nginx", None),
+])
+def test_forwarders_by_process_name(name, engine):
+    assert containers.forwarder_engine(name) == engine

@@ -35,6 +35,14 @@ FORWARDERS = {
     "conmon": "podman",
     "containerd-shim": "docker",
 }
+def forwarder_engine(name: str) -> str | None:
+    """The engine whose forwarder or monitor a process name is ("containerd-shim-runc-v2" too)."""
+    engine = FORWARDERS.get(name)
+    if engine is None and name.startswith("containerd-shim"):
+        engine = "docker"
+    return engine
+
+
 _CGROUP_ID = re.compile(r"(libpod|docker)[-/]([0-9a-f]{64})(?:\.scope)?(?:/|$)")
 _TIMEOUT = 2.0
 _MAX_ANSWER = 16 << 20

@@ -133,7 +133,7 @@ class Origins:
                 label = unit_label(units.Unit(socket_unit, units.manager_user(unit)))
         container = None
         in_cgroup = containers.container_id_of_cgroup(cgroup)
-        engine = containers.FORWARDERS.get(proc.name)
+        engine = containers.forwarder_engine(proc.name)
         if in_cgroup is not None or engine is not None:
             container = self._container(row, proc, in_cgroup, engine, now)
             if container.id is None or (container.inner_process is None and in_cgroup is None):
@@ -161,7 +161,8 @@ class Origins:
 
     def _container(self, row: Listener, proc: ProcessInfo, in_cgroup: tuple[str, str] | None,
                    engine: str | None, now: float) -> ContainerInfo:
-        named = _id_from_cmdline(proc.cmdline) if proc.name in _STARTED_FOR_ONE else None
+        named = _id_from_cmdline(proc.cmdline) if proc.name.startswith(_STARTED_FOR_ONE) \
+            else None
         match = None
         if in_cgroup is not None:
             match = self._match_id(in_cgroup[1], now)
@@ -195,7 +196,7 @@ class Origins:
         return None
 
 
-_STARTED_FOR_ONE = frozenset({"conmon", "containerd-shim"})  # their command line names the id
+_STARTED_FOR_ONE = ("conmon", "containerd-shim")  # their command line names the id
 
 
 def _id_from_cmdline(cmdline: tuple[str, ...]) -> str | None:
