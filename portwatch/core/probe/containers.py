@@ -13,7 +13,6 @@ container port there and the process holding it. The sockets are `DOCKER_HOST` a
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
 import os
@@ -63,26 +62,31 @@ def engine_sockets() -> list[tuple[str, str]]:
     return [(e, p) for e, p in found if not (p in seen or seen.add(p))]
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path: str) -> None:
-        super().__init__("localhost", timeout=_TIMEOUT)
-        self._path = path
+def _unix_connection(path: str) -> Any:
+    """An http.client connection over the Unix socket `path` (http.client, with the email
+    package it loads, costs tens of milliseconds to import: only when an engine is asked)."""
+    import http.client
 
-    def connect(self) -> None:
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        try:
-            sock.settimeout(_TIMEOUT)
-            sock.connect(self._path)
-        except OSError:
-            sock.close()
-            raise
-        self.sock = sock
+    class UnixConnection(http.client.HTTPConnection):
+        def connect(self) -> None:
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.settimeout(_TIMEOUT)
+                sock.connect(path)
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
+
+    return UnixConnection("localhost", timeout=_TIMEOUT)
 
 
 def api_get(path: str, url: str) -> Any:
     """GET url from the engine listening on the Unix socket `path`; the decoded JSON. Raises
     OSError (no engine there, refused) or ValueError (not a JSON answer)."""
-    conn = _UnixConnection(path)
+    import http.client
+
+    conn = _unix_connection(path)
     try:
         conn.request("GET", url, headers={"Host": "localhost"})
         answer = conn.getresponse()
