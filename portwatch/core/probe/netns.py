@@ -322,15 +322,18 @@ class NamespaceScanner:
 
     def problem(self) -> str | None:
         """One sentence when some namespaces could not be read, else None."""
+        root = os.geteuid() == 0
         parts = []
         if self.unreadable:
-            parts.append(f"{self.unreadable} other network namespace(s) could not be read")
+            parts.append(f"{self.unreadable} other network namespace(s) could not be entered ("
+                         + ("this root process lacks CAP_SYS_ADMIN" if root else
+                            "run portwatch with sudo") + ")")
         if self.unreadable_pids:
-            parts.append(f"the network namespace of {self.unreadable_pids} process(es) could not"
-                         " be seen")
+            parts.append(f"the network namespace of {self.unreadable_pids} process(es) is hidden"
+                         " from portwatch" + ("" if root else " (run portwatch with sudo)"))
         if not parts:
             return None
-        return "; ".join(parts) + ": their listeners are not shown (run portwatch with sudo)"
+        return "; ".join(parts) + ": their listeners are not shown"
 
 
 def _close_all(inside: dict[int, _Inside]) -> None:
