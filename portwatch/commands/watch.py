@@ -64,6 +64,9 @@ def add_parser(subparsers: Any) -> None:
                         help='one JSON object per line: {"event", "time", ...listener fields}')
     parser.add_argument("--no-history", action="store_true",
                         help="do not record the events in the history file")
+    parser.add_argument("--all-netns", action="store_true",
+                        help="also watch every other network namespace (root); their events"
+                        " are printed, not recorded")
     parser.set_defaults(run=run)
 
 
@@ -91,6 +94,8 @@ def human_line(event: str, when: float, row: AnnotatedListener) -> str:
     who = f"{visible(proc.name, 40)} (pid {proc.pid})" if proc else "(hidden owner)"
     parts = [iso_utc(when), f"{event:<6}", f"{sock.proto.value} {sock.endpoint}", who,
              sock.exposure.label]
+    if sock.netns:
+        parts.append(f"netns {visible(sock.netns, 40)}")
     if row.entry is not None:
         parts.append(visible(row.entry.service, 30) if row.entry.service else "unregistered")
     if row.assessment is not None:
@@ -206,7 +211,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"portwatch: warning: {problem}", file=err)
         if isinstance(opened, HistoryStore):
             history = RecordUnlessWindow(opened, err)
-    monitor = Monitor(ListenerScanner().scan, _annotator(err), history=history)
+    scanner = ListenerScanner(all_netns=args.all_netns)
+    monitor = Monitor(scanner.scan, _annotator(err), history=history)
     reported: set[str] = set()
     try:
         with _StopOnSignal() as stop:
@@ -232,6 +238,7 @@ def run(args: argparse.Namespace) -> int:
                     due = now + min(args.interval, 0.05)
                 stop.wait(due - now)
     finally:
+        scanner.close()
         if history is not None:
             history.close()
     return 0
