@@ -44,9 +44,12 @@ def origin_facts(listener: Listener) -> list[tuple[str, str]]:
         name, user = _unit_parts(listener.unit)
         ctl = "systemctl --user" if user else "systemctl"
         if name.endswith(".socket"):
-            how = (f"socket activation: the service manager holds the port and starts the"
-                   f" service on the first connection. Stop it with `{ctl} stop {name}`;"
-                   f" `{ctl} disable {name}` keeps it from listening after the next boot")
+            from portwatch.core.probe.units import service_of_socket
+
+            how = (f"socket activation: the service manager holds the port and starts"
+                   f" {service_of_socket(name)} on the first connection. Stop it with"
+                   f" `{ctl} stop {name}`; `{ctl} disable {name}` keeps it from listening"
+                   " after the next boot")
         elif name.endswith(".scope"):
             how = (f"a scope, started by a program rather than at boot: `{ctl} stop {name}`"
                    " stops it; there is nothing to disable")

@@ -412,3 +412,8 @@ def test_details_say_how_to_stop_the_unit_and_the_container():
     text = report.to_text(report.listener_report(inner))
     assert "podman stop web" in text and "Answers inside" in text and "httpd" in text
     assert "netns-abc" in text
+    activated = catalog.annotate(dataclasses.replace(listener(22, name="systemd", pid=1),
+                                                     unit="pwtest-none.socket"))
+    text = report.to_text(report.listener_report(activated))
+    assert "starts pwtest-none.service on the first connection" in text
+    assert "systemctl disable pwtest-none.socket" in text
