@@ -13,6 +13,7 @@ from portwatch.core.model import (
     CatalogEntry,
     ContainerInfo,
     Listener,
+    Package,
     SecurityNote,
 )
 
@@ -39,10 +40,14 @@ def _listener_notes(item: AnnotatedListener) -> list[dict[str, Any]]:
 
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
-    """One listener as the JSON contract's object (catalog keys null when unknown)."""
+    """One listener as the JSON contract's object (catalog keys null when unknown).
+
+    `user` is the owning process's user, else the socket's (known also when the owner is
+    hidden); `holders` every process holding the socket, the owner first."""
     annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
     sock = annotated.listener
     proc = sock.process
+    provenance = proc.provenance if proc else None
     entry = annotated.entry
     return {
         "proto": sock.proto.value,
@@ -52,9 +57,13 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "exposure": sock.exposure.value,
         "pid": proc.pid if proc else None,
         "process": proc.name if proc else None,
-        "user": proc.user if proc else None,
+        "user": sock.user,
         "exe": proc.exe if proc else None,
         "cmdline": list(proc.cmdline) if proc else None,
+        "holders": [{"pid": pid, "process": name} for pid, name in sock.holders],
+        "exe_deleted": provenance.exe_deleted if provenance else None,
+        "package": package_record(provenance.package) if provenance else None,
+        "flags": list(provenance.flags) if provenance else [],
         "owner_hidden": sock.owner_hidden,
         "hidden_reason": sock.hidden_reason,
         "unit": sock.unit,
@@ -75,6 +84,26 @@ def container_record(container: ContainerInfo | None) -> dict[str, Any] | None:
         return None
     return {"engine": container.engine, "id": container.id, "name": container.name,
             "image": container.image, "inner_process": container.inner_process}
+
+
+def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
+    """Who owned a listener: `previous` of a `changed` event in `watch --json`."""
+    sock = item.listener if isinstance(item, AnnotatedListener) else item
+    proc = sock.process
+    return {
+        "pid": proc.pid if proc else None,
+        "process": proc.name if proc else None,
+        "user": sock.user,
+        "exe": proc.exe if proc else None,
+        "cmdline": list(proc.cmdline) if proc else None,
+    }
+
+
+def package_record(package: Package | None) -> dict[str, Any] | None:
+    """{"manager", "name", "version"} of the package an executable came from, or None."""
+    if package is None:
+        return None
+    return {"manager": package.manager, "name": package.name, "version": package.version}
 
 
 def entry_record(entry: CatalogEntry) -> dict[str, Any]:
