@@ -39,6 +39,8 @@ def unit_label(unit: units.Unit) -> str:
 
 
 class Origins:
+    """Fills in `unit` and `container`; one per scanner (not thread-safe)."""
+
     def __init__(self, proc: str = "/proc", bus_address: str | None = None,
                  unit_dirs: tuple[str, ...] = units.UNIT_DIRS,
                  engine_sockets: Callable[[], list[tuple[str, str]]] = containers.engine_sockets,
@@ -108,9 +110,10 @@ class Origins:
     def _origin(self, row: Listener, now: float) -> _Found:
         proc = row.process
         assert proc is not None
-        # The service manager's sockets differ by port; everything else is per process.
-        manager_key = row.port if proc.name in units.MANAGERS else 0
-        key = (proc.pid, proc.create_time, row.proto.value, manager_key)
+        # The service manager's sockets (socket units) and a forwarder's (published ports of
+        # one container or several) differ by port; everything else is per process.
+        per_port = proc.name in units.MANAGERS or containers.forwarder_engine(proc.name)
+        key = (proc.pid, proc.create_time, row.proto.value, row.port if per_port else 0)
         found = self._found.get(key)
         if found is not None and found.expires > now:
             return found
