@@ -171,8 +171,8 @@ class Origins:
             match = self._match_id(in_cgroup[1], now)
         elif named is not None:
             match = self._match_id(named, now)
-        if match is None:
-            for item in self._listed(now):
+        if match is None:  # the container publishing this port, the forwarder's engine first
+            for item in sorted(self._listed(now), key=lambda item: item.engine != engine):
                 if (row.proto.value, row.port) in item.ports:
                     match = item
                     break
