@@ -69,6 +69,11 @@ class PollResult:
     def row_map(self) -> dict[ListenerKey, AnnotatedListener]:
         return {row.key: row for row in self.rows}
 
+    @property
+    def host_rows(self) -> tuple[AnnotatedListener, ...]:
+        """The rows of the host's network namespace (what the window shows by default)."""
+        return tuple(row for row in self.rows if row.listener.netns is None)
+
 
 class Monitor:
     """Keeps the previous scan and turns each new one into a PollResult."""

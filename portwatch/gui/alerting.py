@@ -208,7 +208,8 @@ class AlertCenter(QObject):
         if result.first:
             log.info("first poll: %d listening; watching for new listeners", len(result.rows))
         if self.tray is not None:
-            self.tray.set_counts(len(result.rows), reachable_count(result.rows))
+            host = result.host_rows  # other network namespaces are not the machine's reach
+            self.tray.set_counts(len(host), reachable_count(host))
         for alert in result.alerts:
             self.raise_alert(alert)
 

@@ -391,6 +391,8 @@ def shown_ports(win) -> list[int]:
 def test_other_namespaces_are_shown_only_when_asked(window):
     window.apply_poll(ScriptedMonitor().poll(origin_rows()))
     assert shown_ports(window) == [22]  # the host's view by default
+    assert window.status.counts.text() == (
+        "1 listening · 1 reachable from the network · 1 in other network namespaces")
     window.filter_bar.all_netns.setChecked(True)
     assert shown_ports(window) == [22, 80]
     window.filter_bar.set_filter(ListenerFilter(all_netns=True, text="web"))
