@@ -196,3 +196,14 @@ def test_socket_units_from_systemds_dbus_api(systemd_bus, tmp_path, listener_fac
 
 def test_no_bus_means_unit_files(tmp_path):
     assert units.socket_units_from_bus(f"unix:path={tmp_path / 'absent'}") is None
+
+
+def test_socket_unit_files_name_their_ports(tmp_path):
+    (tmp_path / "pwtest-a.socket").write_text(
+        "[Socket]\nListenStream=[::]:2222\nListenDatagram=0.0.0.0:5353\n"
+        "ListenStream=/run/pwtest.sock\nListenStream=@abstract\n")
+    (tmp_path / "pwtest-b.socket").write_text("[Socket]\nListenStream=8181\n")
+    (tmp_path / "pwtest-c.service").write_text("[Service]\nListenStream=9999\n")  # not a socket
+    assert units.socket_units_from_files((str(tmp_path),)) == {
+        ("tcp", 2222): "pwtest-a.socket", ("udp", 5353): "pwtest-a.socket",
+        ("tcp", 8181): "pwtest-b.socket"}
