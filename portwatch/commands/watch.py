@@ -39,6 +39,7 @@ from portwatch.core.history import (
 )
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.monitor import Monitor, PollResult, paired
+from portwatch.core.reach import ReachAnnotator
 from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import load_settings
 from portwatch.core.text import visible
@@ -242,7 +243,7 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(opened, HistoryStore):
             history = RecordUnlessWindow(opened, err)
     scanner = ListenerScanner(all_netns=args.all_netns)
-    monitor = Monitor(scanner.scan, _annotator(err), history=history)
+    monitor = Monitor(scanner.scan, ReachAnnotator(_annotator(err)), history=history)
     reported: set[str] = set()
     try:
         with _StopOnSignal() as stop:

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from portwatch.assets import resource_file
 from portwatch.core import paths
 from portwatch.core.monitor import Monitor
+from portwatch.core.reach import ReachAnnotator
 from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.main_window import MainWindow
@@ -71,7 +72,7 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
     # Every network namespace as root (entering one needs it): the filter bar shows the host's
     # by default, and alerts and history are about the host's (core.monitor).
     scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
-    return Monitor(scanner.scan, catalog), catalog, problems
+    return Monitor(scanner.scan, ReachAnnotator(catalog)), catalog, problems
 
 
 def window_icon() -> QIcon | None:

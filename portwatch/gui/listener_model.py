@@ -28,6 +28,7 @@ from PySide6.QtGui import QBrush, QColor
 from portwatch.core.model import (
     FLAG_TEXT,
     AnnotatedListener,
+    Exposure,
     Family,
     ListenerKey,
     Risk,
@@ -35,6 +36,7 @@ from portwatch.core.model import (
 )
 from portwatch.core.monitor import PollResult
 from portwatch.core.origin_text import origin_facts, origin_label
+from portwatch.core.reach import reach_label, reach_text
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
 from portwatch.gui.plain import plain_tooltip
@@ -56,7 +58,8 @@ class Column(enum.IntEnum):
     USES = 8
     SECURITY = 9
     FIRST_SEEN = 10
-    ORIGIN = 11  # hidden until chosen in the header's menu
+    REACH = 11
+    ORIGIN = 12  # hidden until chosen in the header's menu
 
 
 HEADERS = {
@@ -71,6 +74,7 @@ HEADERS = {
     Column.USES: "Known uses",
     Column.SECURITY: "Security notes",
     Column.FIRST_SEEN: "First seen",
+    Column.REACH: "Reach",
     Column.ORIGIN: "Started by",
 }
 HEADER_TIPS = {
@@ -82,6 +86,8 @@ HEADER_TIPS = {
     Column.SECURITY: "What is known about this port's security history; notes about the"
                       " listening program first (grey: none of the notes is about it)",
     Column.FIRST_SEEN: "When portwatch first saw this listener in this session",
+    Column.REACH: "Who can really connect: the bind address combined with the host firewall's"
+                  " verdict for a new connection from outside (hover for the deciding rule)",
     Column.ORIGIN: "The systemd unit, container or network namespace it belongs to",
 }
 
@@ -184,8 +190,19 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
         uses,
         security,
         _clock_text(first_seen),
+        reach_label(sock, item.firewall),
         visible(origin_label(sock), 120),
     )
+
+
+_REACH_RANK = {"accept": 3, "unknown": 2, "reject": 1, "drop": 1}
+
+
+def _reach_rank(item: AnnotatedListener) -> int:
+    """Sort order of the Reach column: open to the network first, loopback last."""
+    if item.firewall is None:
+        return 0 if item.listener.exposure is Exposure.LOOPBACK else 2
+    return _REACH_RANK.get(item.firewall.verdict, 2)
 
 
 FLAG_MARKER = "\u26a0 "  # ⚠ before a process whose provenance deserves a second look
@@ -268,6 +285,7 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
         _uses_text(item).casefold(),
         severity,
         first_seen,
+        _reach_rank(item),
         origin_label(sock).casefold(),
     )
 
@@ -282,6 +300,8 @@ def _tooltip(item: AnnotatedListener, column: int) -> str:
                      f"{visible(item.assessment.reason)}")
     elif column == Column.ADDRESS:
         lines.append(f"{visible(sock.endpoint)} — {sock.exposure.label}")
+    elif column == Column.REACH:
+        lines.append(reach_text(sock, item.firewall))
     elif column in (Column.PROCESS, Column.PID, Column.USER):
         if proc is None:
             if sock.socket_user:
@@ -342,6 +362,8 @@ def _changed_columns(old: AnnotatedListener, new: AnnotatedListener) -> list[Col
         columns.append(Column.RISK)
     if old.listener.exposure != new.listener.exposure:
         columns.append(Column.ADDRESS)
+    if old.listener.exposure != new.listener.exposure or old.firewall != new.firewall:
+        columns.append(Column.REACH)
     if old.listener.process != new.listener.process or \
             old.listener.hidden_reason != new.listener.hidden_reason or \
             old.listener.holders != new.listener.holders or \

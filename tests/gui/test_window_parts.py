@@ -430,3 +430,19 @@ def test_details_say_how_to_stop_the_unit_and_the_container():
     text = report.to_text(report.listener_report(activated))
     assert "starts pwtest-none.service on the first connection" in text
     assert "systemctl disable pwtest-none.socket" in text
+
+
+def test_details_reach_line_says_what_the_firewall_does():
+    from portwatch.core.firewall import FirewallVerdict
+    from portwatch.core.model import AnnotatedListener
+
+    open_all = AnnotatedListener(listener(6379, address="0.0.0.0"))
+    assert "Reach: all interfaces: any network this machine is on can connect" in \
+        report.to_text(report.listener_report(open_all))
+    verdict = FirewallVerdict("drop", ("eth0",), "table inet filter, chain input, policy drop",
+                              "the firewall drops new connections from outside on eth0: "
+                              "table inet filter, chain input, policy drop")
+    shielded = dataclasses.replace(open_all, firewall=verdict)
+    assert ("Reach: all interfaces; the firewall drops new connections from outside on eth0: "
+            "table inet filter, chain input, policy drop") in \
+        report.to_text(report.listener_report(shielded))
