@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from portwatch.commands import watch_outputs
 from portwatch.core import instance, paths
 from portwatch.core.export import event_record
 from portwatch.core.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
@@ -64,6 +65,7 @@ def add_parser(subparsers: Any) -> None:
                         help='one JSON object per line: {"event", "time", ...listener fields}')
     parser.add_argument("--no-history", action="store_true",
                         help="do not record the events in the history file")
+    watch_outputs.add_arguments(parser)
     parser.set_defaults(run=run)
 
 
@@ -196,10 +198,10 @@ def _recording(history: RecordUnlessWindow | None) -> str:
 def run(args: argparse.Namespace) -> int:
     out, err = sys.stdout, sys.stderr
     history: RecordUnlessWindow | None = None
+    settings, messages = load_settings()  # history retention, alert rules, as the window
+    for message in messages:
+        print(f"portwatch: warning: {message}", file=err)
     if not args.no_history:
-        settings, messages = load_settings()  # how long history is kept, as the window does
-        for message in messages:
-            print(f"portwatch: warning: {message}", file=err)
         opened, problems = open_history(paths.history_file(), source="watch",
                                         retention_days=settings.history_retention_days)
         for problem in problems:
@@ -207,6 +209,12 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(opened, HistoryStore):
             history = RecordUnlessWindow(opened, err)
     monitor = Monitor(ListenerScanner().scan, _annotator(err), history=history)
+    try:
+        outputs = watch_outputs.build_outputs(args, settings, monitor, history, err)
+    except BaseException:
+        if history is not None:
+            history.close()
+        raise
     reported: set[str] = set()
     try:
         with _StopOnSignal() as stop:
@@ -224,6 +232,7 @@ def run(args: argparse.Namespace) -> int:
                               f" {args.interval:g} s ({where}); Ctrl-C stops", file=err)
                 else:
                     print_events(result, args.json, out)
+                outputs.publish(result)
                 # Keep to the schedule; after a slow poll or a suspended machine, start it
                 # again from now rather than catching up.
                 due += args.interval
@@ -232,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
                     due = now + min(args.interval, 0.05)
                 stop.wait(due - now)
     finally:
+        outputs.close()
         if history is not None:
             history.close()
     return 0
