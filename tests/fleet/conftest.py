@@ -124,3 +124,26 @@ def named_interpreter(folder: Path, name: str) -> str:
 def portwatch_env(**extra: str) -> dict[str, str]:
     """The test's environment (its own config and data folders) for a portwatch child."""
     return {**os.environ, "PYTHONPATH": str(REPO), **extra}
+
+
+def annotated(name: str | None = "dockerd", port: int = 2375, risk=None, *,
+              address: str = "0.0.0.0", pid: int = 4242, user: str | None = "root",
+              cmdline: tuple[str, ...] = ()):
+    """An annotated TCP listener for unit tests: exposure from the address, `risk` (a Risk or
+    None for no assessment), `name` None for a hidden owner."""
+    from portwatch.core.model import (
+        AnnotatedListener,
+        Assessment,
+        Exposure,
+        Family,
+        Listener,
+        ProcessInfo,
+        Proto,
+    )
+
+    exposure = {"0.0.0.0": Exposure.ALL_INTERFACES, "127.0.0.1": Exposure.LOOPBACK}.get(
+        address, Exposure.LOCAL_NETWORK)
+    process = ProcessInfo(pid, name, user, None, cmdline) if name is not None else None
+    sock = Listener(Proto.TCP, Family.IPV4, address, port, exposure, process,
+                    owner_hidden=process is None)
+    return AnnotatedListener(sock, assessment=Assessment(risk, "test") if risk else None)

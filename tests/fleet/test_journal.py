@@ -22,19 +22,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import need_root_and, portwatch_env, wait_until
+from conftest import annotated, need_root_and, portwatch_env, wait_until
 
 from portwatch.core import journal
-from portwatch.core.model import (
-    AnnotatedListener,
-    Assessment,
-    Exposure,
-    Family,
-    Listener,
-    ProcessInfo,
-    Proto,
-    Risk,
-)
+from portwatch.core.model import Risk
 from portwatch.core.syslog5424 import message
 
 JOURNALD = next((path for path in ("/lib/systemd/systemd-journald",
@@ -96,14 +87,8 @@ def test_watch_journal_events_reach_journald(journald, listener_factory, daemons
     assert "cannot write" not in watch.log()
 
 
-def hostile_row() -> AnnotatedListener:
-    proc = ProcessInfo(4242, "two\nlines\udcff", "alice", "/usr/bin/x", ("x", "--a=b c"))
-    sock = Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 2375, Exposure.ALL_INTERFACES, proc)
-    return AnnotatedListener(sock, assessment=Assessment(Risk.HIGH, "exposed"))
-
-
 def test_binary_fields_and_a_datagram_too_large_for_the_socket(journald):
-    row = hostile_row()
+    row = annotated("two\nlines\udcff", 2375, Risk.HIGH, cmdline=("x", "--a=b c"))
     writer = journal.JournalWriter(str(journald / "run/systemd/journal/socket"))
     try:
         fields = list(journal.event_fields("opened", 1.0e9, row))

@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 from conftest import (
+    annotated,
     free_port,
     named_interpreter,
     need_root_and,
@@ -24,16 +25,7 @@ from conftest import (
     wait_until,
 )
 
-from portwatch.core.model import (
-    AnnotatedListener,
-    Assessment,
-    Exposure,
-    Family,
-    Listener,
-    ProcessInfo,
-    Proto,
-    Risk,
-)
+from portwatch.core.model import Risk
 from portwatch.core.prometheus import render, write_textfile
 
 LISTENER = textwrap.dedent("""
@@ -80,12 +72,8 @@ def parse_info(text: str) -> list[dict[str, str]]:
 
 
 def row(name: str | None, port: int, risk: Risk | None = Risk.NONE,
-        address: str = "127.0.0.1", exposure: Exposure = Exposure.LOOPBACK,
-        pid: int = 100) -> AnnotatedListener:
-    process = ProcessInfo(pid, name) if name is not None else None
-    sock = Listener(Proto.TCP, Family.IPV4, address, port, exposure, process,
-                    owner_hidden=process is None)
-    return AnnotatedListener(sock, assessment=Assessment(risk, "test") if risk else None)
+        address: str = "127.0.0.1", pid: int = 100):
+    return annotated(name, port, risk, address=address, pid=pid)
 
 
 def test_hostile_names_are_escaped_and_promtool_accepts_them():
@@ -104,9 +92,9 @@ def test_hostile_names_are_escaped_and_promtool_accepts_them():
 
 
 def test_same_labels_are_one_series_and_totals_cover_every_combination():
-    rows = [row("nginx", 80, Risk.LOW, "0.0.0.0", Exposure.ALL_INTERFACES, pid=1),
-            row("nginx", 80, Risk.LOW, "0.0.0.0", Exposure.ALL_INTERFACES, pid=2),
-            row(None, 22, None, "0.0.0.0", Exposure.ALL_INTERFACES)]
+    rows = [row("nginx", 80, Risk.LOW, "0.0.0.0", pid=1),
+            row("nginx", 80, Risk.LOW, "0.0.0.0", pid=2),
+            row(None, 22, None, "0.0.0.0")]
     text = render(rows, taken_at=1.0e9)
     assert check_metrics(text).returncode == 0
     assert ('portwatch_listener_info{proto="tcp",address="0.0.0.0",port="80",exposure='
