@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from portwatch.commands import watch_outputs
+from portwatch.commands import remote_cli, watch_outputs
 from portwatch.core import instance, paths
 from portwatch.core.export import event_record
 from portwatch.core.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
@@ -66,6 +66,9 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--no-history", action="store_true",
                         help="do not record the events in the history file")
     watch_outputs.add_arguments(parser)
+    remote_cli.add_host_argument(parser)
+    # For `watch --host`: the remote watch ends when the ssh connection (its stdin) closes.
+    parser.add_argument("--until-stdin-closes", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
 
@@ -195,7 +198,18 @@ def _recording(history: RecordUnlessWindow | None) -> str:
     return f"recording to {history.path}"
 
 
+def _stop_when_stdin_closes(stop: threading.Event) -> None:
+    def wait() -> None:
+        while sys.stdin.buffer.read1(4096):
+            pass
+        stop.set()
+
+    threading.Thread(target=wait, name="stdin watcher", daemon=True).start()
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.host:
+        return remote_cli.run_watch(args)
     out, err = sys.stdout, sys.stderr
     history: RecordUnlessWindow | None = None
     settings, messages = load_settings()  # history retention, alert rules, as the window
@@ -218,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
     reported: set[str] = set()
     try:
         with _StopOnSignal() as stop:
+            if args.until_stdin_closes:
+                _stop_when_stdin_closes(stop)
             due = time.monotonic()
             while not stop.is_set():
                 result = monitor.poll()
@@ -226,7 +242,7 @@ def run(args: argparse.Namespace) -> int:
                         reported.add(problem)
                         print(f"portwatch: {problem}", file=err)
                 if result.first:
-                    if not args.json:
+                    if not args.json or args.until_stdin_closes:  # --host waits for the line
                         where = _recording(history)
                         print(f"portwatch: watching {len(result.rows)} listeners every"
                               f" {args.interval:g} s ({where}); Ctrl-C stops", file=err)
