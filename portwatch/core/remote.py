@@ -41,8 +41,9 @@ SSH_OPTIONS = ("-o", "BatchMode=yes", "-o", "ConnectTimeout=15", "-o", "ServerAl
 SSH_FAILED = 255  # ssh's own exit status when it could not connect or log in
 NOT_FOUND = 127  # the remote shell: command not found
 NOT_EXECUTABLE = 126
-# user@host, host, user@[v6], host aliases from ~/.ssh/config; never an option ("-oProxy…")
-_HOST = re.compile(r"^(?:[A-Za-z0-9._+-]+@)?(?:[A-Za-z0-9._-]+|\[[0-9A-Fa-f:.%]+\])$")
+# user@host, host, an IPv6 address (fe80::1%eth0), host aliases from ~/.ssh/config; never an
+# option ("-oProxyCommand=…")
+_HOST = re.compile(r"^(?:[A-Za-z0-9._+-]+@)?(?:[A-Za-z0-9._-]+|[0-9A-Fa-f:.]+(?:%[\w.-]+)?)$")
 INSTALL_HINT = ("install it there (`pipx install portwatch`, or copy the wheel: `scp"
                 " dist/portwatch-*.whl HOST: && ssh HOST pip install --user portwatch-*.whl`),"
                 " or name it with PORTWATCH_REMOTE_COMMAND=/path/to/portwatch")
@@ -54,7 +55,7 @@ class RemoteError(Exception):
 
 def check_host(text: str) -> str:
     """HOST or USER@HOST as ssh takes it; ValueError for anything else (an option, spaces)."""
-    if not _HOST.match(text) or text.lstrip("[").startswith("-"):
+    if not _HOST.match(text) or text.startswith("-"):
         raise ValueError(f"not a host (USER@HOST, HOST or an ssh_config alias): {text!r}")
     return text
 

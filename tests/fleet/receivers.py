@@ -101,6 +101,11 @@ class SmtpReceiver:
                 self.wfile.write(line.encode() + b"\r\n")
                 self.wfile.flush()
 
+            def finish(self) -> None:
+                super().finish()
+                if isinstance(self.connection, ssl.SSLSocket):  # the server closes the plain one
+                    self.connection.close()
+
             def handle(self) -> None:
                 self.reply("220 pwtest ESMTP")
                 self.tls = False
@@ -124,7 +129,11 @@ class SmtpReceiver:
                         self.reply(line)
                 elif verb == "STARTTLS" and receiver.context is not None:
                     self.reply("220 go ahead")
-                    wrapped = receiver.context.wrap_socket(self.connection, server_side=True)
+                    try:
+                        wrapped = receiver.context.wrap_socket(self.connection,
+                                                               server_side=True)
+                    except (ssl.SSLError, OSError):  # the client refused our certificate
+                        return False
                     self.connection = self.request = wrapped
                     self.rfile = wrapped.makefile("rb")
                     self.wfile = wrapped.makefile("wb")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import annotated, portwatch_env, wait_until
+from fleet import annotated, portwatch_env, wait_until
 from receivers import HttpReceiver, SmtpReceiver
 
 from portwatch.core.channels import Channels, load_channels

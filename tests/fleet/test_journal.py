@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import annotated, need_root_and, portwatch_env, wait_until
+from fleet import annotated, need_root_and, portwatch_env, wait_until
 
 from portwatch.core import journal
 from portwatch.core.model import Risk

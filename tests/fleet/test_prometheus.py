@@ -16,7 +16,7 @@ import textwrap
 import urllib.request
 
 import pytest
-from conftest import (
+from fleet import (
     annotated,
     free_port,
     named_interpreter,

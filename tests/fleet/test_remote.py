@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO, need_root_and, portwatch_env, wait_until
+from fleet import REPO, need_root_and, portwatch_env, wait_until
 
 LISTENER = ("import socket,sys\ns=socket.socket()\ns.bind(('127.0.0.1',0))\ns.listen()\n"
             "print(s.getsockname()[1],flush=True)\nsys.stdin.read()")

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, portwatch_env
+from fleet import REPO, portwatch_env
 
 INSTALL = REPO / "packaging" / "linux" / "install.sh"
 EXPOSURE_LIMIT = 30  # systemd-analyze's --threshold: 10 × the exposure level (3.0 = "OK")

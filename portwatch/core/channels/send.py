@@ -66,6 +66,7 @@ def _title(alert: Alert) -> str:
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
+        fp.close()
         raise ChannelError(f"the server answered with a redirect (HTTP {code}); portwatch"
                            " does not follow it: put the final URL in the settings")
 
