@@ -49,16 +49,19 @@ class TextfileOutput(_Output):
         self.name = f"the textfile {directory / 'portwatch.prom'}"
         self.directory = directory
         self._outstanding = outstanding
+        self._rows: tuple | None = None  # the rows the cached text was made from
+        self._listeners_text = ""
 
     def publish(self, result: PollResult) -> bool:
-        from portwatch.core.prometheus import render, write_textfile
+        from portwatch.core.prometheus import listener_families, scan_families, write_textfile
 
         unacknowledged = self._outstanding.update(result) if self._outstanding else None
+        if result.rows is not self._rows:  # the Monitor hands the same tuple when unchanged
+            self._rows, self._listeners_text = result.rows, listener_families(result.rows)
         snapshot = result.snapshot
-        write_textfile(self.directory, render(result.rows, taken_at=snapshot.taken_at,
-                                              duration=result.duration,
-                                              partial=snapshot.partial,
-                                              unacknowledged=unacknowledged))
+        write_textfile(self.directory, self._listeners_text + scan_families(
+            taken_at=snapshot.taken_at, duration=result.duration, partial=snapshot.partial,
+            unacknowledged=unacknowledged))
         return True
 
 

@@ -92,9 +92,9 @@ def _number(value: float | int) -> str:
     return repr(float(value))
 
 
-def render(rows: Iterable[AnnotatedListener], *, taken_at: float, duration: float | None = None,
-           partial: bool = False, unacknowledged: int | None = None) -> str:
-    """The exposition text for one scan (ends with a newline)."""
+def listener_families(rows: Iterable[AnnotatedListener]) -> str:
+    """The series that depend only on the rows (the costly part: callers may keep it while
+    the rows stay the same)."""
     rows = list(rows)
     info = Counter(info_labels(row) for row in rows)
     totals = Counter((row.listener.exposure.value, risk_label(row)) for row in rows)
@@ -113,6 +113,13 @@ def render(rows: Iterable[AnnotatedListener], *, taken_at: float, duration: floa
     hidden = sum(1 for row in rows if row.listener.owner_hidden)
     _family(lines, "portwatch_listeners_owner_hidden",
             "Listening sockets whose owning process the scan could not see.", (("", hidden),))
+    return "\n".join(lines) + "\n"
+
+
+def scan_families(*, taken_at: float, duration: float | None = None, partial: bool = False,
+                  unacknowledged: int | None = None) -> str:
+    """The series about the scan itself (they change every poll)."""
+    lines: list[str] = []
     if unacknowledged is not None:
         _family(lines, "portwatch_alerts_unacknowledged",
                 "Alerts of this run whose listener still listens, neither acknowledged nor"
@@ -126,6 +133,13 @@ def render(rows: Iterable[AnnotatedListener], *, taken_at: float, duration: floa
             "1 when the scan could not see everything (see portwatch's messages).",
             (("", int(partial)),))
     return "\n".join(lines) + "\n"
+
+
+def render(rows: Iterable[AnnotatedListener], *, taken_at: float, duration: float | None = None,
+           partial: bool = False, unacknowledged: int | None = None) -> str:
+    """The exposition text for one scan (ends with a newline)."""
+    return listener_families(rows) + scan_families(
+        taken_at=taken_at, duration=duration, partial=partial, unacknowledged=unacknowledged)
 
 
 def write_textfile(directory: Path | str, text: str) -> Path:
