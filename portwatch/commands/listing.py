@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from portwatch.commands import remote_cli
+from portwatch.commands.host_option import add_host_argument
 from portwatch.core import records
 from portwatch.core.model import AnnotatedListener, Snapshot
 from portwatch.core.scanner import default_owner_cache, scan_listeners
@@ -22,7 +22,7 @@ def add_parser(subparsers: Any) -> None:
         " owning process, who can reach it, what the port is registered for and known risks.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON array (see README)")
-    remote_cli.add_host_argument(parser)
+    add_host_argument(parser)
     parser.set_defaults(run=run)
 
 
@@ -45,7 +45,9 @@ def sort_key(item: AnnotatedListener) -> tuple:
 
 def run(args: argparse.Namespace) -> int:
     if args.host:
-        return remote_cli.run_list(args)
+        from portwatch.commands.remote_cli import run_list
+
+        return run_list(args)
     snapshot = scan_listeners(owner_cache=default_owner_cache())  # warm from the last run
     rows = sorted(annotate(snapshot), key=sort_key)
     for problem in snapshot.problems:

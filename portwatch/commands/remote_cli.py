@@ -20,7 +20,6 @@ from typing import Any, TextIO
 
 from portwatch.core.remote import (
     RemoteError,
-    check_host,
     event_time,
     explain,
     from_record,
@@ -30,19 +29,6 @@ from portwatch.core.remote import (
 
 LIST_TIMEOUT = 300.0  # seconds a remote `list` may take, ssh's connection included
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-
-
-def host(text: str) -> str:
-    try:
-        return check_host(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def add_host_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", type=host, metavar="USER@HOST",
-                        help="run it on another machine through ssh (your ~/.ssh/config,"
-                        " keys and agent; portwatch must be installed there)")
 
 
 def _records(host_name: str, stdout: str) -> list[Any]:

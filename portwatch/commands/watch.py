@@ -25,7 +25,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from portwatch.commands import remote_cli, watch_outputs
+from portwatch.commands import watch_outputs
+from portwatch.commands.host_option import add_host_argument
 from portwatch.core import instance, paths
 from portwatch.core.export import event_record
 from portwatch.core.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
@@ -66,7 +67,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--no-history", action="store_true",
                         help="do not record the events in the history file")
     watch_outputs.add_arguments(parser)
-    remote_cli.add_host_argument(parser)
+    add_host_argument(parser)
     # For `watch --host`: the remote watch ends when the ssh connection (its stdin) closes.
     parser.add_argument("--until-stdin-closes", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
@@ -209,7 +210,9 @@ def _stop_when_stdin_closes(stop: threading.Event) -> None:
 
 def run(args: argparse.Namespace) -> int:
     if args.host:
-        return remote_cli.run_watch(args)
+        from portwatch.commands.remote_cli import run_watch
+
+        return run_watch(args)
     out, err = sys.stdout, sys.stderr
     history: RecordUnlessWindow | None = None
     settings, messages = load_settings()  # history retention, alert rules, as the window
