@@ -23,7 +23,7 @@ from portwatch.core.procinfo import TerminateOutcome
 from portwatch.core.settings import Settings
 from portwatch.gui.app import PortwatchGui, build_monitor
 from portwatch.gui.details_pane import confirm_terminate
-from portwatch.gui.listener_model import Column, RowState
+from portwatch.gui.listener_model import FLAG_MARKER, Column, RowState
 from portwatch.gui.report import COMPUTING
 
 
@@ -178,7 +178,8 @@ def test_an_html_named_process_shows_literally_everywhere(qtbot, gui, named_list
     assert window.select_listener(key)
 
     cell = window.model.index(window.model.row_of(key), Column.PROCESS)
-    assert cell.data() == name  # the table cell
+    # the table cell; renamed with prctl, its name is not its executable's: flagged
+    assert cell.data() == (FLAG_MARKER + name if via == "prctl" else name)
     tooltip = cell.data(Qt.ItemDataRole.ToolTipRole)
     assert name not in tooltip  # escaped in the markup...
     assert name in rendered(tooltip)  # ...and shown literally
@@ -241,3 +242,20 @@ def test_terminate_refused_when_the_pid_changed_hands(qtbot, gui, listener_facto
         pane.request_terminate()
     assert finished.args[0].outcome is TerminateOutcome.IDENTITY_CHANGED
     assert child.proc.poll() is None
+
+
+def test_ctrl_f_focuses_the_filter_field_and_selects_its_text(qtbot, gui):
+    """The keys pressed in the shown window: Ctrl+F once had two owners (the View menu's action
+    and a shortcut of the filter bar), Qt called it ambiguous and nothing happened."""
+    window = gui.window
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    search = window.filter_bar.search
+    search.setText("redis")
+    window.table.setFocus()
+    assert not search.hasFocus()
+    qtbot.keyClick(window.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(search.hasFocus, timeout=5000)
+    assert search.selectedText() == "redis"
