@@ -327,7 +327,8 @@ def test_watch_with_every_output_listens_on_nothing(tmp_path, listener_factory):
     serving.start()
     marker = tmp_path / "command-ran"
     config = Path(os.environ["PORTWATCH_CONFIG_DIR"]) / "settings.yaml"
-    config.write_text(yaml.safe_dump({"alert_min_polls": 0, "channels": [
+    # alert_rate_limit 0: other python programs' listeners must not hold ours back
+    config.write_text(yaml.safe_dump({"alert_min_polls": 0, "alert_rate_limit": 0, "channels": [
         {"type": "webhook", "url": f"http://127.0.0.1:{server.server_address[1]}/"},
         {"type": "command", "command": ["sh", "-c", f"cat > {marker}"]}]}))
     config.chmod(0o600)
