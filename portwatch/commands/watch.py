@@ -129,24 +129,27 @@ def _sorted(rows: tuple[AnnotatedListener, ...]) -> list[AnnotatedListener]:
                                        r.listener.address, r.listener.pid or 0))
 
 
-def print_events(result: PollResult, as_json: bool, out: TextIO) -> None:
+def poll_events(result: PollResult):
+    """(event, when, row, previous) for each event of a poll, in the order `watch` prints
+    them: closed, opened, then changed owners (previous: the owner before, else None)."""
     when = result.snapshot.taken_at
     skip = paired(result)
     for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
         for row in _sorted(rows):
             if id(row) in skip:
-                continue  # one socket changing owner: one `changed` line below
-            if as_json:
-                out.write(json.dumps(event_record(event, when, row)) + "\n")
-            else:
-                out.write(human_line(event, when, row) + "\n")
-            out.flush()
+                continue  # one socket changing owner: one `changed` event below
+            yield event, when, row, None
     previous = {id(change.row): change.previous for change in result.owner_changes}
     for row in _sorted(tuple(change.row for change in result.owner_changes)):
+        yield CHANGED, when, row, previous[id(row)]
+
+
+def print_events(result: PollResult, as_json: bool, out: TextIO) -> None:
+    for event, when, row, previous in poll_events(result):
         if as_json:
-            out.write(json.dumps(event_record(CHANGED, when, row, previous[id(row)])) + "\n")
+            out.write(json.dumps(event_record(event, when, row, previous)) + "\n")
         else:
-            out.write(human_line(CHANGED, when, row, previous[id(row)]) + "\n")
+            out.write(human_line(event, when, row, previous) + "\n")
         out.flush()
 
 

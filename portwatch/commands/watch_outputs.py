@@ -66,14 +66,12 @@ class TextfileOutput(_Output):
 
 
 def _events(result: PollResult):
+    """The poll's events as `watch` prints them (none for the baseline)."""
     if result.first:
         return
-    from portwatch.core.history import CLOSED, OPENED
+    from portwatch.commands.watch import poll_events
 
-    when = result.snapshot.taken_at
-    for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
-        for row in rows:
-            yield event, when, row
+    yield from poll_events(result)
 
 
 class JournalOutput(_Output):
@@ -88,9 +86,10 @@ class JournalOutput(_Output):
         from portwatch.core.journal import entry, event_fields, priority
 
         sent = False
-        for event, when, row in _events(result):
-            self._writer.send(entry(human_line(event, when, row), priority(event, row),
-                                    event_fields(event, when, row)))
+        for event, when, row, previous in _events(result):
+            self._writer.send(entry(human_line(event, when, row, previous),
+                                    priority(event, row),
+                                    event_fields(event, when, row, previous)))
             sent = True
         return sent
 
@@ -111,9 +110,10 @@ class SyslogOutput(_Output):
         from portwatch.core.syslog5424 import message
 
         sent = False
-        for event, when, row in _events(result):
-            self._writer.send(message(priority(event, row), event, human_line(event, when, row),
-                                      event_fields(event, when, row), when=when))
+        for event, when, row, previous in _events(result):
+            self._writer.send(message(priority(event, row), event,
+                                      human_line(event, when, row, previous),
+                                      event_fields(event, when, row, previous), when=when))
             sent = True
         return sent
 

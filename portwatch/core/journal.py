@@ -10,8 +10,9 @@ Fields: MESSAGE (the line `watch` prints), PRIORITY (from the risk: high 3 err, 
 warning, low 5 notice, none 6 info; a closed listener is 6), SYSLOG_IDENTIFIER=portwatch and
 PORTWATCH_EVENT, PORTWATCH_PROTO, PORTWATCH_ADDRESS, PORTWATCH_PORT, PORTWATCH_EXPOSURE,
 PORTWATCH_PID, PORTWATCH_PROCESS, PORTWATCH_USER, PORTWATCH_EXE, PORTWATCH_CMDLINE,
-PORTWATCH_SERVICE, PORTWATCH_RISK, PORTWATCH_RISK_REASON … — every scalar key of the
-`watch --json` record that is not null, upper-cased. Values are the raw bytes (a process name
+PORTWATCH_SERVICE, PORTWATCH_RISK, PORTWATCH_RISK_REASON, PORTWATCH_FLAGS, PORTWATCH_PACKAGE_NAME,
+PORTWATCH_PREVIOUS_PID (a `changed` event) … — the `watch --json` record's keys, upper-cased
+(event_fields() says how lists and objects become fields). Values are the raw bytes (a process name
 that is not UTF-8 keeps its bytes; the journal stores binary fields).
 """
 
@@ -45,20 +46,32 @@ def priority(event: str, row: AnnotatedListener) -> int:
     return _PRIORITY[row.assessment.risk]
 
 
-def _text(value: Any) -> str:
+def _text(key: str, value: Any) -> str | None:
+    """A record value as one field's text; None for what has no place in a log line (lists
+    of objects: holders, security notes — `list --json` and `portwatch lookup` have them)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return shlex.join(str(item) for item in value)
+        if key.endswith("cmdline"):
+            return shlex.join(str(item) for item in value)
+        if all(isinstance(item, str | int) for item in value):
+            return ",".join(str(item) for item in value) or None
+        return None
     return str(value)
 
 
-def event_fields(event: str, when: float, row: AnnotatedListener) -> Iterator[tuple[str, str]]:
-    """(KEY, value) for every non-null scalar (and the command line) of the event's record."""
-    for key, value in event_record(event, when, row).items():
-        if value is None or (isinstance(value, list) and key != "cmdline"):
-            continue  # uses, security notes: facts about the port, `portwatch lookup` has them
-        yield key.upper(), _text(value)
+def event_fields(event: str, when: float, row: AnnotatedListener,
+                 previous: AnnotatedListener | None = None) -> Iterator[tuple[str, str]]:
+    """(KEY, value) for the event's record: scalars as they are, a command line as a shell
+    would quote it, lists of words joined with commas, objects one level down
+    (PACKAGE_NAME, PREVIOUS_PID); nulls and lists of objects are left out."""
+    for key, value in event_record(event, when, row, previous).items():
+        items = value.items() if isinstance(value, dict) else ((None, value),)
+        for sub, item in items:
+            name = f"{key}_{sub}" if sub else key
+            text = None if item is None else _text(name, item)
+            if text is not None:
+                yield name.upper(), text
 
 
 def _field(name: str, value: str | int) -> bytes:

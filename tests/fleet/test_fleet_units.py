@@ -83,3 +83,14 @@ def test_outstanding_alerts_follow_acknowledgement_rules_and_closing():
     rules.add_ignore_rule(IgnoreRule(process="db", port_from=5432, port_to=5432))
     assert outstanding.update(poll([web, db])) == 0
     assert outstanding.update(poll([])) == 0
+
+
+def test_journal_fields_of_a_changed_event():
+    from portwatch.core.journal import event_fields
+
+    now, before = annotated("sleep", 8080, Risk.NONE, pid=2), annotated("python3", 8080, pid=1)
+    fields = dict(event_fields("changed", 1.0e9, now, before))
+    assert fields["EVENT"] == "changed" and fields["PID"] == "2" and fields["PROCESS"] == "sleep"
+    assert fields["PREVIOUS_PID"] == "1" and fields["PREVIOUS_PROCESS"] == "python3"
+    assert "SECURITY" not in fields and "HOLDERS" not in fields  # lists of objects stay out
+    assert all(key.replace("_", "").isalnum() and key.isupper() for key in fields)
