@@ -115,7 +115,8 @@ def from_record(record: object) -> AnnotatedListener:
         sock = Listener(proto, Family(record["family"]), str(record["address"]), port,
                         Exposure(record["exposure"]), process,
                         owner_hidden=bool(record.get("owner_hidden")),
-                        hidden_reason=_text_or_none(record.get("hidden_reason")))
+                        hidden_reason=_text_or_none(record.get("hidden_reason")),
+                        socket_user=_text_or_none(record.get("user")))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"missing or wrong key {exc}") from None
     entry = None

@@ -113,5 +113,5 @@ def annotated(name: str | None = "dockerd", port: int = 2375, risk=None, *,
         address, Exposure.LOCAL_NETWORK)
     process = ProcessInfo(pid, name, user, None, cmdline) if name is not None else None
     sock = Listener(Proto.TCP, Family.IPV4, address, port, exposure, process,
-                    owner_hidden=process is None)
+                    owner_hidden=process is None, socket_user=user)
     return AnnotatedListener(sock, assessment=Assessment(risk, "test") if risk else None)

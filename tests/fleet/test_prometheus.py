@@ -112,8 +112,10 @@ def test_metrics_command_prints_the_scan(listener_factory):
                           text=True, timeout=120, env=portwatch_env(), check=False)
     assert done.returncode == 0, done.stderr
     mine = [labels for labels in parse_info(done.stdout) if labels["port"] == str(child.port)]
-    assert mine and mine[0]["address"] == "127.0.0.1" and mine[0]["exposure"] == "loopback"
-    assert check_metrics(done.stdout).returncode == 0
+    assert mine, done.stdout[-3000:]
+    assert (mine[0]["address"], mine[0]["exposure"]) == ("127.0.0.1", "loopback"), mine
+    checked = check_metrics(done.stdout)
+    assert checked.returncode == 0, (checked.stdout + checked.stderr).decode()
 
 
 def test_textfile_is_replaced_whole(tmp_path):
