@@ -12,6 +12,9 @@ while a window of this user (and settings folder) runs, `watch` prints events bu
 record them (`RecordUnlessWindow`, asked before each poll's recording, through the window's
 single-instance lock: core/instance.py). When the window closes, `watch` records again,
 starting a new run with a snapshot of what is listening, as if it had just started.
+
+Each poll also goes to the outputs of watch_outputs.py (--textfile, --journal, --syslog, the
+alert channels of settings.yaml); --host runs all this on another machine (remote_cli.py).
 """
 
 from __future__ import annotations
