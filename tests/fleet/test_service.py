@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from fleet import REPO, portwatch_env
 
+from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES
+
 INSTALL = REPO / "packaging" / "linux" / "install.sh"
 EXPOSURE_LIMIT = 30  # systemd-analyze's --threshold: 10 × the exposure level (3.0 = "OK")
 
@@ -120,7 +122,10 @@ def test_the_scan_needs_exactly_the_two_capabilities_the_unit_keeps(tmp_path):
         full = owner_seen(",+dac_read_search,+sys_ptrace", port)
         assert (full["pid"], full["user"]) == (listener.pid, "nobody")
         for only in (",+dac_read_search", ",+sys_ptrace"):
-            assert owner_seen(only, port)["pid"] is None, f"seen with only {only}"
+            row = owner_seen(only, port)
+            assert row["pid"] is None, f"seen with only {only}"
+            # and it says why, instead of guessing that the kernel owns the socket
+            assert row["hidden_reason"] == HIDDEN_NEEDS_PRIVILEGES, row["hidden_reason"]
     finally:
         listener.kill()
         listener.wait(10)
