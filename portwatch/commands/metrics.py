@@ -25,12 +25,14 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from portwatch.core.firewall import Firewall
+
     started = time.perf_counter()
     snapshot = scan_listeners(owner_cache=default_owner_cache())
     duration = time.perf_counter() - started
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
-    rows = sorted(annotate(snapshot), key=sort_key)
+    rows = sorted(annotate(snapshot, Firewall()), key=sort_key)  # risk as `list` judges it
     sys.stdout.write(render(rows, taken_at=snapshot.taken_at, duration=duration,
                             partial=snapshot.partial))
     return 0
