@@ -7,6 +7,7 @@ import json
 import sys
 from typing import Any
 
+from portwatch.commands.host_option import add_host_argument
 from portwatch.core import records
 from portwatch.core.model import AnnotatedListener, Proto, Snapshot
 from portwatch.core.scanner import default_owner_cache, scan_listeners
@@ -24,6 +25,7 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--all-netns", action="store_true",
                         help="also list the listeners of every other network namespace"
                         " (containers, `ip netns`, sandboxes; needs root to enter them)")
+    add_host_argument(parser)
     parser.add_argument("--peers", action="store_true",
                         help="with --json: name the process on the other end of each local"
                         " connection (reads every process's open files, like ss -p)")
@@ -76,6 +78,10 @@ def _connections(rows: list[AnnotatedListener], firewall: Any,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.host:
+        from portwatch.commands.remote_cli import run_list
+
+        return run_list(args)
     from portwatch.core.firewall import Firewall
 
     snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run

@@ -60,9 +60,34 @@ HIDDEN_NO_PROCESS = (
 _FAMILIES = {socket.AF_INET: Family.IPV4, socket.AF_INET6: Family.IPV6}
 
 
+# Seeing who owns another user's socket means listing its /proc/<pid>/fd (CAP_DAC_READ_SEARCH or
+# CAP_DAC_OVERRIDE) and reading the links there (the ptrace read check: CAP_SYS_PTRACE).
+_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _CAP_SYS_PTRACE = 1, 2, 19
+
+
+def _effective_capabilities(path: str = "/proc/self/status") -> int | None:
+    try:
+        with open(path, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _is_privileged() -> bool:
+    """Whether the system would show this process every socket's owner: root (or a service
+    granted the capabilities) with what the /proc walk needs. Root whose capabilities were
+    bounded away is not: its hidden owners are hidden, not the kernel's."""
     geteuid = getattr(os, "geteuid", None)
-    return geteuid is None or geteuid() == 0  # Windows: psutil tells what it can
+    if geteuid is None:
+        return True  # Windows: psutil tells what it can
+    caps = _effective_capabilities() if sys.platform.startswith("linux") else None
+    if caps is None:
+        return geteuid() == 0
+    search = caps & (1 << _CAP_DAC_READ_SEARCH | 1 << _CAP_DAC_OVERRIDE)
+    return bool(search and caps & 1 << _CAP_SYS_PTRACE)
 
 
 def _listening(conn: Any) -> tuple[Proto, Family, str, int] | None:

@@ -216,6 +216,7 @@ def run_gui(debug: bool = False) -> int:
     _optional("The History tab", problems, lambda: add_history_tab(gui.window))
     center = _optional("Alerts (tray icon, notifications)", problems,
                        lambda: _install_alerting(app, gui, settings))
+    _optional("Alert channels", problems, lambda: _install_channels(app, gui))
     gui.window.show_problems([*messages, *catalog_problems, *problems])
     if instance is not None:
         instance.activation_requested.connect(gui.window.show_normal_and_raise)
@@ -244,6 +245,12 @@ def _claim_instance(app: QApplication) -> Any:
 
     instance = SingleInstance(parent=app)
     return instance if instance.claim() else False
+
+
+def _install_channels(app: QApplication, gui: PortwatchGui) -> Any:
+    from portwatch.gui.channel_link import install_channels
+
+    return install_channels(app, gui)
 
 
 def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings) -> Any:
