@@ -8,6 +8,7 @@ import sys
 import textwrap
 from typing import Any
 
+from portwatch.commands.host_option import add_host_argument
 from portwatch.commands.termwidth import add_width_options, output_width, table_lines
 from portwatch.core import records
 from portwatch.core.exposure import address_key
@@ -29,6 +30,10 @@ def add_parser(subparsers: Any) -> None:
                         " cmdline, owner_hidden, hidden_reason, …), the catalog's meaning"
                         " (service, description, uses, likely_software, security) and the risk"
                         " (risk, risk_reason); `portwatch list --json | head -3` shows every key")
+    parser.add_argument("--all-netns", action="store_true",
+                        help="also list the listeners of every other network namespace"
+                        " (containers, `ip netns`, sandboxes; needs root to enter them)")
+    add_host_argument(parser)
     parser.add_argument("--peers", action="store_true",
                         help="with --json: name the process on the other end of each local"
                         " connection (reads every process's open files, like ss -p)")
@@ -82,9 +87,14 @@ def _connections(rows: list[AnnotatedListener], firewall: Any,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.host:
+        from portwatch.commands.remote_cli import run_list
+
+        return run_list(args)
     from portwatch.core.firewall import Firewall
 
-    snapshot = scan_listeners(owner_cache=default_owner_cache())  # warm from the last run
+    snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
+                              all_netns=args.all_netns)
     firewall = Firewall()
     rows = sorted(annotate(snapshot, firewall), key=sort_key)
     for problem in snapshot.problems:
@@ -100,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(f"[\n{lines}\n]\n" if rows else "[]\n")
         return 0
     width = output_width(args, sys.stdout)
-    print_table(rows, sys.stdout, width)
+    print_table(rows, sys.stdout, width, netns=args.all_netns)
     if snapshot.hidden_count:
         reason = next(r.listener.hidden_reason for r in rows if r.listener.owner_hidden)
         text = f"{snapshot.hidden_count} owner(s) hidden: {reason}"
@@ -144,9 +154,17 @@ def short_name(software: str) -> str:
     return name or software
 
 
-def print_table(rows: list[AnnotatedListener], out: Any, width: int | None = None) -> None:
-    """The table, fitted to `width` columns (None: every cell in full)."""
-    lines = table_lines(COLUMNS, (table_cells(row) for row in rows), width, RIGHT, ELIDABLE)
+def print_table(rows: list[AnnotatedListener], out: Any, width: int | None = None,
+                netns: bool = False) -> None:
+    """The table, fitted to `width` columns (None: every cell in full); with `netns`, a last
+    column names each row's network namespace."""
+    header, cells = COLUMNS, [table_cells(row) for row in rows]
+    if netns:
+        header = (*COLUMNS, "NETNS")
+        cells = [(*cell, visible(row.listener.netns or "host"))
+                 for cell, row in zip(cells, rows, strict=True)]
+    elidable = (*ELIDABLE, len(COLUMNS)) if netns else ELIDABLE
+    lines = table_lines(header, cells, width, RIGHT, elidable)
     out.write("\n".join(lines) + "\n")
     if not rows:
         out.write("(no listening sockets found)\n")

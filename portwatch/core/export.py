@@ -96,6 +96,9 @@ def csv_cell(name: str, value: Any) -> str | int | float:
         text = shlex.join(str(arg) for arg in value)
     elif name == "security" and isinstance(value, list):
         text = _security_text(value)
+    elif name == "container" and isinstance(value, dict):  # engine name id image inner
+        text = " ".join(str(value.get(key) or "-") for key in
+                        ("engine", "name", "id", "image", "inner_process"))
     elif name == "holders" and isinstance(value, list):
         text = "; ".join(f"{item['process']} ({item['pid']})" for item in value)
     elif name == "package" and isinstance(value, dict):

@@ -11,6 +11,7 @@ from typing import Any
 from portwatch.core.model import (
     AnnotatedListener,
     CatalogEntry,
+    ContainerInfo,
     Listener,
     Package,
     SecurityNote,
@@ -65,6 +66,9 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "flags": list(provenance.flags) if provenance else [],
         "owner_hidden": sock.owner_hidden,
         "hidden_reason": sock.hidden_reason,
+        "unit": sock.unit,
+        "container": container_record(sock.container),
+        "netns": sock.netns,
         "service": entry.service if entry else None,
         "description": entry.description if entry else None,
         "uses": [use.text for use in entry.uses] if entry else None,
@@ -74,6 +78,13 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "risk_reason": annotated.assessment.reason if annotated.assessment else None,
         "firewall": annotated.firewall.record() if annotated.firewall else None,
     }
+
+
+def container_record(container: ContainerInfo | None) -> dict[str, Any] | None:
+    if container is None:
+        return None
+    return {"engine": container.engine, "id": container.id, "name": container.name,
+            "image": container.image, "inner_process": container.inner_process}
 
 
 def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from portwatch.core.model import (
     Severity,
 )
 from portwatch.core.monitor import PollResult
+from portwatch.core.origin_text import origin_facts, origin_label
 from portwatch.core.reach import reach_label, reach_text
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
@@ -58,6 +59,7 @@ class Column(enum.IntEnum):
     SECURITY = 9
     FIRST_SEEN = 10
     REACH = 11
+    ORIGIN = 12  # hidden until chosen in the header's menu
 
 
 HEADERS = {
@@ -73,6 +75,7 @@ HEADERS = {
     Column.SECURITY: "Security notes",
     Column.FIRST_SEEN: "First seen",
     Column.REACH: "Reach",
+    Column.ORIGIN: "Started by",
 }
 HEADER_TIPS = {
     Column.RISK: "How much to worry: the port's security notes weighed by who can reach it",
@@ -85,6 +88,7 @@ HEADER_TIPS = {
     Column.FIRST_SEEN: "When portwatch first saw this listener in this session",
     Column.REACH: "Who can really connect: the bind address combined with the host firewall's"
                   " verdict for a new connection from outside (hover for the deciding rule)",
+    Column.ORIGIN: "The systemd unit, container or network namespace it belongs to",
 }
 
 SORT_ROLE = int(Qt.ItemDataRole.UserRole) + 1  # native Python values (int, float, str)
@@ -202,6 +206,7 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
         security,
         _clock_text(first_seen),
         reach_label(sock, item.firewall),
+        visible(origin_label(sock), 120),
     )
 
 
@@ -297,6 +302,7 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
         -severity,  # ascending: the most severe notes first, as for Risk
         first_seen,
         _reach_rank(item),
+        origin_label(sock).casefold(),
     )
 
 
@@ -347,6 +353,8 @@ def _tooltip(item: AnnotatedListener, column: int) -> str:
             lines.append(f"[{note.severity.value}] {visible(note.title)} ({visible(note.kind)})"
                          f"{context}")
             lines.append(visible(note.note, 600))
+    elif column == Column.ORIGIN:
+        lines.extend(f"{label}: {visible(text, 600)}" for label, text in origin_facts(sock))
     return plain_tooltip("\n".join(lines))
 
 
@@ -381,6 +389,9 @@ def _changed_columns(old: AnnotatedListener, new: AnnotatedListener) -> list[Col
         columns += [Column.SERVICE, Column.USES, Column.SECURITY]
     elif old.likely_uses != new.likely_uses:  # another program now (same PID after exec)
         columns.append(Column.USES)
+    if (old.listener.unit, old.listener.container) != (new.listener.unit,
+                                                       new.listener.container):
+        columns.append(Column.ORIGIN)
     return columns
 
 

@@ -64,7 +64,14 @@ from portwatch.gui.export_actions import ExportActions
 from portwatch.gui.filter_bar import FilterBar
 from portwatch.gui.filter_proxy import ListenerFilter, ListenerFilterProxy
 from portwatch.gui.help_dialogs import install_help
-from portwatch.gui.listener_model import ROW_ROLE, STATE_ROLE, Column, ListenerModel, RowState
+from portwatch.gui.listener_model import (
+    HEADERS,
+    ROW_ROLE,
+    STATE_ROLE,
+    Column,
+    ListenerModel,
+    RowState,
+)
 from portwatch.gui.lookup_dialog import LookupDialog
 from portwatch.gui.preferences import Autostart, PreferencesDialog, apply_start_at_login
 from portwatch.gui.status import StatusSummary
@@ -84,7 +91,9 @@ COLUMN_WIDTHS = {
     Column.USES: 190,
     Column.SECURITY: 240,
     Column.FIRST_SEEN: 80,
+    Column.ORIGIN: 200,
 }
+HIDDEN_COLUMNS = (Column.ORIGIN,)  # until chosen in the header's right-click menu
 
 
 NOTICE_MS = 30_000
@@ -216,7 +225,26 @@ class MainWindow(QMainWindow):
         header.setHighlightSections(False)
         for column, width in COLUMN_WIDTHS.items():
             table.setColumnWidth(column, width)
+        for column in HIDDEN_COLUMNS:
+            table.setColumnHidden(column, True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(
+            lambda point: self.columns_menu().popup(header.mapToGlobal(point)))
         return table
+
+    def columns_menu(self) -> QMenu:
+        """Which columns the table shows (the header's right-click menu); the choice is kept
+        with the window's state."""
+        menu = QMenu("Columns", self)
+        for column in Column:
+            if column is Column.RISK:
+                continue
+            action = menu.addAction(HEADERS[column])
+            action.setCheckable(True)
+            action.setChecked(not self.table.isColumnHidden(column))
+            action.toggled.connect(
+                lambda shown, column=column: self.table.setColumnHidden(column, not shown))
+        return menu
 
     def _build_menus(self) -> None:
         bar = self.menuBar()

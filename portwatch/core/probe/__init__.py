@@ -1,0 +1,1 @@
+"""Readers of the operating system: sockets, processes, cgroups, namespaces, container engines."""
