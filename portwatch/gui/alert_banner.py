@@ -21,6 +21,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QColor, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -31,7 +32,7 @@ from PySide6.QtWidgets import (
 )
 
 from portwatch.core.model import Alert, AlertKind, ListenerKey, Risk
-from portwatch.gui.plain import plain_label
+from portwatch.gui.plain import plain_label, plain_tooltip
 from portwatch.gui.risk_style import RISK_COLORS, risk_icon, risk_label
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,11 @@ class AlertItem(QFrame):
         meta_font = self.meta_label.font()
         meta_font.setPointSizeF(max(meta_font.pointSizeF() * 0.9, 7.0))
         self.meta_label.setFont(meta_font)
+        # A long word (a path, a hostile process name) is cut at the list's edge rather than
+        # widening the dock, and with it the window, past the screen; the tooltip has it all.
+        for label in (self.title_label, self.closed_label, self.body_label, self.meta_label):
+            label.setMinimumWidth(1)
+        self.title_label.setToolTip(plain_tooltip(alert.title))
         self.setAccessibleName(f"Alert, {risk_label(alert.risk)} risk: {alert.title}")
         self.setAccessibleDescription(f"{alert.body}. {self._meta_text()}")
 
@@ -113,12 +119,12 @@ class AlertItem(QFrame):
         self.ignore_button.setEnabled(bool(alert.listeners))
         self.ignore_button.setVisible(False)  # until the banner can store rules
         self.dismiss_button = self._button("Dismiss", DISMISS_TOOLTIP, self.dismiss_clicked)
-        bottom = QHBoxLayout()  # under the text, so a narrow list (the dock) still fits them
+        bottom = QGridLayout()  # under the text, two by two: a narrow list (the dock) fits them
         bottom.setSpacing(6)
-        for button in (self.show_button, self.ack_button, self.ignore_button,
-                       self.dismiss_button):
-            bottom.addWidget(button)
-        bottom.addStretch(1)
+        for place, button in enumerate((self.show_button, self.ack_button, self.ignore_button,
+                                        self.dismiss_button)):
+            bottom.addWidget(button, place // 2, place % 2)
+        bottom.setColumnStretch(2, 1)
 
         text = QVBoxLayout()
         text.setSpacing(2)
@@ -195,6 +201,8 @@ class AlertBanner(QFrame):
         font = self.header.font()
         font.setBold(True)
         self.header.setFont(font)
+        self.header.setWordWrap(True)
+        self.header.setMinimumWidth(1)  # the list's width is the dock's, not the header's
         self.ack_all_button = QPushButton("Acknowledge all", self)
         self.ack_all_button.setToolTip(ACK_TOOLTIP)
         self.ack_all_button.clicked.connect(self.acknowledge_all)

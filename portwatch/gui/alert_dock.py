@@ -53,7 +53,7 @@ class AlertDock(QDockWidget):
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
         self._layout.addWidget(self.empty_label, 1)
         self.setWidget(body)
-        self.setMinimumWidth(420)  # an alert's four buttons side by side
+        self.setMinimumWidth(300)  # an alert's buttons, two by two
         self.banner: QWidget | None = None
 
         self.toggle_action: QAction = self.toggleViewAction()

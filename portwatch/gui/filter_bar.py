@@ -20,7 +20,7 @@ class FilterBar(QWidget):
         self.search.setObjectName("filterText")
         self.search.setPlaceholderText("Filter by process, port, service, address or user")
         self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(280)
+        self.search.setMinimumWidth(200)  # the window (with the Alerts dock) fits 1280 px
         self.search.setAccessibleName("Filter listeners")
         self.search.setAccessibleDescription("Shows only the listeners whose process, port,"
                                              " service, address, user or known uses contain"

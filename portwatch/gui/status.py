@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QEvent
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
 from portwatch.core.model import Exposure, Risk
 from portwatch.core.monitor import PollResult
@@ -41,6 +41,10 @@ class StatusSummary(QWidget):
         self.hidden.setObjectName("statusHidden")
         self.problem = plain_label("", self)
         self.problem.setObjectName("statusProblem")
+        # Long messages are cut at the window's edge (the tooltip has all): a status bar that
+        # asked for their full width made the window wider than the screen.
+        for label in (self.problem, self.hidden):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.problem.setAccessibleName("Scan problem")
         self._color_problem()
         self.last_scan = plain_label("", self)

@@ -102,3 +102,27 @@ def test_an_alert_says_when_its_listener_closed_and_what_its_times_are(qtbot, pa
     window.apply_poll(again)
     center.on_polled(again)
     assert item.closed_at is None and item.show_button.isEnabled()
+
+
+def test_the_window_with_its_alerts_fits_a_1280_pixel_screen(qtbot, parts):
+    """The dock open, an alert in it and a long scan problem in the status bar: the window
+    still fits 1280 px (it once grew past the screen's edge and cut the dock off)."""
+    window, center = parts
+    scripted = ScriptedMonitor()
+    result = scripted.poll([listener(22, address="0.0.0.0")])
+    window.apply_poll(result)
+    center.raise_alert(alert_for(result.rows[0], Risk.HIGH))
+    long_word = Alert(AlertKind.OPENED, (result.rows[0],), Risk.LOW, time.time(),
+                      "New listener: port 22/tcp (" + "<img-src=x>" * 20 + ")", "x" * 300)
+    center.raise_alert(long_word)  # one unbreakable word: cut, not widening the window
+    window.status.show_problem("Scan incomplete: " + "a very long explanation " * 20)
+    window.alert_dock.toggle_action.trigger()
+    qtbot.waitUntil(window.alert_dock.isVisible, timeout=5000)
+    assert window.minimumSizeHint().width() <= 1280
+    window.resize(1280, 780)
+    QApplication.processEvents()
+    assert window.width() == 1280
+    item = center.banner.item(0)
+    dock_right = window.alert_dock.mapTo(window, QPoint(window.alert_dock.width(), 0)).x()
+    button_right = item.dismiss_button.mapTo(window, QPoint(item.dismiss_button.width(), 0)).x()
+    assert button_right <= dock_right <= 1280  # every button inside the window
