@@ -55,6 +55,8 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "description": entry.description if entry else None,
         "uses": [use.text for use in entry.uses] if entry else None,
         "likely_software": [use.software for use in annotated.likely_uses] if entry else None,
+        "recognised_by": annotated.recognised_by,
+        "flags": list(annotated.flags),
         "security": _listener_notes(annotated) if entry else None,
         "risk": annotated.assessment.risk.value if annotated.assessment else None,
         "risk_reason": annotated.assessment.reason if annotated.assessment else None,

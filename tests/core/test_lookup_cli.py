@@ -105,13 +105,14 @@ def test_broken_user_file_is_reported_but_lookup_still_works(tmp_path):
 
 
 def test_product_notes_say_which_programs_they_apply_to():
-    result = portwatch("lookup", "2375/tcp", "22/tcp")
+    result = portwatch("lookup", "2375/tcp", "22/tcp", "23/tcp")
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "applies to: dockerd, docker" in text
-    assert "applies to: sshd" in text  # regreSSHion is about OpenSSH only
-    # a note about the protocol itself names no program
-    block = text[text.index("Constant password guessing"):text.index("regreSSHion")]
+    # regreSSHion is a note of the software OpenSSH, listed on its default port
+    assert "applies to: sshd, sshd.exe" in text
+    # a note about the port itself names no program
+    block = text[text.index("Mirai and BASHLITE"):text.index("Telnet sends logins")]
     assert "applies to:" not in block
 
 
