@@ -234,9 +234,16 @@ curated.json
     Licence:   as curated/*.yaml.
 
 curated/*.yaml, curated/SCHEMA.md
-    What:      software known to listen on ports, and security notes (malware history,
-               exposure, vulnerabilities, amplification). Each fact names its sources (URLs);
-               the notes are written in our own words.
+    What:      software (how to recognise its process, its default ports, the notes that
+               follow it to any port) and ports (who uses them, notes about the port
+               itself: malware history, exposure, vulnerabilities, amplification). Each
+               fact names its sources (URLs); the notes are written in our own words.
+               Sources, best first: the vendor's documentation, IANA, RFCs, CVE/NVD
+               records, CERT/CISA advisories, MITRE ATT&CK (offensive tools), the
+               program's own source code (Metasploit's LPORT 4444, IntelliJ's
+               SocketLock 6942-6991); where a vendor publishes no port list, a
+               distribution's service definition (firewalld's spotify-sync for Spotify
+               57621) or the project's issue tracker (v2rayN's 10808/10809) says so.
     Source:    written by the portwatch developers.
     Licence:   MIT, the licence of portwatch.
 

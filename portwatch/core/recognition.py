@@ -20,7 +20,8 @@ Evidence, strongest first (`Recognition.by`):
 
 Patterns always match whole words: letters and digits around a pattern end it, so ``obs`` is
 not in ``jobs`` and ``ssh`` is not in ``sshd`` (a trailing version number is allowed:
-``python3``, ``apache2``).
+``python3``, ``apache2``; so is a daemon's "d" after a pattern of 5 characters or more:
+``minidlna`` is ``minidlnad``).
 
 A process name is chosen by the program (prctl, setproctitle): one that names a known program
 while the executable is something else (python calling itself ``sshd``) is flagged
@@ -189,7 +190,10 @@ def _extra_flags(process: ProcessInfo) -> tuple[str, ...]:
 
 @lru_cache(maxsize=4096)
 def _word(pattern: str) -> re.Pattern[str]:
-    return re.compile(r"(?<![a-z0-9])" + re.escape(pattern) + r"(?:\d[\d.]*)?(?![a-z0-9])")
+    # A long name may also appear as its daemon ("minidlna" -> "minidlnad")
+    daemon = "d?" if len(pattern) >= MIN_ARGUMENT_PATTERN and pattern[-1].isalnum() else ""
+    return re.compile(r"(?<![a-z0-9])" + re.escape(pattern) + daemon
+                      + r"(?:\d[\d.]*)?(?![a-z0-9])")
 
 
 def word_match(pattern: str, text: str) -> bool:
