@@ -103,6 +103,46 @@ class Recognition:
 
 UNKNOWN = Recognition()
 
+# Programs that hold a port on behalf of another one, by process name or executable file name
+# (lower case, without ".exe"), with the words the reason uses for them.
+_CONTAINER = "a container's published port"
+_ON_DEMAND = "a port the service manager opens for a service it starts on demand"
+_FORWARD = "a forwarded port"
+_VM = "a virtual machine's forwarded port"
+_WINDOWS = "a port held by a shared Windows process"
+FORWARDERS: dict[str, str] = {
+    **dict.fromkeys(("docker-proxy", "rootlessport", "rootlesskit", "slirp4netns", "pasta",
+                     "pasta.avx2", "gvproxy", "vpnkit", "com.docker.backend",
+                     "com.docker.proxy", "conmon"), _CONTAINER),
+    **dict.fromkeys(("systemd", "launchd", "inetd", "xinetd"), _ON_DEMAND),
+    **dict.fromkeys(("ssh", "kubectl", "socat", "wslrelay", "wslhost"), _FORWARD),
+    **dict.fromkeys(("vboxheadless", "virtualboxvm", "virtualbox", "qemu-kvm", "vmnat",
+                     "vmware-natd"), _VM),
+    **dict.fromkeys(("system", "svchost"), _WINDOWS),
+}
+_FORWARDER_PREFIXES = (("qemu-system-", _VM),)
+
+
+
+def forwarder(process: ProcessInfo | None) -> str | None:
+    """What the process is when it only holds the port for another program ("a container's
+    published port"); None for an ordinary program or an unknown owner."""
+    if process is None:
+        return None
+    for name in (process.name, base_name(process.exe)):
+        name = name.lower().removesuffix(".exe") if name else ""
+        if not name:
+            continue
+        label = FORWARDERS.get(name)
+        if label is None:
+            label = next((label for prefix, label in _FORWARDER_PREFIXES
+                          if name.startswith(prefix)), None)
+        if label is not None:
+            return label
+    return None
+
+
+
 
 def base_name(path: str | None) -> str:
     return (path or "").replace("\\", "/").removesuffix(_DELETED).rsplit("/", 1)[-1].lower()
@@ -272,6 +312,8 @@ def recognise(process: ProcessInfo | None, uses: Sequence[KnownUse] = (),
     if process is None or not (process.name or process.exe or process.cmdline):
         return UNKNOWN
     names = process_names(process)
+    if forwarder(process) is not None:  # it holds the port for a program it does not name
+        return Recognition(flags=names.flags, exe=names.exe)
     package = package or getattr(process, "package_name", None)
     software, by = None, ""
     if names.program:

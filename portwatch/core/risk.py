@@ -75,12 +75,13 @@ from portwatch.core.model import (
     SecurityNote,
     Severity,
 )
-from portwatch.core.recognition import (
+from portwatch.core.recognition import (  # noqa: F401 - forwarder, FORWARDERS: public here
     EXE_DELETED,
     EXE_IN_TEMP_DIR,
+    FORWARDERS,
     NAME_MISMATCH,
     Recognition,
-    base_name,
+    forwarder,
     name_is,
     recognise,
     word_match,
@@ -104,26 +105,6 @@ CANNOT_SEE = "portwatch cannot see which program this is"
 EPHEMERAL = (32768, 60999)  # Linux's default ip_local_port_range
 _QUALIFIER = re.compile(r"\s*\([^()]*\)\s*$")  # "Docker Engine API (unencrypted)" -> the name
 
-# Programs that hold a port on behalf of another one, by process name or executable file name
-# (lower case, without ".exe"), with the words the reason uses for them.
-_CONTAINER = "a container's published port"
-_ON_DEMAND = "a port the service manager opens for a service it starts on demand"
-_FORWARD = "a forwarded port"
-_VM = "a virtual machine's forwarded port"
-_WINDOWS = "a port held by a shared Windows process"
-FORWARDERS: dict[str, str] = {
-    **dict.fromkeys(("docker-proxy", "rootlessport", "rootlesskit", "slirp4netns", "pasta",
-                     "pasta.avx2", "gvproxy", "vpnkit", "com.docker.backend",
-                     "com.docker.proxy", "conmon"), _CONTAINER),
-    **dict.fromkeys(("systemd", "launchd", "inetd", "xinetd"), _ON_DEMAND),
-    **dict.fromkeys(("ssh", "kubectl", "socat", "wslrelay", "wslhost"), _FORWARD),
-    **dict.fromkeys(("vboxheadless", "virtualboxvm", "virtualbox", "qemu-kvm", "vmnat",
-                     "vmware-natd"), _VM),
-    **dict.fromkeys(("system", "svchost"), _WINDOWS),
-}
-_FORWARDER_PREFIXES = (("qemu-system-", _VM),)
-
-
 class Fit(enum.Enum):
     """How one security note relates to the program listening on the port."""
 
@@ -145,24 +126,6 @@ class Situation:
 UNKNOWN_SITUATION = Situation()
 
 
-def forwarder(process: ProcessInfo | None) -> str | None:
-    """What the process is when it only holds the port for another program ("a container's
-    published port"); None for an ordinary program or an unknown owner."""
-    if process is None:
-        return None
-    for name in (process.name, base_name(process.exe)):
-        name = name.lower().removesuffix(".exe") if name else ""
-        if not name:
-            continue
-        label = FORWARDERS.get(name)
-        if label is None:
-            label = next((label for prefix, label in _FORWARDER_PREFIXES
-                          if name.startswith(prefix)), None)
-        if label is not None:
-            return label
-    return None
-
-
 def note_fit(note: SecurityNote, entry: CatalogEntry, rec: Recognition, *, seen: bool = True,
              held_for_another: bool = False, situation: Situation = UNKNOWN_SITUATION) -> Fit:
     """Whether `note` counts for the program recognised as `rec` (`seen`: portwatch can see
@@ -177,6 +140,8 @@ def note_fit(note: SecurityNote, entry: CatalogEntry, rec: Recognition, *, seen:
         return Fit.CONTEXT  # this version is not affected
     if note.kind == "malware-history" and rec.name is not None:
         return Fit.CONTEXT  # the program is ordinary software portwatch recognises
+    if held_for_another and (note.software or note.applies_to):
+        return Fit.UNSURE  # its name says nothing about the program that answers
     if note.software is not None:
         return Fit.APPLIES if rec.software and rec.software.name == note.software else (
             Fit.UNSURE if not seen or held_for_another else Fit.CONTEXT)
