@@ -58,6 +58,11 @@ def ephemeral_port_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -
     return low, high
 
 
+def worst_first(alert: Alert) -> tuple[int, float]:
+    """Sort key for showing alerts: the highest risk first, then the newest first."""
+    return (-alert.risk.rank, -alert.created_at)
+
+
 @dataclass
 class _Pending:
     row: AnnotatedListener

@@ -34,6 +34,7 @@ from typing import Any
 
 from portwatch.assets import data_file
 from portwatch.core import paths
+from portwatch.core.alerts import ephemeral_port_range
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -46,7 +47,7 @@ from portwatch.core.model import (
     Software,
 )
 from portwatch.core.recognition import SoftwareIndex, recognise
-from portwatch.core.risk import EPHEMERAL, Situation, assess
+from portwatch.core.risk import Situation, assess
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,7 @@ def read_situation(os_release: Path = Path("/etc/os-release"),
                    port_range: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")
                    ) -> Situation:
     """The distribution (ID and ID_LIKE of os-release; None when unreadable) and the
-    ephemeral port range (Linux's default when unreadable)."""
+    ephemeral port range (IANA's 49152-65535 when unreadable)."""
     platform = None
     try:
         fields = dict(line.split("=", 1) for line in os_release.read_text(
@@ -230,13 +231,7 @@ def read_situation(os_release: Path = Path("/etc/os-release"),
         platform = frozenset(ids.lower().split()) or None
     except OSError as exc:
         log.debug("cannot read %s: %s", os_release, exc)
-    ephemeral = EPHEMERAL
-    try:
-        low, high = (int(part) for part in port_range.read_text().split())
-        ephemeral = (low, high)
-    except (OSError, ValueError) as exc:
-        log.debug("cannot read %s: %s", port_range, exc)
-    return Situation(platform, None, ephemeral)
+    return Situation(platform, None, ephemeral_port_range(str(port_range)))
 
 
 def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR) -> Catalog:

@@ -102,7 +102,7 @@ _REACH = {
 LOCAL_USERS = "any user or program on this machine can reach it"
 NOTHING_KNOWN = "nothing known against this port"
 CANNOT_SEE = "portwatch cannot see which program this is"
-EPHEMERAL = (32768, 60999)  # Linux's default ip_local_port_range
+EPHEMERAL = (49152, 65535)  # IANA's dynamic range, when the system's is not known
 _QUALIFIER = re.compile(r"\s*\([^()]*\)\s*$")  # "Docker Engine API (unencrypted)" -> the name
 
 class Fit(enum.Enum):

@@ -23,7 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
-from portwatch.core.alerts import AlertRules, identity
+from portwatch.core.alerts import AlertRules, identity, worst_first
 from portwatch.core.decisions import describe_rule
 from portwatch.core.memory import AlertMemory, InMemoryAlertMemory
 from portwatch.core.model import (
@@ -209,7 +209,7 @@ class AlertCenter(QObject):
             log.info("first poll: %d listening; watching for new listeners", len(result.rows))
         if self.tray is not None:
             self.tray.set_counts(len(result.rows), reachable_count(result.rows))
-        for alert in result.alerts:
+        for alert in sorted(result.alerts, key=worst_first):  # the worst is told first
             self.raise_alert(alert)
 
     def raise_alert(self, alert: Alert) -> None:
@@ -328,6 +328,8 @@ class AlertCenter(QObject):
     def _alert_count_changed(self, count: int) -> None:
         if self.tray is not None:
             self.tray.set_alert_count(count)
+            shown = self.banner.alerts()  # worst first
+            self.tray.set_worst_alert(shown[0] if shown else None)
 
     def _show_message(self, text: str) -> None:
         show = getattr(self.window, "show_message", None)
@@ -355,7 +357,7 @@ class AlertCenter(QObject):
 
 def more_alerts(alerts: list[Alert], now: float) -> Alert:
     """One alert standing for several that came too fast to notify one by one."""
-    ordered = sorted(alerts, key=lambda alert: -alert.risk.rank)
+    ordered = sorted(alerts, key=worst_first)
     lines = [alert.title for alert in ordered[:MORE_LINES]]
     if len(ordered) > MORE_LINES:
         lines.append(f"… and {len(ordered) - MORE_LINES} more")
