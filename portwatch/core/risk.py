@@ -215,7 +215,8 @@ def assess(entry: CatalogEntry, exposure: Exposure, process: ProcessInfo | None 
     if risk is not Risk.NONE:
         reason = best.reason
     elif defused:
-        reason = f"{name or entry.service or 'this service'}: {_REACH[Exposure.LOOPBACK]}"
+        label = name or held_for or entry.service or "this service"
+        reason = f"{label}: {_REACH[Exposure.LOOPBACK]}"
     elif name and rec.usual:
         reason = f"{name}, the usual software on this port"
     elif name:
