@@ -43,7 +43,10 @@ def plain(rich: str) -> str:
 def test_a_matching_program_shows_only_its_use_and_the_tooltip_the_rest(qtbot, catalog):
     names = software_on_3141(catalog)
     assert "devpi-server" in names and len(names) > 1, "the catalog changed: adapt the test"
-    devpi = listener(3141, name="devpi-server", cmdline=("/usr/bin/devpi-server",),
+    # how a packaged Python script runs: the interpreter is the executable, the script the
+    # program (the process name comes from the script)
+    devpi = listener(3141, name="devpi-server",
+                     cmdline=("/usr/bin/python3.11", "/usr/bin/devpi-server"),
                      exe="/usr/bin/python3.11")
     model = model_with(catalog, devpi)
     assert model.item_at(0).likely_uses, "devpi-server no longer matches its use"
@@ -68,7 +71,8 @@ def test_an_unknown_program_shows_every_known_use(qtbot, catalog):
 
 
 def test_sorting_by_known_uses_follows_the_text_shown(qtbot, catalog):
-    devpi = listener(3141, name="devpi-server", cmdline=("devpi-server",), pid=101)
+    devpi = listener(3141, name="devpi-server", cmdline=("devpi-server",), pid=101,
+                     exe="/usr/bin/devpi-server")
     other = listener(3141, address="127.0.0.2", name="mystery", cmdline=("mystery",), pid=102)
     model = model_with(catalog, devpi, other)
     for row in range(2):
@@ -94,7 +98,8 @@ def test_security_notes_about_other_software_come_last_and_grey(qtbot, catalog):
     hears about MyDoom first."""
     from PySide6.QtCore import Qt
 
-    devpi = listener(3141, name="devpi-server", cmdline=("devpi-server",), pid=101)
+    devpi = listener(3141, name="devpi-server", cmdline=("devpi-server",), pid=101,
+                     exe="/usr/bin/devpi-server")
     mystery = listener(3141, address="127.0.0.2", name="mystery", cmdline=("mystery",),
                        pid=102)
     model = model_with(catalog, devpi, mystery)
