@@ -150,10 +150,8 @@ def base_name(path: str | None) -> str:
 
 def stem(name: str) -> str:
     """A file name without script suffix or version: "python3.11" -> "python"."""
-    for suffix in _SCRIPT_SUFFIXES:
-        if name.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    if name.endswith(_SCRIPT_SUFFIXES):
+        name = name.rsplit(".", 1)[0]
     return _VERSION.sub("", name) or name
 
 
@@ -268,6 +266,14 @@ class SoftwareIndex:
         self.software = tuple(software)
         self._by_name: dict[str, Software] = {}
         self._by_package: dict[str, Software] = {}
+        self._by_port: dict[tuple[int, object], tuple[Software, ...]] = {}
+        self._port_ranges: list[tuple[int, int, object, Software]] = []
+        for item in self.software:
+            for low, high, proto in item.ports:
+                if low == high:
+                    self._by_port[(low, proto)] = (*self._by_port.get((low, proto), ()), item)
+                else:
+                    self._port_ranges.append((low, high, proto, item))
         for item in self.software:  # the first definition of a name wins (the user's first)
             for name in item.executables:
                 self._by_name.setdefault(name, item)
@@ -291,8 +297,10 @@ class SoftwareIndex:
 
     def at_port(self, port: int, proto: object) -> tuple[Software, ...]:
         """The software whose default ports include port/proto."""
-        return tuple(item for item in self.software
-                     if any(low <= port <= high and p == proto for low, high, p in item.ports))
+        found = self._by_port.get((port, proto), ())
+        ranged = [item for low, high, p, item in self._port_ranges
+                  if low <= port <= high and p == proto and item not in found]
+        return (*found, *ranged) if ranged else found
 
     def by_package(self, package: str | None) -> Software | None:
         return self._by_package.get(package.lower()) if package else None
