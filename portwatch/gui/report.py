@@ -112,6 +112,13 @@ def entry_report(entry: CatalogEntry) -> Report:
     return Report(title, tuple(entry_sections(entry)))
 
 
+_FLAG_WORDS = {
+    "name-mismatch": "its process name disagrees with its executable",
+    "exe-deleted": "its program file was deleted or replaced after it started",
+    "exe-in-temp-dir": "its program runs from a temporary directory",
+}
+
+
 def listener_title(sock: Listener) -> str:
     proc = sock.process
     owner = proc.name if proc else ("hidden owner" if sock.owner_hidden else "unknown owner")
@@ -133,6 +140,11 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
     else:
         risk = Fact("Risk", "unknown: the port catalog could not be loaded")
     overview = [risk, Fact("Reach", _REACH[sock.exposure])]
+    if item.likely_uses and item.recognised_by:
+        overview.append(Fact("Program", f"{item.likely_uses[0].software}, recognised by its"
+                                        f" {item.recognised_by}"))
+    if item.flags:
+        overview.append(Fact("Trust", ", ".join(_FLAG_WORDS.get(f, f) for f in item.flags)))
     if closing:
         overview.append(Fact("Now", "this socket is no longer listening; the row goes away in"
                                     " a moment"))

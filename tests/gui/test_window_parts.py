@@ -339,6 +339,12 @@ def test_details_mark_likely_uses_and_notes_about_other_software():
     cve_part = text[text.index("SurfinGate CVE"):text.index("MyDoom range")]
     assert report.CONTEXT_NOTE in cve_part
     assert report.CONTEXT_NOTE not in text[text.index("MyDoom range"):]
+    assert "Program" not in text and "Trust" not in text  # nothing recognised or flagged
+    recognised = dataclasses.replace(item, recognised_by="executable",
+                                     flags=("exe-in-temp-dir",))
+    text = report.to_text(report.listener_report(recognised))
+    assert "devpi-server, recognised by its executable" in text
+    assert "its program runs from a temporary directory" in text
 
 
 def test_the_shown_count_follows_highlight_removals(qtbot, scripted):
