@@ -24,6 +24,7 @@ the ephemeral port range) is read once at load.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import enum
 import json
 import logging
@@ -173,17 +174,20 @@ class Catalog:
         and the risk of the notes that count for it at its exposure (see risk.py)."""
         entry = self.lookup(listener.port, listener.proto)
         process = listener.process
+        package, version = package_of(process)
         identity = (process.name, process.exe, process.cmdline,
-                    tuple(getattr(process, "flags", ()) or ()),
-                    getattr(process, "package_name", None)) if process is not None else None
+                    tuple(getattr(process, "flags", ()) or ()), package, version,
+                    ) if process is not None else None
         key = (listener.port, listener.proto, listener.exposure, identity)
         found = self._annotations.get(key)
         if found is None:
             if len(self._annotations) >= MAX_CACHED_ANNOTATIONS:
                 self._annotations.clear()  # a flood of distinct command lines: start over
-            recognition = recognise(process, entry.uses, self.software)
+            recognition = recognise(process, entry.uses, self.software, package)
+            situation = (dataclasses.replace(self.situation, version=version) if version
+                         else self.situation)
             found = (recognition, assess(entry, listener.exposure, process, recognition,
-                                         self.situation))
+                                         situation))
             self._annotations[key] = found
         recognition, assessment = found
         return AnnotatedListener(listener, entry, assessment, recognition.uses,
@@ -204,6 +208,18 @@ class Catalog:
 
 def _row_port(row: list) -> int:
     return row[0]
+
+
+def package_of(process: object) -> tuple[str | None, str | None]:
+    """The name and version of the package that owns the process's executable, when a probe
+    attached it (a `package` attribute: a mapping or an object with name and version, as in
+    list --json's "package"); (None, None) when unknown."""
+    package = getattr(process, "package", None)
+    if package is None:
+        return None, None
+    if isinstance(package, dict):
+        return package.get("name"), package.get("version")
+    return getattr(package, "name", None), getattr(package, "version", None)
 
 
 def _without_repeats(uses: list[KnownUse]) -> list[KnownUse]:

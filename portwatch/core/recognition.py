@@ -305,9 +305,6 @@ class SoftwareIndex:
     def by_package(self, package: str | None) -> Software | None:
         return self._by_package.get(package.lower()) if package else None
 
-    def named(self, name: str) -> Software | None:
-        return next((item for item in self.software if item.name == name), None)
-
 
 EMPTY_INDEX = SoftwareIndex(())
 
@@ -322,7 +319,6 @@ def recognise(process: ProcessInfo | None, uses: Sequence[KnownUse] = (),
     names = process_names(process)
     if forwarder(process) is not None:  # it holds the port for a program it does not name
         return Recognition(flags=names.flags, exe=names.exe)
-    package = package or getattr(process, "package_name", None)
     software, by = None, ""
     if names.program:
         software = index.by_name(names.program)

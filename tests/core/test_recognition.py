@@ -205,3 +205,31 @@ def test_a_users_software_item_follows_the_program_to_any_port(tmp_path):
                                      Exposure.LOOPBACK, labdash))
     assert loop.assessment.risk is Risk.MEDIUM  # local_users: other users of this machine
     assert [u.software for u in catalog.lookup(48620, Proto.TCP).uses] == ["Build agent"]
+
+
+def test_a_probes_package_recognises_and_its_version_decides_versions_conditions():
+    """What the provenance probe will attach (list --json's "package"): the package name is an
+    extra recognition input, its version is checked against a note's `versions`."""
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class PackagedProcess(ProcessInfo):
+        package: dict | None = None
+
+    catalog = load_catalog(None)
+    old = PackagedProcess(7, "kdeconnectd", "alice", "/usr/lib/kdeconnectd", ("kdeconnectd",),
+                          package={"manager": "dpkg", "name": "kdeconnect", "version": "20.04.1"})
+    new = dataclasses.replace(old, package={**old.package, "version": "22.12.3-1"})
+    unknown = dataclasses.replace(old, package=None)
+    risks = {}
+    for name, process in (("old", old), ("new", new), ("unknown", unknown)):
+        item = catalog.annotate(Listener(Proto.UDP, Family.IPV4, "0.0.0.0", 1716,
+                                         Exposure.LOCAL_NETWORK, process))
+        risks[name] = item.assessment.risk
+        assert [u.software for u in item.likely_uses] == ["KDE Connect"]
+    assert risks == {"old": Risk.LOW, "new": Risk.NONE, "unknown": Risk.LOW}
+    renamed = PackagedProcess(8, "kv", "alice", "/opt/kv/kv", ("kv",),
+                              package={"name": "redis-server", "version": "5:7.0.15-1"})
+    item = catalog.annotate(Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 7000,
+                                     Exposure.LOOPBACK, renamed))
+    assert (item.likely_uses[0].software, item.recognised_by) == ("Redis", "package")
