@@ -92,6 +92,7 @@ class Recognition:
     exe: str = ""  # the executable's file name, for reasons
     names: tuple[str, ...] = ()  # the program names portwatch believes, for note patterns
     usual: bool = False  # the port lists this program among its known uses
+    held_for: str | None = None  # a forwarder: what it holds the port for (see FORWARDERS)
 
     @property
     def name(self) -> str | None:
@@ -317,8 +318,9 @@ def recognise(process: ProcessInfo | None, uses: Sequence[KnownUse] = (),
     if process is None or not (process.name or process.exe or process.cmdline):
         return UNKNOWN
     names = process_names(process)
-    if forwarder(process) is not None:  # it holds the port for a program it does not name
-        return Recognition(flags=names.flags, exe=names.exe)
+    held_for = forwarder(process)
+    if held_for is not None:  # it holds the port for a program it does not name
+        return Recognition(flags=names.flags, exe=names.exe, held_for=held_for)
     software, by = None, ""
     if names.program:
         software = index.by_name(names.program)

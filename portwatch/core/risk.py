@@ -184,7 +184,7 @@ def assess(entry: CatalogEntry, exposure: Exposure, process: ProcessInfo | None 
     software whose default port it is: context for another program, hedged when hidden."""
     rec = recognition if recognition is not None else recognise(process, entry.uses)
     seen = process is not None and bool(process.name or process.exe or process.cmdline)
-    held_for = forwarder(process) if seen else None
+    held_for = rec.held_for if seen else None
     blind = CANNOT_SEE if not seen else (
         f"this is {held_for}, so portwatch cannot see which program answers" if held_for
         else None)
