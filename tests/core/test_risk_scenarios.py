@@ -408,3 +408,28 @@ def test_list_json_gives_the_same_software_and_risk_on_any_port(address, process
         expected = "none" if address == "127.0.0.1" else (
             "none" if name in ("apache2", "nginx") else "medium")
         assert risk == expected, f"{name} on {ports}: {risk}"
+
+
+def test_no_reason_in_the_catalog_contradicts_itself(catalog):
+    """Every port and software port of the bundled catalog, for a hidden owner, an unknown
+    program, a forwarder and a renamed process, at every exposure: a reason never says both
+    that only this machine can reach the socket and that other machines can."""
+    from portwatch.core.model import Family, Listener, ProcessInfo
+
+    data = json.loads((Path(__file__).resolve().parents[2] / "data" / "curated.json")
+                      .read_text(encoding="utf-8"))
+    ports = {(low, Proto(proto)) for entry in data["entries"] for low, _high in entry["ports"]
+              for proto in entry["protos"]}
+    ports |= {(low, Proto(proto)) for item in data["software"] for low, _, proto in item["ports"]}
+    processes = (None, ProcessInfo(1, "python3", "u", "/usr/bin/python3.11", ("python3", "x.py")),
+                 ProcessInfo(2, "docker-proxy", "u", "/usr/bin/docker-proxy", ("docker-proxy",)),
+                 ProcessInfo(3, "sshd", "u", "/usr/bin/python3.11", ("python3", "x.py")))
+    wider = ("reachable from every network", "reachable from other machines")
+    for (port, proto), process, exposure in (
+            (key, process, exposure) for key in sorted(ports) for process in processes
+            for exposure in Exposure):
+        reason = catalog.annotate(Listener(proto, Family.IPV4, "192.0.2.1", port, exposure,
+                                           process, owner_hidden=process is None)).assessment.reason
+        assert not ("only this machine can reach it" in reason
+                    and any(words in reason for words in wider)), (port, proto, reason)
+        assert reason and "\n" not in reason, (port, proto, reason)
