@@ -16,8 +16,8 @@ A checked document becomes plain, JSON-ready port entries and software:
      "note", "refs", "security": [<notes as above>]}
 
 <conditions> are `platforms` (os-release IDs), `versions` ("< 7.2.4"), `unless` (the setting
-that makes the note harmless) and `local_users` (true: it matters on loopback too); absent,
-they are [], None, None and false. Files written before the `software` section existed are
+that makes the note harmless) and `local_users` (true: it matters on loopback too); each is
+present only when set. Files written before the `software` section existed are
 read unchanged: every new field is optional.
 
 `match` (on a use) and `applies_to` (on a security note) are optional lists of process patterns:
@@ -273,6 +273,9 @@ def _check_list(raw: dict, name: str, fields: tuple[str, ...], where: str, msgs:
                          f"(expected {', '.join(fields)})")
         checked = {key: _check_field(item, key, f"{where}: {path}.{key}", msgs, bundled)
                    for key in fields}
+        for key in _CONDITION_FIELDS:  # conditions are rare: kept only when set
+            if key in checked and not checked[key]:
+                del checked[key]
         result.append(checked)
     return result
 
