@@ -185,6 +185,12 @@ SCENARIOS = [
       "Spotify desktop app", proto="udp"),
     S("kdeconnectd 1716/udp (a 2020 CVE to check)", "link", "kdeconnectd", 1716, LAN, Risk.LOW,
       "version", "KDE Connect", proto="udp"),
+    # --- more servers whose notes follow them
+    S("mongod on 27030 everywhere", "link", "mongod", 27030, ALL, Risk.MEDIUM, "question",
+      "MongoDB"),
+    S("mysqld on 3307 everywhere", "link", "mysqld", 3307, ALL, Risk.MEDIUM, "", "MySQL / MariaDB"),
+    S("Elasticsearch's main class on 9201", "module", "org.elasticsearch.bootstrap.elasticsearch",
+      9201, LAN, Risk.MEDIUM, "question", "Elasticsearch / OpenSearch"),
     # --- desktop and developer software
     S("syncthing 22000", "link", "syncthing", 22000, ALL, Risk.NONE, "usual", "Syncthing"),
     S("iperf3 5201", "link", "iperf3", 5201, ALL, Risk.NONE, "usual", "iperf3"),
