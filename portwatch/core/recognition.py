@@ -124,7 +124,6 @@ FORWARDERS: dict[str, str] = {
 _FORWARDER_PREFIXES = (("qemu-system-", _VM),)
 
 
-
 def forwarder(process: ProcessInfo | None) -> str | None:
     """What the process is when it only holds the port for another program ("a container's
     published port"); None for an ordinary program or an unknown owner."""
@@ -141,8 +140,6 @@ def forwarder(process: ProcessInfo | None) -> str | None:
         if label is not None:
             return label
     return None
-
-
 
 
 def base_name(path: str | None) -> str:

@@ -105,6 +105,7 @@ CANNOT_SEE = "portwatch cannot see which program this is"
 EPHEMERAL = (49152, 65535)  # IANA's dynamic range, when the system's is not known
 _QUALIFIER = re.compile(r"\s*\([^()]*\)\s*$")  # "Docker Engine API (unencrypted)" -> the name
 
+
 class Fit(enum.Enum):
     """How one security note relates to the program listening on the port."""
 
