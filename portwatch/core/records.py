@@ -22,6 +22,11 @@ def note_record(note: SecurityNote) -> dict[str, Any]:
         "refs": list(note.refs),
         "origin": note.origin,
         "applies_to": list(note.applies_to),
+        "software": note.software,  # the software whose note it is (follows it to any port)
+        "platforms": list(note.platforms),  # os-release IDs it concerns; empty: every system
+        "versions": note.versions,  # affected versions ("< 20.08.2"); null: not stated
+        "unless": note.unless,  # the setting that makes it harmless, asked as a question
+        "local_users": note.local_users,  # it matters to this machine's other users too
     }
 
 
