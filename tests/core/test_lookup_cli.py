@@ -127,3 +127,15 @@ def test_lookup_json_has_the_patterns():
     assert finjan["applies_to"] == ["surfingate", "finjan"]
     assert notes["MyDoom.A backdoor range (2004)"]["applies_to"] == []
     assert all("applies" not in n for n in item["security"])  # no process, no verdict
+
+
+def test_conditions_of_notes_are_shown():
+    result = portwatch("lookup", "68/udp", "8888/tcp", "2375/tcp")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "only on: rhel, fedora" in text  # CVE-2018-1111 is Red Hat's and Fedora's
+    assert "unless: a token or password is set" in text  # Jupyter: a setting to check
+    assert "matters on loopback too: other users of this machine" in text  # Docker's API
+    data = json.loads(portwatch("lookup", "68/udp", "--json").stdout)
+    (cve,) = [n for n in data[0]["security"] if "1111" in n["title"]]
+    assert cve["platforms"] == ["rhel", "fedora"] and cve["unless"] is None
