@@ -41,6 +41,7 @@ from portwatch.core.model import (
     CatalogEntry,
     KnownUse,
     Listener,
+    ProcessInfo,
     Proto,
     SecurityNote,
     Severity,
@@ -175,8 +176,7 @@ class Catalog:
         entry = self.lookup(listener.port, listener.proto)
         process = listener.process
         package, version = package_of(process)
-        identity = (process.name, process.exe, process.cmdline,
-                    tuple(getattr(process, "flags", ()) or ()), package, version,
+        identity = (process.name, process.exe, process.cmdline, process.provenance,
                     ) if process is not None else None
         key = (listener.port, listener.proto, listener.exposure, identity)
         found = self._annotations.get(key)
@@ -210,16 +210,14 @@ def _row_port(row: list) -> int:
     return row[0]
 
 
-def package_of(process: object) -> tuple[str | None, str | None]:
-    """The name and version of the package that owns the process's executable, when a probe
-    attached it (a `package` attribute: a mapping or an object with name and version, as in
-    list --json's "package"); (None, None) when unknown."""
-    package = getattr(process, "package", None)
+def package_of(process: ProcessInfo | None) -> tuple[str | None, str | None]:
+    """The name and version of the package that installed the process's executable, as the
+    provenance probe found it (core/probe/provenance.py); (None, None) when unknown."""
+    provenance = process.provenance if process is not None else None
+    package = provenance.package if provenance is not None else None
     if package is None:
         return None, None
-    if isinstance(package, dict):
-        return package.get("name"), package.get("version")
-    return getattr(package, "name", None), getattr(package, "version", None)
+    return package.name, package.version
 
 
 def _without_repeats(uses: list[KnownUse]) -> list[KnownUse]:

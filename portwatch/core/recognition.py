@@ -37,15 +37,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from portwatch.core.model import KnownUse, ProcessInfo, Software
+from portwatch.core.model import (
+    EXE_DELETED,
+    EXE_IN_TEMP_DIR,
+    NAME_MISMATCH,
+    KnownUse,
+    ProcessInfo,
+    Software,
+)
 
 MAX_CMDLINE_CHARS = 4096  # of the command line (joined by spaces) that patterns see
 MIN_ARGUMENT_PATTERN = 5  # shorter patterns are compared with program names only
 COMM_LEN = 15  # Linux keeps 15 characters of a process name
 
-NAME_MISMATCH = "name-mismatch"
-EXE_DELETED = "exe-deleted"
-EXE_IN_TEMP_DIR = "exe-in-temp-dir"
 TEMP_DIRS = ("/tmp/", "/var/tmp/", "/dev/shm/")  # noqa: S108 - compared with, not used
 _DELETED = " (deleted)"
 
@@ -188,6 +192,7 @@ def process_names(process: ProcessInfo) -> ProcessNames:
         flags.append(EXE_DELETED)
     if raw_exe.startswith(TEMP_DIRS) or EXE_IN_TEMP_DIR in _extra_flags(process):
         flags.append(EXE_IN_TEMP_DIR)
+    flags.extend(flag for flag in _extra_flags(process) if flag not in flags)
     program, program_by = "", ""
     launched = _launched_as(process, exe)
     if launched and not is_interpreter(launched):
@@ -220,8 +225,9 @@ def _launched_as(process: ProcessInfo, exe: str) -> str:
 
 
 def _extra_flags(process: ProcessInfo) -> tuple[str, ...]:
-    """Trust flags another probe (package ownership) may attach to the process."""
-    return tuple(getattr(process, "flags", ()) or ())
+    """The trust flags the provenance probe found (core/probe/provenance.py), if it ran."""
+    provenance = getattr(process, "provenance", None)
+    return tuple(provenance.flags) if provenance is not None else ()
 
 
 @lru_cache(maxsize=4096)
@@ -333,7 +339,7 @@ def recognise(process: ProcessInfo | None, uses: Sequence[KnownUse] = (),
     flags = list(names.flags)
     mismatch = claimed is not None and names.exe and not _agrees(names, claimed, software,
                                                                   port_uses)
-    if mismatch:
+    if mismatch and NAME_MISMATCH not in flags:
         flags.append(NAME_MISMATCH)
     elif not names.exe and software is None and not port_uses:
         software = index.by_name(names.comm)

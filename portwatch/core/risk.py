@@ -43,10 +43,12 @@ A note that depends on a setting portwatch cannot see (`unless`: "a token or pas
 is worded as a question ("check that a token or password is set") and is medium at most; so is
 a note about a distribution portwatch cannot identify.
 
-Trust flags raise the risk (recognition.py): a process name that disagrees with its executable
-(`name-mismatch`: medium on the network, low on loopback, and the name recognises nothing), an
-executable deleted or replaced after start (`exe-deleted`: the same), an executable in a
-temporary directory reachable from the network (`exe-in-temp-dir`: medium).
+Trust flags raise the risk (recognition.py, and the provenance probe's): a process name that
+claims a program its executable is not (`name-mismatch`: medium on the network, low on
+loopback, and the name recognises nothing), a name like a kernel thread's on a program
+(`kernel-like-name`: the same), an executable deleted or replaced after start (`exe-deleted`:
+the same), an executable in a temporary directory reachable from the network
+(`exe-in-temp-dir`: medium), any other renamed process reachable from the network (low).
 
 The listener gets the highest risk, with that note's or flag's reason (flags speak first, then
 the software's notes, then the user's port notes, then the bundled ones). At risk none the
@@ -66,6 +68,10 @@ import re
 from dataclasses import dataclass
 
 from portwatch.core.model import (
+    EXE_DELETED,
+    EXE_IN_TEMP_DIR,
+    KERNEL_LIKE_NAME,
+    NAME_MISMATCH,
     Assessment,
     CatalogEntry,
     Exposure,
@@ -76,10 +82,7 @@ from portwatch.core.model import (
     Severity,
 )
 from portwatch.core.recognition import (  # noqa: F401 - forwarder, FORWARDERS: public here
-    EXE_DELETED,
-    EXE_IN_TEMP_DIR,
     FORWARDERS,
-    NAME_MISMATCH,
     Recognition,
     forwarder,
     name_is,
@@ -243,11 +246,15 @@ def _flag_assessment(rec: Recognition, exposure: Exposure) -> Assessment | None:
     """The risk the trust flags give on their own (None: no flag raises it)."""
     networked = exposure is not Exposure.LOOPBACK
     exe = rec.exe or "an unknown file"
-    if NAME_MISMATCH in rec.flags:
+    if NAME_MISMATCH in rec.flags and rec.claimed:
         return Assessment(Risk.MEDIUM if networked else Risk.LOW,
-                          f"its process calls itself {_short(rec.claimed or '')} but runs"
+                          f"its process calls itself {_short(rec.claimed)} but runs"
                           f" {exe}, so it is not trusted to be that program: check what this"
                           " program is")
+    if KERNEL_LIKE_NAME in rec.flags:
+        return Assessment(Risk.MEDIUM if networked else Risk.LOW,
+                          f"it is named like a kernel thread but runs {exe} (kernel threads"
+                          " have no program file): check what this program is")
     if EXE_DELETED in rec.flags:
         return Assessment(Risk.MEDIUM if networked else Risk.LOW,
                           f"its program file {exe} was deleted or replaced after it started"
@@ -255,6 +262,9 @@ def _flag_assessment(rec: Recognition, exposure: Exposure) -> Assessment | None:
     if EXE_IN_TEMP_DIR in rec.flags and networked:
         return Assessment(Risk.MEDIUM, f"it runs {exe} from a temporary directory and is"
                           f" {_REACH[exposure]}: check what this program is")
+    if NAME_MISMATCH in rec.flags and networked:  # renamed, but not as a program we know
+        return Assessment(Risk.LOW, f"its process name is not that of its program {exe} and"
+                          f" it is {_REACH[exposure]}: check what this program is")
     return None
 
 

@@ -10,6 +10,9 @@ import pytest
 
 from portwatch.core.catalog import load_catalog
 from portwatch.core.model import (
+    EXE_DELETED,
+    EXE_IN_TEMP_DIR,
+    NAME_MISMATCH,
     Exposure,
     Family,
     KnownUse,
@@ -20,9 +23,6 @@ from portwatch.core.model import (
     Software,
 )
 from portwatch.core.recognition import (
-    EXE_DELETED,
-    EXE_IN_TEMP_DIR,
-    NAME_MISMATCH,
     SoftwareIndex,
     recognise,
     script_of,
@@ -208,28 +208,52 @@ def test_a_users_software_item_follows_the_program_to_any_port(tmp_path):
 
 
 def test_a_probes_package_recognises_and_its_version_decides_versions_conditions():
-    """What the provenance probe will attach (list --json's "package"): the package name is an
+    """What the provenance probe attaches (list --json's "package"): the package name is an
     extra recognition input, its version is checked against a note's `versions`."""
     import dataclasses
 
-    @dataclasses.dataclass(frozen=True, slots=True)
-    class PackagedProcess(ProcessInfo):
-        package: dict | None = None
+    from portwatch.core.model import Package, Provenance
 
     catalog = load_catalog(None)
-    old = PackagedProcess(7, "kdeconnectd", "alice", "/usr/lib/kdeconnectd", ("kdeconnectd",),
-                          package={"manager": "dpkg", "name": "kdeconnect", "version": "20.04.1"})
-    new = dataclasses.replace(old, package={**old.package, "version": "22.12.3-1"})
-    unknown = dataclasses.replace(old, package=None)
+
+    def kdeconnect(version):
+        package = Package("dpkg", "kdeconnect", version) if version else None
+        return ProcessInfo(7, "kdeconnectd", "alice", "/usr/lib/kdeconnectd", ("kdeconnectd",),
+                           provenance=Provenance(False, package))
+
     risks = {}
-    for name, process in (("old", old), ("new", new), ("unknown", unknown)):
+    for version in ("20.04.1", "22.12.3-1", None):
         item = catalog.annotate(Listener(Proto.UDP, Family.IPV4, "0.0.0.0", 1716,
-                                         Exposure.LOCAL_NETWORK, process))
-        risks[name] = item.assessment.risk
+                                         Exposure.LOCAL_NETWORK, kdeconnect(version)))
+        risks[version] = item.assessment.risk
         assert [u.software for u in item.likely_uses] == ["KDE Connect"]
-    assert risks == {"old": Risk.LOW, "new": Risk.NONE, "unknown": Risk.LOW}
-    renamed = PackagedProcess(8, "kv", "alice", "/opt/kv/kv", ("kv",),
-                              package={"name": "redis-server", "version": "5:7.0.15-1"})
+    assert risks == {"20.04.1": Risk.LOW, "22.12.3-1": Risk.NONE, None: Risk.LOW}
+    renamed = ProcessInfo(8, "kv", "alice", "/opt/kv/kv", ("kv",), provenance=Provenance(
+        False, Package("dpkg", "redis-server", "5:7.0.15-1")))
     item = catalog.annotate(Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 7000,
                                      Exposure.LOOPBACK, renamed))
     assert (item.likely_uses[0].software, item.recognised_by) == ("Redis", "package")
+    assert dataclasses.replace(renamed, provenance=None).provenance is None
+
+
+def test_the_provenance_probes_flags_count():
+    """Flags the provenance probe found raise the risk like recognition's own."""
+    from portwatch.core.model import KERNEL_LIKE_NAME, Provenance
+
+    catalog = load_catalog(None)
+
+    def listen(flags, exposure=Exposure.ALL_INTERFACES):
+        process = ProcessInfo(9, "kworker/0:1", "alice", "/home/alice/.x/kworker",
+                              ("[kworker/0:1]",), provenance=Provenance(False, None, flags))
+        address = "0.0.0.0" if exposure is Exposure.ALL_INTERFACES else "127.0.0.1"
+        return catalog.annotate(Listener(Proto.TCP, Family.IPV4, address, 41000, exposure,
+                                         process))
+
+    kernel = listen((KERNEL_LIKE_NAME,))
+    assert kernel.assessment.risk is Risk.MEDIUM and "kernel thread" in kernel.assessment.reason
+    assert KERNEL_LIKE_NAME in kernel.flags
+    renamed = listen((NAME_MISMATCH,))  # renamed, but not after a program portwatch knows
+    assert renamed.assessment.risk is Risk.LOW and "process name" in renamed.assessment.reason
+    assert listen((NAME_MISMATCH,), Exposure.LOOPBACK).assessment.risk is Risk.NONE
+    deleted = listen((EXE_DELETED,), Exposure.LOOPBACK)
+    assert deleted.assessment.risk is Risk.LOW and "deleted" in deleted.assessment.reason
