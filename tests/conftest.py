@@ -83,6 +83,8 @@ def start_listener(proto: str = "tcp", host: str = "127.0.0.1", port: int = 0,
     if not line.strip():
         err = proc.stderr.read()
         proc.wait(5)
+        for stream in (proc.stdin, proc.stdout, proc.stderr):  # no pipe left to the collector
+            stream.close()
         raise OSError(f"listener child failed: {err.strip()}")
     return ChildListener(proc, int(line), proto, host)
 
