@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build the catalog data that portwatch ships: data/registry.json and data/curated.json.
 
-Run by hand (or `make catalog`) from the top of the repository, with portwatch importable
+Run by hand (`make catalog` compiles the YAML, `make registry` does both) from the top of the
+repository, with portwatch importable
 (an installed venv, or PYTHONPATH=.):
 
     python data/build_catalog.py                   # both: fetch the registry with npm, compile YAML
