@@ -40,7 +40,9 @@ def _listener_notes(item: AnnotatedListener) -> list[dict[str, Any]]:
     """The entry's notes, each with "applies": whether it counts for this listener's process
     (false: context about another program, not part of the risk)."""
     applicable = item.assessment.applicable if item.assessment else ()
-    return [{**note_record(note), "applies": note in applicable} for note in item.entry.security]
+    # The notes of the software the program is come along to a port that is not its default
+    notes = (*item.entry.security, *(n for n in applicable if n not in item.entry.security))
+    return [{**note_record(note), "applies": note in applicable} for note in notes]
 
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:

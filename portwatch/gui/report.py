@@ -93,7 +93,9 @@ def entry_sections(entry: CatalogEntry | None, likely: tuple[KnownUse, ...] = ()
                  and note not in applicable else "",
                  "" if note.origin == "bundled" else f"from your catalog file {note.origin}"),
              refs=note.refs, color=risk_style.SEVERITY_COLORS[note.severity])
-        for note in sorted(entry.security, key=lambda n: -n.severity.rank)
+        for note in sorted((*entry.security, *(n for n in applicable or ()
+                                              if n not in entry.security)),
+                           key=lambda n: -n.severity.rank)
     )
     return [
         Section(f"Registry ({where})", (registry,)),

@@ -268,3 +268,19 @@ def test_listener_records_show_likely_software_and_which_notes_apply(bundled):
     assert {"software": "devpi-server", "match": ["devpi-server", "devpi"]}.items() <= next(
         u for u in entry["uses_detail"] if u["software"] == "devpi-server").items()
     assert all("applies" not in n for n in entry["security"])  # no process: no verdict
+
+
+def test_a_softwares_notes_come_along_to_another_port(bundled):
+    """Redis on 7777: the notes that make it medium are in list --json's "security" (they are
+    not the port's), marked as applying, and the window's Security cell names them."""
+    from portwatch.core import records
+
+    redis = proc("redis-server", "*:7777", exe="/usr/bin/redis-server")
+    item = bundled.annotate(listen(7777, redis))
+    assert item.entry.security == ()  # 7777 itself has no notes
+    record = records.listener_record(item)
+    assert record["risk"] == "medium" and record["likely_software"] == ["Redis"]
+    applying = [n["title"] for n in record["security"] if n["applies"]]
+    assert "Redis server, meant for trusted networks only" in applying
+    (note,) = [n for n in record["security"] if n["title"].startswith("Redis server")]
+    assert note["software"] == "Redis" and note["unless"].startswith("a password is set")

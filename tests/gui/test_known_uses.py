@@ -116,3 +116,19 @@ def test_security_notes_about_other_software_come_last_and_grey(qtbot, catalog):
     assert mystery_cell.data().startswith(applicable[0].title)
     assert mystery_cell.data(foreground) is None
     assert mystery_cell.data(SORT_ROLE) > devpi_cell.data(SORT_ROLE)
+
+
+def test_a_softwares_notes_show_on_another_port(qtbot, catalog):
+    """Redis on 7777: the Security cell and the details pane name Redis's notes, which count."""
+    redis = listener(7777, address="0.0.0.0", name="redis-server", cmdline=("redis-server",),
+                     exe=None)  # no executable: the pane has no file to hash in the background
+    model = model_with(catalog, redis)
+    assert model.index(0, Column.USES).data() == "Redis"
+    assert "Redis server, meant for trusted networks only" in model.index(
+        0, Column.SECURITY).data()
+    pane = DetailsPane()
+    qtbot.addWidget(pane)
+    pane.show_listener(model.item_at(0))
+    text = pane.view.toPlainText()
+    assert "Redis server, meant for trusted networks only" in text
+    pane.shutdown()
