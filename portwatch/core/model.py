@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from portwatch.core.text import encodable
 
@@ -323,6 +323,9 @@ class AnnotatedListener:
     likely_uses: tuple[KnownUse, ...] = ()  # the software the process was recognised as
     recognised_by: str | None = None  # executable | script | package | process name | ...
     flags: tuple[str, ...] = ()  # trust flags: name-mismatch, exe-deleted, exe-in-temp-dir
+    # The host firewall's verdict (portwatch.core.firewall.FirewallVerdict); None for loopback
+    # listeners and where no firewall reader ran.
+    firewall: Any = None
 
     @property
     def key(self) -> ListenerKey:
