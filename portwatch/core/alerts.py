@@ -59,6 +59,11 @@ def ephemeral_port_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -
     return low, high
 
 
+def worst_first(alert: Alert) -> tuple[int, float]:
+    """Sort key for showing alerts: the highest risk first, then the newest first."""
+    return (-alert.risk.rank, -alert.created_at)
+
+
 @dataclass
 class _Pending:
     row: AnnotatedListener
@@ -274,7 +279,7 @@ def describe_port(row: AnnotatedListener) -> str:
 def more_alerts(alerts: list[Alert], now: float,
                 footer: str | None = "Every alert is listed in the portwatch window.") -> Alert:
     """One alert standing for several that came too fast to notify one by one."""
-    ordered = sorted(alerts, key=lambda alert: -alert.risk.rank)
+    ordered = sorted(alerts, key=worst_first)
     lines = [alert.title for alert in ordered[:MORE_LINES]]
     if len(ordered) > MORE_LINES:
         lines.append(f"… and {len(ordered) - MORE_LINES} more")

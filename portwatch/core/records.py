@@ -29,6 +29,11 @@ def note_record(note: SecurityNote) -> dict[str, Any]:
         "refs": list(note.refs),
         "origin": note.origin,
         "applies_to": list(note.applies_to),
+        "software": note.software,  # the software whose note it is (follows it to any port)
+        "platforms": list(note.platforms),  # os-release IDs it concerns; empty: every system
+        "versions": note.versions,  # affected versions ("< 20.08.2"); null: not stated
+        "unless": note.unless,  # the setting that makes it harmless, asked as a question
+        "local_users": note.local_users,  # it matters to this machine's other users too
     }
 
 
@@ -36,7 +41,9 @@ def _listener_notes(item: AnnotatedListener) -> list[dict[str, Any]]:
     """The entry's notes, each with "applies": whether it counts for this listener's process
     (false: context about another program, not part of the risk)."""
     applicable = item.assessment.applicable if item.assessment else ()
-    return [{**note_record(note), "applies": note in applicable} for note in item.entry.security]
+    # The notes of the software the program is come along to a port that is not its default
+    notes = (*item.entry.security, *(n for n in applicable if n not in item.entry.security))
+    return [{**note_record(note), "applies": note in applicable} for note in notes]
 
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
@@ -63,7 +70,9 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "holders": [{"pid": pid, "process": name} for pid, name in sock.holders],
         "exe_deleted": provenance.exe_deleted if provenance else None,
         "package": package_record(provenance.package) if provenance else None,
-        "flags": list(provenance.flags) if provenance else [],
+        # trust flags: the provenance probe's, and recognition's (a name claiming a program)
+        "flags": list(dict.fromkeys((*(provenance.flags if provenance else ()),
+                                     *annotated.flags))),
         "owner_hidden": sock.owner_hidden,
         "hidden_reason": sock.hidden_reason,
         "unit": sock.unit,
@@ -73,6 +82,7 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "description": entry.description if entry else None,
         "uses": [use.text for use in entry.uses] if entry else None,
         "likely_software": [use.software for use in annotated.likely_uses] if entry else None,
+        "recognised_by": annotated.recognised_by,
         "security": _listener_notes(annotated) if entry else None,
         "risk": annotated.assessment.risk.value if annotated.assessment else None,
         "risk_reason": annotated.assessment.reason if annotated.assessment else None,

@@ -13,6 +13,7 @@ the rules editor act on it.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 from collections.abc import Callable, Collection
@@ -31,13 +32,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from portwatch.core.alerts import worst_first
 from portwatch.core.model import Alert, AlertKind, ListenerKey, Risk
 from portwatch.gui.plain import plain_label, plain_tooltip
 from portwatch.gui.risk_style import RISK_COLORS, risk_icon, risk_label
 
 log = logging.getLogger(__name__)
 
-MAX_ALERTS = 50  # older alerts beyond this are dropped from the list (they are in History)
+MAX_ALERTS = 50  # the lowest, oldest alerts beyond this are dropped (they are in History)
 VISIBLE_ITEMS = 2.6  # the list scrolls beyond about this many alerts
 
 ACK_TOOLTIP = ("Never alert again for this program listening on this port with this exposure "
@@ -177,7 +179,8 @@ class AlertItem(QFrame):
 
 
 class AlertBanner(QFrame):
-    """The list of alerts the user has not dealt with, newest first; hidden when empty."""
+    """The list of alerts the user has not dealt with, worst first (highest risk, then
+    newest); hidden when empty."""
 
     show_requested = Signal(object)  # ListenerKey to select in the table
     acknowledge_requested = Signal(object)  # Alert: never alert for its listeners again
@@ -192,7 +195,7 @@ class AlertBanner(QFrame):
         self.setAccessibleDescription("New listeners portwatch alerted about, worst first")
         self._items: list[AlertItem] = []
         self._can_ignore = False
-        self.dropped = 0  # alerts pushed out of the list by newer ones
+        self.dropped = 0  # alerts pushed out of the list by worse or newer ones
         # When the table first saw a listener (MainWindow sets it: the model's First seen).
         self.first_seen: Callable[[ListenerKey], float | None] = lambda _key: None
         self.fixed_height = True  # False: the list takes the height it is given (a dock)
@@ -236,7 +239,8 @@ class AlertBanner(QFrame):
     # -- contents ----------------------------------------------------------------------------
 
     def add_alert(self, alert: Alert) -> AlertItem:
-        """Show a new alert: before every alert of lower risk (worst first, newest first)."""
+        """Show a new alert in its place: after every alert of a higher risk, before the older
+        ones of its own risk. A full list drops its last (lowest, oldest) alert."""
         since = self.first_seen(alert.listeners[0].key) if alert.listeners else None
         item = AlertItem(alert, self._list, listening_since=since)
         item.show_clicked.connect(self._show)
@@ -244,16 +248,15 @@ class AlertBanner(QFrame):
         item.ignore_clicked.connect(self.ignore_requested)
         item.dismiss_clicked.connect(self._dismiss)
         item.ignore_button.setVisible(self._can_ignore)
-        rank = alert.risk.rank
-        place = next((i for i, other in enumerate(self._items)
-                      if other.alert.risk.rank <= rank), len(self._items))
-        self._items.insert(place, item)
-        self._list_layout.insertWidget(place, item)
-        while len(self._items) > MAX_ALERTS:  # the least important goes: lowest, oldest
-            oldest = self._items.pop()
+        keys = [worst_first(other.alert) for other in self._items]
+        index = bisect.bisect_left(keys, worst_first(alert))  # before equals: newer
+        self._items.insert(index, item)
+        self._list_layout.insertWidget(index, item)
+        while len(self._items) > MAX_ALERTS:
+            last = self._items.pop()
             self.dropped += 1
-            log.debug("alert list full; dropping %s", oldest.alert.title)
-            oldest.deleteLater()
+            log.debug("alert list full; dropping %s", last.alert.title)
+            last.deleteLater()
         self._refresh()
         self.scroll.verticalScrollBar().setValue(0)
         return item
@@ -276,7 +279,7 @@ class AlertBanner(QFrame):
                 item.set_closed(None)
 
     def alerts(self) -> list[Alert]:
-        """The alerts shown, newest first."""
+        """The alerts shown, worst first."""
         return [item.alert for item in self._items]
 
     def count(self) -> int:

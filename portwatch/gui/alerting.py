@@ -24,7 +24,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
-from portwatch.core.alerts import AlertRules, identity, more_alerts
+from portwatch.core.alerts import AlertRules, identity, more_alerts, worst_first
 from portwatch.core.decisions import describe_rule
 from portwatch.core.memory import AlertMemory, InMemoryAlertMemory
 from portwatch.core.model import (
@@ -214,7 +214,7 @@ class AlertCenter(QObject):
             self.banner.mark_changes({row.key for row in result.closed},
                                      {row.key for row in result.opened},
                                      result.snapshot.taken_at)
-        for alert in result.alerts:
+        for alert in sorted(result.alerts, key=worst_first):  # the worst is told first
             self.raise_alert(alert)
 
     def raise_alert(self, alert: Alert) -> None:
@@ -333,6 +333,8 @@ class AlertCenter(QObject):
     def _alert_count_changed(self, count: int) -> None:
         if self.tray is not None:
             self.tray.set_alert_count(count)
+            shown = self.banner.alerts()  # worst first
+            self.tray.set_worst_alert(shown[0] if shown else None)
 
     def _show_message(self, text: str) -> None:
         show = getattr(self.window, "show_message", None)

@@ -255,18 +255,24 @@ def _applicable(item: AnnotatedListener) -> tuple:
     return item.assessment.applicable
 
 
-def _notes_in_order(item: AnnotatedListener) -> list:
-    """The port's notes, those that apply to the listening program first, each part worst
-    first: a CVE of another product that once used the port comes after what matters here."""
+def _all_notes(item: AnnotatedListener) -> tuple:
+    """The port's notes and those of the software the program is (they follow it to any
+    port, so they are not all in the port's entry)."""
     notes = item.entry.security if item.entry is not None else ()
+    extra = tuple(n for n in _applicable(item) if n not in notes)
+    return (*notes, *extra) if extra else notes
+
+
+def _notes_in_order(item: AnnotatedListener) -> list:
+    """The notes, those that apply to the listening program first, each part worst first:
+    a CVE of another product that once used the port comes after what matters here."""
     applicable = _applicable(item)
-    return sorted(notes, key=lambda n: (n not in applicable, -n.severity.rank))
+    return sorted(_all_notes(item), key=lambda n: (n not in applicable, -n.severity.rank))
 
 
 def _notes_are_context(item: AnnotatedListener) -> bool:
     """True when the port has notes but none applies to the listening program (grey text)."""
-    entry = item.entry
-    return entry is not None and bool(entry.security) and not _applicable(item)
+    return item.entry is not None and bool(_all_notes(item)) and not _applicable(item)
 
 
 def _clock_text(moment: float) -> str:
@@ -281,12 +287,13 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
     proc = sock.process
     entry = item.entry
     severity = 0
-    if entry is not None and entry.security:
+    notes = _all_notes(item)
+    if entry is not None and notes:
         # the worst note that applies, then the worst of all (context), then how many
         applicable = _applicable(item)
         counted = max((_SEVERITY_RANK[n.severity] + 1 for n in applicable), default=0)
-        highest = max(_SEVERITY_RANK[n.severity] for n in entry.security)
-        severity = counted * 100_000 + (highest + 1) * 1000 + len(entry.security)
+        highest = max(_SEVERITY_RANK[n.severity] for n in notes)
+        severity = counted * 100_000 + (highest + 1) * 1000 + len(notes)
     return (
         # Ascending is highest risk first (then by port), as Port ascending is lowest first:
         # the first click on either header gives its usual order, with the same arrow.
