@@ -8,7 +8,7 @@ that file cannot be used, a warning goes to stderr and watching goes on.
 One recorder at a time: the portwatch window records the same events into the same file, so
 while a window of this user (and settings folder) runs, `watch` prints events but does not
 record them (`RecordUnlessWindow`, asked before each poll's recording, through the window's
-single-instance lock: core/instance.py). When the window closes, `watch` records again,
+single-instance lock: core/desktop/instance.py). When the window closes, `watch` records again,
 starting a new run with a snapshot of what is listening, as if it had just started.
 """
 
@@ -25,13 +25,14 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from portwatch.core import instance, paths
-from portwatch.core.export import event_record
-from portwatch.core.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
+from portwatch.core.desktop import instance
+from portwatch.core.files import paths
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.monitor import Monitor, PollResult
-from portwatch.core.scanner import ListenerScanner
-from portwatch.core.settings import load_settings
+from portwatch.core.output.export import event_record
+from portwatch.core.probe import ListenerScanner
+from portwatch.core.store.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
+from portwatch.core.store.settings import load_settings
 from portwatch.core.text import visible
 
 DEFAULT_INTERVAL = 2.0
@@ -70,7 +71,7 @@ def add_parser(subparsers: Any) -> None:
 def _annotator(err: TextIO) -> Any:
     """The catalog (or None when it is not available: listeners then have no meaning)."""
     try:
-        from portwatch.core.catalog import load_catalog
+        from portwatch.core.knowledge.catalog import load_catalog
     except ImportError:
         return None
     try:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core import autostart
-from portwatch.core.autostart import (
+from portwatch.core.desktop import autostart
+from portwatch.core.desktop.autostart import (
     AutostartError,
     autostart_command,
     autostart_enabled,

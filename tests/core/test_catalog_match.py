@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
-from portwatch.core.catalog_schema import SchemaError, check_document
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.catalog_schema import SchemaError, check_document
+from portwatch.core.knowledge.risk import CANNOT_SEE
 from portwatch.core.model import (
     Exposure,
     Family,
@@ -18,7 +19,6 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.core.risk import CANNOT_SEE
 
 ALL, LOOP = Exposure.ALL_INTERFACES, Exposure.LOOPBACK
 
@@ -245,7 +245,7 @@ def test_annotate_is_cached_per_program_and_fast(bundled):
 
 
 def test_listener_records_show_likely_software_and_which_notes_apply(bundled):
-    from portwatch.core import records
+    from portwatch.core.output import records
 
     devpi = records.listener_record(bundled.annotate(listen(3141, proc("devpi-server"),
                                                             "127.0.0.1")))

@@ -10,21 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core import paths
-from portwatch.core.history import (
-    CLOSED,
-    OPENED,
-    PRESENT,
-    HistoryError,
-    HistoryEvent,
-    HistoryReader,
-    HistoryStore,
-    MemoryHistory,
-    attach_history,
-    open_history,
-)
-from portwatch.core.history_schema import SCHEMA_VERSION
-from portwatch.core.memory import InMemoryAlertMemory
+from portwatch.core.alerts.memory import InMemoryAlertMemory
+from portwatch.core.files import paths
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -40,6 +27,19 @@ from portwatch.core.model import (
     Snapshot,
 )
 from portwatch.core.monitor import Monitor
+from portwatch.core.store.history import (
+    CLOSED,
+    OPENED,
+    PRESENT,
+    HistoryError,
+    HistoryEvent,
+    HistoryReader,
+    HistoryStore,
+    MemoryHistory,
+    attach_history,
+    open_history,
+)
+from portwatch.core.store.history_schema import SCHEMA_VERSION
 
 DAY = 86400.0
 
@@ -218,7 +218,7 @@ def test_alert_memory_survives_a_restart(db_path):
 
 
 def test_alert_rules_learn_the_baseline_through_the_store(db_path):
-    from portwatch.core.alerts import AlertRules
+    from portwatch.core.alerts.rules import AlertRules
 
     store = HistoryStore(db_path)
     rules = AlertRules(store, min_polls=0, ephemeral_range=(60000, 60999))

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core import history_schema
-from portwatch.core.history import HistoryStore
-from portwatch.core.history_schema import SCHEMA_VERSION
 from portwatch.core.model import Exposure, IgnoreRule, ListenerIdentity, Proto
+from portwatch.core.store import history_schema
+from portwatch.core.store.history import HistoryStore
+from portwatch.core.store.history_schema import SCHEMA_VERSION
 
 # The layout portwatch wrote as schema version 1, spelled out here as that version wrote it
 # (not imported), so the test keeps describing the old files even when the module changes.

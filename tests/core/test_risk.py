@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.risk import (
+    CANNOT_SEE,
+    MAX_CMDLINE_CHARS,
+    NOTHING_KNOWN,
+    Fit,
+    assess,
+    forwarder,
+    note_fit,
+    process_text,
+)
 from portwatch.core.model import (
     CatalogEntry,
     Exposure,
@@ -15,16 +25,6 @@ from portwatch.core.model import (
     Risk,
     SecurityNote,
     Severity,
-)
-from portwatch.core.risk import (
-    CANNOT_SEE,
-    MAX_CMDLINE_CHARS,
-    NOTHING_KNOWN,
-    Fit,
-    assess,
-    forwarder,
-    note_fit,
-    process_text,
 )
 
 ALL, LAN, LOOP = Exposure.ALL_INTERFACES, Exposure.LOCAL_NETWORK, Exposure.LOOPBACK

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from portwatch.core.model import Exposure, Family, Proto
-from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES, ListenerScanner, scan_listeners
+from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES, ListenerScanner, scan_listeners
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,7 +138,7 @@ UNPRIVILEGED_SCAN = textwrap.dedent(
     """
     import json, sys
     sys.path.insert(0, sys.argv[1])
-    from portwatch.core.scanner import scan_listeners
+    from portwatch.core.probe.scanner import scan_listeners
     snap = scan_listeners()
     print(json.dumps([[l.proto.value, l.port, l.pid, l.owner_hidden, l.hidden_reason]
                       for l in snap.listeners]))

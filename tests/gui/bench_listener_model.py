@@ -21,8 +21,8 @@ from gui_rows import ScriptedMonitor, listener
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QTableView
 
-from portwatch.gui.filter_proxy import ListenerFilterProxy
-from portwatch.gui.listener_model import Column, ListenerModel
+from portwatch.gui.models.filter_proxy import ListenerFilterProxy
+from portwatch.gui.models.listener_model import Column, ListenerModel
 
 
 def main(rows: int = 10_000, rounds: int = 20) -> None:

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QTableView
 
 from portwatch.core.model import Risk
 from portwatch.gui import risk_style
-from portwatch.gui.filter_proxy import ListenerFilterProxy
-from portwatch.gui.listener_model import (
+from portwatch.gui.models.filter_proxy import ListenerFilterProxy
+from portwatch.gui.models.listener_model import (
     ROW_ROLE,
     SORT_ROLE,
     STATE_ROLE,

@@ -2,7 +2,7 @@
 the user's acknowledgements and ignore rules.
 
 `AlertMemory` is the interface; `InMemoryAlertMemory` keeps it for one run only (tests, and the
-fallback when the history database cannot be opened). The history store (core/history.py)
+fallback when the history database cannot be opened). The history store (core/store/history.py)
 implements the same interface in SQLite so it survives restarts.
 """
 

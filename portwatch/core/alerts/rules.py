@@ -27,8 +27,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from portwatch.core.decisions import Decisions
-from portwatch.core.memory import AlertMemory
+from portwatch.core.alerts.decisions import Decisions
+from portwatch.core.alerts.memory import AlertMemory
 from portwatch.core.model import (
     Alert,
     AlertKind,
@@ -39,23 +39,13 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
+from portwatch.core.probe import ephemeral_port_range
 from portwatch.core.text import visible
 
 if TYPE_CHECKING:
     from portwatch.core.monitor import PollResult
 
-IANA_EPHEMERAL = (49152, 65535)
 SUMMARY_LINES = 6  # listeners named in a summary body before "and N more"
-
-
-def ephemeral_port_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -> tuple[int, int]:
-    """The range the OS hands out to client sockets (Linux's setting, else IANA's 49152-65535)."""
-    try:
-        with open(path, encoding="ascii") as handle:
-            low, high = (int(part) for part in handle.read().split())
-    except (OSError, ValueError):
-        return IANA_EPHEMERAL
-    return low, high
 
 
 @dataclass

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from portwatch.assets import data_file
-from portwatch.core import paths
+from portwatch.core.files import paths
+from portwatch.core.knowledge.risk import assess, likely_uses, process_text
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -40,7 +41,6 @@ from portwatch.core.model import (
     SecurityNote,
     Severity,
 )
-from portwatch.core.risk import assess, likely_uses, process_text
 
 log = logging.getLogger(__name__)
 
@@ -220,7 +220,7 @@ def _load_user_dir(directory: Path, problems: list[str]) -> _Facts | None:
         return None
     if not files:
         return None
-    from portwatch.core.catalog_schema import SchemaError, check_document
+    from portwatch.core.knowledge.catalog_schema import SchemaError, check_document
 
     facts = _Facts()
     for path in files:

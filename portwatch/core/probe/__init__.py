@@ -1,0 +1,58 @@
+"""What is listening on this machine and who owns it: the only package that reads the OS.
+
+The public face of the probe (the psutil way: this module, private backends beside it):
+
+- `ListenerScanner` / `scan_listeners()`: the listening sockets with their owners, as an
+  immutable `Snapshot`. On Linux from netlink sock_diag (`sockdiag`) and an inode → process map
+  kept between scans (`owners`), else from psutil (`scanner`); `classify()` (`exposure`) says
+  who can reach an address.
+- `process_details()`, `sha256_file()`, `terminate()` (`procinfo`): the details pane's facts
+  about one process, and stopping it safely.
+- `ephemeral_port_range()` (`kernel`), `age_text()` (`process_age`): small kernel facts.
+
+psutil is imported and /proc is read only inside this package. Every psutil and OS fault passes
+one boundary (`errors.boundary`) and comes out as data — a row whose owner is unknown and why,
+a snapshot marked partial, a problem sentence — never as an exception to the caller.
+"""
+
+from portwatch.core.probe.exposure import classify
+from portwatch.core.probe.kernel import ephemeral_port_range
+from portwatch.core.probe.process_age import age_text
+from portwatch.core.probe.procinfo import (
+    FileDigest,
+    ProcessDetails,
+    ProcessSummary,
+    SocketSummary,
+    TerminateOutcome,
+    TerminateResult,
+    process_details,
+    sha256_file,
+    terminate,
+)
+from portwatch.core.probe.scanner import (
+    HIDDEN_NEEDS_PRIVILEGES,
+    HIDDEN_NO_PROCESS,
+    ListenerScanner,
+    default_owner_cache,
+    scan_listeners,
+)
+
+__all__ = [
+    "HIDDEN_NEEDS_PRIVILEGES",
+    "HIDDEN_NO_PROCESS",
+    "FileDigest",
+    "ListenerScanner",
+    "ProcessDetails",
+    "ProcessSummary",
+    "SocketSummary",
+    "TerminateOutcome",
+    "TerminateResult",
+    "age_text",
+    "classify",
+    "default_owner_cache",
+    "ephemeral_port_range",
+    "process_details",
+    "scan_listeners",
+    "sha256_file",
+    "terminate",
+]

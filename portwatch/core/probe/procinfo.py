@@ -21,6 +21,7 @@ from typing import Any
 import psutil
 
 from portwatch.core.model import Family, Proto
+from portwatch.core.probe.errors import AccessDenied, ProbeError, ProcessGone, boundary
 from portwatch.core.text import visible
 
 log = logging.getLogger(__name__)
@@ -114,15 +115,16 @@ def process_details(pid: int, expected_create_time: float | None = None) -> Proc
     """Parent chain and sockets of `pid`, if it is still the process that started at
     `expected_create_time` (when given)."""
     try:
-        proc = psutil.Process(pid)
-        if expected_create_time is not None and not _same_process(
-            proc.create_time(), expected_create_time
-        ):
-            return ProcessDetails(pid, False, problems=(
-                f"PID {pid} now belongs to a different process; the one shown has exited.",))
-    except psutil.NoSuchProcess:
+        with boundary():
+            proc = psutil.Process(pid)
+            if expected_create_time is not None and not _same_process(
+                proc.create_time(), expected_create_time
+            ):
+                return ProcessDetails(pid, False, problems=(
+                    f"PID {pid} now belongs to a different process; the one shown has exited.",))
+    except ProcessGone:
         return ProcessDetails(pid, False, problems=(f"PID {pid} is no longer running.",))
-    except (psutil.AccessDenied, OSError) as exc:
+    except ProbeError as exc:
         return ProcessDetails(pid, True, problems=(f"cannot inspect PID {pid}: {exc}",))
     problems: list[str] = []
     parents = _parents(proc, problems)
@@ -133,11 +135,12 @@ def process_details(pid: int, expected_create_time: float | None = None) -> Proc
 def _parents(proc: Any, problems: list[str]) -> tuple[ProcessSummary, ...]:
     chain: list[ProcessSummary] = []
     try:
-        for parent in proc.parents():
-            chain.append(_summary(parent))
-    except psutil.NoSuchProcess:
+        with boundary():
+            for parent in proc.parents():
+                chain.append(_summary(parent))
+    except ProcessGone:
         pass  # a parent exited while we walked: show what was found
-    except (psutil.AccessDenied, OSError) as exc:
+    except ProbeError as exc:
         problems.append(f"parent processes could not all be read ({exc})")
     return tuple(chain)
 
@@ -145,8 +148,9 @@ def _parents(proc: Any, problems: list[str]) -> tuple[ProcessSummary, ...]:
 def _summary(proc: Any) -> ProcessSummary:
     def read(getter: Any) -> Any:
         try:
-            return getter() or None
-        except (psutil.AccessDenied, psutil.NoSuchProcess, OSError):
+            with boundary():
+                return getter() or None
+        except ProbeError:
             return None
 
     return ProcessSummary(proc.pid, read(proc.name) or "?", read(proc.username), read(proc.exe))
@@ -158,10 +162,11 @@ _FAMILIES = {socket.AF_INET: Family.IPV4, socket.AF_INET6: Family.IPV6}
 
 def _sockets(proc: Any, problems: list[str]) -> tuple[tuple[SocketSummary, ...], int]:
     try:
-        conns = proc.net_connections(kind="inet")
-    except psutil.NoSuchProcess:
+        with boundary():
+            conns = proc.net_connections(kind="inet")
+    except ProcessGone:
         return (), 0
-    except (psutil.AccessDenied, OSError):
+    except ProbeError:
         problems.append("its sockets cannot be listed without administrator rights"
                         " (run portwatch with sudo to see them)")
         return (), 0
@@ -214,28 +219,29 @@ def terminate(pid: int, expected_create_time: float | None,
         return TerminateResult(TerminateOutcome.IDENTITY_CHANGED,
                                "portwatch will not stop itself; use File > Quit.")
     try:
-        proc = psutil.Process(pid)
-        name = visible(proc.name(), 80)  # for the messages: another program chose it
-        if expected_create_time is None:
-            return TerminateResult(
-                TerminateOutcome.IDENTITY_UNKNOWN,
-                f"The start time of PID {pid} could not be read, so portwatch cannot be sure"
-                f" it is still the process shown; it was not stopped.")
-        create_time = proc.create_time()
-        if not _same_process(create_time, expected_create_time):
-            return TerminateResult(
-                TerminateOutcome.IDENTITY_CHANGED,
-                f"PID {pid} now belongs to a different process ({name}, started"
-                f" {_started(create_time)}); it was not stopped.")
-        proc.terminate()
-    except psutil.NoSuchProcess:
+        with boundary():
+            proc = psutil.Process(pid)
+            name = visible(proc.name(), 80)  # for the messages: another program chose it
+            if expected_create_time is None:
+                return TerminateResult(
+                    TerminateOutcome.IDENTITY_UNKNOWN,
+                    f"The start time of PID {pid} could not be read, so portwatch cannot be"
+                    f" sure it is still the process shown; it was not stopped.")
+            create_time = proc.create_time()
+            if not _same_process(create_time, expected_create_time):
+                return TerminateResult(
+                    TerminateOutcome.IDENTITY_CHANGED,
+                    f"PID {pid} now belongs to a different process ({name}, started"
+                    f" {_started(create_time)}); it was not stopped.")
+            proc.terminate()
+    except ProcessGone:
         return TerminateResult(TerminateOutcome.NOT_RUNNING,
                                f"PID {pid} is no longer running; nothing was stopped.")
-    except psutil.AccessDenied:
+    except AccessDenied:
         return TerminateResult(TerminateOutcome.PERMISSION_DENIED, NO_PRIVILEGES + ".")
-    except OSError as exc:
+    except ProbeError as exc:
         return TerminateResult(TerminateOutcome.PERMISSION_DENIED,
-                               f"PID {pid} could not be stopped: {exc.strerror or exc}.")
+                               f"PID {pid} could not be stopped: {exc.strerror}.")
     log.info("sent SIGTERM to %s (PID %s)", name, pid)
     if _wait_gone(proc, timeout):
         return TerminateResult(TerminateOutcome.TERMINATED,
@@ -258,11 +264,12 @@ def _wait_gone(proc: Any, timeout: float) -> bool:
         except psutil.NoSuchProcess:
             return True
         try:
-            if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
+            with boundary():
+                if not proc.is_running() or proc.status() == psutil.STATUS_ZOMBIE:
+                    return True
+        except ProcessGone:
             return True
-        except (psutil.AccessDenied, OSError):
+        except ProbeError:
             pass
         if time.monotonic() >= deadline:
             return False

@@ -1,7 +1,8 @@
-"""The one module that calls psutil: list every listening socket with its owning process.
+"""The probe's scanner: list every listening socket with its owning process.
 
 `ListenerScanner.scan()` returns a Snapshot of TCP sockets in LISTEN and UDP sockets with no
-remote address, IPv4 and IPv6. psutil faults never escape as exceptions: a process that exits
+remote address, IPv4 and IPv6. psutil and OS faults pass the probe's one boundary
+(`errors.boundary`) and never escape as exceptions: a process that exits
 mid-scan is dropped (its socket went with it), a process whose details are denied keeps what
 could be read, and a socket whose owner the OS hides is kept with `owner_hidden` and a reason.
 
@@ -25,11 +26,12 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from portwatch.core.exposure import classify
 from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto, Snapshot
+from portwatch.core.probe.errors import AccessDenied, ProbeError, ProcessGone, boundary
+from portwatch.core.probe.exposure import classify
 
 if TYPE_CHECKING:
-    from portwatch.core.owners import WalkStats
+    from portwatch.core.probe.owners import WalkStats
 
 log = logging.getLogger(__name__)
 
@@ -69,16 +71,17 @@ def _listening(conn: Any) -> tuple[Proto, Family, str, int] | None:
     return proto, family, conn.laddr.ip, conn.laddr.port
 
 
-def _read(getter: Callable[[], Any], default: Any) -> Any:
+def _read(getter: Callable[[], Any], default: Any, ps: Any = psutil) -> Any:
     """One process attribute; AccessDenied or any other fault reading it (an OSError from
-    /proc, psutil's generic Error) gives the default. NoSuchProcess (and ZombieProcess)
-    propagate: the process is gone, and its sockets with it."""
+    /proc, psutil's generic Error) gives the default. ProcessGone (NoSuchProcess, and
+    ZombieProcess) propagates: the process is gone, and its sockets with it."""
     try:
-        return getter()
-    except psutil.NoSuchProcess:
+        with boundary(ps):
+            return getter()
+    except ProcessGone:
         raise
-    except (psutil.Error, OSError) as exc:
-        if not isinstance(exc, psutil.AccessDenied):
+    except ProbeError as exc:
+        if not isinstance(exc, AccessDenied):
             log.debug("could not read %s: %s", getattr(getter, "__name__", "?"), exc)
         return default
 
@@ -200,16 +203,17 @@ class ListenerScanner:
         """Details of pid, or None when it no longer exists."""
         ps = self._psutil
         try:
-            proc = ps.Process(pid)
-            create_time = _read(proc.create_time, None)
+            with boundary(ps):
+                proc = ps.Process(pid)
+                create_time = _read(proc.create_time, None, ps)
             cached = self._processes.get(pid)
             # Without a start time a reused pid cannot be told apart: read it again.
             if cached is not None and create_time is not None \
                     and cached.create_time == create_time:
                 return cached
-        except ps.NoSuchProcess:  # includes ZombieProcess: a zombie holds no sockets
+        except ProcessGone:  # includes ZombieProcess: a zombie holds no sockets
             return None
-        except (OSError, ps.Error) as exc:  # anything else: keep the socket, owner unknown
+        except ProbeError as exc:  # anything else: keep the socket, owner unknown
             log.debug("could not read process %s: %s", pid, exc)
             return ProcessInfo(pid=pid, name="?")
         info = self._read_process(pid, proc, create_time)
@@ -222,23 +226,24 @@ class ListenerScanner:
         """Read pid's details with psutil; None when it no longer exists."""
         ps = self._psutil
         try:
-            if proc is None:
-                proc = ps.Process(pid)
-            if create_time is False:
-                create_time = _read(proc.create_time, None)
-            with proc.oneshot():
-                return ProcessInfo(
-                    pid=pid,
-                    name=_read(proc.name, "?") or "?",
-                    user=_read(proc.username, None),
-                    exe=_read(proc.exe, None) or None,
-                    cmdline=tuple(_read(proc.cmdline, ()) or ()),
-                    create_time=create_time,
-                    ppid=_read(proc.ppid, None),
-                )
-        except ps.NoSuchProcess:
+            with boundary(ps):
+                if proc is None:
+                    proc = ps.Process(pid)
+                if create_time is False:
+                    create_time = _read(proc.create_time, None, ps)
+                with proc.oneshot():
+                    return ProcessInfo(
+                        pid=pid,
+                        name=_read(proc.name, "?", ps) or "?",
+                        user=_read(proc.username, None, ps),
+                        exe=_read(proc.exe, None, ps) or None,
+                        cmdline=tuple(_read(proc.cmdline, (), ps) or ()),
+                        create_time=create_time,
+                        ppid=_read(proc.ppid, None, ps),
+                    )
+        except ProcessGone:
             return None
-        except (OSError, ps.Error) as exc:
+        except ProbeError as exc:
             log.debug("could not read process %s: %s", pid, exc)
             return ProcessInfo(pid=pid, name="?")
 
@@ -267,8 +272,8 @@ class _FastPath:
 
     def __init__(self, read_process: Callable[[int], ProcessInfo | None],
                  owner_cache: str | os.PathLike | None = None) -> None:
-        from portwatch.core.owners import OwnerMap
-        from portwatch.core.sockdiag import SockDiag
+        from portwatch.core.probe.owners import OwnerMap
+        from portwatch.core.probe.sockdiag import SockDiag
 
         self._diag = SockDiag()
         self.owners = OwnerMap()
@@ -287,7 +292,7 @@ class _FastPath:
     def close(self) -> None:
         self._diag.close()
         if self._owner_cache is not None and self.worked:
-            from portwatch.core.owners import write_saved
+            from portwatch.core.probe.owners import write_saved
 
             try:
                 write_saved(self._owner_cache, self.owners.saved())
@@ -297,7 +302,7 @@ class _FastPath:
     def scan(self) -> tuple[Listener, ...]:
         sockets = self._diag.listeners()
         if self._owner_cache is not None and not self._restored:
-            from portwatch.core.owners import read_saved
+            from portwatch.core.probe.owners import read_saved
 
             self._restored = True
             saved = read_saved(self._owner_cache)
@@ -374,7 +379,7 @@ class _FastPath:
 def default_owner_cache() -> Path:
     """Where one-shot scans keep the owner map between runs: the data directory, and only
     once it exists (the window or `watch` made it), so `list` alone creates nothing."""
-    from portwatch.core.paths import data_dir
+    from portwatch.core.files.paths import data_dir
 
     uid = os.geteuid() if hasattr(os, "geteuid") else 0
     return data_dir() / f"owner-map-{uid}.json"

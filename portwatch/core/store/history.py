@@ -26,7 +26,7 @@ Recording rules:
 
 The event values and their rows live in history_events.py, the file's problems in words in
 history_problems.py, the layout and migrations in history_schema.py; this module re-exports
-what callers need, so `from portwatch.core.history import ...` is the one import.
+what callers need, so `from portwatch.core.store.history import ...` is the one import.
 """
 
 from __future__ import annotations
@@ -40,8 +40,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portwatch.core import paths
-from portwatch.core.history_events import (
+from portwatch.core.alerts.memory import InMemoryAlertMemory
+from portwatch.core.files import paths
+from portwatch.core.model import IgnoreRule, Listener, ListenerIdentity
+from portwatch.core.store.history_events import (
     CLOSED,
     EVENT_KINDS,
     INSERT_EVENT,
@@ -59,7 +61,7 @@ from portwatch.core.history_events import (
     rule_from_row,
     rule_row,
 )
-from portwatch.core.history_problems import (
+from portwatch.core.store.history_problems import (
     HistoryError,
     OutdatedSchema,
     describe_error,
@@ -67,9 +69,7 @@ from portwatch.core.history_problems import (
     problem_text,
     set_aside,
 )
-from portwatch.core.history_schema import SCHEMA_VERSION, check_version, migrate
-from portwatch.core.memory import InMemoryAlertMemory
-from portwatch.core.model import IgnoreRule, Listener, ListenerIdentity
+from portwatch.core.store.history_schema import SCHEMA_VERSION, check_version, migrate
 
 if TYPE_CHECKING:
     from portwatch.core.monitor import PollResult

@@ -10,7 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from portwatch.core.history_schema import ForeignDatabase, NewerSchema
+from portwatch.core.store.history_schema import ForeignDatabase, NewerSchema
 
 
 class HistoryError(Exception):

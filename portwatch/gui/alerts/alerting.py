@@ -23,9 +23,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
-from portwatch.core.alerts import AlertRules, identity
-from portwatch.core.decisions import describe_rule
-from portwatch.core.memory import AlertMemory, InMemoryAlertMemory
+from portwatch.core.alerts.decisions import describe_rule
+from portwatch.core.alerts.memory import AlertMemory, InMemoryAlertMemory
+from portwatch.core.alerts.rules import AlertRules, identity
 from portwatch.core.model import (
     Alert,
     AlertKind,
@@ -36,10 +36,10 @@ from portwatch.core.model import (
     ListenerKey,
 )
 from portwatch.core.monitor import PollResult
-from portwatch.gui.alert_banner import MAX_ALERTS, AlertBanner
-from portwatch.gui.notify import Notifier, NullNotifier, pick
-from portwatch.gui.rules_editor import AlertRulesEditor
-from portwatch.gui.tray import CloseToTray, Tray, keep_running_in_tray, show_window
+from portwatch.gui.alerts.alert_banner import MAX_ALERTS, AlertBanner
+from portwatch.gui.alerts.rules_editor import AlertRulesEditor
+from portwatch.gui.notify.desktop import Notifier, NullNotifier, pick
+from portwatch.gui.notify.tray import CloseToTray, Tray, keep_running_in_tray, show_window
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from portwatch.core.decisions import (
+from portwatch.core.alerts.decisions import (
     Decisions,
     IgnoreScope,
     describe_identity,

@@ -16,9 +16,9 @@ from typing import Any
 from PySide6.QtCore import QObject, Qt, Slot
 from PySide6.QtWidgets import QDialog, QWidget
 
-from portwatch.core.decisions import Decisions, describe_identity
+from portwatch.core.alerts.decisions import Decisions, describe_identity
 from portwatch.core.model import Alert, AnnotatedListener, ListenerIdentity
-from portwatch.gui.rule_dialogs import AlertRulesDialog, IgnoreDialog
+from portwatch.gui.alerts.rule_dialogs import AlertRulesDialog, IgnoreDialog
 
 log = logging.getLogger(__name__)
 

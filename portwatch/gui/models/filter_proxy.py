@@ -18,7 +18,7 @@ from PySide6.QtCore import (
 )
 
 from portwatch.core.model import AnnotatedListener, Exposure, Proto
-from portwatch.gui.listener_model import SORT_ROLE, ListenerModel
+from portwatch.gui.models.listener_model import SORT_ROLE, ListenerModel
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,12 +26,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from portwatch.core import procinfo
+from portwatch.core import probe
 from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
-from portwatch.core.procinfo import FileDigest, ProcessDetails, TerminateOutcome, TerminateResult
+from portwatch.core.probe import (
+    FileDigest,
+    ProcessDetails,
+    TerminateOutcome,
+    TerminateResult,
+)
 from portwatch.core.text import visible
-from portwatch.gui import report
 from portwatch.gui.jobs import JobRunner
+from portwatch.gui.views import report
 
 log = logging.getLogger(__name__)
 
@@ -147,10 +152,10 @@ class DetailsPane(QWidget):
         proc = item.listener.process if item is not None else None
         if proc is None:
             return
-        self.jobs.submit(("details", self._identity), procinfo.process_details,
+        self.jobs.submit(("details", self._identity), probe.process_details,
                          proc.pid, proc.create_time)
         if proc.exe:
-            self.jobs.submit(("hash", self._identity), procinfo.sha256_file, proc.exe)
+            self.jobs.submit(("hash", self._identity), probe.sha256_file, proc.exe)
 
     @Slot(object, object)
     def _job_finished(self, token: object, result: object) -> None:
@@ -238,7 +243,7 @@ class DetailsPane(QWidget):
         self._terminating = True
         self._update_buttons()
         self.message.emit(f"Asking {name} (PID {proc.pid}) to stop…")
-        self.jobs.submit(("terminate", self._identity), procinfo.terminate,
+        self.jobs.submit(("terminate", self._identity), probe.terminate,
                          proc.pid, proc.create_time)
 
     def _terminate_done(self, result: object) -> None:

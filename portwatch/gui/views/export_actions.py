@@ -2,9 +2,10 @@
 
 The rows are taken in the GUI thread when the user asks (the listener table as filtered and
 sorted, or the History tab's visible events: immutable values), the file is chosen in a save
-dialog whose filter (or the name's .csv/.json ending) picks the format, and core/export.py writes
-it off the GUI thread: the fields of `list --json`, formula cells neutralised in CSV, written
-atomically (a failed export leaves no partial file, and an existing file keeps its content).
+dialog whose filter (or the name's .csv/.json ending) picks the format, and
+core/output/export.py writes it off the GUI thread: the fields of `list --json`, formula cells
+neutralised in CSV, written atomically (a failed export leaves no partial file, and an existing
+file keeps its content).
 Failures (read-only folder, disk full) end in a message box that names the file and the reason.
 """
 
@@ -20,9 +21,9 @@ from PySide6.QtCore import QDir, QObject, Qt, Signal, Slot
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget
 
-from portwatch.core import export
-from portwatch.core.history import HistoryEvent
 from portwatch.core.model import AnnotatedListener
+from portwatch.core.output import export
+from portwatch.core.store.history import HistoryEvent
 from portwatch.gui.jobs import JobRunner
 
 log = logging.getLogger(__name__)

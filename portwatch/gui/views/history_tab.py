@@ -33,7 +33,7 @@ class LazyHistoryTab(QWidget):
     def view(self) -> Any:
         """The HistoryView, built now if it was not yet."""
         if self._view is None:
-            from portwatch.gui.history_view import HistoryView
+            from portwatch.gui.views.history_view import HistoryView
 
             self._view = HistoryView(self._store_path, self)
             self.layout().addWidget(self._view)

@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
 )
 
 from portwatch.core.model import Proto
-from portwatch.gui import report
 from portwatch.gui.plain import esc
+from portwatch.gui.views import report
 
 
 class LookupDialog(QDialog):

@@ -42,17 +42,22 @@ from PySide6.QtWidgets import (
 from portwatch import __version__
 from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
 from portwatch.core.monitor import PollResult
-from portwatch.core.process_age import age_text
-from portwatch.core.procinfo import TerminateResult
-from portwatch.core.settings import Settings
-from portwatch.gui.details_pane import DetailsPane
-from portwatch.gui.export_actions import ExportActions
-from portwatch.gui.filter_bar import FilterBar
-from portwatch.gui.filter_proxy import ListenerFilter, ListenerFilterProxy
-from portwatch.gui.listener_model import ROW_ROLE, STATE_ROLE, Column, ListenerModel, RowState
-from portwatch.gui.lookup_dialog import LookupDialog
-from portwatch.gui.preferences import Autostart, PreferencesDialog, apply_start_at_login
-from portwatch.gui.status import StatusSummary
+from portwatch.core.probe import TerminateResult, age_text
+from portwatch.core.store.settings import Settings
+from portwatch.gui.models.filter_proxy import ListenerFilter, ListenerFilterProxy
+from portwatch.gui.models.listener_model import (
+    ROW_ROLE,
+    STATE_ROLE,
+    Column,
+    ListenerModel,
+    RowState,
+)
+from portwatch.gui.views.details_pane import DetailsPane
+from portwatch.gui.views.export_actions import ExportActions
+from portwatch.gui.views.filter_bar import FilterBar
+from portwatch.gui.views.lookup_dialog import LookupDialog
+from portwatch.gui.views.preferences import Autostart, PreferencesDialog, apply_start_at_login
+from portwatch.gui.views.status import StatusSummary
 
 log = logging.getLogger(__name__)
 
@@ -93,7 +98,7 @@ class MainWindow(QMainWindow):
         self.close_hides = False
         self._lookup: LookupDialog | None = None
         self._preferences: PreferencesDialog | None = None
-        self.autostart = Autostart()  # start at login (core/autostart.py); tests replace it
+        self.autostart = Autostart()  # start at login (core/desktop/autostart.py); tests replace it
         self._polled = False
         self._alert_rules = False  # whether anything stores ignore rules and acknowledgements
         self._notices: list[str] = []  # start-up problems shown together

@@ -1,11 +1,11 @@
 """Tools > Preferences: every user setting, grouped as Monitoring, Alerts and History.
 
 The dialog edits a copy: `result_settings()` gives a new frozen Settings after OK; saving it
-(atomically, core/settings.py) and applying it to the running program is the caller's job —
+(atomically, core/store/settings.py) and applying it to the running program is the caller's job —
 the poll interval goes to the worker, notifications to the AlertCenter and the alert rules'
 settings to the worker's thread (app.py, alerting.py). "Start at login" is the one setting
 with an effect outside portwatch: `apply_start_at_login()` writes or removes the autostart
-entry (core/autostart.py), and the dialog shows whether that entry exists when it opens, not
+entry (core/desktop/autostart.py), and the dialog shows whether that entry exists when it opens, not
 what the settings file says. Two settings act only when portwatch starts, and the dialog says
 so: start minimised, and how long history is kept.
 """
@@ -32,8 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from portwatch.core import autostart
-from portwatch.core.settings import RULES, Settings
+from portwatch.core.desktop import autostart
+from portwatch.core.store.settings import RULES, Settings
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ RESTART_NOTE = ("Changes apply when you press OK, except “Start minimised” a
 
 @dataclass(frozen=True)
 class Autostart:
-    """The start-at-login backend (core/autostart.py); tests pass one writing into a temp dir."""
+    """The start-at-login backend (core/desktop/autostart.py); tests pass a temp-dir one."""
 
     supported: Callable[[], bool] = autostart.autostart_supported
     enabled: Callable[[], bool] = autostart.autostart_enabled

@@ -17,7 +17,7 @@ from portwatch.core.model import (
     Listener,
     SecurityNote,
 )
-from portwatch.core.procinfo import FileDigest, ProcessDetails
+from portwatch.core.probe import FileDigest, ProcessDetails
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
 from portwatch.gui.plain import esc

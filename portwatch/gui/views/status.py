@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from portwatch.core.model import Exposure, Risk
 from portwatch.core.monitor import PollResult
-from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS
+from portwatch.core.probe import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
 from portwatch.gui.plain import plain_label, plain_tooltip
