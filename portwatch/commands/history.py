@@ -15,9 +15,10 @@ import time
 from typing import Any, TextIO
 
 from portwatch.cli import UserError
-from portwatch.core import paths
-from portwatch.core.export import history_record
-from portwatch.core.history import (
+from portwatch.commands import table
+from portwatch.core.files import paths
+from portwatch.core.output.export import history_record
+from portwatch.core.store.history import (
     HistoryError,
     HistoryEvent,
     HistoryReader,
@@ -102,12 +103,7 @@ def cells(item: HistoryEvent) -> tuple[str, ...]:
 
 
 def print_events(events: list[HistoryEvent], out: TextIO) -> None:
-    table = [COLUMNS, *(cells(item) for item in events)]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    right = {4, 6}  # port and pid
-    for row in table:
-        out.write("  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-                            for i, cell in enumerate(row)).rstrip() + "\n")
+    table.print_table(COLUMNS, [cells(item) for item in events], out, right={4, 6})
 
 
 def run(args: argparse.Namespace) -> int:

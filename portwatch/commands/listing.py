@@ -7,9 +7,10 @@ import json
 import sys
 from typing import Any
 
-from portwatch.core import records
+from portwatch.commands import table
 from portwatch.core.model import AnnotatedListener, Snapshot
-from portwatch.core.scanner import default_owner_cache, scan_listeners
+from portwatch.core.output import records
+from portwatch.core.probe import default_owner_cache, scan_listeners
 from portwatch.core.text import visible
 
 
@@ -27,7 +28,7 @@ def add_parser(subparsers: Any) -> None:
 def annotate(snapshot: Snapshot) -> list[AnnotatedListener]:
     """Join the scan with the catalog; without a catalog (not built yet) keys stay null."""
     try:
-        from portwatch.core.catalog import load_catalog
+        from portwatch.core.knowledge.catalog import load_catalog
     except ImportError:
         return [AnnotatedListener(item) for item in snapshot.listeners]
     catalog = load_catalog()
@@ -97,14 +98,6 @@ def short_name(software: str) -> str:
 
 
 def print_table(rows: list[AnnotatedListener], out: Any) -> None:
-    cells = [COLUMNS, *(table_cells(row) for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-    right = {2, 4}  # port and pid read best right-aligned
-    for row in cells:
-        parts = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        out.write("  ".join(parts).rstrip() + "\n")
+    table.print_table(COLUMNS, [table_cells(row) for row in rows], out, right={2, 4})
     if not rows:
         out.write("(no listening sockets found)\n")

@@ -11,13 +11,13 @@ login" preference calls these functions.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from portwatch.core.files.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +95,11 @@ def enable_autostart(config_home: str | os.PathLike[str] | None = None, *,
     text = entry_text(list(command) if command is not None else autostart_command())
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise AutostartError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp_name, 0o644)
-        os.replace(temp_name, path)
-    except BaseException as exc:  # also an interrupt: never leave the temp file behind
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        if not isinstance(exc, OSError):
-            raise
+        write_atomic(path, text, mode=0o644)
+    except OSError as exc:
         raise AutostartError(f"cannot write {path}: {exc.strerror or exc};"
                              " the old entry (if any) was left as it was") from exc
     log.info("start at login enabled: %s", path)
@@ -200,5 +190,5 @@ def _desktop_entry_keys(text: str) -> dict[str, str]:
 
 def _checkout_root() -> Path | None:
     """The source checkout portwatch runs from (it holds pyproject.toml), or None when installed."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     return root if (root / "pyproject.toml").is_file() and (root / "portwatch").is_dir() else None

@@ -5,23 +5,29 @@ The window holds a single-instance lock (gui/single_instance.py): a QLockFile na
 directory is $XDG_RUNTIME_DIR, else /tmp/portwatch-<uid>. On Linux and the BSDs Qt keeps an
 flock() on that file while the window runs, and the kernel drops it when the process ends, so a
 lock file left by a crash does not count. The file's first line is the window's PID.
-`lock_path()` names the file exactly as single_instance.py does (a GUI test checks they agree).
+`private_directory()` and `instance_name()` are the ones single_instance.py uses too, so
+`lock_path()` names the file the window locks (a GUI test checks they agree).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import stat
 import sys
 import tempfile
 from pathlib import Path
 
-from portwatch.core import paths
+from portwatch.core.files import paths
+
+log = logging.getLogger(__name__)
 
 
-def _private(folder: Path) -> bool:
+def is_private(folder: Path) -> bool:
+    """True when `folder` is a real directory (not a link) of this user that no one else
+    may enter."""
     try:
         info = folder.lstat()
     except OSError:
@@ -30,21 +36,45 @@ def _private(folder: Path) -> bool:
             and not info.st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
+def private_directory(create: bool = False) -> Path | None:
+    """The directory only this user can use: $XDG_RUNTIME_DIR, else /tmp/portwatch-<uid>
+    (made with mode 0700 when `create`). None (logged when creating) when there is none.
+    On Windows, where the window uses a named pipe, the temp directory."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and is_private(Path(runtime)):
+        return Path(runtime)
+    if not hasattr(os, "getuid"):
+        return Path(tempfile.gettempdir())
+    folder = Path(tempfile.gettempdir()) / f"portwatch-{os.getuid()}"
+    if create:
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+        except OSError as exc:
+            log.warning("single instance: cannot create %s (%s)", folder, exc)
+            return None
+    if not is_private(folder):
+        if create:
+            log.warning("single instance: %s is not a private directory of this user", folder)
+        return None
+    return folder
+
+
+def instance_name(config_dir: Path | None = None) -> str:
+    """`portwatch-<digest of the config directory>`: one window per user and config
+    directory, so test runs with their own PORTWATCH_CONFIG_DIR never meet the real one."""
+    config = str((config_dir or paths.config_dir()).expanduser().resolve())
+    return "portwatch-" + hashlib.sha256(config.encode()).hexdigest()[:12]
+
+
 def lock_path(config_dir: Path | None = None) -> Path | None:
     """The window's lock file for this user and config directory (None: no private
     directory exists, so no window can hold a lock there). Creates nothing."""
     if not hasattr(os, "getuid"):
         return None  # Windows: the window uses a named pipe, no lock file to look at
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and _private(Path(runtime)):
-        folder = Path(runtime)
-    else:
-        folder = Path(tempfile.gettempdir()) / f"portwatch-{os.getuid()}"
-        if not _private(folder):
-            return None
-    config = str((config_dir or paths.config_dir()).expanduser().resolve())
-    digest = hashlib.sha256(config.encode()).hexdigest()[:12]
-    return folder / f"portwatch-{digest}.sock.lock"
+    folder = private_directory()
+    if folder is None:
+        return None
+    return folder / f"{instance_name(config_dir)}.sock.lock"
 
 
 def window_running(config_dir: Path | None = None) -> int | None:

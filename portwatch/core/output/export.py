@@ -14,20 +14,18 @@ leaves a half-written file in place of a good one.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
-import os
 import shlex
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from portwatch.core import records
-from portwatch.core.history import HistoryEvent, iso_utc
+from portwatch.core.files.atomic import write_atomic
 from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, Proto
+from portwatch.core.output import records
+from portwatch.core.store.history import HistoryEvent, iso_utc
 from portwatch.core.text import encodable
 
 # Field order of one listener, as records.listener_record builds it.
@@ -161,42 +159,3 @@ def export_events(events: Iterable[HistoryEvent], path: Path | str,
     else:
         write_atomic(target, events_json(events))
     return target
-
-
-def _new_file_mode() -> int:
-    # The mode a plain open() would give: 0o666 less the umask. os.umask can only be read by
-    # setting it; the moment in between uses 0o077, which can only make files more private.
-    mask = os.umask(0o077)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
-def write_atomic(path: Path | str, text: str, *, bom: bool = False) -> None:
-    """Replace `path` with `text` (UTF-8) in one step: the file is either the old one or the
-    complete new one, never a part. `bom` starts the file with a UTF-8 byte order mark, which
-    spreadsheet programs need to read a CSV file as UTF-8."""
-    target = Path(path)
-    try:
-        mode = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = _new_file_mode()
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                         suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8-sig" if bom else "utf-8",
-                       newline="") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp_name, mode)
-        os.replace(temp_name, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where possible
-        directory = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)

@@ -30,12 +30,13 @@ earlier ones), so the fast and the portable scanner paths agree.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
+
+from portwatch.core.files.atomic import write_atomic
 
 SOCKET_PREFIX = "socket:["
 _SAVED_MAX_BYTES = 16 << 20
@@ -92,19 +93,8 @@ def read_saved(path: str | os.PathLike) -> object | None:
 def write_saved(path: str | os.PathLike, saved: dict) -> None:
     """Write atomically, readable by this user only, into a directory that exists already
     (this never creates one). Raises OSError."""
-    target = os.fspath(path)
-    temp = f"{target}.{os.getpid()}.tmp"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-    try:
-        try:
-            os.write(fd, json.dumps(saved, separators=(",", ":")).encode())
-        finally:
-            os.close(fd)
-        os.replace(temp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    # A cache rebuilt by the next walk if lost: not worth an fsync at every `list`.
+    write_atomic(path, json.dumps(saved, separators=(",", ":")), mode=0o600, durable=False)
 
 
 class OwnerMap:

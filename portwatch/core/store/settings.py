@@ -12,19 +12,18 @@ cannot be followed is never replaced.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
 import os
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from portwatch.core import paths
+from portwatch.core.files import paths
+from portwatch.core.files.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -250,26 +249,10 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
             + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        write_atomic(path, text, new_mode=0o600)
     except OSError as exc:
         raise SettingsError(f"cannot save the settings to {path}: {exc.strerror or exc};"
                             " the file was left as it was") from exc
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if os.path.lexists(path):
-            shutil.copymode(path, temp_name)
-        os.replace(temp_name, path)
-    except BaseException as exc:  # also an interrupt: never leave the temp file behind
-        with contextlib.suppress(OSError):
-            os.unlink(temp_name)
-        if not isinstance(exc, OSError):
-            raise
-        raise SettingsError(f"cannot save the settings to {path}: {exc.strerror or exc};"
-                            " the file was left as it was") from exc
-    _fsync_dir(path.parent)
     log.debug("settings saved to %s", path)
 
 
@@ -288,16 +271,4 @@ def _keep_copy(path: Path) -> Path:
     log.warning("%s could not be parsed; kept a copy as %s", path, copy)
     return copy
 
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 

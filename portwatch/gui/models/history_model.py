@@ -11,7 +11,6 @@ per comparison (a million Python calls). Rows are only ever inserted, never rese
 from __future__ import annotations
 
 import enum
-import html
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -26,20 +25,15 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QWidget
 
-from portwatch.core.history import CLOSED, OPENED, HistoryEvent
+from portwatch.core.store.history import CLOSED, OPENED, HistoryEvent
 from portwatch.core.text import visible
+from portwatch.gui.plain import plain_tooltip
 
 OPENED_COLOR = (46, 160, 67)
 CLOSED_COLOR = (218, 54, 51)
 BULK_INSERT = 500  # more rows than this arriving while sorted: append and sort again
 
 IndexLike = QModelIndex | QPersistentModelIndex
-
-
-def plain_tooltip(text: str) -> str:
-    """A tooltip that shows `text` literally: Qt guesses rich text in tooltips, so escape it
-    and mark it as rich text explicitly."""
-    return "<qt>" + html.escape(text).replace("\n", "<br>") + "</qt>"
 
 
 def local_time(when: float) -> str:

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from portwatch.core.history import (
+from portwatch.core.store.history import (
     CLOSED,
     OPENED,
     PRESENT,
@@ -46,15 +46,15 @@ from portwatch.core.history import (
     HistoryReader,
     OutdatedSchema,
 )
-from portwatch.gui.history_model import (
+from portwatch.gui.models.history_model import (
     CLOSED_COLOR,
     OPENED_COLOR,
     Column,
     EventFilterProxy,
     HistoryEventModel,
     describe_event,
-    plain_tooltip,
 )
+from portwatch.gui.plain import plain_tooltip
 
 log = logging.getLogger(__name__)
 

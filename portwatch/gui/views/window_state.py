@@ -4,7 +4,7 @@ They are kept in `window-state.json` in the config folder (paths.window_state_fi
 base64 of Qt's own saveGeometry()/saveState() bytes, so settings.yaml stays a file for people.
 Splitters and tables are found by their object name (listenersSplitter, listenerTable,
 historySplitter, historyTable…), so a part added later is remembered without changes here. The
-file is written whole or not at all (core.export.write_atomic); a missing, unreadable or
+file is written whole or not at all (core.files.atomic.write_atomic); a missing, unreadable or
 broken file, and any value Qt refuses, is ignored: the window then opens as it does by default.
 Only the listener table's sort order comes back; the History table starts in recorded order.
 """
@@ -21,8 +21,8 @@ from typing import Any
 from PySide6.QtCore import QByteArray
 from PySide6.QtWidgets import QMainWindow, QSplitter, QTableView
 
-from portwatch.core import paths
-from portwatch.core.export import write_atomic
+from portwatch.core.files import paths
+from portwatch.core.files.atomic import write_atomic
 
 log = logging.getLogger(__name__)
 
