@@ -26,8 +26,6 @@ ENTRY_NAME = f"{APP_ID}.desktop"
 
 # Characters the Desktop Entry spec reserves in Exec arguments: an argument holding one is quoted.
 _RESERVED = set(" \t\n\"'\\><~|&;$*?#()`")
-# Flags portwatch's CLI may offer to start with the window hidden (in the tray).
-_START_HIDDEN_FLAGS = ("--minimized", "--minimised", "--hidden", "--tray")
 
 
 class AutostartError(Exception):
@@ -55,8 +53,7 @@ def autostart_file(config_home: str | os.PathLike[str] | None = None) -> Path:
 
 
 def autostart_command() -> list[str]:
-    """The command line the entry starts: this same portwatch, with the start-hidden flag when
-    the CLI has one."""
+    """The command line the entry starts: this same portwatch (which opens the window)."""
     flatpak_id = os.environ.get("FLATPAK_ID")
     if flatpak_id:
         command = ["flatpak", "run", flatpak_id]
@@ -68,21 +65,7 @@ def autostart_command() -> list[str]:
             command = [str(script.absolute())]
         else:
             command = [os.path.abspath(sys.executable), "-m", "portwatch"]
-    flag = start_hidden_flag()
-    return [*command, flag] if flag else command
-
-
-def start_hidden_flag() -> str | None:
-    """The CLI's flag for starting with the window hidden, or None while it has none (then the
-    entry starts plain `portwatch`, which opens the window)."""
-    try:
-        from portwatch.cli import build_parser
-
-        options = build_parser()._option_string_actions
-    except Exception:  # a broken command module must not break the preference
-        log.debug("could not inspect the command line for a start-hidden flag", exc_info=True)
-        return None
-    return next((flag for flag in _START_HIDDEN_FLAGS if flag in options), None)
+    return command
 
 
 def enable_autostart(config_home: str | os.PathLike[str] | None = None, *,

@@ -1,0 +1,1 @@
+"""Where portwatch keeps its files, and writing them whole (atomically)."""
