@@ -72,6 +72,11 @@ class Risk(enum.StrEnum):
     def rank(self) -> int:
         return list(Risk).index(self)
 
+    @property
+    def label(self) -> str:
+        """"High", "Medium", "Low", "None": the word the table and the details show."""
+        return self.value.capitalize()
+
 
 @dataclass(frozen=True, slots=True)
 class ProcessInfo:

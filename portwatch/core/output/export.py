@@ -2,7 +2,8 @@
 `watch --json` and `history --json` print).
 
 The fields are those of `list --json` (records.listener_record), with `event` and `time` first
-for history events. JSON exports are exactly what the commands print. CSV exports are for
+for history events. JSON exports hold the records the commands print (`list --json`,
+`history --json`), as one indented array rather than one record per line. CSV exports are for
 spreadsheets: lists are joined into readable text (a command line as a shell would quote it,
 uses and security notes separated by "; "), ports and PIDs stay plain numbers, and any text
 cell a spreadsheet would run as a formula (one starting with = + - @, a tab or a carriage
@@ -22,19 +23,19 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from portwatch.core.fields import JSON_FIELDS, Stored
 from portwatch.core.files.atomic import write_atomic
-from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, Proto
+from portwatch.core.model import AnnotatedListener, Listener
 from portwatch.core.output import records
 from portwatch.core.store.history import HistoryEvent, iso_utc
 from portwatch.core.text import encodable
 
 # Field order of one listener, as records.listener_record builds it.
-LISTENER_FIELDS: tuple[str, ...] = tuple(
-    records.listener_record(Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 1, Exposure.LOOPBACK))
-)
+LISTENER_FIELDS: tuple[str, ...] = tuple(field.key for field in JSON_FIELDS)
 EVENT_FIELDS: tuple[str, ...] = ("event", "time", *LISTENER_FIELDS)
 # Stored with each event at the time it happened (the rest of the catalog facts are not).
-_RECORDED_CATALOG_FIELDS = ("service", "description", "risk", "risk_reason")
+_RECORDED_CATALOG_FIELDS = tuple(field.key for field in JSON_FIELDS
+                                 if field.stored is Stored.RECORDED)
 
 # First characters that make a spreadsheet treat a cell as a formula (OWASP), and their
 # full-width forms, which some spreadsheet locales convert.

@@ -1,64 +1,24 @@
-"""Plain dict records of listeners and catalog entries: the JSON contract of DESIGN.md.
+"""Plain dict records of listeners and catalog entries: the JSON contract the README describes.
 
 `list --json`, `watch --json`, `lookup --json`, history and the exports all build their output
-here, so the field names and their order are defined once.
+here. A listener's keys, and their order, come from the field declarations
+(`portwatch.core.fields`), so they are defined once.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener, SecurityNote
+from portwatch.core import fields
+from portwatch.core.fields.catalog_facts import note_record
+from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener
 
-
-def note_record(note: SecurityNote) -> dict[str, Any]:
-    """One security note; `applies_to` lists the process patterns of the product it is about
-    (empty: about the port itself)."""
-    return {
-        "severity": note.severity.value,
-        "kind": note.kind,
-        "title": note.title,
-        "note": note.note,
-        "refs": list(note.refs),
-        "origin": note.origin,
-        "applies_to": list(note.applies_to),
-    }
-
-
-def _listener_notes(item: AnnotatedListener) -> list[dict[str, Any]]:
-    """The entry's notes, each with "applies": whether it counts for this listener's process
-    (false: context about another program, not part of the risk)."""
-    applicable = item.assessment.applicable if item.assessment else ()
-    return [{**note_record(note), "applies": note in applicable} for note in item.entry.security]
+__all__ = ["entry_record", "listener_record", "note_record"]
 
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
     """One listener as the JSON contract's object (catalog keys null when unknown)."""
-    annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
-    sock = annotated.listener
-    proc = sock.process
-    entry = annotated.entry
-    return {
-        "proto": sock.proto.value,
-        "family": sock.family.value,
-        "address": sock.address,
-        "port": sock.port,
-        "exposure": sock.exposure.value,
-        "pid": proc.pid if proc else None,
-        "process": proc.name if proc else None,
-        "user": proc.user if proc else None,
-        "exe": proc.exe if proc else None,
-        "cmdline": list(proc.cmdline) if proc else None,
-        "owner_hidden": sock.owner_hidden,
-        "hidden_reason": sock.hidden_reason,
-        "service": entry.service if entry else None,
-        "description": entry.description if entry else None,
-        "uses": [use.text for use in entry.uses] if entry else None,
-        "likely_software": [use.software for use in annotated.likely_uses] if entry else None,
-        "security": _listener_notes(annotated) if entry else None,
-        "risk": annotated.assessment.risk.value if annotated.assessment else None,
-        "risk_reason": annotated.assessment.reason if annotated.assessment else None,
-    }
+    return fields.record(item if isinstance(item, AnnotatedListener) else AnnotatedListener(item))
 
 
 def entry_record(entry: CatalogEntry) -> dict[str, Any]:

@@ -1,0 +1,277 @@
+"""The fields of a listener, each declared once; every output is generated from `FIELDS`.
+
+Their order is the order of the JSON record's keys, the CSV columns and the `list` and
+`history` columns. `TABLE` and `WATCH_LINE` say which fields the compact views show, in which
+order. A new fact about the owning process needs its declaration here and its reader in the
+probe (`ProcessInfo` gets the attribute); the history keeps it in the event's `process` JSON
+object, so the database needs no migration.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterable
+
+from portwatch.core.fields import catalog_facts as facts
+from portwatch.core.fields.field import Field, Part, Record, Stored
+from portwatch.core.model import AnnotatedListener, Exposure, Family, ProcessInfo, Risk
+from portwatch.core.text import visible
+
+_AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}
+_FAMILY_PREFIX = {Family.IPV4: "4:", Family.IPV6: "6:"}
+_RISK_RANK = {risk: risk.rank for risk in Risk}
+_EXPOSURES = {item.value: item for item in Exposure}
+UNREADABLE = "unknown (not readable)"
+
+
+def address_sort_key(family: Family, address: str) -> str:
+    """(family, packed address) as one string Qt compares natively: IPv4 before IPv6, then
+    numerically (10.0.0.9 before 10.0.0.10)."""
+    try:
+        packed = socket.inet_pton(_AF[family], address.split("%", 1)[0]).hex()
+    except (OSError, ValueError):
+        packed = "g" + address  # unparseable text sorts after every real address
+    return _FAMILY_PREFIX[family] + packed
+
+
+def _process_tip(item: AnnotatedListener) -> list[str]:
+    sock = item.listener
+    proc = sock.process
+    if proc is None:
+        return [visible(sock.hidden_reason) or "owner unknown"]
+    lines = [f"{visible(proc.name)} (PID {proc.pid}, user {visible(proc.user) or '?'})"]
+    if proc.exe:
+        lines.append(visible(proc.exe))
+    if proc.cmdline:
+        lines.append(visible(" ".join(proc.cmdline), 2000))
+    return lines
+
+
+def _service_tip(item: AnnotatedListener) -> list[str]:
+    entry = item.entry
+    if entry is None:
+        return []
+    if entry.registered:
+        return [f"{visible(entry.service)}: {visible(entry.description)}"]
+    return ["not registered with IANA"]
+
+
+def _uses_tip(item: AnnotatedListener) -> list[str]:
+    entry = item.entry
+    if entry is None:
+        return []
+    likely = item.likely_uses
+    others = [use for use in entry.uses if use not in likely]
+    lines: list[str] = []
+    if likely:
+        lines.append("Matches the listening program:")
+        lines.extend(visible(use.text, 400) for use in likely)
+        if others:
+            lines += ["", "Also known on this port (other programs):"]
+    lines.extend(visible(use.text, 400) for use in others)
+    return lines
+
+
+def _security_tip(item: AnnotatedListener) -> list[str]:
+    if item.entry is None:
+        return []
+    counted = facts.applicable(item)
+    lines = []
+    for note in facts.notes_in_order(item):
+        context = "" if note in counted else (
+            " — about other software: does not count toward the risk")
+        lines.append(f"[{note.severity.value}] {visible(note.title)} ({visible(note.kind)})"
+                     f"{context}")
+        lines.append(visible(note.note, 600))
+    return lines
+
+
+def _risk_tip(item: AnnotatedListener) -> list[str]:
+    if item.assessment is None:
+        return []
+    return [f"{item.assessment.risk.label} risk: {visible(item.assessment.reason)}"]
+
+
+def _risk_sort(item: AnnotatedListener) -> int:
+    # risk first, then port ascending within a risk when sorted descending
+    rank = _RISK_RANK[item.assessment.risk] if item.assessment is not None else -1
+    return (rank + 1) * 100_000 + (65_535 - item.listener.port)
+
+
+def _process_cell(item: AnnotatedListener) -> str:
+    proc = item.listener.process
+    if proc is not None:
+        return visible(proc.name, 80)
+    return "(hidden)" if item.listener.owner_hidden else ""
+
+
+def _service_cell(item: AnnotatedListener) -> str:
+    entry = item.entry
+    if entry is None:
+        return ""
+    return visible(entry.service, 40) if entry.service else "(not registered)"
+
+
+def _started(proc: ProcessInfo) -> str | None:
+    if proc.create_time is None:
+        return None
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(proc.create_time))
+
+
+def _process_column(record: Record) -> str:
+    if record["process"] is not None:
+        return visible(record["process"], 24)
+    return "(hidden)" if record["owner_hidden"] else "-"
+
+
+def _service_column(record: Record) -> str:
+    """"-" when nothing is known about the port (no catalog, or a history event that recorded
+    no service), "(not registered)" when the catalog knows the port but IANA does not."""
+    if record["service"]:
+        return visible(record["service"], 20)
+    return "(not registered)" if record["uses"] is not None else "-"
+
+
+def _software_column(record: Record) -> str:
+    likely = record["likely_software"]
+    return visible(facts.short_name(likely[0]), 20) if likely else "-"
+
+
+def _endpoint_line(record: Record) -> str:
+    address = record["address"]
+    where = f"[{address}]" if record["family"] == Family.IPV6.value else address
+    return f"{record['proto']} {where}:{record['port']}"
+
+
+def _owner_line(record: Record) -> str:
+    if record["pid"] is None:
+        return "(hidden owner)"
+    return f"{visible(record['process'], 40)} (pid {record['pid']})"
+
+
+def _service_line(record: Record) -> str | None:
+    if record["uses"] is None:  # no catalog entry: nothing to say about the port
+        return None
+    return visible(record["service"], 30) if record["service"] else "unregistered"
+
+
+def _cmdline(value: object) -> tuple[str, ...]:
+    return tuple(str(arg) for arg in value) if isinstance(value, list) else ()
+
+
+def _proc(item: AnnotatedListener) -> ProcessInfo | None:
+    return item.listener.process
+
+
+def _texts(*values: str | None) -> Iterable[str]:
+    return [value or "" for value in values]
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("proto", "Proto", lambda i: i.listener.proto.value,
+          text=lambda i: i.listener.proto.value.upper(), sort=lambda i: i.listener.proto.value,
+          width=52, search=lambda i: (i.listener.proto.value,),
+          cli="PROTO", cli_text=lambda r: r["proto"]),
+    Field("family", "Family", lambda i: i.listener.family.value),
+    Field("address", "Address", lambda i: i.listener.address,
+          tip="The address the socket is bound to (hover a cell for who can reach it)",
+          text=lambda i: visible(i.listener.address, 60),
+          sort=lambda i: address_sort_key(i.listener.family, i.listener.address),
+          cell_tip=lambda i: [f"{visible(i.listener.endpoint)} — {i.listener.exposure.label}"],
+          width=120, depends=frozenset({Part.EXPOSURE}),
+          search=lambda i: (i.listener.address,),
+          cli="ADDRESS", cli_text=lambda r: r["address"], line=_endpoint_line),
+    Field("port", "Port", lambda i: i.listener.port,
+          text=lambda i: str(i.listener.port), sort=lambda i: i.listener.port,
+          width=58, right=True, search=lambda i: (str(i.listener.port),),
+          cli="PORT", cli_text=lambda r: str(r["port"])),
+    Field("exposure", "Exposure", lambda i: i.listener.exposure.value,
+          cli="EXPOSURE", cli_text=lambda r: _EXPOSURES[r["exposure"]].label,
+          line=lambda r: _EXPOSURES[r["exposure"]].label),
+    Field("pid", "PID", lambda i: i.listener.pid,
+          text=lambda i: str(i.listener.pid) if i.listener.process else "",
+          sort=lambda i: i.listener.pid if i.listener.process is not None else -1,
+          cell_tip=_process_tip, width=62, right=True, depends=frozenset({Part.PROCESS}),
+          search=lambda i: (str(i.listener.pid),) if i.listener.process else (),
+          cli="PID", cli_text=lambda r: str(r["pid"]) if r["pid"] is not None else "-",
+          fact=lambda p: str(p.pid)),
+    Field("process", "Process", lambda i: _proc(i).name if _proc(i) else None,
+          text=_process_cell,
+          sort=lambda i: _proc(i).name.casefold() if _proc(i) else "",
+          cell_tip=_process_tip, width=140, depends=frozenset({Part.PROCESS}),
+          search=lambda i: (_proc(i).name,) if _proc(i) else (),
+          cli="PROCESS", cli_text=_process_column, line=_owner_line,
+          fact=lambda p: p.name, fact_label="Name",
+          stored=Stored.PROCESS, attr="name", load=lambda value: value or "?"),
+    Field("user", "User", lambda i: _proc(i).user if _proc(i) else None,
+          text=lambda i: visible(_proc(i).user, 40) if _proc(i) else "",
+          sort=lambda i: (_proc(i).user or "").casefold() if _proc(i) else "",
+          cell_tip=_process_tip, width=80, depends=frozenset({Part.PROCESS}),
+          search=lambda i: _texts(_proc(i).user) if _proc(i) else (),
+          cli="USER", in_history=False,
+          cli_text=lambda r: visible(r["user"], 12) if r["user"] else "-",
+          fact=lambda p: p.user or UNREADABLE,
+          stored=Stored.PROCESS, attr="user"),
+    Field("create_time", "Started", lambda i: _proc(i).create_time if _proc(i) else None,
+          json=False, fact=_started, stored=Stored.PROCESS, attr="create_time"),
+    Field("exe", "Executable", lambda i: _proc(i).exe if _proc(i) else None,
+          fact=lambda p: p.exe or UNREADABLE, mono=True,
+          stored=Stored.PROCESS, attr="exe"),
+    Field("cmdline", "Command line", lambda i: list(_proc(i).cmdline) if _proc(i) else None,
+          fact=lambda p: " ".join(p.cmdline) if p.cmdline else UNREADABLE, mono=True,
+          stored=Stored.PROCESS, attr="cmdline", load=_cmdline),
+    Field("owner_hidden", "Owner hidden", lambda i: i.listener.owner_hidden),
+    Field("hidden_reason", "Why the owner is hidden", lambda i: i.listener.hidden_reason),
+    Field("service", "Service (registry)", lambda i: i.entry.service if i.entry else None,
+          tip="What IANA registered this port for",
+          text=_service_cell,
+          sort=lambda i: (i.entry.service or "").casefold() if i.entry else "",
+          cell_tip=_service_tip, width=130, depends=frozenset({Part.ENTRY}),
+          search=lambda i: _texts(i.entry.service) if i.entry else (),
+          cli="SERVICE", cli_text=_service_column, line=_service_line,
+          stored=Stored.RECORDED),
+    Field("description", "Description", lambda i: i.entry.description if i.entry else None,
+          stored=Stored.RECORDED),
+    Field("uses", "Known uses",
+          lambda i: [use.text for use in i.entry.uses] if i.entry else None,
+          tip="Software that really listens on this port in practice; when the listening"
+              " program matches one, that one (hover a cell for the others)",
+          text=lambda i: visible(facts.uses_text(i), 160) if i.entry else "",
+          sort=lambda i: facts.uses_text(i).casefold(),
+          cell_tip=_uses_tip, width=190, depends=frozenset({Part.ENTRY, Part.LIKELY}),
+          search=lambda i: [use.software for use in i.entry.uses] if i.entry else (),
+          stored=Stored.NOT_STORED),
+    Field("likely_software", "Likely software",
+          lambda i: [use.software for use in i.likely_uses] if i.entry else None,
+          cli="SOFTWARE", cli_text=_software_column, in_history=False,
+          stored=Stored.NOT_STORED),
+    Field("security", "Security notes", facts.listener_notes,
+          tip="What is known about this port's security history; notes about the"
+              " listening program first (grey: none of the notes is about it)",
+          text=lambda i: visible("; ".join(n.title for n in facts.notes_in_order(i)), 200)
+          if i.entry else "",
+          sort=facts.severity_sort_value,
+          cell_tip=_security_tip, width=240, depends=frozenset({Part.ENTRY}),
+          stored=Stored.NOT_STORED),
+    Field("risk", "Risk", lambda i: i.assessment.risk.value if i.assessment else None,
+          tip="How much to worry: the port's security notes weighed by who can reach it",
+          text=lambda i: i.assessment.risk.label if i.assessment else "?",
+          sort=_risk_sort, cell_tip=_risk_tip, width=82,
+          depends=frozenset({Part.ASSESSMENT}),
+          cli="RISK", cli_text=lambda r: r["risk"] or "-",
+          line=lambda r: f"risk {r['risk']}" if r["risk"] else None, stored=Stored.RECORDED),
+    Field("risk_reason", "Why this risk",
+          lambda i: i.assessment.reason if i.assessment else None, stored=Stored.RECORDED),
+)
+
+BY_KEY = {field.key: field for field in FIELDS}
+
+# The listener table's columns, in order (the window adds "First seen" after them).
+TABLE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (
+    "risk", "proto", "address", "port", "process", "pid", "user", "service", "uses", "security",
+))
+# The parts of a `watch` line after its time and event, in order.
+WATCH_LINE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (
+    "address", "process", "exposure", "service", "risk",
+))
