@@ -26,7 +26,6 @@ from portwatch.core.store.history import (
     OutdatedSchema,
     describe_error,
 )
-from portwatch.core.text import visible
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -81,29 +80,14 @@ def read_events(since: float | None) -> list[HistoryEvent] | None:
         return reader.events(since=since)
 
 
-COLUMNS = ("TIME", "EVENT", "PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS",
-           "SERVICE", "RISK")
-
-
-def cells(item: HistoryEvent) -> tuple[str, ...]:
-    sock = item.listener
-    proc = sock.process
-    return (
-        item.iso_time,
-        item.event,
-        sock.proto.value,
-        sock.address,
-        str(sock.port),
-        sock.exposure.label,
-        str(proc.pid) if proc else "-",
-        visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(item.service, 20) if item.service else "-",
-        item.risk or "-",
-    )
-
-
 def print_events(events: list[HistoryEvent], out: TextIO) -> None:
-    table.print_table(COLUMNS, [cells(item) for item in events], out, right={4, 6})
+    columns = table.HISTORY_COLUMNS
+    rows = []
+    for item in events:
+        record = history_record(item)
+        rows.append((record["time"], record["event"], *table.cells(record, columns)))
+    table.print_table(("TIME", "EVENT", *table.headers(columns)), rows, out,
+                      right=table.right_aligned(columns, offset=2))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,7 +11,6 @@ from portwatch.commands import table
 from portwatch.core.model import AnnotatedListener, Snapshot
 from portwatch.core.output import records
 from portwatch.core.probe import default_owner_cache, scan_listeners
-from portwatch.core.text import visible
 
 
 def add_parser(subparsers: Any) -> None:
@@ -64,40 +63,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COLUMNS = ("PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS", "USER", "SERVICE",
-           "SOFTWARE", "RISK")
-
-
-def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
-    sock = item.listener
-    proc = sock.process
-    entry = item.entry
-    service = "-"
-    if entry is not None:
-        service = entry.service or "(not registered)"
-    # The known use the process matches (devpi-server on 3141), "-" when none does
-    software = short_name(item.likely_uses[0].software) if item.likely_uses else "-"
-    return (
-        sock.proto.value,
-        sock.address,
-        str(sock.port),
-        sock.exposure.label,
-        str(proc.pid) if proc else "-",
-        visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(proc.user, 12) if proc and proc.user else "-",
-        visible(service, 20),
-        visible(software, 20),
-        item.assessment.risk.value if item.assessment else "-",
-    )
-
-
-def short_name(software: str) -> str:
-    """"Docker Engine API (unencrypted)" -> "Docker Engine API": fits a table cell."""
-    name, _, _ = software.partition(" (")
-    return name or software
-
-
 def print_table(rows: list[AnnotatedListener], out: Any) -> None:
-    table.print_table(COLUMNS, [table_cells(row) for row in rows], out, right={2, 4})
+    columns = table.LIST_COLUMNS
+    table.print_table(table.headers(columns),
+                      [table.cells(records.listener_record(row), columns) for row in rows],
+                      out, right=table.right_aligned(columns))
     if not rows:
         out.write("(no listening sockets found)\n")

@@ -26,14 +26,15 @@ from collections.abc import Callable
 from typing import Any, TextIO
 
 from portwatch.core.desktop import instance
+from portwatch.core.fields import WATCH_LINE
 from portwatch.core.files import paths
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.monitor import Monitor, PollResult
+from portwatch.core.output import records
 from portwatch.core.output.export import event_record
 from portwatch.core.probe import ListenerScanner
 from portwatch.core.store.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
 from portwatch.core.store.settings import load_settings
-from portwatch.core.text import visible
 
 DEFAULT_INTERVAL = 2.0
 MAX_INTERVAL = 3600.0
@@ -87,15 +88,13 @@ def _annotator(err: TextIO) -> Any:
 def human_line(event: str, when: float, row: AnnotatedListener) -> str:
     """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
     http-alt  risk low"""
-    sock = row.listener
-    proc = sock.process
-    who = f"{visible(proc.name, 40)} (pid {proc.pid})" if proc else "(hidden owner)"
-    parts = [iso_utc(when), f"{event:<6}", f"{sock.proto.value} {sock.endpoint}", who,
-             sock.exposure.label]
-    if row.entry is not None:
-        parts.append(visible(row.entry.service, 30) if row.entry.service else "unregistered")
-    if row.assessment is not None:
-        parts.append(f"risk {row.assessment.risk.value}")
+    record = records.listener_record(row)
+    parts = [iso_utc(when), f"{event:<6}"]
+    for field in WATCH_LINE:  # the fields' own words (portwatch.core.fields)
+        assert field.line is not None
+        text = field.line(record)
+        if text is not None:
+            parts.append(text)
     return "  ".join(parts)
 
 

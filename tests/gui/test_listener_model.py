@@ -12,6 +12,7 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QTableView
 
+from portwatch.core.fields import address_sort_key
 from portwatch.core.model import Risk
 from portwatch.gui import risk_style
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
@@ -22,7 +23,6 @@ from portwatch.gui.models.listener_model import (
     Column,
     ListenerModel,
     RowState,
-    address_sort_key,
 )
 
 

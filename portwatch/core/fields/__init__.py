@@ -30,6 +30,7 @@ _STORED = tuple(field for field in FIELDS if field.stored is Stored.PROCESS)
 
 
 class Fact(NamedTuple):
+    key: str  # the field's
     label: str
     text: str
     mono: bool = False
@@ -52,7 +53,7 @@ def process_facts(proc: ProcessInfo) -> list[Fact]:
         assert field.fact is not None
         text = field.fact(proc)
         if text is not None:
-            found.append(Fact(field.fact_label or field.label, text, field.mono))
+            found.append(Fact(field.key, field.fact_label or field.label, text, field.mono))
     return found
 
 

@@ -17,6 +17,7 @@ from PySide6.QtCore import (
     Signal,
 )
 
+from portwatch.core import fields
 from portwatch.core.model import AnnotatedListener, Exposure, Proto
 from portwatch.gui.models.listener_model import SORT_ROLE, ListenerModel
 
@@ -43,15 +44,8 @@ def in_catalog(item: AnnotatedListener) -> bool:
 
 
 def _haystack(item: AnnotatedListener) -> str:
-    sock = item.listener
-    parts = [str(sock.port), sock.address, sock.proto.value]
-    proc = sock.process
-    if proc is not None:
-        parts += [proc.name, proc.user or "", str(proc.pid)]
-    entry = item.entry
-    if entry is not None:
-        parts += [entry.service or "", *(use.software for use in entry.uses)]
-    return "\n".join(parts).casefold()
+    """The texts of every searchable field (fields.search_texts), one per line."""
+    return "\n".join(fields.search_texts(item)).casefold()
 
 
 def matches(item: AnnotatedListener, wanted: ListenerFilter) -> bool:

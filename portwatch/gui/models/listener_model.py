@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import enum
 import logging
-import socket
 import time
 from collections.abc import Callable, Iterable, Sequence
 
@@ -25,9 +24,10 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from portwatch.core.model import AnnotatedListener, Family, ListenerKey, Risk, Severity
+from portwatch.core import fields
+from portwatch.core.fields.catalog_facts import notes_are_context
+from portwatch.core.model import AnnotatedListener, ListenerKey, Risk
 from portwatch.core.monitor import PollResult
-from portwatch.core.text import visible
 from portwatch.gui import risk_style
 from portwatch.gui.plain import plain_tooltip
 
@@ -36,43 +36,17 @@ log = logging.getLogger(__name__)
 HIGHLIGHT_SECONDS = 3.0  # how long new rows stay green and closed rows stay red
 
 
-class Column(enum.IntEnum):
-    RISK = 0
-    PROTO = 1
-    ADDRESS = 2
-    PORT = 3
-    PROCESS = 4
-    PID = 5
-    USER = 6
-    SERVICE = 7
-    USES = 8
-    SECURITY = 9
-    FIRST_SEEN = 10
-
-
-HEADERS = {
-    Column.RISK: "Risk",
-    Column.PROTO: "Proto",
-    Column.ADDRESS: "Address",
-    Column.PORT: "Port",
-    Column.PROCESS: "Process",
-    Column.PID: "PID",
-    Column.USER: "User",
-    Column.SERVICE: "Service (registry)",
-    Column.USES: "Known uses",
-    Column.SECURITY: "Security notes",
-    Column.FIRST_SEEN: "First seen",
-}
-HEADER_TIPS = {
-    Column.RISK: "How much to worry: the port's security notes weighed by who can reach it",
-    Column.ADDRESS: "The address the socket is bound to (hover a cell for who can reach it)",
-    Column.SERVICE: "What IANA registered this port for",
-    Column.USES: "Software that really listens on this port in practice; when the listening"
-                 " program matches one, that one (hover a cell for the others)",
-    Column.SECURITY: "What is known about this port's security history; notes about the"
-                      " listening program first (grey: none of the notes is about it)",
-    Column.FIRST_SEEN: "When portwatch first saw this listener in this session",
-}
+# The columns: one per field of fields.TABLE (its header, tooltip, cells, sort value and the
+# parts of a row it depends on all come from the field's declaration), then "First seen".
+Column = enum.IntEnum("Column", [(field.key.upper(), number)
+                                 for number, field in enumerate(fields.TABLE)]
+                      + [("FIRST_SEEN", len(fields.TABLE))])
+FIRST_SEEN_TIP = "When portwatch first saw this listener in this session"
+HEADERS = {**{Column(number): field.label for number, field in enumerate(fields.TABLE)},
+           Column.FIRST_SEEN: "First seen"}
+HEADER_TIPS = {**{Column(number): field.tip for number, field in enumerate(fields.TABLE)
+                  if field.tip},
+               Column.FIRST_SEEN: FIRST_SEEN_TIP}
 
 SORT_ROLE = int(Qt.ItemDataRole.UserRole) + 1  # native Python values (int, float, str)
 ROW_ROLE = int(Qt.ItemDataRole.UserRole) + 2  # the AnnotatedListener
@@ -96,24 +70,11 @@ class RowState(enum.Enum):
     CLOSING = "closing"  # closed; removed after highlight_seconds (red)
 
 
-_AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}
-_FAMILY_PREFIX = {Family.IPV4: "4:", Family.IPV6: "6:"}
-_RISK_RANK = {risk: risk.rank for risk in Risk}
-_SEVERITY_RANK = {severity: severity.rank for severity in Severity}
-
-
-def address_sort_key(family: Family, address: str) -> str:
-    """(family, packed address) as one string Qt compares natively: IPv4 before IPv6, then
-    numerically (10.0.0.9 before 10.0.0.10)."""
-    try:
-        packed = socket.inet_pton(_AF[family], address.split("%", 1)[0]).hex()
-    except (OSError, ValueError):
-        packed = "g" + address  # unparseable text sorts after every real address
-    return _FAMILY_PREFIX[family] + packed
-
-
-def _risk_rank(item: AnnotatedListener) -> int:
-    return _RISK_RANK[item.assessment.risk] if item.assessment is not None else -1
+_TEXT = tuple(field.text for field in fields.TABLE)
+_SORT = tuple(field.sort for field in fields.TABLE)
+_CELL_TIPS = tuple(field.cell_tip for field in fields.TABLE)
+_RIGHT_COLUMNS = frozenset(number for number, field in enumerate(fields.TABLE) if field.right)
+_DEPENDS = tuple((Column(number), field.depends) for number, field in enumerate(fields.TABLE))
 
 
 class _Row:
@@ -146,65 +107,7 @@ class _Row:
 
 
 def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...]:
-    sock = item.listener
-    proc = sock.process
-    entry = item.entry
-    if proc is not None:
-        process, pid, user = visible(proc.name, 80), str(proc.pid), visible(proc.user, 40)
-    else:
-        process, pid, user = ("(hidden)" if sock.owner_hidden else ""), "", ""
-    if entry is None:
-        service = uses = security = ""
-    else:
-        service = visible(entry.service, 40) if entry.service else "(not registered)"
-        uses = visible(_uses_text(item), 160)
-        security = visible("; ".join(n.title for n in _notes_in_order(item)), 200)
-    risk = item.assessment.risk if item.assessment is not None else None
-    return (
-        risk_style.risk_label(risk),
-        sock.proto.value.upper(),
-        visible(sock.address, 60),
-        str(sock.port),
-        process,
-        pid,
-        user,
-        service,
-        uses,
-        security,
-        _clock_text(first_seen),
-    )
-
-
-def _uses_text(item: AnnotatedListener) -> str:
-    """The "Known uses" cell: the uses whose patterns fit the listening program when there are
-    any (the software it probably is), else every known use of the port."""
-    uses = item.likely_uses or (item.entry.uses if item.entry is not None else ())
-    return ", ".join(dict.fromkeys(use.software for use in uses))
-
-
-def _by_severity(notes: Iterable) -> list:
-    return sorted(notes, key=lambda n: -n.severity.rank)
-
-
-def _applicable(item: AnnotatedListener) -> tuple:
-    """The notes that count for this listener (all of them when nothing was assessed)."""
-    if item.assessment is None:
-        return item.entry.security if item.entry is not None else ()
-    return item.assessment.applicable
-
-
-def _notes_in_order(item: AnnotatedListener) -> list:
-    """The port's notes, those that apply to the listening program first, each part worst
-    first: a CVE of another product that once used the port comes after what matters here."""
-    notes = item.entry.security if item.entry is not None else ()
-    applicable = _applicable(item)
-    return sorted(notes, key=lambda n: (n not in applicable, -n.severity.rank))
-
-
-def _notes_are_context(item: AnnotatedListener) -> bool:
-    """True when the port has notes but none applies to the listening program (grey text)."""
-    entry = item.entry
-    return entry is not None and bool(entry.security) and not _applicable(item)
+    return (*(text(item) for text in _TEXT), _clock_text(first_seen))  # type: ignore[misc]
 
 
 def _clock_text(moment: float) -> str:
@@ -215,93 +118,19 @@ def _clock_text(moment: float) -> str:
 
 
 def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
-    sock = item.listener
-    proc = sock.process
-    entry = item.entry
-    severity = 0
-    if entry is not None and entry.security:
-        # the worst note that applies, then the worst of all (context), then how many
-        applicable = _applicable(item)
-        counted = max((_SEVERITY_RANK[n.severity] + 1 for n in applicable), default=0)
-        highest = max(_SEVERITY_RANK[n.severity] for n in entry.security)
-        severity = counted * 100_000 + (highest + 1) * 1000 + len(entry.security)
-    return (
-        # risk first, then port ascending within a risk when sorted descending
-        (_risk_rank(item) + 1) * 100_000 + (65_535 - sock.port),
-        sock.proto.value,
-        address_sort_key(sock.family, sock.address),
-        sock.port,
-        proc.name.casefold() if proc is not None else "",
-        proc.pid if proc is not None else -1,
-        (proc.user or "").casefold() if proc is not None else "",
-        (entry.service or "").casefold() if entry is not None else "",
-        _uses_text(item).casefold(),
-        severity,
-        first_seen,
-    )
+    return (*(sort(item) for sort in _SORT), first_seen)  # type: ignore[misc]
 
 
 def _tooltip(item: AnnotatedListener, column: int) -> str:
-    sock = item.listener
-    proc = sock.process
-    entry = item.entry
-    lines: list[str] = []
-    if column == Column.RISK and item.assessment is not None:
-        lines.append(f"{risk_style.risk_label(item.assessment.risk)} risk: "
-                     f"{visible(item.assessment.reason)}")
-    elif column == Column.ADDRESS:
-        lines.append(f"{visible(sock.endpoint)} — {sock.exposure.label}")
-    elif column in (Column.PROCESS, Column.PID, Column.USER):
-        if proc is None:
-            lines.append(visible(sock.hidden_reason) or "owner unknown")
-        else:
-            lines.append(f"{visible(proc.name)} (PID {proc.pid}, user {visible(proc.user) or '?'})")
-            if proc.exe:
-                lines.append(visible(proc.exe))
-            if proc.cmdline:
-                lines.append(visible(" ".join(proc.cmdline), 2000))
-    elif column == Column.SERVICE and entry is not None:
-        if entry.registered:
-            lines.append(f"{visible(entry.service)}: {visible(entry.description)}")
-        else:
-            lines.append("not registered with IANA")
-    elif column == Column.USES and entry is not None:
-        likely = item.likely_uses
-        others = [use for use in entry.uses if use not in likely]
-        if likely:
-            lines.append("Matches the listening program:")
-            lines.extend(visible(use.text, 400) for use in likely)
-            if others:
-                lines.append("")
-                lines.append("Also known on this port (other programs):")
-        lines.extend(visible(use.text, 400) for use in others)
-    elif column == Column.SECURITY and entry is not None:
-        applicable = _applicable(item)
-        for note in _notes_in_order(item):
-            context = "" if note in applicable else (
-                " — about other software: does not count toward the risk")
-            lines.append(f"[{note.severity.value}] {visible(note.title)} ({visible(note.kind)})"
-                         f"{context}")
-            lines.append(visible(note.note, 600))
+    lines = _CELL_TIPS[column](item) if column < len(_CELL_TIPS) and _CELL_TIPS[column] else ()
     return plain_tooltip("\n".join(lines))
 
 
 def _changed_columns(old: AnnotatedListener, new: AnnotatedListener) -> list[Column]:
     """Columns whose text, sort value or tooltip can differ between two versions of one row
     (the key columns, proto, address, port and PID, never change)."""
-    columns: list[Column] = []
-    if old.assessment != new.assessment:
-        columns.append(Column.RISK)
-    if old.listener.exposure != new.listener.exposure:
-        columns.append(Column.ADDRESS)
-    if old.listener.process != new.listener.process or \
-            old.listener.hidden_reason != new.listener.hidden_reason:
-        columns += [Column.PROCESS, Column.PID, Column.USER]
-    if old.entry is not new.entry and old.entry != new.entry:
-        columns += [Column.SERVICE, Column.USES, Column.SECURITY]
-    elif old.likely_uses != new.likely_uses:  # another program now (same PID after exec)
-        columns.append(Column.USES)
-    return columns
+    parts = fields.changed_parts(old, new)
+    return [column for column, depends in _DEPENDS if depends & parts]
 
 
 class ListenerModel(QAbstractTableModel):
@@ -375,7 +204,7 @@ class ListenerModel(QAbstractTableModel):
             if column == Column.RISK and (item.assessment is None
                                           or item.assessment.risk is Risk.NONE):
                 return self._muted_fg
-            if column == Column.SECURITY and _notes_are_context(item):
+            if column == Column.SECURITY and notes_are_context(item):
                 return self._muted_fg
             return None
         if role == _DECORATION:
@@ -388,7 +217,7 @@ class ListenerModel(QAbstractTableModel):
         if role == _TOOLTIP:
             return _tooltip(row.item, index.column())
         if role == _ALIGNMENT:
-            return _RIGHT if index.column() in (Column.PORT, Column.PID) else None
+            return _RIGHT if index.column() in _RIGHT_COLUMNS else None
         if role == STATE_ROLE:
             return row.state
         return None

@@ -40,6 +40,7 @@ from PySide6.QtWidgets import (
 )
 
 from portwatch import __version__
+from portwatch.core import fields
 from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
 from portwatch.core.monitor import PollResult
 from portwatch.core.probe import TerminateResult, age_text
@@ -62,19 +63,8 @@ from portwatch.gui.views.status import StatusSummary
 log = logging.getLogger(__name__)
 
 # Set once, never per poll: resizing to contents costs ~300 ms on 2,000 rows.
-COLUMN_WIDTHS = {
-    Column.RISK: 82,
-    Column.PROTO: 52,
-    Column.ADDRESS: 120,
-    Column.PORT: 58,
-    Column.PROCESS: 140,
-    Column.PID: 62,
-    Column.USER: 80,
-    Column.SERVICE: 130,
-    Column.USES: 190,
-    Column.SECURITY: 240,
-    Column.FIRST_SEEN: 80,
-}
+COLUMN_WIDTHS = {**{Column(number): field.width for number, field in enumerate(fields.TABLE)},
+                 Column.FIRST_SEEN: 80}
 
 
 NOTICE_MS = 30_000

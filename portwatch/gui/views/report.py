@@ -5,10 +5,10 @@ the read-only views (every piece escaped, only http(s) links clickable) and as p
 from __future__ import annotations
 
 import html
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from portwatch.core import fields
 from portwatch.core.model import (
     AnnotatedListener,
     CatalogEntry,
@@ -151,19 +151,13 @@ def _process_facts(sock: Listener, details: ProcessDetails | None,
     if proc is None:
         yield Fact("Owner", sock.hidden_reason or "unknown")
         return
-    yield Fact("Name", proc.name)
-    yield Fact("PID", str(proc.pid))
-    yield Fact("User", proc.user or "unknown (not readable)")
-    if proc.create_time is not None:
-        yield Fact("Started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(proc.create_time)))
-    yield Fact("Executable", proc.exe or "unknown (not readable)", mono=True)
-    if proc.exe:
-        if digest is not None:
-            yield Fact("SHA-256", digest.sha256 or digest.error or "unknown", mono=True)
-        else:
-            yield Fact("SHA-256", COMPUTING if pending else "not computed", mono=True)
-    yield Fact("Command line", " ".join(proc.cmdline) if proc.cmdline else "unknown (not readable)",
-               mono=True)
+    for fact in fields.process_facts(proc):  # from the field declarations
+        yield Fact(fact.label, fact.text, mono=fact.mono)
+        if fact.key == "exe" and proc.exe:  # its hash right after it
+            if digest is not None:
+                yield Fact("SHA-256", digest.sha256 or digest.error or "unknown", mono=True)
+            else:
+                yield Fact("SHA-256", COMPUTING if pending else "not computed", mono=True)
     if details is not None:
         if details.parents:
             yield Fact("Parents", " ← ".join(f"{p.name} ({p.pid})" for p in details.parents))
