@@ -25,11 +25,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def annotate(snapshot: Snapshot) -> list[AnnotatedListener]:
-    """Join the scan with the catalog; without a catalog (not built yet) keys stay null."""
-    try:
-        from portwatch.core.knowledge.catalog import load_catalog
-    except ImportError:
-        return [AnnotatedListener(item) for item in snapshot.listeners]
+    """Join the scan with the catalog (its problems, e.g. a broken file of yours, go to stderr)."""
+    from portwatch.core.knowledge.catalog import load_catalog  # only when a scan needs it
+
     catalog = load_catalog()
     for problem in catalog.problems:
         print(f"portwatch: {problem}", file=sys.stderr)

@@ -71,10 +71,8 @@ def add_parser(subparsers: Any) -> None:
 
 def _annotator(err: TextIO) -> Any:
     """The catalog (or None when it is not available: listeners then have no meaning)."""
-    try:
-        from portwatch.core.knowledge.catalog import load_catalog
-    except ImportError:
-        return None
+    from portwatch.core.knowledge.catalog import load_catalog
+
     try:
         catalog = load_catalog()
     except Exception as exc:  # a packaging fault must not stop monitoring

@@ -38,7 +38,7 @@ from portwatch.core.files import paths
 from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.monitor import Monitor
 from portwatch.core.probe.scanner import ListenerScanner
-from portwatch.core.store.history import CLOSED, OPENED, PRESENT, HistoryReader
+from portwatch.core.store.history import CLOSED, OPENED, PRESENT, HistoryReader, HistoryStore
 from portwatch.core.store.settings import Settings
 from portwatch.gui.app import PortwatchGui, history_hooks
 
@@ -255,7 +255,7 @@ def test_churn_soak(qtbot, tmp_path, monkeypatch):
         scanner.close()
     assert failures == [] and scan.failures == 0
     history = monitor.history
-    assert getattr(history, "persistent", False), "the history fell back to memory"
+    assert isinstance(history, HistoryStore), "the history fell back to memory"
 
     lives, summary = lifetimes(log_path)
     assert summary.get("done") and summary["generated"] == len(lives)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -87,7 +86,7 @@ log = logging.getLogger(__name__)
 DEFAULT_RETENTION_DAYS = 90.0
 PRUNE_EVERY = 24 * 3600.0
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds to wait for another writer (the GUI and `watch` share it)
-MEMORY_EVENTS_CAP = 200_000  # MemoryHistory keeps at most this many events
+PENDING_EVENTS_CAP = 200_000  # events kept for the next try while the file is locked
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -195,8 +194,6 @@ class HistoryStore(HistoryReader):
     Raises sqlite3.Error (or OSError for the directory) when the file cannot be used; use
     `open_history()` to get a fallback and a sentence for the user instead."""
 
-    persistent = True
-
     def __init__(
         self,
         path: Path | str | None = None,
@@ -294,7 +291,7 @@ class HistoryStore(HistoryReader):
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError:  # locked, busy, disk full: keep them for next time
-            if len(batch) <= MEMORY_EVENTS_CAP:
+            if len(batch) <= PENDING_EVENTS_CAP:
                 self._pending = batch
             raise
         except sqlite3.DatabaseError as exc:  # damaged since it was opened
@@ -450,58 +447,16 @@ class _Transaction:
 
 
 class MemoryHistory(InMemoryAlertMemory):
-    """History and alert memory for this run only: what portwatch uses when the file cannot be
-    opened. Same reading API as the store, so views keep working for the current run."""
+    """The alert memory for this run only, and no event log: what portwatch uses when the file
+    cannot be opened. Monitoring and alerts go on; the History tab reads the file, so events
+    that could not be saved are not kept (the user was told the history is not being saved)."""
 
-    persistent = False
-
-    def __init__(self, path: Path | None = None, cap: int = MEMORY_EVENTS_CAP) -> None:
+    def __init__(self, path: Path | None = None) -> None:
         super().__init__()
         self.path = path
-        self._events: deque[HistoryEvent] = deque(maxlen=cap)
-        self._next_id = 1
-        self._run_id = 0
 
     def record(self, result: PollResult) -> None:
-        self.record_events(events_of(result), new_run=result.first)
-
-    def record_events(self, events: Iterable[HistoryEvent], *, new_run: bool = False
-                      ) -> list[HistoryEvent]:
-        if new_run:
-            self._run_id += 1
-        stored = []
-        for item in events:
-            stored.append(replace(item, id=self._next_id, run_id=self._run_id))
-            self._next_id += 1
-        self._events.extend(stored)
-        return stored
-
-    def events(self, since: float | None = None, until: float | None = None,
-               limit: int | None = None, *, after_id: int | None = None,
-               by_id: bool = False) -> list[HistoryEvent]:
-        found = [
-            item for item in self._events
-            if (since is None or item.time >= since) and (until is None or item.time < until)
-            and (after_id is None or (item.id or 0) > after_id)
-        ]
-        if not by_id:
-            found.sort(key=lambda item: (item.time, item.id or 0))
-        return found if limit is None else found[: max(0, limit)]
-
-    def counts_over_time(self, since: float | None = None,
-                         until: float | None = None) -> list[tuple[float, int]]:
-        return counts_from(self.events(since, until))
-
-    def last_event_id(self) -> int:
-        return self._next_id - 1
-
-    def prune(self, older_than_days: float) -> int:
-        cutoff = time.time() - older_than_days * 86400.0
-        before = len(self._events)
-        kept = [item for item in self._events if item.time >= cutoff]
-        self._events.clear()
-        self._events.extend(kept)
-        return before - len(kept)
+        """Nothing to record into: the events are not saved."""
 
     def close(self) -> None:
         pass

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from portwatch.core import fields
+from portwatch.core.fields import Stored
 from portwatch.core.model import (
     AnnotatedListener,
     Exposure,
@@ -21,7 +23,6 @@ from portwatch.core.model import (
     IgnoreRule,
     Listener,
     ListenerIdentity,
-    ProcessInfo,
     Proto,
 )
 from portwatch.core.text import encodable
@@ -34,12 +35,16 @@ CLOSED = "closed"
 PRESENT = "present"  # listening when a run started (the first poll's snapshot)
 EVENT_KINDS = (OPENED, CLOSED, PRESENT)
 
-# The events table, in the order rows are read and written (id first).
-EVENT_COLUMNS = (
-    "id", "run_id", "time", "event", "listeners", "proto", "family", "address", "port",
-    "exposure", "pid", "process", "user", "exe", "cmdline", "owner_hidden", "hidden_reason",
-    "service", "description", "risk", "risk_reason",
-)
+# The events table, in the order rows are read and written (id first): the event, the
+# listener's own columns (fields stored as Stored.COLUMN), `owner` (a JSON object of the
+# fields stored as Stored.PROCESS), and the catalog's answer then (Stored.RECORDED).
+_EVENT = ("id", "run_id", "time", "event", "listeners")
+LISTENER_COLUMNS = (*(f.key for f in fields.FIELDS if f.stored is Stored.COLUMN), "owner")
+RECORDED_COLUMNS = tuple(f.key for f in fields.FIELDS if f.stored is Stored.RECORDED)
+EVENT_COLUMNS = (*_EVENT, *LISTENER_COLUMNS, *RECORDED_COLUMNS)
+_LISTENER_AT = slice(len(_EVENT), len(_EVENT) + len(LISTENER_COLUMNS))
+_RECORDED_AT = slice(_LISTENER_AT.stop, None)
+_COLUMN_READERS = tuple(f.read for f in fields.FIELDS if f.stored is Stored.COLUMN)
 SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"  # noqa: S608 (constants)
 INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS[1:])})"  # noqa: S608 (constants)
@@ -133,20 +138,13 @@ def counts_from(events: Iterable[HistoryEvent]) -> list[tuple[float, int]]:
 
 
 def event_row(item: HistoryEvent, run_id: int | None) -> tuple[Any, ...]:
-    sock = item.listener
-    proc = sock.process
+    sock = AnnotatedListener(item.listener)
+    proc = item.listener.process
+    owner = json.dumps(fields.process_to_stored(proc)) if proc is not None else None
     return (
-        run_id, item.time, item.event, item.listeners, sock.proto.value, sock.family.value,
-        sock.address, sock.port, sock.exposure.value,
-        proc.pid if proc else None,
-        # SQLite text is UTF-8: bytes of a name or path that were not UTF-8 are stored as
-        # \xNN escapes (the command line's JSON keeps them exactly, as \udcNN).
-        encodable(proc.name) if proc else None,
-        _text(proc.user) if proc else None,
-        _text(proc.exe) if proc else None,
-        json.dumps(list(proc.cmdline)) if proc else None,
-        int(sock.owner_hidden), sock.hidden_reason,
-        item.service, item.description, item.risk, item.risk_reason,
+        run_id, item.time, item.event, item.listeners,
+        *(read(sock) for read in _COLUMN_READERS), owner,
+        *(getattr(item, name) for name in RECORDED_COLUMNS),
     )
 
 
@@ -156,34 +154,33 @@ _EXPOSURES = {item.value: item for item in Exposure}
 
 
 def _listener_from_columns(columns: tuple[Any, ...]) -> Listener:
-    """A Listener from the columns proto .. hidden_reason of an events row."""
-    (proto, family, address, port, exposure, pid, process, user, exe, cmdline, owner_hidden,
-     hidden_reason) = columns
+    """A Listener from the LISTENER_COLUMNS of an events row."""
+    (proto, family, address, port, exposure, pid, owner_hidden, hidden_reason, owner) = columns
     info = None
     if pid is not None:
         try:
-            args = tuple(str(arg) for arg in json.loads(cmdline)) if cmdline else ()
-        except (ValueError, TypeError):
-            args = ()
-        info = ProcessInfo(pid=pid, name=process or "?", user=user, exe=exe, cmdline=args)
+            stored = json.loads(owner) if owner else {}
+        except ValueError:
+            stored = {}
+        info = fields.process_from_stored(pid, stored if isinstance(stored, dict) else {})
     return Listener(_PROTOS[proto], _FAMILIES[family], address, port, _EXPOSURES[exposure],
                     info, owner_hidden=bool(owner_hidden), hidden_reason=hidden_reason)
 
 
 def event_from_row(row: tuple[Any, ...],
-                    listeners: dict[tuple[Any, ...], Listener] | None = None) -> HistoryEvent:
+                   listeners: dict[tuple[Any, ...], Listener] | None = None) -> HistoryEvent:
     """A HistoryEvent from an events row; `listeners` caches Listener values between rows
     (a month of events names the same few hundred listeners over and over)."""
-    (event_id, run_id, when, kind, count) = row[:5]
-    columns = row[5:17]
+    (event_id, run_id, when, kind, count) = row[:len(_EVENT)]
+    columns = row[_LISTENER_AT]
     listener = listeners.get(columns) if listeners is not None else None
     if listener is None:
         listener = _listener_from_columns(columns)
         if listeners is not None:
             listeners[columns] = listener
-    service, description, risk, risk_reason = row[17:]
-    return HistoryEvent(when, kind, listener, count or 0, service, description, risk,
-                        risk_reason, event_id, run_id)
+    recorded = dict(zip(RECORDED_COLUMNS, row[_RECORDED_AT], strict=True))
+    return HistoryEvent(when, kind, listener, count or 0, **recorded, id=event_id,
+                        run_id=run_id)
 
 
 def _text(value: str | None) -> str | None:

@@ -22,7 +22,8 @@ class OutdatedSchema(HistoryError):
 
 
 def kind_of(exc: BaseException) -> str:
-    """'locked', 'damaged', 'newer' or 'unusable' for an error met while opening."""
+    """What kind of error opening the history met: 'newer' (a newer portwatch's schema),
+    'foreign' (a SQLite file portwatch did not write), 'locked', 'damaged' or 'unusable'."""
     if isinstance(exc, NewerSchema):
         return "newer"
     if isinstance(exc, ForeignDatabase):

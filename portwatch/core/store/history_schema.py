@@ -13,6 +13,10 @@ Versions:
   belongs to and `listeners`, the number of listeners after the event (the timeline's y value,
   kept per row so that retention can delete old rows without breaking the counts). Both are
   filled in for existing rows by replaying them.
+- 3: the owning process's details (name, user, executable, command line, start time, and any
+  later field the declarations in `portwatch.core.fields` store this way) move into one JSON
+  object per event, the `owner` column, so a new process field needs no migration. Existing
+  rows are copied with their ids, run, count and the old columns folded into `owner`.
 
 A file with user_version 0 and no tables is new and gets the current layout. A file with
 user_version 0 and tables of its own is not a portwatch history (`ForeignDatabase`); a file
@@ -21,13 +25,14 @@ with a version newer than this program knows is left alone (`NewerSchema`).
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class ForeignDatabase(sqlite3.DatabaseError):
@@ -108,6 +113,35 @@ ALTER TABLE events ADD COLUMN listeners INTEGER;
 """
 
 
+# The events table of version 3, written out (not derived from the field declarations, which
+# change later: this is what version 3 is).
+V3_EVENTS = """
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER REFERENCES runs (id),
+    time REAL NOT NULL,
+    event TEXT NOT NULL,
+    listeners INTEGER,
+    proto TEXT NOT NULL,
+    family TEXT NOT NULL,
+    address TEXT NOT NULL,
+    port INTEGER NOT NULL,
+    exposure TEXT NOT NULL,
+    pid INTEGER,
+    owner_hidden INTEGER NOT NULL DEFAULT 0,
+    hidden_reason TEXT,
+    owner TEXT,
+    service TEXT,
+    description TEXT,
+    risk TEXT,
+    risk_reason TEXT
+)
+"""
+_V2_KEPT = ("id", "run_id", "time", "event", "listeners", "proto", "family", "address", "port",
+            "exposure", "pid", "owner_hidden", "hidden_reason")
+_V2_RECORDED = ("service", "description", "risk", "risk_reason")
+
+
 def _execute_script(conn: sqlite3.Connection, script: str) -> None:
     # executescript() would COMMIT first; run the statements one by one inside our transaction.
     for statement in script.split(";"):
@@ -122,6 +156,47 @@ def _to_v1(conn: sqlite3.Connection) -> None:
 def _to_v2(conn: sqlite3.Connection) -> None:
     _execute_script(conn, V2_TABLES)
     _backfill_runs_and_counts(conn)
+
+
+def _to_v3(conn: sqlite3.Connection) -> None:
+    """Rebuild the events table with the process details in `owner` (SQLite cannot change a
+    column's meaning in place): every row keeps its id, and the id sequence keeps its high-water
+    mark, so ids stay never reused."""
+    sequence = conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone()
+    conn.execute("ALTER TABLE events RENAME TO events_v2")
+    conn.execute(V3_EVENTS)
+    old = ", ".join((*_V2_KEPT, "process", "user", "exe", "cmdline", *_V2_RECORDED))
+    new = ", ".join((*_V2_KEPT, "owner", *_V2_RECORDED))
+    marks = ", ".join("?" * (len(_V2_KEPT) + 1 + len(_V2_RECORDED)))
+    copied = 0
+    cursor = conn.execute(f"SELECT {old} FROM events_v2 ORDER BY id")  # noqa: S608 (constants)
+    while rows := cursor.fetchmany(2000):
+        converted = []
+        for row in rows:
+            kept, (process, user, exe, cmdline), recorded = row[:13], row[13:17], row[17:]
+            owner = None
+            if kept[10] is not None:  # pid: the owner was known
+                owner = json.dumps({"process": process, "user": user, "exe": exe,
+                                    "cmdline": _v2_cmdline(cmdline)})
+            converted.append((*kept, owner, *recorded))
+        conn.executemany(f"INSERT INTO events ({new}) VALUES ({marks})",  # noqa: S608
+                         converted)
+        copied += len(converted)
+    conn.execute("DROP TABLE events_v2")
+    conn.execute("CREATE INDEX events_time ON events (time)")
+    if sequence is not None:
+        conn.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'events'",
+                     (sequence[0],))
+    log.info("history: migrated %d events into version 3", copied)
+
+
+def _v2_cmdline(text: str | None) -> list[str]:
+    """A version 2 command line (a JSON list of arguments); anything else reads as unknown."""
+    try:
+        args = json.loads(text) if text else []
+    except ValueError:
+        return []
+    return [str(arg) for arg in args] if isinstance(args, list) else []
 
 
 def _backfill_runs_and_counts(conn: sqlite3.Connection) -> None:
@@ -172,7 +247,7 @@ def _backfill_runs_and_counts(conn: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[n] brings a database from version n to version n + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_v1, _to_v2)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_v1, _to_v2, _to_v3)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

@@ -4,7 +4,7 @@ filterable table of the recorded events; selecting either one selects the other.
 `HistoryView(store_path)` reads the history file through its own read-only connection
 (core.history.HistoryReader, made in the GUI thread; the worker thread's HistoryStore writes).
 `refresh()` reads only the events stored since the last read; `add_events(events)` takes events
-from elsewhere (e.g. a MemoryHistory when the file could not be opened). Events are named by
+from elsewhere (tests, a reader of another file). Events are named by
 their *event index*, their position in arrival order: `spot.data()` of a marker, the argument
 of `select_event()` and of the `event_selected` signal, whatever order the table is sorted in.
 
