@@ -89,6 +89,7 @@ class ProcessInfo:
     cmdline: tuple[str, ...] = ()
     create_time: float | None = None  # seconds since the epoch; with pid, identifies the process
     ppid: int | None = None
+    parent: str | None = None  # the parent process's name
 
 
 class ListenerKey(NamedTuple):

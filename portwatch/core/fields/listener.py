@@ -119,6 +119,12 @@ def _started(proc: ProcessInfo) -> str | None:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(proc.create_time))
 
 
+def _parent_fact(proc: ProcessInfo) -> str | None:
+    if proc.ppid is None:
+        return None
+    return f"{proc.parent or 'unknown'} (PID {proc.ppid})"
+
+
 def _process_column(record: Record) -> str:
     if record["process"] is not None:
         return visible(record["process"], 24)
@@ -221,6 +227,11 @@ FIELDS: tuple[Field, ...] = (
     Field("cmdline", "Command line", lambda i: list(_proc(i).cmdline) if _proc(i) else None,
           fact=lambda p: " ".join(p.cmdline) if p.cmdline else UNREADABLE, mono=True,
           stored=Stored.PROCESS, attr="cmdline", load=_cmdline),
+    Field("ppid", "Parent PID", lambda i: _proc(i).ppid if _proc(i) else None,
+          stored=Stored.PROCESS, attr="ppid"),
+    Field("parent", "Parent", lambda i: _proc(i).parent if _proc(i) else None,
+          search=lambda i: _texts(_proc(i).parent) if _proc(i) else (),
+          fact=_parent_fact, stored=Stored.PROCESS, attr="parent"),
     Field("owner_hidden", "Owner hidden", lambda i: i.listener.owner_hidden),
     Field("hidden_reason", "Why the owner is hidden", lambda i: i.listener.hidden_reason),
     Field("service", "Service (registry)", lambda i: i.entry.service if i.entry else None,

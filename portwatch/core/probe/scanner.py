@@ -232,6 +232,7 @@ class ListenerScanner:
                 if create_time is False:
                     create_time = _read(proc.create_time, None, ps)
                 with proc.oneshot():
+                    ppid = _read(proc.ppid, None, ps)
                     return ProcessInfo(
                         pid=pid,
                         name=_read(proc.name, "?", ps) or "?",
@@ -239,13 +240,26 @@ class ListenerScanner:
                         exe=_read(proc.exe, None, ps) or None,
                         cmdline=tuple(_read(proc.cmdline, (), ps) or ()),
                         create_time=create_time,
-                        ppid=_read(proc.ppid, None, ps),
+                        ppid=ppid,
+                        parent=self._process_name(ppid),
                     )
         except ProcessGone:
             return None
         except ProbeError as exc:
             log.debug("could not read process %s: %s", pid, exc)
             return ProcessInfo(pid=pid, name="?")
+
+
+    def _process_name(self, pid: int | None) -> str | None:
+        """The name of process `pid` (a parent), or None when there is none or it is gone."""
+        if not pid:  # 0: the kernel started it (PID 1, kthreadd), no process is its parent
+            return None
+        try:
+            with boundary(self._psutil):
+                return self._psutil.Process(pid).name() or None
+        except ProbeError as exc:
+            log.debug("could not read the name of parent %s: %s", pid, exc)
+            return None
 
 
 class _Exposures(dict[str, Exposure]):
