@@ -19,7 +19,7 @@ import csv
 import io
 import json
 import shlex
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -143,20 +143,20 @@ def format_for(path: Path, fmt: str | None = None) -> str:
 def export_listeners(rows: Iterable[AnnotatedListener], path: Path | str,
                      fmt: str | None = None) -> Path:
     """Write the table to `path` as CSV or JSON (by `fmt` or the suffix); returns the path."""
-    target = Path(path)
-    if format_for(target, fmt) == "csv":
-        write_atomic(target, listeners_csv(rows), bom=True)
-    else:
-        write_atomic(target, listeners_json(rows))
-    return target
+    return _export(path, fmt, lambda: listeners_csv(rows), lambda: listeners_json(rows))
 
 
 def export_events(events: Iterable[HistoryEvent], path: Path | str,
                   fmt: str | None = None) -> Path:
     """Write history events to `path` as CSV or JSON (by `fmt` or the suffix)."""
+    return _export(path, fmt, lambda: events_csv(events), lambda: events_json(events))
+
+
+def _export(path: Path | str, fmt: str | None, as_csv: Callable[[], str],
+            as_json: Callable[[], str]) -> Path:
     target = Path(path)
     if format_for(target, fmt) == "csv":
-        write_atomic(target, events_csv(events), bom=True)
+        write_atomic(target, as_csv(), bom=True)  # the BOM: spreadsheets then read UTF-8
     else:
-        write_atomic(target, events_json(events))
+        write_atomic(target, as_json())
     return target

@@ -202,11 +202,20 @@ class HistoryEventModel(QAbstractTableModel):
         """Show rows ordered by `column` (-1: arrival order); keeps the selection."""
         chosen = Column(column) if 0 <= column < len(Column) else Column.TIME
         descending = order == Qt.SortOrder.DescendingOrder
+
+        def change() -> None:
+            self._sort_column, self._descending = chosen, descending
+            self._resort()
+
+        self._relayout(change)
+
+    def _relayout(self, change: Callable[[], None]) -> None:
+        """Run `change` (which reorders rows) as one layout change; selections follow their
+        events to their new rows."""
         self.layoutAboutToBeChanged.emit()
         persistent = self.persistentIndexList()
         followed = [self.event_index(index.row()) for index in persistent]
-        self._sort_column, self._descending = chosen, descending
-        self._resort()
+        change()
         self.changePersistentIndexList(
             persistent,
             [self.index(self.row_of(event), index.column())
@@ -238,17 +247,12 @@ class HistoryEventModel(QAbstractTableModel):
             self._events.extend(events)
             self.endInsertRows()
         elif len(events) > BULK_INSERT:
-            self.layoutAboutToBeChanged.emit()
-            persistent = self.persistentIndexList()
-            followed = [self.event_index(index.row()) for index in persistent]
-            self._events.extend(events)
-            self._resort()
-            self.changePersistentIndexList(
-                persistent,
-                [self.index(self.row_of(event), index.column())
-                 for event, index in zip(followed, persistent, strict=True)],
-            )
-            self.layoutChanged.emit()
+
+            def change() -> None:
+                self._events.extend(events)
+                self._resort()
+
+            self._relayout(change)
         else:
             key = sort_key(self._sort_column)
             for item in events:
