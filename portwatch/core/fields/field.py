@@ -69,6 +69,7 @@ class Field:
     label: str  # the table header, and the details fact unless `fact_label` says otherwise
     read: Read  # the JSON value (None when unknown)
     json: bool = True  # in `list --json`, `watch --json`, history records and CSV
+    csv_text: Callable[[list], str] | None = None  # a list value as one readable CSV cell
     tip: str | None = None  # the table header's tooltip
     # the table
     text: Callable[[AnnotatedListener], str] | None = None

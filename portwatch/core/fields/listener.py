@@ -10,6 +10,7 @@ object, so the database needs no migration.
 from __future__ import annotations
 
 import operator
+import shlex
 import socket
 import time
 from collections.abc import Iterable
@@ -239,6 +240,7 @@ FIELDS: tuple[Field, ...] = (
           fact=lambda p: p.exe or UNREADABLE, mono=True,
           stored=Stored.PROCESS, attr="exe"),
     Field("cmdline", "Command line", lambda i: list(_proc(i).cmdline) if _proc(i) else None,
+          csv_text=lambda args: shlex.join(str(arg) for arg in args),  # as a shell quotes it
           fact=lambda p: " ".join(p.cmdline) if p.cmdline else UNREADABLE, mono=True,
           stored=Stored.PROCESS, attr="cmdline", load=_cmdline),
     Field("ppid", "Parent PID", _owner("ppid"),
@@ -272,6 +274,7 @@ FIELDS: tuple[Field, ...] = (
           cli="SOFTWARE", cli_text=_software_column, in_history=False,
           stored=Stored.NOT_STORED),
     Field("security", "Security notes", facts.listener_notes,
+          csv_text=lambda notes: "; ".join(f"{n['severity']}: {n['title']}" for n in notes),
           tip="What is known about this port's security history; notes about the"
               " listening program first (grey: none of the notes is about it)",
           text=lambda i: visible("; ".join(n.title for n in facts.notes_in_order(i)), 200)

@@ -2,8 +2,9 @@
 `watch --json` and `history --json` print).
 
 The fields are those of `list --json` (records.listener_record), with `event` and `time` first
-for history events. JSON exports hold the records the commands print (`list --json`,
-`history --json`), as one indented array rather than one record per line. CSV exports are for
+for history events. A history JSON export is what `history --json` prints; a listener JSON
+export holds the records `list --json` prints, as an indented array (the command prints one
+record per line, and its rows are the table's, as filtered and sorted). CSV exports are for
 spreadsheets: lists are joined into readable text (a command line as a shell would quote it,
 uses and security notes separated by "; "), ports and PIDs stay plain numbers, and any text
 cell a spreadsheet would run as a formula (one starting with = + - @, a tab or a carriage
@@ -18,12 +19,11 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shlex
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from portwatch.core.fields import JSON_FIELDS, Stored
+from portwatch.core.fields import BY_KEY, JSON_FIELDS, Stored
 from portwatch.core.files.atomic import write_atomic
 from portwatch.core.model import AnnotatedListener, Listener
 from portwatch.core.output import records
@@ -73,10 +73,6 @@ def neutralise(text: str) -> str:
     return text
 
 
-def _security_text(notes: list[dict[str, Any]]) -> str:
-    return "; ".join(f"{note['severity']}: {note['title']}" for note in notes)
-
-
 def csv_cell(name: str, value: Any) -> str | int | float:
     """One record value as a CSV cell: numbers stay numbers, lists become readable text, and
     every text cell is neutralised."""
@@ -86,10 +82,9 @@ def csv_cell(name: str, value: Any) -> str | int | float:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return value
-    if name == "cmdline" and isinstance(value, list):
-        text = shlex.join(str(arg) for arg in value)
-    elif name == "security" and isinstance(value, list):
-        text = _security_text(value)
+    field = BY_KEY.get(name)
+    if isinstance(value, list) and field is not None and field.csv_text is not None:
+        text = field.csv_text(value)  # the field's own words (a command line, notes)
     elif isinstance(value, list):
         text = "; ".join(str(item) for item in value)
     else:
