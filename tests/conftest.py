@@ -66,7 +66,7 @@ class ChildListener:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-        for stream in (self.proc.stdin, self.proc.stdout):
+        for stream in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
             if stream:
                 stream.close()
 
@@ -112,3 +112,28 @@ def listener_factory() -> Iterator:
     yield factory
     for child in started:
         child.stop()
+
+
+# --------------------------------------------------------------------------- deadlines
+
+# pytest-qt waits 5 s by default and many tests pass shorter deadlines. A deadline only bounds a
+# failure (a condition that holds returns at once), and on a loaded 2-core machine a poll of the
+# worker thread can take many times its quiet-machine time, so no wait is shorter than this.
+MIN_QT_WAIT_MS = 30_000
+
+
+@pytest.fixture(autouse=True)
+def _generous_qt_deadlines(request, monkeypatch):
+    if "qtbot" not in request.fixturenames:
+        return
+    from pytestqt.qtbot import QtBot
+
+    def floor(method):
+        def waiting(self, *args, timeout=5000, **kwargs):
+            if timeout is not None and 0 <= timeout < MIN_QT_WAIT_MS:
+                timeout = MIN_QT_WAIT_MS
+            return method(self, *args, timeout=timeout, **kwargs)
+        return waiting
+
+    for name in ("waitUntil", "waitSignal", "waitSignals", "waitCallback"):
+        monkeypatch.setattr(QtBot, name, floor(getattr(QtBot, name)))

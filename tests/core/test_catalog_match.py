@@ -4,7 +4,6 @@ Catalog.annotate (likely uses, applicable notes, risk) on the bundled data and u
 from __future__ import annotations
 
 import textwrap
-import time
 
 import pytest
 
@@ -227,18 +226,18 @@ def test_coldfusion_notes_do_not_land_on_consul(bundled):
         "Adobe ColdFusion (built-in web server)"]
 
 
-def test_annotate_is_cached_per_program_and_fast(bundled):
+def test_annotate_is_cached_per_program(bundled):
     sshd = proc("sshd", "-D", pid=1)
     first = bundled.annotate(listen(22, sshd))
     again = bundled.annotate(listen(22, proc("sshd", "-D", pid=2)))  # a restart: same program
     assert again.assessment is first.assessment and again.likely_uses == first.likely_uses
     assert again.listener.pid == 2
-    sockets = [listen(20000 + n % 500, proc(f"server{n % 50}", "--port", str(n)))
+    # 2,000 sockets of 50 programs on 500 ports: one assessment per program and port, shared
+    # (what it costs is a figure of `make bench`, not an assertion).
+    sockets = [listen(20000 + n % 500, proc(f"server{n % 50}", "--port", str(n % 50)))
                for n in range(2000)]
-    started = time.perf_counter()
-    for sock in sockets:
-        bundled.annotate(sock)
-    assert time.perf_counter() - started < 2.0  # ~1 ms each at worst on a slow CI machine
+    assessments = {id(bundled.annotate(sock).assessment) for sock in sockets}
+    assert len(assessments) == 500
 
 
 # --------------------------------------------------------------------------- records

@@ -1,4 +1,6 @@
-"""What recording costs the worker thread per poll (printed with -s; bounds are generous).
+"""Recording polls in the worker thread: each poll's events are stored once, a quiet poll
+stores nothing. What it costs is printed with -s (a figure, not an assertion: a busy machine
+must not fail the suite).
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python -m pytest tests/core/test_history_perf.py -s
 """
@@ -55,4 +57,3 @@ def test_record_cost_per_poll(tmp_path, synchronous):
     print(f"\nsynchronous={synchronous}: first poll snapshot of 2,001 listeners"
           f" {snapshot_cost * 1000:.0f} ms; a poll with 2 events: median {median * 1000:.2f} ms,"
           f" p95 {p95 * 1000:.2f} ms; a quiet poll {quiet_cost * 1e6:.1f} µs")
-    assert median < 0.25 and quiet_cost < 0.001

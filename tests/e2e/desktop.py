@@ -362,8 +362,16 @@ class BusWatcher:
         return sorted(calls.values(), key=lambda call: call["time"])
 
 
+# A deadline only bounds a failure: a condition that holds returns at once. On a loaded 2-core
+# machine a real program under Xvfb can take many times its quiet-machine time (a notification
+# "not seen within 15 s" was a busy machine, not a bug), so no wait is shorter than this.
+MIN_DEADLINE = 60.0
+
+
 def wait_until(predicate, timeout: float, what: str, interval: float = 0.1):
-    """Poll `predicate` until it returns something true (returned) or fail after `timeout`."""
+    """Poll `predicate` until it returns something true (returned) or fail after `timeout`
+    seconds, or MIN_DEADLINE if that is longer."""
+    timeout = max(timeout, MIN_DEADLINE)
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

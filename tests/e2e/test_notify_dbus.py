@@ -9,6 +9,7 @@ import subprocess
 import time
 
 import pytest
+from desktop import MIN_DEADLINE
 from PySide6.QtCore import QCoreApplication
 
 from portwatch.core.model import (
@@ -37,9 +38,9 @@ def make_alert(risk: Risk = Risk.LOW, name: str = "python3", port: int = 8000) -
                  f"{name} (pid 4242) on tcp 127.0.0.1:{port} — loopback only")
 
 
-def spin(qtbot, condition, timeout: float = 3.0) -> None:
-    """Run the event loop until `condition()` or fail."""
-    qtbot.waitUntil(condition, timeout=int(timeout * 1000))
+def spin(qtbot, condition, timeout: float = MIN_DEADLINE) -> None:
+    """Run the event loop until `condition()` or fail (the deadline only bounds a failure)."""
+    qtbot.waitUntil(condition, timeout=int(max(timeout, MIN_DEADLINE) * 1000))
 
 
 @pytest.fixture
@@ -77,9 +78,10 @@ def test_hostile_name_arrives_escaped_and_high_risk_is_critical(qapp, qtbot, on_
     chosen = notify.pick(None)
     try:
         alert = make_alert(Risk.HIGH, HOSTILE, port=8443)
-        started = time.perf_counter()
         our_id = chosen.notify(alert)
-        assert time.perf_counter() - started < 0.1  # sent, not waited for
+        # Sent, not waited for: the server's answer is read by the event loop, which has not
+        # run since the call, so the server's id for it cannot be known yet.
+        assert chosen.server_id(our_id) is None
         spin(qtbot, lambda: chosen.server_id(our_id) is not None)
         shown = [item for item in on_bus.notification_history()
                  if item.get("id") == chosen.server_id(our_id)]
@@ -130,9 +132,11 @@ def test_clicking_the_notification_activates_its_listener(qapp, qtbot, on_bus):
 def test_without_a_notification_server_pick_falls_back(qapp, desktop_factory, monkeypatch):
     session = desktop_factory(notifications=False, tray=False)
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session.bus_address)
-    started = time.perf_counter()
+    started = time.monotonic()
     chosen = notify.pick(None)
-    assert time.perf_counter() - started < 1.5
+    # pick() asks the bus with a short timeout of its own; D-Bus's default (25 s) would freeze
+    # the window's start. A bound between the two, generous for a loaded machine.
+    assert time.monotonic() - started < 15
     assert isinstance(chosen, notify.NullNotifier)
 
 

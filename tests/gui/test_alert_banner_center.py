@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+from gui_rows import Recorder
 from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -173,7 +174,9 @@ def test_acknowledge_runs_in_the_worker_thread(center_parts, qtbot):
     center, _window, _notifier, tray, memory = center_parts
     alert = alert_for(row(8000), row(8001))
     center.raise_alert(alert)
-    with qtbot.waitSignal(center.acknowledger.acknowledged, timeout=2000):
+    relay = Recorder()  # the signal comes from the worker's thread
+    center.acknowledger.acknowledged.connect(relay.record)
+    with qtbot.waitSignal(relay.recorded, timeout=2000):
         center.banner.item(0).ack_button.click()
     assert memory.acknowledged() == {identity(r) for r in alert.listeners}
     assert len(memory.ack_threads) == 2
@@ -187,7 +190,9 @@ def test_tray_acknowledge_all_and_pause(center_parts, qtbot):
     for port in (1, 2):
         center.raise_alert(alert_for(row(port)))
     assert tray.alert_count == 2
-    with qtbot.waitSignal(center.acknowledger.acknowledged, timeout=2000):
+    relay = Recorder()  # the signal comes from the worker's thread
+    center.acknowledger.acknowledged.connect(relay.record)
+    with qtbot.waitSignal(relay.recorded, timeout=2000):
         tray.acknowledge_all_requested.emit()
     qtbot.waitUntil(lambda: len(memory.acknowledged()) == 2, timeout=2000)
     assert tray.alert_count == 0
@@ -207,7 +212,9 @@ def test_a_failed_acknowledgement_is_reported(qtbot, worker_thread):
     qtbot.addWidget(window)
     center = AlertCenter(window, worker_thread, Settings(), rules=BrokenRules())
     center.raise_alert(alert_for(row(8000)))
-    with qtbot.waitSignal(center.acknowledger.failed, timeout=2000):
+    relay = Recorder()  # the signal comes from the worker's thread
+    center.acknowledger.failed.connect(relay.record)
+    with qtbot.waitSignal(relay.recorded, timeout=2000):
         center.banner.item(0).ack_button.click()
     qtbot.waitUntil(lambda: bool(window.messages), timeout=1000)
     assert "not saved" in window.messages[0]
@@ -301,7 +308,9 @@ def test_acknowledging_writes_the_sqlite_memory_in_its_own_thread(qtbot, worker_
                          rules=AlertRules(MonitorAlertMemory(monitor)))
     alert = alert_for(row(8000))
     center.raise_alert(alert)
-    with qtbot.waitSignal(center.acknowledger.acknowledged, timeout=5000):
+    relay = Recorder()  # the signal comes from the worker's thread
+    center.acknowledger.acknowledged.connect(relay.record)
+    with qtbot.waitSignal(relay.recorded, timeout=5000):
         center.banner.item(0).ack_button.click()
     assert window.messages == []  # no "not saved" failure
 

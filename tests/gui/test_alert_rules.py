@@ -184,7 +184,9 @@ def test_ignore_from_the_banner_and_acknowledge_from_the_table_menu(qapp, qtbot,
         dialog = app.editor.ignore_dialog
         assert dialog.sentence.text() == "Never alert when nginx listens on port 9002/tcp."
         dialog.program.setCurrentIndex(1)  # by its executable
-        with qtbot.waitSignal(app.center.acknowledger.rule_added, timeout=5000):
+        relay = Recorder()  # the signal comes from the worker's thread
+        app.center.acknowledger.rule_added.connect(relay.record)
+        with qtbot.waitSignal(relay.recorded, timeout=5000):
             dialog.accept()
         qtbot.waitUntil(lambda: banner.count() == 0, timeout=5000)  # the rule covers it
 

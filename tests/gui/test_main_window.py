@@ -241,3 +241,20 @@ def test_terminate_refused_when_the_pid_changed_hands(qtbot, gui, listener_facto
         pane.request_terminate()
     assert finished.args[0].outcome is TerminateOutcome.IDENTITY_CHANGED
     assert child.proc.poll() is None
+
+
+def test_ctrl_f_focuses_the_filter_field_and_selects_its_text(qtbot, gui):
+    """The keys pressed in the shown window: Ctrl+F once had two owners (the View menu's action
+    and a shortcut of the filter bar), Qt called it ambiguous and nothing happened."""
+    window = gui.window
+    window.show()
+    qtbot.waitExposed(window)
+    window.activateWindow()
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5000)
+    search = window.filter_bar.search
+    search.setText("redis")
+    window.table.setFocus()
+    assert not search.hasFocus()
+    qtbot.keyClick(window.table, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(search.hasFocus, timeout=5000)
+    assert search.selectedText() == "redis"

@@ -3,7 +3,3 @@
 from __future__ import annotations
 
 
-def pytest_configure(config) -> None:
-    config.addinivalue_line(
-        "markers", "slow: takes tens of seconds (builds and installs a wheel, runs a bundle)"
-    )

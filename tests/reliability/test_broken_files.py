@@ -92,7 +92,7 @@ def make_settings(kind: str, path: Path) -> str:
     if kind == "huge":
         with path.open("wb") as handle:
             handle.write(b"# " + b"x" * (TEN_MB - 3) + b"\n")
-        return "is larger than 256 KB, too large for a settings file; using the default"
+        return "is 10,240 KB; a settings file over 256 KB is not read; using the default"
     if kind == "directory":
         path.mkdir()
         return "is a directory, not a settings file; using the default settings"
@@ -107,7 +107,7 @@ def make_settings(kind: str, path: Path) -> str:
         return "should hold settings as `name: value` lines, but holds a list"
     if kind == "deep":
         path.write_text("poll_interval: " + "[" * 120_000 + "]" * 120_000 + "\n")
-        return "is nested more than 16 levels deep"
+        return "is nested more than 32 levels deep at line 1"
     if kind == "aliases":
         path.write_text(alias_bomb("poll_interval"))
         return "uses a YAML alias (*name)"
@@ -278,7 +278,7 @@ def make_catalog_file(kind: str, directory: Path) -> str:
     path = directory / f"{kind}.yaml"
     if kind == "syntax":
         path.write_text("schema: 1\nentries: [\n")
-        return "is not valid YAML (line"
+        return "is not valid YAML at line"
     if kind == "wrong-types":
         path.write_text("schema: 1\ntopic: t\nentries:\n  - ports: seventy\n    protos: [tcp]\n"
                         "    uses: []\n    security: []\n")
@@ -286,10 +286,10 @@ def make_catalog_file(kind: str, directory: Path) -> str:
     if kind == "huge":
         with path.open("wb") as handle:
             handle.write(b"# " + b"x" * (TEN_MB - 3) + b"\n")
-        return "catalog files over 1 MB are not read"
+        return "a catalog file over 1 MB is not read"
     if kind == "directory":
         path.mkdir()
-        return "is a directory, not a file"
+        return "is a directory, not a catalog file"
     if kind == "symlink-loop":
         path.symlink_to(path.name)
         return "cannot be read (Too many levels of symbolic links)"
@@ -298,7 +298,7 @@ def make_catalog_file(kind: str, directory: Path) -> str:
         return "is not UTF-8 text"
     if kind == "deep":
         path.write_text("a: " + "[" * 50_000 + "]" * 50_000 + "\n")
-        return "is nested more than 32 levels deep"
+        return "is nested more than 32 levels deep at line 1"
     if kind == "aliases":
         path.write_text(alias_bomb("entries"))
         return "uses a YAML alias (*name)"

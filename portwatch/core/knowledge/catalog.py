@@ -23,7 +23,6 @@ import bisect
 import enum
 import json
 import logging
-import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -41,13 +40,13 @@ from portwatch.core.model import (
     SecurityNote,
     Severity,
 )
+from portwatch.core.yamlfile import YamlFileError, read_yaml
 
 log = logging.getLogger(__name__)
 
 MAX_PORT = 65535
 MAX_USER_FILE_BYTES = 1024 * 1024
 MAX_CACHED_ANNOTATIONS = 4096
-MAX_YAML_DEPTH = 32
 USER_FILE_SUFFIXES = (".yaml", ".yml")
 BUNDLED = "bundled"
 # Registry descriptions that mean "no service here": shown as no description at all.
@@ -225,9 +224,9 @@ def _load_user_dir(directory: Path, problems: list[str]) -> _Facts | None:
     facts = _Facts()
     for path in files:
         try:
-            data = _read_yaml(path)
+            data = read_yaml(path, kind="catalog file", max_bytes=MAX_USER_FILE_BYTES)
             entries = check_document(data, str(path), bundled=False)
-        except _UserFileError as exc:
+        except YamlFileError as exc:
             problems.append(f"{path}: {exc}; it was skipped.")
             continue
         except SchemaError as exc:
@@ -237,71 +236,6 @@ def _load_user_dir(directory: Path, problems: list[str]) -> _Facts | None:
             facts.add(entry, str(path))
         log.debug("read %d catalog entries from %s", len(entries), path)
     return facts
-
-
-class _UserFileError(Exception):
-    """Why a user file could not be read or parsed, as words for the user."""
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        info = path.stat()
-    except OSError as exc:
-        raise _UserFileError(f"cannot be read ({_reason(exc)})") from exc
-    if stat.S_ISDIR(info.st_mode):
-        raise _UserFileError("is a directory, not a file")
-    if not stat.S_ISREG(info.st_mode):
-        raise _UserFileError("is not a regular file")
-    if info.st_size > MAX_USER_FILE_BYTES:
-        raise _UserFileError(f"is {info.st_size // 1024:,} KB; catalog files over 1 MB "
-                             "are not read")
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_USER_FILE_BYTES + 1)
-    except OSError as exc:
-        raise _UserFileError(f"cannot be read ({_reason(exc)})") from exc
-    if len(raw) > MAX_USER_FILE_BYTES:
-        raise _UserFileError("grew over 1 MB while being read; catalog files over 1 MB are "
-                             "not read")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise _UserFileError(f"is not UTF-8 text (byte {exc.start} cannot be decoded)") from exc
-    import yaml  # only when the user has catalog files: importing yaml costs start-up time
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        _check_depth(yaml, text, loader)
-        return yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        raise _UserFileError(f"is not valid YAML ({where}{exc.problem or exc.context})") from exc
-    except yaml.YAMLError as exc:
-        raise _UserFileError(f"is not valid YAML ({exc})") from exc
-    except RecursionError as exc:
-        raise _UserFileError("is nested too deeply to be a catalog file") from exc
-
-
-def _check_depth(yaml: Any, text: str, loader: type) -> None:
-    """Refuse absurd nesting and aliases before building anything: libyaml's C loader
-    recurses once per level and crashes the interpreter on deep input like "[[[[…" (50,000
-    levels), the Python loader hits the recursion limit, and nested aliases ("billion
-    laughs") make a 500-byte file take forever to check. Its event parser is flat, so it
-    can count."""
-    depth = 0
-    for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, yaml.AliasEvent):  # a few hundred bytes can expand to billions
-            raise _UserFileError("uses a YAML alias (*name), which catalog files do not"
-                                 " need (aliases can expand a small file into billions of"
-                                 " values)")
-        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                raise _UserFileError(f"is nested more than {MAX_YAML_DEPTH} levels deep; "
-                                     "a catalog file needs no more than 6")
-        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-            depth -= 1
 
 
 def _reason(exc: OSError) -> str:

@@ -24,11 +24,11 @@ from typing import Any
 
 from portwatch.core.files import paths
 from portwatch.core.files.atomic import write_atomic
+from portwatch.core.yamlfile import YamlFileError, YamlFileMissing, read_yaml
 
 log = logging.getLogger(__name__)
 
 MAX_SETTINGS_BYTES = 256 * 1024
-MAX_YAML_DEPTH = 16  # a settings file needs 1
 
 
 class SettingsError(OSError):
@@ -142,63 +142,17 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
 def _read_mapping(path: Path) -> tuple[dict[Any, Any], str | None]:
     """The file's top-level mapping, or ({}, message) when it cannot be used at all."""
     try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_SETTINGS_BYTES + 1)
-    except FileNotFoundError:
+        data = read_yaml(path, kind="settings file", max_bytes=MAX_SETTINGS_BYTES)
+    except YamlFileMissing:
         return {}, None
-    except IsADirectoryError:
-        return {}, f"{path}: is a directory, not a settings file; using the default settings"
-    except OSError as exc:
-        return {}, f"{path}: cannot be read ({exc.strerror or exc}); using the default settings"
-    if len(raw) > MAX_SETTINGS_BYTES:
-        return {}, f"{path}: is larger than 256 KB, too large for a settings file;" \
-                   " using the default settings"
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return {}, f"{path}: is not UTF-8 text (byte {exc.start}); using the default settings"
-    import yaml
-
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    try:
-        shape = _shape_problem(yaml, text, loader)
-        if shape:
-            return {}, f"{path}: {shape}; using the default settings"
-        data = yaml.load(text, Loader=loader)  # noqa: S506 - a safe loader
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        return {}, (f"{path}: is not valid YAML{where} ({exc.problem or exc.context});"
-                    " using the default settings")
-    except (yaml.YAMLError, RecursionError) as exc:
-        return {}, f"{path}: is not valid YAML ({exc}); using the default settings"
+    except YamlFileError as exc:
+        return {}, f"{path}: {exc}; using the default settings"
     if data is None:  # an empty file
         return {}, None
     if not isinstance(data, dict):
         return {}, (f"{path}: should hold settings as `name: value` lines, but holds a"
                     f" {type(data).__name__}; using the default settings")
     return data, None
-
-
-def _shape_problem(yaml: Any, text: str, loader: type) -> str | None:
-    """Why a document must not be built, read from the parser's flat event stream before
-    anything is built: nesting deeper than MAX_YAML_DEPTH (libyaml's loader recurses once
-    per level: "[[[[…" 100,000 deep crashes the interpreter) or an alias (*name), which a
-    settings file never needs and which can make a few hundred bytes expand into billions
-    of values (the "billion laughs")."""
-    depth = 0
-    for event in yaml.parse(text, Loader=loader):
-        if isinstance(event, yaml.AliasEvent):
-            return ("uses a YAML alias (*name); settings are plain `name: value` lines, so it"
-                    " was not read")
-        if isinstance(event, yaml.SequenceStartEvent | yaml.MappingStartEvent):
-            depth += 1
-            if depth > MAX_YAML_DEPTH:
-                return (f"is nested more than {MAX_YAML_DEPTH} levels deep; settings are plain"
-                        " `name: value` lines, so it was not read")
-        elif isinstance(event, yaml.SequenceEndEvent | yaml.MappingEndEvent):
-            depth -= 1
-    return None
 
 
 def _save_target(path: Path) -> Path:

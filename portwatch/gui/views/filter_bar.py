@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QWidget
 
 from portwatch.gui.models.filter_proxy import ListenerFilter
@@ -43,8 +42,8 @@ class FilterBar(QWidget):
         layout.addWidget(self.count)
 
         self.search.textChanged.connect(self._changed)
-        focus = QShortcut(QKeySequence.StandardKey.Find, self)
-        focus.activated.connect(self.focus_search)
+        # Ctrl+F belongs to the window's View > Filter… action, which calls focus_search(): a
+        # second shortcut here made Qt call the key ambiguous and do nothing.
 
     def _toggle(self, text: str, checked: bool, tip: str) -> QCheckBox:
         box = QCheckBox(text, self)
