@@ -1,4 +1,4 @@
-"""The one reader of users' YAML files (core/yamlfile.py): portwatch's own limits decide its
+"""The one reader of users' YAML files (core/files/yamlfile.py): portwatch's own limits decide its
 messages, whatever the installed PyYAML does, and files that are not plain files are refused
 without being read."""
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from portwatch.core.files.yamlfile import MAX_DEPTH, YamlFileError, read_yaml
 from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.store.settings import load_settings
-from portwatch.core.yamlfile import MAX_DEPTH, YamlFileError, read_yaml
 
 REPO = Path(__file__).resolve().parents[2]
 DEEP_LINE = 3  # where the nesting passes the limit in deep_document()

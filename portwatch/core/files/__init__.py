@@ -1,1 +1,1 @@
-"""Where portwatch keeps its files, and writing them whole (atomically)."""
+"""Where portwatch keeps its files, writing them whole (atomically), reading YAML safely."""

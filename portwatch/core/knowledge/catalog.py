@@ -29,6 +29,7 @@ from typing import Any
 
 from portwatch.assets import data_file
 from portwatch.core.files import paths
+from portwatch.core.files.yamlfile import YamlFileError, read_yaml
 from portwatch.core.knowledge.risk import assess, likely_uses, process_text
 from portwatch.core.model import (
     AnnotatedListener,
@@ -40,7 +41,6 @@ from portwatch.core.model import (
     SecurityNote,
     Severity,
 )
-from portwatch.core.yamlfile import YamlFileError, read_yaml
 
 log = logging.getLogger(__name__)
 

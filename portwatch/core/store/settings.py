@@ -24,7 +24,7 @@ from typing import Any
 
 from portwatch.core.files import paths
 from portwatch.core.files.atomic import write_atomic
-from portwatch.core.yamlfile import YamlFileError, YamlFileMissing, read_yaml
+from portwatch.core.files.yamlfile import YamlFileError, YamlFileMissing, read_yaml
 
 log = logging.getLogger(__name__)
 
