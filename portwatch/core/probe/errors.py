@@ -6,6 +6,11 @@ it holds nothing any more), `AccessDenied` (another user's process, no privilege
 `Unreadable` (any other fault: a /proc read that failed, psutil's generic Error). The modules
 then turn those three into data for the user (a row with an unknown owner, a problem sentence),
 so nothing outside `portwatch.core.probe` ever sees an OSError or a psutil exception.
+
+Every psutil call goes through it (scanner, procinfo). The two hot Linux readers that never
+call psutil keep their few OS errors where they read, in the same spirit: `sockdiag` raises
+SockDiagError, which the scanner turns into the psutil fallback and a reason; `owners` reads a
+/proc entry that vanished as a process that is gone.
 """
 
 from __future__ import annotations
