@@ -87,3 +87,4 @@ def test_the_parent_and_start_time_survive_the_history(tmp_path):
     assert event.listener.process == item.listener.process  # every field, the new ones too
     record = export.history_record(event)
     assert (record["ppid"], record["parent"]) == (1, "systemd")
+
