@@ -89,3 +89,14 @@ def test_only_the_probe_imports_psutil_or_reads_proc():
                     and node.value.startswith("/proc/"):
                 offenders.append(f"{path.relative_to(REPO)} reads {node.value}")
     assert offenders == []
+
+
+def test_every_package_is_in_the_wheel():
+    """pyproject.toml lists the packages by name (data/ and resources/ are mapped in): a new
+    sub-package missing there would be missing from the wheel."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {".".join(init.parent.relative_to(REPO).parts) for init in PACKAGE.rglob("__init__.py")}
+    assert found - listed == set()
