@@ -107,8 +107,11 @@ class ListenerScanner:
         )
         self.backend = "netlink" if fast else "psutil"
         self.fallback_reason: str | None = None
+        # Parent names read during one scan: many owners share a parent (a supervisor, init).
+        self._names: dict[int, str | None] = {}
 
     def scan(self) -> Snapshot:
+        self._names.clear()
         if self._fast is not None:
             try:
                 listeners = self._fast.scan()
@@ -254,12 +257,14 @@ class ListenerScanner:
         """The name of process `pid` (a parent), or None when there is none or it is gone."""
         if not pid:  # 0: the kernel started it (PID 1, kthreadd), no process is its parent
             return None
-        try:
-            with boundary(self._psutil):
-                return self._psutil.Process(pid).name() or None
-        except ProbeError as exc:
-            log.debug("could not read the name of parent %s: %s", pid, exc)
-            return None
+        if pid not in self._names:
+            try:
+                with boundary(self._psutil):
+                    self._names[pid] = self._psutil.Process(pid).name() or None
+            except ProbeError as exc:
+                log.debug("could not read the name of parent %s: %s", pid, exc)
+                self._names[pid] = None
+        return self._names[pid]
 
 
 class _Exposures(dict[str, Exposure]):
