@@ -33,7 +33,8 @@ def test_the_declarations_are_complete():
     attributes = {item.name for item in dataclasses.fields(ProcessInfo)}
     stored = {field.attr for field in FIELDS if field.stored is Stored.PROCESS}
     assert stored <= attributes
-    assert attributes - stored == {"pid"}  # every process detail reaches the history
+    # every process detail reaches the history but provenance, which is judged live
+    assert attributes - stored == {"pid", "provenance"}
     for field in TABLE:
         assert field.text and field.sort and field.label, field.key
     for field in FIELDS:
@@ -58,7 +59,7 @@ def test_a_listener_names_its_parent_on_both_scan_paths(listener_factory, fast):
 
 def owned(ppid: int | None = 1, parent: str | None = "systemd") -> Listener:
     proc = ProcessInfo(4187, "nginx", "www-data", "/usr/sbin/nginx", ("nginx", "-g", "x"),
-                       1_700_000_000.5, ppid, parent)
+                       1_700_000_000.5, ppid, parent=parent)
     return Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 80, Exposure.ALL_INTERFACES, proc)
 
 
@@ -68,7 +69,7 @@ def test_the_parent_reaches_json_csv_details_and_the_filter():
     assert record["ppid"] == 1 and record["parent"] == "systemd"
     (row,) = csv.DictReader(io.StringIO(export.listeners_csv([item])))
     assert (row["ppid"], row["parent"]) == ("1", "systemd")
-    facts = {fact.label: fact.text for fact in fields.process_facts(item.listener.process)}
+    facts = {fact.label: fact.text for fact in fields.process_facts(item.listener)}
     assert facts["Parent"] == "systemd (PID 1)"
     assert "systemd" in fields.search_texts(item)
     hidden = Listener(Proto.UDP, Family.IPV4, "0.0.0.0", 53, Exposure.ALL_INTERFACES,

@@ -18,6 +18,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
+from portwatch.core.fields import FLAG_MARKER
 from portwatch.core.model import Family, ListenerKey, Proto
 from portwatch.core.probe.procinfo import TerminateOutcome
 from portwatch.core.store.settings import Settings
@@ -178,7 +179,8 @@ def test_an_html_named_process_shows_literally_everywhere(qtbot, gui, named_list
     assert window.select_listener(key)
 
     cell = window.model.index(window.model.row_of(key), Column.PROCESS)
-    assert cell.data() == name  # the table cell
+    # the table cell; renamed with prctl, its name is not its executable's: flagged
+    assert cell.data() == (FLAG_MARKER + name if via == "prctl" else name)
     tooltip = cell.data(Qt.ItemDataRole.ToolTipRole)
     assert name not in tooltip  # escaped in the markup...
     assert name in rendered(tooltip)  # ...and shown literally

@@ -9,7 +9,8 @@ from portwatch.gui.views import report
 
 
 def owned(ppid: int, parent: str) -> AnnotatedListener:
-    proc = ProcessInfo(4187, "nginx", "www-data", "/usr/sbin/nginx", ("nginx",), 1.0, ppid, parent)
+    proc = ProcessInfo(4187, "nginx", "www-data", "/usr/sbin/nginx", ("nginx",), 1.0, ppid,
+                       parent=parent)
     return AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 80,
                                       Exposure.ALL_INTERFACES, proc))
 

@@ -11,6 +11,7 @@ from conftest import tally
 from PySide6.QtCore import QObject, Signal, Slot
 from rel_faults import FakeProc, FakePsutil, tcp_listen, udp_bound
 
+from portwatch.core.fields import FLAG_MARKER
 from portwatch.core.model import Snapshot
 from portwatch.core.monitor import Monitor
 from portwatch.core.probe.scanner import ListenerScanner
@@ -54,7 +55,9 @@ def test_table_rows_match_every_scan_under_a_fault_storm(qtbot, qtmodeltester):
             item = model.item_at(index)
             text = model.data(model.index(index, Column.PROCESS))
             proc = item.listener.process
-            assert text == (proc.name if proc else "(hidden)")
+            # A pid that became "other1" while its executable is still svc1: name-mismatch
+            flagged = proc is not None and bool(proc.provenance and proc.provenance.flags)
+            assert text == ((FLAG_MARKER if flagged else "") + proc.name if proc else "(hidden)")
     qtmodeltester.check(model)  # and the model is still a consistent Qt model
     tally("psutil faults injected", world.injected)
 

@@ -16,6 +16,7 @@ from rel_hostile import HOSTILE_NAMES, raw_dangers, start_named
 
 from portwatch.core.alerts.memory import InMemoryAlertMemory
 from portwatch.core.alerts.rules import AlertRules
+from portwatch.core.fields import FLAG_MARKER
 from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Snapshot
 from portwatch.core.monitor import Monitor
@@ -85,7 +86,9 @@ def test_table_cells_and_tooltips_show_hostile_text_literally(qtbot, result):
             shown = doc.toPlainText()
             assert not raw_dangers(shown), (column, shown)
             assert "<img" not in doc.toHtml().split("<body", 1)[-1]  # no image was made
-        assert model.data(model.index(row, Column.PROCESS)) == visible(proc.name, 80)
+        flagged = proc.provenance is not None and bool(proc.provenance.flags)
+        marker = FLAG_MARKER if flagged else ""  # renamed processes: name-mismatch, etc.
+        assert model.data(model.index(row, Column.PROCESS)) == marker + visible(proc.name, 80)
         tip = rendered(model.data(model.index(row, Column.PROCESS), TOOLTIP_ROLE)).toPlainText()
         assert visible(proc.name) in tip  # the literal text, markup characters and all
         assert visible(proc.exe) in tip

@@ -12,14 +12,38 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 from portwatch.core.fields.field import Field, Part, Record, Stored, changed_parts
-from portwatch.core.fields.listener import BY_KEY, FIELDS, TABLE, WATCH_LINE, address_sort_key
-from portwatch.core.model import AnnotatedListener, ProcessInfo
+from portwatch.core.fields.listener import (
+    BY_KEY,
+    FIELDS,
+    FLAG_MARKER,
+    TABLE,
+    WATCH_LINE,
+    address_sort_key,
+    package_record,
+)
+from portwatch.core.model import AnnotatedListener, Listener, ProcessInfo
 from portwatch.core.text import encodable
 
 __all__ = [
-    "BY_KEY", "FIELDS", "JSON_FIELDS", "TABLE", "WATCH_LINE", "Fact", "Field", "Part", "Record",
-    "Stored", "address_sort_key", "changed_parts", "process_facts", "process_from_stored",
-    "process_to_stored", "record", "search_texts",
+    "BY_KEY",
+    "FIELDS",
+    "FLAG_MARKER",
+    "JSON_FIELDS",
+    "TABLE",
+    "WATCH_LINE",
+    "Fact",
+    "Field",
+    "Part",
+    "Record",
+    "Stored",
+    "address_sort_key",
+    "changed_parts",
+    "package_record",
+    "process_facts",
+    "process_from_stored",
+    "process_to_stored",
+    "record",
+    "search_texts",
 ]
 
 JSON_FIELDS: tuple[Field, ...] = tuple(field for field in FIELDS if field.json)
@@ -34,6 +58,7 @@ class Fact(NamedTuple):
     label: str
     text: str
     mono: bool = False
+    warn: bool = False
 
 
 def record(item: AnnotatedListener) -> Record:
@@ -46,14 +71,18 @@ def search_texts(item: AnnotatedListener) -> list[str]:
     return [text for search in _SEARCHED for text in search(item)]
 
 
-def process_facts(proc: ProcessInfo) -> list[Fact]:
-    """The owning process's facts for the details pane, in field order."""
+def process_facts(sock: Listener) -> list[Fact]:
+    """The facts about a listener's owning process for the details pane, in field order
+    (none when the owner is unknown)."""
+    if sock.process is None:
+        return []
     found = []
     for field in _FACTS:
         assert field.fact is not None
-        text = field.fact(proc)
+        text = field.fact(sock)
         if text is not None:
-            found.append(Fact(field.key, field.fact_label or field.label, text, field.mono))
+            found.append(Fact(field.key, field.fact_label or field.label, text, field.mono,
+                              field.warn))
     return found
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from portwatch.core.model import AnnotatedListener, ProcessInfo
+from portwatch.core.model import AnnotatedListener, Listener
 
 Read = Callable[[AnnotatedListener], Any]
 Record = dict[str, Any]
@@ -47,8 +47,9 @@ def changed_parts(old: AnnotatedListener, new: AnnotatedListener) -> set[Part]:
         parts.add(Part.ASSESSMENT)
     if old.listener.exposure != new.listener.exposure:
         parts.add(Part.EXPOSURE)
-    if old.listener.process != new.listener.process or \
-            old.listener.hidden_reason != new.listener.hidden_reason:
+    old_sock, new_sock = old.listener, new.listener
+    if old_sock.process != new_sock.process or old_sock.hidden_reason != new_sock.hidden_reason \
+            or old_sock.holders != new_sock.holders or old_sock.socket_user != new_sock.socket_user:
         parts.add(Part.PROCESS)
     if old.entry is not new.entry and old.entry != new.entry:
         parts.add(Part.ENTRY)
@@ -69,7 +70,7 @@ class Field:
     label: str  # the table header, and the details fact unless `fact_label` says otherwise
     read: Read  # the JSON value (None when unknown)
     json: bool = True  # in `list --json`, `watch --json`, history records and CSV
-    csv_text: Callable[[list], str] | None = None  # a list value as one readable CSV cell
+    csv_text: Callable[[Any], str] | None = None  # a list or object as one readable CSV cell
     tip: str | None = None  # the table header's tooltip
     # the table
     text: Callable[[AnnotatedListener], str] | None = None
@@ -86,10 +87,11 @@ class Field:
     in_history: bool = True
     # a `watch` line's part, from a record (None: left out of that line)
     line: Callable[[Record], str | None] | None = None
-    # the details pane, from the owning process (None: left out)
-    fact: Callable[[ProcessInfo], str | None] | None = None
+    # the details pane, from a listener whose owner is known (None: left out)
+    fact: Callable[[Listener], str | None] | None = None
     fact_label: str | None = None
     mono: bool = False  # a path or command line: shown in a fixed-width font
+    warn: bool = False  # a fact to look at twice: shown in the warning colour
     # the history database
     stored: Stored = Stored.COLUMN
     attr: str | None = None  # the ProcessInfo attribute a Stored.PROCESS field rebuilds

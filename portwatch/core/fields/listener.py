@@ -18,7 +18,17 @@ from typing import Any
 
 from portwatch.core.fields import catalog_facts as facts
 from portwatch.core.fields.field import Field, Part, Read, Record, Stored
-from portwatch.core.model import AnnotatedListener, Exposure, Family, ProcessInfo, Risk
+from portwatch.core.model import (
+    FLAG_TEXT,
+    AnnotatedListener,
+    Exposure,
+    Family,
+    Listener,
+    Package,
+    ProcessInfo,
+    Provenance,
+    Risk,
+)
 from portwatch.core.text import visible
 
 _AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}
@@ -26,6 +36,7 @@ _FAMILY_PREFIX = {Family.IPV4: "4:", Family.IPV6: "6:"}
 _RISK_RANK = {risk: risk.rank for risk in Risk}
 _EXPOSURES = {item.value: item for item in Exposure}
 UNREADABLE = "unknown (not readable)"
+FLAG_MARKER = "\u26a0 "  # ⚠ before a process whose provenance deserves a second look
 
 
 def address_sort_key(family: Family, address: str) -> str:
@@ -42,12 +53,19 @@ def _process_tip(item: AnnotatedListener) -> list[str]:
     sock = item.listener
     proc = sock.process
     if proc is None:
-        return [visible(sock.hidden_reason) or "owner unknown"]
-    lines = [f"{visible(proc.name)} (PID {proc.pid}, user {visible(proc.user) or '?'})"]
+        lines = [f"A process of user {visible(sock.socket_user)}."] if sock.socket_user else []
+        return [*lines, visible(sock.hidden_reason) or "owner unknown"]
+    lines = [f"{visible(proc.name)} (PID {proc.pid}, user {visible(sock.user) or '?'})"]
     if proc.exe:
         lines.append(visible(proc.exe))
     if proc.cmdline:
         lines.append(visible(" ".join(proc.cmdline), 2000))
+    provenance = proc.provenance
+    for flag in provenance.flags if provenance is not None else ():
+        lines.append(f"\u26a0 {FLAG_TEXT.get(flag, flag)}")
+    if sock.shared_with:
+        others = ", ".join(f"{visible(name, 40)} ({pid})" for pid, name in sock.holders[1:])
+        lines.append(f"Shared with {others}")
     return lines
 
 
@@ -103,10 +121,19 @@ def _risk_sort(item: AnnotatedListener) -> int:
 
 
 def _process_cell(item: AnnotatedListener) -> str:
-    proc = item.listener.process
-    if proc is not None:
-        return visible(proc.name, 80)
-    return "(hidden)" if item.listener.owner_hidden else ""
+    """The name, a ⚠ when a trust flag is raised, and "shared with N processes" when other
+    processes hold the socket too."""
+    sock = item.listener
+    proc = sock.process
+    if proc is None:
+        return "(hidden)" if sock.owner_hidden else ""
+    text = visible(proc.name, 80)
+    if proc.provenance is not None and proc.provenance.flags:
+        text = FLAG_MARKER + text
+    others = sock.shared_with
+    if others:
+        text += f" (shared with {others} process{'es' if others > 1 else ''})"
+    return text
 
 
 def _service_cell(item: AnnotatedListener) -> str:
@@ -122,10 +149,71 @@ def _started(proc: ProcessInfo) -> str | None:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(proc.create_time))
 
 
-def _parent_fact(proc: ProcessInfo) -> str | None:
-    if proc.ppid is None:
+def _parent_fact(sock: Listener) -> str | None:
+    proc = sock.process
+    if proc is None or proc.ppid is None:
         return None
     return f"{proc.parent or 'unknown'} (PID {proc.ppid})"
+
+
+def _user_fact(sock: Listener) -> str:
+    user = sock.user
+    if user is None:
+        return UNREADABLE
+    if sock.socket_user and sock.socket_user != user:
+        return f"{user} (the socket was created by user {sock.socket_user})"
+    return user
+
+
+def _shared_fact(sock: Listener) -> str | None:
+    count = sock.shared_with
+    if not count:
+        return None
+    others = ", ".join(f"{name} ({pid})" for pid, name in sock.holders[1:])
+    return (f"shared with {count} process{'es' if count > 1 else ''}: {others}"
+            " (this one is the holder the others descend from, or the oldest)")
+
+
+def _exe_fact(sock: Listener) -> str:
+    proc = sock.process
+    assert proc is not None
+    exe = proc.exe or UNREADABLE
+    if proc.provenance is not None and proc.provenance.exe_deleted:
+        exe += (" — deleted or replaced since the process started (the hash is of the running"
+                " image)")
+    return exe
+
+
+def _package_fact(sock: Listener) -> str | None:
+    provenance = sock.process.provenance if sock.process else None
+    if provenance is None:
+        return None
+    package = provenance.package
+    if package is not None:
+        version = f" {package.version}" if package.version else ""
+        return f"{package.name}{version} ({package.manager})"
+    if provenance.exe_deleted is not None:
+        return "none known: no package manager installed this file"
+    return None
+
+
+def _flags_fact(sock: Listener) -> str | None:
+    provenance = sock.process.provenance if sock.process else None
+    if provenance is None or not provenance.flags:
+        return None
+    return "; ".join(FLAG_TEXT.get(flag, flag) for flag in provenance.flags)
+
+
+def package_record(package: Package | None) -> dict[str, Any] | None:
+    """{"manager", "name", "version"} of the package an executable came from, or None."""
+    if package is None:
+        return None
+    return {"manager": package.manager, "name": package.name, "version": package.version}
+
+
+def _provenance(item: AnnotatedListener) -> Provenance | None:
+    proc = item.listener.process
+    return proc.provenance if proc is not None else None
 
 
 def _process_column(record: Record) -> str:
@@ -154,9 +242,11 @@ def _endpoint_line(record: Record) -> str:
 
 
 def _owner_line(record: Record) -> str:
-    if record["pid"] is None:
-        return "(hidden owner)"
-    return f"{visible(record['process'], 40)} (pid {record['pid']})"
+    if record["pid"] is not None:
+        return f"{visible(record['process'], 40)} (pid {record['pid']})"
+    if record["user"]:  # the socket's user, known also when its owner is hidden
+        return f"(hidden owner, user {visible(record['user'], 32)})"
+    return "(hidden owner)"
 
 
 def _service_line(record: Record) -> str | None:
@@ -216,38 +306,56 @@ FIELDS: tuple[Field, ...] = (
           cell_tip=_process_tip, width=62, right=True, depends=frozenset({Part.PROCESS}),
           search=lambda i: (str(i.listener.pid),) if i.listener.process else (),
           cli="PID", cli_text=lambda r: str(r["pid"]) if r["pid"] is not None else "-",
-          fact=lambda p: str(p.pid)),
+          fact=lambda s: str(s.pid)),
     Field("process", "Process", _owner("name"),
           text=_process_cell,
           sort=lambda i: _proc(i).name.casefold() if _proc(i) else "",
           cell_tip=_process_tip, width=140, depends=frozenset({Part.PROCESS}),
           search=lambda i: (_proc(i).name,) if _proc(i) else (),
           cli="PROCESS", cli_text=_process_column, line=_owner_line,
-          fact=lambda p: p.name, fact_label="Name",
+          fact=lambda s: s.process.name, fact_label="Name",
           stored=Stored.PROCESS, attr="name", load=lambda value: value or "?"),
-    Field("user", "User", _owner("user"),
-          text=lambda i: visible(_proc(i).user, 40) if _proc(i) else "",
-          sort=lambda i: (_proc(i).user or "").casefold() if _proc(i) else "",
+    # The owning process's user, else the socket's (known also when the owner is hidden).
+    Field("user", "User", lambda i: i.listener.user,
+          text=lambda i: visible(i.listener.user, 40),
+          sort=lambda i: (i.listener.user or "").casefold(),
           cell_tip=_process_tip, width=80, depends=frozenset({Part.PROCESS}),
-          search=lambda i: _texts(_proc(i).user) if _proc(i) else (),
+          search=lambda i: _texts(i.listener.user),
           cli="USER", in_history=False,
           cli_text=lambda r: visible(r["user"], 12) if r["user"] else "-",
-          fact=lambda p: p.user or UNREADABLE,
+          fact=_user_fact,
           stored=Stored.PROCESS, attr="user"),
     Field("create_time", "Started", _owner("create_time"),
-          json=False, fact=_started, stored=Stored.PROCESS, attr="create_time"),
+          json=False, fact=lambda s: _started(s.process), stored=Stored.PROCESS,
+          attr="create_time"),
     Field("exe", "Executable", _owner("exe"),
-          fact=lambda p: p.exe or UNREADABLE, mono=True,
+          fact=_exe_fact, mono=True,
           stored=Stored.PROCESS, attr="exe"),
     Field("cmdline", "Command line", lambda i: list(_proc(i).cmdline) if _proc(i) else None,
           csv_text=lambda args: shlex.join(str(arg) for arg in args),  # as a shell quotes it
-          fact=lambda p: " ".join(p.cmdline) if p.cmdline else UNREADABLE, mono=True,
+          fact=lambda s: " ".join(s.process.cmdline) if s.process.cmdline else UNREADABLE,
+          mono=True,
           stored=Stored.PROCESS, attr="cmdline", load=_cmdline),
     Field("ppid", "Parent PID", _owner("ppid"),
           stored=Stored.PROCESS, attr="ppid"),
     Field("parent", "Parent", _owner("parent"),
           search=lambda i: _texts(_proc(i).parent) if _proc(i) else (),
           fact=_parent_fact, stored=Stored.PROCESS, attr="parent"),
+    # Every process holding the socket, the owner first.
+    Field("holders", "Holders",
+          lambda i: [{"pid": pid, "process": name} for pid, name in i.listener.holders],
+          csv_text=lambda holders: "; ".join(f"{h['process']} ({h['pid']})" for h in holders),
+          fact=_shared_fact, fact_label="Shared", stored=Stored.NOT_STORED),
+    # Provenance (judged live, not kept in the history): the executable, its package, flags.
+    Field("exe_deleted", "Executable deleted",
+          lambda i: p.exe_deleted if (p := _provenance(i)) else None,
+          stored=Stored.NOT_STORED),
+    Field("package", "Package",
+          lambda i: package_record(p.package) if (p := _provenance(i)) else None,
+          csv_text=lambda package: " ".join(str(part) for part in package.values() if part),
+          fact=_package_fact, stored=Stored.NOT_STORED),
+    Field("flags", "Look twice", lambda i: list(p.flags) if (p := _provenance(i)) else [],
+          fact=_flags_fact, warn=True, stored=Stored.NOT_STORED),
     Field("owner_hidden", "Owner hidden", lambda i: i.listener.owner_hidden),
     Field("hidden_reason", "Why the owner is hidden", lambda i: i.listener.hidden_reason),
     Field("service", "Service (registry)", lambda i: i.entry.service if i.entry else None,

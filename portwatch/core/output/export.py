@@ -46,9 +46,14 @@ FORMATS = ("csv", "json")
 # -- records ------------------------------------------------------------------------------------
 
 
-def event_record(event: str, when: float, item: AnnotatedListener | Listener) -> dict[str, Any]:
-    """{"event", "time" (ISO-8601 UTC, Z), ...listener fields}: one line of `watch --json`."""
-    return {"event": event, "time": iso_utc(when), **records.listener_record(item)}
+def event_record(event: str, when: float, item: AnnotatedListener | Listener,
+                 previous: AnnotatedListener | Listener | None = None) -> dict[str, Any]:
+    """{"event", "time" (ISO-8601 UTC, Z), ...listener fields}: one line of `watch --json`;
+    a `changed` event (the socket's owner changed) adds "previous": the owner before."""
+    record = {"event": event, "time": iso_utc(when), **records.listener_record(item)}
+    if previous is not None:
+        record["previous"] = records.owner_record(previous)
+    return record
 
 
 def history_record(item: HistoryEvent) -> dict[str, Any]:
@@ -83,8 +88,8 @@ def csv_cell(name: str, value: Any) -> str | int | float:
     if isinstance(value, int | float):
         return value
     field = BY_KEY.get(name)
-    if isinstance(value, list) and field is not None and field.csv_text is not None:
-        text = field.csv_text(value)  # the field's own words (a command line, notes)
+    if isinstance(value, list | dict) and field is not None and field.csv_text is not None:
+        text = field.csv_text(value)  # the field's own words (a command line, notes, holders)
     elif isinstance(value, list):
         text = "; ".join(str(item) for item in value)
     else:

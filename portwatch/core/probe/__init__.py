@@ -6,8 +6,8 @@ The public face of the probe (the psutil way: this module, private backends besi
   immutable `Snapshot`. On Linux from netlink sock_diag (`sockdiag`) and an inode → process map
   kept between scans (`owners`), else from psutil (`scanner`); `classify()` (`exposure`) says
   who can reach an address.
-- `process_details()`, `sha256_file()`, `terminate()` (`procinfo`): the details pane's facts
-  about one process, and stopping it safely.
+- `process_details()`, `sha256_running()`, `sha256_file()`, `terminate()` (`procinfo`): the
+  details pane's facts about one process, the hash of its running image, stopping it safely.
 - `ephemeral_port_range()` (`kernel`), `age_text()` (`process_age`): small kernel facts.
 
 psutil is imported and /proc is read only inside this package. Every psutil and OS fault passes
@@ -27,6 +27,7 @@ from portwatch.core.probe.procinfo import (
     TerminateResult,
     process_details,
     sha256_file,
+    sha256_running,
     terminate,
 )
 from portwatch.core.probe.scanner import (
@@ -54,5 +55,6 @@ __all__ = [
     "process_details",
     "scan_listeners",
     "sha256_file",
+    "sha256_running",
     "terminate",
 ]

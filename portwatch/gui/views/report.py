@@ -15,6 +15,7 @@ from portwatch.core.model import (
     Exposure,
     KnownUse,
     Listener,
+    Risk,
     SecurityNote,
 )
 from portwatch.core.probe import FileDigest, ProcessDetails
@@ -149,10 +150,13 @@ def _process_facts(sock: Listener, details: ProcessDetails | None,
                    digest: FileDigest | None, pending: bool) -> Iterable[Fact]:
     proc = sock.process
     if proc is None:
-        yield Fact("Owner", sock.hidden_reason or "unknown")
+        if sock.socket_user:
+            yield Fact("Owner", f"a process of user {sock.socket_user}")
+        yield Fact("Hidden", sock.hidden_reason or "unknown")
         return
-    for fact in fields.process_facts(proc):  # from the field declarations
-        yield Fact(fact.label, fact.text, mono=fact.mono)
+    for fact in fields.process_facts(sock):  # from the field declarations
+        color = risk_style.RISK_TEXT_COLORS[Risk.MEDIUM] if fact.warn else None
+        yield Fact(fact.label, fact.text, mono=fact.mono, color=color)
         if fact.key == "exe" and proc.exe:  # its hash right after it
             if digest is not None:
                 yield Fact("SHA-256", digest.sha256 or digest.error or "unknown", mono=True)
