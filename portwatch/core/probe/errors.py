@@ -7,10 +7,13 @@ it holds nothing any more), `AccessDenied` (another user's process, no privilege
 then turn those three into data for the user (a row with an unknown owner, a problem sentence),
 so nothing outside `portwatch.core.probe` ever sees an OSError or a psutil exception.
 
-Every psutil call goes through it (scanner, procinfo). The two hot Linux readers that never
+The reads of process details go through it (scanner, procinfo); two places catch psutil's
+own answers because they mean something else there: AccessDenied from net_connections() (on
+macOS: ask each process instead) and TimeoutExpired from wait(). The Linux readers that never
 call psutil keep their few OS errors where they read, in the same spirit: `sockdiag` raises
-SockDiagError, which the scanner turns into the psutil fallback and a reason; `owners` reads a
-/proc entry that vanished as a process that is gone.
+SockDiagError, which the scanner turns into the psutil fallback and a reason; `owners` and
+`provenance` read a /proc entry that vanished as a process that is gone, and one they may not
+read as not known.
 """
 
 from __future__ import annotations

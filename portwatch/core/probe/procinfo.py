@@ -203,8 +203,10 @@ def sha256_running(pid: int, expected_create_time: float | None, exe: str) -> Fi
     with handle:
         if expected_create_time is not None:
             try:
-                same = _same_process(psutil.Process(pid).create_time(), expected_create_time)
-            except (psutil.Error, OSError):
+                with boundary():
+                    same = _same_process(psutil.Process(pid).create_time(),
+                                         expected_create_time)
+            except ProbeError:
                 same = False
             if not same:
                 return FileDigest(exe, None, f"not computed: PID {pid} is no longer the process"
