@@ -83,7 +83,7 @@ def start_listener(proto: str = "tcp", host: str = "127.0.0.1", port: int = 0,
     line = proc.stdout.readline()
     if not line.strip():
         err = proc.stderr.read()
-        child.stop()  # closes its pipes too: a skipped test must not leave them to the GC
+        child.stop()  # its pipes too: a failed start must not leak them into the next test
         raise OSError(f"listener child failed: {err.strip()}")
     child.port = int(line)
     return child

@@ -35,6 +35,7 @@ from portwatch.core.monitor import Monitor, PollResult, paired
 from portwatch.core.output import records
 from portwatch.core.output.export import event_record
 from portwatch.core.probe import ListenerScanner
+from portwatch.core.reach import ReachAnnotator
 from portwatch.core.store.history import (
     CHANGED,
     CLOSED,
@@ -226,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"portwatch: warning: {problem}", file=err)
         if isinstance(opened, HistoryStore):
             history = RecordUnlessWindow(opened, err)
-    monitor = Monitor(ListenerScanner().scan, _annotator(err), history=history)
+    monitor = Monitor(ListenerScanner().scan, ReachAnnotator(_annotator(err)), history=history)
     reported: set[str] = set()
     try:
         with _StopOnSignal() as stop:

@@ -38,6 +38,7 @@ class Part(enum.Enum):
     ENTRY = "entry"  # the catalog entry of the port
     LIKELY = "likely"  # which known uses match the listening program
     ASSESSMENT = "assessment"  # the risk
+    FIREWALL = "firewall"  # the host firewall's verdict
 
 
 def changed_parts(old: AnnotatedListener, new: AnnotatedListener) -> set[Part]:
@@ -53,6 +54,8 @@ def changed_parts(old: AnnotatedListener, new: AnnotatedListener) -> set[Part]:
         parts.add(Part.PROCESS)
     if old.entry is not new.entry and old.entry != new.entry:
         parts.add(Part.ENTRY)
+    if old.firewall != new.firewall:
+        parts.add(Part.FIREWALL)
     if old.likely_uses != new.likely_uses:  # another program now (same PID after exec)
         parts.add(Part.LIKELY)
     return parts
@@ -73,6 +76,7 @@ class Field:
     csv_text: Callable[[Any], str] | None = None  # a list or object as one readable CSV cell
     tip: str | None = None  # the table header's tooltip
     # the table
+    column: str | None = None  # the table column's name (Column.X) when not the key's
     text: Callable[[AnnotatedListener], str] | None = None
     sort: Callable[[AnnotatedListener], Any] | None = None  # a native value Qt compares
     cell_tip: Callable[[AnnotatedListener], Iterable[str]] | None = None  # plain-text lines

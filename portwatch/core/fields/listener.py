@@ -29,6 +29,7 @@ from portwatch.core.model import (
     Provenance,
     Risk,
 )
+from portwatch.core.reach import reach_label, reach_text
 from portwatch.core.text import visible
 
 _AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}
@@ -118,6 +119,16 @@ def _risk_sort(item: AnnotatedListener) -> int:
     # risk first, then port ascending within a risk when sorted descending
     rank = _RISK_RANK[item.assessment.risk] if item.assessment is not None else -1
     return (rank + 1) * 100_000 + (65_535 - item.listener.port)
+
+
+_REACH_RANK = {"accept": 3, "unknown": 2, "reject": 1, "drop": 1}
+
+
+def _reach_rank(item: AnnotatedListener) -> int:
+    """Sort order of the Reach column: open to the network first, loopback last."""
+    if item.firewall is None:
+        return 0 if item.listener.exposure is Exposure.LOOPBACK else 2
+    return _REACH_RANK.get(item.firewall.verdict, 2)
 
 
 def _process_cell(item: AnnotatedListener) -> str:
@@ -399,6 +410,15 @@ FIELDS: tuple[Field, ...] = (
           line=lambda r: f"risk {r['risk']}" if r["risk"] else None, stored=Stored.RECORDED),
     Field("risk_reason", "Why this risk",
           lambda i: i.assessment.reason if i.assessment else None, stored=Stored.RECORDED),
+    # Effective reach: the bind exposure combined with the host firewall's verdict.
+    Field("firewall", "Reach", lambda i: i.firewall.record() if i.firewall else None,
+          column="REACH",
+          tip="Who can really connect: the bind address combined with the host firewall's"
+              " verdict for a new connection from outside (hover for the deciding rule)",
+          text=lambda i: reach_label(i.listener, i.firewall),
+          sort=_reach_rank,
+          cell_tip=lambda i: [reach_text(i.listener, i.firewall)],
+          depends=frozenset({Part.EXPOSURE, Part.FIREWALL}), stored=Stored.NOT_STORED),
 )
 
 BY_KEY = {field.key: field for field in FIELDS}
@@ -406,6 +426,7 @@ BY_KEY = {field.key: field for field in FIELDS}
 # The listener table's columns, in order (the window adds "First seen" after them).
 TABLE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (
     "risk", "proto", "address", "port", "process", "pid", "user", "service", "uses", "security",
+    "firewall",
 ))
 # The parts of a `watch` line after its time and event, in order.
 WATCH_LINE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (

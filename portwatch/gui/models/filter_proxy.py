@@ -18,7 +18,8 @@ from PySide6.QtCore import (
 )
 
 from portwatch.core import fields
-from portwatch.core.model import AnnotatedListener, Exposure, Proto
+from portwatch.core.model import AnnotatedListener, Proto
+from portwatch.core.reach import reachable
 from portwatch.gui.models.listener_model import SORT_ROLE, ListenerModel
 
 
@@ -54,7 +55,7 @@ def matches(item: AnnotatedListener, wanted: ListenerFilter) -> bool:
         return False
     if sock.proto is Proto.UDP and not wanted.udp:
         return False
-    if wanted.network_only and sock.exposure is Exposure.LOOPBACK:
+    if wanted.network_only and not reachable(item):
         return False
     if wanted.unknown_only and in_catalog(item):
         return False

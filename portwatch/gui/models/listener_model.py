@@ -38,7 +38,7 @@ HIGHLIGHT_SECONDS = 3.0  # how long new rows stay green and closed rows stay red
 
 # The columns: one per field of fields.TABLE (its header, tooltip, cells, sort value and the
 # parts of a row it depends on all come from the field's declaration), then "First seen".
-Column = enum.IntEnum("Column", [(field.key.upper(), number)
+Column = enum.IntEnum("Column", [(field.column or field.key.upper(), number)
                                  for number, field in enumerate(fields.TABLE)]
                       + [("FIRST_SEEN", len(fields.TABLE))])
 FIRST_SEEN_TIP = "When portwatch first saw this listener in this session"
