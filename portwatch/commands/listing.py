@@ -50,7 +50,7 @@ def _connections(rows: list[AnnotatedListener], firewall: Any,
     """Each TCP listener's `connections` object (None for UDP, and for all when the dump
     failed: said on stderr). With `peers`, local peers' processes are looked up (a walk of
     every process's fds, as `ss -p` does)."""
-    from portwatch.core.connections import ConnectionIndex, established
+    from portwatch.core.probe.connections import ConnectionIndex, established
     from portwatch.core.probe.sockdiag import SockDiagError
 
     try:
