@@ -18,10 +18,11 @@ log = logging.getLogger("portwatch")
 
 # Each subcommand lives in portwatch/commands/<module>.py with add_parser(subparsers) and
 # run(args) -> int. Listed here in the order --help shows them.
-COMMAND_MODULES = ("listing", "lookup", "watch", "history")
+COMMAND_MODULES = ("listing", "lookup", "watch", "history", "metrics")
 # Command name -> module, so that `portwatch list` imports only what `list` needs (start-up
 # time counts: see README "Performance"). A command missing here still works: all load then.
-COMMAND_NAMES = {"list": "listing", "lookup": "lookup", "watch": "watch", "history": "history"}
+COMMAND_NAMES = {"list": "listing", "lookup": "lookup", "watch": "watch", "history": "history",
+                 "metrics": "metrics"}
 
 
 class UserError(Exception):

@@ -8,6 +8,8 @@ import sys
 from typing import Any
 
 from portwatch.commands import table
+from portwatch.commands.host_option import add_host_argument
+from portwatch.core.fields import BY_KEY
 from portwatch.core.model import AnnotatedListener, Proto, Snapshot
 from portwatch.core.output import records
 from portwatch.core.probe import default_owner_cache, scan_listeners
@@ -21,6 +23,10 @@ def add_parser(subparsers: Any) -> None:
         " owning process, who can reach it, what the port is registered for and known risks.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON array (see README)")
+    parser.add_argument("--all-netns", action="store_true",
+                        help="also list the listeners of every other network namespace"
+                        " (containers, `ip netns`, sandboxes; needs root to enter them)")
+    add_host_argument(parser)
     parser.add_argument("--peers", action="store_true",
                         help="with --json: name the process on the other end of each local"
                         " connection (reads every process's open files, like ss -p)")
@@ -69,9 +75,14 @@ def _connections(rows: list[AnnotatedListener], firewall: Any,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.host:
+        from portwatch.commands.remote_cli import run_list
+
+        return run_list(args)
     from portwatch.core.firewall import Firewall
 
-    snapshot = scan_listeners(owner_cache=default_owner_cache())  # warm from the last run
+    snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
+                              all_netns=args.all_netns)
     firewall = Firewall()
     rows = sorted(annotate(snapshot, firewall), key=sort_key)
     for problem in snapshot.problems:
@@ -86,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
             for row in rows)
         sys.stdout.write(f"[\n{lines}\n]\n" if rows else "[]\n")
         return 0
-    print_table(rows, sys.stdout)
+    print_table(rows, sys.stdout, netns=args.all_netns)
     if snapshot.hidden_count:
         print(
             f"\n{snapshot.hidden_count} owner(s) hidden: "
@@ -96,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_table(rows: list[AnnotatedListener], out: Any) -> None:
-    columns = table.LIST_COLUMNS
+def print_table(rows: list[AnnotatedListener], out: Any, netns: bool = False) -> None:
+    """The table; with `netns`, a last column names each row's network namespace."""
+    columns = table.LIST_COLUMNS + ((BY_KEY["netns"],) if netns else ())
     table.print_table(table.headers(columns),
                       [table.cells(records.listener_record(row), columns) for row in rows],
                       out, right=table.right_aligned(columns))

@@ -11,7 +11,8 @@ from typing import TextIO
 
 from portwatch.core.fields import FIELDS, Field, Record
 
-LIST_COLUMNS: tuple[Field, ...] = tuple(field for field in FIELDS if field.cli)
+LIST_COLUMNS: tuple[Field, ...] = tuple(field for field in FIELDS
+                                        if field.cli and not field.on_request)
 HISTORY_COLUMNS: tuple[Field, ...] = tuple(field for field in LIST_COLUMNS if field.in_history)
 
 

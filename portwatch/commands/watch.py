@@ -12,6 +12,9 @@ while a window of this user (and settings folder) runs, `watch` prints events bu
 record them (`RecordUnlessWindow`, asked before each poll's recording, through the window's
 single-instance lock: core/desktop/instance.py). When the window closes, `watch` records again,
 starting a new run with a snapshot of what is listening, as if it had just started.
+
+Each poll also goes to the outputs of watch_outputs.py (--textfile, --journal, --syslog, the
+alert channels of settings.yaml); --host runs all this on another machine (remote_cli.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
+from portwatch.commands import watch_outputs
+from portwatch.commands.host_option import add_host_argument
 from portwatch.core.desktop import instance
 from portwatch.core.fields import WATCH_LINE
 from portwatch.core.files import paths
@@ -76,6 +81,13 @@ def add_parser(subparsers: Any) -> None:
                         help='one JSON object per line: {"event", "time", ...listener fields}')
     parser.add_argument("--no-history", action="store_true",
                         help="do not record the events in the history file")
+    parser.add_argument("--all-netns", action="store_true",
+                        help="also watch every other network namespace (root); their events"
+                        " are printed, not recorded")
+    watch_outputs.add_arguments(parser)
+    add_host_argument(parser)
+    # For `watch --host`: the remote watch ends when the ssh connection (its stdin) closes.
+    parser.add_argument("--until-stdin-closes", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
 
@@ -114,24 +126,27 @@ def _sorted(rows: tuple[AnnotatedListener, ...]) -> list[AnnotatedListener]:
                                        r.listener.address, r.listener.pid or 0))
 
 
-def print_events(result: PollResult, as_json: bool, out: TextIO) -> None:
+def poll_events(result: PollResult):
+    """(event, when, row, previous) for each event of a poll, in the order `watch` prints
+    them: closed, opened, then changed owners (previous: the owner before, else None)."""
     when = result.snapshot.taken_at
     skip = paired(result)
     for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
         for row in _sorted(rows):
             if id(row) in skip:
-                continue  # one socket changing owner: one `changed` line below
-            if as_json:
-                out.write(json.dumps(event_record(event, when, row)) + "\n")
-            else:
-                out.write(human_line(event, when, row) + "\n")
-            out.flush()
+                continue  # one socket changing owner: one `changed` event below
+            yield event, when, row, None
     previous = {id(change.row): change.previous for change in result.owner_changes}
     for row in _sorted(tuple(change.row for change in result.owner_changes)):
+        yield CHANGED, when, row, previous[id(row)]
+
+
+def print_events(result: PollResult, as_json: bool, out: TextIO) -> None:
+    for event, when, row, previous in poll_events(result):
         if as_json:
-            out.write(json.dumps(event_record(CHANGED, when, row, previous[id(row)])) + "\n")
+            out.write(json.dumps(event_record(event, when, row, previous)) + "\n")
         else:
-            out.write(human_line(CHANGED, when, row, previous[id(row)]) + "\n")
+            out.write(human_line(event, when, row, previous) + "\n")
         out.flush()
 
 
@@ -214,23 +229,46 @@ def _recording(history: RecordUnlessWindow | None) -> str:
     return f"recording to {history.path}"
 
 
+def _stop_when_stdin_closes(stop: threading.Event) -> None:
+    def wait() -> None:
+        while sys.stdin.buffer.read1(4096):
+            pass
+        stop.set()
+
+    threading.Thread(target=wait, name="stdin watcher", daemon=True).start()
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.host:
+        from portwatch.commands.remote_cli import run_watch
+
+        return run_watch(args)
     out, err = sys.stdout, sys.stderr
     history: RecordUnlessWindow | None = None
+    settings, messages = load_settings()  # history retention, alert rules, as the window
+    for message in messages:
+        print(f"portwatch: warning: {message}", file=err)
     if not args.no_history:
-        settings, messages = load_settings()  # how long history is kept, as the window does
-        for message in messages:
-            print(f"portwatch: warning: {message}", file=err)
         opened, problems = open_history(paths.history_file(), source="watch",
                                         retention_days=settings.history_retention_days)
         for problem in problems:
             print(f"portwatch: warning: {problem}", file=err)
         if isinstance(opened, HistoryStore):
             history = RecordUnlessWindow(opened, err)
-    monitor = Monitor(ListenerScanner().scan, ReachAnnotator(_annotator(err)), history=history)
+    scanner = ListenerScanner(all_netns=args.all_netns)
+    monitor = Monitor(scanner.scan, ReachAnnotator(_annotator(err)), history=history)
+    try:
+        outputs = watch_outputs.build_outputs(args, settings, monitor, history, err)
+    except BaseException:
+        scanner.close()
+        if history is not None:
+            history.close()
+        raise
     reported: set[str] = set()
     try:
         with _StopOnSignal() as stop:
+            if args.until_stdin_closes:
+                _stop_when_stdin_closes(stop)
             due = time.monotonic()
             while not stop.is_set():
                 result = monitor.poll()
@@ -239,12 +277,13 @@ def run(args: argparse.Namespace) -> int:
                         reported.add(problem)
                         print(f"portwatch: {problem}", file=err)
                 if result.first:
-                    if not args.json:
+                    if not args.json or args.until_stdin_closes:  # --host waits for the line
                         where = _recording(history)
                         print(f"portwatch: watching {len(result.rows)} listeners every"
                               f" {args.interval:g} s ({where}); Ctrl-C stops", file=err)
                 else:
                     print_events(result, args.json, out)
+                outputs.publish(result)
                 # Keep to the schedule; after a slow poll or a suspended machine, start it
                 # again from now rather than catching up.
                 due += args.interval
@@ -253,6 +292,8 @@ def run(args: argparse.Namespace) -> int:
                     due = now + min(args.interval, 0.05)
                 stop.wait(due - now)
     finally:
+        scanner.close()
+        outputs.close()
         if history is not None:
             history.close()
     return 0

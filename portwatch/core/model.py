@@ -134,6 +134,17 @@ class Holder(NamedTuple):
     process: str
 
 
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    """The container a listener belongs to, as its engine's API tells (None: not known)."""
+
+    engine: str  # "podman" | "docker"
+    id: str | None = None
+    name: str | None = None
+    image: str | None = None
+    inner_process: str | None = None  # what answers inside the container's network namespace
+
+
 class ListenerKey(NamedTuple):
     """Stable identity of one row: the same socket seen in two scans has the same key."""
 
@@ -142,6 +153,7 @@ class ListenerKey(NamedTuple):
     address: str
     port: int
     pid: int | None
+    netns: str | None = None  # None: the host's network namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +175,9 @@ class Listener:
     socket_user: str | None = None
     # The kernel's socket inode where known: tells the same socket apart from a new one.
     inode: int | None = field(default=None, compare=False)
+    netns: str | None = None  # None: the host's; else the namespace's name, owner or inode
+    unit: str | None = None  # the systemd unit that started it (a socket unit for activation)
+    container: ContainerInfo | None = None
     # Stable identity of the row, computed once: diffs and models look it up thousands of
     # times per poll.
     key: ListenerKey = field(init=False, repr=False, compare=False)
@@ -170,7 +185,8 @@ class Listener:
     def __post_init__(self) -> None:
         pid = self.process.pid if self.process else None
         object.__setattr__(
-            self, "key", ListenerKey(self.proto, self.family, self.address, self.port, pid)
+            self, "key",
+            ListenerKey(self.proto, self.family, self.address, self.port, pid, self.netns),
         )
 
     @property

@@ -12,6 +12,7 @@ history plug in (its `alert_rules` and `history` attributes).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -68,7 +69,9 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
         log.error("the port catalog could not be loaded: %s", exc)
         problems.append(f"The port catalog could not be loaded ({exc}); ports are shown"
                         " without their meaning.")
-    scanner = ListenerScanner()
+    # Every network namespace as root (entering one needs it): the filter bar shows the host's
+    # by default, and alerts and history are about the host's (core.monitor).
+    scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
     return Monitor(scanner.scan, ReachAnnotator(catalog)), catalog, problems
 
 
@@ -213,6 +216,7 @@ def run_gui(debug: bool = False) -> int:
     _optional("The History tab", problems, lambda: add_history_tab(gui.window))
     center = _optional("Alerts (tray icon, notifications)", problems,
                        lambda: _install_alerting(app, gui, settings))
+    _optional("Alert channels", problems, lambda: _install_channels(app, gui))
     gui.window.show_problems([*messages, *catalog_problems, *problems])
     if instance is not None:
         instance.activation_requested.connect(gui.window.show_normal_and_raise)
@@ -241,6 +245,12 @@ def _claim_instance(app: QApplication) -> Any:
 
     instance = SingleInstance(parent=app)
     return instance if instance.claim() else False
+
+
+def _install_channels(app: QApplication, gui: PortwatchGui) -> Any:
+    from portwatch.gui.channel_link import install_channels
+
+    return install_channels(app, gui)
 
 
 def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings) -> Any:

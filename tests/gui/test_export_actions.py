@@ -122,6 +122,7 @@ def test_a_real_scan_exports_the_real_listener(qtbot, listener_factory, tmp_path
         qtbot.waitUntil(lambda: any(item.listener.pid == child.pid
                                     for item in window.shown_listeners()[0]), timeout=20_000)
         window.pause_action.setChecked(True)  # the table holds still while we compare
+        window.filter_bar.all_netns.setChecked(True)  # other namespaces' too: every row shown
         qtbot.wait(300)
         for name, name_filter in (("real.json", JSON_FILTER), ("real.csv", CSV_FILTER)):
             window.exports.ask_path = PathAnswer(tmp_path / name, name_filter)

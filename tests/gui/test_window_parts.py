@@ -1,5 +1,6 @@
 """Main window parts fed with scripted polls: status bar, select_listener and the extension
-points, menus, lookup and preferences dialogs, copy/open-folder actions, Qt log routing."""
+points, menus, lookup and preferences dialogs, copy/open-folder actions, Qt log routing, and
+what started a listener (the Started by column and details, the other-namespaces filter)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,13 @@ from PySide6.QtCore import QObject, Qt, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QWidget
 
-from portwatch.core.model import CatalogEntry, KnownUse, Proto
+from portwatch.core.model import CatalogEntry, ContainerInfo, KnownUse, Proto
 from portwatch.core.monitor import Monitor
 from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES
 from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui, qt_message_handler, window_icon
 from portwatch.gui.models.filter_proxy import ListenerFilter
+from portwatch.gui.models.listener_model import ROW_ROLE, Column
 from portwatch.gui.views import report
 from portwatch.gui.views.lookup_dialog import LookupDialog
 from portwatch.gui.views.main_window import MainWindow
@@ -365,6 +367,69 @@ def test_the_shown_count_follows_highlight_removals(qtbot, scripted):
     win.filter_bar.set_filter(ListenerFilter(text="nothing"))
     assert win.filter_bar.count.text() == "0 of 1 shown"
     win.shutdown()
+
+
+# -- what started a listener: the Started by column, the details, other namespaces ----------
+
+
+def origin_rows():
+    service = dataclasses.replace(listener(22, address="0.0.0.0", name="sshd"),
+                                  unit="ssh.service")
+    inner = dataclasses.replace(listener(80, address="0.0.0.0", name="httpd", pid=300),
+                                netns="netns-abc",
+                                container=ContainerInfo("podman", "f" * 64, "web", None,
+                                                        "httpd"))
+    return [service, inner]
+
+
+def shown_ports(win) -> list[int]:
+    proxy = win.table.model()
+    return sorted(proxy.index(r, 0).data(ROW_ROLE).listener.port
+                  for r in range(proxy.rowCount()))
+
+
+def test_other_namespaces_are_shown_only_when_asked(window):
+    window.apply_poll(ScriptedMonitor().poll(origin_rows()))
+    assert shown_ports(window) == [22]  # the host's view by default
+    assert window.status.counts.text() == (
+        "1 listening · 1 reachable from the network · 1 in other network namespaces")
+    window.filter_bar.all_netns.setChecked(True)
+    assert shown_ports(window) == [22, 80]
+    window.filter_bar.set_filter(ListenerFilter(all_netns=True, text="web"))
+    assert shown_ports(window) == [80]  # the container's name is searchable
+
+
+def test_the_started_by_column_is_hidden_until_chosen(window):
+    window.apply_poll(ScriptedMonitor().poll(origin_rows()))
+    assert window.table.isColumnHidden(Column.ORIGIN)
+    menu = window.columns_menu()
+    action = next(a for a in menu.actions() if a.text() == "Started by")
+    assert not action.isChecked()
+    action.setChecked(True)
+    assert not window.table.isColumnHidden(Column.ORIGIN)
+    model = window.model
+    cells = {model.index(r, Column.PORT).data(): model.index(r, Column.ORIGIN).data()
+             for r in range(model.rowCount())}
+    assert cells == {"22": "ssh.service", "80": "podman web (httpd) · netns netns-abc"}
+    tip = model.index(0, Column.ORIGIN).data(Qt.ItemDataRole.ToolTipRole)
+    assert "systemctl" in tip
+    menu.deleteLater()
+
+
+def test_details_say_how_to_stop_the_unit_and_the_container():
+    catalog = FixedCatalog()
+    service, inner = (catalog.annotate(row) for row in origin_rows())
+    text = report.to_text(report.listener_report(service))
+    assert "Started by" in text
+    assert "systemctl stop ssh.service" in text and "systemctl disable ssh.service" in text
+    text = report.to_text(report.listener_report(inner))
+    assert "podman stop web" in text and "Answers inside" in text and "httpd" in text
+    assert "netns-abc" in text
+    activated = catalog.annotate(dataclasses.replace(listener(22, name="systemd", pid=1),
+                                                     unit="pwtest-none.socket"))
+    text = report.to_text(report.listener_report(activated))
+    assert "starts pwtest-none.service on the first connection" in text
+    assert "systemctl disable pwtest-none.socket" in text
 
 
 def test_details_reach_line_says_what_the_firewall_does():

@@ -9,8 +9,11 @@ median, the min–max spread over the runs, the median ratio against `ss -tulnp`
 Then a plain Monitor loop polls once a second for `--monitor-seconds` (CPU and RSS), and the
 real `portwatch` window (offscreen Qt, temp config and data) is timed from its launch to a
 populated table, from a new listener's bind() to its alert, and watched idle at a 1 s poll
-(CPU and RSS) with the load and, after the load stops, without it. Not a test: pytest does not
-collect this directory's files (none is test_*.py).
+(CPU and RSS) with the load and, after the load stops, without it. As root, 20 extra network
+namespaces (`ip netns add`, one listener each) exist throughout, and the steady-state poll of a
+scanner that reads every namespace is timed beside the host-only one; `--only-netns` times just
+those two rows (a short run). Not a test: pytest does not collect this directory's files (none
+is test_*.py).
 
 Rows that belong to parts not built yet print "n/a (not built yet)".
 """
@@ -212,6 +215,97 @@ def monitor_loop(seconds: float) -> dict:
 
 
 # -- rows of other parts: measured when their modules exist --------------------------------------
+
+NAMESPACE_LISTENER = textwrap.dedent("""
+    import socket, sys
+    s = socket.socket()
+    s.bind(("0.0.0.0", int(sys.argv[1])))
+    s.listen()
+    print("ready", flush=True)
+    sys.stdin.read()
+""")
+
+
+@contextlib.contextmanager
+def extra_namespaces(count: int):
+    """`count` network namespaces, each with one listener, removed afterwards; yields how many
+    exist (0 when not root or without `ip`)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        yield 0
+        return
+    names = [f"pwbench-{os.getpid()}-{i}" for i in range(count)]
+    children: list[subprocess.Popen] = []
+    made: list[str] = []
+    try:
+        for i, name in enumerate(names):
+            subprocess.run(["ip", "netns", "add", name], check=True)
+            made.append(name)
+            child = subprocess.Popen(
+                ["ip", "netns", "exec", name, sys.executable, "-c", NAMESPACE_LISTENER,
+                 str(8000 + i)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            children.append(child)
+            child.stdout.readline()
+        yield len(made)
+    finally:
+        for child in children:
+            child.terminate()  # our own children, by PID
+            child.wait(10)
+            child.stdin.close()
+            child.stdout.close()
+        for name in made:
+            subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def namespace_rows(runs: int, polls: int, ss: str | None) -> int:
+    """--only-netns: the standard load and 20 extra namespaces; steady-state polls of the
+    host-only scanner and of the every-namespace scanner, against ss -tulnp."""
+    baseline = Row("ss -tulnp (baseline)")
+    host = Row("steady-state poll, host namespace", "≤ 1/20", 1 / 20)
+    every = Row("steady-state poll, every namespace", "≤ 1/20", 1 / 20)
+    with StandardLoad(), extra_namespaces(20) as extra:
+        host_scanner, all_scanner = ListenerScanner(), ListenerScanner(all_netns=True)
+        for _ in range(3):
+            host_scanner.scan()
+            all_scanner.scan()
+        seen = all_scanner.scan()
+        for _ in range(runs):
+            ss_ms = timed(lambda: run_quiet([ss, "-tulnp"])) if ss else None
+            if ss_ms is not None:
+                baseline.add(ss_ms, ss_ms)
+            for row, scanner in ((host, host_scanner), (every, all_scanner)):
+                timings = [timed(scanner.scan) for _ in range(polls)]
+                row.add(Measured(statistics.median(t.wall for t in timings),
+                                 statistics.median(t.cpu for t in timings)), ss_ms)
+        host_scanner.close()
+        all_scanner.close()
+    others = sum(1 for item in seen.listeners if item.netns is not None)
+    print(f"{extra} extra namespaces; the every-namespace scanner saw {len(seen.listeners)}"
+          f" listeners, {others} of them outside the host namespace")
+    print_table([baseline, host, every], baseline)
+    return 0
+
+
+def print_table(table: list[Row], baseline: Row) -> None:
+    header = (f"{'figure':<46} {'median ms':>10} {'min–max ms':>15} {'× ss':>8}"
+              f" {'target':>8}  ok   {'(cpu × ss)':>10}")
+    print(header)
+    print("-" * len(header))
+    for row in table:
+        median = statistics.median(row.values) if row.values else None
+        if median is None:
+            print(f"{row.name:<46} {'ss not found' if row is baseline else NA}")
+            continue
+        spread = f"{ms_text(min(row.values))}–{ms_text(max(row.values))}"
+        ratio = statistics.median(row.ratios) if row.ratios else None
+        verdict = ""
+        if row.limit is not None and ratio is not None:
+            verdict = "yes" if ratio <= row.limit else "NO"
+        cpu = statistics.median(row.cpu_ratios) if row.cpu_ratios else None
+        print(f"{row.name:<46} {ms_text(median):>10} {spread:>15}"
+              f" {ratio_text(ratio) if ratio else '':>8} {row.target:>8}  {verdict:<3}"
+              f"  {ratio_text(cpu) if cpu else '':>10}"
+              + (f"  {row.note}" if row.note else ""))
+
 
 def module_missing(*names: str) -> str | None:
     """NA when one of the modules is not there yet."""
@@ -652,10 +746,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alert-runs", type=int, default=10,
                         help="new listeners per alert_min_polls setting for bind → alert")
     parser.add_argument("--no-lsof", action="store_true", help="skip the lsof reference row")
+    parser.add_argument("--only-netns", action="store_true",
+                        help="only the steady-state polls with 20 extra network namespaces")
     args = parser.parse_args(argv)
     runs = max(5, args.runs)
 
     ss = shutil.which("ss")
+    if args.only_netns:
+        return namespace_rows(runs, args.polls, ss)
     lsof = None if args.no_lsof else shutil.which("lsof")
     scratch = tempfile.mkdtemp(prefix="portwatch-bench-")
     atexit.register(shutil.rmtree, scratch, True)  # pycache, config, data, the window's history
@@ -666,6 +764,8 @@ def main(argv: list[str] | None = None) -> int:
     psutil_row = Row("psutil.net_connections() (reference)")
     lsof_row = Row("lsof -nP -i (reference)")
     steady = Row("steady-state poll (nothing changed)", "≤ 1/20", 1 / 20)
+    steady_netns = Row("steady-state poll, every namespace", "≤ 1/20", 1 / 20,
+                       note="with 20 extra network namespaces (root only)")
     new = Row("poll after 1 new listener in a new process", "≤ 1/10", 1 / 10)
     cold = Row("full rescan (cold cache)", "≤ 1.2×", 1.2)
     listing = Row("portwatch list --json (whole process)", "≤ 1.5×", 1.5,
@@ -682,7 +782,8 @@ def main(argv: list[str] | None = None) -> int:
     print("starting the standard load ...", flush=True)
     started = time.perf_counter()
     catalog_ms = catalog_load(runs, list_env)
-    with StandardLoad() as load:
+    with StandardLoad() as load, extra_namespaces(20) as extra:
+        all_netns = ListenerScanner(all_netns=True) if extra else None
         gui, gui_reason = start_gui(list_env)
         gui_apply: list[float] = []
         scanner = ListenerScanner()
@@ -720,6 +821,11 @@ def main(argv: list[str] | None = None) -> int:
             polls = [timed(scanner.scan) for _ in range(args.polls)]
             steady.add(Measured(statistics.median(p.wall for p in polls),
                                 statistics.median(p.cpu for p in polls)), ss_ms)
+            if all_netns is not None:
+                all_netns.scan()
+                polls = [timed(all_netns.scan) for _ in range(args.polls)]
+                steady_netns.add(Measured(statistics.median(p.wall for p in polls),
+                                          statistics.median(p.cpu for p in polls)), ss_ms)
             pid, port = load.spawn_listener()
             snapshot = None
 
@@ -739,6 +845,8 @@ def main(argv: list[str] | None = None) -> int:
             if gui is not None:
                 gui_apply.append(gui.poll_after(load))
         stats = scanner.walk_stats
+        if all_netns is not None:
+            all_netns.close()
         if gui is not None:
             gui_rows = gui.rows
             gui.close()
@@ -761,29 +869,12 @@ def main(argv: list[str] | None = None) -> int:
     imports = import_costs(list_env)
 
     table = [baseline, psutil_row] + ([lsof_row] if lsof else [])
-    table += [steady, new, cold, listing, listing_first]
+    table += [steady, *([steady_netns] if steady_netns.values else []), new, cold, listing,
+              listing_first]
     print()
     print(f"standard load: {len(first.listeners)} listeners, {processes} processes, {fds} fds;"
           f" {runs} runs (steady state: median of {args.polls} polls per run)")
-    header = (f"{'figure':<46} {'median ms':>10} {'min–max ms':>15} {'× ss':>8}"
-              f" {'target':>8}  ok   {'(cpu × ss)':>10}")
-    print(header)
-    print("-" * len(header))
-    for row in table:
-        median = statistics.median(row.values) if row.values else None
-        if median is None:
-            print(f"{row.name:<46} {'ss not found' if row is baseline else NA}")
-            continue
-        spread = f"{ms_text(min(row.values))}–{ms_text(max(row.values))}"
-        ratio = statistics.median(row.ratios) if row.ratios else None
-        verdict = ""
-        if row.limit is not None and ratio is not None:
-            verdict = "yes" if ratio <= row.limit else "NO"
-        cpu = statistics.median(row.cpu_ratios) if row.cpu_ratios else None
-        print(f"{row.name:<46} {ms_text(median):>10} {spread:>15}"
-              f" {ratio_text(ratio) if ratio else '':>8} {row.target:>8}  {verdict:<3}"
-              f"  {ratio_text(cpu) if cpu else '':>10}"
-              + (f"  {row.note}" if row.note else ""))
+    print_table(table, baseline)
     if monitor is not None:
         cpu_pct = 100 * monitor["cpu"] / monitor["wall"]
         rss = monitor["rss"]

@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from portwatch.core.monitor import PollResult
 
 SUMMARY_LINES = 6  # listeners named in a summary body before "and N more"
+MORE_LINES = 6  # alert titles named in the "N more alerts" body
 
 
 @dataclass
@@ -258,3 +259,17 @@ def describe_port(row: AnnotatedListener) -> str:
     sock = row.listener
     who = f" ({visible(sock.process.name, 40)})" if sock.process else ""
     return f"port {sock.port}/{sock.proto.value}{who}"
+
+
+def more_alerts(alerts: list[Alert], now: float,
+                footer: str | None = "Every alert is listed in the portwatch window.") -> Alert:
+    """One alert standing for several that came too fast to notify one by one."""
+    ordered = sorted(alerts, key=lambda alert: -alert.risk.rank)
+    lines = [alert.title for alert in ordered[:MORE_LINES]]
+    if len(ordered) > MORE_LINES:
+        lines.append(f"… and {len(ordered) - MORE_LINES} more")
+    if footer:
+        lines.append(footer)
+    rows = tuple(row for alert in ordered for row in alert.listeners)
+    return Alert(AlertKind.SUMMARY, rows, ordered[0].risk, now,
+                 f"{len(alerts)} more new-listener alerts", "\n".join(lines))

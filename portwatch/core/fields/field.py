@@ -39,6 +39,7 @@ class Part(enum.Enum):
     LIKELY = "likely"  # which known uses match the listening program
     ASSESSMENT = "assessment"  # the risk
     FIREWALL = "firewall"  # the host firewall's verdict
+    ORIGIN = "origin"  # the systemd unit or container that started it
 
 
 def changed_parts(old: AnnotatedListener, new: AnnotatedListener) -> set[Part]:
@@ -56,6 +57,8 @@ def changed_parts(old: AnnotatedListener, new: AnnotatedListener) -> set[Part]:
         parts.add(Part.ENTRY)
     if old.firewall != new.firewall:
         parts.add(Part.FIREWALL)
+    if (old_sock.unit, old_sock.container) != (new_sock.unit, new_sock.container):
+        parts.add(Part.ORIGIN)
     if old.likely_uses != new.likely_uses:  # another program now (same PID after exec)
         parts.add(Part.LIKELY)
     return parts
@@ -89,6 +92,7 @@ class Field:
     cli: str | None = None
     cli_text: Callable[[Record], str] | None = None
     in_history: bool = True
+    on_request: bool = False  # a `list` column only when asked for (NETNS with --all-netns)
     # a `watch` line's part, from a record (None: left out of that line)
     line: Callable[[Record], str | None] | None = None
     # the details pane, from a listener whose owner is known (None: left out)

@@ -21,6 +21,7 @@ from portwatch.core.fields.field import Field, Part, Read, Record, Stored
 from portwatch.core.model import (
     FLAG_TEXT,
     AnnotatedListener,
+    ContainerInfo,
     Exposure,
     Family,
     Listener,
@@ -29,6 +30,7 @@ from portwatch.core.model import (
     Provenance,
     Risk,
 )
+from portwatch.core.origin_text import origin_facts, origin_label
 from portwatch.core.reach import reach_label, reach_text
 from portwatch.core.text import visible
 
@@ -215,6 +217,13 @@ def _flags_fact(sock: Listener) -> str | None:
     return "; ".join(FLAG_TEXT.get(flag, flag) for flag in provenance.flags)
 
 
+def container_record(container: ContainerInfo | None) -> dict[str, Any] | None:
+    if container is None:
+        return None
+    return {"engine": container.engine, "id": container.id, "name": container.name,
+            "image": container.image, "inner_process": container.inner_process}
+
+
 def package_record(package: Package | None) -> dict[str, Any] | None:
     """{"manager", "name", "version"} of the package an executable came from, or None."""
     if package is None:
@@ -369,6 +378,26 @@ FIELDS: tuple[Field, ...] = (
           fact=_flags_fact, warn=True, stored=Stored.NOT_STORED),
     Field("owner_hidden", "Owner hidden", lambda i: i.listener.owner_hidden),
     Field("hidden_reason", "Why the owner is hidden", lambda i: i.listener.hidden_reason),
+    # What started it, and where (not kept in the history: its rows say null).
+    Field("unit", "Unit", lambda i: i.listener.unit, stored=Stored.NOT_STORED),
+    Field("container", "Container", lambda i: container_record(i.listener.container),
+          csv_text=lambda c: " ".join(str(c.get(key) or "-") for key in
+                                      ("engine", "name", "id", "image", "inner_process")),
+          stored=Stored.NOT_STORED),
+    Field("netns", "Network namespace", lambda i: i.listener.netns,
+          cli="NETNS", on_request=True, in_history=False,
+          cli_text=lambda r: visible(r["netns"] or "host", 24),
+          line=lambda r: f"netns {visible(r['netns'], 40)}" if r["netns"] else None,
+          stored=Stored.NOT_STORED),
+    # The table's "Started by" (unit, container or namespace), from the three above.
+    Field("origin", "Started by", lambda i: origin_label(i.listener), json=False,
+          column="ORIGIN", tip="The systemd unit, container or network namespace it belongs to",
+          text=lambda i: visible(origin_label(i.listener), 120),
+          sort=lambda i: origin_label(i.listener).casefold(),
+          cell_tip=lambda i: [f"{label}: {visible(text, 600)}"
+                              for label, text in origin_facts(i.listener)],
+          width=200, depends=frozenset({Part.ORIGIN}),
+          search=lambda i: (origin_label(i.listener),), stored=Stored.NOT_STORED),
     Field("service", "Service (registry)", lambda i: i.entry.service if i.entry else None,
           tip="What IANA registered this port for",
           text=_service_cell,
@@ -426,9 +455,9 @@ BY_KEY = {field.key: field for field in FIELDS}
 # The listener table's columns, in order (the window adds "First seen" after them).
 TABLE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (
     "risk", "proto", "address", "port", "process", "pid", "user", "service", "uses", "security",
-    "firewall",
+    "firewall", "origin",
 ))
 # The parts of a `watch` line after its time and event, in order.
 WATCH_LINE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (
-    "address", "process", "exposure", "service", "risk",
+    "address", "process", "exposure", "netns", "service", "risk",
 ))

@@ -37,6 +37,7 @@ from portwatch.core.model import (
     CatalogEntry,
     KnownUse,
     Listener,
+    ProcessInfo,
     Proto,
     SecurityNote,
     Severity,
@@ -139,6 +140,9 @@ class Catalog:
         risk of the notes that apply to that process at its exposure (see risk.py)."""
         entry = self.lookup(listener.port, listener.proto)
         process = listener.process
+        inner = listener.container.inner_process if listener.container else None
+        if inner and process is not None:  # a forwarder: judge the program that answers
+            process = ProcessInfo(process.pid, inner)
         text = process_text(process)
         key = (listener.port, listener.proto, listener.exposure, text)
         found = self._annotations.get(key)

@@ -14,7 +14,9 @@ Which notes apply
   cannot see which program this is". The same holds when the owner only holds the port for
   another program (FORWARDERS: docker-proxy publishing a container's port, systemd or inetd
   starting a service on demand, an ssh or kubectl port forward, a virtual machine's forwarded
-  port): its name says nothing about what answers.
+  port): its name says nothing about what answers. Such a note is medium at most (the product
+  is only possible); when the container's inner program is known (probe.containers), that
+  program is judged instead of the forwarder (catalog.annotate).
 - A `malware-history` note applies only when the process matches none of the port's known uses
   (devpi-server on 3141 is devpi, not MyDoom); with a hidden owner it applies.
 - An `amplification` note applies only to UDP sockets.
@@ -268,6 +270,10 @@ def _assess_note(note: SecurityNote, entry: CatalogEntry, exposure: Exposure, fi
         return Assessment(risk, f"{title}: check your version; {reach}{unsure}")
     if not networked:  # exposure, and any kind a later schema adds
         risk = _cap(risk, Risk.LOW)
+    elif fit is Fit.UNSURE and blind not in (None, CANNOT_SEE):
+        # A forwarder (a container's published port, socket activation) whose inner program
+        # is unknown: the product is only possible, so medium at most.
+        risk = _cap(risk, Risk.MEDIUM)
     return Assessment(risk, f"{title}{',' if networked else ';'} {reach}{unsure}")
 
 

@@ -10,6 +10,10 @@ The public face of the probe (the psutil way: this module, private backends besi
   details pane's facts about one process, the hash of its running image, stopping it safely.
 - `ephemeral_port_range()` (`kernel`), `age_text()` (`process_age`): small kernel facts.
 
+Beside them: `provenance` and `packages` (where an executable comes from), `connections`
+(who is connected), `netns` and `nsenter` (other network namespaces), `units` (systemd),
+`containers` and `origins` (container engines), read by the scanner and the commands.
+
 psutil is imported and /proc is read only inside this package. Every psutil and OS fault passes
 one boundary (`errors.boundary`) and comes out as data — a row whose owner is unknown and why,
 a snapshot marked partial, a problem sentence — never as an exception to the caller.

@@ -241,6 +241,11 @@ class OwnerMap:
         self._verify_all = True
         return True
 
+    @property
+    def live(self) -> set[int] | None:
+        """The pids the last `resolve()` listed in /proc (None before the first)."""
+        return self._live
+
     def holder_pids(self) -> set[int]:
         """Every pid that holds some known socket."""
         return {pid for held in self._held.values() for pid in held}

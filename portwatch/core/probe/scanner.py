@@ -62,9 +62,34 @@ HIDDEN_NO_PROCESS = (
 _FAMILIES = {socket.AF_INET: Family.IPV4, socket.AF_INET6: Family.IPV6}
 
 
+# Seeing who owns another user's socket means listing its /proc/<pid>/fd (CAP_DAC_READ_SEARCH or
+# CAP_DAC_OVERRIDE) and reading the links there (the ptrace read check: CAP_SYS_PTRACE).
+_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _CAP_SYS_PTRACE = 1, 2, 19
+
+
+def _effective_capabilities(path: str = "/proc/self/status") -> int | None:
+    try:
+        with open(path, encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("CapEff:"):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def _is_privileged() -> bool:
+    """Whether the system would show this process every socket's owner: root (or a service
+    granted the capabilities) with what the /proc walk needs. Root whose capabilities were
+    bounded away is not: its hidden owners are hidden, not the kernel's."""
     geteuid = getattr(os, "geteuid", None)
-    return geteuid is None or geteuid() == 0  # Windows: psutil tells what it can
+    if geteuid is None:
+        return True  # Windows: psutil tells what it can
+    caps = _effective_capabilities() if sys.platform.startswith("linux") else None
+    if caps is None:
+        return geteuid() == 0
+    search = caps & (1 << _CAP_DAC_READ_SEARCH | 1 << _CAP_DAC_OVERRIDE)
+    return bool(search and caps & 1 << _CAP_SYS_PTRACE)
 
 
 def _listening(conn: Any) -> tuple[Proto, Family, str, int] | None:
@@ -111,7 +136,7 @@ class ListenerScanner:
     milliseconds instead of a walk of every process's fds."""
 
     def __init__(self, psutil_module: Any = None, *, fast: bool | None = None,
-                 owner_cache: str | os.PathLike | None = None) -> None:
+                 owner_cache: str | os.PathLike | None = None, all_netns: bool = False) -> None:
         self._psutil = psutil if psutil_module is None else psutil_module
         self._processes: dict[int, tuple[Fingerprint, ProcessInfo]] = {}
         # An injected psutil (tests) describes processes that are not this system's: judge
@@ -121,8 +146,19 @@ class ListenerScanner:
         self._fingerprint = fingerprint if own else _no_fingerprint
         if fast is None:
             fast = psutil_module is None and sys.platform.startswith("linux")
+        self._origins = None
+        namespaces = None
+        if sys.platform.startswith("linux"):
+            from portwatch.core.probe.origins import Origins
+
+            self._origins = Origins()
+            if all_netns and fast:
+                from portwatch.core.probe.netns import NamespaceScanner
+
+                namespaces = NamespaceScanner(describe=self._origins.describe)
         self._fast: _FastPath | None = (
-            _FastPath(self._read_process, self._provenance, owner_cache) if fast else None
+            _FastPath(self._read_process, self._provenance, owner_cache, namespaces)
+            if fast else None
         )
         self.backend = "netlink" if fast else "psutil"
         self.fallback_reason: str | None = None
@@ -138,9 +174,17 @@ class ListenerScanner:
                 self._fast_failed(exc)
             else:
                 self.backend = "netlink"
-                return Snapshot(time.time(), listeners)
+                namespaces = self._fast.namespaces
+                problem = namespaces.problem() if namespaces is not None else None
+                return Snapshot(time.time(), self._annotate(listeners),
+                                (problem,) if problem else ())
         self.backend = "psutil"
-        return self._scan_psutil()
+        snapshot = self._scan_psutil()
+        return Snapshot(snapshot.taken_at, self._annotate(snapshot.listeners), snapshot.problems)
+
+    def _annotate(self, listeners: tuple[Listener, ...]) -> tuple[Listener, ...]:
+        """Each listener's systemd unit and container (probe.origins), cached per process."""
+        return self._origins.annotate(listeners) if self._origins is not None else listeners
 
     def _fast_failed(self, exc: OSError) -> None:
         """The first failure ends the fast path; a later one costs one portable scan."""
@@ -325,11 +369,15 @@ class _FastPath:
 
     def __init__(self, read_process: Callable[[int], ProcessInfo | None],
                  provenance: ProvenanceReader | None = None,
-                 owner_cache: str | os.PathLike | None = None) -> None:
+                 owner_cache: str | os.PathLike | None = None, namespaces: Any = None) -> None:
         from portwatch.core.probe.owners import OwnerMap
         from portwatch.core.probe.sockdiag import SockDiag
 
         self._diag = SockDiag()
+        self.namespaces = namespaces  # a probe.netns.NamespaceScanner, or None: host only
+        self._inner: tuple = ()
+        if namespaces is not None:  # the owner map lists /proc already: the pids of its scan
+            namespaces.finder.pids = lambda: self.owners.live
         self.owners = OwnerMap()
         self._owner_cache = owner_cache
         self._restored = False
@@ -348,6 +396,8 @@ class _FastPath:
 
     def close(self) -> None:
         self._diag.close()
+        if self.namespaces is not None:
+            self.namespaces.close()
         if self._owner_cache is not None and self.worked:
             from portwatch.core.probe.owners import write_saved
 
@@ -370,16 +420,18 @@ class _FastPath:
                           self._owner_cache)
             elif saved is not None:
                 self._provenance.packages.restore(saved.get("packages"))
-        if sockets is not self._sockets:
-            self._sockets = sockets
+        inner = self.namespaces.listeners() if self.namespaces is not None else ()
+        if sockets is not self._sockets or inner is not self._inner:
+            self._sockets, self._inner = sockets, inner
             self._inodes = {item.inode for item in sockets}
+            self._inodes.update(item.inode for item, _ in inner)
         owners = self.owners.resolve(self._inodes, self._open_inodes)
         self.worked = True
         if self._forget_execed():
             self._state = ()  # a process became another program: its rows are built anew
         vanished = self.owners.vanished
         hidden_reason = _hidden_reason()
-        state = (sockets, self.owners.version, hidden_reason, len(vanished))
+        state = (sockets, inner, self.owners.version, hidden_reason, len(vanished))
         if state == self._state:  # same sockets, same owners: the same rows
             return self._result
         holders_of = self.owners.holders
@@ -393,18 +445,23 @@ class _FastPath:
         exposure = self._exposure
         users = self._users
         rows: dict[tuple, Listener] = {}
-        for item in sockets:
+        namespaces = self.namespaces
+        for item, space in ((item, None) for item in sockets) if not inner else (
+                *((item, None) for item in sockets), *inner):
             pid = owners.get(item.inode)
-            key = (item.proto, item.family, item.address, item.port, pid)
+            netns = namespaces.label(space) if space is not None else None
+            key = (item.proto, item.family, item.address, item.port, pid, netns)
             if key in rows or (vanished and item.inode in vanished):
                 continue
+            reach = exposure(item.address) if space is None else namespaces.exposure(
+                space, item.address)
             if pid is None:
                 row = previous.get(key)
-                if row is None or row.hidden_reason != hidden_reason:
+                if row is None or row.hidden_reason != hidden_reason or row.exposure != reach:
                     row = Listener(item.proto, item.family, item.address, item.port,
-                                   exposure(item.address), owner_hidden=True,
+                                   reach, owner_hidden=True,
                                    hidden_reason=hidden_reason, socket_user=users[item.uid],
-                                   inode=item.inode)
+                                   inode=item.inode, netns=netns)
                 rows[key] = row
                 continue
             if pid in gone:
@@ -420,11 +477,11 @@ class _FastPath:
             else:
                 holders = self._holders(held, details, gone)
             row = previous.get(key)
-            if row is None or row.process is not info or (
+            if row is None or row.process is not info or row.exposure != reach or (
                     row.holders is not holders and row.holders != holders):
                 row = Listener(item.proto, item.family, item.address, item.port,
-                               exposure(item.address), info, holders=holders,
-                               socket_user=users[item.uid], inode=item.inode)
+                               reach, info, holders=holders,
+                               socket_user=users[item.uid], inode=item.inode, netns=netns)
             rows[key] = row
         self._details = details
         self._rows = rows
@@ -457,7 +514,10 @@ class _FastPath:
 
     def _open_inodes(self) -> set[int]:
         """The listener inodes open now (a second, cheap dump)."""
-        return {item.inode for item in self._diag.listeners()}
+        inodes = {item.inode for item in self._diag.listeners()}
+        if self.namespaces is not None:
+            inodes |= self.namespaces.open_inodes()
+        return inodes
 
     def _process(self, pid: int, details: dict) -> ProcessInfo | None:
         known = details.get(pid)
@@ -496,10 +556,12 @@ def default_owner_cache() -> Path:
     return data_dir() / f"owner-map-{uid}.json"
 
 
-def scan_listeners(owner_cache: str | os.PathLike | None = None) -> Snapshot:
+def scan_listeners(owner_cache: str | os.PathLike | None = None,
+                   all_netns: bool = False) -> Snapshot:
     """One scan with a fresh scanner (the CLI's `list`), optionally starting from and saving
-    the owner map in `owner_cache` (see `default_owner_cache()`)."""
-    scanner = ListenerScanner(owner_cache=owner_cache)
+    the owner map in `owner_cache` (see `default_owner_cache()`); with `all_netns`, the
+    listeners of every other network namespace too (rows with `netns` set)."""
+    scanner = ListenerScanner(owner_cache=owner_cache, all_netns=all_netns)
     try:
         return scanner.scan()
     finally:

@@ -100,6 +100,9 @@ RULES: dict[str, _Rule] = {
     "history_retention_days": _Rule(int, 1, 3650),
 }
 assert set(RULES) == {f.name for f in dataclasses.fields(Settings)}, "a field without a rule"
+# Keys of settings.yaml that other modules read and check themselves (saving keeps them as they
+# are): `channels`, the alert channels (core/channels/config.py).
+OTHER_KEYS = frozenset({"channels"})
 
 
 def _num(value: float) -> str:
@@ -123,6 +126,8 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     defaults = Settings()
     for key, value in data.items():
         rule = RULES.get(key) if isinstance(key, str) else None
+        if key in OTHER_KEYS:
+            continue
         if rule is None:
             messages.append(f"{path}: unknown setting {_show(key)} is ignored"
                             f" (known settings: {', '.join(RULES)})")
@@ -137,6 +142,11 @@ def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     for message in messages:
         log.warning("%s", message)
     return dataclasses.replace(defaults, **values), messages
+
+
+def read_settings_mapping(path: Path) -> tuple[dict[Any, Any], str | None]:
+    """The settings file's top-level mapping, or ({}, message) when it cannot be used."""
+    return _read_mapping(path)
 
 
 def _read_mapping(path: Path) -> tuple[dict[Any, Any], str | None]:

@@ -25,10 +25,9 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from portwatch.core.alerts.decisions import describe_rule
 from portwatch.core.alerts.memory import AlertMemory, InMemoryAlertMemory
-from portwatch.core.alerts.rules import AlertRules, identity
+from portwatch.core.alerts.rules import AlertRules, identity, more_alerts
 from portwatch.core.model import (
     Alert,
-    AlertKind,
     AnnotatedListener,
     IgnoreRule,
     ListenerIdentity,
@@ -45,7 +44,6 @@ log = logging.getLogger(__name__)
 
 BURST = 5  # desktop notifications at most per BURST_WINDOW seconds ...
 BURST_WINDOW = 10.0  # ... the rest become one "N more alerts" notification
-MORE_LINES = 6  # alert titles named in the "N more alerts" body
 
 
 def reachable_count(rows: Iterable[AnnotatedListener]) -> int:
@@ -209,7 +207,8 @@ class AlertCenter(QObject):
         if result.first:
             log.info("first poll: %d listening; watching for new listeners", len(result.rows))
         if self.tray is not None:
-            self.tray.set_counts(len(result.rows), reachable_count(result.rows))
+            host = result.host_rows  # other network namespaces are not the machine's reach
+            self.tray.set_counts(len(host), reachable_count(host))
         for alert in result.alerts:
             self.raise_alert(alert)
 
@@ -352,18 +351,6 @@ class AlertCenter(QObject):
         if self.close_to_tray is not None:
             self.close_to_tray.quitting()
         QApplication.quit()
-
-
-def more_alerts(alerts: list[Alert], now: float) -> Alert:
-    """One alert standing for several that came too fast to notify one by one."""
-    ordered = sorted(alerts, key=lambda alert: -alert.risk.rank)
-    lines = [alert.title for alert in ordered[:MORE_LINES]]
-    if len(ordered) > MORE_LINES:
-        lines.append(f"… and {len(ordered) - MORE_LINES} more")
-    lines.append("Every alert is listed in the portwatch window.")
-    rows = tuple(row for alert in ordered for row in alert.listeners)
-    return Alert(AlertKind.SUMMARY, rows, ordered[0].risk, now,
-                 f"{len(alerts)} more new-listener alerts", "\n".join(lines))
 
 
 class MonitorAlertMemory:

@@ -2,7 +2,8 @@
 
 Sorting uses the model's SORT_ROLE (native ints, floats and strings, compared by Qt in C++).
 Filters: free text (process, port, service, address, user, known uses; case-insensitive),
-TCP and UDP toggles, "reachable from the network only" and "not in catalog only".
+TCP and UDP toggles, "reachable from the network only", "not in catalog only" and "other network
+namespaces" (off: only the host's listeners are shown).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class ListenerFilter:
     udp: bool = True
     network_only: bool = False  # hide loopback-only listeners
     unknown_only: bool = False  # only ports with no IANA registration and no curated facts
+    all_netns: bool = False  # also listeners in other network namespaces (containers, sandboxes)
 
     @property
     def active(self) -> bool:
@@ -51,6 +53,8 @@ def _haystack(item: AnnotatedListener) -> str:
 
 def matches(item: AnnotatedListener, wanted: ListenerFilter) -> bool:
     sock = item.listener
+    if sock.netns is not None and not wanted.all_netns:
+        return False
     if sock.proto is Proto.TCP and not wanted.tcp:
         return False
     if sock.proto is Proto.UDP and not wanted.udp:
@@ -102,9 +106,9 @@ class ListenerFilterProxy(QSortFilterProxyModel):
     def filterAcceptsRow(self, source_row: int,
                          source_parent: QModelIndex | QPersistentModelIndex) -> bool:
         wanted = self._filter
-        if wanted.tcp and wanted.udp and not wanted.network_only and not wanted.unknown_only \
-                and not wanted.text:
-            return True
         if self._source is None:
             return True
+        if wanted.tcp and wanted.udp and not wanted.network_only and not wanted.unknown_only \
+                and not wanted.text:  # the usual case, cheaply: the host's view or everything
+            return wanted.all_netns or self._source.item_at(source_row).listener.netns is None
         return matches(self._source.item_at(source_row), wanted)

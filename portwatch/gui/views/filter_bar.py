@@ -1,4 +1,4 @@
-"""The row of filter controls above the table: a search field and four toggles."""
+"""The row of filter controls above the table: a search field and five toggles."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ class FilterBar(QWidget):
         self.unknown_only = self._toggle(
             "Not in catalog only", False,
             "Show only ports with no IANA registration and nothing known about them")
+        self.all_netns = self._toggle(
+            "Other network namespaces", False,
+            "Also show listeners inside containers, `ip netns` namespaces and sandboxes (seen"
+            " when portwatch runs as root); reach is judged by each namespace's own interfaces")
         self.count = plain_label("", self)
         self.count.setObjectName("filterCount")
         self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
@@ -36,7 +40,7 @@ class FilterBar(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.search, 2)
-        for box in (self.tcp, self.udp, self.network_only, self.unknown_only):
+        for box in (self.tcp, self.udp, self.network_only, self.unknown_only, self.all_netns):
             layout.addWidget(box)
         layout.addStretch(1)
         layout.addWidget(self.count)
@@ -63,11 +67,13 @@ class FilterBar(QWidget):
             udp=self.udp.isChecked(),
             network_only=self.network_only.isChecked(),
             unknown_only=self.unknown_only.isChecked(),
+            all_netns=self.all_netns.isChecked(),
         )
 
     def set_filter(self, wanted: ListenerFilter) -> None:
         """Show `wanted` in the controls (emits filter_changed once)."""
-        controls = (self.search, self.tcp, self.udp, self.network_only, self.unknown_only)
+        controls = (self.search, self.tcp, self.udp, self.network_only, self.unknown_only,
+                    self.all_netns)
         for control in controls:
             control.blockSignals(True)
         try:
@@ -76,6 +82,7 @@ class FilterBar(QWidget):
             self.udp.setChecked(wanted.udp)
             self.network_only.setChecked(wanted.network_only)
             self.unknown_only.setChecked(wanted.unknown_only)
+            self.all_netns.setChecked(wanted.all_netns)
         finally:
             for control in controls:
                 control.blockSignals(False)

@@ -47,6 +47,7 @@ from portwatch.core.probe import TerminateResult, age_text
 from portwatch.core.store.settings import Settings
 from portwatch.gui.models.filter_proxy import ListenerFilter, ListenerFilterProxy
 from portwatch.gui.models.listener_model import (
+    HEADERS,
     ROW_ROLE,
     STATE_ROLE,
     Column,
@@ -65,6 +66,7 @@ log = logging.getLogger(__name__)
 # Set once, never per poll: resizing to contents costs ~300 ms on 2,000 rows.
 COLUMN_WIDTHS = {**{Column(number): field.width for number, field in enumerate(fields.TABLE)},
                  Column.FIRST_SEEN: 80}
+HIDDEN_COLUMNS = (Column.ORIGIN,)  # until chosen in the header's right-click menu
 
 
 NOTICE_MS = 30_000
@@ -172,7 +174,26 @@ class MainWindow(QMainWindow):
         header.setHighlightSections(False)
         for column, width in COLUMN_WIDTHS.items():
             table.setColumnWidth(column, width)
+        for column in HIDDEN_COLUMNS:
+            table.setColumnHidden(column, True)
+        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        header.customContextMenuRequested.connect(
+            lambda point: self.columns_menu().popup(header.mapToGlobal(point)))
         return table
+
+    def columns_menu(self) -> QMenu:
+        """Which columns the table shows (the header's right-click menu); the choice is kept
+        with the window's state."""
+        menu = QMenu("Columns", self)
+        for column in Column:
+            if column is Column.RISK:
+                continue
+            action = menu.addAction(HEADERS[column])
+            action.setCheckable(True)
+            action.setChecked(not self.table.isColumnHidden(column))
+            action.toggled.connect(
+                lambda shown, column=column: self.table.setColumnHidden(column, not shown))
+        return menu
 
     def _build_menus(self) -> None:
         bar = self.menuBar()

@@ -18,6 +18,7 @@ from portwatch.core.model import (
     Risk,
     SecurityNote,
 )
+from portwatch.core.origin_text import origin_facts
 from portwatch.core.probe import FileDigest, ProcessDetails
 from portwatch.core.reach import reach_text
 from portwatch.core.text import visible
@@ -144,6 +145,9 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
     applicable = assessment.applicable if assessment is not None else None
     sections = [Section("Summary", tuple(overview)),
                 *entry_sections(item.entry, item.likely_uses, applicable)]
+    started_by = tuple(Fact(label, text) for label, text in origin_facts(sock))
+    if started_by:
+        sections.append(Section("Started by", started_by))
     sections.append(Section("Process", tuple(_process_facts(sock, details, digest, pending))))
     if sock.process is not None:
         sections.append(_sockets_section(details, pending))

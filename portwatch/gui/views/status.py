@@ -60,8 +60,11 @@ class StatusSummary(QWidget):
 
     def show_poll(self, result: PollResult) -> None:
         rows = result.rows
-        reachable = sum(1 for r in rows if r.listener.exposure is not Exposure.LOOPBACK)
-        self.counts.setText(f"{len(rows)} listening · {reachable} reachable from the network")
+        host = result.host_rows
+        reachable = sum(1 for r in host if r.listener.exposure is not Exposure.LOOPBACK)
+        others = len(rows) - len(host)
+        self.counts.setText(f"{len(host)} listening · {reachable} reachable from the network"
+                            + (f" · {others} in other network namespaces" if others else ""))
         hidden = [r.listener for r in rows if r.listener.owner_hidden]
         if hidden:
             self.hidden.setText(hidden_summary(len(hidden), hidden[0].hidden_reason))
