@@ -125,6 +125,12 @@ def write_entry(entry: CatalogEntry, out: TextIO, width: int = 80,
             if note.applies_to:  # about one product: which processes it concerns
                 out.write(_wrap("applies to: " + ", ".join(visible(p) for p in note.applies_to),
                                 width, "    ", "      "))
+            for label, value in (("only on", ", ".join(note.platforms)),
+                                 ("versions", note.versions), ("unless", note.unless),
+                                 ("matters on loopback too", "other users of this machine"
+                                  if note.local_users else None)):
+                if value:
+                    out.write(_wrap(f"{label}: {visible(value)}", width, "    ", "      "))
             _write_sources(note.refs, note.origin, out, width)
 
 

@@ -270,6 +270,33 @@ class SecurityNote:
     # Lower-case process-name patterns of the software this note is about (a CVE in one
     # product); empty when it is about the port itself (amplification, malware history).
     applies_to: tuple[str, ...] = ()
+    # Conditions (see risk.py): distributions it concerns (os-release IDs), affected versions,
+    # the setting that makes it harmless (asked as a question), and whether it matters to the
+    # other users of this machine even on loopback.
+    platforms: tuple[str, ...] = ()
+    versions: str | None = None
+    unless: str | None = None
+    local_users: bool = False
+    software: str | None = None  # the software whose notes these are (software-first notes)
+
+
+@dataclass(frozen=True, slots=True)
+class Software:
+    """A program the catalog knows: how to recognise its process, its default ports, its notes
+    (which follow it to any port)."""
+
+    name: str
+    executables: tuple[str, ...] = ()  # file names (or scripts, modules, Java classes), lower
+    packages: tuple[str, ...] = ()  # names of packages that install it (dpkg, rpm)
+    ports: tuple[tuple[int, int, Proto], ...] = ()  # its default ports: (low, high, proto)
+    note: str = ""
+    refs: tuple[str, ...] = ()
+    security: tuple[SecurityNote, ...] = ()
+    origin: str = "bundled"
+
+    def as_use(self) -> KnownUse:
+        """This software as a known use (when it listens on a port not among its defaults)."""
+        return KnownUse(self.name, self.note, self.refs, self.origin, self.executables)
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,7 +342,9 @@ class AnnotatedListener:
     listener: Listener
     entry: CatalogEntry | None = None  # None only when no catalog was available
     assessment: Assessment | None = None
-    likely_uses: tuple[KnownUse, ...] = ()  # known uses whose `match` fits the process
+    likely_uses: tuple[KnownUse, ...] = ()  # the software the process was recognised as
+    recognised_by: str | None = None  # executable | script | package | process name | ...
+    flags: tuple[str, ...] = ()  # trust flags: name-mismatch, exe-deleted, exe-in-temp-dir
     # The host firewall's verdict (portwatch.core.firewall.FirewallVerdict); None for loopback
     # listeners and where no firewall reader ran.
     firewall: Any = None

@@ -137,7 +137,24 @@ def test_alerts_reach_banner_tray_and_notifier(center_parts, qtbot):
     assert notifier.shown == [alert]
     assert tray.state is TrayState.ALERT
     assert tray.icon.toolTip() == (
-        "portwatch — 2 listening, 1 reachable from the network, 1 new alert")
+        "portwatch — 2 listening, 1 reachable from the network, 1 new alert\n"
+        "low risk: New listener: port 8000/tcp")
+
+
+def test_one_polls_alerts_are_shown_and_notified_worst_first(center_parts, qtbot):
+    """Banner, notifications and the tray's summary put the highest risk first, then the
+    newest, whatever order the alerts came in."""
+    center, _window, notifier, tray, _memory = center_parts
+    now = time.time()
+    none = Alert(AlertKind.OPENED, (row(8001),), Risk.NONE, now + 2, "none alert", "")
+    medium = Alert(AlertKind.OPENED, (row(8002),), Risk.MEDIUM, now + 1, "medium alert", "")
+    high = Alert(AlertKind.OPENED, (row(2375),), Risk.HIGH, now, "Docker API alert", "")
+    center.on_polled(poll([row(8001), row(8002), row(2375)], [none, medium, high]))
+    assert center.banner.alerts() == [high, medium, none]
+    assert notifier.shown == [high, medium, none]
+    assert tray.icon.toolTip().splitlines()[1] == "Worst: high risk: Docker API alert"
+    center.banner.remove(high)
+    assert tray.icon.toolTip().splitlines()[1] == "Worst: medium risk: medium alert"
 
 
 def test_alerts_from_the_worker_thread_arrive(center_parts, qtbot, worker_thread):

@@ -25,6 +25,19 @@ def test_tooltip_counts():
     assert tooltip_text(None, 0, 0, False) == "portwatch — starting"
 
 
+def test_the_tooltip_names_the_worst_alert():
+    import time
+
+    from portwatch.core.model import Alert, AlertKind, Risk
+
+    worst = Alert(AlertKind.OPENED, (), Risk.HIGH, time.time(), "New listener: port 2375/tcp", "")
+    assert tooltip_text(23, 4, 3, False, worst).splitlines() == [
+        "portwatch — 23 listening, 4 reachable from the network, 3 new alerts",
+        "Worst: high risk: New listener: port 2375/tcp"]
+    assert tooltip_text(23, 4, 1, False, worst).endswith("\nhigh risk: New listener: port 2375/tcp")
+    assert "\n" not in tooltip_text(23, 4, 0, False, worst)  # dealt with: nothing to name
+
+
 def test_state_follows_alerts_and_pause(qapp):
     tray = Tray()
     assert tray.state is TrayState.WATCHING

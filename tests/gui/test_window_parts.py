@@ -352,6 +352,12 @@ def test_details_mark_likely_uses_and_notes_about_other_software():
     cve_part = text[text.index("SurfinGate CVE"):text.index("MyDoom range")]
     assert report.CONTEXT_NOTE in cve_part
     assert report.CONTEXT_NOTE not in text[text.index("MyDoom range"):]
+    assert "Program" not in text and "Look twice" not in text  # nothing recognised, flagged
+    recognised = dataclasses.replace(item, recognised_by="executable",
+                                     flags=("name-mismatch",))
+    text = report.to_text(report.listener_report(recognised))
+    assert "devpi-server, recognised by its executable" in text
+    assert "its name is not its executable's" in text
 
 
 def test_the_shown_count_follows_highlight_removals(qtbot, scripted):

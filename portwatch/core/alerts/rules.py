@@ -49,6 +49,11 @@ SUMMARY_LINES = 6  # listeners named in a summary body before "and N more"
 MORE_LINES = 6  # alert titles named in the "N more alerts" body
 
 
+def worst_first(alert: Alert) -> tuple[int, float]:
+    """Sort key for showing alerts: the highest risk first, then the newest first."""
+    return (-alert.risk.rank, -alert.created_at)
+
+
 @dataclass
 class _Pending:
     row: AnnotatedListener
@@ -264,7 +269,7 @@ def describe_port(row: AnnotatedListener) -> str:
 def more_alerts(alerts: list[Alert], now: float,
                 footer: str | None = "Every alert is listed in the portwatch window.") -> Alert:
     """One alert standing for several that came too fast to notify one by one."""
-    ordered = sorted(alerts, key=lambda alert: -alert.risk.rank)
+    ordered = sorted(alerts, key=worst_first)
     lines = [alert.title for alert in ordered[:MORE_LINES]]
     if len(ordered) > MORE_LINES:
         lines.append(f"… and {len(ordered) - MORE_LINES} more")

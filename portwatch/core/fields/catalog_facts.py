@@ -23,6 +23,11 @@ def note_record(note: SecurityNote) -> dict[str, Any]:
         "refs": list(note.refs),
         "origin": note.origin,
         "applies_to": list(note.applies_to),
+        "software": note.software,  # the software whose note it is (follows it to any port)
+        "platforms": list(note.platforms),  # os-release IDs it concerns; empty: every system
+        "versions": note.versions,  # affected versions ("< 20.08.2"); null: not stated
+        "unless": note.unless,  # the setting that makes it harmless, asked as a question
+        "local_users": note.local_users,  # it matters to this machine's other users too
     }
 
 
@@ -31,8 +36,8 @@ def listener_notes(item: AnnotatedListener) -> list[dict[str, Any]] | None:
     (false: context about another program, not part of the risk). None without an entry."""
     if item.entry is None:
         return None
-    applicable = item.assessment.applicable if item.assessment else ()
-    return [{**note_record(note), "applies": note in applicable} for note in item.entry.security]
+    counted = item.assessment.applicable if item.assessment else ()
+    return [{**note_record(note), "applies": note in counted} for note in all_notes(item)]
 
 
 def uses_text(item: AnnotatedListener) -> str:
@@ -49,28 +54,34 @@ def applicable(item: AnnotatedListener) -> tuple:
     return item.assessment.applicable
 
 
-def notes_in_order(item: AnnotatedListener) -> list:
-    """The port's notes, those that apply to the listening program first, each part worst
-    first: a CVE of another product that once used the port comes after what matters here."""
+def all_notes(item: AnnotatedListener) -> tuple:
+    """The port's notes and those of the software the program is (they follow it to any
+    port, so they are not all in the port's entry)."""
     notes = item.entry.security if item.entry is not None else ()
+    extra = tuple(n for n in applicable(item) if n not in notes)
+    return (*notes, *extra) if extra else notes
+
+
+def notes_in_order(item: AnnotatedListener) -> list:
+    """The notes, those that apply to the listening program first, each part worst first:
+    a CVE of another product that once used the port comes after what matters here."""
     counted = applicable(item)
-    return sorted(notes, key=lambda n: (n not in counted, -n.severity.rank))
+    return sorted(all_notes(item), key=lambda n: (n not in counted, -n.severity.rank))
 
 
 def notes_are_context(item: AnnotatedListener) -> bool:
     """True when the port has notes but none applies to the listening program (grey text)."""
-    entry = item.entry
-    return entry is not None and bool(entry.security) and not applicable(item)
+    return item.entry is not None and bool(all_notes(item)) and not applicable(item)
 
 
 def severity_sort_value(item: AnnotatedListener) -> int:
     """The worst note that applies, then the worst of all (context), then how many."""
-    entry = item.entry
-    if entry is None or not entry.security:
+    notes = all_notes(item)
+    if item.entry is None or not notes:
         return 0
     counted = max((_SEVERITY_RANK[n.severity] + 1 for n in applicable(item)), default=0)
-    highest = max(_SEVERITY_RANK[n.severity] for n in entry.security)
-    return counted * 100_000 + (highest + 1) * 1000 + len(entry.security)
+    highest = max(_SEVERITY_RANK[n.severity] for n in notes)
+    return counted * 100_000 + (highest + 1) * 1000 + len(notes)
 
 
 def short_name(software: str) -> str:

@@ -12,14 +12,19 @@ exact-port facts come before range facts (MyDoom's 3127-3198). Every fact keeps 
 ("bundled" or the user file's path). A broken user file is skipped and described in
 `Catalog.problems`; user files are only ever read.
 
-`Catalog.annotate(listener)` also tells which known uses the listening process matches (their
-`match` patterns) and weighs only the security notes that apply to that process (their
-`applies_to` patterns; see risk.py).
+The catalog is software-first: besides ports it knows software (how to recognise its process,
+its default ports, its notes). `Catalog.annotate(listener)` recognises the program the process
+is, on any port (recognition.py), and weighs that software's notes with the port's own notes
+by the written policy of risk.py. A software's default ports list it as a known use.
+
+What portwatch can see of the system for conditional notes (the distribution's os-release IDs,
+the ephemeral port range) is read once at load.
 """
 
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import enum
 import json
 import logging
@@ -30,7 +35,7 @@ from typing import Any
 from portwatch.assets import data_file
 from portwatch.core.files import paths
 from portwatch.core.files.yamlfile import YamlFileError, read_yaml
-from portwatch.core.knowledge.risk import assess, likely_uses, process_text
+from portwatch.core.knowledge.risk import Situation, assess
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -41,7 +46,10 @@ from portwatch.core.model import (
     Proto,
     SecurityNote,
     Severity,
+    Software,
 )
+from portwatch.core.probe import ephemeral_port_range
+from portwatch.core.recognition import SoftwareIndex, recognise
 
 log = logging.getLogger(__name__)
 
@@ -65,22 +73,44 @@ class CatalogDataError(RuntimeError):
     """The bundled catalog data is missing or damaged: a packaging fault, not the user's."""
 
 
-class _Facts:
-    """Uses and security notes of one layer (user or bundled), indexed for lookup."""
+def _note(n: dict[str, Any], origin: str, software: str | None = None,
+          executables: tuple[str, ...] = ()) -> SecurityNote:
+    """A security note; a software's note applies to its executables."""
+    return SecurityNote(n["title"], Severity(n["severity"]), n["kind"], n["note"],
+                        tuple(n["refs"]), origin, tuple(n.get("applies_to", ())) or executables,
+                        tuple(n.get("platforms", ())), n.get("versions"), n.get("unless"),
+                        bool(n.get("local_users")), software)
 
-    __slots__ = ("exact", "ranges")
+
+class _Facts:
+    """Uses, security notes and software of one layer (user or bundled), indexed for lookup."""
+
+    __slots__ = ("exact", "ranges", "software")
 
     def __init__(self) -> None:
         self.exact: dict[tuple[int, Proto], tuple[list[KnownUse], list[SecurityNote]]] = {}
         self.ranges: list[tuple[int, int, Proto, list[KnownUse], list[SecurityNote]]] = []
+        self.software: list[Software] = []
 
-    def add(self, entry: dict[str, Any], origin: str) -> None:
-        uses = [KnownUse(u["software"], u["note"], tuple(u["refs"]), origin,
-                         tuple(u.get("match", ())))
-                for u in entry["uses"]]
-        notes = [SecurityNote(n["title"], Severity(n["severity"]), n["kind"], n["note"],
-                              tuple(n["refs"]), origin, tuple(n.get("applies_to", ())))
-                 for n in entry["security"]]
+    def add_software(self, item: dict[str, Any], origin: str) -> None:
+        name = item["software"]
+        software = Software(
+            name, tuple(item["executables"]), tuple(item.get("packages", ())),
+            tuple((low, high, Proto(proto)) for low, high, proto in item["ports"]),
+            item["note"], tuple(item["refs"]),
+            tuple(_note(n, origin, name, tuple(item["executables"]))
+                  for n in item["security"]), origin)
+        self.software.append(software)
+        for low, high, proto in software.ports:
+            self.add({"ports": [[low, high]], "protos": [proto.value], "uses": [],
+                      "security": []}, origin, [software.as_use()])
+
+    def add(self, entry: dict[str, Any], origin: str,
+            extra_uses: list[KnownUse] | None = None) -> None:
+        uses = extra_uses or [KnownUse(u["software"], u["note"], tuple(u["refs"]), origin,
+                                       tuple(u.get("match", ())))
+                              for u in entry["uses"]]
+        notes = [_note(n, origin) for n in entry["security"]]
         for proto_name in entry["protos"]:
             proto = Proto(proto_name)
             for low, high in entry["ports"]:
@@ -106,9 +136,11 @@ class Catalog:
     """Registry meaning and curated facts for every port; immutable once loaded."""
 
     def __init__(self, registry_rows: list[list], layers: Iterable[_Facts],
-                 problems: Iterable[str] = ()) -> None:
+                 problems: Iterable[str] = (), situation: Situation | None = None) -> None:
         self._rows = registry_rows  # [port, "tcp/udp", name, description], sorted by port
         self._layers = tuple(layers)  # user first, then bundled
+        self.software = SoftwareIndex(item for layer in self._layers for item in layer.software)
+        self.situation = situation if situation is not None else Situation()
         self._cache: dict[tuple[int, Proto], CatalogEntry] = {}
         # (port, proto, exposure, process text) -> (likely uses, assessment): a service that
         # restarts, or many workers of one server, are matched once.
@@ -131,29 +163,38 @@ class Catalog:
             notes: list[SecurityNote] = []
             for layer in self._layers:
                 layer.collect(port, proto, uses, notes)
+            uses = _without_repeats(uses)
+            for software in self.software.at_port(port, proto):  # the notes of its software
+                notes.extend(note for note in software.security if note not in notes)
             entry = CatalogEntry(port, proto, service, description, tuple(uses), tuple(notes))
             self._cache[key] = entry
         return entry
 
     def annotate(self, listener: Listener) -> AnnotatedListener:
-        """The listener with its catalog entry, the known uses its process matches, and the
-        risk of the notes that apply to that process at its exposure (see risk.py)."""
+        """The listener with its catalog entry, the software its process is (on any port),
+        and the risk of the notes that count for it at its exposure (see risk.py)."""
         entry = self.lookup(listener.port, listener.proto)
         process = listener.process
         inner = listener.container.inner_process if listener.container else None
         if inner and process is not None:  # a forwarder: judge the program that answers
             process = ProcessInfo(process.pid, inner)
-        text = process_text(process)
-        key = (listener.port, listener.proto, listener.exposure, text)
+        package, version = package_of(process)
+        identity = (process.name, process.exe, process.cmdline, process.provenance,
+                    ) if process is not None else None
+        key = (listener.port, listener.proto, listener.exposure, identity)
         found = self._annotations.get(key)
         if found is None:
             if len(self._annotations) >= MAX_CACHED_ANNOTATIONS:
                 self._annotations.clear()  # a flood of distinct command lines: start over
-            found = (likely_uses(entry, text), assess(entry, listener.exposure,
-                                                      process if text else None))
+            recognition = recognise(process, entry.uses, self.software, package)
+            situation = (dataclasses.replace(self.situation, version=version) if version
+                         else self.situation)
+            found = (recognition, assess(entry, listener.exposure, process, recognition,
+                                         situation))
             self._annotations[key] = found
-        likely, assessment = found
-        return AnnotatedListener(listener, entry, assessment, likely)
+        recognition, assessment = found
+        return AnnotatedListener(listener, entry, assessment, recognition.uses,
+                                 recognition.by or None, recognition.flags)
 
     def _registry(self, port: int, proto: Proto) -> tuple[str | None, str | None]:
         rows = self._rows
@@ -172,6 +213,43 @@ def _row_port(row: list) -> int:
     return row[0]
 
 
+def package_of(process: ProcessInfo | None) -> tuple[str | None, str | None]:
+    """The name and version of the package that installed the process's executable, as the
+    provenance probe found it (core/probe/provenance.py); (None, None) when unknown."""
+    provenance = process.provenance if process is not None else None
+    package = provenance.package if provenance is not None else None
+    if package is None:
+        return None, None
+    return package.name, package.version
+
+
+def _without_repeats(uses: list[KnownUse]) -> list[KnownUse]:
+    """A software's default port may also list it by hand: keep the first of each name."""
+    seen: set[str] = set()
+    kept = []
+    for use in uses:
+        if use.software not in seen:
+            seen.add(use.software)
+            kept.append(use)
+    return kept
+
+
+def read_situation(os_release: Path = Path("/etc/os-release"),
+                   port_range: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")
+                   ) -> Situation:
+    """The distribution (ID and ID_LIKE of os-release; None when unreadable) and the
+    ephemeral port range (IANA's 49152-65535 when unreadable)."""
+    platform = None
+    try:
+        fields = dict(line.split("=", 1) for line in os_release.read_text(
+            encoding="utf-8", errors="replace").splitlines() if "=" in line)
+        ids = " ".join(fields.get(key, "").strip().strip('"\'') for key in ("ID", "ID_LIKE"))
+        platform = frozenset(ids.lower().split()) or None
+    except OSError as exc:
+        log.debug("cannot read %s: %s", os_release, exc)
+    return Situation(platform, None, ephemeral_port_range(str(port_range)))
+
+
 def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR) -> Catalog:
     """The bundled catalog plus the user's catalog.d/*.yaml (None: bundled data only).
 
@@ -184,6 +262,8 @@ def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR) -> Catalog
     curated = _load_bundled_json("curated.json")
     bundled = _Facts()
     try:
+        for item in curated.get("software", ()):
+            bundled.add_software(item, BUNDLED)
         for entry in curated["entries"]:
             bundled.add(entry, BUNDLED)
         rows = registry["rows"]
@@ -196,7 +276,7 @@ def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR) -> Catalog
         user = _load_user_dir(Path(user_dir), problems)
         if user is not None:
             layers.insert(0, user)
-    return Catalog(rows, layers, problems)
+    return Catalog(rows, layers, problems, read_situation())
 
 
 def _load_bundled_json(name: str) -> dict[str, Any]:
@@ -223,22 +303,25 @@ def _load_user_dir(directory: Path, problems: list[str]) -> _Facts | None:
         return None
     if not files:
         return None
-    from portwatch.core.knowledge.catalog_schema import SchemaError, check_document
+    from portwatch.core.knowledge.catalog_schema import SchemaError, check_catalog_file
 
     facts = _Facts()
     for path in files:
         try:
             data = read_yaml(path, kind="catalog file", max_bytes=MAX_USER_FILE_BYTES)
-            entries = check_document(data, str(path), bundled=False)
+            entries, software = check_catalog_file(data, str(path), bundled=False)
         except YamlFileError as exc:
             problems.append(f"{path}: {exc}; it was skipped.")
             continue
         except SchemaError as exc:
             problems.extend(f"{message} (the file was skipped)" for message in exc.messages)
             continue
+        for item in software:
+            facts.add_software(item, str(path))
         for entry in entries:
             facts.add(entry, str(path))
-        log.debug("read %d catalog entries from %s", len(entries), path)
+        log.debug("read %d catalog entries and %d software from %s", len(entries),
+                  len(software), path)
     return facts
 
 

@@ -7,11 +7,18 @@ entry (its number counting from 1, and its ports) and the field, so a person can
     catalog.d/mine.yaml, entry 3 (ports 8080): security[0].severity must be one of info, low,
     medium, high, not 'hgih'
 
-A checked document becomes a list of plain, JSON-ready entries:
+A checked document becomes plain, JSON-ready port entries and software:
 
     {"ports": [[lo, hi], ...], "protos": ["tcp", "udp"],
      "uses": [{"software", "note", "refs", "match"}],
-     "security": [{"title", "severity", "kind", "note", "refs", "applies_to"}]}
+     "security": [{"title", "severity", "kind", "note", "refs", "applies_to", <conditions>}]}
+    {"software": name, "executables": [...], "packages": [...], "ports": [[lo, hi, proto]],
+     "note", "refs", "security": [<notes as above>]}
+
+<conditions> are `platforms` (os-release IDs), `versions` ("< 7.2.4"), `unless` (the setting
+that makes the note harmless) and `local_users` (true: it matters on loopback too); each is
+present only when set. Files written before the `software` section existed are
+read unchanged: every new field is optional.
 
 `match` (on a use) and `applies_to` (on a security note) are optional lists of process patterns:
 lower-case text of 1-64 characters that portwatch looks for in the listening process's name,
@@ -29,6 +36,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from portwatch.core.model import Severity
+from portwatch.core.versions import condition_problem
 
 SCHEMA_VERSION = 1
 SEVERITIES = tuple(item.value for item in Severity)
@@ -43,11 +51,14 @@ MAX_PORT_ITEMS = 1000  # ports/ranges in one entry
 MAX_TEXT = 4000  # characters in one text field
 MAX_MESSAGES = 10  # messages reported per document
 
-_TOP_FIELDS = ("schema", "topic", "entries")
+_TOP_FIELDS = ("schema", "topic", "entries", "software")
+_SOFTWARE_FIELDS = ("name", "executables", "packages", "ports", "note", "refs", "security")
+_CONDITION_FIELDS = ("platforms", "versions", "unless", "local_users")
+_PORT_PROTO = re.compile(r"(\d+(?:\s*-\s*\d+)?)\s*/\s*(tcp|udp)")
 _ENTRY_FIELDS = ("ports", "proto", "uses", "security")
 _USE_FIELDS = ("software", "note", "refs", "match")
-_NOTE_FIELDS = ("title", "severity", "kind", "note", "refs", "applies_to")
-_PATTERN_FIELDS = ("match", "applies_to")  # optional lists of process patterns
+_NOTE_FIELDS = ("title", "severity", "kind", "note", "refs", "applies_to", *_CONDITION_FIELDS)
+_PATTERN_FIELDS = ("match", "applies_to", "executables", "packages", "platforms")
 MAX_PATTERN = 64  # characters in one process pattern
 _RANGE = re.compile(r"(\d+)\s*-\s*(\d+)")
 
@@ -75,12 +86,16 @@ class _Messages:
 
 
 def check_document(data: Any, source: str, *, bundled: bool) -> list[dict[str, Any]]:
-    """The normalised entries of one parsed YAML document (None, an empty file, has none).
+    """The normalised port entries of one parsed YAML document (None, an empty file, has
+    none). `source` names the file in messages. Raises SchemaError listing the mistakes."""
+    return check_catalog_file(data, source, bundled=bundled)[0]
 
-    `source` names the file in messages. Raises SchemaError listing the mistakes found.
-    """
+
+def check_catalog_file(data: Any, source: str, *,
+                       bundled: bool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The normalised port entries and software of one parsed YAML document."""
     if data is None:
-        return []
+        return [], []
     msgs = _Messages()
     if not isinstance(data, dict):
         raise SchemaError([f"{source}: must be a mapping with schema, topic and entries, "
@@ -98,9 +113,10 @@ def check_document(data: Any, source: str, *, bundled: bool) -> list[dict[str, A
         msgs.add(f"{source}: topic is missing")
     elif "topic" in data and (not isinstance(topic, str) or not topic.strip()):
         msgs.add(f"{source}: topic must be a short text, not {_show(topic)}")
-    entries = data.get("entries")
+    entries = data.get("entries", [] if "software" in data else None)
     result: list[dict[str, Any]] = []
-    if "entries" not in data:
+    software = _check_software_list(data.get("software", []), source, msgs, bundled)
+    if "entries" not in data and "software" not in data:
         msgs.add(f"{source}: entries is missing (a list of ports and what is known about them)")
     elif not isinstance(entries, list):
         msgs.add(f"{source}: entries must be a list, not {_kind(entries)}")
@@ -115,6 +131,53 @@ def check_document(data: Any, source: str, *, bundled: bool) -> list[dict[str, A
                 result.append(entry)
     if msgs.items:
         raise SchemaError(msgs.items)
+    return result, software
+
+
+def _check_software_list(items: Any, source: str, msgs: _Messages,
+                         bundled: bool) -> list[dict[str, Any]]:
+    if not isinstance(items, list):
+        msgs.add(f"{source}: software must be a list, not {_kind(items)}")
+        return []
+    if len(items) > MAX_ENTRIES:
+        msgs.add(f"{source}: has {len(items)} software items; at most {MAX_ENTRIES} are read")
+        return []
+    result = []
+    for number, raw in enumerate(items, start=1):
+        where = f"{source}, software {number}"
+        if not isinstance(raw, dict):
+            msgs.add(f"{where}: must be a mapping with name, executables, ports, note and refs,"
+                     f" not {_kind(raw)}")
+            continue
+        if isinstance(raw.get("name"), str):
+            where = f"{where} ({raw['name']})"
+        before = len(msgs.items)
+        for key in raw:
+            if key not in _SOFTWARE_FIELDS:
+                msgs.add(f"{where}: unknown field {_show(key)} "
+                         f"(expected {', '.join(_SOFTWARE_FIELDS)})")
+        item = {key: _check_field(raw, key, f"{where}: {key}", msgs, bundled)
+                for key in ("name", "executables", "packages", "note", "refs")}
+        if not item["executables"] and not item["packages"] and len(msgs.items) == before:
+            msgs.add(f"{where}: needs executables (the file names of its programs) or packages")
+        item["ports"] = _check_software_ports(raw.get("ports", []), where, msgs)
+        item["security"] = _check_list(raw, "security", _NOTE_FIELDS, where, msgs, bundled)
+        if len(msgs.items) == before:
+            result.append({"software": item.pop("name"), **item})
+    return result
+
+
+def _check_software_ports(raw: Any, where: str, msgs: _Messages) -> list[list[Any]]:
+    items = raw if isinstance(raw, list) else [raw]
+    result = []
+    for item in items[:MAX_PORT_ITEMS]:
+        found = _PORT_PROTO.fullmatch(item.strip()) if isinstance(item, str) else None
+        span = _parse_port_item(found[1]) if found else None
+        if span is None:
+            msgs.add(f"{where}: ports must be a list of \"6379/tcp\" or \"6942-6991/tcp\", "
+                     f"not {_show(item)}")
+            return []
+        result.append([*span, found[2]])
     return result
 
 
@@ -210,6 +273,9 @@ def _check_list(raw: dict, name: str, fields: tuple[str, ...], where: str, msgs:
                          f"(expected {', '.join(fields)})")
         checked = {key: _check_field(item, key, f"{where}: {path}.{key}", msgs, bundled)
                    for key in fields}
+        for key in _CONDITION_FIELDS:  # conditions are rare: kept only when set
+            if key in checked and not checked[key]:
+                del checked[key]
         result.append(checked)
     return result
 
@@ -220,8 +286,17 @@ def _check_field(item: dict, key: str, where: str, msgs: _Messages, bundled: boo
         return _check_refs(value, key in item, where, msgs, bundled)
     if key in _PATTERN_FIELDS:
         return _check_patterns(value, key in item, where, msgs)
+    if key in ("versions", "unless") and key not in item:
+        return None
+    if key == "local_users":
+        if value not in (None, True, False):
+            msgs.add(f"{where} must be true or false, not {_show(value)}")
+        return value is True
+    if key == "versions" and isinstance(value, str) and (problem := condition_problem(value)):
+        msgs.add(f"{where} {problem}")
+        return None
     if key not in item:
-        if key == "note" and "software" in item:  # a known use may be just the software's name
+        if key == "note" and ("software" in item or "name" in item):  # just the name is fine
             return ""
         msgs.add(f"{where} is missing")
         return ""

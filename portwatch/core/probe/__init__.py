@@ -17,48 +17,33 @@ Beside them: `provenance` and `packages` (where an executable comes from), `conn
 psutil is imported and /proc is read only inside this package. Every psutil and OS fault passes
 one boundary (`errors.boundary`) and comes out as data — a row whose owner is unknown and why,
 a snapshot marked partial, a problem sentence — never as an exception to the caller.
+
+The names below load their module when first used (PEP 562), so `portwatch lookup`, which
+reads only `kernel`, does not import psutil.
 """
 
-from portwatch.core.probe.exposure import classify
-from portwatch.core.probe.kernel import ephemeral_port_range
-from portwatch.core.probe.process_age import age_text
-from portwatch.core.probe.procinfo import (
-    FileDigest,
-    ProcessDetails,
-    ProcessSummary,
-    SocketSummary,
-    TerminateOutcome,
-    TerminateResult,
-    process_details,
-    sha256_file,
-    sha256_running,
-    terminate,
-)
-from portwatch.core.probe.scanner import (
-    HIDDEN_NEEDS_PRIVILEGES,
-    HIDDEN_NO_PROCESS,
-    ListenerScanner,
-    default_owner_cache,
-    scan_listeners,
-)
+from __future__ import annotations
 
-__all__ = [
-    "HIDDEN_NEEDS_PRIVILEGES",
-    "HIDDEN_NO_PROCESS",
-    "FileDigest",
-    "ListenerScanner",
-    "ProcessDetails",
-    "ProcessSummary",
-    "SocketSummary",
-    "TerminateOutcome",
-    "TerminateResult",
-    "age_text",
-    "classify",
-    "default_owner_cache",
-    "ephemeral_port_range",
-    "process_details",
-    "scan_listeners",
-    "sha256_file",
-    "sha256_running",
-    "terminate",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "classify": "exposure",
+    "ephemeral_port_range": "kernel",
+    "age_text": "process_age",
+    **dict.fromkeys(("FileDigest", "ProcessDetails", "ProcessSummary", "SocketSummary",
+                     "TerminateOutcome", "TerminateResult", "process_details", "sha256_file",
+                     "sha256_running", "terminate"), "procinfo"),
+    **dict.fromkeys(("HIDDEN_NEEDS_PRIVILEGES", "HIDDEN_NO_PROCESS", "ListenerScanner",
+                     "default_owner_cache", "scan_listeners"), "scanner"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # the next use is a plain lookup
+    return value

@@ -10,6 +10,7 @@ banner only emits what the user chose; the AlertCenter and the rules editor act 
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
 
@@ -26,13 +27,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from portwatch.core.alerts.rules import worst_first
 from portwatch.core.model import Alert, AlertKind, Risk
 from portwatch.gui.plain import plain_label
 from portwatch.gui.risk_style import RISK_COLORS, risk_icon, risk_label
 
 log = logging.getLogger(__name__)
 
-MAX_ALERTS = 50  # older alerts beyond this are dropped from the list (they are in History)
+MAX_ALERTS = 50  # the lowest, oldest alerts beyond this are dropped (they are in History)
 VISIBLE_ITEMS = 2.6  # the list scrolls beyond about this many alerts
 
 ACK_TOOLTIP = ("Never alert again for this program listening on this port with this exposure "
@@ -122,7 +124,8 @@ class AlertItem(QFrame):
 
 
 class AlertBanner(QFrame):
-    """The list of alerts the user has not dealt with, newest first; hidden when empty."""
+    """The list of alerts the user has not dealt with, worst first (highest risk, then
+    newest); hidden when empty."""
 
     show_requested = Signal(object)  # ListenerKey to select in the table
     acknowledge_requested = Signal(object)  # Alert: never alert for its listeners again
@@ -135,7 +138,7 @@ class AlertBanner(QFrame):
         self.setObjectName("alertBanner")
         self._items: list[AlertItem] = []
         self._can_ignore = False
-        self.dropped = 0  # alerts pushed out of the list by newer ones
+        self.dropped = 0  # alerts pushed out of the list by worse or newer ones
 
         self.header = plain_label("", self)
         font = self.header.font()
@@ -174,26 +177,29 @@ class AlertBanner(QFrame):
     # -- contents ----------------------------------------------------------------------------
 
     def add_alert(self, alert: Alert) -> AlertItem:
-        """Show a new alert at the top of the list."""
+        """Show a new alert in its place: after every alert of a higher risk, before the older
+        ones of its own risk. A full list drops its last (lowest, oldest) alert."""
         item = AlertItem(alert, self._list)
         item.show_clicked.connect(self._show)
         item.acknowledge_clicked.connect(self._acknowledge)
         item.ignore_clicked.connect(self.ignore_requested)
         item.dismiss_clicked.connect(self._dismiss)
         item.ignore_button.setVisible(self._can_ignore)
-        self._items.insert(0, item)
-        self._list_layout.insertWidget(0, item)
+        keys = [worst_first(other.alert) for other in self._items]
+        index = bisect.bisect_left(keys, worst_first(alert))  # before equals: newer
+        self._items.insert(index, item)
+        self._list_layout.insertWidget(index, item)
         while len(self._items) > MAX_ALERTS:
-            oldest = self._items.pop()
+            last = self._items.pop()
             self.dropped += 1
-            log.debug("alert list full; dropping %s", oldest.alert.title)
-            oldest.deleteLater()
+            log.debug("alert list full; dropping %s", last.alert.title)
+            last.deleteLater()
         self._refresh()
         self.scroll.verticalScrollBar().setValue(0)
         return item
 
     def alerts(self) -> list[Alert]:
-        """The alerts shown, newest first."""
+        """The alerts shown, worst first."""
         return [item.alert for item in self._items]
 
     def count(self) -> int:

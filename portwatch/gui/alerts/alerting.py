@@ -25,7 +25,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 
 from portwatch.core.alerts.decisions import describe_rule
 from portwatch.core.alerts.memory import AlertMemory, InMemoryAlertMemory
-from portwatch.core.alerts.rules import AlertRules, identity, more_alerts
+from portwatch.core.alerts.rules import AlertRules, identity, more_alerts, worst_first
 from portwatch.core.model import (
     Alert,
     AnnotatedListener,
@@ -209,7 +209,7 @@ class AlertCenter(QObject):
         if self.tray is not None:
             host = result.host_rows  # other network namespaces are not the machine's reach
             self.tray.set_counts(len(host), reachable_count(host))
-        for alert in result.alerts:
+        for alert in sorted(result.alerts, key=worst_first):  # the worst is told first
             self.raise_alert(alert)
 
     def raise_alert(self, alert: Alert) -> None:
@@ -328,6 +328,8 @@ class AlertCenter(QObject):
     def _alert_count_changed(self, count: int) -> None:
         if self.tray is not None:
             self.tray.set_alert_count(count)
+            shown = self.banner.alerts()  # worst first
+            self.tray.set_worst_alert(shown[0] if shown else None)
 
     def _show_message(self, text: str) -> None:
         show = getattr(self.window, "show_message", None)

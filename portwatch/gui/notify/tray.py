@@ -19,6 +19,8 @@ from PySide6.QtGui import QAction, QColor, QIcon, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon, QWidget
 
 from portwatch.assets import resource_file
+from portwatch.core.model import Alert
+from portwatch.core.text import visible
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,10 @@ def drawn_icon(state: TrayState, size: int = 64) -> QIcon:
     return QIcon(pixmap)
 
 
-def tooltip_text(listening: int | None, reachable: int, alerts: int, paused: bool) -> str:
-    """"portwatch — 23 listening, 4 reachable from the network, 2 new alerts"."""
+def tooltip_text(listening: int | None, reachable: int, alerts: int, paused: bool,
+                 worst: Alert | None = None) -> str:
+    """"portwatch — 23 listening, 4 reachable from the network, 2 new alerts", and on a second
+    line the worst of those alerts ("high risk: Docker API opened on 0.0.0.0:2375")."""
     if listening is None:
         parts = ["starting"]
     else:
@@ -89,7 +93,12 @@ def tooltip_text(listening: int | None, reachable: int, alerts: int, paused: boo
         if alerts:
             parts.append(f"{alerts} new alert" + ("" if alerts == 1 else "s"))
     text = "portwatch — " + ", ".join(parts)
-    return text + " (paused)" if paused else text
+    if paused:
+        text += " (paused)"
+    if alerts and worst is not None:
+        head = "Worst: " if alerts > 1 else ""
+        text += f"\n{head}{worst.risk.value} risk: {visible(worst.title)}"
+    return text
 
 
 class Tray(QObject):
@@ -105,6 +114,7 @@ class Tray(QObject):
         self._listening: int | None = None
         self._reachable = 0
         self._alerts = 0
+        self._worst: Alert | None = None
         self._paused = False
         self.icon = QSystemTrayIcon(self)
         self.menu = QMenu()
@@ -147,6 +157,12 @@ class Tray(QObject):
             self._alerts = max(0, count)
             self._apply()
 
+    def set_worst_alert(self, alert: Alert | None) -> None:
+        """The alert the tooltip names: the worst the user has not dealt with yet."""
+        if alert is not self._worst:
+            self._worst = alert
+            self._apply()
+
     def set_paused(self, paused: bool) -> None:
         if paused != self._paused:
             self._paused = paused
@@ -157,7 +173,8 @@ class Tray(QObject):
         self.icon.setToolTip(self.tooltip())
 
     def tooltip(self) -> str:
-        return tooltip_text(self._listening, self._reachable, self._alerts, self._paused)
+        return tooltip_text(self._listening, self._reachable, self._alerts, self._paused,
+                            self._worst)
 
     # -- showing -----------------------------------------------------------------------------
 

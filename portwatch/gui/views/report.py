@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from portwatch.core import fields
 from portwatch.core.model import (
+    FLAG_TEXT,
     AnnotatedListener,
     CatalogEntry,
     Exposure,
@@ -93,7 +94,9 @@ def entry_sections(entry: CatalogEntry | None, likely: tuple[KnownUse, ...] = ()
                  and note not in applicable else "",
                  "" if note.origin == "bundled" else f"from your catalog file {note.origin}"),
              refs=note.refs, color=risk_style.SEVERITY_COLORS[note.severity])
-        for note in sorted(entry.security, key=lambda n: -n.severity.rank)
+        for note in sorted((*entry.security, *(n for n in applicable or ()
+                                              if n not in entry.security)),
+                           key=lambda n: -n.severity.rank)
     )
     return [
         Section(f"Registry ({where})", (registry,)),
@@ -139,6 +142,15 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
     # connection from outside ("all interfaces; the firewall drops … policy drop").
     reach = reach_text(sock, item.firewall) if item.firewall else _REACH[sock.exposure]
     overview = [risk, Fact("Reach", reach)]
+    if item.likely_uses and item.recognised_by:
+        overview.append(Fact("Program", f"{item.likely_uses[0].software}, recognised by its"
+                                        f" {item.recognised_by}"))
+    provenance = sock.process.provenance if sock.process is not None else None
+    found = provenance.flags if provenance is not None else ()
+    extra = [flag for flag in item.flags if flag not in found]  # the Process section has those
+    if extra:
+        overview.append(Fact("Look twice", "; ".join(FLAG_TEXT.get(f, f) for f in extra),
+                             color=risk_style.RISK_TEXT_COLORS[Risk.MEDIUM]))
     if closing:
         overview.append(Fact("Now", "this socket is no longer listening; the row goes away in"
                                     " a moment"))
