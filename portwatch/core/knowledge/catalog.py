@@ -235,10 +235,10 @@ def _without_repeats(uses: list[KnownUse]) -> list[KnownUse]:
 
 
 def read_situation(os_release: Path = Path("/etc/os-release"),
-                   port_range: Path = Path("/proc/sys/net/ipv4/ip_local_port_range")
-                   ) -> Situation:
+                   port_range: Path | None = None) -> Situation:
     """The distribution (ID and ID_LIKE of os-release; None when unreadable) and the
-    ephemeral port range (IANA's 49152-65535 when unreadable)."""
+    ephemeral port range (the kernel's, read by the probe; IANA's 49152-65535 when
+    unreadable)."""
     platform = None
     try:
         fields = dict(line.split("=", 1) for line in os_release.read_text(
@@ -247,7 +247,8 @@ def read_situation(os_release: Path = Path("/etc/os-release"),
         platform = frozenset(ids.lower().split()) or None
     except OSError as exc:
         log.debug("cannot read %s: %s", os_release, exc)
-    return Situation(platform, None, ephemeral_port_range(str(port_range)))
+    ports = ephemeral_port_range(str(port_range)) if port_range else ephemeral_port_range()
+    return Situation(platform, None, ports)
 
 
 def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR) -> Catalog:
