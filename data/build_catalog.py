@@ -74,7 +74,7 @@ def compile_curated(curated_dir: Path = DATA / "curated") -> dict[str, Any]:
     """Every curated YAML file checked and normalised; raises SystemExit listing all mistakes."""
     import yaml
 
-    from portwatch.core.catalog_schema import SchemaError, check_catalog_file
+    from portwatch.core.knowledge.catalog_schema import SchemaError, check_catalog_file
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     files: dict[str, str] = {}

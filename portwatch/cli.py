@@ -75,13 +75,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         if only is not None and name != only:
             continue
-        try:
-            module = importlib.import_module(f"portwatch.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"portwatch.commands.{name}":
-                raise
-            continue  # a command not built yet
-        module.add_parser(subparsers)
+        importlib.import_module(f"portwatch.commands.{name}").add_parser(subparsers)
     for command in subparsers.choices.values():  # usage errors print that command's usage
         command.set_defaults(command_parser=command)
     return parser

@@ -15,10 +15,11 @@ import time
 from typing import Any, TextIO
 
 from portwatch.cli import UserError
-from portwatch.commands.termwidth import add_width_options, output_width, table_lines
-from portwatch.core import paths
-from portwatch.core.export import history_record
-from portwatch.core.history import (
+from portwatch.commands import table
+from portwatch.commands.termwidth import add_width_options, output_width
+from portwatch.core.files import paths
+from portwatch.core.output.export import history_record
+from portwatch.core.store.history import (
     HistoryError,
     HistoryEvent,
     HistoryReader,
@@ -26,7 +27,6 @@ from portwatch.core.history import (
     OutdatedSchema,
     describe_error,
 )
-from portwatch.core.text import visible
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -85,34 +85,16 @@ def read_events(since: float | None) -> list[HistoryEvent] | None:
         return reader.events(since=since)
 
 
-COLUMNS = ("TIME", "EVENT", "PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS",
-           "SERVICE", "RISK")
-
-
-def cells(item: HistoryEvent) -> tuple[str, ...]:
-    sock = item.listener
-    proc = sock.process
-    return (
-        item.iso_time,
-        item.event,
-        sock.proto.value,
-        sock.address,
-        str(sock.port),
-        sock.exposure.label,
-        str(proc.pid) if proc else "-",
-        visible(proc.name) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(item.service) if item.service else "-",
-        item.risk or "-",
-    )
-
-
-RIGHT = (4, 6)  # port and pid
-ELIDABLE = (7, 8)  # process and service: cut (widest first) to fit the width
-
-
 def print_events(events: list[HistoryEvent], out: TextIO, width: int | None = None) -> None:
-    lines = table_lines(COLUMNS, (cells(item) for item in events), width, RIGHT, ELIDABLE)
-    out.write("\n".join(lines) + "\n")
+    """The events as a table fitted to `width` columns (None: every cell in full)."""
+    columns = table.HISTORY_COLUMNS
+    rows = []
+    for item in events:
+        record = history_record(item)
+        rows.append((record["time"], record["event"], *table.cells(record, columns)))
+    table.print_table(("TIME", "EVENT", *table.headers(columns)), rows, out,
+                      right=table.right_aligned(columns, offset=2),
+                      elide=table.elidable(columns, offset=2), width=width)
 
 
 def run(args: argparse.Namespace) -> int:

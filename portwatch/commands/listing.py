@@ -8,13 +8,13 @@ import sys
 import textwrap
 from typing import Any
 
+from portwatch.commands import table
 from portwatch.commands.host_option import add_host_argument
-from portwatch.commands.termwidth import add_width_options, output_width, table_lines
-from portwatch.core import records
-from portwatch.core.exposure import address_key
+from portwatch.commands.termwidth import add_width_options, output_width
+from portwatch.core.fields import BY_KEY
 from portwatch.core.model import AnnotatedListener, Proto, Snapshot
-from portwatch.core.scanner import default_owner_cache, scan_listeners
-from portwatch.core.text import visible
+from portwatch.core.output import records
+from portwatch.core.probe import address_key, default_owner_cache, scan_listeners
 
 
 def add_parser(subparsers: Any) -> None:
@@ -42,19 +42,15 @@ def add_parser(subparsers: Any) -> None:
 
 
 def annotate(snapshot: Snapshot, firewall: Any = None) -> list[AnnotatedListener]:
-    """Join the scan with the catalog and the firewall's verdicts; without a catalog (not built
-    yet) its keys stay null."""
+    """Join the scan with the catalog and the firewall's verdicts (the catalog's problems, e.g.
+    a broken file of yours, go to stderr)."""
+    from portwatch.core.knowledge.catalog import load_catalog  # only when a scan needs it
     from portwatch.core.reach import ReachAnnotator
 
-    try:
-        from portwatch.core.catalog import load_catalog
-    except ImportError:
-        annotator = ReachAnnotator(None, firewall)
-    else:
-        catalog = load_catalog()
-        for problem in catalog.problems:
-            print(f"portwatch: {problem}", file=sys.stderr)
-        annotator = ReachAnnotator(catalog, firewall)
+    catalog = load_catalog()
+    for problem in catalog.problems:
+        print(f"portwatch: {problem}", file=sys.stderr)
+    annotator = ReachAnnotator(catalog, firewall)
     return [annotator.annotate(item) for item in snapshot.listeners]
 
 
@@ -68,8 +64,8 @@ def _connections(rows: list[AnnotatedListener], firewall: Any,
     """Each TCP listener's `connections` object (None for UDP, and for all when the dump
     failed: said on stderr). With `peers`, local peers' processes are looked up (a walk of
     every process's fds, as `ss -p` does)."""
-    from portwatch.core.connections import ConnectionIndex, established
-    from portwatch.core.sockdiag import SockDiagError
+    from portwatch.core.probe.connections import ConnectionIndex, established
+    from portwatch.core.probe.sockdiag import SockDiagError
 
     try:
         conns = established()
@@ -78,7 +74,7 @@ def _connections(rows: list[AnnotatedListener], firewall: Any,
         return {}
     owner_of = None
     if peers:
-        from portwatch.core.owners import OwnerMap
+        from portwatch.core.probe.owners import OwnerMap
 
         owner_of = OwnerMap().resolve
     index = ConnectionIndex(conns, firewall.local_addresses(), owner_of)
@@ -119,52 +115,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-COLUMNS = ("PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS", "USER", "SERVICE",
-           "SOFTWARE", "RISK")
-RIGHT = (2, 4)  # port and pid read best right-aligned
-ELIDABLE = (5, 6, 7, 8)  # process, user, service, software: cut (widest first) to fit
-
-
-def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
-    sock = item.listener
-    proc = sock.process
-    entry = item.entry
-    service = "-"
-    if entry is not None:
-        service = entry.service or "(not registered)"
-    # The known use the process matches (devpi-server on 3141), "-" when none does
-    software = short_name(item.likely_uses[0].software) if item.likely_uses else "-"
-    return (
-        sock.proto.value,
-        sock.address,
-        str(sock.port),
-        sock.exposure.label,
-        str(proc.pid) if proc else "-",
-        visible(proc.name) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(sock.user) if sock.user else "-",  # the socket's, when the owner is hidden
-        visible(service),
-        visible(software),
-        item.assessment.risk.value if item.assessment else "-",
-    )
-
-
-def short_name(software: str) -> str:
-    """"Docker Engine API (unencrypted)" -> "Docker Engine API": fits a table cell."""
-    name, _, _ = software.partition(" (")
-    return name or software
-
-
 def print_table(rows: list[AnnotatedListener], out: Any, width: int | None = None,
                 netns: bool = False) -> None:
     """The table, fitted to `width` columns (None: every cell in full); with `netns`, a last
     column names each row's network namespace."""
-    header, cells = COLUMNS, [table_cells(row) for row in rows]
-    if netns:
-        header = (*COLUMNS, "NETNS")
-        cells = [(*cell, visible(row.listener.netns or "host"))
-                 for cell, row in zip(cells, rows, strict=True)]
-    elidable = (*ELIDABLE, len(COLUMNS)) if netns else ELIDABLE
-    lines = table_lines(header, cells, width, RIGHT, elidable)
-    out.write("\n".join(lines) + "\n")
+    columns = table.LIST_COLUMNS + ((BY_KEY["netns"],) if netns else ())
+    table.print_table(table.headers(columns),
+                      [table.cells(records.listener_record(row), columns) for row in rows],
+                      out, right=table.right_aligned(columns), elide=table.elidable(columns),
+                      width=width)
     if not rows:
         out.write("(no listening sockets found)\n")

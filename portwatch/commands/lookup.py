@@ -12,9 +12,9 @@ import sys
 import textwrap
 from typing import Any, TextIO
 
-from portwatch.core import records
-from portwatch.core.catalog import MAX_PORT, Catalog, load_catalog
+from portwatch.core.knowledge.catalog import MAX_PORT, Catalog, load_catalog
 from portwatch.core.model import CatalogEntry, Proto
+from portwatch.core.output import records
 from portwatch.core.text import visible
 
 BOTH = (Proto.TCP, Proto.UDP)

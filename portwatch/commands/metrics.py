@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from portwatch.commands.listing import annotate, sort_key
+from portwatch.core.probe.scanner import default_owner_cache, scan_listeners
 from portwatch.core.prometheus import render
-from portwatch.core.scanner import default_owner_cache, scan_listeners
 
 
 def add_parser(subparsers: Any) -> None:

@@ -10,7 +10,7 @@ that file cannot be used, a warning goes to stderr and watching goes on.
 One recorder at a time: the portwatch window records the same events into the same file, so
 while a window of this user (and settings folder) runs, `watch` prints events but does not
 record them (`RecordUnlessWindow`, asked before each poll's recording, through the window's
-single-instance lock: core/instance.py). When the window closes, `watch` records again,
+single-instance lock: core/desktop/instance.py). When the window closes, `watch` records again,
 starting a new run with a snapshot of what is listening, as if it had just started.
 
 Each poll also goes to the outputs of watch_outputs.py (--textfile, --journal, --syslog, the
@@ -39,10 +39,16 @@ from portwatch.commands.termwidth import (
     fit_widths,
     output_width,
 )
-from portwatch.core import instance, paths
-from portwatch.core.export import event_record
-from portwatch.core.exposure import address_key
-from portwatch.core.history import (
+from portwatch.core.desktop import instance
+from portwatch.core.fields import BY_KEY, WATCH_LINE
+from portwatch.core.files import paths
+from portwatch.core.model import AnnotatedListener
+from portwatch.core.monitor import Monitor, PollResult, paired
+from portwatch.core.output import records
+from portwatch.core.output.export import event_record
+from portwatch.core.probe import ListenerScanner, address_key
+from portwatch.core.reach import ReachAnnotator
+from portwatch.core.store.history import (
     CHANGED,
     CLOSED,
     OPENED,
@@ -50,11 +56,7 @@ from portwatch.core.history import (
     iso_utc,
     open_history,
 )
-from portwatch.core.model import AnnotatedListener
-from portwatch.core.monitor import Monitor, PollResult, paired
-from portwatch.core.reach import ReachAnnotator
-from portwatch.core.scanner import ListenerScanner
-from portwatch.core.settings import load_settings
+from portwatch.core.store.settings import load_settings
 from portwatch.core.text import visible
 
 DEFAULT_INTERVAL = 2.0
@@ -101,10 +103,8 @@ def add_parser(subparsers: Any) -> None:
 
 def _annotator(err: TextIO) -> Any:
     """The catalog (or None when it is not available: listeners then have no meaning)."""
-    try:
-        from portwatch.core.catalog import load_catalog
-    except ImportError:
-        return None
+    from portwatch.core.knowledge.catalog import load_catalog
+
     try:
         catalog = load_catalog()
     except Exception as exc:  # a packaging fault must not stop monitoring
@@ -115,47 +115,45 @@ def _annotator(err: TextIO) -> Any:
     return catalog
 
 
-def _who(sock: Any, name: str | None = None) -> str:
-    """The owner: its name (or `name`, cut to fit) and PID, or the socket's user if hidden."""
-    proc = sock.process
-    if proc is not None:
-        return f"{visible(proc.name) if name is None else name} (pid {proc.pid})"
-    if sock.socket_user:
-        return f"(hidden owner, user {visible(sock.socket_user, 32)})"
-    return "(hidden owner)"
-
-
 def human_line(event: str, when: float, row: AnnotatedListener,
                previous: AnnotatedListener | None = None, width: int | None = None) -> str:
     """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
-    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner). To fit `width`
-    columns, the process name and the service are cut (the longer first); then the time loses
-    its date (19:04:05Z); then the service goes."""
-    sock = row.listener
-    proc = sock.process
-    name = visible(proc.name) if proc else ""
-    was = f" was {_who(previous.listener)}" if previous is not None else ""
-    netns = f"netns {visible(sock.netns, 40)}" if sock.netns else None
-    service = ""
-    if row.entry is not None:
-        service = visible(row.entry.service) if row.entry.service else "unregistered"
+    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner). The parts are
+    the fields' own words (portwatch.core.fields). To fit `width` columns, the process name and
+    the service are cut (the longer first); then the time loses its date (19:04:05Z); then the
+    service goes. The PID is never cut."""
+    record = records.listener_record(row)
+    owner_line = BY_KEY["process"].line
+    assert owner_line is not None
+    was = f" was {owner_line(records.listener_record(previous))}" if previous else ""
+    parts = []
+    for field in WATCH_LINE:
+        assert field.line is not None
+        text = field.line(record)
+        if text is not None:
+            parts.append((field.key, text))
+    known = record["pid"] is not None
+    name = visible(record["process"], 40) if known else ""
+    service = dict(parts).get("service")
 
     def line(stamp: str, name: str, service: str | None) -> str:
-        parts = [stamp, f"{event:<6}", f"{sock.proto.value} {sock.endpoint}",
-                 _who(sock, name) + was, sock.exposure.label]
-        if netns:
-            parts.append(netns)
-        if row.entry is not None and service is not None:
-            parts.append(service)
-        if row.assessment is not None:
-            parts.append(f"risk {row.assessment.risk.value}")
-        return "  ".join(parts)
+        out = [stamp, f"{event:<6}"]
+        for key, text in parts:
+            if key == "process":
+                text = (f"{name} (pid {record['pid']})" if known else text) + was
+            elif key == "service":
+                if service is None:
+                    continue
+                text = service
+            out.append(text)
+        return "  ".join(out)
 
     long_stamp = iso_utc(when)
     full = line(long_stamp, name, service)
     if width is None or len(full) <= width:
         return full
     short_stamp = long_stamp.partition("T")[2] or long_stamp
+    fitted = full
     for stamp, kept, least in ((long_stamp, service, MIN_ELIDED),
                                (short_stamp, service, MIN_ELIDED), (short_stamp, None, 4)):
         whole = line(stamp, name, kept)

@@ -170,7 +170,7 @@ class Outputs:
 
 def _alert_memory(history: Any) -> Any:
     """A memory for this run, with the window's acknowledgements and ignore rules."""
-    from portwatch.core.memory import InMemoryAlertMemory
+    from portwatch.core.alerts.memory import InMemoryAlertMemory
 
     memory = InMemoryAlertMemory()
     store = getattr(history, "store", None)
@@ -207,7 +207,7 @@ def build_outputs(args: argparse.Namespace, settings: Any, monitor: Any, history
         say(f"warning: {message}")
     rules = None
     if channels or args.textfile is not None:
-        from portwatch.core.alerts import AlertRules
+        from portwatch.core.alerts.rules import AlertRules
 
         rules = AlertRules.from_settings(settings, _alert_memory(history))
         monitor.alert_rules = rules

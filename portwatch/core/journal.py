@@ -28,8 +28,8 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
-from portwatch.core.export import event_record
 from portwatch.core.model import AnnotatedListener, Risk
+from portwatch.core.output.export import event_record
 
 DEFAULT_SOCKET = "/run/systemd/journal/socket"
 SOCKET_ENV = "PORTWATCH_JOURNAL_SOCKET"

@@ -72,6 +72,11 @@ class Risk(enum.StrEnum):
     def rank(self) -> int:
         return list(Risk).index(self)
 
+    @property
+    def label(self) -> str:
+        """"High", "Medium", "Low", "None": the word the table and the details show."""
+        return self.value.capitalize()
+
 
 @dataclass(frozen=True, slots=True)
 class Package:
@@ -119,6 +124,7 @@ class ProcessInfo:
     create_time: float | None = None  # seconds since the epoch; with pid, identifies the process
     ppid: int | None = None
     provenance: Provenance | None = None  # None: not examined (not on this system)
+    parent: str | None = None  # the parent process's name
 
 
 class Holder(NamedTuple):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from portwatch.core.alerts import AlertRules, identity
+from portwatch.core.alerts.rules import AlertRules, identity
 from portwatch.core.model import ListenerIdentity
 
 if TYPE_CHECKING:

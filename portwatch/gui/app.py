@@ -4,7 +4,7 @@ thread and the main window, wires them together and owns their lifetime.
 `run_gui()` adds the features that live in their own modules, each optional (a failure is
 logged and told in the status bar, never a window that does not open): one instance per user
 (single_instance.py), the history store opened in the worker thread and its History tab
-(core/history.py, history_view.py), alert rules, tray, notifications and the alerts banner
+(core/store/history.py, history_view.py), alert rules, tray, notifications and the alerts banner
 (alerting.py). The Monitor built by `build_monitor()` is the one place where alert rules and
 history plug in (its `alert_rules` and `history` attributes).
 """
@@ -23,15 +23,15 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from portwatch.assets import resource_file
-from portwatch.core import paths
+from portwatch.core.files import paths
 from portwatch.core.monitor import Monitor
+from portwatch.core.probe import ListenerScanner
 from portwatch.core.reach import ReachAnnotator
-from portwatch.core.scanner import ListenerScanner
-from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
-from portwatch.gui.main_window import MainWindow
+from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.quit_signals import QuitOnSignals
 from portwatch.gui.theme import SchemeFollower
-from portwatch.gui.window_state import load_window_state, save_window_state
+from portwatch.gui.views.main_window import MainWindow
+from portwatch.gui.views.window_state import load_window_state, save_window_state
 from portwatch.gui.worker import MIN_INTERVAL, MonitorThread
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,7 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
     problems: list[str] = []
     catalog = None
     try:
-        from portwatch.core.catalog import load_catalog
+        from portwatch.core.knowledge.catalog import load_catalog
 
         catalog = load_catalog()
         problems.extend(catalog.problems)
@@ -159,7 +159,7 @@ def history_hooks(monitor: Monitor, settings: Settings
     """Open the history store as `monitor.history` and close it again, both in the worker
     thread (an SQLite connection belongs to the thread that opened it)."""
     def setup() -> list[str]:
-        from portwatch.core.history import attach_history
+        from portwatch.core.store.history import attach_history
 
         return attach_history(monitor, paths.history_file(),
                               retention_days=settings.history_retention_days)
@@ -185,7 +185,7 @@ def _optional(what: str, problems: list[str], build: Callable[[], Any]) -> Any:
 
 def add_history_tab(window: MainWindow) -> QWidget:
     """The History tab; its timeline is built when the tab is first opened (start-up speed)."""
-    from portwatch.gui.history_tab import LazyHistoryTab
+    from portwatch.gui.views.history_tab import LazyHistoryTab
 
     tab = LazyHistoryTab(paths.history_file())
     window.add_tab(tab, "History")
@@ -261,6 +261,6 @@ def _install_channels(app: QApplication, gui: PortwatchGui) -> Any:
 
 
 def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings) -> Any:
-    from portwatch.gui.alerting import install_alerting
+    from portwatch.gui.alerts.alerting import install_alerting
 
     return install_alerting(app, gui, settings)

@@ -13,7 +13,6 @@ from PySide6.QtGui import QColor, QGuiApplication, QIcon, QPainter, QPalette, QP
 
 from portwatch.core.model import Risk, Severity
 
-RISK_LABELS = {Risk.HIGH: "High", Risk.MEDIUM: "Medium", Risk.LOW: "Low", Risk.NONE: "None"}
 UNKNOWN_RISK_LABEL = "?"
 
 # Fills readable on light and dark palettes; the icon carries the colour, the text the word.
@@ -78,7 +77,7 @@ def muted_color() -> str:
 
 
 def risk_label(risk: Risk | None) -> str:
-    return RISK_LABELS[risk] if risk is not None else UNKNOWN_RISK_LABEL
+    return risk.label if risk is not None else UNKNOWN_RISK_LABEL
 
 
 @functools.cache

@@ -10,18 +10,14 @@ held, connects, sends "raise" and ends.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import stat
-import tempfile
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from portwatch.core import paths
+from portwatch.core.desktop import instance
 
 log = logging.getLogger(__name__)
 
@@ -32,42 +28,12 @@ CONNECT_TIMEOUT_MS = 1000
 CONNECT_ATTEMPTS = 5  # the first instance may hold the lock a moment before it listens
 
 
-def private_directory() -> Path | None:
-    """A directory only this user can use, or None (logged) when there is none."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and _is_private(Path(runtime)):
-        return Path(runtime)
-    if not hasattr(os, "getuid"):  # Windows: QLocalServer uses a named pipe, no directory
-        return Path(tempfile.gettempdir())
-    folder = Path(tempfile.gettempdir()) / f"portwatch-{os.getuid()}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-    except OSError as exc:
-        log.warning("single instance: cannot create %s (%s)", folder, exc)
-        return None
-    if not _is_private(folder):
-        log.warning("single instance: %s is not a private directory of this user", folder)
-        return None
-    return folder
-
-
-def _is_private(folder: Path) -> bool:
-    try:
-        info = folder.lstat()
-    except OSError:
-        return False
-    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
-            and not info.st_mode & (stat.S_IRWXG | stat.S_IRWXO))
-
-
 def socket_path(config_dir: Path | None = None) -> str | None:
     """Where this user's (and this config directory's) instance listens."""
-    folder = private_directory()
+    folder = instance.private_directory(create=True)
     if folder is None:
         return None
-    config = str((config_dir or paths.config_dir()).expanduser().resolve())
-    digest = hashlib.sha256(config.encode()).hexdigest()[:12]
-    return str(folder / f"portwatch-{digest}.sock")
+    return str(folder / f"{instance.instance_name(config_dir)}.sock")
 
 
 class SingleInstance(QObject):

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from portwatch.assets import data_file
-from portwatch.core.catalog import load_catalog
-from portwatch.core.catalog_schema import (
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.catalog_schema import (
     KINDS,
     SEVERITIES,
     SchemaError,

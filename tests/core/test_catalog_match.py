@@ -7,8 +7,9 @@ import textwrap
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
-from portwatch.core.catalog_schema import SchemaError, check_document
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.catalog_schema import SchemaError, check_document
+from portwatch.core.knowledge.risk import CANNOT_SEE
 from portwatch.core.model import (
     Exposure,
     Family,
@@ -17,7 +18,6 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.core.risk import CANNOT_SEE
 
 ALL, LOOP = Exposure.ALL_INTERFACES, Exposure.LOOPBACK
 
@@ -248,7 +248,7 @@ def test_annotate_is_cached_per_program(bundled):
 
 
 def test_listener_records_show_likely_software_and_which_notes_apply(bundled):
-    from portwatch.core import records
+    from portwatch.core.output import records
 
     devpi = records.listener_record(bundled.annotate(listen(3141, proc("devpi-server"),
                                                             "127.0.0.1")))
@@ -273,7 +273,7 @@ def test_listener_records_show_likely_software_and_which_notes_apply(bundled):
 def test_a_softwares_notes_come_along_to_another_port(bundled):
     """Redis on 7777: the notes that make it medium are in list --json's "security" (they are
     not the port's), marked as applying, and the window's Security cell names them."""
-    from portwatch.core import records
+    from portwatch.core.output import records
 
     redis = proc("redis-server", "*:7777", exe="/usr/bin/redis-server")
     item = bundled.annotate(listen(7777, redis))

@@ -22,11 +22,11 @@ from typing import ClassVar
 import pytest
 from namespaces import root_skip_reason, scan_until
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import ContainerInfo, Exposure, Listener, ProcessInfo, Proto, Risk
+from portwatch.core.output.records import listener_record
 from portwatch.core.probe import containers
-from portwatch.core.records import listener_record
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core.probe.scanner import ListenerScanner
 
 BUSYBOX = "/bin/busybox"  # busybox-static: runs in a rootfs without a libc
 RUNTIME = ["--runtime", "runc"]  # crun refuses the hybrid cgroup layout of these machines

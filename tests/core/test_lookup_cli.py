@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Proto
 
 

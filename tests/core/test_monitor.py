@@ -106,7 +106,7 @@ def test_a_socket_that_another_process_holds_now_is_one_owner_change():
     """The server exits, the child it leaked the socket to keeps it (tests/core/test_holders.py
     does it with real processes): the table sees a close and an open (rows are keyed by pid),
     watch and history one `changed` event with the previous owner."""
-    from portwatch.core.history_events import CHANGED, events_of
+    from portwatch.core.store.history_events import CHANGED, events_of
 
     def socket_of(pid, name, inode):
         return Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 8080, Exposure.LOOPBACK,

@@ -14,7 +14,7 @@ from namespaces import named_netns, root_skip_reason, scan_until, unique
 
 from portwatch.core.model import Exposure
 from portwatch.core.probe.netns import NamespaceScanner
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core.probe.scanner import ListenerScanner
 
 pytestmark = pytest.mark.skipif(bool(root_skip_reason("ip", "unshare")),
                                 reason=root_skip_reason("ip", "unshare") or "")

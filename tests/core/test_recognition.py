@@ -8,7 +8,7 @@ import textwrap
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import (
     EXE_DELETED,
     EXE_IN_TEMP_DIR,

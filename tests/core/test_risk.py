@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.risk import (
+    CANNOT_SEE,
+    NOTHING_KNOWN,
+    Fit,
+    assess,
+    forwarder,
+    note_fit,
+)
 from portwatch.core.model import (
     CatalogEntry,
     Exposure,
@@ -17,14 +25,6 @@ from portwatch.core.model import (
     Severity,
 )
 from portwatch.core.recognition import recognise
-from portwatch.core.risk import (
-    CANNOT_SEE,
-    NOTHING_KNOWN,
-    Fit,
-    assess,
-    forwarder,
-    note_fit,
-)
 
 ALL, LAN, LOOP = Exposure.ALL_INTERFACES, Exposure.LOCAL_NETWORK, Exposure.LOOPBACK
 REF = ("https://example.org/",)

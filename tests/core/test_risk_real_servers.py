@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Exposure, Risk
-from portwatch.core.scanner import scan_listeners
+from portwatch.core.probe.scanner import scan_listeners
 
 POSTGRES = Path("/usr/lib/postgresql/15/bin")
 SSHD = Path("/usr/sbin/sshd")

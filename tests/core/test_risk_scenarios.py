@@ -37,10 +37,10 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.risk import NOTHING_KNOWN
 from portwatch.core.model import Exposure, Proto, Risk
-from portwatch.core.risk import NOTHING_KNOWN
-from portwatch.core.scanner import scan_listeners
+from portwatch.core.probe.scanner import scan_listeners
 
 ALL, LAN, LOOP = Exposure.ALL_INTERFACES, Exposure.LOCAL_NETWORK, Exposure.LOOPBACK
 PYTHON = os.path.realpath(sys.executable)
@@ -373,8 +373,8 @@ def test_the_suite_covers_what_the_issue_asks():
 def test_the_dhclient_cve_counts_only_on_red_hat_family_systems(catalog):
     """CVE-2018-1111 is about RHEL 6/7 and Fedora 28: context on Debian, a question when the
     distribution is unknown, a vulnerability to check on Fedora."""
+    from portwatch.core.knowledge.risk import Situation, assess
     from portwatch.core.model import Family, Listener, ProcessInfo
-    from portwatch.core.risk import Situation, assess
 
     dhclient = ProcessInfo(1, "dhclient", "root", "/usr/sbin/dhclient", ("dhclient", "eth0"))
     listener = Listener(Proto.UDP, Family.IPV4, "0.0.0.0", 68, ALL, dhclient)

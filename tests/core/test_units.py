@@ -13,10 +13,10 @@ import time
 import pytest
 from namespaces import V1_SYSTEMD, V2_UNIFIED, move_into, root_skip_reason, unique, unit_cgroup
 
+from portwatch.core.output.records import listener_record
 from portwatch.core.probe import units
 from portwatch.core.probe.origins import Origins
-from portwatch.core.records import listener_record
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core.probe.scanner import ListenerScanner
 
 
 def skip_without(root) -> None:

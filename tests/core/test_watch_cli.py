@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from portwatch.commands.watch import human_line
-from portwatch.core import paths
-from portwatch.core.history import HistoryError, HistoryReader
+from portwatch.core.files import paths
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -30,6 +29,7 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
+from portwatch.core.store.history import HistoryError, HistoryReader
 
 TIMEOUT = 30.0
 

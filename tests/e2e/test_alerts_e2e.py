@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 from desktop import PortwatchProcess, wait_until
 
-from portwatch.core import paths
-from portwatch.core.history import HistoryStore
+from portwatch.core.files import paths
 from portwatch.core.model import IgnoreRule
+from portwatch.core.store.history import HistoryStore
 
 pytestmark = pytest.mark.e2e
 

@@ -26,7 +26,7 @@ from portwatch.core.channels import Channels, load_channels
 from portwatch.core.channels.config import ChannelConfig, parse_channels
 from portwatch.core.channels.send import ChannelError, send
 from portwatch.core.model import Alert, AlertKind, Risk
-from portwatch.core.settings import Settings, load_settings, save_settings
+from portwatch.core.store.settings import Settings, load_settings, save_settings
 
 SECRET = "s3cret-Tok3n"  # noqa: S105 - the tests' own made-up secret
 

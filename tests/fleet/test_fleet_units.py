@@ -9,12 +9,12 @@ import json
 import pytest
 from fleet import annotated
 
-from portwatch.core import records
-from portwatch.core.alerts import AlertRules
-from portwatch.core.export import event_record
-from portwatch.core.memory import InMemoryAlertMemory
+from portwatch.core.alerts.memory import InMemoryAlertMemory
+from portwatch.core.alerts.rules import AlertRules
 from portwatch.core.model import IgnoreRule, Risk, Snapshot
 from portwatch.core.monitor import PollResult
+from portwatch.core.output import records
+from portwatch.core.output.export import event_record
 from portwatch.core.outstanding import OutstandingAlerts
 from portwatch.core.remote import (
     check_host,

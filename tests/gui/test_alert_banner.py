@@ -19,8 +19,8 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.gui import alert_banner
-from portwatch.gui.alert_banner import AlertBanner
+from portwatch.gui.alerts import alert_banner
+from portwatch.gui.alerts.alert_banner import AlertBanner
 
 HOSTILE = "<img src=x><b>bold</b>"
 

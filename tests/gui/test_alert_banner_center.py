@@ -13,8 +13,8 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from portwatch.core.alerts import AlertRules, identity
-from portwatch.core.memory import InMemoryAlertMemory
+from portwatch.core.alerts.memory import InMemoryAlertMemory
+from portwatch.core.alerts.rules import AlertRules, identity
 from portwatch.core.model import (
     Alert,
     AlertKind,
@@ -28,10 +28,10 @@ from portwatch.core.model import (
     Snapshot,
 )
 from portwatch.core.monitor import PollResult
-from portwatch.core.settings import Settings
-from portwatch.gui.alerting import AlertCenter, reachable_count
-from portwatch.gui.notify import NullNotifier
-from portwatch.gui.tray import Tray, TrayState
+from portwatch.core.store.settings import Settings
+from portwatch.gui.alerts.alerting import AlertCenter, reachable_count
+from portwatch.gui.notify.desktop import NullNotifier
+from portwatch.gui.notify.tray import Tray, TrayState
 
 
 def row(port: int, exposure: Exposure = Exposure.LOOPBACK, name: str = "python3"):
@@ -252,7 +252,7 @@ def test_a_failed_acknowledgement_is_reported(qtbot, worker_thread):
 def test_memory_follows_the_monitors_history_store():
     from types import SimpleNamespace
 
-    from portwatch.gui.alerting import MonitorAlertMemory
+    from portwatch.gui.alerts.alerting import MonitorAlertMemory
 
     monitor = SimpleNamespace(history=None)
     memory = MonitorAlertMemory(monitor)
@@ -271,7 +271,7 @@ def test_install_alerting_without_a_tray(qapp, qtbot, worker_thread, monkeypatch
     from types import SimpleNamespace
 
     from portwatch.core.monitor import Monitor
-    from portwatch.gui.alerting import install_alerting
+    from portwatch.gui.alerts.alerting import install_alerting
 
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
     window = FakeWindow()
@@ -292,7 +292,7 @@ def test_install_alerting_without_a_tray(qapp, qtbot, worker_thread, monkeypatch
 
 
 def test_a_burst_of_alerts_is_folded_into_one_notification(center_parts, qtbot, monkeypatch):
-    from portwatch.gui import alerting
+    from portwatch.gui.alerts import alerting
 
     monkeypatch.setattr(alerting, "BURST_WINDOW", 0.3)
     center, _window, notifier, _tray, _memory = center_parts
@@ -320,8 +320,8 @@ def test_acknowledging_writes_the_sqlite_memory_in_its_own_thread(qtbot, worker_
     banner must reach it in the worker's thread, and survive a restart."""
     from types import SimpleNamespace
 
-    from portwatch.core.history import HistoryStore
-    from portwatch.gui.alerting import MonitorAlertMemory
+    from portwatch.core.store.history import HistoryStore
+    from portwatch.gui.alerts.alerting import MonitorAlertMemory
 
     path = tmp_path / "history.sqlite3"
     monitor = SimpleNamespace(history=None)

@@ -8,11 +8,11 @@ import pytest
 from gui_rows import listener
 from PySide6.QtGui import QTextDocument
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Proto, Snapshot
 from portwatch.core.monitor import Monitor
-from portwatch.gui.details_pane import DetailsPane
-from portwatch.gui.listener_model import SORT_ROLE, Column, ListenerModel
+from portwatch.gui.models.listener_model import SORT_ROLE, Column, ListenerModel
+from portwatch.gui.views.details_pane import DetailsPane
 
 TOOLTIP = 3  # Qt.ItemDataRole.ToolTipRole
 

@@ -11,17 +11,17 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QTableView
 
+from portwatch.core.fields import address_sort_key
 from portwatch.core.model import Risk
 from portwatch.gui import risk_style
-from portwatch.gui.filter_proxy import ListenerFilterProxy
-from portwatch.gui.listener_model import (
+from portwatch.gui.models.filter_proxy import ListenerFilterProxy
+from portwatch.gui.models.listener_model import (
     ROW_ROLE,
     SORT_ROLE,
     STATE_ROLE,
     Column,
     ListenerModel,
     RowState,
-    address_sort_key,
 )
 
 
@@ -303,9 +303,9 @@ def test_reach_column_shows_the_firewall_verdict_and_its_rule(model):
 
 def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_details(
         qtmodeltester, model):
+    from portwatch.core.fields import FLAG_MARKER
     from portwatch.core.model import Holder, Package, Provenance
-    from portwatch.gui import report
-    from portwatch.gui.listener_model import FLAG_MARKER
+    from portwatch.gui.views import report
 
     scripted = ScriptedMonitor()
     base = listener(80, name="nginx", user="root", exe="/usr/sbin/nginx")
@@ -329,7 +329,7 @@ def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_d
     assert model.index(hidden_row, Column.USER).data() == "postgres"
     tip.setHtml(model.index(hidden_row, Column.USER).data(Qt.ItemDataRole.ToolTipRole))
     assert "A process of user postgres." in tip.toPlainText()
-    from portwatch.gui.filter_proxy import ListenerFilter, matches
+    from portwatch.gui.models.filter_proxy import ListenerFilter, matches
 
     hidden_item = model.index(hidden_row, 0).data(ROW_ROLE)
     assert matches(hidden_item, ListenerFilter(text="postgres"))  # searchable by its user

@@ -12,14 +12,14 @@ import pytest
 from gui_rows import FixedCatalog
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from portwatch.core import autostart
+from portwatch.core.desktop import autostart
 from portwatch.core.model import Snapshot
 from portwatch.core.monitor import Monitor
-from portwatch.core.settings import Settings, load_settings
+from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui
-from portwatch.gui.main_window import MainWindow
-from portwatch.gui.preferences import RESTART_NOTE, PreferencesDialog
 from portwatch.gui.theme import is_dark
+from portwatch.gui.views.main_window import MainWindow
+from portwatch.gui.views.preferences import RESTART_NOTE, PreferencesDialog
 
 CHANGED = Settings(poll_interval=7.5, start_minimised=True, start_at_login=True,
                    notifications=False, alert_min_polls=4, alert_ephemeral_udp=True,
@@ -142,7 +142,7 @@ def test_an_autostart_entry_that_cannot_be_written_is_told(qtbot, config_home):
 
 
 def test_ok_saves_the_file_and_applies_to_the_running_program(qtbot, tmp_path, monkeypatch):
-    from portwatch.gui.alerting import install_alerting
+    from portwatch.gui.alerts.alerting import install_alerting
 
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
     path = tmp_path / "settings.yaml"

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
-from portwatch.gui import tray as tray_module
-from portwatch.gui.tray import CloseToTray, Tray, TrayState, drawn_icon, state_icon, tooltip_text
+from portwatch.gui.notify import tray as tray_module
+from portwatch.gui.notify.tray import (
+    CloseToTray,
+    Tray,
+    TrayState,
+    drawn_icon,
+    state_icon,
+    tooltip_text,
+)
 
 
 def test_tooltip_counts():

@@ -18,16 +18,16 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from portwatch.core.model import CatalogEntry, ContainerInfo, KnownUse, Proto
 from portwatch.core.monitor import Monitor
-from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES
-from portwatch.core.settings import Settings, load_settings
-from portwatch.gui import report
+from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui, qt_message_handler, window_icon
-from portwatch.gui.filter_proxy import ListenerFilter
-from portwatch.gui.listener_model import ROW_ROLE, Column
-from portwatch.gui.lookup_dialog import LookupDialog
-from portwatch.gui.main_window import MainWindow
-from portwatch.gui.preferences import PreferencesDialog
-from portwatch.gui.status import hidden_summary
+from portwatch.gui.models.filter_proxy import ListenerFilter
+from portwatch.gui.models.listener_model import ROW_ROLE, Column
+from portwatch.gui.views import report
+from portwatch.gui.views.lookup_dialog import LookupDialog
+from portwatch.gui.views.main_window import MainWindow
+from portwatch.gui.views.preferences import PreferencesDialog
+from portwatch.gui.views.status import hidden_summary
 
 
 @pytest.fixture
@@ -170,7 +170,7 @@ def test_lookup_dialog_from_the_pane_and_the_menu(qtbot, window, scripted):
 
 
 def test_lookup_dialog_with_the_real_catalog(qtbot):
-    from portwatch.core.catalog import load_catalog
+    from portwatch.core.knowledge.catalog import load_catalog
 
     dialog = LookupDialog(load_catalog(None))
     qtbot.addWidget(dialog)
@@ -360,7 +360,7 @@ def test_details_mark_likely_uses_and_notes_about_other_software():
 
 
 def test_the_shown_count_follows_highlight_removals(qtbot, scripted):
-    from portwatch.gui.listener_model import ListenerModel
+    from portwatch.gui.models.listener_model import ListenerModel
 
     win = MainWindow(Settings(), FixedCatalog(), model=ListenerModel(highlight_seconds=0.05))
     qtbot.addWidget(win)

@@ -48,7 +48,7 @@ sys.path[:0] = [str(REPO), str(HERE)]
 
 from load import StandardLoad  # noqa: E402
 
-from portwatch.core.scanner import ListenerScanner  # noqa: E402
+from portwatch.core.probe.scanner import ListenerScanner  # noqa: E402
 
 NA = "n/a (not built yet)"
 
@@ -162,9 +162,9 @@ MONITOR_CHILD = textwrap.dedent(
     import json, os, sys, time
     sys.path.insert(0, sys.argv[2])
     from portwatch.core.monitor import Monitor
-    from portwatch.core.scanner import ListenerScanner
+    from portwatch.core.probe.scanner import ListenerScanner
     try:
-        from portwatch.core.catalog import load_catalog
+        from portwatch.core.knowledge.catalog import load_catalog
         annotator, with_catalog = load_catalog(), True
     except ImportError:
         annotator, with_catalog = None, False
@@ -324,7 +324,7 @@ CATALOG_CHILD = textwrap.dedent(
     """
     import json, time
     started = time.perf_counter()
-    from portwatch.core.catalog import load_catalog
+    from portwatch.core.knowledge.catalog import load_catalog
     imported = time.perf_counter()
     load_catalog()
     done = time.perf_counter()
@@ -335,7 +335,7 @@ CATALOG_CHILD = textwrap.dedent(
 
 def catalog_load(runs: int, env: dict) -> list[float] | str:
     """load_catalog() in a fresh interpreter each run (ms, the call itself)."""
-    missing = module_missing("portwatch.core.catalog")
+    missing = module_missing("portwatch.core.knowledge.catalog")
     if missing:
         return missing
     values = []
@@ -354,10 +354,10 @@ GUI_CHILD = textwrap.dedent(
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtWidgets import QApplication, QTableView
     from portwatch.core.monitor import Monitor
-    from portwatch.core.scanner import ListenerScanner
-    from portwatch.gui.listener_model import ListenerModel
+    from portwatch.core.probe.scanner import ListenerScanner
+    from portwatch.gui.models.listener_model import ListenerModel
     try:
-        from portwatch.core.catalog import load_catalog
+        from portwatch.core.knowledge.catalog import load_catalog
         annotator = load_catalog()
     except ImportError:
         annotator = None
@@ -424,7 +424,7 @@ class GuiApply:
 
 
 def start_gui(env: dict) -> tuple[GuiApply | None, str]:
-    missing = module_missing("PySide6", "portwatch.gui.listener_model")
+    missing = module_missing("PySide6", "portwatch.gui.models.listener_model")
     if missing:
         return None, missing
     try:
@@ -485,12 +485,12 @@ LIST_PARTS_CHILD = textwrap.dedent(
     from portwatch.cli import build_parser
     build_parser("listing")
     from portwatch.commands import listing
-    from portwatch.core import records
-    from portwatch.core.scanner import default_owner_cache, scan_listeners
+    from portwatch.core.output import records
+    from portwatch.core.probe.scanner import default_owner_cache, scan_listeners
     t1 = time.perf_counter()
     snapshot = scan_listeners(owner_cache=default_owner_cache())
     t2 = time.perf_counter()
-    from portwatch.core.catalog import load_catalog
+    from portwatch.core.knowledge.catalog import load_catalog
     catalog = load_catalog()
     t3 = time.perf_counter()
     rows = sorted((catalog.annotate(item) for item in snapshot.listeners), key=listing.sort_key)
@@ -886,7 +886,8 @@ def main(argv: list[str] | None = None) -> int:
             gui_rows = gui.rows
             gui.close()
         latency = bind_to_event(runs, list_env)
-        parts = list_parts(list_env) if not module_missing("portwatch.core.catalog") else NA
+        has_catalog = not module_missing("portwatch.core.knowledge.catalog")
+        parts = list_parts(list_env) if has_catalog else NA
         monitor = monitor_loop(args.monitor_seconds) if args.monitor_seconds > 0 else None
         print("the window: launches, alerts, idle ...", flush=True)
         gui_scratch = os.path.join(scratch, "gui")

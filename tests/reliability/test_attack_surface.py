@@ -19,9 +19,10 @@ import psutil
 import pytest
 from conftest import REPO, GuiProcess, tally
 
-from portwatch.core import procinfo
-from portwatch.core.procinfo import TerminateOutcome
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core import probe
+from portwatch.core.probe import procinfo
+from portwatch.core.probe.procinfo import TerminateOutcome
+from portwatch.core.probe.scanner import ListenerScanner
 
 SOURCE = REPO / "portwatch"
 
@@ -135,7 +136,7 @@ def test_the_windows_terminate_passes_the_start_time_it_displayed(qtbot):
     the *displayed* start time, so the core refuses and the live process survives."""
     from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, ProcessInfo
     from portwatch.core.model import Proto as P
-    from portwatch.gui.details_pane import DetailsPane
+    from portwatch.gui.views.details_pane import DetailsPane
 
     child = sleeper()
     try:
@@ -147,20 +148,20 @@ def test_the_windows_terminate_passes_the_start_time_it_displayed(qtbot):
         pane = DetailsPane()
         qtbot.addWidget(pane)
         calls: list[tuple] = []
-        real = procinfo.terminate
+        real = probe.terminate
 
         def recording(pid, create_time, *rest):
             calls.append((pid, create_time))
             return real(pid, create_time, *rest)
 
         pane.confirm = lambda *_args: True
-        original, procinfo.terminate = procinfo.terminate, recording
+        original, probe.terminate = probe.terminate, recording
         try:
             pane.show_listener(item)
             with qtbot.waitSignal(pane.terminate_finished, timeout=10000) as finished:
                 pane.request_terminate()
         finally:
-            procinfo.terminate = original
+            probe.terminate = original
         assert calls == [(child.pid, shown.create_time)]
         assert finished.args[0].outcome is TerminateOutcome.IDENTITY_CHANGED
         assert child.poll() is None
@@ -226,7 +227,7 @@ def test_the_only_url_opened_is_a_local_directory(qtbot):
 
     from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, ProcessInfo
     from portwatch.core.model import Proto as P
-    from portwatch.gui.details_pane import DetailsPane
+    from portwatch.gui.views.details_pane import DetailsPane
 
     for path in python_files():
         text = path.read_text()
@@ -264,7 +265,7 @@ def test_portwatch_itself_opens_no_listening_socket_in_the_core(monkeypatch):
         raise AssertionError("portwatch tried to listen")
 
     monkeypatch.setattr(socket.socket, "listen", refuse)
-    from portwatch.core.catalog import load_catalog
+    from portwatch.core.knowledge.catalog import load_catalog
     from portwatch.core.monitor import Monitor
 
     scanner = ListenerScanner()

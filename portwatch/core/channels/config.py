@@ -243,8 +243,8 @@ def parse_channels(raw: Any, path: Path) -> tuple[tuple[ChannelConfig, ...], lis
 
 def load_channels(path: Path | None = None) -> tuple[tuple[ChannelConfig, ...], list[str]]:
     """The channels configured in settings.yaml (default: the user's) and messages."""
-    from portwatch.core import paths
-    from portwatch.core.settings import read_settings_mapping
+    from portwatch.core.files import paths
+    from portwatch.core.store.settings import read_settings_mapping
 
     path = Path(path) if path is not None else paths.settings_file()
     data, problem = read_settings_mapping(path)

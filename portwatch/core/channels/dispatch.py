@@ -21,7 +21,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
-from portwatch.core.alerts import more_alerts
+from portwatch.core.alerts.rules import more_alerts
 from portwatch.core.channels.config import ChannelConfig
 from portwatch.core.channels.send import ChannelError, send
 from portwatch.core.model import Alert

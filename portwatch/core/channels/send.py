@@ -29,10 +29,10 @@ from email.message import EmailMessage
 from typing import Any
 
 from portwatch import __version__
-from portwatch.core import records
 from portwatch.core.channels.config import ChannelConfig
-from portwatch.core.history import iso_utc
 from portwatch.core.model import Alert, Risk
+from portwatch.core.output import records
+from portwatch.core.store.history import iso_utc
 from portwatch.core.text import encodable, visible
 
 NTFY_PRIORITY = {Risk.HIGH: "5", Risk.MEDIUM: "4", Risk.LOW: "3", Risk.NONE: "2"}

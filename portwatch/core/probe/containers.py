@@ -164,7 +164,7 @@ def inner_process(pid: int, port: int, proto: str, proc: str = "/proc") -> str |
     """Name of the process listening on `port` inside the network namespace of `pid` (root
     only: entering a namespace needs CAP_SYS_ADMIN); None when it cannot be told."""
     from portwatch.core.probe.nsenter import KeptSockDiag, open_inside
-    from portwatch.core.sockdiag import NETLINK_SOCK_DIAG
+    from portwatch.core.probe.sockdiag import NETLINK_SOCK_DIAG
 
     path = f"{proc}/{pid}/ns/net"
     try:

@@ -31,15 +31,15 @@ import weakref
 from collections.abc import Callable
 from typing import NamedTuple
 
-from portwatch.core.exposure import classify
 from portwatch.core.model import Exposure
+from portwatch.core.probe.exposure import classify
 from portwatch.core.probe.nsenter import (
     NETLINK_ROUTE,
     KeptSockDiag,
     only_loopback,
     open_inside,
 )
-from portwatch.core.sockdiag import NETLINK_SOCK_DIAG, DiagSocket
+from portwatch.core.probe.sockdiag import NETLINK_SOCK_DIAG, DiagSocket
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ import socket
 import struct
 import threading
 
-from portwatch.core.sockdiag import SockDiag, SockDiagError
+from portwatch.core.probe.sockdiag import SockDiag, SockDiagError
 
 CLONE_NEWNET = 0x40000000
 NETLINK_ROUTE = 0

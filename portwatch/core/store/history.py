@@ -1,0 +1,510 @@
+"""The history store: a SQLite event log of listeners opening and closing, and the alert memory.
+
+`HistoryStore` is the writer. It is the Monitor's EventSink (`record(result)`) and implements
+core.memory.AlertMemory (baseline of known identities, acknowledgements, ignore rules) in tables,
+so all of it survives restarts. `HistoryReader` opens the same file read-only: the GUI's
+history tab reads through its own connection in the GUI thread while the worker thread's store
+writes (each sqlite3 connection stays in the thread that made it). `open_history()` opens the
+store or, when the file is damaged, locked or unreadable, falls back to `MemoryHistory` with a
+clear sentence for the user: monitoring never stops because of the history file, and the user's
+file is never deleted (at most renamed aside, when asked to, and then said so).
+
+Recording rules:
+
+- The first poll of a run records every listener present as a `present` event (a snapshot), not
+  as `opened`: the listeners were already there, portwatch just started looking. A snapshot per
+  run keeps the timeline's counts exact and answers "what was listening when I started?".
+  Whether a listener is *new* to this machine is the alert rules' job (the known identities).
+- Later polls record `closed` then `opened` events, each with `listeners`, the count after it,
+  then `changed` ones for sockets whose owner changed (exec; another holder now), not counted.
+- One poll's events are one transaction. The database is in WAL mode with synchronous=FULL:
+  when `record()` returns, the WAL has been fsync'd, so what was reported as recorded survives
+  kill -9 and also a power cut or OS crash. (synchronous=NORMAL would survive kill -9 too — the
+  WAL write() reaches the OS before COMMIT returns — but could lose the last commits on power
+  loss.) FULL costs one fsync per poll *that has events*; quiet polls write nothing.
+- Retention: events older than `retention_days` (default 90) are deleted at open and then at
+  most once a day, from `record()`.
+
+The event values and their rows live in history_events.py, the file's problems in words in
+history_problems.py, the layout and migrations in history_schema.py; this module re-exports
+what callers need, so `from portwatch.core.store.history import ...` is the one import.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from portwatch.core.alerts.memory import InMemoryAlertMemory
+from portwatch.core.files import paths
+from portwatch.core.model import IgnoreRule, Listener, ListenerIdentity
+from portwatch.core.store.history_events import (
+    CHANGED,
+    CLOSED,
+    EVENT_KINDS,
+    INSERT_EVENT,
+    OPENED,
+    PRESENT,
+    SELECT_EVENTS,
+    HistoryEvent,
+    counts_from,
+    event_from_row,
+    event_row,
+    events_of,
+    identity_from_row,
+    identity_row,
+    iso_utc,
+    rule_from_row,
+    rule_row,
+)
+from portwatch.core.store.history_problems import (
+    HistoryError,
+    OutdatedSchema,
+    describe_error,
+    kind_of,
+    problem_text,
+    set_aside,
+)
+from portwatch.core.store.history_schema import SCHEMA_VERSION, check_version, migrate
+
+if TYPE_CHECKING:
+    from portwatch.core.monitor import PollResult
+
+# The public names of the history, wherever they are defined.
+__all__ = [
+    "CHANGED", "CLOSED", "DEFAULT_RETENTION_DAYS", "EVENT_KINDS", "OPENED", "PRESENT", "History",
+    "HistoryError", "HistoryEvent", "HistoryReader", "HistoryStore", "MemoryHistory",
+    "OutdatedSchema", "attach_history", "counts_from", "describe_error", "events_of",
+    "iso_utc", "open_history", "problem_text", "set_aside",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETENTION_DAYS = 90.0
+PRUNE_EVERY = 24 * 3600.0
+DEFAULT_BUSY_TIMEOUT = 5.0  # seconds to wait for another writer (the GUI and `watch` share it)
+PENDING_EVENTS_CAP = 200_000  # events kept for the next try while the file is locked
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class HistoryReader:
+    """Reads a history file through its own read-only connection (for the thread that made it).
+
+    Raises FileNotFoundError when there is no file yet and HistoryError when it cannot be used
+    (damaged, locked, or of another schema version)."""
+
+    def __init__(self, path: Path | str | None = None, *, busy_timeout: float = 2.0) -> None:
+        self.path = Path(path) if path is not None else paths.history_file()
+        if not self.path.exists():
+            raise FileNotFoundError(str(self.path))
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            self._conn = sqlite3.connect(uri, uri=True, timeout=busy_timeout,
+                                         isolation_level=None)
+        except sqlite3.Error as exc:
+            raise HistoryError(describe_error(self.path, exc)) from exc
+        try:
+            version = check_version(self._conn)
+        except sqlite3.Error as exc:
+            self._conn.close()
+            raise HistoryError(describe_error(self.path, exc)) from exc
+        if version != SCHEMA_VERSION:  # older: NewerSchema was raised above
+            self._conn.close()
+            raise OutdatedSchema(
+                f"history file {self.path} has schema version {version}; this portwatch"
+                f" reads version {SCHEMA_VERSION} (opening it for recording upgrades it)"
+            )
+
+    def events(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+        *,
+        after_id: int | None = None,
+        by_id: bool = False,
+    ) -> list[HistoryEvent]:
+        """Events with since <= time < until (either may be None), oldest first; at most `limit`
+        (the oldest ones); `after_id` gives only events stored after that one. `by_id` orders
+        by storage order instead of time (the same unless two programs recorded at once), which
+        is what paging with after_id and limit needs."""
+        clauses, params = [], []
+        if since is not None:
+            clauses.append("time >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("time < ?")
+            params.append(until)
+        if after_id is not None:
+            clauses.append("id > ?")
+            params.append(after_id)
+        sql = SELECT_EVENTS
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY id" if by_id else " ORDER BY time, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(max(0, int(limit)))
+        return list(self._decode(self._conn.execute(sql, params)))
+
+    def counts_over_time(self, since: float | None = None,
+                         until: float | None = None) -> list[tuple[float, int]]:
+        """(time, listener count after the event), oldest first, one point per run snapshot."""
+        return counts_from(self.events(since, until))
+
+    def last_event_id(self) -> int:
+        row = self._conn.execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def runs(self) -> list[tuple[int, float, float | None, str]]:
+        """(id, started_at, ended_at or None, source) of each run kept, oldest first."""
+        return [tuple(row) for row in self._conn.execute(
+            "SELECT id, started_at, ended_at, source FROM runs ORDER BY id")]
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> HistoryReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @staticmethod
+    def _decode(rows: Iterable[tuple[Any, ...]]) -> Iterator[HistoryEvent]:
+        listeners: dict[tuple[Any, ...], Listener] = {}
+        for row in rows:
+            try:
+                yield event_from_row(row, listeners)
+            except (KeyError, ValueError, TypeError) as exc:  # a value this version lacks
+                log.debug("skipping history row %s: %s", row[0], exc)
+
+
+# -- writing ------------------------------------------------------------------------------------
+
+
+class HistoryStore(HistoryReader):
+    """The history file opened for writing, by the thread that will use it.
+
+    Raises sqlite3.Error (or OSError for the directory) when the file cannot be used; use
+    `open_history()` to get a fallback and a sentence for the user instead."""
+
+    def __init__(
+        self,
+        path: Path | str | None = None,
+        *,
+        retention_days: float = DEFAULT_RETENTION_DAYS,
+        source: str = "gui",
+        busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+        synchronous: str = "FULL",
+    ) -> None:
+        self.path = Path(path) if path is not None else paths.history_file()
+        self.retention_days = retention_days
+        self.source = source
+        self._clock = clock
+        self._run_id: int | None = None
+        self._pending: list[HistoryEvent] = []  # events a locked database refused; retried
+        self.last_event_id_recorded = 0
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
+        try:
+            self._setup(synchronous)
+            self.prune(retention_days)
+            self._load_memory()
+        except BaseException:
+            self._conn.close()
+            raise
+
+    def _setup(self, synchronous: str) -> None:
+        conn = self._conn
+        if synchronous.upper() not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        # Everything that only reads comes first, so a file we refuse is not changed at all:
+        # the header ("file is not a database"), whose file it is, and a quick integrity check.
+        check_version(conn)
+        check = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+        if check != "ok":
+            raise sqlite3.DatabaseError(f"database disk image is malformed ({check})")
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":  # e.g. some network file systems
+            log.warning("history: WAL is not available for %s (journal mode %s)", self.path, mode)
+        conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+        migrate(conn)
+
+    # -- EventSink -------------------------------------------------------------------------
+
+    def record(self, result: PollResult) -> None:
+        """Store one poll's events in one transaction (nothing when nothing changed).
+
+        When the database is locked longer than the busy timeout the events are kept and
+        written with the next poll's, and the error is raised for the Monitor to report."""
+        self._write(events_of(result), new_run=result.first)
+        if self._clock() - self._pruned_at >= PRUNE_EVERY:
+            try:
+                self.prune(self.retention_days)
+            except sqlite3.OperationalError as exc:
+                log.warning("history: pruning deferred: %s", exc)
+
+    def record_events(self, events: Iterable[HistoryEvent], *, new_run: bool = False
+                      ) -> list[HistoryEvent]:
+        """Store events in one transaction; returns them (with any held back from a locked
+        attempt first) with their ids and run once committed."""
+        batch = [*self._pending, *events]
+        self._pending = []
+        first_id = self._write(batch, new_run=new_run)
+        return [replace(item, id=first_id + offset, run_id=self._run_id)
+                for offset, item in enumerate(batch)]
+
+    def _write(self, events: list[HistoryEvent], *, new_run: bool) -> int:
+        """One transaction: a new run if asked (or none is open), the held-back events, then
+        `events`. Returns the id of the first event written (ids are consecutive: the
+        transaction holds the write lock and ids only grow)."""
+        if new_run:
+            self._end_run()
+            self._run_id = None
+        batch = [*self._pending, *events]
+        if not batch and not new_run:
+            return 0
+        conn = self._conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                run_id = self._run_id
+                if run_id is None:
+                    started = batch[0].time if batch else self._clock()
+                    cursor = conn.execute(
+                        "INSERT INTO runs (started_at, ended_at, source) VALUES (?, NULL, ?)",
+                        (started, self.source),
+                    )
+                    run_id = int(cursor.lastrowid or 0)
+                conn.executemany(INSERT_EVENT, [event_row(item, run_id) for item in batch])
+                last_id = int(conn.execute("SELECT last_insert_rowid()").fetchone()[0])
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError:  # locked, busy, disk full: keep them for next time
+            if len(batch) <= PENDING_EVENTS_CAP:
+                self._pending = batch
+            raise
+        except sqlite3.DatabaseError as exc:  # damaged since it was opened
+            raise HistoryError(problem_text(self.path, exc, moved_to=None)) from exc
+        self._pending = []
+        self._run_id = run_id
+        if batch:
+            self.last_event_id_recorded = last_id
+        return last_id - len(batch) + 1
+
+    def _end_run(self) -> None:
+        if self._run_id is None:
+            return
+        try:
+            self._conn.execute("UPDATE runs SET ended_at = ? WHERE id = ?",
+                               (self._clock(), self._run_id))
+        except sqlite3.Error as exc:
+            log.debug("history: could not mark run %s ended: %s", self._run_id, exc)
+
+    # -- retention -------------------------------------------------------------------------
+
+    def prune(self, older_than_days: float) -> int:
+        """Delete events older than `older_than_days` days (and runs left without events);
+        returns how many events were deleted."""
+        now = self._clock()
+        cutoff = now - older_than_days * 86400.0
+        conn = self._conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
+            conn.execute(
+                "DELETE FROM runs WHERE started_at < ? AND id IS NOT ? AND NOT EXISTS"
+                " (SELECT 1 FROM events WHERE events.run_id = runs.id)",
+                (cutoff, self._run_id),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        self._pruned_at = now
+        if deleted:
+            log.info("history: deleted %d events older than %g days", deleted, older_than_days)
+        return deleted
+
+    # -- AlertMemory (cached in memory, written through) -------------------------------------
+
+    def _load_memory(self) -> None:
+        conn = self._conn
+        self._known = {identity_from_row(r) for r in conn.execute(
+            "SELECT program, proto, port, exposure FROM known")}
+        self._acked = {identity_from_row(r) for r in conn.execute(
+            "SELECT program, proto, port, exposure FROM acknowledged")}
+        self._rules = [rule_from_row(r) for r in conn.execute(
+            "SELECT process, port_from, port_to, proto FROM ignore_rules ORDER BY id")]
+        self._baseline = conn.execute(
+            "SELECT 1 FROM meta WHERE key = 'baseline_at'").fetchone() is not None
+
+    def has_baseline(self) -> bool:
+        return self._baseline
+
+    def known_identities(self) -> set[ListenerIdentity]:
+        return set(self._known)
+
+    def remember(self, identities: Iterable[ListenerIdentity]) -> None:
+        new = set(identities) - self._known
+        now = self._clock()
+        with self._transaction() as conn:
+            conn.executemany(
+                "INSERT OR IGNORE INTO known (program, proto, port, exposure, first_seen)"
+                " VALUES (?, ?, ?, ?, ?)",
+                [(*identity_row(i), now) for i in new],
+            )
+            conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('baseline_at', ?)",
+                         (repr(now),))
+        self._known |= new
+        self._baseline = True
+
+    def acknowledged(self) -> set[ListenerIdentity]:
+        return set(self._acked)
+
+    def acknowledge(self, identity: ListenerIdentity) -> None:
+        with self._transaction() as conn:
+            conn.execute("INSERT OR IGNORE INTO acknowledged (program, proto, port, exposure, at)"
+                         " VALUES (?, ?, ?, ?, ?)", (*identity_row(identity), self._clock()))
+        self._acked.add(identity)
+
+    def unacknowledge(self, identity: ListenerIdentity) -> None:
+        row = identity_row(identity)
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM acknowledged WHERE program = ? AND proto = ? AND port = ?"
+                         " AND exposure = ?", row)
+            conn.execute("DELETE FROM known WHERE program = ? AND proto = ? AND port = ?"
+                         " AND exposure = ?", row)
+        self._acked.discard(identity)
+        self._known.discard(identity)
+
+    def ignore_rules(self) -> list[IgnoreRule]:
+        return list(self._rules)
+
+    def add_ignore_rule(self, rule: IgnoreRule) -> None:
+        if rule in self._rules:
+            return
+        with self._transaction() as conn:
+            conn.execute("INSERT INTO ignore_rules (process, port_from, port_to, proto, created)"
+                         " VALUES (?, ?, ?, ?, ?)", (*rule_row(rule), self._clock()))
+        self._rules.append(rule)
+
+    def remove_ignore_rule(self, rule: IgnoreRule) -> None:
+        with self._transaction() as conn:
+            conn.execute("DELETE FROM ignore_rules WHERE process IS ? AND port_from IS ?"
+                         " AND port_to IS ? AND proto IS ?", rule_row(rule))
+        if rule in self._rules:
+            self._rules.remove(rule)
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._conn)
+
+    # -- lifetime --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Mark this run as ended and close the connection (from the thread that opened it;
+        from another thread the connection is left to the end of the process, which loses
+        nothing: every recorded event is committed already)."""
+        try:
+            self._end_run()
+            self._conn.close()
+        except sqlite3.ProgrammingError as exc:
+            log.debug("history: not closed here: %s", exc)
+
+    def __enter__(self) -> HistoryStore:
+        return self
+
+
+class _Transaction:
+    """`with` block that is one IMMEDIATE transaction on an autocommit connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._conn.execute("BEGIN IMMEDIATE")
+        return self._conn
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self._conn.execute("COMMIT")
+        elif self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+
+# -- the fallback -------------------------------------------------------------------------------
+
+
+class MemoryHistory(InMemoryAlertMemory):
+    """The alert memory for this run only, and no event log: what portwatch uses when the file
+    cannot be opened. Monitoring and alerts go on; the History tab reads the file, so events
+    that could not be saved are not kept (the user was told the history is not being saved)."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        super().__init__()
+        self.path = path
+
+    def record(self, result: PollResult) -> None:
+        """Nothing to record into: the events are not saved."""
+
+    def close(self) -> None:
+        pass
+
+
+History = HistoryStore | MemoryHistory
+
+
+# -- opening with a fallback ----------------------------------------------------------------
+
+
+def open_history(
+    path: Path | str | None = None,
+    *,
+    set_aside_damaged: bool = False,
+    **store_options: Any,
+) -> tuple[History, list[str]]:
+    """The history store for `path` (default: paths.history_file()), or a MemoryHistory and the
+    sentences that say why. A damaged file is left untouched unless `set_aside_damaged`, which
+    renames it aside (see set_aside) and starts a new file; a locked or newer file is never
+    moved."""
+    target = Path(path) if path is not None else paths.history_file()
+    try:
+        return HistoryStore(target, **store_options), []
+    except (sqlite3.Error, OSError) as exc:
+        kind = kind_of(exc)
+        log.debug("history: cannot open %s: %s", target, exc)
+        if set_aside_damaged and kind in ("damaged", "foreign") and target.exists():
+            try:
+                moved = set_aside(target)
+                store = HistoryStore(target, **store_options)
+            except (sqlite3.Error, OSError) as again:
+                log.debug("history: starting afresh failed: %s", again)
+            else:
+                message = problem_text(target, exc, moved_to=moved)
+                log.info("%s", message)  # the caller shows it to the user
+                return store, [message]
+        message = problem_text(target, exc, moved_to=None)
+        log.info("%s", message)  # the caller shows it to the user
+        return MemoryHistory(target), [message]
+
+
+def attach_history(monitor: Any, path: Path | str | None = None, **options: Any) -> list[str]:
+    """Open the history (or its in-memory fallback) and make it `monitor.history`; returns the
+    problems for the user. Call it in the thread that will poll (the GUI's worker thread), as
+    the sqlite3 connection belongs to the thread that opens it."""
+    history, problems = open_history(path, **options)
+    monitor.history = history
+    return problems
