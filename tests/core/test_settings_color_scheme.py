@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from portwatch.core.settings import Settings, load_settings, save_settings
+from portwatch.core.store.settings import Settings, load_settings, save_settings
 
 
 def test_color_scheme_round_trips_and_is_checked(tmp_path):

@@ -17,7 +17,6 @@ import pytest
 
 from portwatch.commands.termwidth import fit_widths, table_lines
 from portwatch.commands.watch import human_line
-from portwatch.core.exposure import address_key
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -29,6 +28,7 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
+from portwatch.core.probe.exposure import address_key
 
 LONG_NAME = "pwtest-a-process-with-a-rather-long-name-indeed"
 

@@ -12,9 +12,9 @@ from PySide6.QtCore import QObject, QPoint, Signal
 from PySide6.QtWidgets import QApplication
 
 from portwatch.core.model import Alert, AlertKind, AnnotatedListener, Risk
-from portwatch.core.settings import Settings
-from portwatch.gui.alerting import AlertCenter
-from portwatch.gui.main_window import MainWindow
+from portwatch.core.store.settings import Settings
+from portwatch.gui.alerts.alerting import AlertCenter
+from portwatch.gui.views.main_window import MainWindow
 
 
 class Worker(QObject):

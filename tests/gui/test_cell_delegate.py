@@ -8,10 +8,10 @@ from gui_rows import FixedCatalog, ScriptedMonitor, listener
 from PySide6.QtWidgets import QApplication, QStyledItemDelegate
 from test_dark_mode import scheme  # noqa: F401 (the fixture)
 
-from portwatch.core.settings import Settings
+from portwatch.core.store.settings import Settings
 from portwatch.gui.cell_delegate import ListenerDelegate
-from portwatch.gui.listener_model import RowState
-from portwatch.gui.main_window import MainWindow
+from portwatch.gui.models.listener_model import RowState
+from portwatch.gui.views.main_window import MainWindow
 
 
 def picture(window, delegate):

@@ -7,12 +7,12 @@ from __future__ import annotations
 from gui_rows import FixedCatalog, ScriptedMonitor, listener
 from test_history_view import write_history
 
-from portwatch.core.settings import Settings
-from portwatch.gui.history_model import Column as HistoryColumn
-from portwatch.gui.history_view import HistoryView
-from portwatch.gui.listener_model import Column
-from portwatch.gui.main_window import COLUMN_WIDTHS, MainWindow
-from portwatch.gui.window_state import load_window_state, save_window_state
+from portwatch.core.store.settings import Settings
+from portwatch.gui.models.history_model import Column as HistoryColumn
+from portwatch.gui.models.listener_model import Column
+from portwatch.gui.views.history_view import HistoryView
+from portwatch.gui.views.main_window import COLUMN_WIDTHS, MainWindow
+from portwatch.gui.views.window_state import load_window_state, save_window_state
 
 
 def make_window(qtbot) -> MainWindow:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt
 
-from portwatch.core.catalog import load_catalog
-from portwatch.gui.lookup_dialog import LookupDialog
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.gui.views.lookup_dialog import LookupDialog
 
 
 def test_a_name_typed_into_the_dialog_shows_every_port_it_stands_for(qtbot):

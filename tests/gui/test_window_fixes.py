@@ -14,11 +14,11 @@ from gui_rows import FixedCatalog, ScriptedMonitor, listener
 from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from portwatch.core.settings import Settings
+from portwatch.core.store.settings import Settings
 from portwatch.gui.folder_opener import FolderOpener
-from portwatch.gui.listener_model import Column, RowState
-from portwatch.gui.main_window import MainWindow
+from portwatch.gui.models.listener_model import Column, RowState
 from portwatch.gui.single_instance import SingleInstance
+from portwatch.gui.views.main_window import MainWindow
 
 
 @pytest.fixture

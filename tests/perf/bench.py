@@ -522,7 +522,7 @@ def gui_churn(rows: int, rounds: int) -> tuple[list[float], list[float], list[fl
     """Per-poll milliseconds (apply + the event loop's turn), wall and CPU, of a 1% churn on
     `rows` rows, and the event loop's lateness while such polls arrive every 0.5 s:
     tests/gui/bench_listener_model.py in a child process, offscreen."""
-    missing = module_missing("PySide6", "portwatch.gui.listener_model")
+    missing = module_missing("PySide6", "portwatch.gui.models.listener_model")
     if missing:
         return missing
     here = Path(__file__).resolve().parents[1] / "gui"
