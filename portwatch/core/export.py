@@ -171,15 +171,18 @@ def _new_file_mode() -> int:
     return 0o666 & ~mask
 
 
-def write_atomic(path: Path | str, text: str, *, bom: bool = False) -> None:
+def write_atomic(path: Path | str, text: str, *, bom: bool = False,
+                 mode: int | None = None) -> None:
     """Replace `path` with `text` (UTF-8) in one step: the file is either the old one or the
     complete new one, never a part. `bom` starts the file with a UTF-8 byte order mark, which
-    spreadsheet programs need to read a CSV file as UTF-8."""
+    spreadsheet programs need to read a CSV file as UTF-8. The file keeps its mode, or gets
+    `mode` (default: what the umask gives a new file)."""
     target = Path(path)
-    try:
-        mode = target.stat().st_mode & 0o7777
-    except FileNotFoundError:
-        mode = _new_file_mode()
+    if mode is None:
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = _new_file_mode()
     handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
                                          suffix=".tmp")
     try:

@@ -40,7 +40,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from portwatch.core import paths
+from portwatch.core import paths, private
 from portwatch.core.history_events import (
     CLOSED,
     EVENT_KINDS,
@@ -101,7 +101,14 @@ class HistoryReader:
 
     def __init__(self, path: Path | str | None = None, *, busy_timeout: float = 2.0) -> None:
         self.path = Path(path) if path is not None else paths.history_file()
-        if not self.path.exists():
+        try:
+            exists = private.check_own_file(self.path)
+        except private.PrivateFileError as exc:
+            raise HistoryError(str(exc)) from exc
+        if not exists:
+            problem = private.folder_problem(self.path.parent)
+            if problem:  # "no history yet" would hide what is wrong
+                raise HistoryError(problem)
             raise FileNotFoundError(str(self.path))
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
@@ -214,10 +221,16 @@ class HistoryStore(HistoryReader):
         self._run_id: int | None = None
         self._pending: list[HistoryEvent] = []  # events a locked database refused; retried
         self.last_event_id_recorded = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private.make_private_dir(self.path.parent)
+        if not private.check_own_file(self.path):
+            private.create_private_file(self.path)  # 0600: SQLite gives -wal/-shm its mode
+        problem = private.writable_problem(self.path)
+        if problem:
+            raise private.PrivateFileError(problem)
         self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
         try:
             self._setup(synchronous)
+            private.tighten(self.path)  # a file an older portwatch made 0644
             self.prune(retention_days)
             self._load_memory()
         except BaseException:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from portwatch.core.history_schema import ForeignDatabase, NewerSchema
+from portwatch.core.private import PrivateFileError
 
 
 class HistoryError(Exception):
@@ -23,6 +24,8 @@ class OutdatedSchema(HistoryError):
 
 def kind_of(exc: BaseException) -> str:
     """'locked', 'damaged', 'newer' or 'unusable' for an error met while opening."""
+    if isinstance(exc, PrivateFileError):
+        return "unusable"
     if isinstance(exc, NewerSchema):
         return "newer"
     if isinstance(exc, ForeignDatabase):
@@ -39,6 +42,8 @@ def kind_of(exc: BaseException) -> str:
 
 def describe_error(path: Path, exc: BaseException) -> str:
     """What is wrong with the history file, in one clause for the user."""
+    if isinstance(exc, PrivateFileError):
+        return str(exc)
     kind = kind_of(exc)
     if kind == "locked":
         return (f"history file {path} is locked by another program (database is locked);"

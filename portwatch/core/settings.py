@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from portwatch.core import paths
+from portwatch.core.private import make_private_dir
 from portwatch.core.yamlfile import YamlFileError, YamlFileMissing, read_yaml
 
 log = logging.getLogger(__name__)
@@ -203,7 +204,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
     text = ("# portwatch settings; see the README for what each one does.\n"
             + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent, "settings folder")
         fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise SettingsError(f"cannot save the settings to {path}: {exc.strerror or exc};"

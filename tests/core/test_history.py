@@ -367,7 +367,7 @@ def test_a_directory_that_cannot_be_created_falls_back(tmp_path):
     blocker.write_text("x")
     history, problems = open_history(blocker / "history.sqlite3")
     assert isinstance(history, MemoryHistory)
-    assert "cannot be opened" in problems[0]
+    assert f"{blocker} is a file, not a folder" in problems[0]
 
 
 # -- threads ------------------------------------------------------------------------------------
