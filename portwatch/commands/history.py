@@ -1,7 +1,11 @@
-"""`portwatch history [--since DURATION] [--json]`: the recorded events, oldest first.
+"""`portwatch history [--since WHEN] [--until WHEN] [--json]`: the recorded events, in the
+order they were recorded.
 
-DURATION is a number with a unit — s, m, h, d or w (30s, 15m, 1h, 2d, 1w), or several
-(1h30m). Events are `present` (listening when a monitoring run started), `opened` and `closed`.
+WHEN is a DURATION ago — a number with a unit, s, m, h, d or w (30s, 15m, 1h, 2d, 1w), or
+several (1h30m) — or a time in ISO 8601 (2026-11-23T20:00:00Z; without a zone: UTC). Events are
+`present` (listening when a monitoring run started), `opened` and `closed`. `--since` ends at
+now unless `--until` says otherwise: an event dated in the future (recorded while a clock was
+ahead) is not "recent"; the command says how many such events it left out.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import re
 import sqlite3
 import sys
 import time
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from portwatch.cli import UserError
@@ -44,6 +49,21 @@ def duration(text: str) -> float:
     return seconds
 
 
+def when(text: str) -> float:
+    """--since/--until: a DURATION ago, or an ISO 8601 time -> epoch seconds."""
+    try:
+        return time.time() - duration(text)
+    except argparse.ArgumentTypeError as not_duration:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{not_duration}, or a time like 2026-11-23T20:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "history",
@@ -52,15 +72,21 @@ def add_parser(subparsers: Any) -> None:
         " watch`), oldest first: listeners present when a run started, then each one that"
         " opened or closed.",
     )
-    parser.add_argument("--since", type=duration, metavar="DURATION",
-                        help="only the last DURATION: 30s, 15m, 1h, 2d, 1w (default: all)")
+    parser.add_argument("--since", type=when, metavar="WHEN",
+                        help="only events from WHEN on: a DURATION ago (30s, 15m, 1h, 2d, 1w)"
+                        " or an ISO 8601 time (default: all)")
+    parser.add_argument("--until", type=when, metavar="WHEN",
+                        help="only events before WHEN (default: now when --since is given,"
+                        " else no end)")
     parser.add_argument("--json", action="store_true",
                         help='one JSON array of {"event", "time", ...listener fields}')
     parser.set_defaults(run=run)
 
 
-def read_events(since: float | None) -> list[HistoryEvent] | None:
-    """The events since `since` (epoch seconds), or None when nothing was recorded yet."""
+def read_events(since: float | None, until: float | None = None
+                ) -> tuple[list[HistoryEvent], int] | None:
+    """The events with since <= time < until (epoch seconds) and how many were left out for
+    being dated after `until`; None when nothing was recorded yet."""
     path = paths.history_file()
     try:
         reader = HistoryReader(path)
@@ -77,7 +103,8 @@ def read_events(since: float | None) -> list[HistoryEvent] | None:
     except HistoryError as exc:
         raise UserError(str(exc)) from exc
     with reader:
-        return reader.events(since=since)
+        later = reader.count(since=until) if until is not None else 0
+        return reader.events(since=since, until=until), later
 
 
 COLUMNS = ("TIME", "EVENT", "PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS",
@@ -111,9 +138,12 @@ def print_events(events: list[HistoryEvent], out: TextIO) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    since = time.time() - args.since if args.since is not None else None
-    events = read_events(since)
-    if events is None:
+    since, until = args.since, args.until
+    now = time.time()
+    if since is not None and until is None:
+        until = now
+    found = read_events(since, until)
+    if found is None:
         message = f"no history recorded yet ({paths.history_file()})"
         if args.json:
             print(f"portwatch: {message}", file=sys.stderr)
@@ -121,12 +151,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(message)
         return 0
+    events, later = found
+    if later and args.until is None:
+        print(f"portwatch: {later} events dated after now were left out (recorded while a"
+              " clock was ahead); --until with a later time shows them", file=sys.stderr)
     if args.json:
         json.dump([history_record(item) for item in events], sys.stdout, indent=1)
         sys.stdout.write("\n")
         return 0
     if not events:
-        window = " in that time" if since is not None else ""
+        window = " in that time" if since is not None or until is not None else ""
         print(f"no events recorded{window} ({paths.history_file()})")
         return 0
     print_events(events, sys.stdout)

@@ -93,6 +93,19 @@ MEMORY_EVENTS_CAP = 200_000  # MemoryHistory keeps at most this many events
 # -- reading ------------------------------------------------------------------------------------
 
 
+def _time_range(since: float | None, until: float | None) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and parameters for since <= time < until (either may be None)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        clauses.append("time >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("time < ?")
+        params.append(until)
+    return clauses, params
+
+
 class HistoryReader:
     """Reads a history file through its own read-only connection (for the thread that made it).
 
@@ -137,28 +150,29 @@ class HistoryReader:
         after_id: int | None = None,
         by_id: bool = False,
     ) -> list[HistoryEvent]:
-        """Events with since <= time < until (either may be None), oldest first; at most `limit`
-        (the oldest ones); `after_id` gives only events stored after that one. `by_id` orders
-        by storage order instead of time (the same unless two programs recorded at once), which
-        is what paging with after_id and limit needs."""
-        clauses, params = [], []
-        if since is not None:
-            clauses.append("time >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("time < ?")
-            params.append(until)
+        """Events with since <= time < until (either may be None), in the order they were
+        recorded (the id: it only grows, so a clock that jumps cannot reorder them); at most
+        `limit` (the first ones); `after_id` gives only events stored after that one.
+        `by_id` is accepted for older callers: the order is always the recorded one."""
+        clauses, params = _time_range(since, until)
         if after_id is not None:
             clauses.append("id > ?")
             params.append(after_id)
         sql = SELECT_EVENTS
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY id" if by_id else " ORDER BY time, id"
+        sql += " ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(limit)))
         return list(self._decode(self._conn.execute(sql, params)))
+
+    def count(self, since: float | None = None, until: float | None = None) -> int:
+        """How many events have since <= time < until (through the time index)."""
+        clauses, params = _time_range(since, until)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return int(self._conn.execute(f"SELECT count(*) FROM events{where}",  # noqa: S608
+                                      params).fetchone()[0])
 
     def counts_over_time(self, since: float | None = None,
                          until: float | None = None) -> list[tuple[float, int]]:
@@ -220,6 +234,9 @@ class HistoryStore(HistoryReader):
         self._clock = clock
         self._run_id: int | None = None
         self._pending: list[HistoryEvent] = []  # events a locked database refused; retried
+        self._clock_behind_said = False
+        self._opened = False
+        self.notices: list[str] = []  # sentences for the user about the file (said once)
         self.last_event_id_recorded = 0
         private.make_private_dir(self.path.parent)
         if not private.check_own_file(self.path):
@@ -233,6 +250,7 @@ class HistoryStore(HistoryReader):
             private.tighten(self.path)  # a file an older portwatch made 0644
             self.prune(retention_days)
             self._load_memory()
+            self._opened = True
         except BaseException:
             self._conn.close()
             raise
@@ -330,28 +348,57 @@ class HistoryStore(HistoryReader):
     # -- retention -------------------------------------------------------------------------
 
     def prune(self, older_than_days: float) -> int:
-        """Delete events older than `older_than_days` days (and runs left without events);
-        returns how many events were deleted."""
+        """Delete the oldest events, in the order they were recorded, up to the first one that
+        is less than `older_than_days` days older than the newest stored event (and the runs
+        left without events); returns how many were deleted.
+
+        The clock is not trusted: age is measured from the newest stored event, so a clock
+        that jumped ahead deletes nothing the history itself does not call old, and nothing at
+        all is deleted while the clock is behind the newest stored event (said once: an event
+        from a run whose clock was ahead, or this clock is wrong). Deleting a prefix in
+        storage order keeps events recorded under a clock that was behind (dated too early)
+        as long as the events recorded before them."""
         now = self._clock()
-        cutoff = now - older_than_days * 86400.0
+        self._pruned_at = now
         conn = self._conn
+        newest = conn.execute("SELECT max(time) FROM events").fetchone()[0]
+        if newest is None:
+            return 0
+        if now < newest:
+            self._say_clock_behind(now, newest)
+            return 0
+        cutoff = newest - older_than_days * 86400.0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            deleted = conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
-            conn.execute(
-                "DELETE FROM runs WHERE started_at < ? AND id IS NOT ? AND NOT EXISTS"
-                " (SELECT 1 FROM events WHERE events.run_id = runs.id)",
-                (cutoff, self._run_id),
-            )
+            # The first event young enough to keep, walking in storage order (+time: not by
+            # the time index, so the walk stops at the first one, past only what goes).
+            row = conn.execute("SELECT id, run_id FROM events WHERE +time >= ? ORDER BY id"
+                               " LIMIT 1", (cutoff,)).fetchone()
+            keep_from, first_run = row if row else (0, None)
+            deleted = conn.execute("DELETE FROM events WHERE id < ?", (keep_from,)).rowcount
+            if deleted and first_run is not None:
+                conn.execute("DELETE FROM runs WHERE id < ? AND id IS NOT ?",
+                             (first_run, self._run_id))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._pruned_at = now
         if deleted:
             log.info("history: deleted %d events older than %g days", deleted, older_than_days)
         return deleted
+
+    def _say_clock_behind(self, now: float, newest: float) -> None:
+        if self._clock_behind_said:
+            return
+        self._clock_behind_said = True
+        text = (f"the clock ({iso_utc(now)}) is behind the newest event in the history"
+                f" ({iso_utc(newest)}): either this clock is wrong or a run recorded with a"
+                " clock that was ahead; old events are not deleted until the clock passes it")
+        if self._opened:
+            log.warning("history: %s", text)
+        else:  # open_history() hands it to the caller, who shows it
+            self.notices.append(text)
 
     # -- AlertMemory (cached in memory, written through) -------------------------------------
 
@@ -497,8 +544,6 @@ class MemoryHistory(InMemoryAlertMemory):
             if (since is None or item.time >= since) and (until is None or item.time < until)
             and (after_id is None or (item.id or 0) > after_id)
         ]
-        if not by_id:
-            found.sort(key=lambda item: (item.time, item.id or 0))
         return found if limit is None else found[: max(0, limit)]
 
     def counts_over_time(self, since: float | None = None,
@@ -538,7 +583,8 @@ def open_history(
     moved."""
     target = Path(path) if path is not None else paths.history_file()
     try:
-        return HistoryStore(target, **store_options), []
+        store = HistoryStore(target, **store_options)
+        return store, list(store.notices)
     except (sqlite3.Error, OSError) as exc:
         kind = kind_of(exc)
         log.debug("history: cannot open %s: %s", target, exc)
