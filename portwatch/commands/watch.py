@@ -169,7 +169,20 @@ class RecordUnlessWindow:
         self._skipped = False
         self.store.record(result)
 
+    def take_notices(self) -> list[str]:
+        return self.store.take_notices()
+
+    @property
+    def unrecorded(self) -> int:
+        return self.store.unrecorded
+
     def close(self) -> None:
+        """Write what is held if the file takes it now, say what was not recorded, close."""
+        self.store.flush()
+        if self.store.unrecorded:
+            why = self.store.failing or "more than could be kept in memory"
+            self._say(f"{self.store.unrecorded} events printed by this watch were not recorded"
+                      f" in {self.path} ({why})")
         self.store.close()
         self._lock.release()
 
@@ -241,6 +254,8 @@ def run(args: argparse.Namespace) -> int:
                     if problem not in reported:  # say each problem once, not every poll
                         reported.add(problem)
                         print(f"portwatch: {problem}", file=err)
+                for notice in result.notices:  # each said once by the history already
+                    print(f"portwatch: {notice}", file=err, flush=True)
                 if result.first:
                     if not args.json:
                         where = _recording(history)

@@ -210,6 +210,18 @@ class HistoryReader:
 # -- writing ------------------------------------------------------------------------------------
 
 
+def why_not_recorded(exc: sqlite3.OperationalError) -> str:
+    """Why a write failed, in words: the disk is full, the file is locked, or SQLite's words."""
+    text = str(exc).lower()
+    if "full" in text:
+        return "the disk is full"
+    if "locked" in text or "busy" in text:
+        return "the file is locked by another program"
+    if "readonly" in text or "read-only" in text:
+        return "the file has become read-only"
+    return f"the file cannot be written ({exc})"
+
+
 class HistoryStore(HistoryReader):
     """The history file opened for writing, by the thread that will use it.
 
@@ -236,6 +248,8 @@ class HistoryStore(HistoryReader):
         self._pending: list[HistoryEvent] = []  # events a locked database refused; retried
         self._clock_behind_said = False
         self._opened = False
+        self._failing: str | None = None  # why recording stopped, while it is stopped
+        self._dropped = 0  # events not kept while recording was stopped (over the cap)
         self.notices: list[str] = []  # sentences for the user about the file (said once)
         self.last_event_id_recorded = 0
         private.make_private_dir(self.path.parent)
@@ -276,14 +290,70 @@ class HistoryStore(HistoryReader):
     def record(self, result: PollResult) -> None:
         """Store one poll's events in one transaction (nothing when nothing changed).
 
-        When the database is locked longer than the busy timeout the events are kept and
-        written with the next poll's, and the error is raised for the Monitor to report."""
-        self._write(events_of(result), new_run=result.first)
-        if self._clock() - self._pruned_at >= PRUNE_EVERY:
+        When the file cannot take them (disk full, locked longer than the busy timeout) the
+        events are kept in memory and written with a later poll's; recording stopping and
+        resuming are each said once (take_notices), and `unrecorded` counts what is not in
+        the file meanwhile. Nothing is dropped without being counted."""
+        try:
+            self._write(events_of(result), new_run=result.first)
+        except sqlite3.OperationalError as exc:
+            self._stopped(exc)
+        else:
+            self._resumed()
+        if self._clock() - self._pruned_at >= PRUNE_EVERY and self._failing is None:
             try:
                 self.prune(self.retention_days)
             except sqlite3.OperationalError as exc:
                 log.warning("history: pruning deferred: %s", exc)
+
+    @property
+    def failing(self) -> str | None:
+        """Why recording is stopped (None while it works)."""
+        return self._failing
+
+    @property
+    def unrecorded(self) -> int:
+        """Events given to record() that are not in the file: held for a retry, or dropped
+        because more were held than MEMORY_EVENTS_CAP."""
+        return len(self._pending) + self._dropped
+
+    def take_notices(self) -> list[str]:
+        """The sentences for the user since the last call (each said once)."""
+        taken, self.notices = self.notices, []
+        return taken
+
+    def flush(self) -> bool:
+        """Try once more to write the held events; True when none are held any more."""
+        if self._pending:
+            try:
+                self._write([], new_run=False)
+            except sqlite3.OperationalError as exc:
+                self._stopped(exc)
+            else:
+                self._resumed()
+        return not self._pending
+
+    def _stopped(self, exc: sqlite3.OperationalError) -> None:
+        if self._failing is not None:
+            log.debug("history: still cannot record: %s", exc)
+            return
+        self._failing = why_not_recorded(exc)
+        self._say(f"history: recording stopped at {iso_utc(self._clock())}: {self._failing};"
+                  f" events are kept in memory and written to {self.path} when it can take"
+                  " them again")
+
+    def _resumed(self) -> None:
+        if self._failing is None:
+            return
+        self._failing = None
+        lost = (f"; {self._dropped} events could not be kept and are lost"
+                if self._dropped else "")
+        self._say(f"history: recording resumed at {iso_utc(self._clock())}; the events kept"
+                  f" meanwhile are in {self.path}{lost}")
+
+    def _say(self, text: str) -> None:
+        log.info("%s", text)
+        self.notices.append(text)
 
     def record_events(self, events: Iterable[HistoryEvent], *, new_run: bool = False
                       ) -> list[HistoryEvent]:
@@ -325,8 +395,8 @@ class HistoryStore(HistoryReader):
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError:  # locked, busy, disk full: keep them for next time
-            if len(batch) <= MEMORY_EVENTS_CAP:
-                self._pending = batch
+            self._pending = batch[:MEMORY_EVENTS_CAP]
+            self._dropped += len(batch) - len(self._pending)
             raise
         except sqlite3.DatabaseError as exc:  # damaged since it was opened
             raise HistoryError(problem_text(self.path, exc, moved_to=None)) from exc
@@ -480,6 +550,10 @@ class HistoryStore(HistoryReader):
         from another thread the connection is left to the end of the process, which loses
         nothing: every recorded event is committed already)."""
         try:
+            self.flush()
+            if self.unrecorded:  # the caller says it to the user (watch, the window's log)
+                log.info("history: %d events were not recorded in %s (%s)", self.unrecorded,
+                         self.path, self.failing)
             self._end_run()
             self._conn.close()
         except sqlite3.ProgrammingError as exc:
@@ -584,7 +658,7 @@ def open_history(
     target = Path(path) if path is not None else paths.history_file()
     try:
         store = HistoryStore(target, **store_options)
-        return store, list(store.notices)
+        return store, store.take_notices()
     except (sqlite3.Error, OSError) as exc:
         kind = kind_of(exc)
         log.debug("history: cannot open %s: %s", target, exc)

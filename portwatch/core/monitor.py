@@ -46,6 +46,8 @@ class PollResult:
     duration: float  # seconds the poll took
     alerts: tuple[Alert, ...] = ()
     problems: tuple[str, ...] = ()  # sentences for the status bar (scan, catalog, history)
+    notices: tuple[str, ...] = ()  # said once, when it happened (history stopped, resumed)
+    unrecorded: int = 0  # events the history could not write (kept in memory, or lost)
 
     @property
     def row_map(self) -> dict[ListenerKey, AnnotatedListener]:
@@ -123,6 +125,9 @@ class Monitor:
             except Exception as exc:
                 log.warning("could not record history: %s", exc)
                 result = _replace(result, problems=(*result.problems, f"history not saved: {exc}"))
+            take = getattr(self.history, "take_notices", None)
+            result = _replace(result, notices=tuple(take()) if take else (),
+                              unrecorded=getattr(self.history, "unrecorded", 0))
         return result
 
 

@@ -158,6 +158,10 @@ def history_hooks(monitor: Monitor, settings: Settings
 
     def teardown() -> None:
         history = monitor.history
+        flush = getattr(history, "flush", None)
+        if flush is not None and not flush():
+            log.warning("history: %d events shown in this run were not recorded in %s (%s)",
+                        history.unrecorded, history.path, history.failing)
         close = getattr(history, "close", None)
         if close is not None:
             close()

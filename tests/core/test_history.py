@@ -336,10 +336,15 @@ def test_a_write_refused_by_a_lock_is_kept_and_written_with_the_next_poll(db_pat
     holder = sqlite3.connect(db_path, isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # another writer holds the write lock
     result = monitor.poll()
-    assert any("history not saved" in p and "locked" in p for p in result.problems)
+    (notice,) = result.notices
+    assert "recording stopped" in notice and "locked by another program" in notice
+    assert result.unrecorded == 1 and not result.problems
     holder.execute("ROLLBACK")
     holder.close()
-    assert not monitor.poll().problems
+    result = monitor.poll()
+    assert not result.problems and result.unrecorded == 0
+    (notice,) = result.notices
+    assert "recording resumed" in notice
     assert [(e.event, e.listener.port) for e in store.events()] == [
         (PRESENT, 1), (OPENED, 2), (CLOSED, 1)]
     store.close()
