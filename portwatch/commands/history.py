@@ -11,11 +11,13 @@ ahead) is not "recent"; the command says how many such events it left out.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import re
 import sqlite3
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -64,6 +66,17 @@ def when(text: str) -> float:
     return moment.timestamp()
 
 
+def limit(text: str) -> int:
+    """--limit: a whole number of events, at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "history",
@@ -78,35 +91,34 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--until", type=when, metavar="WHEN",
                         help="only events before WHEN (default: now when --since is given,"
                         " else no end)")
+    parser.add_argument("--limit", type=limit, metavar="N",
+                        help="at most the first N events of the selection")
     parser.add_argument("--json", action="store_true",
                         help='one JSON array of {"event", "time", ...listener fields}')
     parser.set_defaults(run=run)
 
 
-def read_events(since: float | None, until: float | None = None
-                ) -> tuple[list[HistoryEvent], int] | None:
-    """The events with since <= time < until (epoch seconds) and how many were left out for
-    being dated after `until`; None when nothing was recorded yet."""
+def open_reader() -> HistoryReader | None:
+    """The history file opened for reading (upgraded first when an older portwatch wrote
+    it), or None when nothing was recorded yet. Raises UserError when it cannot be read."""
     path = paths.history_file()
     try:
-        reader = HistoryReader(path)
+        return HistoryReader(path)
     except FileNotFoundError:
         return None
     except OutdatedSchema:
         try:  # recorded by an older portwatch: upgrade it, as the next recording would
             HistoryStore(path).close()
-            reader = HistoryReader(path)
+            return HistoryReader(path)
         except HistoryError as exc:
             raise UserError(str(exc)) from exc
         except (sqlite3.Error, OSError) as exc:
             raise UserError(describe_error(path, exc)) from exc
     except HistoryError as exc:
         raise UserError(str(exc)) from exc
-    with reader:
-        later = reader.count(since=until) if until is not None else 0
-        return reader.events(since=since, until=until), later
 
 
+WIDTH_SAMPLE = 200  # rows read before the first line is printed, to size the columns
 COLUMNS = ("TIME", "EVENT", "PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS",
            "SERVICE", "RISK")
 
@@ -128,22 +140,48 @@ def cells(item: HistoryEvent) -> tuple[str, ...]:
     )
 
 
-def print_events(events: list[HistoryEvent], out: TextIO) -> None:
-    table = [COLUMNS, *(cells(item) for item in events)]
+def print_events(events: Iterator[HistoryEvent], out: TextIO) -> int:
+    """The table, streamed: column widths come from the first WIDTH_SAMPLE rows (a longer
+    cell later only pushes its line), so the first line comes at once. Returns the rows."""
+    sample = [cells(item) for item in itertools.islice(events, WIDTH_SAMPLE)]
+    if not sample:
+        return 0
+    table = [COLUMNS, *sample]
     widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
     right = {4, 6}  # port and pid
+
+    def line(row: tuple[str, ...]) -> str:
+        return "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+                         for i, cell in enumerate(row)).rstrip() + "\n"
+
     for row in table:
-        out.write("  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-                            for i, cell in enumerate(row)).rstrip() + "\n")
+        out.write(line(row))
+    out.flush()  # the first lines now, even into a pipe
+    count = len(sample)
+    for item in events:
+        out.write(line(cells(item)))
+        count += 1
+    return count
+
+
+def print_json(events: Iterator[HistoryEvent], out: TextIO) -> None:
+    """One JSON array, one event per line, written as it is read."""
+    out.write("[")
+    separator = "\n"
+    for item in events:
+        out.write(separator + json.dumps(history_record(item)))
+        if separator == "\n":
+            out.flush()  # the first event now, even into a pipe
+        separator = ",\n"
+    out.write("\n]\n" if separator != "\n" else "]\n")
 
 
 def run(args: argparse.Namespace) -> int:
     since, until = args.since, args.until
-    now = time.time()
     if since is not None and until is None:
-        until = now
-    found = read_events(since, until)
-    if found is None:
+        until = time.time()
+    reader = open_reader()
+    if reader is None:
         message = f"no history recorded yet ({paths.history_file()})"
         if args.json:
             print(f"portwatch: {message}", file=sys.stderr)
@@ -151,17 +189,16 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(message)
         return 0
-    events, later = found
-    if later and args.until is None:
-        print(f"portwatch: {later} events dated after now were left out (recorded while a"
-              " clock was ahead); --until with a later time shows them", file=sys.stderr)
-    if args.json:
-        json.dump([history_record(item) for item in events], sys.stdout, indent=1)
-        sys.stdout.write("\n")
-        return 0
-    if not events:
-        window = " in that time" if since is not None or until is not None else ""
-        print(f"no events recorded{window} ({paths.history_file()})")
-        return 0
-    print_events(events, sys.stdout)
+    with reader:
+        later = reader.count(since=until) if until is not None and args.until is None else 0
+        if later:
+            print(f"portwatch: {later} events dated after now were left out (recorded while"
+                  " a clock was ahead); --until with a later time shows them", file=sys.stderr)
+        events = reader.iter_events(since, until, args.limit)
+        if args.json:
+            print_json(events, sys.stdout)
+            return 0
+        if not print_events(events, sys.stdout):
+            window = " in that time" if since is not None or until is not None else ""
+            print(f"no events recorded{window} ({paths.history_file()})")
     return 0

@@ -88,6 +88,7 @@ DEFAULT_RETENTION_DAYS = 90.0
 PRUNE_EVERY = 24 * 3600.0
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds to wait for another writer (the GUI and `watch` share it)
 MEMORY_EVENTS_CAP = 200_000  # MemoryHistory keeps at most this many events
+LISTENER_CACHE = 10_000  # Listener values reused while decoding rows
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -154,10 +155,27 @@ class HistoryReader:
         recorded (the id: it only grows, so a clock that jumps cannot reorder them); at most
         `limit` (the first ones); `after_id` gives only events stored after that one.
         `by_id` is accepted for older callers: the order is always the recorded one."""
+        return list(self.iter_events(since, until, limit, after_id=after_id))
+
+    def iter_events(self, since: float | None = None, until: float | None = None,
+                    limit: int | None = None, *, after_id: int | None = None
+                    ) -> Iterator[HistoryEvent]:
+        """events() one at a time, as SQLite reads them: the first comes at once and memory
+        stays constant whatever the file's size. With a time range, the first matching id is
+        found through the time index and the rest is read in id order from there."""
         clauses, params = _time_range(since, until)
-        if after_id is not None:
-            clauses.append("id > ?")
-            params.append(after_id)
+        start = after_id + 1 if after_id is not None else None
+        if clauses:
+            first = self._conn.execute(
+                f"SELECT min(id) FROM events WHERE {' AND '.join(clauses)}",  # noqa: S608
+                params).fetchone()[0]
+            if first is None:
+                return
+            start = max(start or 0, int(first))
+            clauses = [f"+{clause}" for clause in clauses]  # id order, not the time index
+        if start is not None:
+            clauses.append("id >= ?")
+            params.append(start)
         sql = SELECT_EVENTS
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
@@ -165,7 +183,11 @@ class HistoryReader:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(limit)))
-        return list(self._decode(self._conn.execute(sql, params)))
+        cursor = self._conn.execute(sql, params)
+        try:
+            yield from self._decode(cursor)
+        finally:
+            cursor.close()
 
     def count(self, since: float | None = None, until: float | None = None) -> int:
         """How many events have since <= time < until (through the time index)."""
@@ -201,6 +223,8 @@ class HistoryReader:
     def _decode(rows: Iterable[tuple[Any, ...]]) -> Iterator[HistoryEvent]:
         listeners: dict[tuple[Any, ...], Listener] = {}
         for row in rows:
+            if len(listeners) > LISTENER_CACHE:  # a churning machine: keep memory bounded
+                listeners.clear()
             try:
                 yield event_from_row(row, listeners)
             except (KeyError, ValueError, TypeError) as exc:  # a value this version lacks
