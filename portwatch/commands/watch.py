@@ -238,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
         for message in messages:
             print(f"portwatch: warning: {message}", file=err)
         opened, problems = open_history(paths.history_file(), source="watch",
-                                        retention_days=settings.history_retention_days)
+                                        retention_days=settings.history_retention_days,
+                                        max_bytes=settings.history_max_mb * 1_000_000)
         for problem in problems:
             print(f"portwatch: warning: {problem}", file=err)
         if isinstance(opened, HistoryStore):

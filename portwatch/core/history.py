@@ -32,6 +32,7 @@ what callers need, so `from portwatch.core.history import ...` is the one import
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
 from collections import deque
@@ -85,6 +86,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 90.0
+DEFAULT_MAX_BYTES = 500_000_000  # Settings.history_max_mb
+BUDGET_EVERY = 60.0  # seconds between two checks of the file's size while recording
 PRUNE_EVERY = 24 * 3600.0
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds to wait for another writer (the GUI and `watch` share it)
 MEMORY_EVENTS_CAP = 200_000  # MemoryHistory keeps at most this many events
@@ -259,6 +262,7 @@ class HistoryStore(HistoryReader):
         path: Path | str | None = None,
         *,
         retention_days: float = DEFAULT_RETENTION_DAYS,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
         source: str = "gui",
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Callable[[], float] = time.time,
@@ -266,6 +270,8 @@ class HistoryStore(HistoryReader):
     ) -> None:
         self.path = Path(path) if path is not None else paths.history_file()
         self.retention_days = retention_days
+        self.max_bytes = max_bytes
+        self._budget_checked = -float("inf")  # time.monotonic() of the last size check
         self.source = source
         self._clock = clock
         self._run_id: int | None = None
@@ -287,6 +293,7 @@ class HistoryStore(HistoryReader):
             self._setup(synchronous)
             private.tighten(self.path)  # a file an older portwatch made 0644
             self.prune(retention_days)
+            self.enforce_budget()
             self._load_memory()
             self._opened = True
         except BaseException:
@@ -324,11 +331,15 @@ class HistoryStore(HistoryReader):
             self._stopped(exc)
         else:
             self._resumed()
-        if self._clock() - self._pruned_at >= PRUNE_EVERY and self._failing is None:
-            try:
+        if self._failing is not None:
+            return
+        try:
+            if self._clock() - self._pruned_at >= PRUNE_EVERY:
                 self.prune(self.retention_days)
-            except sqlite3.OperationalError as exc:
-                log.warning("history: pruning deferred: %s", exc)
+            if time.monotonic() - self._budget_checked >= BUDGET_EVERY:
+                self.enforce_budget()
+        except sqlite3.OperationalError as exc:
+            log.warning("history: pruning deferred: %s", exc)
 
     @property
     def failing(self) -> str | None:
@@ -480,6 +491,49 @@ class HistoryStore(HistoryReader):
             raise
         if deleted:
             log.info("history: deleted %d events older than %g days", deleted, older_than_days)
+        return deleted
+
+    def used_bytes(self) -> int:
+        """Bytes of the file that hold data (free pages, reused before the file grows, not
+        counted)."""
+        conn = self._conn
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * size)
+
+    def enforce_budget(self) -> int:
+        """Keep the file within `max_bytes`: when its data outgrow it, delete the oldest
+        events, in the order recorded, down to 90 % of it (the pages freed are reused, so the
+        file stops growing). Returns how many events were deleted."""
+        self._budget_checked = time.monotonic()
+        used = self.used_bytes()
+        if not self.max_bytes or used <= self.max_bytes:
+            return 0
+        conn = self._conn
+        first, last = conn.execute("SELECT min(id), max(id) FROM events").fetchone()
+        if first is None:
+            return 0
+        # Deleting only ever takes a prefix (here and in prune), so ids are dense.
+        stored = last - first + 1
+        share = (used - 0.9 * self.max_bytes) / used
+        cut = first + min(stored - 1, max(1, math.ceil(stored * share)))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = conn.execute("DELETE FROM events WHERE id < ?", (cut,)).rowcount
+            kept_run = conn.execute("SELECT run_id FROM events WHERE id = ?",
+                                    (cut,)).fetchone()
+            if kept_run and kept_run[0] is not None:
+                conn.execute("DELETE FROM runs WHERE id < ? AND id IS NOT ?",
+                             (kept_run[0], self._run_id))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the deletion's WAL frames go too
+        log.info("history: %s outgrew its budget of %d MB; deleted its %d oldest events",
+                 self.path, self.max_bytes // 1_000_000, deleted)
         return deleted
 
     def _say_clock_behind(self, now: float, newest: float) -> None:

@@ -50,6 +50,7 @@ class Settings:
     alert_coalesce: int = 5  # this many new listeners in one poll become one summary alert
     alert_rate_limit: float = 60.0  # seconds between repeats of similar alerts
     history_retention_days: int = 90
+    history_max_mb: int = 500  # the history file's size budget: the oldest events go first
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +101,7 @@ RULES: dict[str, _Rule] = {
     "alert_coalesce": _Rule(int, 1, 1000),
     "alert_rate_limit": _Rule(float, 0.0, 86400.0),
     "history_retention_days": _Rule(int, 1, 3650),
+    "history_max_mb": _Rule(int, 10, 1_000_000),
 }
 assert set(RULES) == {f.name for f in dataclasses.fields(Settings)}, "a field without a rule"
 

@@ -154,7 +154,8 @@ def history_hooks(monitor: Monitor, settings: Settings
         from portwatch.core.history import attach_history
 
         return attach_history(monitor, paths.history_file(),
-                              retention_days=settings.history_retention_days)
+                              retention_days=settings.history_retention_days,
+                              max_bytes=settings.history_max_mb * 1_000_000)
 
     def teardown() -> None:
         history = monitor.history

@@ -22,7 +22,8 @@ from portwatch.gui.preferences import RESTART_NOTE, PreferencesDialog
 
 CHANGED = Settings(poll_interval=7.5, start_minimised=True, start_at_login=True,
                    notifications=False, alert_min_polls=4, alert_ephemeral_udp=True,
-                   alert_coalesce=9, alert_rate_limit=120.0, history_retention_days=30)
+                   alert_coalesce=9, alert_rate_limit=120.0, history_retention_days=30,
+                   history_max_mb=64)
 
 
 @pytest.fixture(autouse=True)
@@ -50,6 +51,7 @@ def fill(dialog: PreferencesDialog, settings: Settings) -> None:
     dialog.coalesce.setValue(settings.alert_coalesce)
     dialog.rate_limit.setValue(settings.alert_rate_limit)
     dialog.retention.setValue(settings.history_retention_days)
+    dialog.max_mb.setValue(settings.history_max_mb)
 
 
 def test_every_setting_has_a_control(qtbot):
@@ -82,7 +84,7 @@ def test_the_dialog_shows_the_current_settings_and_says_what_waits_for_a_restart
     qtbot.addWidget(dialog)
     assert dialog.result_settings() == dataclasses.replace(CHANGED, start_at_login=False)
     assert dialog.note.text() == RESTART_NOTE
-    assert "Start minimised" in RESTART_NOTE and "Keep history for" in RESTART_NOTE
+    assert "Start minimised" in RESTART_NOTE and "history limits" in RESTART_NOTE
     assert (dialog.interval.minimum(), dialog.interval.maximum()) == (0.5, 60.0)
     assert (dialog.retention.minimum(), dialog.retention.maximum()) == (1, 3650)
 
