@@ -18,7 +18,8 @@ import errno
 import os
 import socket
 import struct
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from portwatch.core.model import Family, Proto
 
@@ -80,6 +81,22 @@ class SockDiagError(OSError):
     """sock_diag is not usable here (no kernel support, not permitted, or a bad answer)."""
 
 
+def _open_netlink() -> socket.socket:
+    netlink = getattr(socket, "AF_NETLINK", None)
+    if netlink is None:
+        raise SockDiagError(errno.EAFNOSUPPORT, "this system has no netlink sockets")
+    try:
+        sock = socket.socket(netlink, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
+    except OSError as exc:
+        raise SockDiagError(exc.errno, f"cannot open a sock_diag socket: {exc}") from exc
+    try:
+        sock.bind((0, 0))
+    except OSError as exc:
+        sock.close()
+        raise SockDiagError(exc.errno, f"cannot open a sock_diag socket: {exc}") from exc
+    return sock
+
+
 class SockDiag:
     """A reusable sock_diag client (its netlink socket is open only during a call). Not
     thread-safe: one per scanner.
@@ -90,8 +107,9 @@ class SockDiag:
     sockets (by their kernel socket id). When nothing changed, `listeners()` returns the very
     same tuple as the previous call, so callers can skip their own work with an `is` test."""
 
-    def __init__(self) -> None:
-        self._sock: socket.socket | None = None
+    def __init__(self, opener: Callable[[], Any] | None = None) -> None:
+        self._open = opener or _open_netlink  # tests hand in recorded kernel answers
+        self._sock: Any = None
         self._buffer = bytearray(_RECV_BUFFER)
         self._chunks: dict[bytes, _Chunk] = {}
         self._decoded: dict[bytes, DiagSocket | None] = {}
@@ -108,18 +126,9 @@ class SockDiag:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _socket(self) -> socket.socket:
+    def _socket(self) -> Any:
         if self._sock is None:
-            netlink = getattr(socket, "AF_NETLINK", None)
-            if netlink is None:
-                raise SockDiagError(errno.EAFNOSUPPORT, "this system has no netlink sockets")
-            try:
-                sock = socket.socket(netlink, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                     NETLINK_SOCK_DIAG)
-                sock.bind((0, 0))
-            except OSError as exc:
-                raise SockDiagError(exc.errno, f"cannot open a sock_diag socket: {exc}") from exc
-            self._sock = sock
+            self._sock = self._open()
         return self._sock
 
     def listeners(self) -> tuple[DiagSocket, ...]:

@@ -187,15 +187,15 @@ def test_recorded_dump_is_decoded_and_filtered():
           _done()]],
         [[_done()]],                                                          # udp v6: none
     ]
-    diag = SockDiag()
-    diag._sock = _RecordedNetlink(answers)
+    recorded = _RecordedNetlink(answers)
+    diag = SockDiag(opener=lambda: recorded)
     found = diag.listeners()
     assert [(i.proto, i.family, i.address, i.port, i.inode, i.uid) for i in found] == [
         (Proto.TCP, Family.IPV4, "127.0.0.1", 8080, 111, 1000),
         (Proto.TCP, Family.IPV6, "::1", 8443, 112, 0),
         (Proto.UDP, Family.IPV4, "0.0.0.0", 5353, 113, 0),
     ]
-    requests = diag._sock.requests
+    requests = recorded.requests
     families = [(r[16], r[17]) for r in requests]
     assert families == [(socket.AF_INET, socket.IPPROTO_TCP), (socket.AF_INET6, socket.IPPROTO_TCP),
                         (socket.AF_INET, socket.IPPROTO_UDP), (socket.AF_INET6, socket.IPPROTO_UDP)]
@@ -206,16 +206,16 @@ def test_recorded_dump_is_decoded_and_filtered():
 def test_unchanged_answers_give_the_same_tuple():
     loopback = socket.inet_pton(socket.AF_INET, "127.0.0.1")
     one = [_diag_msg(socket.AF_INET, 8080, 0, loopback, 111, 0, 1), _done()]
-    diag = SockDiag()
-    diag._sock = _RecordedNetlink([[one], [[_done()]], [[_done()]], [[_done()]]] * 2)
+    recorded = _RecordedNetlink([[one], [[_done()]], [[_done()]], [[_done()]]] * 2)
+    diag = SockDiag(opener=lambda: recorded)
     first = diag.listeners()
     assert diag.listeners() is first
 
 
 def test_kernel_error_becomes_sockdiag_error():
     error = _nlmsg(NLMSG_ERROR, 0, struct.pack("=i", -errno.ENOENT) + b"\0" * 16)
-    diag = SockDiag()
-    diag._sock = _RecordedNetlink([[[error]]])
+    recorded = _RecordedNetlink([[[error]]])
+    diag = SockDiag(opener=lambda: recorded)
     with pytest.raises(SockDiagError) as caught:
         diag.listeners()
     assert caught.value.errno == errno.ENOENT
@@ -223,8 +223,8 @@ def test_kernel_error_becomes_sockdiag_error():
 
 
 def test_malformed_answer_becomes_sockdiag_error():
-    diag = SockDiag()
-    diag._sock = _RecordedNetlink([[[struct.pack("=IHHII", 4000, 20, 0, 1, 0)]]])
+    recorded = _RecordedNetlink([[[struct.pack("=IHHII", 4000, 20, 0, 1, 0)]]])
+    diag = SockDiag(opener=lambda: recorded)
     with pytest.raises(SockDiagError):
         diag.listeners()
 
@@ -240,6 +240,6 @@ def test_stale_answers_of_another_request_are_skipped():
             self._pending[0] = stale + self._pending[0]
             return n
 
-    diag = SockDiag()
-    diag._sock = _WithStale([[[_done()]]] * 4)
+    recorded = _WithStale([[[_done()]]] * 4)
+    diag = SockDiag(opener=lambda: recorded)
     assert diag.listeners() == ()

@@ -248,9 +248,11 @@ def test_churn_soak(qtbot, tmp_path, monkeypatch):
         last = polls[-1]
         assert gui.window.model.open_count == len(last.rows)  # the table is the last scan
     finally:
-        if churn is not None and churn.poll() is None:
-            churn.kill()  # our own child, by its pid
-            churn.wait(10)
+        if churn is not None:
+            if churn.poll() is None:
+                churn.kill()  # our own child, by its pid
+                churn.wait(10)
+            churn.stdout.close()
         gui.shutdown()
         scanner.close()
     assert failures == [] and scan.failures == 0
