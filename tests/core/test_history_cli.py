@@ -160,11 +160,14 @@ def test_until_and_iso_times_bound_the_selection():
 
 
 STREAM_SCRIPT = """
-import resource, sys
+import re, sys
 from portwatch.cli import main
 code = main(sys.argv[1:])
 sys.stdout.flush()
-print(f"peak-rss-kib {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}", file=sys.stderr)
+# VmHWM: this process's peak RSS (ru_maxrss would keep the parent's from before exec)
+with open("/proc/self/status") as status:
+    peak = re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)
+print(f"peak-rss-kib {peak}", file=sys.stderr)
 sys.exit(code)
 """
 
