@@ -208,6 +208,10 @@ class HistoryReader:
         row = self._conn.execute("SELECT max(id) FROM events").fetchone()
         return int(row[0] or 0)
 
+    def first_event_id(self) -> int:
+        row = self._conn.execute("SELECT min(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
     def runs(self) -> list[tuple[int, float, float | None, str]]:
         """(id, started_at, ended_at or None, source) of each run kept, oldest first."""
         return [tuple(row) for row in self._conn.execute(
