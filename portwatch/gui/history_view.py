@@ -8,12 +8,13 @@ from elsewhere (e.g. a MemoryHistory when the file could not be opened). Events 
 their *event index*, their position in arrival order: `spot.data()` of a marker, the argument
 of `select_event()` and of the `event_selected` signal, whatever order the table is sorted in.
 
-A long history opens at its newest SHOWN_AT_OPEN events (the rest stays in the file, and the
-view says so). A month of history (50,000 events) stays smooth: the file is read in chunks, redraws are
-coalesced with a single-shot timer, the table model inserts rows (never resets) and sorts
-with one key per event (history_model.py), and the plot draws at most `MAX_MARKERS` markers,
-those in view, over a step line that pyqtgraph clips to the view and downsamples. Text from
-other programs is shown as plain text, and escaped where Qt would read rich text (tooltips).
+A long history opens at its newest SHOWN_AT_OPEN events (the rest stays in the file, and
+the view says so). A month of history (50,000 events) stays smooth: the file is read in
+chunks, redraws are coalesced with a single-shot timer, the table model inserts rows (never
+resets) and sorts with one key per event (history_model.py), and the plot draws at most
+`MAX_MARKERS` markers, those in view, over a step line that pyqtgraph clips to the view and
+downsamples. Text from other programs is shown as plain text, and escaped where Qt would read
+rich text (tooltips).
 """
 
 from __future__ import annotations
