@@ -21,8 +21,15 @@ Recording rules:
   kill -9 and also a power cut or OS crash. (synchronous=NORMAL would survive kill -9 too — the
   WAL write() reaches the OS before COMMIT returns — but could lose the last commits on power
   loss.) FULL costs one fsync per poll *that has events*; quiet polls write nothing.
-- Retention: events older than `retention_days` (default 90) are deleted at open and then at
-  most once a day, from `record()`.
+- Retention (at open, then at most once a day from `record()`): events `retention_days`
+  (default 90) older than the newest stored event are deleted, oldest first in recording
+  order; nothing while the clock is behind the newest event (said once). The size budget
+  (`max_bytes`, checked at open and once a minute) deletes the oldest events the same way.
+- When the file cannot take a poll's events (disk full, locked), they are held in memory and
+  written with a later poll's; stopping and resuming are said once each (`take_notices()`),
+  and `unrecorded` counts what is not in the file meanwhile.
+- Events are read in recording order (the id), whatever times a changed clock gave them;
+  `iter_events()` streams them.
 
 The event values and their rows live in history_events.py, the file's problems in words in
 history_problems.py, the layout and migrations in history_schema.py; this module re-exports
