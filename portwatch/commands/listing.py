@@ -83,7 +83,7 @@ def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
         sock.exposure.label,
         str(proc.pid) if proc else "-",
         visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(proc.user, 12) if proc and proc.user else "-",
+        visible(sock.user, 12) if sock.user else "-",  # the socket's, when the owner is hidden
         visible(service, 20),
         visible(software, 20),
         item.assessment.risk.value if item.assessment else "-",

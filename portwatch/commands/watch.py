@@ -1,5 +1,7 @@
 """`portwatch watch [--interval S] [--json] [--no-history]`: print a line whenever a listener
-opens or closes, until Ctrl-C (SIGINT) or SIGTERM, which end it cleanly with status 0.
+opens or closes or its owner changes (`changed`, with the previous owner: the process exec'd
+another program, or another process holds the socket now), until Ctrl-C (SIGINT) or SIGTERM,
+which end it cleanly with status 0.
 
 The first poll is the baseline and prints no events (in human mode one "watching N listeners"
 line goes to stderr). Events are recorded in the history file too, unless --no-history; when
@@ -29,9 +31,16 @@ from typing import Any, TextIO
 
 from portwatch.core import instance, paths
 from portwatch.core.export import event_record
-from portwatch.core.history import CLOSED, OPENED, HistoryStore, iso_utc, open_history
+from portwatch.core.history import (
+    CHANGED,
+    CLOSED,
+    OPENED,
+    HistoryStore,
+    iso_utc,
+    open_history,
+)
 from portwatch.core.model import AnnotatedListener
-from portwatch.core.monitor import Monitor, PollResult
+from portwatch.core.monitor import Monitor, PollResult, paired
 from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import load_settings
 from portwatch.core.text import visible
@@ -85,12 +94,23 @@ def _annotator(err: TextIO) -> Any:
     return catalog
 
 
-def human_line(event: str, when: float, row: AnnotatedListener) -> str:
-    """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
-    http-alt  risk low"""
-    sock = row.listener
+def _who(sock) -> str:
     proc = sock.process
-    who = f"{visible(proc.name, 40)} (pid {proc.pid})" if proc else "(hidden owner)"
+    if proc is not None:
+        return f"{visible(proc.name, 40)} (pid {proc.pid})"
+    if sock.socket_user:
+        return f"(hidden owner, user {visible(sock.socket_user, 32)})"
+    return "(hidden owner)"
+
+
+def human_line(event: str, when: float, row: AnnotatedListener,
+               previous: AnnotatedListener | None = None) -> str:
+    """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
+    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner)"""
+    sock = row.listener
+    who = _who(sock)
+    if previous is not None:
+        who += f" was {_who(previous.listener)}"
     parts = [iso_utc(when), f"{event:<6}", f"{sock.proto.value} {sock.endpoint}", who,
              sock.exposure.label]
     if row.entry is not None:
@@ -107,13 +127,23 @@ def _sorted(rows: tuple[AnnotatedListener, ...]) -> list[AnnotatedListener]:
 
 def print_events(result: PollResult, as_json: bool, out: TextIO) -> None:
     when = result.snapshot.taken_at
+    skip = paired(result)
     for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
         for row in _sorted(rows):
+            if id(row) in skip:
+                continue  # one socket changing owner: one `changed` line below
             if as_json:
                 out.write(json.dumps(event_record(event, when, row)) + "\n")
             else:
                 out.write(human_line(event, when, row) + "\n")
             out.flush()
+    previous = {id(change.row): change.previous for change in result.owner_changes}
+    for row in _sorted(tuple(change.row for change in result.owner_changes)):
+        if as_json:
+            out.write(json.dumps(event_record(CHANGED, when, row, previous[id(row)])) + "\n")
+        else:
+            out.write(human_line(CHANGED, when, row, previous[id(row)]) + "\n")
+        out.flush()
 
 
 class RecordUnlessWindow:

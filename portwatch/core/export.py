@@ -47,9 +47,14 @@ FORMATS = ("csv", "json")
 # -- records ------------------------------------------------------------------------------------
 
 
-def event_record(event: str, when: float, item: AnnotatedListener | Listener) -> dict[str, Any]:
-    """{"event", "time" (ISO-8601 UTC, Z), ...listener fields}: one line of `watch --json`."""
-    return {"event": event, "time": iso_utc(when), **records.listener_record(item)}
+def event_record(event: str, when: float, item: AnnotatedListener | Listener,
+                 previous: AnnotatedListener | Listener | None = None) -> dict[str, Any]:
+    """{"event", "time" (ISO-8601 UTC, Z), ...listener fields}: one line of `watch --json`;
+    a `changed` event (the socket's owner changed) adds "previous": the owner before."""
+    record = {"event": event, "time": iso_utc(when), **records.listener_record(item)}
+    if previous is not None:
+        record["previous"] = records.owner_record(previous)
+    return record
 
 
 def history_record(item: HistoryEvent) -> dict[str, Any]:
@@ -94,6 +99,10 @@ def csv_cell(name: str, value: Any) -> str | int | float:
         text = shlex.join(str(arg) for arg in value)
     elif name == "security" and isinstance(value, list):
         text = _security_text(value)
+    elif name == "holders" and isinstance(value, list):
+        text = "; ".join(f"{item['process']} ({item['pid']})" for item in value)
+    elif name == "package" and isinstance(value, dict):
+        text = " ".join(str(part) for part in value.values() if part)
     elif isinstance(value, list):
         text = "; ".join(str(item) for item in value)
     else:

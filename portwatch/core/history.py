@@ -15,7 +15,8 @@ Recording rules:
   as `opened`: the listeners were already there, portwatch just started looking. A snapshot per
   run keeps the timeline's counts exact and answers "what was listening when I started?".
   Whether a listener is *new* to this machine is the alert rules' job (the known identities).
-- Later polls record `closed` then `opened` events, each with `listeners`, the count after it.
+- Later polls record `closed` then `opened` events, each with `listeners`, the count after it,
+  then `changed` ones for sockets whose owner changed (exec; another holder now), not counted.
 - One poll's events are one transaction. The database is in WAL mode with synchronous=FULL:
   when `record()` returns, the WAL has been fsync'd, so what was reported as recorded survives
   kill -9 and also a power cut or OS crash. (synchronous=NORMAL would survive kill -9 too — the
@@ -50,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 
 from portwatch.core import paths, private
 from portwatch.core.history_events import (
+    CHANGED,
     CLOSED,
     EVENT_KINDS,
     INSERT_EVENT,
@@ -84,7 +86,7 @@ if TYPE_CHECKING:
 
 # The public names of the history, wherever they are defined.
 __all__ = [
-    "CLOSED", "DEFAULT_RETENTION_DAYS", "EVENT_KINDS", "OPENED", "PRESENT", "History",
+    "CHANGED", "CLOSED", "DEFAULT_RETENTION_DAYS", "EVENT_KINDS", "OPENED", "PRESENT", "History",
     "HistoryError", "HistoryEvent", "HistoryReader", "HistoryStore", "MemoryHistory",
     "OutdatedSchema", "attach_history", "counts_from", "describe_error", "events_of",
     "iso_utc", "open_history", "problem_text", "set_aside",

@@ -32,7 +32,8 @@ if TYPE_CHECKING:
 OPENED = "opened"
 CLOSED = "closed"
 PRESENT = "present"  # listening when a run started (the first poll's snapshot)
-EVENT_KINDS = (OPENED, CLOSED, PRESENT)
+CHANGED = "changed"  # the socket stayed, its owner changed (exec, or another holder now)
+EVENT_KINDS = (OPENED, CLOSED, PRESENT, CHANGED)
 
 # The events table, in the order rows are read and written (id first).
 EVENT_COLUMNS = (
@@ -49,7 +50,8 @@ INSERT_EVENT = (
 
 @dataclass(frozen=True, slots=True)
 class HistoryEvent:
-    """One recorded event: a listener opened, closed, or was present when a run started.
+    """One recorded event: a listener opened, closed, was present when a run started, or
+    changed owner (the new owner is recorded; the previous one is the socket's event before).
 
     `listeners` is how many listeners there were right after this event (the timeline's value).
     The catalog facts are the ones known when the event was recorded (service, description,
@@ -57,7 +59,7 @@ class HistoryEvent:
     """
 
     time: float  # seconds since the epoch (UTC)
-    event: str  # OPENED | CLOSED | PRESENT
+    event: str  # OPENED | CLOSED | PRESENT | CHANGED
     listener: Listener
     listeners: int
     service: str | None = None
@@ -98,19 +100,27 @@ def iso_utc(when: float) -> str:
 
 def events_of(result: PollResult) -> list[HistoryEvent]:
     """The events one poll makes: a snapshot of `present` listeners on the first poll of a run,
-    then `closed` and `opened` ones, each with the listener count right after it."""
+    then `closed` and `opened` ones, each with the listener count right after it, and a
+    `changed` one (with the new owner) for each socket whose owner changed."""
+    from portwatch.core.monitor import paired
+
     when = result.snapshot.taken_at
     if result.first:
         total = len(result.rows)
         return [HistoryEvent.of(PRESENT, when, row, total) for row in result.rows]
-    count = len(result.rows) - len(result.opened) + len(result.closed)
+    skip = paired(result)
+    closed = [row for row in result.closed if id(row) not in skip]
+    opened = [row for row in result.opened if id(row) not in skip]
+    count = len(result.rows) - len(opened) + len(closed)
     events = []
-    for row in result.closed:
+    for row in closed:
         count -= 1
         events.append(HistoryEvent.of(CLOSED, when, row, count))
-    for row in result.opened:
+    for row in opened:
         count += 1
         events.append(HistoryEvent.of(OPENED, when, row, count))
+    events.extend(HistoryEvent.of(CHANGED, when, change.row, count)
+                  for change in result.owner_changes)
     return events
 
 

@@ -74,6 +74,40 @@ class Risk(enum.StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Package:
+    """The package that installed an executable: dpkg, rpm, flatpak, snap or appimage."""
+
+    manager: str
+    name: str
+    version: str | None = None
+
+
+# Trust flags (Provenance.flags) and what each means, in words for the user.
+EXE_DELETED = "exe-deleted"
+EXE_IN_TEMP_DIR = "exe-in-temp-dir"
+KERNEL_LIKE_NAME = "kernel-like-name"
+NAME_MISMATCH = "name-mismatch"
+FLAG_TEXT = {
+    EXE_DELETED: "its executable was deleted or replaced after it started",
+    EXE_IN_TEMP_DIR: "it runs from a temporary or world-writable directory",
+    KERNEL_LIKE_NAME: "a user program named like a kernel thread",
+    NAME_MISMATCH: "its name is not its executable's (renamed, or started under another name)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    """Where a process's executable comes from, and what about it deserves a second look.
+
+    `flags` are short names (exe-deleted, exe-in-temp-dir, kernel-like-name, name-mismatch);
+    `exe_deleted` is None when the running image could not be examined."""
+
+    exe_deleted: bool | None = None
+    package: Package | None = None
+    flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ProcessInfo:
     """The process that owns a socket. Fields the OS refused to tell are None (or empty)."""
 
@@ -84,6 +118,14 @@ class ProcessInfo:
     cmdline: tuple[str, ...] = ()
     create_time: float | None = None  # seconds since the epoch; with pid, identifies the process
     ppid: int | None = None
+    provenance: Provenance | None = None  # None: not examined (not on this system)
+
+
+class Holder(NamedTuple):
+    """One process that holds a socket (a shared socket has several)."""
+
+    pid: int
+    process: str
 
 
 class ListenerKey(NamedTuple):
@@ -108,6 +150,13 @@ class Listener:
     process: ProcessInfo | None = None
     owner_hidden: bool = False  # the OS would not say who owns it (needs privileges)
     hidden_reason: str | None = None  # one sentence for the user when owner_hidden
+    # Every process holding the socket, the owner (`process`) first; empty when none is known.
+    holders: tuple[Holder, ...] = ()
+    # The user the kernel says the socket belongs to (its uid, by name when it has one), known
+    # also when the owning process is hidden; None where the OS does not tell (psutil path).
+    socket_user: str | None = None
+    # The kernel's socket inode where known: tells the same socket apart from a new one.
+    inode: int | None = field(default=None, compare=False)
     # Stable identity of the row, computed once: diffs and models look it up thousands of
     # times per poll.
     key: ListenerKey = field(init=False, repr=False, compare=False)
@@ -121,6 +170,17 @@ class Listener:
     @property
     def pid(self) -> int | None:
         return self.process.pid if self.process else None
+
+    @property
+    def user(self) -> str | None:
+        """The owning process's user, else the socket's (known even when the owner is hidden)."""
+        proc = self.process
+        return (proc.user if proc is not None and proc.user else None) or self.socket_user
+
+    @property
+    def shared_with(self) -> int:
+        """How many other processes hold this socket too."""
+        return max(len(self.holders) - 1, 0)
 
     @property
     def endpoint(self) -> str:

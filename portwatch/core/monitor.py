@@ -12,10 +12,17 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from portwatch.core.diff import diff
-from portwatch.core.model import Alert, AnnotatedListener, ListenerDiff, ListenerKey, Snapshot
+from portwatch.core.model import (
+    Alert,
+    AnnotatedListener,
+    Listener,
+    ListenerDiff,
+    ListenerKey,
+    Snapshot,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,14 @@ class EventSink(Protocol):
     def record(self, result: PollResult) -> None: ...
 
 
+class OwnerChange(NamedTuple):
+    """The owner of a listening socket changed while the socket stayed: the process exec'd
+    another program (same pid), or the socket is now held by another process only."""
+
+    row: AnnotatedListener
+    previous: AnnotatedListener
+
+
 @dataclass(frozen=True, slots=True)
 class PollResult:
     """Everything one poll learned. `rows` is the whole current table; `opened`, `closed` and
@@ -46,6 +61,9 @@ class PollResult:
     duration: float  # seconds the poll took
     alerts: tuple[Alert, ...] = ()
     problems: tuple[str, ...] = ()  # sentences for the status bar (scan, catalog, history)
+    # Sockets whose owner changed; a pid change also shows as a closed and an opened row
+    # (the table is keyed by pid), exec as a changed one.
+    owner_changes: tuple[OwnerChange, ...] = ()
     notices: tuple[str, ...] = ()  # said once, when it happened (history stopped, resumed)
     unrecorded: int = 0  # events the history could not write (kept in memory, or lost)
 
@@ -95,15 +113,19 @@ class Monitor:
             fresh.get(item.key) or previous.get(item.key) or self._annotate(item)
             for item in snapshot.listeners
         )
+        opened = tuple(fresh[item.key] for item in changes.opened)
+        closed = tuple(previous[item.key] for item in changes.closed)
+        changed = tuple(fresh[item.key] for item in changes.changed)
         result = PollResult(
             snapshot=snapshot,
             rows=rows,
-            opened=tuple(fresh[item.key] for item in changes.opened),
-            closed=tuple(previous[item.key] for item in changes.closed),
-            changed=tuple(fresh[item.key] for item in changes.changed),
+            opened=opened,
+            closed=closed,
+            changed=changed,
             first=self._previous is None,
             duration=time.perf_counter() - started,
             problems=snapshot.problems,
+            owner_changes=owner_changes(opened, closed, changed, previous),
         )
         self._listeners = snapshot.listeners
         self._rows = rows
@@ -129,6 +151,43 @@ class Monitor:
             result = _replace(result, notices=tuple(take()) if take else (),
                               unrecorded=getattr(self.history, "unrecorded", 0))
         return result
+
+
+def _owner(listener: Listener) -> tuple | None:
+    """What makes the owner the same program: pid, start, name, executable, command line."""
+    proc = listener.process
+    if proc is None:
+        return None
+    return proc.pid, proc.create_time, proc.name, proc.exe, proc.cmdline
+
+
+def _socket(listener: Listener) -> tuple | None:
+    if listener.inode is None:
+        return None
+    return listener.proto, listener.family, listener.address, listener.port, listener.inode
+
+
+def owner_changes(opened: tuple[AnnotatedListener, ...], closed: tuple[AnnotatedListener, ...],
+                  changed: tuple[AnnotatedListener, ...],
+                  previous: dict[ListenerKey, AnnotatedListener]) -> tuple[OwnerChange, ...]:
+    """Sockets that stayed while their owner changed: a changed row whose process is another
+    program now (exec), and a closed row and an opened one of the same socket (its inode)."""
+    found = [OwnerChange(row, previous[row.key]) for row in changed
+             if _owner(row.listener) != _owner(previous[row.key].listener)]
+    if opened and closed:
+        gone = {_socket(row.listener): row for row in closed}
+        gone.pop(None, None)
+        for row in opened:
+            before = gone.get(_socket(row.listener)) if gone else None
+            if before is not None:
+                found.append(OwnerChange(row, before))
+    return tuple(found)
+
+
+def paired(result: PollResult) -> set[int]:
+    """ids of the closed and opened rows that are one socket changing owner (reported as
+    one owner change rather than a close and an open)."""
+    return {id(row) for change in result.owner_changes for row in change}
 
 
 def _replace(result: PollResult, **changes) -> PollResult:

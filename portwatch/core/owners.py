@@ -23,9 +23,11 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
 A map saved by one process (`saved()`, `write_saved`) lets the next start warm (`restore`):
 `portwatch list` then re-checks what it remembers instead of reading every process's fds.
 
-A socket held by several processes is attributed to the holder with the highest pid, which is
-what psutil reports on Linux (its inode map is filled in /proc order, later pids overwriting
-earlier ones), so the fast and the portable scanner paths agree.
+A socket held by several processes (a server and the workers it forked, a listening fd leaked
+into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
+owner is the one a person means: the holder whose parent is not itself a holder (the nginx
+master, the server that leaked the fd to `sleep`), the oldest of them when there are several.
+psutil names only one holder (the highest pid): the portable path knows no more than that.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def write_saved(path: str | os.PathLike, saved: dict) -> None:
 
 
 class OwnerMap:
-    """inode -> owning pid for listening sockets, kept up to date cheaply between scans."""
+    """inode -> owning pid (and every holder) for listening sockets, kept up to date cheaply
+    between scans."""
 
     def __init__(self, proc: str = "/proc", orphan_recheck: float = 120.0,
                  verify_per_scan: int = 64, clock: Callable[[], float] = time.monotonic) -> None:
@@ -117,9 +120,11 @@ class OwnerMap:
         self._verify_per_scan = verify_per_scan
         self._clock = clock
         self._holders: dict[int, dict[int, int]] = {}  # inode -> {pid: fd}
-        self._owner: dict[int, int] = {}  # inode -> highest holder pid
+        self._owner: dict[int, int] = {}  # inode -> the holder a person means (see _choose)
+        self._held: dict[int, tuple[int, ...]] = {}  # inode -> holders, the owner first
         self._identity: dict[int, tuple[int, int]] = {}  # pid -> (st_ino, st_ctime_ns) of /proc/pid
         self._start: dict[int, int] = {}  # pid -> start time in clock ticks since boot
+        self._ppid: dict[int, int] = {}  # pid -> its parent's pid, read with the start time
         self._former: set[int] = set()  # pids that held listeners (walked early)
         self._fd_count: dict[int, int] = {}  # pid -> open fds when we last read its fd dir
         self._runtime: dict[int, int] = {}  # pid -> its schedstat run time (ns) then
@@ -230,21 +235,29 @@ class OwnerMap:
             kept = {pid: fd for pid, fd in pairs.items() if pid in alive}
             if kept:
                 self._holders[inode] = kept
-                self._owner[inode] = max(kept)
-                if len(kept) > 1:
-                    self._shared.add(inode)
         self.version += 1
         for pid in alive:
             identity = self._proc_identity(pid)
-            if identity is not None:
+            stat = self._read_stat(pid)
+            if identity is not None and stat is not None:
                 self._identity[pid] = identity
-                self._start[pid] = starts[pid]
+                self._start[pid], self._ppid[pid] = starts[pid], stat[1]
                 self._former.add(pid)
+        for inode in list(self._holders):
+            self._set_owner(inode)
         self._orphans = orphans
         self._orphans_checked = min(checked, self._clock())
         self._new_since = taken
         self._verify_all = True
         return True
+
+    def holder_pids(self) -> set[int]:
+        """Every pid that holds some known socket."""
+        return {pid for held in self._held.values() for pid in held}
+
+    def holders(self, inode: int) -> tuple[int, ...]:
+        """Every pid known to hold the socket, the owner first, then by pid; () if none."""
+        return self._held.get(inode, ())
 
     def start_time(self, pid: int) -> int | None:
         """Start time (clock ticks after boot) of an owner pid as last checked."""
@@ -419,11 +432,11 @@ class OwnerMap:
         if pid in self._identity:
             return True
         identity = self._proc_identity(pid)
-        start = self._read_start(pid)
-        if identity is None or start is None:
+        stat = self._read_stat(pid)
+        if identity is None or stat is None:
             return False  # exited while we looked
         self._identity[pid] = identity
-        self._start[pid] = start
+        self._start[pid], self._ppid[pid] = stat
         self._former.add(pid)
         return True
 
@@ -435,13 +448,19 @@ class OwnerMap:
         return st.st_ino, st.st_ctime_ns
 
     def _read_start(self, pid: int) -> int | None:
+        stat = self._read_stat(pid)
+        return stat[0] if stat is not None else None
+
+    def _read_stat(self, pid: int) -> tuple[int, int] | None:
+        """(start time in clock ticks after boot, parent pid) from /proc/<pid>/stat."""
         try:
             with open(f"{self._proc}/{pid}/stat", "rb") as handle:
                 data = handle.read()
         except OSError:
             return None
         try:  # the name (field 2) may hold spaces and parentheses: split after the last ')'
-            return int(data[data.rindex(b")") + 2:].split()[19])
+            fields = data[data.rindex(b")") + 2:].split()
+            return int(fields[19]), int(fields[1])
         except (ValueError, IndexError):
             return None
 
@@ -450,19 +469,32 @@ class OwnerMap:
     def _set_owner(self, inode: int) -> None:
         holders = self._holders.get(inode)
         if holders:
-            owner = max(holders)
-            if self._owner.get(inode) != owner:
-                self._owner[inode] = owner
-                self.version += 1
-            if len(holders) > 1:
-                self._shared.add(inode)
-            else:
+            if len(holders) == 1:
+                (owner,) = holders
+                held: tuple[int, ...] = (owner,)
                 self._shared.discard(inode)
+            else:
+                owner = self._choose(holders)
+                held = (owner, *sorted(pid for pid in holders if pid != owner))
+                self._shared.add(inode)
+            self._owner[inode] = owner
+            if self._held.get(inode) != held:
+                self._held[inode] = held
+                self.version += 1
         else:
             self._drop_inode(inode)
 
+    def _choose(self, holders: Collection[int]) -> int:
+        """The holder a person means: one whose parent is not a holder too (the master, not
+        its workers; the server, not the child it leaked the fd to), the oldest of those."""
+        ppid = self._ppid
+        roots = [pid for pid in holders if ppid.get(pid) not in holders] or list(holders)
+        start = self._start
+        return min(roots, key=lambda pid: (start.get(pid, 1 << 62), pid))
+
     def _drop_inode(self, inode: int) -> None:
         self._holders.pop(inode, None)
+        self._held.pop(inode, None)
         if self._owner.pop(inode, None) is not None:
             self.version += 1
         self._shared.discard(inode)
@@ -470,6 +502,7 @@ class OwnerMap:
     def _drop_pid(self, pid: int) -> None:
         self._identity.pop(pid, None)
         self._start.pop(pid, None)
+        self._ppid.pop(pid, None)
         self._former.discard(pid)
         for inode in [i for i, holders in self._holders.items() if pid in holders]:
             del self._holders[inode][pid]

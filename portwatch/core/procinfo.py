@@ -180,19 +180,45 @@ def _sockets(proc: Any, problems: list[str]) -> tuple[tuple[SocketSummary, ...],
     return tuple(found[:MAX_SOCKETS]), max(len(found) - MAX_SOCKETS, 0)
 
 
+def sha256_running(pid: int, expected_create_time: float | None, exe: str) -> FileDigest:
+    """SHA-256 of the image process `pid` runs, read through /proc/<pid>/exe: the file it was
+    started from even when that was deleted or replaced since (hashing `exe` by name would hash
+    the replacement). Refused when the PID now belongs to another process; where there is no
+    /proc (other systems), the file at `exe`."""
+    image = f"/proc/{pid}/exe"
+    if not os.path.exists("/proc/self/exe"):
+        return sha256_file(exe)
+    try:
+        handle = open(image, "rb")  # noqa: SIM115 (closed below, after the identity check)
+    except PermissionError:
+        return FileDigest(exe, None, "not readable: permission denied (the running image of"
+                                     " another user's process; run portwatch with sudo)")
+    except OSError as exc:
+        return FileDigest(exe, None, f"not readable: {exc.strerror or exc}")
+    with handle:
+        if expected_create_time is not None:
+            try:
+                same = _same_process(psutil.Process(pid).create_time(), expected_create_time)
+            except (psutil.Error, OSError):
+                same = False
+            if not same:
+                return FileDigest(exe, None, f"not computed: PID {pid} is no longer the process"
+                                             " shown")
+        try:
+            return _digest(exe, handle)
+        except OSError as exc:
+            return FileDigest(exe, None, f"not readable: {exc.strerror or exc}")
+
+
 def sha256_file(path: str) -> FileDigest:
     """SHA-256 of the file at `path`, read in chunks (executables can be large)."""
     if path.endswith(" (deleted)"):
         return FileDigest(path, None, "not readable: the executable was deleted or replaced"
                                       " after the process started (an update may be waiting"
                                       " for a restart)")
-    digest = hashlib.sha256()
-    size = 0
     try:
         with open(path, "rb") as handle:
-            while chunk := handle.read(HASH_CHUNK):
-                digest.update(chunk)
-                size += len(chunk)
+            return _digest(path, handle)
     except PermissionError:
         return FileDigest(path, None, "not readable: permission denied")
     except FileNotFoundError:
@@ -201,6 +227,14 @@ def sha256_file(path: str) -> FileDigest:
         return FileDigest(path, None, "not readable: it is a directory")
     except OSError as exc:
         return FileDigest(path, None, f"not readable: {exc.strerror or exc}")
+
+
+def _digest(path: str, handle: Any) -> FileDigest:
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := handle.read(HASH_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
     return FileDigest(path, digest.hexdigest(), None, size)
 
 

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener, SecurityNote
+from portwatch.core.model import (
+    AnnotatedListener,
+    CatalogEntry,
+    Listener,
+    Package,
+    SecurityNote,
+)
 
 
 def note_record(note: SecurityNote) -> dict[str, Any]:
@@ -33,10 +39,14 @@ def _listener_notes(item: AnnotatedListener) -> list[dict[str, Any]]:
 
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
-    """One listener as the JSON contract's object (catalog keys null when unknown)."""
+    """One listener as the JSON contract's object (catalog keys null when unknown).
+
+    `user` is the owning process's user, else the socket's (known also when the owner is
+    hidden); `holders` every process holding the socket, the owner first."""
     annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
     sock = annotated.listener
     proc = sock.process
+    provenance = proc.provenance if proc else None
     entry = annotated.entry
     return {
         "proto": sock.proto.value,
@@ -46,9 +56,13 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "exposure": sock.exposure.value,
         "pid": proc.pid if proc else None,
         "process": proc.name if proc else None,
-        "user": proc.user if proc else None,
+        "user": sock.user,
         "exe": proc.exe if proc else None,
         "cmdline": list(proc.cmdline) if proc else None,
+        "holders": [{"pid": pid, "process": name} for pid, name in sock.holders],
+        "exe_deleted": provenance.exe_deleted if provenance else None,
+        "package": package_record(provenance.package) if provenance else None,
+        "flags": list(provenance.flags) if provenance else [],
         "owner_hidden": sock.owner_hidden,
         "hidden_reason": sock.hidden_reason,
         "service": entry.service if entry else None,
@@ -59,6 +73,26 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "risk": annotated.assessment.risk.value if annotated.assessment else None,
         "risk_reason": annotated.assessment.reason if annotated.assessment else None,
     }
+
+
+def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
+    """Who owned a listener: `previous` of a `changed` event in `watch --json`."""
+    sock = item.listener if isinstance(item, AnnotatedListener) else item
+    proc = sock.process
+    return {
+        "pid": proc.pid if proc else None,
+        "process": proc.name if proc else None,
+        "user": sock.user,
+        "exe": proc.exe if proc else None,
+        "cmdline": list(proc.cmdline) if proc else None,
+    }
+
+
+def package_record(package: Package | None) -> dict[str, Any] | None:
+    """{"manager", "name", "version"} of the package an executable came from, or None."""
+    if package is None:
+        return None
+    return {"manager": package.manager, "name": package.name, "version": package.version}
 
 
 def entry_record(entry: CatalogEntry) -> dict[str, Any]:

@@ -9,13 +9,18 @@ Two paths give the same rows. On Linux the fast path lists sockets over netlink 
 (`sockdiag`) and finds owners with an inode -> process map kept between scans (`owners`): a
 steady-state scan costs a few milliseconds where walking every process's fds costs hundreds.
 Everywhere else, and on Linux when netlink is not usable, the portable path asks
-`psutil.net_connections()`. Process details come from psutil on both, cached by pid and start.
+`psutil.net_connections()`. Process details come from psutil on both, cached by pid, start time
+and what exec() changes (probe.provenance.fingerprint: the running executable and the name), so a
+process that became another program is read again at the next scan; its provenance (package,
+trust flags) is examined once per such identity. The fast path also knows every process that
+holds a socket (`Listener.holders`, the owner first) and the socket's own user (its uid).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import pwd
 import socket
 import sys
 import time
@@ -26,7 +31,16 @@ from typing import TYPE_CHECKING, Any
 import psutil
 
 from portwatch.core.exposure import classify
-from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto, Snapshot
+from portwatch.core.model import (
+    Exposure,
+    Family,
+    Holder,
+    Listener,
+    ProcessInfo,
+    Proto,
+    Snapshot,
+)
+from portwatch.core.probe.provenance import Fingerprint, ProvenanceReader, fingerprint
 
 if TYPE_CHECKING:
     from portwatch.core.owners import WalkStats
@@ -96,11 +110,16 @@ class ListenerScanner:
     def __init__(self, psutil_module: Any = None, *, fast: bool | None = None,
                  owner_cache: str | os.PathLike | None = None) -> None:
         self._psutil = psutil if psutil_module is None else psutil_module
-        self._processes: dict[int, ProcessInfo] = {}
+        self._processes: dict[int, tuple[Fingerprint, ProcessInfo]] = {}
+        # An injected psutil (tests) describes processes that are not this system's: judge
+        # them by what it says, never by the /proc entry that happens to have the same pid.
+        own = psutil_module is None
+        self._provenance = ProvenanceReader("/proc" if own else None)
+        self._fingerprint = fingerprint if own else _no_fingerprint
         if fast is None:
             fast = psutil_module is None and sys.platform.startswith("linux")
         self._fast: _FastPath | None = (
-            _FastPath(self._read_process, owner_cache) if fast else None
+            _FastPath(self._read_process, self._provenance, owner_cache) if fast else None
         )
         self.backend = "netlink" if fast else "psutil"
         self.fallback_reason: str | None = None
@@ -153,7 +172,7 @@ class ListenerScanner:
             return Snapshot(time.time(), (), (f"could not list sockets: {exc}",))
         listeners = self._build(conns)
         alive = {item.pid for item in listeners if item.pid is not None}
-        self._processes = {pid: info for pid, info in self._processes.items() if pid in alive}
+        self._processes = {pid: known for pid, known in self._processes.items() if pid in alive}
         return Snapshot(time.time(), tuple(listeners), tuple(problems))
 
     def _per_process_connections(self) -> tuple[list[Any], int]:
@@ -174,6 +193,7 @@ class ListenerScanner:
         exposure = _Exposures()
         seen: set[tuple] = set()
         listeners: list[Listener] = []
+        infos: dict[int, ProcessInfo | None] = {}  # a process with many sockets is read once
         for conn in conns:
             fields = _listening(conn)
             if fields is None:
@@ -189,11 +209,13 @@ class ListenerScanner:
                              owner_hidden=True, hidden_reason=hidden_reason)
                 )
                 continue
-            info = self._process_info(pid)
+            info = infos[pid] if pid in infos else infos.setdefault(pid, self._process_info(pid))
             if info is None:
                 log.debug("process %s exited during the scan; dropping its sockets", pid)
                 continue
-            listeners.append(Listener(proto, family, address, port, exposure(address), info))
+            # psutil names one holder of a shared socket, and not the socket's uid.
+            listeners.append(Listener(proto, family, address, port, exposure(address), info,
+                                      holders=(Holder(pid, info.name),)))
         return listeners
 
     def _process_info(self, pid: int) -> ProcessInfo | None:
@@ -203,10 +225,12 @@ class ListenerScanner:
             proc = ps.Process(pid)
             create_time = _read(proc.create_time, None)
             cached = self._processes.get(pid)
-            # Without a start time a reused pid cannot be told apart: read it again.
+            now = self._fingerprint(pid)
+            # Without a start time a reused pid cannot be told apart: read it again; nor can a
+            # process that exec'd another program without its executable and name.
             if cached is not None and create_time is not None \
-                    and cached.create_time == create_time:
-                return cached
+                    and cached[1].create_time == create_time and cached[0] == now:
+                return cached[1]
         except ps.NoSuchProcess:  # includes ZombieProcess: a zombie holds no sockets
             return None
         except (OSError, ps.Error) as exc:  # anything else: keep the socket, owner unknown
@@ -214,7 +238,7 @@ class ListenerScanner:
             return ProcessInfo(pid=pid, name="?")
         info = self._read_process(pid, proc, create_time)
         if info is not None:
-            self._processes[pid] = info
+            self._processes[pid] = (now, info)
         return info
 
     def _read_process(self, pid: int, proc: Any = None, create_time: Any = False,
@@ -227,20 +251,28 @@ class ListenerScanner:
             if create_time is False:
                 create_time = _read(proc.create_time, None)
             with proc.oneshot():
+                name = _read(proc.name, "?") or "?"
+                exe = _read(proc.exe, None) or None
+                cmdline = tuple(_read(proc.cmdline, ()) or ())
                 return ProcessInfo(
                     pid=pid,
-                    name=_read(proc.name, "?") or "?",
+                    name=name,
                     user=_read(proc.username, None),
-                    exe=_read(proc.exe, None) or None,
-                    cmdline=tuple(_read(proc.cmdline, ()) or ()),
+                    exe=exe,
+                    cmdline=cmdline,
                     create_time=create_time,
                     ppid=_read(proc.ppid, None),
+                    provenance=self._provenance.read(pid, name, exe, cmdline),
                 )
         except ps.NoSuchProcess:
             return None
         except (OSError, ps.Error) as exc:
             log.debug("could not read process %s: %s", pid, exc)
             return ProcessInfo(pid=pid, name="?")
+
+
+def _no_fingerprint(pid: int) -> Fingerprint:
+    return None, None
 
 
 class _Exposures(dict[str, Exposure]):
@@ -263,9 +295,12 @@ class _FastPath:
     """Linux: sockets from netlink sock_diag, owners from the kept inode -> process map.
 
     Rows are built as the psutil path builds them (one per socket and owner pid, deduplicated by
-    (proto, family, address, port, pid)); unchanged sockets reuse last scan's Listener objects."""
+    (proto, family, address, port, pid)); unchanged sockets reuse last scan's Listener objects.
+    Each scan re-reads the fingerprint of the processes in the table (what exec changes), so a
+    process that became another program is read again and its rows rebuilt."""
 
     def __init__(self, read_process: Callable[[int], ProcessInfo | None],
+                 provenance: ProvenanceReader | None = None,
                  owner_cache: str | os.PathLike | None = None) -> None:
         from portwatch.core.owners import OwnerMap
         from portwatch.core.sockdiag import SockDiag
@@ -275,9 +310,12 @@ class _FastPath:
         self._owner_cache = owner_cache
         self._restored = False
         self._read_process = read_process
-        self._details: dict[int, tuple[int | None, ProcessInfo]] = {}  # pid -> (start, info)
+        self._provenance = provenance if provenance is not None else ProvenanceReader()
+        # pid -> (start, fingerprint, info) of the processes in the last table
+        self._details: dict[int, tuple[int | None, Fingerprint, ProcessInfo]] = {}
         self._rows: dict[tuple, Listener] = {}
         self._exposure = _Exposures()
+        self._users = _UserNames()
         self._sockets: tuple = ()
         self._inodes: set[int] = set()
         self._state: tuple = ()  # (sockets, owners version, hidden reason) of the last scan
@@ -289,8 +327,10 @@ class _FastPath:
         if self._owner_cache is not None and self.worked:
             from portwatch.core.owners import write_saved
 
+            # The packages of the executables seen go along: `list` then reads no dpkg lists.
+            saved = {**self.owners.saved(), "packages": self._provenance.packages.saved()}
             try:
-                write_saved(self._owner_cache, self.owners.saved())
+                write_saved(self._owner_cache, saved)
             except OSError as exc:
                 log.debug("could not save the owner map to %s: %s", self._owner_cache, exc)
 
@@ -304,20 +344,30 @@ class _FastPath:
             if saved is not None and not self.owners.restore(saved):
                 log.debug("the saved owner map %s does not fit; starting cold",
                           self._owner_cache)
+            elif saved is not None:
+                self._provenance.packages.restore(saved.get("packages"))
         if sockets is not self._sockets:
             self._sockets = sockets
             self._inodes = {item.inode for item in sockets}
         owners = self.owners.resolve(self._inodes, self._open_inodes)
         self.worked = True
+        if self._forget_execed():
+            self._state = ()  # a process became another program: its rows are built anew
         vanished = self.owners.vanished
         hidden_reason = _hidden_reason()
         state = (sockets, self.owners.version, hidden_reason, len(vanished))
         if state == self._state:  # same sockets, same owners: the same rows
             return self._result
-        details: dict[int, tuple[int | None, ProcessInfo]] = {}
+        holders_of = self.owners.holders
+        details: dict[int, tuple[int | None, Fingerprint, ProcessInfo]] = {}
+        unknown = self.owners.holder_pids() - self._details.keys()
+        if unknown:
+            self._provenance.prefetch(unknown)  # the packages of new executables in one pass
         gone: set[int] = set()
+        alone: dict[int, tuple[Holder, ...]] = {}  # pid -> its one-holder tuple, shared
         previous = self._rows
         exposure = self._exposure
+        users = self._users
         rows: dict[tuple, Listener] = {}
         for item in sockets:
             pid = owners.get(item.inode)
@@ -329,7 +379,8 @@ class _FastPath:
                 if row is None or row.hidden_reason != hidden_reason:
                     row = Listener(item.proto, item.family, item.address, item.port,
                                    exposure(item.address), owner_hidden=True,
-                                   hidden_reason=hidden_reason)
+                                   hidden_reason=hidden_reason, socket_user=users[item.uid],
+                                   inode=item.inode)
                 rows[key] = row
                 continue
             if pid in gone:
@@ -339,10 +390,17 @@ class _FastPath:
                 gone.add(pid)
                 log.debug("process %s exited during the scan; dropping its sockets", pid)
                 continue
+            held = holders_of(item.inode)
+            if len(held) == 1:  # the common case, and cheap
+                holders = alone.get(pid) or alone.setdefault(pid, (Holder(pid, info.name),))
+            else:
+                holders = self._holders(held, details, gone)
             row = previous.get(key)
-            if row is None or row.process is not info:
+            if row is None or row.process is not info or (
+                    row.holders is not holders and row.holders != holders):
                 row = Listener(item.proto, item.family, item.address, item.port,
-                               exposure(item.address), info)
+                               exposure(item.address), info, holders=holders,
+                               socket_user=users[item.uid], inode=item.inode)
             rows[key] = row
         self._details = details
         self._rows = rows
@@ -352,6 +410,27 @@ class _FastPath:
         self._result = tuple(rows.values())
         return self._result
 
+    def _holders(self, pids: tuple[int, ...], details: dict, gone: set[int]
+                 ) -> tuple[Holder, ...]:
+        """(pid, name) of each holder still there, the owner first."""
+        found = []
+        for pid in pids:
+            info = None if pid in gone else self._process(pid, details)
+            if info is None:
+                gone.add(pid)
+            else:
+                found.append(Holder(pid, info.name))
+        return tuple(found)
+
+    def _forget_execed(self) -> bool:
+        """Drop the details of processes whose executable or name changed (exec); True if any.
+        Two small reads per process in the table: the steady-state cost of noticing exec."""
+        execed = [pid for pid, (_, known, _) in self._details.items()
+                  if fingerprint(pid) != known]
+        for pid in execed:
+            del self._details[pid]
+        return bool(execed)
+
     def _open_inodes(self) -> set[int]:
         """The listener inodes open now (a second, cheap dump)."""
         return {item.inode for item in self._diag.listeners()}
@@ -359,16 +438,29 @@ class _FastPath:
     def _process(self, pid: int, details: dict) -> ProcessInfo | None:
         known = details.get(pid)
         if known is not None:
-            return known[1]
+            return known[2]
         start = self.owners.start_time(pid)
         known = self._details.get(pid)
         if known is None or known[0] != start or start is None:
+            seen = fingerprint(pid)  # before reading: an exec meanwhile shows next scan
             info = self._read_process(pid)
             if info is None:
                 return None
-            known = (start, info)
+            known = (start, seen, info)
         details[pid] = known
-        return known[1]
+        return known[2]
+
+
+class _UserNames(dict[int, str]):
+    """uid -> user name (the uid as text when it has none), remembered for the run."""
+
+    def __missing__(self, uid: int) -> str:
+        try:
+            name = pwd.getpwuid(uid).pw_name
+        except (KeyError, OverflowError):
+            name = str(uid)
+        self[uid] = name
+        return name
 
 
 def default_owner_cache() -> Path:

@@ -149,8 +149,9 @@ class DetailsPane(QWidget):
             return
         self.jobs.submit(("details", self._identity), procinfo.process_details,
                          proc.pid, proc.create_time)
-        if proc.exe:
-            self.jobs.submit(("hash", self._identity), procinfo.sha256_file, proc.exe)
+        if proc.exe:  # the running image (/proc/<pid>/exe), not a file that replaced it
+            self.jobs.submit(("hash", self._identity), procinfo.sha256_running, proc.pid,
+                             proc.create_time, proc.exe)
 
     @Slot(object, object)
     def _job_finished(self, token: object, result: object) -> None:

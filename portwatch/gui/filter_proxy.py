@@ -44,10 +44,10 @@ def in_catalog(item: AnnotatedListener) -> bool:
 
 def _haystack(item: AnnotatedListener) -> str:
     sock = item.listener
-    parts = [str(sock.port), sock.address, sock.proto.value]
+    parts = [str(sock.port), sock.address, sock.proto.value, sock.user or ""]
     proc = sock.process
     if proc is not None:
-        parts += [proc.name, proc.user or "", str(proc.pid)]
+        parts += [proc.name, str(proc.pid)]
     entry = item.entry
     if entry is not None:
         parts += [entry.service or "", *(use.software for use in entry.uses)]

@@ -335,7 +335,7 @@ class HistoryView(QWidget):
             self._array_cache = (
                 np.asarray(self._times, dtype=float),
                 np.asarray(self._counts, dtype=float),
-                np.asarray(self._kinds) != PRESENT,
+                np.isin(np.asarray(self._kinds), (OPENED, CLOSED)),  # not present/changed
             )
         return self._array_cache
 

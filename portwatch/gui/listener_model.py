@@ -25,7 +25,14 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor
 
-from portwatch.core.model import AnnotatedListener, Family, ListenerKey, Risk, Severity
+from portwatch.core.model import (
+    FLAG_TEXT,
+    AnnotatedListener,
+    Family,
+    ListenerKey,
+    Risk,
+    Severity,
+)
 from portwatch.core.monitor import PollResult
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
@@ -149,10 +156,11 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
     sock = item.listener
     proc = sock.process
     entry = item.entry
+    user = visible(sock.user, 40)  # the socket's user when the owner is hidden
     if proc is not None:
-        process, pid, user = visible(proc.name, 80), str(proc.pid), visible(proc.user, 40)
+        process, pid = owner_text(sock), str(proc.pid)
     else:
-        process, pid, user = ("(hidden)" if sock.owner_hidden else ""), "", ""
+        process, pid = ("(hidden)" if sock.owner_hidden else ""), ""
     if entry is None:
         service = uses = security = ""
     else:
@@ -173,6 +181,23 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
         security,
         _clock_text(first_seen),
     )
+
+
+FLAG_MARKER = "\u26a0 "  # ⚠ before a process whose provenance deserves a second look
+
+
+def owner_text(sock) -> str:
+    """The Process cell: the name, a ⚠ when a trust flag is raised, and "shared with N
+    processes" when other processes hold the socket too."""
+    proc = sock.process
+    provenance = proc.provenance
+    text = visible(proc.name, 80)
+    if provenance is not None and provenance.flags:
+        text = FLAG_MARKER + text
+    others = sock.shared_with
+    if others:
+        text += f" (shared with {others} process{'es' if others > 1 else ''})"
+    return text
 
 
 def _uses_text(item: AnnotatedListener) -> str:
@@ -233,7 +258,7 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
         sock.port,
         proc.name.casefold() if proc is not None else "",
         proc.pid if proc is not None else -1,
-        (proc.user or "").casefold() if proc is not None else "",
+        (sock.user or "").casefold(),
         (entry.service or "").casefold() if entry is not None else "",
         _uses_text(item).casefold(),
         severity,
@@ -253,13 +278,16 @@ def _tooltip(item: AnnotatedListener, column: int) -> str:
         lines.append(f"{visible(sock.endpoint)} — {sock.exposure.label}")
     elif column in (Column.PROCESS, Column.PID, Column.USER):
         if proc is None:
+            if sock.socket_user:
+                lines.append(f"A process of user {visible(sock.socket_user)}.")
             lines.append(visible(sock.hidden_reason) or "owner unknown")
         else:
-            lines.append(f"{visible(proc.name)} (PID {proc.pid}, user {visible(proc.user) or '?'})")
+            lines.append(f"{visible(proc.name)} (PID {proc.pid}, user {visible(sock.user) or '?'})")
             if proc.exe:
                 lines.append(visible(proc.exe))
             if proc.cmdline:
                 lines.append(visible(" ".join(proc.cmdline), 2000))
+            lines.extend(_owner_notes(sock))
     elif column == Column.SERVICE and entry is not None:
         if entry.registered:
             lines.append(f"{visible(entry.service)}: {visible(entry.description)}")
@@ -286,6 +314,18 @@ def _tooltip(item: AnnotatedListener, column: int) -> str:
     return plain_tooltip("\n".join(lines))
 
 
+def _owner_notes(sock) -> list[str]:
+    """Tooltip lines for the trust flags and the other holders of a socket."""
+    lines = []
+    provenance = sock.process.provenance
+    for flag in provenance.flags if provenance is not None else ():
+        lines.append(f"\u26a0 {FLAG_TEXT.get(flag, flag)}")
+    if sock.shared_with:
+        others = ", ".join(f"{visible(name, 40)} ({pid})" for pid, name in sock.holders[1:])
+        lines.append(f"Shared with {others}")
+    return lines
+
+
 def _changed_columns(old: AnnotatedListener, new: AnnotatedListener) -> list[Column]:
     """Columns whose text, sort value or tooltip can differ between two versions of one row
     (the key columns, proto, address, port and PID, never change)."""
@@ -295,7 +335,9 @@ def _changed_columns(old: AnnotatedListener, new: AnnotatedListener) -> list[Col
     if old.listener.exposure != new.listener.exposure:
         columns.append(Column.ADDRESS)
     if old.listener.process != new.listener.process or \
-            old.listener.hidden_reason != new.listener.hidden_reason:
+            old.listener.hidden_reason != new.listener.hidden_reason or \
+            old.listener.holders != new.listener.holders or \
+            old.listener.socket_user != new.listener.socket_user:
         columns += [Column.PROCESS, Column.PID, Column.USER]
     if old.entry is not new.entry and old.entry != new.entry:
         columns += [Column.SERVICE, Column.USES, Column.SECURITY]

@@ -10,11 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from portwatch.core.model import (
+    FLAG_TEXT,
     AnnotatedListener,
     CatalogEntry,
     Exposure,
     KnownUse,
     Listener,
+    ProcessInfo,
+    Risk,
     SecurityNote,
 )
 from portwatch.core.procinfo import FileDigest, ProcessDetails
@@ -149,14 +152,21 @@ def _process_facts(sock: Listener, details: ProcessDetails | None,
                    digest: FileDigest | None, pending: bool) -> Iterable[Fact]:
     proc = sock.process
     if proc is None:
-        yield Fact("Owner", sock.hidden_reason or "unknown")
+        if sock.socket_user:
+            yield Fact("Owner", f"a process of user {sock.socket_user}")
+        yield Fact("Hidden", sock.hidden_reason or "unknown")
         return
     yield Fact("Name", proc.name)
     yield Fact("PID", str(proc.pid))
-    yield Fact("User", proc.user or "unknown (not readable)")
+    yield Fact("User", _user_text(sock))
+    if sock.shared_with:
+        others = ", ".join(f"{name} ({pid})" for pid, name in sock.holders[1:])
+        count = sock.shared_with
+        yield Fact("Shared", f"shared with {count} process{'es' if count > 1 else ''}: {others}"
+                             " (this one is the holder the others descend from, or the oldest)")
     if proc.create_time is not None:
         yield Fact("Started", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(proc.create_time)))
-    yield Fact("Executable", proc.exe or "unknown (not readable)", mono=True)
+    yield from _provenance_facts(proc)
     if proc.exe:
         if digest is not None:
             yield Fact("SHA-256", digest.sha256 or digest.error or "unknown", mono=True)
@@ -171,6 +181,37 @@ def _process_facts(sock: Listener, details: ProcessDetails | None,
             yield Fact("Note", problem)
     elif pending:
         yield Fact("Parents", COMPUTING)
+
+
+def _user_text(sock: Listener) -> str:
+    proc = sock.process
+    user = (proc.user if proc else None) or sock.user
+    if user is None:
+        return "unknown (not readable)"
+    if sock.socket_user and sock.socket_user != user:
+        return f"{user} (the socket was created by user {sock.socket_user})"
+    return user
+
+
+def _provenance_facts(proc: ProcessInfo) -> Iterable[Fact]:
+    """Executable (deleted or not), the package it came from, and the trust flags."""
+    provenance = proc.provenance
+    exe = proc.exe or "unknown (not readable)"
+    if provenance is not None and provenance.exe_deleted:
+        exe += (" — deleted or replaced since the process started (the hash is of the running"
+                " image)")
+    yield Fact("Executable", exe, mono=True)
+    if provenance is None:
+        return
+    package = provenance.package
+    if package is not None:
+        version = f" {package.version}" if package.version else ""
+        yield Fact("Package", f"{package.name}{version} ({package.manager})")
+    elif provenance.exe_deleted is not None:
+        yield Fact("Package", "none known: no package manager installed this file")
+    if provenance.flags:
+        yield Fact("Look twice", "; ".join(FLAG_TEXT.get(flag, flag) for flag in provenance.flags),
+                   color=risk_style.RISK_TEXT_COLORS[Risk.MEDIUM])
 
 
 def _sockets_section(details: ProcessDetails | None, pending: bool) -> Section:

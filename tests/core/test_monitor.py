@@ -70,3 +70,31 @@ def test_unchanged_scan_tuple_skips_the_diff_and_keeps_rows():
     assert second.rows is first.rows
     assert not (second.opened or second.closed or second.changed or second.first)
     assert annotator.calls == [1, 2]
+
+
+def test_a_socket_that_another_process_holds_now_is_one_owner_change():
+    """The server exits, the child it leaked the socket to keeps it (tests/core/test_holders.py
+    does it with real processes): the table sees a close and an open (rows are keyed by pid),
+    watch and history one `changed` event with the previous owner."""
+    from portwatch.core.history_events import CHANGED, events_of
+
+    def socket_of(pid, name, inode):
+        return Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 8080, Exposure.LOOPBACK,
+                        ProcessInfo(pid, name), inode=inode)
+
+    other = make(9000)
+    monitor = Monitor(Scripted([socket_of(10, "server", 77), other],
+                               [socket_of(11, "sleep", 77), other],
+                               [socket_of(12, "server", 78), other]))
+    monitor.poll()
+    result = monitor.poll()
+    assert len(result.opened) == len(result.closed) == 1
+    (change,) = result.owner_changes
+    assert change.row is result.opened[0] and change.previous is result.closed[0]
+    assert change.previous.listener.process.name == "server"
+    events = events_of(result)
+    assert [(e.event, e.listener.pid, e.listeners) for e in events] == [(CHANGED, 11, 2)]
+    # Another socket (a new inode) on the same port is a close and an open, not a change.
+    result = monitor.poll()
+    assert not result.owner_changes
+    assert sorted(e.event for e in events_of(result)) == ["closed", "opened"]

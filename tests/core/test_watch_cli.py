@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -232,7 +233,66 @@ def test_human_line_format():
     assert human_line("closed", when, hidden) == (
         "2026-11-23T19:04:05Z  closed  udp [::1]:53  (hidden owner)  loopback only"
         "  unregistered")
+    postgres = AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 5432,
+                                          Exposure.LOOPBACK, owner_hidden=True,
+                                          socket_user="postgres"))
+    assert "  (hidden owner, user postgres)  " in human_line("opened", when, postgres)
+    execed = AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 8000,
+                                        Exposure.ALL_INTERFACES, ProcessInfo(4242, "sleep")))
+    assert human_line("changed", when, execed, row) == (
+        "2026-11-23T19:04:05Z  changed  tcp 0.0.0.0:8000  sleep (pid 4242) was"
+        " python3\\x1b[31m (pid 4242)  all interfaces")
 
 
 def test_data_dir_is_the_tests(tmp_path):
     assert Path(os.environ["PORTWATCH_DATA_DIR"]) == tmp_path / "data"
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.skipif(shutil.which("systemd-socket-activate") is None,
+                    reason="needs systemd-socket-activate (Debian package systemd)")
+def test_watch_json_reports_an_exec_as_a_changed_owner(watch):
+    """systemd-socket-activate listens, then exec()s the service on the first connection:
+    same pid, same socket, another program. watch says so as one `changed` event."""
+    import socket
+
+    process = watch("--json", "--interval", "0.2")
+    wait_until_recording()
+    port = _free_port()
+    activator = subprocess.Popen(
+        ["systemd-socket-activate", "-l", f"127.0.0.1:{port}", "/usr/bin/python3", "-c",
+         "import time; time.sleep(120)"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        def on_port(event):
+            return lambda line: (json.loads(line)["event"] == event
+                                 and json.loads(line)["port"] == port)
+
+        opened = json.loads(process.wait_for(on_port("opened")))
+        assert opened["pid"] == activator.pid
+        assert opened["process"] == "systemd-socket-activate"
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()  # exec now
+        changed = json.loads(process.wait_for(on_port("changed")))
+        assert changed["pid"] == activator.pid
+        assert changed["process"] == "python3"
+        assert changed["exe"] == os.path.realpath("/usr/bin/python3")
+        assert changed["previous"]["pid"] == activator.pid
+        assert changed["previous"]["process"] == "systemd-socket-activate"
+        assert changed["previous"]["exe"] == shutil.which("systemd-socket-activate")
+        code, stderr = process.stop(signal.SIGINT)
+        assert code == 0, stderr
+    finally:
+        activator.kill()  # our own child, by its PID
+        activator.wait(10)
+    result = subprocess.run([sys.executable, "-m", "portwatch", "history", "--since", "1h",
+                             "--json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    recorded = [(r["event"], r["process"]) for r in json.loads(result.stdout)
+                if r["port"] == port and r["pid"] == activator.pid]
+    assert recorded[:2] == [("opened", "systemd-socket-activate"), ("changed", "python3")]

@@ -269,3 +269,46 @@ def test_header_and_invalid_index():
     assert model.headerData(0, Qt.Orientation.Vertical) is None
     assert model.data(QModelIndex()) is None
     assert model.columnCount() == 11
+
+
+def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_details(
+        qtmodeltester, model):
+    from portwatch.core.model import Holder, Package, Provenance
+    from portwatch.gui import report
+    from portwatch.gui.listener_model import FLAG_MARKER
+
+    scripted = ScriptedMonitor()
+    base = listener(80, name="nginx", user="root", exe="/usr/sbin/nginx")
+    flagged = dataclasses.replace(base.process, provenance=Provenance(
+        False, Package("dpkg", "nginx-light", "1.22.1-9"), ("exe-in-temp-dir",)))
+    shared = dataclasses.replace(
+        base, process=flagged, socket_user="root",
+        holders=(Holder(base.pid, "nginx"), Holder(4191, "nginx"), Holder(4192, "nginx")))
+    hidden = dataclasses.replace(listener(5432, pid=None), socket_user="postgres")
+    model.apply(scripted.poll([shared, hidden]))
+    qtmodeltester.check(model)
+    row = model.row_of(shared.key)
+    assert model.index(row, Column.PROCESS).data() == \
+        FLAG_MARKER + "nginx (shared with 2 processes)"
+    tip = QTextDocument()
+    tip.setHtml(model.index(row, Column.PROCESS).data(Qt.ItemDataRole.ToolTipRole))
+    assert "temporary or world-writable" in tip.toPlainText()
+    assert "Shared with nginx (4191), nginx (4192)" in tip.toPlainText()
+    hidden_row = model.row_of(hidden.key)
+    assert model.index(hidden_row, Column.PROCESS).data() == "(hidden)"
+    assert model.index(hidden_row, Column.USER).data() == "postgres"
+    tip.setHtml(model.index(hidden_row, Column.USER).data(Qt.ItemDataRole.ToolTipRole))
+    assert "A process of user postgres." in tip.toPlainText()
+    from portwatch.gui.filter_proxy import ListenerFilter, matches
+
+    hidden_item = model.index(hidden_row, 0).data(ROW_ROLE)
+    assert matches(hidden_item, ListenerFilter(text="postgres"))  # searchable by its user
+
+    text = report.to_text(report.listener_report(model.index(row, 0).data(ROW_ROLE),
+                                                 pending=False))
+    assert "shared with 2 processes: nginx (4191), nginx (4192)" in text
+    assert "nginx-light 1.22.1-9 (dpkg)" in text
+    assert "runs from a temporary or world-writable directory" in text
+    text = report.to_text(report.listener_report(model.index(hidden_row, 0).data(ROW_ROLE),
+                                                 pending=False))
+    assert "a process of user postgres" in text

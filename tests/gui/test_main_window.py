@@ -23,7 +23,7 @@ from portwatch.core.procinfo import TerminateOutcome
 from portwatch.core.settings import Settings
 from portwatch.gui.app import PortwatchGui, build_monitor
 from portwatch.gui.details_pane import confirm_terminate
-from portwatch.gui.listener_model import Column, RowState
+from portwatch.gui.listener_model import FLAG_MARKER, Column, RowState
 from portwatch.gui.report import COMPUTING
 
 
@@ -178,7 +178,8 @@ def test_an_html_named_process_shows_literally_everywhere(qtbot, gui, named_list
     assert window.select_listener(key)
 
     cell = window.model.index(window.model.row_of(key), Column.PROCESS)
-    assert cell.data() == name  # the table cell
+    # the table cell; renamed with prctl, its name is not its executable's: flagged
+    assert cell.data() == (FLAG_MARKER + name if via == "prctl" else name)
     tooltip = cell.data(Qt.ItemDataRole.ToolTipRole)
     assert name not in tooltip  # escaped in the markup...
     assert name in rendered(tooltip)  # ...and shown literally

@@ -292,11 +292,22 @@ def test_plain_text_everywhere_for_labels_in_the_window(window, scripted):
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="uses /proc")
 def test_pane_hashes_off_the_gui_thread(qtbot, window, scripted):
+    import dataclasses
+    import hashlib
+
+    import psutil
+
     exe = os.path.realpath(sys.executable)
-    window.apply_poll(scripted.poll([listener(22, exe=exe, pid=os.getpid())]))
+    mine = listener(22, exe=exe, pid=os.getpid())
+    mine = dataclasses.replace(mine, process=dataclasses.replace(
+        mine.process, create_time=psutil.Process().create_time()))
+    window.apply_poll(scripted.poll([mine]))
     pane = window.details
     assert report.COMPUTING in pane.view.toPlainText() or pane._digest is not None
     qtbot.waitUntil(lambda: pane._digest is not None, timeout=10_000)
+    # The running image, read through /proc/<pid>/exe: here the same bytes as the file.
+    with open(exe, "rb") as handle:
+        assert pane._digest.sha256 == hashlib.sha256(handle.read()).hexdigest()
     assert pane._digest.sha256 in pane.view.toPlainText()
 
 

@@ -16,7 +16,7 @@ from portwatch.core.monitor import Monitor
 from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import Settings
 from portwatch.gui.app import PortwatchGui
-from portwatch.gui.listener_model import Column, ListenerModel
+from portwatch.gui.listener_model import FLAG_MARKER, Column, ListenerModel
 
 KINDS = ["gone", "denied", "zombie", "oserror", "psutil-error"]
 ATTRS = ["process", "create_time", "name", "username", "exe", "cmdline", "ppid"]
@@ -54,7 +54,9 @@ def test_table_rows_match_every_scan_under_a_fault_storm(qtbot, qtmodeltester):
             item = model.item_at(index)
             text = model.data(model.index(index, Column.PROCESS))
             proc = item.listener.process
-            assert text == (proc.name if proc else "(hidden)")
+            # A pid that became "other1" while its executable is still svc1: name-mismatch
+            flagged = proc is not None and bool(proc.provenance and proc.provenance.flags)
+            assert text == ((FLAG_MARKER if flagged else "") + proc.name if proc else "(hidden)")
     qtmodeltester.check(model)  # and the model is still a consistent Qt model
     tally("psutil faults injected", world.injected)
 

@@ -23,7 +23,7 @@ from portwatch.core.scanner import ListenerScanner
 from portwatch.core.text import visible
 from portwatch.gui import notify
 from portwatch.gui.details_pane import DetailsPane
-from portwatch.gui.listener_model import Column, ListenerModel
+from portwatch.gui.listener_model import FLAG_MARKER, Column, ListenerModel
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="hostile names are made with Linux symlinks and /proc")
@@ -85,7 +85,9 @@ def test_table_cells_and_tooltips_show_hostile_text_literally(qtbot, result):
             shown = doc.toPlainText()
             assert not raw_dangers(shown), (column, shown)
             assert "<img" not in doc.toHtml().split("<body", 1)[-1]  # no image was made
-        assert model.data(model.index(row, Column.PROCESS)) == visible(proc.name, 80)
+        flagged = proc.provenance is not None and bool(proc.provenance.flags)
+        marker = FLAG_MARKER if flagged else ""  # renamed processes: name-mismatch, etc.
+        assert model.data(model.index(row, Column.PROCESS)) == marker + visible(proc.name, 80)
         tip = rendered(model.data(model.index(row, Column.PROCESS), TOOLTIP_ROLE)).toPlainText()
         assert visible(proc.name) in tip  # the literal text, markup characters and all
         assert visible(proc.exe) in tip

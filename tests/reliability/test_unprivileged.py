@@ -111,9 +111,52 @@ def test_portwatch_list_json_as_nobody(listener_factory, nobody_copy, nobody_dir
         if (record["proto"], record["port"]) in {(c.proto, c.port) for c in roots} \
                 and record["address"] == "127.0.0.1":
             assert record["owner_hidden"] is True and record["pid"] is None
-            assert record["process"] is None and record["user"] is None
+            # The socket's user comes from the kernel (sock_diag), hidden owner or not.
+            assert record["process"] is None and record["user"] == "root"
+            assert record["holders"] == [] and record["flags"] == []
+            assert record["package"] is None and record["exe_deleted"] is None
             assert record["hidden_reason"] == HIDDEN_NEEDS_PRIVILEGES
             assert record["risk"] is not None  # still judged: port and exposure are known
+    tally("unprivileged scans")
+
+
+@pytest.fixture
+def daemon_listener():
+    """A loopback listener of the system user `daemon` (started with runuser, ended by closing
+    its stdin and by the PID of the runuser we started)."""
+    import subprocess
+
+    script = ("import socket, sys; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen();"
+              " print(s.getsockname()[1], flush=True); sys.stdin.read()")
+    proc = subprocess.Popen(["runuser", "-u", "daemon", "--", "/usr/bin/python3", "-c", script],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    port = int(proc.stdout.readline())
+    yield port
+    proc.stdin.close()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.terminate()
+        proc.wait(10)
+    proc.stdout.close()
+
+
+def test_a_hidden_owner_still_has_the_sockets_user_as_nobody(daemon_listener, nobody_copy,
+                                                             nobody_dirs):
+    """As an unprivileged user, another user's listener has no visible process, but its user:
+    "a process of user daemon" in `list`, `list --json` and `watch`'s line."""
+    env = {"PORTWATCH_CONFIG_DIR": str(nobody_dirs / "config"),
+           "PORTWATCH_DATA_DIR": str(nobody_dirs / "data")}
+    result = run_as_nobody(nobody_copy, ["-m", "portwatch", "list", "--json"], env=env)
+    assert result.returncode == 0, result.stderr
+    (record,) = [r for r in json.loads(result.stdout)
+                 if r["port"] == daemon_listener and r["address"] == "127.0.0.1"]
+    assert record["owner_hidden"] is True and record["pid"] is None
+    assert record["user"] == "daemon"
+    table = run_as_nobody(nobody_copy, ["-m", "portwatch", "list"], env=env)
+    (line,) = [line for line in table.stdout.splitlines()
+               if line.split()[:3] == ["tcp", "127.0.0.1", str(daemon_listener)]]
+    assert "(hidden)" in line and "daemon" in line.split()
     tally("unprivileged scans")
 
 
