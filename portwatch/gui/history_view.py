@@ -263,7 +263,10 @@ class HistoryView(QWidget):
             self._last_line_key = key
         self._last_id = max([self._last_id, *(item.id or 0 for item in fresh)])
         self.model.append(fresh)
-        self._schedule_redraw()
+        if self.redraws:
+            self._schedule_redraw()
+        else:  # the first events: a plot at once, later updates coalesced
+            self._redraw()
 
     def _start_at_the_newest(self, reader: HistoryReader) -> None:
         """Read only the newest SHOWN_AT_OPEN events of a long history (ids are dense: only a

@@ -103,7 +103,8 @@ def bench_history(env: dict, events: int, runs: int) -> int:
     fill_history(path, events)
     size = os.path.getsize(path) / 1e6
     print(f"history file: {events:,} events over 30 days, {size:,.0f} MB, made with SQL in"
-          f" {time.perf_counter() - started:.1f} s")
+          f" {time.perf_counter() - started:.1f} s; load average"
+          f" {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
     subprocess.run([sys.executable, "-m", "portwatch", "history", "--limit", "1"], env=env,
                    stdout=subprocess.DEVNULL, check=True)  # bytecode compiled, file cached
     results = [first_event(env) for _ in range(runs)]
