@@ -137,12 +137,13 @@ def tighten(path: Path) -> None:
 def create_private_file(path: Path) -> bool:
     """Create an empty file with mode 0600 unless it exists; True when it was created."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
                      | getattr(os, "O_NOFOLLOW", 0), PRIVATE_FILE_MODE)
     except FileExistsError:
         return False
     try:
-        os.fchmod(fd, PRIVATE_FILE_MODE)
+        if hasattr(os, "fchmod"):  # not on Windows, where the profile's ACLs decide
+            os.fchmod(fd, PRIVATE_FILE_MODE)
     finally:
         os.close(fd)
     return True
