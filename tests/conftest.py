@@ -79,12 +79,14 @@ def start_listener(proto: str = "tcp", host: str = "127.0.0.1", port: int = 0,
         [executable or sys.executable, "-c", LISTENER_SCRIPT, proto, host, str(port)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
+    child = ChildListener(proc, 0, proto, host)
     line = proc.stdout.readline()
     if not line.strip():
         err = proc.stderr.read()
-        proc.wait(5)
+        child.stop()  # its pipes too: a failed start must not leak them into the next test
         raise OSError(f"listener child failed: {err.strip()}")
-    return ChildListener(proc, int(line), proto, host)
+    child.port = int(line)
+    return child
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from portwatch.core import records
-from portwatch.core.model import AnnotatedListener, Snapshot
+from portwatch.core.model import AnnotatedListener, Proto, Snapshot
 from portwatch.core.scanner import default_owner_cache, scan_listeners
 from portwatch.core.text import visible
 
@@ -21,19 +21,27 @@ def add_parser(subparsers: Any) -> None:
         " owning process, who can reach it, what the port is registered for and known risks.",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON array (see README)")
+    parser.add_argument("--peers", action="store_true",
+                        help="with --json: name the process on the other end of each local"
+                        " connection (reads every process's open files, like ss -p)")
     parser.set_defaults(run=run)
 
 
-def annotate(snapshot: Snapshot) -> list[AnnotatedListener]:
-    """Join the scan with the catalog; without a catalog (not built yet) keys stay null."""
+def annotate(snapshot: Snapshot, firewall: Any = None) -> list[AnnotatedListener]:
+    """Join the scan with the catalog and the firewall's verdicts; without a catalog (not built
+    yet) its keys stay null."""
+    from portwatch.core.reach import ReachAnnotator
+
     try:
         from portwatch.core.catalog import load_catalog
     except ImportError:
-        return [AnnotatedListener(item) for item in snapshot.listeners]
-    catalog = load_catalog()
-    for problem in catalog.problems:
-        print(f"portwatch: {problem}", file=sys.stderr)
-    return [catalog.annotate(item) for item in snapshot.listeners]
+        annotator = ReachAnnotator(None, firewall)
+    else:
+        catalog = load_catalog()
+        for problem in catalog.problems:
+            print(f"portwatch: {problem}", file=sys.stderr)
+        annotator = ReachAnnotator(catalog, firewall)
+    return [annotator.annotate(item) for item in snapshot.listeners]
 
 
 def sort_key(item: AnnotatedListener) -> tuple:
@@ -41,16 +49,45 @@ def sort_key(item: AnnotatedListener) -> tuple:
     return (sock.port, sock.proto.value, sock.family.value, sock.address, sock.pid or 0)
 
 
+def _connections(rows: list[AnnotatedListener], firewall: Any,
+                 peers: bool) -> dict[Any, dict[str, Any] | None]:
+    """Each TCP listener's `connections` object (None for UDP, and for all when the dump
+    failed: said on stderr). With `peers`, local peers' processes are looked up (a walk of
+    every process's fds, as `ss -p` does)."""
+    from portwatch.core.connections import ConnectionIndex, established
+    from portwatch.core.sockdiag import SockDiagError
+
+    try:
+        conns = established()
+    except SockDiagError as exc:
+        print(f"portwatch: connections unknown: {exc}", file=sys.stderr)
+        return {}
+    owner_of = None
+    if peers:
+        from portwatch.core.owners import OwnerMap
+
+        owner_of = OwnerMap().resolve
+    index = ConnectionIndex(conns, firewall.local_addresses(), owner_of)
+    return {row.key: index.for_listener(row.listener) if row.listener.proto is Proto.TCP
+            else None for row in rows}
+
+
 def run(args: argparse.Namespace) -> int:
+    from portwatch.core.firewall import Firewall
+
     snapshot = scan_listeners(owner_cache=default_owner_cache())  # warm from the last run
-    rows = sorted(annotate(snapshot), key=sort_key)
+    firewall = Firewall()
+    rows = sorted(annotate(snapshot, firewall), key=sort_key)
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
     if args.json:
         # One listener per line, in one write: json.dump(indent=...) uses the pure-Python
         # encoder and writes each token separately (180,000 writes for 2,000 listeners, each
         # a system call when stdout is unbuffered); this is 4-10x faster and as easy to grep.
-        lines = ",\n".join(json.dumps(records.listener_record(row)) for row in rows)
+        conns = _connections(rows, firewall, args.peers)
+        lines = ",\n".join(
+            json.dumps({**records.listener_record(row), "connections": conns.get(row.key)})
+            for row in rows)
         sys.stdout.write(f"[\n{lines}\n]\n" if rows else "[]\n")
         return 0
     print_table(rows, sys.stdout)

@@ -41,6 +41,7 @@ from portwatch.core.history import (
 )
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.monitor import Monitor, PollResult, paired
+from portwatch.core.reach import ReachAnnotator
 from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import load_settings
 from portwatch.core.text import visible
@@ -274,7 +275,7 @@ def run(args: argparse.Namespace) -> int:
             print(f"portwatch: warning: {problem}", file=err)
         if isinstance(opened, HistoryStore):
             history = RecordUnlessWindow(opened, err)
-    monitor = Monitor(ListenerScanner().scan, _annotator(err), history=history)
+    monitor = Monitor(ListenerScanner().scan, ReachAnnotator(_annotator(err)), history=history)
     reported: set[str] = set()
     try:
         with _StopOnSignal() as stop:

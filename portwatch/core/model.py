@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from portwatch.core.text import encodable
 
@@ -294,6 +294,9 @@ class AnnotatedListener:
     entry: CatalogEntry | None = None  # None only when no catalog was available
     assessment: Assessment | None = None
     likely_uses: tuple[KnownUse, ...] = ()  # known uses whose `match` fits the process
+    # The host firewall's verdict (portwatch.core.firewall.FirewallVerdict); None for loopback
+    # listeners and where no firewall reader ran.
+    firewall: Any = None
 
     @property
     def key(self) -> ListenerKey:

@@ -98,6 +98,9 @@ class Monitor:
     def poll(self) -> PollResult:
         started = time.perf_counter()
         snapshot = self._scan()
+        if self._previous is not None and getattr(self._annotator, "refresh_needed",
+                                                  bool)():
+            return self._finish(self._reannotate(snapshot, started))
         if self._previous is not None and snapshot.listeners is self._listeners:
             # The scanner hands back the very same tuple when nothing changed (the netlink
             # path does): skip the diff, the table is what it was.
@@ -131,6 +134,28 @@ class Monitor:
         self._rows = rows
         self._previous = {row.key: row for row in rows}
         return self._finish(result)
+
+    def _reannotate(self, snapshot: Snapshot, started: float) -> PollResult:
+        """The annotator's facts changed (a new firewall ruleset): annotate every row again;
+        rows whose annotation differs are `changed`, new and gone listeners as usual."""
+        previous = self._previous or {}
+        changes = diff((r.listener for r in previous.values()), snapshot.listeners)
+        rows = tuple(self._annotate(item) for item in snapshot.listeners)
+        fresh = {row.key: row for row in rows}
+        new_keys = {item.key for item in changes.opened}
+        opened = tuple(fresh[item.key] for item in changes.opened)
+        closed = tuple(previous[item.key] for item in changes.closed)
+        changed = tuple(row for row in rows
+                        if row.key not in new_keys and previous.get(row.key) != row)
+        result = PollResult(
+            snapshot=snapshot, rows=rows, opened=opened, closed=closed, changed=changed,
+            first=False, duration=time.perf_counter() - started, problems=snapshot.problems,
+            owner_changes=owner_changes(opened, closed, changed, previous),
+        )
+        self._listeners = snapshot.listeners
+        self._rows = rows
+        self._previous = fresh
+        return result
 
     def _finish(self, result: PollResult) -> PollResult:
         """Run the alert rules and record history (neither may stop monitoring)."""

@@ -72,6 +72,7 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
         "security": _listener_notes(annotated) if entry else None,
         "risk": annotated.assessment.risk.value if annotated.assessment else None,
         "risk_reason": annotated.assessment.reason if annotated.assessment else None,
+        "firewall": annotated.firewall.record() if annotated.firewall else None,
     }
 
 

@@ -30,12 +30,12 @@ from portwatch.core.model import (
     Alert,
     AlertKind,
     AnnotatedListener,
-    Exposure,
     IgnoreRule,
     ListenerIdentity,
     ListenerKey,
 )
 from portwatch.core.monitor import PollResult
+from portwatch.core.reach import reachable
 from portwatch.gui.alert_banner import MAX_ALERTS, AlertBanner
 from portwatch.gui.notify import Notifier, NullNotifier, pick
 from portwatch.gui.rules_editor import AlertRulesEditor
@@ -49,8 +49,9 @@ MORE_LINES = 6  # alert titles named in the "N more alerts" body
 
 
 def reachable_count(rows: Iterable[AnnotatedListener]) -> int:
-    """Listeners other machines can reach (bound to more than loopback)."""
-    return sum(1 for row in rows if row.listener.exposure is not Exposure.LOOPBACK)
+    """Listeners other machines can reach (bound to more than loopback, and not provably
+    blocked by the firewall)."""
+    return sum(1 for row in rows if reachable(row))
 
 
 class Acknowledger(QObject):

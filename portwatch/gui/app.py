@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from portwatch.assets import resource_file
 from portwatch.core import paths
 from portwatch.core.monitor import Monitor
+from portwatch.core.reach import ReachAnnotator
 from portwatch.core.scanner import ListenerScanner
 from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.main_window import MainWindow
@@ -68,7 +69,7 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
         problems.append(f"The port catalog could not be loaded ({exc}); ports are shown"
                         " without their meaning.")
     scanner = ListenerScanner()
-    return Monitor(scanner.scan, catalog), catalog, problems
+    return Monitor(scanner.scan, ReachAnnotator(catalog)), catalog, problems
 
 
 def window_icon() -> QIcon | None:

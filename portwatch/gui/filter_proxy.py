@@ -17,7 +17,8 @@ from PySide6.QtCore import (
     Signal,
 )
 
-from portwatch.core.model import AnnotatedListener, Exposure, Proto
+from portwatch.core.model import AnnotatedListener, Proto
+from portwatch.core.reach import reachable
 from portwatch.gui.listener_model import SORT_ROLE, ListenerModel
 
 
@@ -60,7 +61,7 @@ def matches(item: AnnotatedListener, wanted: ListenerFilter) -> bool:
         return False
     if sock.proto is Proto.UDP and not wanted.udp:
         return False
-    if wanted.network_only and sock.exposure is Exposure.LOOPBACK:
+    if wanted.network_only and not reachable(item):
         return False
     if wanted.unknown_only and in_catalog(item):
         return False

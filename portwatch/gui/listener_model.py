@@ -28,12 +28,14 @@ from PySide6.QtGui import QBrush, QColor
 from portwatch.core.model import (
     FLAG_TEXT,
     AnnotatedListener,
+    Exposure,
     Family,
     ListenerKey,
     Risk,
     Severity,
 )
 from portwatch.core.monitor import PollResult
+from portwatch.core.reach import reach_label, reach_text
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
 from portwatch.gui.plain import plain_tooltip
@@ -55,6 +57,7 @@ class Column(enum.IntEnum):
     USES = 8
     SECURITY = 9
     FIRST_SEEN = 10
+    REACH = 11
 
 
 HEADERS = {
@@ -69,6 +72,7 @@ HEADERS = {
     Column.USES: "Known uses",
     Column.SECURITY: "Security notes",
     Column.FIRST_SEEN: "First seen",
+    Column.REACH: "Reach",
 }
 HEADER_TIPS = {
     Column.RISK: "How much to worry: the port's security notes weighed by who can reach it",
@@ -79,6 +83,8 @@ HEADER_TIPS = {
     Column.SECURITY: "What is known about this port's security history; notes about the"
                       " listening program first (grey: none of the notes is about it)",
     Column.FIRST_SEEN: "When portwatch first saw this listener in this session",
+    Column.REACH: "Who can really connect: the bind address combined with the host firewall's"
+                  " verdict for a new connection from outside (hover for the deciding rule)",
 }
 
 SORT_ROLE = int(Qt.ItemDataRole.UserRole) + 1  # native Python values (int, float, str)
@@ -180,7 +186,18 @@ def _display_cells(item: AnnotatedListener, first_seen: float) -> tuple[str, ...
         uses,
         security,
         _clock_text(first_seen),
+        reach_label(sock, item.firewall),
     )
+
+
+_REACH_RANK = {"accept": 3, "unknown": 2, "reject": 1, "drop": 1}
+
+
+def _reach_rank(item: AnnotatedListener) -> int:
+    """Sort order of the Reach column: open to the network first, loopback last."""
+    if item.firewall is None:
+        return 0 if item.listener.exposure is Exposure.LOOPBACK else 2
+    return _REACH_RANK.get(item.firewall.verdict, 2)
 
 
 FLAG_MARKER = "\u26a0 "  # ⚠ before a process whose provenance deserves a second look
@@ -263,6 +280,7 @@ def _sort_cells(item: AnnotatedListener, first_seen: float) -> tuple:
         _uses_text(item).casefold(),
         severity,
         first_seen,
+        _reach_rank(item),
     )
 
 
@@ -276,6 +294,8 @@ def _tooltip(item: AnnotatedListener, column: int) -> str:
                      f"{visible(item.assessment.reason)}")
     elif column == Column.ADDRESS:
         lines.append(f"{visible(sock.endpoint)} — {sock.exposure.label}")
+    elif column == Column.REACH:
+        lines.append(reach_text(sock, item.firewall))
     elif column in (Column.PROCESS, Column.PID, Column.USER):
         if proc is None:
             if sock.socket_user:
@@ -334,6 +354,8 @@ def _changed_columns(old: AnnotatedListener, new: AnnotatedListener) -> list[Col
         columns.append(Column.RISK)
     if old.listener.exposure != new.listener.exposure:
         columns.append(Column.ADDRESS)
+    if old.listener.exposure != new.listener.exposure or old.firewall != new.firewall:
+        columns.append(Column.REACH)
     if old.listener.process != new.listener.process or \
             old.listener.hidden_reason != new.listener.hidden_reason or \
             old.listener.holders != new.listener.holders or \

@@ -21,6 +21,7 @@ from portwatch.core.model import (
     SecurityNote,
 )
 from portwatch.core.procinfo import FileDigest, ProcessDetails
+from portwatch.core.reach import reach_text
 from portwatch.core.text import visible
 from portwatch.gui import risk_style
 from portwatch.gui.plain import esc
@@ -135,7 +136,10 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
                     color=risk_style.RISK_TEXT_COLORS[assessment.risk])
     else:
         risk = Fact("Risk", "unknown: the port catalog could not be loaded")
-    overview = [risk, Fact("Reach", _REACH[sock.exposure])]
+    # With a firewall verdict: the bind exposure and what the firewall does with a new
+    # connection from outside ("all interfaces; the firewall drops … policy drop").
+    reach = reach_text(sock, item.firewall) if item.firewall else _REACH[sock.exposure]
+    overview = [risk, Fact("Reach", reach)]
     if closing:
         overview.append(Fact("Now", "this socket is no longer listening; the row goes away in"
                                     " a moment"))

@@ -3,6 +3,7 @@ the listener; acknowledgements run in the worker's thread."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -113,6 +114,17 @@ def center_parts(qtbot, worker_thread):
 def test_reachable_count():
     assert reachable_count([row(1), row(2, Exposure.ALL_INTERFACES),
                             row(3, Exposure.LOCAL_NETWORK)]) == 2
+
+
+def test_reachable_count_leaves_out_what_the_firewall_blocks():
+    from portwatch.core.firewall import FirewallVerdict
+
+    def behind(verdict: str) -> AnnotatedListener:
+        return dataclasses.replace(row(4, Exposure.ALL_INTERFACES), firewall=FirewallVerdict(
+            verdict, ("eth0",), "table inet filter, chain input, policy drop", "…"))
+
+    assert reachable_count([behind("drop"), behind("reject")]) == 0
+    assert reachable_count([behind("accept"), behind("unknown")]) == 2  # unknown: no comfort
 
 
 def test_alerts_reach_banner_tray_and_notifier(center_parts, qtbot):

@@ -268,7 +268,37 @@ def test_header_and_invalid_index():
     assert model.headerData(Column.SERVICE, Qt.Orientation.Horizontal) == "Service (registry)"
     assert model.headerData(0, Qt.Orientation.Vertical) is None
     assert model.data(QModelIndex()) is None
-    assert model.columnCount() == 11
+    assert model.columnCount() == 12
+
+
+def test_reach_column_shows_the_firewall_verdict_and_its_rule(model):
+    from portwatch.core.firewall import FirewallVerdict
+    from portwatch.core.monitor import PollResult
+
+    scripted = ScriptedMonitor()
+    first = scripted.poll([listener(6379, address="0.0.0.0"), listener(8000)])
+    model.apply(first)
+    redis = model.row_of(listener(6379, address="0.0.0.0").key)
+    local = model.row_of(listener(8000).key)
+    assert model.index(redis, Column.REACH).data() == "all interfaces"
+    assert model.index(local, Column.REACH).data() == "loopback only"
+    verdict = FirewallVerdict("drop", ("eth0",), "table inet filter, chain input, policy drop",
+                              "the firewall drops new connections from outside on eth0: "
+                              "table inet filter, chain input, policy drop", (("eth0", "drop"),))
+    shielded = dataclasses.replace(model.item_at(redis), firewall=verdict)
+    seen = []
+    model.dataChanged.connect(lambda tl, br, roles=(): seen.append((tl.column(), br.column())))
+    rows = tuple(shielded if r.key == shielded.key else r for r in first.rows)
+    model.apply(PollResult(first.snapshot, rows, (), (), (shielded,), first=False, duration=0))
+    assert (Column.REACH, Column.REACH) in seen
+    assert model.index(redis, Column.REACH).data() == "all interfaces · firewall drops"
+    tip = QTextDocument()
+    tip.setHtml(model.index(redis, Column.REACH).data(Qt.ItemDataRole.ToolTipRole))
+    assert tip.toPlainText() == ("all interfaces; the firewall drops new connections from "
+                                 "outside on eth0: table inet filter, chain input, policy drop")
+    # sorted: open to the network first, then unknown, blocked, loopback last
+    assert (model.index(redis, Column.REACH).data(SORT_ROLE),
+            model.index(local, Column.REACH).data(SORT_ROLE)) == (1, 0)
 
 
 def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_details(

@@ -396,3 +396,19 @@ def test_the_shown_count_follows_highlight_removals(qtbot, scripted):
     win.filter_bar.set_filter(ListenerFilter(text="nothing"))
     assert win.filter_bar.count.text() == "0 of 1 shown"
     win.shutdown()
+
+
+def test_details_reach_line_says_what_the_firewall_does():
+    from portwatch.core.firewall import FirewallVerdict
+    from portwatch.core.model import AnnotatedListener
+
+    open_all = AnnotatedListener(listener(6379, address="0.0.0.0"))
+    assert "Reach: all interfaces: any network this machine is on can connect" in \
+        report.to_text(report.listener_report(open_all))
+    verdict = FirewallVerdict("drop", ("eth0",), "table inet filter, chain input, policy drop",
+                              "the firewall drops new connections from outside on eth0: "
+                              "table inet filter, chain input, policy drop")
+    shielded = dataclasses.replace(open_all, firewall=verdict)
+    assert ("Reach: all interfaces; the firewall drops new connections from outside on eth0: "
+            "table inet filter, chain input, policy drop") in \
+        report.to_text(report.listener_report(shielded))

@@ -1,0 +1,90 @@
+"""Effective reach: a listener's bind exposure combined with the host firewall's verdict.
+
+`ReachAnnotator` wraps the catalog's annotator: each listener bound beyond loopback gets the
+firewall's verdict (`AnnotatedListener.firewall`), and one the firewall provably blocks is
+assessed like a loopback listener, with the reason saying so. `reach_label` / `reach_text` are
+the words the table, the details and `list` use.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from portwatch.core.firewall import Firewall, FirewallVerdict
+from portwatch.core.model import AnnotatedListener, Assessment, Exposure, Listener
+
+log = logging.getLogger(__name__)
+
+_VERDICT_WORDS = {"accept": "accepts", "drop": "drops", "reject": "rejects"}
+
+
+class _Bare:
+    """No catalog: listeners without meanings (the firewall verdict still applies)."""
+
+    def annotate(self, listener: Listener) -> AnnotatedListener:
+        return AnnotatedListener(listener)
+
+
+class ReachAnnotator:
+    """Catalog annotation plus the firewall verdict (see the module docstring)."""
+
+    def __init__(self, annotator: Any | None, firewall: Firewall | None = None) -> None:
+        self._annotator = annotator or _Bare()
+        self._firewall = firewall or Firewall()
+        self._token: int | None = None  # read on the first poll, not when built
+
+    def refresh_needed(self) -> bool:
+        """Whether the ruleset changed since the last call (then every row is annotated again)."""
+        token = self._firewall.token()
+        changed = self._token is not None and token != self._token
+        self._token = token
+        return changed
+
+    def annotate(self, listener: Listener) -> AnnotatedListener:
+        verdict = None
+        if listener.exposure is not Exposure.LOOPBACK:
+            verdict = self._firewall.verdict_for(listener.proto.value, listener.family.value,
+                                                 listener.address, listener.port)
+        if verdict is None or not verdict.blocked:
+            item = self._annotator.annotate(listener)
+            return dataclasses.replace(item, firewall=verdict)
+        # Provably blocked from outside: weigh its notes as for a loopback listener.
+        shielded = self._annotator.annotate(dataclasses.replace(listener,
+                                                                exposure=Exposure.LOOPBACK))
+        assessment = shielded.assessment
+        if assessment is not None:
+            reason = (f"the firewall {_VERDICT_WORDS[verdict.verdict]} new connections from "
+                      f"outside, so only this machine can reach it; {assessment.reason}")
+            assessment = Assessment(assessment.risk, reason, assessment.applicable)
+        return dataclasses.replace(shielded, listener=listener, assessment=assessment,
+                                   firewall=verdict)
+
+
+def reachable(item: AnnotatedListener) -> bool:
+    """Whether other machines can connect: bound beyond loopback and not provably blocked by
+    the firewall (an unknown verdict counts as reachable)."""
+    firewall = item.firewall
+    return item.listener.exposure is not Exposure.LOOPBACK and not (firewall and
+                                                                   firewall.blocked)
+
+
+def reach_label(listener: Listener, verdict: FirewallVerdict | None) -> str:
+    """Short words for the Reach column: "loopback only", "all interfaces · firewall drops"."""
+    exposure = listener.exposure.label
+    if verdict is None:
+        return exposure
+    if verdict.verdict == "accept":
+        return f"{exposure} · open"
+    if verdict.verdict == "unknown":
+        return f"{exposure} · firewall unknown"
+    return f"{exposure} · firewall {_VERDICT_WORDS[verdict.verdict]}"
+
+
+def reach_text(listener: Listener, verdict: FirewallVerdict | None) -> str:
+    """One sentence for the details: the bind exposure, then what the firewall does."""
+    exposure = listener.exposure.label
+    if verdict is None:
+        return exposure
+    return f"{exposure}; {verdict.reason}"

@@ -1,0 +1,79 @@
+"""Reading the firewall for real: without privileges the verdict is "unknown" and says why, and
+the ruleset is read again only when nftables' generation id changed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import pytest
+from lab import sh, skip_reason
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_without_root_the_verdict_is_unknown_and_says_why(nobody_copy):
+    from nobody import run_as_nobody
+
+    if shutil.which("nft") is None:
+        pytest.skip("needs nft (Debian: nftables)")
+    code = ("from portwatch.core.firewall import read_snapshot, evaluate_snapshot\n"
+            "v = evaluate_snapshot(read_snapshot(), 'tcp', 'ipv4', '0.0.0.0', 22)\n"
+            "print(v.verdict); print(v.reason)")
+    done = run_as_nobody(nobody_copy, ["-c", code],
+                         env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
+    assert done.returncode == 0, done.stderr
+    verdict, reason = done.stdout.splitlines()[:2]
+    assert verdict == "unknown"
+    assert "needs root" in reason
+
+
+CACHE_SCRIPT = textwrap.dedent("""
+    import json, subprocess, sys
+    from portwatch.core.firewall import Firewall
+    calls = []
+    real = subprocess.run
+    def counting(argv, *args, **kwargs):
+        calls.append(argv[0])
+        return real(argv, *args, **kwargs)
+    subprocess.run = counting
+    firewall = Firewall(recheck_seconds=3600)
+    seen = []
+    def ask():
+        seen.append(firewall.verdict_for("tcp", "ipv4", "0.0.0.0", 22).verdict)
+        return calls.count("nft")
+    counts = [ask(), ask()]
+    real(["nft", "-f", "-"], check=True, text=True, input=(
+        "table inet pwtest { chain input { type filter hook input priority 0; policy drop;\\n"
+        " }\\n}\\n"))
+    counts.append(ask())
+    print(json.dumps({"verdicts": seen, "nft_runs": counts}))
+""")
+
+
+def test_ruleset_is_read_again_only_after_it_changed():
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    ns = f"pwtest-fwg-{uuid.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", ns)
+    try:
+        sh("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+        sh("ip", "-n", ns, "addr", "add", "10.66.0.1/24", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        done = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", CACHE_SCRIPT],
+                              capture_output=True, text=True, timeout=120, cwd=REPO)
+        assert done.returncode == 0, done.stderr
+        result = json.loads(done.stdout)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+    assert result["verdicts"] == ["accept", "accept", "drop"]
+    first, unchanged, changed = result["nft_runs"]
+    assert first >= 1
+    assert unchanged == first  # same generation: the cached verdict, no nft run
+    assert changed > unchanged  # new generation: read again, and the new policy is seen
