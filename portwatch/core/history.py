@@ -147,6 +147,9 @@ class HistoryReader:
         except sqlite3.Error as exc:
             self._conn.close()
             raise HistoryError(describe_error(self.path, exc)) from exc
+        if version == 0:  # created this moment, its tables not yet: nothing recorded yet
+            self._conn.close()
+            raise FileNotFoundError(str(self.path))
         if version != SCHEMA_VERSION:  # older: NewerSchema was raised above
             self._conn.close()
             raise OutdatedSchema(

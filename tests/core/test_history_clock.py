@@ -44,8 +44,12 @@ def seed(*ages: float) -> None:
 
 
 def runs() -> int:
-    with HistoryReader(paths.history_file()) as reader:
-        return len(reader.runs())
+    """Runs recorded so far (0 before the file has its tables)."""
+    try:
+        with HistoryReader(paths.history_file()) as reader:
+            return len(reader.runs())
+    except FileNotFoundError:
+        return 0
 
 
 def events() -> list[HistoryEvent]:

@@ -65,8 +65,12 @@ def recorded_changes() -> int:
 
 
 def runs() -> int:
-    with HistoryReader(paths.history_file()) as reader:
-        return len(reader.runs())
+    """Runs recorded so far (0 before the file has its tables)."""
+    try:
+        with HistoryReader(paths.history_file()) as reader:
+            return len(reader.runs())
+    except FileNotFoundError:
+        return 0
 
 
 def ports_recorded(port: int) -> list[str]:

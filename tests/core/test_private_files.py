@@ -200,3 +200,16 @@ def test_mode_000_folder_and_read_only_file_as_nobody(nobody_copy, nobody_home):
     assert "unable to open database file" not in problem
     assert out["read"] == "read"  # reading a read-only file works
     assert path.read_bytes() == before
+
+
+def test_a_file_created_a_moment_ago_without_its_tables_is_no_history_yet(isolated_dirs):
+    """HistoryStore creates the file 0600 first and its tables a moment later: a reader in
+    between finds nothing recorded yet (not a file of an older version)."""
+    from portwatch.core.private import create_private_file
+
+    path = paths.history_file()
+    assert create_private_file(path)
+    with pytest.raises(FileNotFoundError):
+        HistoryReader(path)
+    result = portwatch("history")
+    assert result.returncode == 0 and "no history recorded yet" in result.stdout
