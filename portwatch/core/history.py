@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import sqlite3
 import time
 from collections import deque
@@ -253,10 +254,21 @@ class HistoryReader:
 # -- writing ------------------------------------------------------------------------------------
 
 
-def why_not_recorded(exc: sqlite3.OperationalError) -> str:
-    """Why a write failed, in words: the disk is full, the file is locked, or SQLite's words."""
+def _no_space_left(folder: Path) -> bool:
+    """Whether the file system of `folder` has no room for one more page of the history."""
+    try:
+        info = os.statvfs(folder)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return info.f_bavail * info.f_frsize < 64 * 1024
+
+
+def why_not_recorded(exc: sqlite3.OperationalError, folder: Path | None = None) -> str:
+    """Why a write failed, in words: the disk is full, the file is locked, or SQLite's words.
+    A full disk can also reach SQLite as "disk I/O error", so the folder's free space is
+    asked too."""
     text = str(exc).lower()
-    if "full" in text:
+    if "full" in text or (folder is not None and _no_space_left(folder)):
         return "the disk is full"
     if "locked" in text or "busy" in text:
         return "the file is locked by another program"
@@ -388,7 +400,7 @@ class HistoryStore(HistoryReader):
         if self._failing is not None:
             log.debug("history: still cannot record: %s", exc)
             return
-        self._failing = why_not_recorded(exc)
+        self._failing = why_not_recorded(exc, self.path.parent)
         self._say(f"history: recording stopped at {iso_utc(self._clock())}: {self._failing};"
                   f" events are kept in memory and written to {self.path} when it can take"
                   " them again")

@@ -139,6 +139,9 @@ def test_a_full_disk_is_said_once_each_way_and_nothing_is_lost_silently(
         wait_until(lambda: said("recording stopped") == 2)
         os.kill(proc.pid, signal.SIGINT)  # our own child, by its PID
         assert proc.wait(TIMEOUT) == 0
+    except AssertionError as failure:  # say what watch said, to tell why
+        raise AssertionError(f"{failure}; watch said on stderr: {''.join(err.seen)[-3000:]!r};"
+                             f" {len(out.seen)} events printed") from None
     finally:
         if proc.poll() is None:
             proc.kill()
