@@ -19,7 +19,7 @@ import time
 import pytest
 
 from portwatch.core import paths
-from portwatch.core.history import OPENED, HistoryEvent, HistoryReader, HistoryStore
+from portwatch.core.history import OPENED, HistoryError, HistoryEvent, HistoryReader, HistoryStore
 from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto
 
 DAY = 86400.0
@@ -44,11 +44,11 @@ def seed(*ages: float) -> None:
 
 
 def runs() -> int:
-    """Runs recorded so far (0 before the file has its tables)."""
+    """Runs recorded so far (0 while the file is being made: no tables, or not all yet)."""
     try:
         with HistoryReader(paths.history_file()) as reader:
             return len(reader.runs())
-    except FileNotFoundError:
+    except (FileNotFoundError, HistoryError):
         return 0
 
 

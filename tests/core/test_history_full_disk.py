@@ -22,7 +22,7 @@ from test_watch_cli import TIMEOUT
 from test_watch_window_policy import wait_until
 
 from portwatch.core import paths
-from portwatch.core.history import OPENED, PRESENT, HistoryReader
+from portwatch.core.history import OPENED, PRESENT, HistoryError, HistoryReader
 
 
 @pytest.fixture
@@ -65,11 +65,11 @@ def recorded_changes() -> int:
 
 
 def runs() -> int:
-    """Runs recorded so far (0 before the file has its tables)."""
+    """Runs recorded so far (0 while the file is being made: no tables, or not all yet)."""
     try:
         with HistoryReader(paths.history_file()) as reader:
             return len(reader.runs())
-    except FileNotFoundError:
+    except (FileNotFoundError, HistoryError):
         return 0
 
 
