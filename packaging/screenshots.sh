@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates the README's screenshot, resources/screenshots/main-window.png, from the real
-# program on a virtual screen (never drawn by hand):
+# Regenerates the README's screenshots, resources/screenshots/main-window.png (light) and
+# main-window-dark.png (dark), from the real program on a virtual screen (never drawn by hand):
 #
-#   packaging/screenshots.sh [OUT.png]
+#   packaging/screenshots.sh                  # both
+#   packaging/screenshots.sh --scheme dark OUT.png   # one, in the light or dark colour scheme
 #
 # 1. Starts loopback listeners before portwatch, so they are part of its first scan: a web
 #    server (python3 -m http.server on 127.0.0.1:8000) and plain python3 sockets on 5432/tcp,
@@ -12,7 +13,8 @@
 #    script's --drive mode as the program: that starts portwatch with empty settings and
 #    history, waits for its first scan, then opens a listener on 127.0.0.1:3141 (so the new-port
 #    alert, the notification and the highlight show), selects the first row of the table (the
-#    details pane fills) and waits for the picture.
+#    details pane fills), opens the Alerts list (Ctrl+Shift+A) and waits for the picture. The
+#    colour scheme is the `color_scheme` setting in the settings file it starts with.
 # 3. Trims the black screen edge with ImageMagick and writes OUT (default the README's file).
 # Every listener it started is stopped by its PID. Other listeners on this machine appear too:
 # run it on a quiet machine.
@@ -56,6 +58,7 @@ if [ "${1:-}" = "--drive" ]; then
       # details pane fills.
       xdotool windowfocus --sync "$wid" 2>/dev/null || true
       xdotool key --window "$wid" ctrl+Home; sleep 1
+      xdotool key --window "$wid" ctrl+shift+a; sleep 1  # the Alerts list, with its alert
     fi
   else
     echo "screenshots: 127.0.0.1:3141 is in use; the picture shows no new listener" >&2
@@ -64,6 +67,12 @@ if [ "${1:-}" = "--drive" ]; then
   exit 0
 fi
 
+if [ $# -eq 0 ]; then
+  "$self" --scheme light "$repo/resources/screenshots/main-window.png"
+  exec "$self" --scheme dark "$repo/resources/screenshots/main-window-dark.png"
+fi
+scheme=light
+if [ "${1:-}" = "--scheme" ]; then scheme=$2; shift 2; fi
 out=${1:-$repo/resources/screenshots/main-window.png}
 tool=$repo/../shared/tools/screenshot.sh
 [ -x "$tool" ] || [ -f "$tool" ] || tool=/work/shared/tools/screenshot.sh
@@ -93,7 +102,9 @@ sleep 1
 
 mkdir -p "$work/config" "$work/data" "$(dirname "$out")"
 export PORTWATCH_CONFIG_DIR=$work/config PORTWATCH_DATA_DIR=$work/data
-(cd "$repo" && bash "$tool" "$work/screen.png" 16 -- bash "$self" --drive "$app")
+echo "color_scheme: $scheme" >"$work/config/settings.yaml"
+# 22 s: the desktop notification of the new listener has gone again (it hid the Alerts list)
+(cd "$repo" && bash "$tool" "$work/screen.png" 22 -- bash "$self" --drive "$app")
 [ -s "$work/screen.png" ] || { echo "screenshots: no picture was taken" >&2; exit 1; }
 # The window sits at the top left of the 1280x800 screen: trim the black below it.
 convert "$work/screen.png" -bordercolor black -border 1 -trim +repage -strip "$out"

@@ -18,19 +18,37 @@ log = logging.getLogger("portwatch")
 
 # Each subcommand lives in portwatch/commands/<module>.py with add_parser(subparsers) and
 # run(args) -> int. Listed here in the order --help shows them.
-COMMAND_MODULES = ("listing", "lookup", "watch", "history")
+COMMAND_MODULES = ("listing", "lookup", "watch", "history", "metrics")
 # Command name -> module, so that `portwatch list` imports only what `list` needs (start-up
 # time counts: see README "Performance"). A command missing here still works: all load then.
-COMMAND_NAMES = {"list": "listing", "lookup": "lookup", "watch": "watch", "history": "history"}
+COMMAND_NAMES = {"list": "listing", "lookup": "lookup", "watch": "watch", "history": "history",
+                 "metrics": "metrics"}
 
 
 class UserError(Exception):
     """A failure the user can act on: printed as one clear message, exit status 1."""
 
 
+HELP_EPILOG = """\
+Without a command, portwatch opens the window (and its tray icon); a second launch brings the
+running window forward. `portwatch COMMAND --help` describes each command and its options.
+
+Tables fit the terminal's width ($COLUMNS, else the terminal's), cutting the widest text
+columns first; --wide prints every cell in full, which is also the default into a pipe or file.
+
+Exit status: 0 success (also when Ctrl-C ends `watch`, and when the reader of a pipe goes
+away); 2 usage error; 1 runtime error (a clear message; a traceback only with --debug).
+
+Files (Linux): settings and window state in ~/.config/portwatch/ (settings.yaml,
+window-state.json, your catalog additions in catalog.d/*.yaml); history, baseline,
+acknowledgements and ignore rules in ~/.local/share/portwatch/history.sqlite3.
+PORTWATCH_CONFIG_DIR and PORTWATCH_DATA_DIR override these folders.
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own errors: exit 2 with a clear message
-        self.print_usage(sys.stderr)
+        self.print_usage(sys.stderr)  # this command's usage (`portwatch list ...`)
         self.exit(2, f"portwatch: error: {message}\n")
 
 
@@ -48,6 +66,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="portwatch",
         description="What is listening on this machine, what the port means, and whether to worry."
         " Without a command, opens the window.",
+        epilog=HELP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # the epilog's paragraphs
     )
     parser.add_argument("--version", action="version", version=f"portwatch {__version__}")
     parser.add_argument("--debug", action="store_true", help="verbose logging and tracebacks")
@@ -55,13 +75,9 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         if only is not None and name != only:
             continue
-        try:
-            module = importlib.import_module(f"portwatch.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"portwatch.commands.{name}":
-                raise
-            continue  # a command not built yet
-        module.add_parser(subparsers)
+        importlib.import_module(f"portwatch.commands.{name}").add_parser(subparsers)
+    for command in subparsers.choices.values():  # usage errors print that command's usage
+        command.set_defaults(command_parser=command)
     return parser
 
 
@@ -80,7 +96,10 @@ def configure_logging(debug: bool) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(_command_module(argv))
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # `list --foo`: the error belongs to `list`, so does the usage
+        culprit = getattr(args, "command_parser", None) or parser
+        culprit.error(f"unrecognized arguments: {' '.join(unknown)}")
     configure_logging(args.debug)
     try:
         if args.command is None:

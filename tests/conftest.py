@@ -72,11 +72,14 @@ class ChildListener:
 
 
 def start_listener(proto: str = "tcp", host: str = "127.0.0.1", port: int = 0,
-                   executable: str | None = None) -> ChildListener:
-    """Start a separate process listening on host:port (loopback only) and wait until it is."""
-    assert host in ("127.0.0.1", "::1") or host.startswith("127."), "tests listen on loopback only"
+                   executable: str | None = None, prefix: tuple[str, ...] = ()) -> ChildListener:
+    """Start a separate process listening on host:port (loopback only) and wait until it is.
+    `prefix` runs it through a command that execs it in a network namespace the test made
+    (`ip netns exec pwtest-…`, `unshare --net`): there any address is private to the test."""
+    assert prefix or host in ("127.0.0.1", "::1") or host.startswith("127."), \
+        "tests listen on loopback only"
     proc = subprocess.Popen(
-        [executable or sys.executable, "-c", LISTENER_SCRIPT, proto, host, str(port)],
+        [*prefix, executable or sys.executable, "-c", LISTENER_SCRIPT, proto, host, str(port)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     child = ChildListener(proc, 0, proto, host)

@@ -12,21 +12,23 @@ import sqlite3
 import time
 from pathlib import Path
 
-from portwatch.core.history import HistoryStore
+from portwatch.core.store.history import HistoryStore
 
 FILL = """
 WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < :count)
 INSERT INTO events (run_id, time, event, listeners, proto, family, address, port, exposure,
-                    pid, process, user, exe, cmdline, owner_hidden, hidden_reason, service,
-                    description, risk, risk_reason)
+                    pid, owner_hidden, hidden_reason, owner, service, description, risk,
+                    risk_reason)
 SELECT :run, :start + i * :step, CASE i % 2 WHEN 0 THEN 'opened' ELSE 'closed' END,
        2000 + (i % 2 = 0), 'tcp', 'ipv4', '127.0.0.1', 20000 + (i / 2) % 40000, 'loopback',
-       100000 + (i / 2) % 300000, 'churn' || ((i / 2) % 97), 'root', '/usr/bin/churn',
-       '["/usr/bin/churn", "--port", "' || (20000 + (i / 2) % 40000) || '"]', 0, NULL, NULL,
-       NULL, 'none', 'nothing known against this port'
+       100000 + (i / 2) % 300000, 0, NULL,
+       json_object('process', 'churn' || ((i / 2) % 97), 'user', 'root', 'create_time', NULL,
+                   'exe', '/usr/bin/churn',
+                   'cmdline', json_array('/usr/bin/churn', '--port', 20000 + (i / 2) % 40000),
+                   'ppid', NULL, 'parent', NULL),
+       NULL, NULL, 'none', 'nothing known against this port'
 FROM n
 """
-
 
 def fill_history(path: Path, count: int, span: float = 30 * 86400.0,
                  end: float | None = None) -> None:

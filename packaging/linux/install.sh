@@ -10,6 +10,13 @@
 #                                                   (one program path, no arguments)
 #   packaging/linux/install.sh --uninstall          removes what it installed
 #   DESTDIR=/tmp/stage PREFIX=/usr ...              staged, for distribution packages
+#   packaging/linux/install.sh --service [--textfile DIR] [--exec PATH]
+#                                                   only the systemd unit for `portwatch watch`:
+#                                                   as root /etc/systemd/system/portwatch.service
+#                                                   (hardened, see packaging/linux/systemd/),
+#                                                   as a user ~/.config/systemd/user/portwatch.service;
+#                                                   --textfile DIR also feeds node_exporter
+#   packaging/linux/install.sh --service --uninstall  removes the unit
 #
 # Installs:
 #   $PREFIX/share/applications/io.github.portwatch.portwatch.desktop
@@ -23,6 +30,8 @@ prefix=${PREFIX:-$HOME/.local}
 destdir=${DESTDIR:-}
 exec_cmd=""
 action=install
+service=""
+textfile=""
 
 while [ $# -gt 0 ]; do
   case $1 in
@@ -31,10 +40,22 @@ while [ $# -gt 0 ]; do
     --exec) exec_cmd=$2; shift 2 ;;
     --exec=*) exec_cmd=${1#*=}; shift ;;
     --uninstall) action=uninstall; shift ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --service) service=auto; shift ;;
+    --service=system|--service=user) service=${1#*=}; shift ;;
+    --textfile) textfile=$2; shift 2 ;;
+    --textfile=*) textfile=${1#*=}; shift ;;
+    -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "install.sh: unknown argument: $1 (try --help)" >&2; exit 2 ;;
   esac
 done
+
+if [ -n "$service" ]; then
+  # shellcheck source=packaging/linux/systemd/install-service.sh
+  . "$here/systemd/install-service.sh"
+  install_service "$service" "$action" "$exec_cmd" "$textfile"
+  exit 0
+fi
+[ -z "$textfile" ] || { echo "install.sh: --textfile goes with --service" >&2; exit 2; }
 
 share=$destdir$prefix/share
 apps=$share/applications

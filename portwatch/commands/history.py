@@ -22,9 +22,11 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from portwatch.cli import UserError
-from portwatch.core import paths
-from portwatch.core.export import history_record
-from portwatch.core.history import (
+from portwatch.commands import table
+from portwatch.commands.termwidth import add_width_options, output_width, table_lines
+from portwatch.core.files import paths
+from portwatch.core.output.export import history_record
+from portwatch.core.store.history import (
     HistoryError,
     HistoryEvent,
     HistoryReader,
@@ -32,7 +34,6 @@ from portwatch.core.history import (
     OutdatedSchema,
     describe_error,
 )
-from portwatch.core.text import visible
 
 UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PART = re.compile(r"(\d+(?:\.\d+)?)([smhdw])")
@@ -94,7 +95,11 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument("--limit", type=limit, metavar="N",
                         help="at most the first N events of the selection")
     parser.add_argument("--json", action="store_true",
-                        help='one JSON array of {"event", "time", ...listener fields}')
+                        help='one JSON array of {"event", "time", ...}: event is present,'
+                        " opened or closed, time is ISO 8601 UTC, then the keys of `list"
+                        " --json` as recorded at the time (uses, likely_software and security"
+                        " are null: `portwatch lookup` has them)")
+    add_width_options(parser)
     parser.set_defaults(run=run)
 
 
@@ -119,48 +124,34 @@ def open_reader() -> HistoryReader | None:
 
 
 WIDTH_SAMPLE = 200  # rows read before the first line is printed, to size the columns
-COLUMNS = ("TIME", "EVENT", "PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS",
-           "SERVICE", "RISK")
+CHUNK = 2000  # rows formatted together after the first ones
 
 
-def cells(item: HistoryEvent) -> tuple[str, ...]:
-    sock = item.listener
-    proc = sock.process
-    return (
-        item.iso_time,
-        item.event,
-        sock.proto.value,
-        sock.address,
-        str(sock.port),
-        sock.exposure.label,
-        str(proc.pid) if proc else "-",
-        visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(item.service, 20) if item.service else "-",
-        item.risk or "-",
-    )
+def print_events(events: Iterator[HistoryEvent], out: TextIO, width: int | None = None) -> int:
+    """The events as a table fitted to `width` columns (None: every cell in full), streamed:
+    the column widths come from the first WIDTH_SAMPLE rows, which are printed at once, and
+    later rows follow in chunks sized the same way (a wider cell widens only its chunk).
+    Returns how many rows were printed."""
+    columns = table.HISTORY_COLUMNS
+    header = ("TIME", "EVENT", *table.headers(columns))
+    right = table.right_aligned(columns, offset=2)
+    elide = table.elidable(columns, offset=2)
 
+    def row(item: HistoryEvent) -> tuple[str, ...]:
+        record = history_record(item)
+        return (record["time"], record["event"], *table.cells(record, columns))
 
-def print_events(events: Iterator[HistoryEvent], out: TextIO) -> int:
-    """The table, streamed: column widths come from the first WIDTH_SAMPLE rows (a longer
-    cell later only pushes its line), so the first line comes at once. Returns the rows."""
-    sample = [cells(item) for item in itertools.islice(events, WIDTH_SAMPLE)]
+    sample = [row(item) for item in itertools.islice(events, WIDTH_SAMPLE)]
     if not sample:
         return 0
-    table = [COLUMNS, *sample]
-    widths = [max(len(row[i]) for row in table) for i in range(len(COLUMNS))]
-    right = {4, 6}  # port and pid
-
-    def line(row: tuple[str, ...]) -> str:
-        return "  ".join(cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-                         for i, cell in enumerate(row)).rstrip() + "\n"
-
-    for row in table:
-        out.write(line(row))
+    table.print_table(header, sample, out, right=right, elide=elide, width=width)
     out.flush()  # the first lines now, even into a pipe
     count = len(sample)
-    for item in events:
-        out.write(line(cells(item)))
-        count += 1
+    while chunk := [row(item) for item in itertools.islice(events, CHUNK)]:
+        lines = table_lines(header, [*sample, *chunk], width, right, elide)
+        for line in itertools.islice(lines, 1 + len(sample), None):
+            out.write(line + "\n")
+        count += len(chunk)
     return count
 
 
@@ -198,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
         if args.json:
             print_json(events, sys.stdout)
             return 0
-        if not print_events(events, sys.stdout):
+        if not print_events(events, sys.stdout, output_width(args, sys.stdout)):
             window = " in that time" if since is not None or until is not None else ""
             print(f"no events recorded{window} ({paths.history_file()})")
     return 0

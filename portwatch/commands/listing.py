@@ -5,12 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 from typing import Any
 
-from portwatch.core import records
+from portwatch.commands import table
+from portwatch.commands.host_option import add_host_argument
+from portwatch.commands.termwidth import add_width_options, output_width
+from portwatch.core.fields import BY_KEY
 from portwatch.core.model import AnnotatedListener, Proto, Snapshot
-from portwatch.core.scanner import default_owner_cache, scan_listeners
-from portwatch.core.text import visible
+from portwatch.core.output import records
+from portwatch.core.probe import address_key, default_owner_cache, scan_listeners
 
 
 def add_parser(subparsers: Any) -> None:
@@ -20,33 +24,39 @@ def add_parser(subparsers: Any) -> None:
         description="One scan: every listening TCP socket and unconnected UDP socket, with the"
         " owning process, who can reach it, what the port is registered for and known risks.",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON array (see README)")
+    parser.add_argument("--json", action="store_true",
+                        help="print one JSON array, one listener per line: the socket (proto,"
+                        " family, address, port, exposure), its owner (pid, process, user, exe,"
+                        " cmdline, owner_hidden, hidden_reason, …), the catalog's meaning"
+                        " (service, description, uses, likely_software, security) and the risk"
+                        " (risk, risk_reason); `portwatch list --json | head -3` shows every key")
+    parser.add_argument("--all-netns", action="store_true",
+                        help="also list the listeners of every other network namespace"
+                        " (containers, `ip netns`, sandboxes; needs root to enter them)")
+    add_host_argument(parser)
     parser.add_argument("--peers", action="store_true",
                         help="with --json: name the process on the other end of each local"
                         " connection (reads every process's open files, like ss -p)")
+    add_width_options(parser)
     parser.set_defaults(run=run)
 
 
 def annotate(snapshot: Snapshot, firewall: Any = None) -> list[AnnotatedListener]:
-    """Join the scan with the catalog and the firewall's verdicts; without a catalog (not built
-    yet) its keys stay null."""
+    """Join the scan with the catalog and the firewall's verdicts (the catalog's problems, e.g.
+    a broken file of yours, go to stderr)."""
+    from portwatch.core.knowledge.catalog import load_catalog  # only when a scan needs it
     from portwatch.core.reach import ReachAnnotator
 
-    try:
-        from portwatch.core.catalog import load_catalog
-    except ImportError:
-        annotator = ReachAnnotator(None, firewall)
-    else:
-        catalog = load_catalog()
-        for problem in catalog.problems:
-            print(f"portwatch: {problem}", file=sys.stderr)
-        annotator = ReachAnnotator(catalog, firewall)
+    catalog = load_catalog()
+    for problem in catalog.problems:
+        print(f"portwatch: {problem}", file=sys.stderr)
+    annotator = ReachAnnotator(catalog, firewall)
     return [annotator.annotate(item) for item in snapshot.listeners]
 
 
 def sort_key(item: AnnotatedListener) -> tuple:
     sock = item.listener
-    return (sock.port, sock.proto.value, sock.family.value, sock.address, sock.pid or 0)
+    return (sock.port, sock.proto.value, address_key(sock.address), sock.pid or 0)
 
 
 def _connections(rows: list[AnnotatedListener], firewall: Any,
@@ -54,8 +64,8 @@ def _connections(rows: list[AnnotatedListener], firewall: Any,
     """Each TCP listener's `connections` object (None for UDP, and for all when the dump
     failed: said on stderr). With `peers`, local peers' processes are looked up (a walk of
     every process's fds, as `ss -p` does)."""
-    from portwatch.core.connections import ConnectionIndex, established
-    from portwatch.core.sockdiag import SockDiagError
+    from portwatch.core.probe.connections import ConnectionIndex, established
+    from portwatch.core.probe.sockdiag import SockDiagError
 
     try:
         conns = established()
@@ -64,7 +74,7 @@ def _connections(rows: list[AnnotatedListener], firewall: Any,
         return {}
     owner_of = None
     if peers:
-        from portwatch.core.owners import OwnerMap
+        from portwatch.core.probe.owners import OwnerMap
 
         owner_of = OwnerMap().resolve
     index = ConnectionIndex(conns, firewall.local_addresses(), owner_of)
@@ -73,9 +83,14 @@ def _connections(rows: list[AnnotatedListener], firewall: Any,
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.host:
+        from portwatch.commands.remote_cli import run_list
+
+        return run_list(args)
     from portwatch.core.firewall import Firewall
 
-    snapshot = scan_listeners(owner_cache=default_owner_cache())  # warm from the last run
+    snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
+                              all_netns=args.all_netns)
     firewall = Firewall()
     rows = sorted(annotate(snapshot, firewall), key=sort_key)
     for problem in snapshot.problems:
@@ -90,58 +105,24 @@ def run(args: argparse.Namespace) -> int:
             for row in rows)
         sys.stdout.write(f"[\n{lines}\n]\n" if rows else "[]\n")
         return 0
-    print_table(rows, sys.stdout)
+    width = output_width(args, sys.stdout)
+    print_table(rows, sys.stdout, width, netns=args.all_netns)
     if snapshot.hidden_count:
-        print(
-            f"\n{snapshot.hidden_count} owner(s) hidden: "
-            + next(r.listener.hidden_reason for r in rows if r.listener.owner_hidden),
-            file=sys.stdout,
-        )
+        reason = next(r.listener.hidden_reason for r in rows if r.listener.owner_hidden)
+        text = f"{snapshot.hidden_count} owner(s) hidden: {reason}"
+        lines = textwrap.wrap(text, width, break_long_words=False) if width else [text]
+        sys.stdout.write("\n" + "\n".join(lines) + "\n")
     return 0
 
 
-COLUMNS = ("PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID", "PROCESS", "USER", "SERVICE",
-           "SOFTWARE", "RISK")
-
-
-def table_cells(item: AnnotatedListener) -> tuple[str, ...]:
-    sock = item.listener
-    proc = sock.process
-    entry = item.entry
-    service = "-"
-    if entry is not None:
-        service = entry.service or "(not registered)"
-    # The known use the process matches (devpi-server on 3141), "-" when none does
-    software = short_name(item.likely_uses[0].software) if item.likely_uses else "-"
-    return (
-        sock.proto.value,
-        sock.address,
-        str(sock.port),
-        sock.exposure.label,
-        str(proc.pid) if proc else "-",
-        visible(proc.name, 24) if proc else ("(hidden)" if sock.owner_hidden else "-"),
-        visible(sock.user, 12) if sock.user else "-",  # the socket's, when the owner is hidden
-        visible(service, 20),
-        visible(software, 20),
-        item.assessment.risk.value if item.assessment else "-",
-    )
-
-
-def short_name(software: str) -> str:
-    """"Docker Engine API (unencrypted)" -> "Docker Engine API": fits a table cell."""
-    name, _, _ = software.partition(" (")
-    return name or software
-
-
-def print_table(rows: list[AnnotatedListener], out: Any) -> None:
-    cells = [COLUMNS, *(table_cells(row) for row in rows)]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(COLUMNS))]
-    right = {2, 4}  # port and pid read best right-aligned
-    for row in cells:
-        parts = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        out.write("  ".join(parts).rstrip() + "\n")
+def print_table(rows: list[AnnotatedListener], out: Any, width: int | None = None,
+                netns: bool = False) -> None:
+    """The table, fitted to `width` columns (None: every cell in full); with `netns`, a last
+    column names each row's network namespace."""
+    columns = table.LIST_COLUMNS + ((BY_KEY["netns"],) if netns else ())
+    table.print_table(table.headers(columns),
+                      [table.cells(records.listener_record(row), columns) for row in rows],
+                      out, right=table.right_aligned(columns), elide=table.elidable(columns),
+                      width=width)
     if not rows:
         out.write("(no listening sockets found)\n")

@@ -1,17 +1,20 @@
-"""`portwatch lookup PORT[/tcp|/udp] ... [--json]`: what the catalog knows about ports (no scan)."""
+"""`portwatch lookup PORT|NAME[/tcp|/udp] ... [--json]`: what the catalog knows about ports
+(no scan). A NAME (redis, devpi) stands for the ports registered under it or where software of
+that name is known to listen."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import textwrap
 from typing import Any, TextIO
 
-from portwatch.core import records
-from portwatch.core.catalog import MAX_PORT, load_catalog
+from portwatch.core.knowledge.catalog import MAX_PORT, Catalog, load_catalog
 from portwatch.core.model import CatalogEntry, Proto
+from portwatch.core.output import records
 from portwatch.core.text import visible
 
 BOTH = (Proto.TCP, Proto.UDP)
@@ -29,18 +32,30 @@ def add_parser(subparsers: Any) -> None:
         help="what a port is registered for, who uses it and what to know about it",
         description="What the catalog knows about ports, without scanning: the IANA registration,"
         " software known to listen there and security notes, each with its sources. A port"
-        " without /tcp or /udp is looked up for both.",
+        " without /tcp or /udp is looked up for both. A name (redis, devpi, ssh) looks up the"
+        " ports IANA registered under that service name and those where software of that name"
+        " is known to listen.",
     )
-    parser.add_argument("ports", nargs="+", metavar="PORT[/tcp|/udp]", type=port_spec,
-                        help="a port number 0-65535, e.g. 3141, 53/udp")
+    parser.add_argument("ports", nargs="+", metavar="PORT|NAME[/tcp|/udp]", type=port_spec,
+                        help="a port number 0-65535 or a service or software name, e.g. 3141,"
+                        " 53/udp, redis, devpi")
     parser.add_argument("--json", action="store_true",
-                        help="print a JSON array of catalog entries (see README)")
+                        help="print a JSON array of catalog entries, each with port, proto,"
+                        " registered, service, description, uses (as text), uses_detail (each"
+                        " software, note, refs, origin, match), security (each severity, kind,"
+                        " title, note, refs, origin, applies_to) and refs")
     parser.set_defaults(run=run)
 
 
-def port_spec(text: str) -> tuple[int, tuple[Proto, ...]]:
-    """"53/udp" -> (53, (udp,)); "22" -> (22, (tcp, udp)). argparse shows the error messages."""
+# A service or software name as people type it: redis, devpi-server, http-alt, node.js
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9._+-]{0,63}")
+
+
+def port_spec(text: str) -> tuple[int | str, tuple[Proto, ...]]:
+    """"53/udp" -> (53, (udp,)); "22" -> (22, (tcp, udp)); "redis" -> ("redis", (tcp, udp)).
+    argparse shows the error messages."""
     number, slash, proto_text = text.strip().partition("/")
+    number = number.strip()
     protos = BOTH
     if slash:
         try:
@@ -48,10 +63,12 @@ def port_spec(text: str) -> tuple[int, tuple[Proto, ...]]:
         except ValueError:
             raise argparse.ArgumentTypeError(
                 f"{text!r}: the protocol must be tcp or udp, not {proto_text!r}") from None
-    if not number.strip().isdecimal():
+    if _NAME.fullmatch(number):
+        return number, protos
+    if not number.isdecimal():
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not a port: write a number from 0 to {MAX_PORT}, optionally followed"
-            " by /tcp or /udp")
+            f"{text!r} is not a port: write a number from 0 to {MAX_PORT} or a service name,"
+            " optionally followed by /tcp or /udp")
     port = int(number)
     if port > MAX_PORT:
         raise argparse.ArgumentTypeError(
@@ -59,20 +76,53 @@ def port_spec(text: str) -> tuple[int, tuple[Proto, ...]]:
     return port, protos
 
 
+def resolve(catalog: Catalog, query: int | str,
+            protos: tuple[Proto, ...]) -> list[tuple[int, tuple[Proto, ...]]]:
+    """The (port, protos) a query stands for: a number itself; a name, the ports known by it
+    (each with the protocols it is known for, among `protos`)."""
+    if isinstance(query, int):
+        return [(query, protos)]
+    found: dict[int, list[Proto]] = {}
+    for port, proto in catalog.ports_named(query):
+        if proto in protos:
+            found.setdefault(port, []).append(proto)
+    return [(port, tuple(found_protos)) for port, found_protos in found.items()]
+
+
 def run(args: argparse.Namespace) -> int:
+    from portwatch.cli import UserError  # late: cli imports this module when building
+
     catalog = load_catalog()
     for problem in catalog.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
-    groups = [[catalog.lookup(port, proto) for proto in protos] for port, protos in args.ports]
+    width = max(40, min(shutil.get_terminal_size((80, 24)).columns, 100))
+    headings: list[str | None] = []
+    queries: list[tuple[int, tuple[Proto, ...]]] = []
+    for query, protos in args.ports:
+        ports = resolve(catalog, query, protos)
+        if not ports:
+            which = "" if protos == BOTH else f"{protos[0].value} "
+            raise UserError(f"no {which}port is known by the name {query!r} (neither an IANA"
+                            " service name nor software the catalog knows); try a number")
+        if isinstance(query, str):
+            places = ", ".join(f"{port}/{'+'.join(p.value for p in found)}"
+                               for port, found in ports)
+            headings.append(_wrap(f"{query}: {places}", width, "", "  "))
+            headings.extend([None] * (len(ports) - 1))
+        else:
+            headings.append(None)
+        queries.extend(ports)
+    groups = [[catalog.lookup(port, proto) for proto in protos] for port, protos in queries]
     if args.json:
         items = [records.entry_record(entry) for group in groups for entry in group]
         json.dump(items, sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")
         return 0
-    width = max(40, min(shutil.get_terminal_size((80, 24)).columns, 100))
-    for number, group in enumerate(groups):
+    for number, (heading, group) in enumerate(zip(headings, groups, strict=True)):
         if number:
             sys.stdout.write("\n")
+        if heading:
+            sys.stdout.write(heading + "\n")
         write_group(group, sys.stdout, width)
     return 0
 
@@ -125,6 +175,12 @@ def write_entry(entry: CatalogEntry, out: TextIO, width: int = 80,
             if note.applies_to:  # about one product: which processes it concerns
                 out.write(_wrap("applies to: " + ", ".join(visible(p) for p in note.applies_to),
                                 width, "    ", "      "))
+            for label, value in (("only on", ", ".join(note.platforms)),
+                                 ("versions", note.versions), ("unless", note.unless),
+                                 ("matters on loopback too", "other users of this machine"
+                                  if note.local_users else None)):
+                if value:
+                    out.write(_wrap(f"{label}: {visible(value)}", width, "    ", "      "))
             _write_sources(note.refs, note.origin, out, width)
 
 

@@ -10,10 +10,13 @@ that file cannot be used, a warning goes to stderr and watching goes on.
 One recorder at a time: the portwatch window records the same events into the same file, so
 while a window of this user (and settings folder) runs, `watch` prints events but does not
 record them (`RecordUnlessWindow`, asked before each poll's recording, through the window's
-single-instance lock: core/instance.py). When the window closes, `watch` records again,
+single-instance lock: core/desktop/instance.py). When the window closes, `watch` records again,
 starting a new run with a snapshot of what is listening, as if it had just started. Among
 several `watch` processes on one data folder, the one holding its RecorderLock records; the
 others print, say so once, and the next one takes over (from a snapshot) when it ends.
+
+Each poll also goes to the outputs of watch_outputs.py (--textfile, --journal, --syslog, the
+alert channels of settings.yaml); --host runs all this on another machine (remote_cli.py).
 """
 
 from __future__ import annotations
@@ -29,9 +32,25 @@ import time
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from portwatch.core import instance, paths
-from portwatch.core.export import event_record
-from portwatch.core.history import (
+from portwatch.commands import watch_outputs
+from portwatch.commands.host_option import add_host_argument
+from portwatch.commands.termwidth import (
+    MIN_ELIDED,
+    add_width_options,
+    elide,
+    fit_widths,
+    output_width,
+)
+from portwatch.core.desktop import instance
+from portwatch.core.fields import BY_KEY, WATCH_LINE
+from portwatch.core.files import paths
+from portwatch.core.model import AnnotatedListener
+from portwatch.core.monitor import Monitor, PollResult, paired
+from portwatch.core.output import records
+from portwatch.core.output.export import event_record
+from portwatch.core.probe import ListenerScanner, address_key
+from portwatch.core.reach import ReachAnnotator
+from portwatch.core.store.history import (
     CHANGED,
     CLOSED,
     OPENED,
@@ -39,11 +58,7 @@ from portwatch.core.history import (
     iso_utc,
     open_history,
 )
-from portwatch.core.model import AnnotatedListener
-from portwatch.core.monitor import Monitor, PollResult, paired
-from portwatch.core.reach import ReachAnnotator
-from portwatch.core.scanner import ListenerScanner
-from portwatch.core.settings import load_settings
+from portwatch.core.store.settings import load_settings
 from portwatch.core.text import visible
 
 DEFAULT_INTERVAL = 2.0
@@ -73,18 +88,25 @@ def add_parser(subparsers: Any) -> None:
                         help=f"seconds between scans (default {DEFAULT_INTERVAL:g},"
                         f" at most {MAX_INTERVAL:g})")
     parser.add_argument("--json", action="store_true",
-                        help='one JSON object per line: {"event", "time", ...listener fields}')
+                        help='one JSON object per line: {"event", "time", ...}: event is opened'
+                        " or closed, time is ISO 8601 UTC, then the keys of `list --json`")
     parser.add_argument("--no-history", action="store_true",
                         help="do not record the events in the history file")
+    parser.add_argument("--all-netns", action="store_true",
+                        help="also watch every other network namespace (root); their events"
+                        " are printed, not recorded")
+    watch_outputs.add_arguments(parser)
+    add_host_argument(parser)
+    add_width_options(parser)
+    # For `watch --host`: the remote watch ends when the ssh connection (its stdin) closes.
+    parser.add_argument("--until-stdin-closes", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(run=run)
 
 
 def _annotator(err: TextIO) -> Any:
     """The catalog (or None when it is not available: listeners then have no meaning)."""
-    try:
-        from portwatch.core.catalog import load_catalog
-    except ImportError:
-        return None
+    from portwatch.core.knowledge.catalog import load_catalog
+
     try:
         catalog = load_catalog()
     except Exception as exc:  # a packaging fault must not stop monitoring
@@ -95,55 +117,84 @@ def _annotator(err: TextIO) -> Any:
     return catalog
 
 
-def _who(sock) -> str:
-    proc = sock.process
-    if proc is not None:
-        return f"{visible(proc.name, 40)} (pid {proc.pid})"
-    if sock.socket_user:
-        return f"(hidden owner, user {visible(sock.socket_user, 32)})"
-    return "(hidden owner)"
-
-
 def human_line(event: str, when: float, row: AnnotatedListener,
-               previous: AnnotatedListener | None = None) -> str:
+               previous: AnnotatedListener | None = None, width: int | None = None) -> str:
     """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
-    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner)"""
-    sock = row.listener
-    who = _who(sock)
-    if previous is not None:
-        who += f" was {_who(previous.listener)}"
-    parts = [iso_utc(when), f"{event:<6}", f"{sock.proto.value} {sock.endpoint}", who,
-             sock.exposure.label]
-    if row.entry is not None:
-        parts.append(visible(row.entry.service, 30) if row.entry.service else "unregistered")
-    if row.assessment is not None:
-        parts.append(f"risk {row.assessment.risk.value}")
-    return "  ".join(parts)
+    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner). The parts are
+    the fields' own words (portwatch.core.fields). To fit `width` columns, the process name and
+    the service are cut (the longer first); then the time loses its date (19:04:05Z); then the
+    service goes. The PID is never cut."""
+    record = records.listener_record(row)
+    owner_line = BY_KEY["process"].line
+    assert owner_line is not None
+    was = f" was {owner_line(records.listener_record(previous))}" if previous else ""
+    parts = []
+    for field in WATCH_LINE:
+        assert field.line is not None
+        text = field.line(record)
+        if text is not None:
+            parts.append((field.key, text))
+    known = record["pid"] is not None
+    name = visible(record["process"], 40) if known else ""
+    service = dict(parts).get("service")
+
+    def line(stamp: str, name: str, service: str | None) -> str:
+        out = [stamp, f"{event:<6}"]
+        for key, text in parts:
+            if key == "process":
+                text = (f"{name} (pid {record['pid']})" if known else text) + was
+            elif key == "service":
+                if service is None:
+                    continue
+                text = service
+            out.append(text)
+        return "  ".join(out)
+
+    long_stamp = iso_utc(when)
+    full = line(long_stamp, name, service)
+    if width is None or len(full) <= width:
+        return full
+    short_stamp = long_stamp.partition("T")[2] or long_stamp
+    fitted = full
+    for stamp, kept, least in ((long_stamp, service, MIN_ELIDED),
+                               (short_stamp, service, MIN_ELIDED), (short_stamp, None, 4)):
+        whole = line(stamp, name, kept)
+        natural = [len(name), len(kept or "")]
+        cut = fit_widths(natural, (0, 1), [min(n, least) for n in natural],
+                         sum(natural) - (len(whole) - width), gap=0)
+        fitted = line(stamp, elide(name, cut[0]), None if kept is None else elide(kept, cut[1]))
+        if len(fitted) <= width:
+            break
+    return fitted
 
 
 def _sorted(rows: tuple[AnnotatedListener, ...]) -> list[AnnotatedListener]:
     return sorted(rows, key=lambda r: (r.listener.port, r.listener.proto.value,
-                                       r.listener.address, r.listener.pid or 0))
+                                       address_key(r.listener.address), r.listener.pid or 0))
 
 
-def print_events(result: PollResult, as_json: bool, out: TextIO) -> None:
+def poll_events(result: PollResult):
+    """(event, when, row, previous) for each event of a poll, in the order `watch` prints
+    them: closed, opened, then changed owners (previous: the owner before, else None)."""
     when = result.snapshot.taken_at
     skip = paired(result)
     for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
         for row in _sorted(rows):
             if id(row) in skip:
-                continue  # one socket changing owner: one `changed` line below
-            if as_json:
-                out.write(json.dumps(event_record(event, when, row)) + "\n")
-            else:
-                out.write(human_line(event, when, row) + "\n")
-            out.flush()
+                continue  # one socket changing owner: one `changed` event below
+            yield event, when, row, None
     previous = {id(change.row): change.previous for change in result.owner_changes}
     for row in _sorted(tuple(change.row for change in result.owner_changes)):
+        yield CHANGED, when, row, previous[id(row)]
+
+
+def print_events(result: PollResult, as_json: bool, out: TextIO,
+                 width: int | None = None) -> None:
+    for event, when, row, previous in poll_events(result):
         if as_json:
-            out.write(json.dumps(event_record(CHANGED, when, row, previous[id(row)])) + "\n")
+            out.write(json.dumps(event_record(event, when, row, previous)) + "\n")
         else:
-            out.write(human_line(CHANGED, when, row, previous[id(row)]) + "\n")
+            out.write(human_line(event, when, row, previous, width) + "\n")
         out.flush()
 
 
@@ -261,13 +312,26 @@ def _recording(history: RecordUnlessWindow | None) -> str:
     return f"recording to {history.path}"
 
 
+def _stop_when_stdin_closes(stop: threading.Event) -> None:
+    def wait() -> None:
+        while sys.stdin.buffer.read1(4096):
+            pass
+        stop.set()
+
+    threading.Thread(target=wait, name="stdin watcher", daemon=True).start()
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.host:
+        from portwatch.commands.remote_cli import run_watch
+
+        return run_watch(args)
     out, err = sys.stdout, sys.stderr
     history: RecordUnlessWindow | None = None
+    settings, messages = load_settings()  # history retention, alert rules, as the window
+    for message in messages:
+        print(f"portwatch: warning: {message}", file=err)
     if not args.no_history:
-        settings, messages = load_settings()  # how long history is kept, as the window does
-        for message in messages:
-            print(f"portwatch: warning: {message}", file=err)
         opened, problems = open_history(paths.history_file(), source="watch",
                                         retention_days=settings.history_retention_days,
                                         max_bytes=settings.history_max_mb * 1_000_000)
@@ -275,10 +339,20 @@ def run(args: argparse.Namespace) -> int:
             print(f"portwatch: warning: {problem}", file=err)
         if isinstance(opened, HistoryStore):
             history = RecordUnlessWindow(opened, err)
-    monitor = Monitor(ListenerScanner().scan, ReachAnnotator(_annotator(err)), history=history)
+    scanner = ListenerScanner(all_netns=args.all_netns)
+    monitor = Monitor(scanner.scan, ReachAnnotator(_annotator(err)), history=history)
+    try:
+        outputs = watch_outputs.build_outputs(args, settings, monitor, history, err)
+    except BaseException:
+        scanner.close()
+        if history is not None:
+            history.close()
+        raise
     reported: set[str] = set()
     try:
         with _StopOnSignal() as stop:
+            if args.until_stdin_closes:
+                _stop_when_stdin_closes(stop)
             due = time.monotonic()
             while not stop.is_set():
                 result = monitor.poll()
@@ -289,12 +363,13 @@ def run(args: argparse.Namespace) -> int:
                 for notice in result.notices:  # each said once by the history already
                     print(f"portwatch: {notice}", file=err, flush=True)
                 if result.first:
-                    if not args.json:
+                    if not args.json or args.until_stdin_closes:  # --host waits for the line
                         where = _recording(history)
                         print(f"portwatch: watching {len(result.rows)} listeners every"
                               f" {args.interval:g} s ({where}); Ctrl-C stops", file=err)
                 else:
-                    print_events(result, args.json, out)
+                    print_events(result, args.json, out, output_width(args, out))
+                outputs.publish(result)
                 # Keep to the schedule; after a slow poll or a suspended machine, start it
                 # again from now rather than catching up.
                 due += args.interval
@@ -303,6 +378,8 @@ def run(args: argparse.Namespace) -> int:
                     due = now + min(args.interval, 0.05)
                 stop.wait(due - now)
     finally:
+        scanner.close()
+        outputs.close()
         if history is not None:
             history.close()
     return 0

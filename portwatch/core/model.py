@@ -72,6 +72,11 @@ class Risk(enum.StrEnum):
     def rank(self) -> int:
         return list(Risk).index(self)
 
+    @property
+    def label(self) -> str:
+        """"High", "Medium", "Low", "None": the word the table and the details show."""
+        return self.value.capitalize()
+
 
 @dataclass(frozen=True, slots=True)
 class Package:
@@ -119,6 +124,7 @@ class ProcessInfo:
     create_time: float | None = None  # seconds since the epoch; with pid, identifies the process
     ppid: int | None = None
     provenance: Provenance | None = None  # None: not examined (not on this system)
+    parent: str | None = None  # the parent process's name
 
 
 class Holder(NamedTuple):
@@ -126,6 +132,17 @@ class Holder(NamedTuple):
 
     pid: int
     process: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerInfo:
+    """The container a listener belongs to, as its engine's API tells (None: not known)."""
+
+    engine: str  # "podman" | "docker"
+    id: str | None = None
+    name: str | None = None
+    image: str | None = None
+    inner_process: str | None = None  # what answers inside the container's network namespace
 
 
 class ListenerKey(NamedTuple):
@@ -136,6 +153,7 @@ class ListenerKey(NamedTuple):
     address: str
     port: int
     pid: int | None
+    netns: str | None = None  # None: the host's network namespace
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +175,9 @@ class Listener:
     socket_user: str | None = None
     # The kernel's socket inode where known: tells the same socket apart from a new one.
     inode: int | None = field(default=None, compare=False)
+    netns: str | None = None  # None: the host's; else the namespace's name, owner or inode
+    unit: str | None = None  # the systemd unit that started it (a socket unit for activation)
+    container: ContainerInfo | None = None
     # Stable identity of the row, computed once: diffs and models look it up thousands of
     # times per poll.
     key: ListenerKey = field(init=False, repr=False, compare=False)
@@ -164,7 +185,8 @@ class Listener:
     def __post_init__(self) -> None:
         pid = self.process.pid if self.process else None
         object.__setattr__(
-            self, "key", ListenerKey(self.proto, self.family, self.address, self.port, pid)
+            self, "key",
+            ListenerKey(self.proto, self.family, self.address, self.port, pid, self.netns),
         )
 
     @property
@@ -248,6 +270,33 @@ class SecurityNote:
     # Lower-case process-name patterns of the software this note is about (a CVE in one
     # product); empty when it is about the port itself (amplification, malware history).
     applies_to: tuple[str, ...] = ()
+    # Conditions (see risk.py): distributions it concerns (os-release IDs), affected versions,
+    # the setting that makes it harmless (asked as a question), and whether it matters to the
+    # other users of this machine even on loopback.
+    platforms: tuple[str, ...] = ()
+    versions: str | None = None
+    unless: str | None = None
+    local_users: bool = False
+    software: str | None = None  # the software whose notes these are (software-first notes)
+
+
+@dataclass(frozen=True, slots=True)
+class Software:
+    """A program the catalog knows: how to recognise its process, its default ports, its notes
+    (which follow it to any port)."""
+
+    name: str
+    executables: tuple[str, ...] = ()  # file names (or scripts, modules, Java classes), lower
+    packages: tuple[str, ...] = ()  # names of packages that install it (dpkg, rpm)
+    ports: tuple[tuple[int, int, Proto], ...] = ()  # its default ports: (low, high, proto)
+    note: str = ""
+    refs: tuple[str, ...] = ()
+    security: tuple[SecurityNote, ...] = ()
+    origin: str = "bundled"
+
+    def as_use(self) -> KnownUse:
+        """This software as a known use (when it listens on a port not among its defaults)."""
+        return KnownUse(self.name, self.note, self.refs, self.origin, self.executables)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +342,9 @@ class AnnotatedListener:
     listener: Listener
     entry: CatalogEntry | None = None  # None only when no catalog was available
     assessment: Assessment | None = None
-    likely_uses: tuple[KnownUse, ...] = ()  # known uses whose `match` fits the process
+    likely_uses: tuple[KnownUse, ...] = ()  # the software the process was recognised as
+    recognised_by: str | None = None  # executable | script | package | process name | ...
+    flags: tuple[str, ...] = ()  # trust flags: name-mismatch, exe-deleted, exe-in-temp-dir
     # The host firewall's verdict (portwatch.core.firewall.FirewallVerdict); None for loopback
     # listeners and where no firewall reader ran.
     firewall: Any = None

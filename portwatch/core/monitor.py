@@ -71,6 +71,11 @@ class PollResult:
     def row_map(self) -> dict[ListenerKey, AnnotatedListener]:
         return {row.key: row for row in self.rows}
 
+    @property
+    def host_rows(self) -> tuple[AnnotatedListener, ...]:
+        """The rows of the host's network namespace (what the window shows by default)."""
+        return tuple(row for row in self.rows if row.listener.netns is None)
+
 
 class Monitor:
     """Keeps the previous scan and turns each new one into a PollResult."""
@@ -89,6 +94,7 @@ class Monitor:
         self._previous: dict[ListenerKey, AnnotatedListener] | None = None
         self._listeners: tuple = ()  # the scanner's tuple of the last poll
         self._rows: tuple[AnnotatedListener, ...] = ()
+        self._host: tuple[tuple, tuple] = ((), ())  # (rows, the host's rows of them)
 
     def _annotate(self, listener) -> AnnotatedListener:
         if self._annotator is None:
@@ -135,6 +141,26 @@ class Monitor:
         self._previous = {row.key: row for row in rows}
         return self._finish(result)
 
+    def _host_view(self, result: PollResult) -> PollResult:
+        """The result without other network namespaces' listeners: alerts and history are about
+        the host's (a history row has no namespace, so a container's port 80 would read as the
+        host's)."""
+        rows, host_rows = self._host
+        if result.rows is not rows:
+            host_rows = tuple(row for row in result.rows if row.listener.netns is None)
+            self._host = (result.rows, host_rows)
+        if len(host_rows) == len(result.rows) and not any(
+                row.listener.netns for row in (*result.opened, *result.closed, *result.changed)):
+            return result
+
+        def host(items: tuple[AnnotatedListener, ...]) -> tuple[AnnotatedListener, ...]:
+            return tuple(row for row in items if row.listener.netns is None)
+
+        return _replace(result, rows=host_rows, opened=host(result.opened),
+                        closed=host(result.closed), changed=host(result.changed),
+                        owner_changes=tuple(change for change in result.owner_changes
+                                            if change.row.listener.netns is None))
+
     def _reannotate(self, snapshot: Snapshot, started: float) -> PollResult:
         """The annotator's facts changed (a new firewall ruleset): annotate every row again;
         rows whose annotation differs are `changed`, new and gone listeners as usual."""
@@ -158,7 +184,9 @@ class Monitor:
         return result
 
     def _finish(self, result: PollResult) -> PollResult:
-        """Run the alert rules and record history (neither may stop monitoring)."""
+        """Run the alert rules and record history (neither may stop monitoring), both on the
+        host's listeners."""
+        full, result = result, self._host_view(result)
         if self.alert_rules is not None:
             try:
                 alerts = self.alert_rules.evaluate(result)
@@ -175,7 +203,10 @@ class Monitor:
             take = getattr(self.history, "take_notices", None)
             result = _replace(result, notices=tuple(take()) if take else (),
                               unrecorded=getattr(self.history, "unrecorded", 0))
-        return result
+        if result is full:
+            return result
+        return _replace(full, alerts=result.alerts, problems=result.problems,
+                        notices=result.notices, unrecorded=result.unrecorded)
 
 
 def _owner(listener: Listener) -> tuple | None:

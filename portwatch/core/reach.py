@@ -44,7 +44,8 @@ class ReachAnnotator:
 
     def annotate(self, listener: Listener) -> AnnotatedListener:
         verdict = None
-        if listener.exposure is not Exposure.LOOPBACK:
+        # Another network namespace has its own ruleset: the host's says nothing about it.
+        if listener.exposure is not Exposure.LOOPBACK and listener.netns is None:
             verdict = self._firewall.verdict_for(listener.proto.value, listener.family.value,
                                                  listener.address, listener.port)
         if verdict is None or not verdict.blocked:

@@ -4,7 +4,7 @@ thread and the main window, wires them together and owns their lifetime.
 `run_gui()` adds the features that live in their own modules, each optional (a failure is
 logged and told in the status bar, never a window that does not open): one instance per user
 (single_instance.py), the history store opened in the worker thread and its History tab
-(core/history.py, history_view.py), alert rules, tray, notifications and the alerts banner
+(core/store/history.py, history_view.py), alert rules, tray, notifications and the alerts banner
 (alerting.py). The Monitor built by `build_monitor()` is the one place where alert rules and
 history plug in (its `alert_rules` and `history` attributes).
 """
@@ -12,6 +12,7 @@ history plug in (its `alert_rules` and `history` attributes).
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -22,14 +23,15 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from portwatch.assets import resource_file
-from portwatch.core import paths
+from portwatch.core.files import paths
 from portwatch.core.monitor import Monitor
+from portwatch.core.probe import ListenerScanner
 from portwatch.core.reach import ReachAnnotator
-from portwatch.core.scanner import ListenerScanner
-from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
-from portwatch.gui.main_window import MainWindow
+from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.quit_signals import QuitOnSignals
-from portwatch.gui.window_state import load_window_state, save_window_state
+from portwatch.gui.theme import SchemeFollower
+from portwatch.gui.views.main_window import MainWindow
+from portwatch.gui.views.window_state import load_window_state, save_window_state
 from portwatch.gui.worker import MIN_INTERVAL, MonitorThread
 
 log = logging.getLogger(__name__)
@@ -60,7 +62,7 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
     problems: list[str] = []
     catalog = None
     try:
-        from portwatch.core.catalog import load_catalog
+        from portwatch.core.knowledge.catalog import load_catalog
 
         catalog = load_catalog()
         problems.extend(catalog.problems)
@@ -68,7 +70,9 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
         log.error("the port catalog could not be loaded: %s", exc)
         problems.append(f"The port catalog could not be loaded ({exc}); ports are shown"
                         " without their meaning.")
-    scanner = ListenerScanner()
+    # Every network namespace as root (entering one needs it): the filter bar shows the host's
+    # by default, and alerts and history are about the host's (core.monitor).
+    scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
     return Monitor(scanner.scan, ReachAnnotator(catalog)), catalog, problems
 
 
@@ -97,6 +101,8 @@ class PortwatchGui:
         self.window_state_path = window_state_path
         self.monitor = monitor
         self.window = MainWindow(settings, catalog)
+        self.scheme = SchemeFollower(QApplication.instance(), settings.color_scheme,
+                                     parent=self.window)  # light, dark or the desktop's
         self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
                                             setup, teardown)
         worker = self.monitor_thread.worker
@@ -126,6 +132,7 @@ class PortwatchGui:
     def _settings_changed(self, settings: Settings) -> None:
         self.settings = settings
         self.worker.set_interval(settings.poll_interval)
+        self.scheme.set_choice(settings.color_scheme)
         try:
             save_settings(settings, self.settings_path)
         except SettingsError as exc:
@@ -152,7 +159,7 @@ def history_hooks(monitor: Monitor, settings: Settings
     """Open the history store as `monitor.history` and close it again, both in the worker
     thread (an SQLite connection belongs to the thread that opened it)."""
     def setup() -> list[str]:
-        from portwatch.core.history import attach_history
+        from portwatch.core.store.history import attach_history
 
         return attach_history(monitor, paths.history_file(),
                               retention_days=settings.history_retention_days,
@@ -183,7 +190,7 @@ def _optional(what: str, problems: list[str], build: Callable[[], Any]) -> Any:
 
 def add_history_tab(window: MainWindow) -> QWidget:
     """The History tab; its timeline is built when the tab is first opened (start-up speed)."""
-    from portwatch.gui.history_tab import LazyHistoryTab
+    from portwatch.gui.views.history_tab import LazyHistoryTab
 
     tab = LazyHistoryTab(paths.history_file())
     window.add_tab(tab, "History")
@@ -218,6 +225,7 @@ def run_gui(debug: bool = False) -> int:
     _optional("The History tab", problems, lambda: add_history_tab(gui.window))
     center = _optional("Alerts (tray icon, notifications)", problems,
                        lambda: _install_alerting(app, gui, settings))
+    _optional("Alert channels", problems, lambda: _install_channels(app, gui))
     gui.window.show_problems([*messages, *catalog_problems, *problems])
     if instance is not None:
         instance.activation_requested.connect(gui.window.show_normal_and_raise)
@@ -245,10 +253,19 @@ def _claim_instance(app: QApplication) -> Any:
     from portwatch.gui.single_instance import SingleInstance
 
     instance = SingleInstance(parent=app)
-    return instance if instance.claim() else False
+    if instance.claim():
+        return instance
+    sys.stderr.write(f"portwatch: {instance.outcome}\n")  # the terminal of this launch
+    return False
+
+
+def _install_channels(app: QApplication, gui: PortwatchGui) -> Any:
+    from portwatch.gui.channel_link import install_channels
+
+    return install_channels(app, gui)
 
 
 def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings) -> Any:
-    from portwatch.gui.alerting import install_alerting
+    from portwatch.gui.alerts.alerting import install_alerting
 
     return install_alerting(app, gui, settings)

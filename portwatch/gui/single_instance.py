@@ -10,18 +10,14 @@ held, connects, sends "raise" and ends.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import os
-import stat
-import tempfile
 import time
 from pathlib import Path
 
 from PySide6.QtCore import QLockFile, QObject, Signal
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from portwatch.core import paths
+from portwatch.core.desktop import instance
 
 log = logging.getLogger(__name__)
 
@@ -32,42 +28,12 @@ CONNECT_TIMEOUT_MS = 1000
 CONNECT_ATTEMPTS = 5  # the first instance may hold the lock a moment before it listens
 
 
-def private_directory() -> Path | None:
-    """A directory only this user can use, or None (logged) when there is none."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and _is_private(Path(runtime)):
-        return Path(runtime)
-    if not hasattr(os, "getuid"):  # Windows: QLocalServer uses a named pipe, no directory
-        return Path(tempfile.gettempdir())
-    folder = Path(tempfile.gettempdir()) / f"portwatch-{os.getuid()}"
-    try:
-        folder.mkdir(mode=0o700, exist_ok=True)
-    except OSError as exc:
-        log.warning("single instance: cannot create %s (%s)", folder, exc)
-        return None
-    if not _is_private(folder):
-        log.warning("single instance: %s is not a private directory of this user", folder)
-        return None
-    return folder
-
-
-def _is_private(folder: Path) -> bool:
-    try:
-        info = folder.lstat()
-    except OSError:
-        return False
-    return (stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
-            and not info.st_mode & (stat.S_IRWXG | stat.S_IRWXO))
-
-
 def socket_path(config_dir: Path | None = None) -> str | None:
     """Where this user's (and this config directory's) instance listens."""
-    folder = private_directory()
+    folder = instance.private_directory(create=True)
     if folder is None:
         return None
-    config = str((config_dir or paths.config_dir()).expanduser().resolve())
-    digest = hashlib.sha256(config.encode()).hexdigest()[:12]
-    return str(folder / f"portwatch-{digest}.sock")
+    return str(folder / f"{instance.instance_name(config_dir)}.sock")
 
 
 class SingleInstance(QObject):
@@ -83,6 +49,8 @@ class SingleInstance(QObject):
         self._lock: QLockFile | None = None
         self._server: QLocalServer | None = None
         self._clients: set[QLocalSocket] = set()
+        # After a claim() that returned False: one sentence for the terminal of that launch.
+        self.outcome = ""
 
     def claim(self) -> bool:
         if self.path is None:
@@ -120,11 +88,14 @@ class SingleInstance(QObject):
                 client.waitForBytesWritten(CONNECT_TIMEOUT_MS)
                 client.waitForReadyRead(CONNECT_TIMEOUT_MS)
                 client.disconnectFromServer()
-                log.info("portwatch is already running (pid %s); raised its window", pid)
+                self.outcome = (f"portwatch is already running (pid {pid}); its window was"
+                                " brought forward")
+                log.info("%s", self.outcome)
                 return True
             time.sleep(0.2)  # start-up of a second launch: no window or event loop to block
-        log.warning("portwatch is already running (pid %s) but does not answer on %s",
-                    pid, self.path)
+        self.outcome = (f"portwatch is already running (pid {pid}) but does not answer on"
+                        f" {self.path}; quit it (or end that process) and start portwatch again")
+        log.info("%s", self.outcome)
         return False
 
     def _connected(self) -> None:

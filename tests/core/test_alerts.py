@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from portwatch.core.alerts import AlertRules, ephemeral_port_range
-from portwatch.core.memory import InMemoryAlertMemory
+from portwatch.core.alerts.memory import InMemoryAlertMemory
+from portwatch.core.alerts.rules import AlertRules
 from portwatch.core.model import (
     AlertKind,
     AnnotatedListener,
@@ -20,10 +20,11 @@ from portwatch.core.model import (
     Snapshot,
 )
 from portwatch.core.monitor import Monitor
+from portwatch.core.probe import ephemeral_port_range
 
 
 def sock(port, pid=100, exe="/usr/bin/srv", proto=Proto.TCP, address="127.0.0.1", name="srv"):
-    from portwatch.core.exposure import classify
+    from portwatch.core.probe.exposure import classify
 
     return Listener(proto, Family.IPV4, address, port, classify(address),
                     ProcessInfo(pid, name, exe=exe))

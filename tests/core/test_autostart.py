@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core import autostart
-from portwatch.core.autostart import (
+from portwatch.core.desktop import autostart
+from portwatch.core.desktop.autostart import (
     AutostartError,
     autostart_command,
     autostart_enabled,
@@ -95,10 +95,6 @@ def test_the_entry_starts_this_portwatch(config_home):
     argv = exec_argv(path)
     assert os.path.isabs(argv[0]) and os.access(argv[0], os.X_OK), argv
     cwd = desktop_keys(path).get("Path")
-    flag = autostart.start_hidden_flag()
-    if flag:
-        assert argv[-1] == flag
-        argv = argv[:-1]
     result = subprocess.run([*argv, "--version"], capture_output=True, text=True, cwd=cwd,
                             timeout=60)
     assert result.returncode == 0, result.stderr
@@ -189,14 +185,12 @@ def test_command_in_a_venv_is_the_portwatch_script_beside_the_interpreter(monkey
     script.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(bin_dir / "python"))
     monkeypatch.delenv("FLATPAK_ID", raising=False)
-    monkeypatch.setattr(autostart, "start_hidden_flag", lambda: None)
     assert autostart_command() == [str(script)]
 
 
 def test_command_from_a_checkout_is_python_dash_m(monkeypatch, tmp_path, config_home):
     monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
     monkeypatch.delenv("FLATPAK_ID", raising=False)
-    monkeypatch.setattr(autostart, "start_hidden_flag", lambda: None)
     command = autostart_command()
     assert command == [str(tmp_path / "python3"), "-m", "portwatch"]
     keys = desktop_keys(enable_autostart(command=command))
@@ -208,7 +202,6 @@ def test_command_in_a_frozen_bundle_is_the_bundle(monkeypatch, tmp_path):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     monkeypatch.setattr(sys, "executable", str(tmp_path / "dist" / "portwatch" / "portwatch"))
     monkeypatch.delenv("FLATPAK_ID", raising=False)
-    monkeypatch.setattr(autostart, "start_hidden_flag", lambda: None)
     assert autostart_command() == [str(tmp_path / "dist" / "portwatch" / "portwatch")]
 
 
@@ -216,16 +209,5 @@ def test_inside_a_flatpak_the_entry_goes_to_the_host_config(monkeypatch, tmp_pat
     monkeypatch.setenv("FLATPAK_ID", "io.github.portwatch.portwatch")
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / ".var/app/x/config"))
-    monkeypatch.setattr(autostart, "start_hidden_flag", lambda: None)
     assert autostart_command() == ["flatpak", "run", "io.github.portwatch.portwatch"]
     assert autostart_file() == tmp_path / ".config" / "autostart" / NAME
-
-
-def test_start_hidden_flag_is_used_when_the_cli_has_one(monkeypatch):
-    import argparse
-
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--minimized", action="store_true")
-    monkeypatch.setattr("portwatch.cli.build_parser", lambda: parser)
-    assert autostart.start_hidden_flag() == "--minimized"
-    assert autostart_command()[-1] == "--minimized"

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Exposure, Family, Listener, Proto, Risk
 
 
@@ -151,7 +151,7 @@ def test_start_up_parses_no_yaml_without_user_files():
     import subprocess
     import sys
 
-    code = ("import sys; from portwatch.core.catalog import load_catalog; "
+    code = ("import sys; from portwatch.core.knowledge.catalog import load_catalog; "
             "c = load_catalog(None); c.lookup(22, 'tcp'); print('yaml' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=60, check=True)

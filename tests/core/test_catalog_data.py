@@ -11,8 +11,14 @@ import pytest
 import yaml
 
 from portwatch.assets import data_file
-from portwatch.core.catalog import load_catalog
-from portwatch.core.catalog_schema import KINDS, SEVERITIES, SchemaError, check_document
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.catalog_schema import (
+    KINDS,
+    SEVERITIES,
+    SchemaError,
+    check_catalog_file,
+    check_document,
+)
 from portwatch.core.model import Proto
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,20 +38,26 @@ def _load_yaml(path: Path):
 
 
 def _items(path: Path):
-    """(entry number, 'uses'|'security', item) of every fact in a curated file."""
-    for number, entry in enumerate(_load_yaml(path)["entries"], start=1):
+    """(entry number, 'uses'|'security'|'software', item) of every fact in a curated file."""
+    data = _load_yaml(path)
+    for number, entry in enumerate(data.get("entries") or [], start=1):
         for key in ("uses", "security"):
             for item in entry.get(key) or []:
                 yield number, key, item
+    for number, software in enumerate(data.get("software") or [], start=1):
+        yield number, "software", software
+        for item in software.get("security") or []:
+            yield number, "security", item
 
 
 @pytest.mark.parametrize("path", CURATED, ids=[p.name for p in CURATED])
 def test_bundled_curated_file_is_valid(path):
     try:
-        entries = check_document(_load_yaml(path), f"data/curated/{path.name}", bundled=True)
+        entries, software = check_catalog_file(_load_yaml(path), f"data/curated/{path.name}",
+                                               bundled=True)
     except SchemaError as exc:
         pytest.fail("\n".join(exc.messages))
-    assert entries, f"{path.name} has no entries"
+    assert entries or software, f"{path.name} has no entries and no software"
 
 
 @pytest.mark.parametrize("path", CURATED, ids=[p.name for p in CURATED])
@@ -80,7 +92,16 @@ def test_curated_json_is_up_to_date_with_the_yaml():
 def test_every_curated_fact_reaches_the_loaded_catalog():
     catalog = load_catalog(None)
     for path in CURATED:
-        for entry in _load_yaml(path)["entries"]:
+        data = _load_yaml(path)
+        for software in data.get("software") or []:
+            for spec in software.get("ports") or []:
+                port, proto = spec.split("/")
+                found = catalog.lookup(int(port.split("-")[0]), Proto(proto))
+                assert software["name"] in {use.software for use in found.uses}, spec
+                titles = {note.title for note in found.security}
+                for item in software.get("security") or []:
+                    assert " ".join(item["title"].split()) in titles, (software["name"], spec)
+        for entry in data.get("entries") or []:
             ports = entry["ports"] if isinstance(entry["ports"], list) else [entry["ports"]]
             first = ports[0]
             port = first if isinstance(first, int) else int(str(first).split("-")[0])

@@ -7,8 +7,9 @@ import textwrap
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
-from portwatch.core.catalog_schema import SchemaError, check_document
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.catalog_schema import SchemaError, check_document
+from portwatch.core.knowledge.risk import CANNOT_SEE
 from portwatch.core.model import (
     Exposure,
     Family,
@@ -17,7 +18,6 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.core.risk import CANNOT_SEE
 
 ALL, LOOP = Exposure.ALL_INTERFACES, Exposure.LOOPBACK
 
@@ -143,8 +143,9 @@ def test_a_bad_pattern_in_a_user_file_skips_that_file_with_a_message(tmp_path):
 
 
 def test_devpi_on_loopback_3141_is_devpi_and_risk_none(bundled):
-    devpi = proc("devpi-server", "--host", "127.0.0.1", "--port", "3141",
-                 exe="/home/alice/.venv/bin/python3")
+    devpi = ProcessInfo(4242, "devpi-server", "alice", "/usr/bin/python3.11",
+                        ("/home/alice/.venv/bin/python3", "/home/alice/.venv/bin/devpi-server",
+                         "--host", "127.0.0.1", "--port", "3141"))
     item = bundled.annotate(listen(3141, devpi, "127.0.0.1"))
     assert [u.software for u in item.likely_uses] == ["devpi-server"]
     assert item.assessment.risk is Risk.NONE
@@ -171,14 +172,15 @@ def test_an_unknown_program_on_3141_is_low_for_the_mydoom_range(bundled):
     assert kinds == {"malware-history"}  # Finjan's CVE is context only
 
 
-def test_dockerd_on_all_interfaces_is_high_and_on_loopback_low(bundled):
+def test_dockerd_on_all_interfaces_is_high_and_on_loopback_medium_for_local_users(bundled):
     dockerd = proc("dockerd", "-H", "tcp://0.0.0.0:2375")
     item = bundled.annotate(listen(2375, dockerd))
     assert item.assessment.risk is Risk.HIGH
     assert [u.software for u in item.likely_uses] == ["Docker Engine API (unencrypted)"]
     assert "root on the host" in item.assessment.reason
     loop = bundled.annotate(listen(2375, dockerd, "127.0.0.1"))
-    assert loop.assessment.risk is Risk.LOW
+    assert loop.assessment.risk is Risk.MEDIUM  # the note is about local users too
+    assert "any user or program on this machine can reach it" in loop.assessment.reason
 
 
 def test_python_on_2375_gets_the_docker_note_as_context_only(bundled):
@@ -188,9 +190,9 @@ def test_python_on_2375_gets_the_docker_note_as_context_only(bundled):
     assert "about Docker Engine API, and this program is not it" in item.assessment.reason
 
 
-def test_a_hidden_owner_on_2375_is_high_if_it_is_docker(bundled):
+def test_a_hidden_owner_on_2375_is_medium_if_it_is_docker(bundled):
     item = bundled.annotate(listen(2375, None, hidden=True))
-    assert item.assessment.risk is Risk.HIGH
+    assert item.assessment.risk is Risk.MEDIUM  # hedged: it may not be Docker
     assert item.assessment.reason.endswith(f"if the listener is Docker Engine API; {CANNOT_SEE}")
     assert item.likely_uses == ()
 
@@ -210,8 +212,10 @@ def test_a_container_publishing_redis_keeps_the_redis_note(bundled):
     proxy = proc("docker-proxy", "-proto", "tcp", "-host-ip", "0.0.0.0", "-host-port", "6379",
                  "-container-ip", "172.17.0.2", "-container-port", "6379")
     item = bundled.annotate(listen(6379, proxy))
-    assert item.assessment.risk is Risk.HIGH
+    assert item.assessment.risk is Risk.MEDIUM  # hedged, at most medium
     assert "container's published port" in item.assessment.reason
+    assert "if the listener is Redis" in item.assessment.reason
+    assert item.likely_uses == ()  # not presented as Redis
 
 
 def test_coldfusion_notes_do_not_land_on_consul(bundled):
@@ -244,7 +248,7 @@ def test_annotate_is_cached_per_program(bundled):
 
 
 def test_listener_records_show_likely_software_and_which_notes_apply(bundled):
-    from portwatch.core import records
+    from portwatch.core.output import records
 
     devpi = records.listener_record(bundled.annotate(listen(3141, proc("devpi-server"),
                                                             "127.0.0.1")))
@@ -264,3 +268,19 @@ def test_listener_records_show_likely_software_and_which_notes_apply(bundled):
     assert {"software": "devpi-server", "match": ["devpi-server", "devpi"]}.items() <= next(
         u for u in entry["uses_detail"] if u["software"] == "devpi-server").items()
     assert all("applies" not in n for n in entry["security"])  # no process: no verdict
+
+
+def test_a_softwares_notes_come_along_to_another_port(bundled):
+    """Redis on 7777: the notes that make it medium are in list --json's "security" (they are
+    not the port's), marked as applying, and the window's Security cell names them."""
+    from portwatch.core.output import records
+
+    redis = proc("redis-server", "*:7777", exe="/usr/bin/redis-server")
+    item = bundled.annotate(listen(7777, redis))
+    assert item.entry.security == ()  # 7777 itself has no notes
+    record = records.listener_record(item)
+    assert record["risk"] == "medium" and record["likely_software"] == ["Redis"]
+    applying = [n["title"] for n in record["security"] if n["applies"]]
+    assert "Redis server, meant for trusted networks only" in applying
+    (note,) = [n for n in record["security"] if n["title"].startswith("Redis server")]
+    assert note["software"] == "Redis" and note["unless"].startswith("a password is set")

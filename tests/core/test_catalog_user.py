@@ -11,7 +11,7 @@ import textwrap
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Proto, Severity
 
 GOOD = """\
@@ -186,7 +186,7 @@ def test_deeply_nested_yaml_does_not_crash(user_dir):
     before nesting was refused, so it is loaded in a child process; a regression then fails
     this test instead of ending the whole run."""
     (user_dir / "deep.yaml").write_text("a: " + "[" * 50_000 + "]" * 50_000 + "\n")
-    code = ("import json, sys; from portwatch.core.catalog import load_catalog;"
+    code = ("import json, sys; from portwatch.core.knowledge.catalog import load_catalog;"
             " print(json.dumps(load_catalog(sys.argv[1]).problems))")
     result = subprocess.run([sys.executable, "-c", code, str(user_dir)], capture_output=True,
                             text=True, timeout=60)

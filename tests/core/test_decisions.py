@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from test_alerts import Harness, ports, sock
 
-from portwatch.core.decisions import (
+from portwatch.core.alerts.decisions import (
     Decisions,
     IgnoreScope,
     describe_identity,
@@ -15,8 +15,7 @@ from portwatch.core.decisions import (
     ports_text,
     program_choices,
 )
-from portwatch.core.history import HistoryStore
-from portwatch.core.memory import InMemoryAlertMemory
+from portwatch.core.alerts.memory import InMemoryAlertMemory
 from portwatch.core.model import (
     Exposure,
     Family,
@@ -26,6 +25,7 @@ from portwatch.core.model import (
     ProcessInfo,
     Proto,
 )
+from portwatch.core.store.history import HistoryStore
 
 
 def python_on(port: int, proto: Proto = Proto.TCP) -> Listener:

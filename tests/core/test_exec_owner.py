@@ -15,7 +15,7 @@ import time
 import pytest
 
 from portwatch.core.monitor import Monitor
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core.probe.scanner import ListenerScanner
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="exec is watched through /proc")

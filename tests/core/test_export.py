@@ -12,8 +12,7 @@ import stat
 
 import pytest
 
-from portwatch.core import export, records
-from portwatch.core.history import CLOSED, OPENED, HistoryEvent, HistoryStore
+from portwatch.core.files import atomic
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -28,6 +27,8 @@ from portwatch.core.model import (
     SecurityNote,
     Severity,
 )
+from portwatch.core.output import export, records
+from portwatch.core.store.history import CLOSED, OPENED, HistoryEvent, HistoryStore
 
 HOSTILE = "=cmd|' /C calc'!A0"
 
@@ -164,7 +165,7 @@ def test_write_is_atomic_and_keeps_the_old_file_on_failure(tmp_path, monkeypatch
     def failing_replace(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(export.os, "replace", failing_replace)
+    monkeypatch.setattr(atomic.os, "replace", failing_replace)
     with pytest.raises(OSError, match="disk full"):
         export.export_listeners([row(1)], target)
     assert target.read_text() == "new contents"

@@ -1,7 +1,7 @@
 import pytest
 
-from portwatch.core.exposure import classify
 from portwatch.core.model import Exposure
+from portwatch.core.probe.exposure import classify
 
 
 @pytest.mark.parametrize(

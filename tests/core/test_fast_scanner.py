@@ -21,9 +21,9 @@ import psutil
 import pytest
 
 from portwatch.core.model import Proto
-from portwatch.core.owners import OwnerMap
-from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES, ListenerScanner
-from portwatch.core.sockdiag import SockDiag, SockDiagError
+from portwatch.core.probe.owners import OwnerMap
+from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES, ListenerScanner
+from portwatch.core.probe.sockdiag import SockDiag, SockDiagError
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the fast path is Linux's")
@@ -343,7 +343,7 @@ UNPRIVILEGED_COMPARE = textwrap.dedent(
     """
     import json, socket, sys
     sys.path.insert(0, sys.argv[1])
-    from portwatch.core.scanner import ListenerScanner
+    from portwatch.core.probe.scanner import ListenerScanner
     ports = {tuple(p.split(":")) for p in sys.argv[2:]}  # (proto, port) on 127.0.0.1
     own = socket.socket()
     own.bind(("127.0.0.1", 0))
@@ -462,7 +462,7 @@ def test_a_saved_map_from_another_boot_or_malformed_is_ignored():
 
 
 def test_a_saved_map_others_could_write_is_not_read(tmp_path):
-    from portwatch.core.owners import read_saved, write_saved
+    from portwatch.core.probe.owners import read_saved, write_saved
 
     path = tmp_path / "owner-map.json"
     write_saved(path, OwnerMap().saved())

@@ -9,9 +9,9 @@ import time
 
 from history_fill import fill_history
 
-from portwatch.core.history import OPENED, HistoryEvent, HistoryStore
 from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto
-from portwatch.core.settings import Settings
+from portwatch.core.store.history import OPENED, HistoryEvent, HistoryStore
+from portwatch.core.store.settings import Settings
 
 MB = 1_000_000
 
@@ -53,4 +53,4 @@ def test_the_file_stops_growing_while_events_keep_coming(tmp_path):
 
 
 def test_the_default_budget_is_sensible():
-    assert Settings().history_max_mb == 500  # ≈ 2.6 million events of ~190 bytes (see fill)
+    assert Settings().history_max_mb == 500  # ≈ 1.8 million events of ~280 bytes (see fill)

@@ -12,9 +12,7 @@ import time
 import pytest
 
 from portwatch.commands.history import duration
-from portwatch.core import history_schema, paths
-from portwatch.core.export import history_record
-from portwatch.core.history import CLOSED, OPENED, HistoryEvent, HistoryReader, HistoryStore
+from portwatch.core.files import paths
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -26,6 +24,9 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
+from portwatch.core.output.export import history_record
+from portwatch.core.store import history_schema
+from portwatch.core.store.history import CLOSED, OPENED, HistoryEvent, HistoryReader, HistoryStore
 
 
 def portwatch(*args: str) -> subprocess.CompletedProcess:

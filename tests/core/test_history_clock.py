@@ -18,9 +18,15 @@ import time
 
 import pytest
 
-from portwatch.core import paths
-from portwatch.core.history import OPENED, HistoryError, HistoryEvent, HistoryReader, HistoryStore
+from portwatch.core.files import paths
 from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto
+from portwatch.core.store.history import (
+    OPENED,
+    HistoryError,
+    HistoryEvent,
+    HistoryReader,
+    HistoryStore,
+)
 
 DAY = 86400.0
 TIMEOUT = 30.0

@@ -11,12 +11,12 @@ import textwrap
 
 import pytest
 
-from portwatch.core.history import HistoryReader
+from portwatch.core.store.history import HistoryReader
 
 WRITER = textwrap.dedent(
     """
     import sys, time
-    from portwatch.core.history import HistoryStore
+    from portwatch.core.store.history import HistoryStore
     from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto, Snapshot
     from portwatch.core.monitor import Monitor
 

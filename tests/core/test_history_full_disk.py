@@ -21,8 +21,8 @@ import pytest
 from test_watch_cli import TIMEOUT
 from test_watch_window_policy import wait_until
 
-from portwatch.core import paths
-from portwatch.core.history import OPENED, PRESENT, HistoryError, HistoryReader
+from portwatch.core.files import paths
+from portwatch.core.store.history import OPENED, PRESENT, HistoryError, HistoryReader
 
 
 @pytest.fixture

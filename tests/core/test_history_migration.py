@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core import history_schema
-from portwatch.core.history import HistoryStore
-from portwatch.core.history_schema import SCHEMA_VERSION
 from portwatch.core.model import Exposure, IgnoreRule, ListenerIdentity, Proto
+from portwatch.core.store import history_schema
+from portwatch.core.store.history import HistoryStore
+from portwatch.core.store.history_events import EVENT_COLUMNS
+from portwatch.core.store.history_schema import SCHEMA_VERSION
 
 # The layout portwatch wrote as schema version 1, spelled out here as that version wrote it
 # (not imported), so the test keeps describing the old files even when the module changes.
@@ -72,7 +73,7 @@ def test_a_version_1_file_is_upgraded_with_its_data_kept(tmp_path):
     path = tmp_path / "old" / "history.sqlite3"
     write_v1_file(path)
     store = HistoryStore(path, clock=lambda: 300.0)
-    assert history_schema.user_version(store._conn) == SCHEMA_VERSION == 2
+    assert history_schema.user_version(store._conn) == SCHEMA_VERSION == 3
 
     events = store.events()
     assert [(e.time, e.event, e.listener.port, e.listener.pid, e.process_name)
@@ -131,4 +132,95 @@ def test_an_empty_file_becomes_a_new_history(tmp_path):
     store = HistoryStore(path)
     assert history_schema.user_version(store._conn) == SCHEMA_VERSION
     assert store.events() == [] and not store.has_baseline()
+    store.close()
+
+
+# Version 2 added runs and two columns to version 1's events; spelled out here as it wrote them.
+V2_ADDITIONS = """
+CREATE TABLE runs (id INTEGER PRIMARY KEY AUTOINCREMENT, started_at REAL NOT NULL,
+    ended_at REAL, source TEXT NOT NULL);
+ALTER TABLE events ADD COLUMN run_id INTEGER REFERENCES runs (id);
+ALTER TABLE events ADD COLUMN listeners INTEGER;
+PRAGMA user_version = 2;
+"""
+# (id, time, event, port, pid, process, user, exe, cmdline, owner_hidden, hidden_reason)
+V2_EVENTS = [
+    (1, 100.0, "present", 22, 10, "sshd", "root", "/usr/sbin/sshd", '["sshd", "-D"]', 0, None),
+    (2, 100.0, "present", 5353, None, None, None, None, None, 1, "needs root"),
+    (3, 110.0, "opened", 8000, 12, "py\\xffthon", None, None, '["py\\udcffthon", "-m"]', 0,
+     None),
+    (4, 120.0, "opened", 9000, 13, None, "bob", None, "not json", 0, None),
+    (7, 130.0, "closed", 8000, 12, "python3", None, "/usr/bin/python3", "[]", 0, None),
+]
+
+
+def write_v2_file(path: Path) -> None:
+    """A version 2 history: a run, a hidden owner, a name kept as \\xNN text, a command line
+    that is not JSON, a gap in the ids and a sequence that went further (retention deleted
+    the newest rows' neighbours)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path)
+    conn.executescript(V1_LAYOUT + V2_ADDITIONS)
+    conn.execute("INSERT INTO runs (id, started_at, ended_at, source) VALUES (1, 100, 200,"
+                 " 'window')")
+    for row in V2_EVENTS:
+        conn.execute(
+            "INSERT INTO events (id, time, event, proto, family, address, port, exposure, pid,"
+            " process, user, exe, cmdline, owner_hidden, hidden_reason, service, description,"
+            " risk, risk_reason, run_id, listeners) VALUES (?, ?, ?, 'tcp', 'ipv4', '0.0.0.0',"
+            " ?, 'all-interfaces', ?, ?, ?, ?, ?, ?, ?, 'svc', 'desc', 'low', 'reason', 1, 2)",
+            row)
+    conn.execute("UPDATE sqlite_sequence SET seq = 40 WHERE name = 'events'")
+    conn.commit()
+    conn.close()
+
+
+def test_a_version_2_file_moves_process_details_into_owner_without_losing_an_event(tmp_path):
+    path = tmp_path / "history.sqlite3"
+    write_v2_file(path)
+    store = HistoryStore(path, clock=lambda: 300.0)
+    assert history_schema.user_version(store._conn) == SCHEMA_VERSION
+    columns = [row[1] for row in store._conn.execute("PRAGMA table_info(events)")]
+    assert columns == list(EVENT_COLUMNS)
+    events = store.events()
+    assert [e.id for e in events] == [row[0] for row in V2_EVENTS]
+    assert [(e.time, e.event, e.listener.port, e.listener.pid) for e in events] == [
+        row[1:5] for row in V2_EVENTS]
+    sshd = events[0].listener.process
+    assert (sshd.name, sshd.user, sshd.exe, sshd.cmdline) == (
+        "sshd", "root", "/usr/sbin/sshd", ("sshd", "-D"))
+    assert events[1].listener.process is None and events[1].listener.owner_hidden
+    assert events[1].listener.hidden_reason == "needs root"
+    assert events[2].process_name == "py\\xffthon"
+    assert events[2].listener.process.cmdline == ("py\udcffthon", "-m")
+    assert events[3].process_name == "?" and events[3].listener.process.cmdline == ()
+    assert [(e.service, e.description, e.risk, e.risk_reason, e.run_id, e.listeners)
+            for e in events] == [("svc", "desc", "low", "reason", 1, 2)] * len(V2_EVENTS)
+    store.close()
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'events'").fetchone() == (
+        40,)  # ids stay never reused
+    assert [row[1] for row in conn.execute("PRAGMA index_list(events)")] == ["events_time"]
+    conn.close()
+
+
+def test_a_process_field_the_file_does_not_know_reads_as_unknown(tmp_path):
+    """A process field added later needs no migration: an older row lacks its key (unknown),
+    and a key a newer portwatch wrote is ignored."""
+    path = tmp_path / "history.sqlite3"
+    store = HistoryStore(path, clock=lambda: 300.0)
+    store.close()
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO events (run_id, time, event, listeners, proto, family, address, port,"
+        " exposure, pid, owner_hidden, owner) VALUES (NULL, 5, 'opened', 1, 'tcp', 'ipv4',"
+        " '127.0.0.1', 80, 'loopback', 99, 0, ?)",
+        (json.dumps({"process": "web", "from_the_future": 1}),))
+    conn.commit()
+    conn.close()
+    store = HistoryStore(path, clock=lambda: 300.0)
+    (event,) = store.events()
+    proc = event.listener.process
+    assert (proc.pid, proc.name, proc.user, proc.create_time, proc.cmdline) == (
+        99, "web", None, None, ())
     store.close()

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from portwatch.core.history import HistoryStore
 from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto, Snapshot
 from portwatch.core.monitor import Monitor
+from portwatch.core.store.history import HistoryStore
 
 
 def listener(port: int) -> Listener:

@@ -18,9 +18,9 @@ import time
 
 import pytest
 
-from portwatch.core import records
-from portwatch.core.owners import OwnerMap, _ticks_since_boot
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core.output import records
+from portwatch.core.probe.owners import OwnerMap, _ticks_since_boot
+from portwatch.core.probe.scanner import ListenerScanner
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="holders come from the Linux fast path")

@@ -1,4 +1,4 @@
-"""core/instance.py finds a running window through its single-instance lock, without Qt: an
+"""core/desktop/instance.py finds a running window through its single-instance lock, without Qt: an
 flock held on the lock file means a window runs; a lock file left behind does not."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core import instance, paths
+from portwatch.core.desktop import instance
+from portwatch.core.files import paths
 
 
 @pytest.fixture

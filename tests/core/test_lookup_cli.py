@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Proto
 
 
@@ -68,7 +68,7 @@ def test_an_unregistered_port_says_so_in_plain_words():
 
 
 @pytest.mark.parametrize(("arg", "words"), [
-    ("abc", "'abc' is not a port"),
+    ("ab%c", "'ab%c' is not a port"),  # (a word like abc is a name: see test_terminal_output)
     ("70000", "0 to 65535"),
     ("80/sctp", "tcp or udp"),
     ("-5", "not a port"),
@@ -105,13 +105,14 @@ def test_broken_user_file_is_reported_but_lookup_still_works(tmp_path):
 
 
 def test_product_notes_say_which_programs_they_apply_to():
-    result = portwatch("lookup", "2375/tcp", "22/tcp")
+    result = portwatch("lookup", "2375/tcp", "22/tcp", "23/tcp")
     assert result.returncode == 0, result.stderr
     text = result.stdout
     assert "applies to: dockerd, docker" in text
-    assert "applies to: sshd" in text  # regreSSHion is about OpenSSH only
-    # a note about the protocol itself names no program
-    block = text[text.index("Constant password guessing"):text.index("regreSSHion")]
+    # regreSSHion is a note of the software OpenSSH, listed on its default port
+    assert "applies to: sshd, sshd.exe" in text
+    # a note about the port itself names no program
+    block = text[text.index("Mirai and BASHLITE"):text.index("Telnet sends logins")]
     assert "applies to:" not in block
 
 
@@ -126,3 +127,15 @@ def test_lookup_json_has_the_patterns():
     assert finjan["applies_to"] == ["surfingate", "finjan"]
     assert notes["MyDoom.A backdoor range (2004)"]["applies_to"] == []
     assert all("applies" not in n for n in item["security"])  # no process, no verdict
+
+
+def test_conditions_of_notes_are_shown():
+    result = portwatch("lookup", "68/udp", "8888/tcp", "2375/tcp")
+    assert result.returncode == 0, result.stderr
+    text = result.stdout
+    assert "only on: rhel, fedora" in text  # CVE-2018-1111 is Red Hat's and Fedora's
+    assert "unless: a token or password is set" in text  # Jupyter: a setting to check
+    assert "matters on loopback too: other users of this machine" in text  # Docker's API
+    data = json.loads(portwatch("lookup", "68/udp", "--json").stdout)
+    (cve,) = [n for n in data[0]["security"] if "1111" in n["title"]]
+    assert cve["platforms"] == ["rhel", "fedora"] and cve["unless"] is None

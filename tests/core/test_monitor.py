@@ -72,11 +72,41 @@ def test_unchanged_scan_tuple_skips_the_diff_and_keeps_rows():
     assert annotator.calls == [1, 2]
 
 
+def test_other_namespaces_stay_in_the_table_but_out_of_alerts_and_history():
+    import dataclasses
+
+    class Seen:
+        def __init__(self):
+            self.results = []
+
+        def evaluate(self, result):
+            self.results.append(result)
+            return ()
+
+        def record(self, result):
+            self.results.append(result)
+
+    inside = dataclasses.replace(make(80, pid=11), netns="pwtest-a")
+    rules, history = Seen(), Seen()
+    monitor = Monitor(Scripted([make(1)], [make(1), inside], [make(1)]), alert_rules=rules,
+                      history=history)
+    monitor.poll()
+    opened = monitor.poll()
+    assert [r.listener.port for r in opened.rows] == [1, 80]  # the table has both
+    assert [r.listener.port for r in opened.opened] == [80]
+    closed = monitor.poll()
+    assert [r.listener.port for r in closed.closed] == [80]
+    for seen in (rules, history):
+        assert [[r.listener.port for r in res.rows] for res in seen.results] == [[1]] * 3
+        assert all(not res.opened or res.first for res in seen.results[1:])
+        assert not any(res.closed for res in seen.results)
+
+
 def test_a_socket_that_another_process_holds_now_is_one_owner_change():
     """The server exits, the child it leaked the socket to keeps it (tests/core/test_holders.py
     does it with real processes): the table sees a close and an open (rows are keyed by pid),
     watch and history one `changed` event with the previous owner."""
-    from portwatch.core.history_events import CHANGED, events_of
+    from portwatch.core.store.history_events import CHANGED, events_of
 
     def socket_of(pid, name, inode):
         return Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 8080, Exposure.LOOPBACK,

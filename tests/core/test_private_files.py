@@ -19,16 +19,16 @@ from pathlib import Path
 import pytest
 from nobody import nobody_skip_reason, run_as_nobody
 
-from portwatch.core import paths
-from portwatch.core.history import (
+from portwatch.core.files import paths
+from portwatch.core.probe.owners import write_saved
+from portwatch.core.store.history import (
     HistoryError,
     HistoryReader,
     HistoryStore,
     MemoryHistory,
     open_history,
 )
-from portwatch.core.owners import write_saved
-from portwatch.core.settings import Settings, save_settings
+from portwatch.core.store.settings import Settings, save_settings
 
 
 def mode(path: Path) -> int:
@@ -141,7 +141,7 @@ NOBODY_SCRIPT = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from portwatch.core.history import open_history, HistoryReader, HistoryError
+    from portwatch.core.store.history import open_history, HistoryReader, HistoryError
     path = Path(sys.argv[1])
     history, problems = open_history(path)
     history.close()
@@ -205,7 +205,7 @@ def test_mode_000_folder_and_read_only_file_as_nobody(nobody_copy, nobody_home):
 def test_a_file_created_a_moment_ago_without_its_tables_is_no_history_yet(isolated_dirs):
     """HistoryStore creates the file 0600 first and its tables a moment later: a reader in
     between finds nothing recorded yet (not a file of an older version)."""
-    from portwatch.core.private import create_private_file
+    from portwatch.core.files.private import create_private_file
 
     path = paths.history_file()
     assert create_private_file(path)

@@ -9,14 +9,14 @@ import time
 
 import pytest
 
-from portwatch.core.process_age import age_text, seconds_since_start
+from portwatch.core.probe.process_age import age_text, seconds_since_start
 
 linux_only = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
 
 
 @linux_only
 def test_a_fresh_interpreter_is_young_and_ages_with_the_clock():
-    code = ("import time; from portwatch.core.process_age import seconds_since_start as s;"
+    code = ("import time; from portwatch.core.probe.process_age import seconds_since_start as s;"
             " a = s(); time.sleep(0.3); print(a, s())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()

@@ -9,9 +9,9 @@ import sys
 
 import psutil
 
-from portwatch.core import procinfo
 from portwatch.core.model import Proto
-from portwatch.core.procinfo import (
+from portwatch.core.probe import procinfo
+from portwatch.core.probe.procinfo import (
     NO_PRIVILEGES,
     TerminateOutcome,
     process_details,

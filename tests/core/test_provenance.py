@@ -17,12 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core import records
 from portwatch.core.model import Package
+from portwatch.core.output import records
 from portwatch.core.probe.packages import PackageIndex, recognise_bundle
+from portwatch.core.probe.procinfo import sha256_file, sha256_running
 from portwatch.core.probe.provenance import kernel_like, name_mismatch
-from portwatch.core.procinfo import sha256_file, sha256_running
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core.probe.scanner import ListenerScanner
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="provenance is read through /proc")

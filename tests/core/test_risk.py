@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.risk import (
+    CANNOT_SEE,
+    NOTHING_KNOWN,
+    Fit,
+    assess,
+    forwarder,
+    note_fit,
+)
 from portwatch.core.model import (
     CatalogEntry,
     Exposure,
@@ -16,16 +24,7 @@ from portwatch.core.model import (
     SecurityNote,
     Severity,
 )
-from portwatch.core.risk import (
-    CANNOT_SEE,
-    MAX_CMDLINE_CHARS,
-    NOTHING_KNOWN,
-    Fit,
-    assess,
-    forwarder,
-    note_fit,
-    process_text,
-)
+from portwatch.core.recognition import recognise
 
 ALL, LAN, LOOP = Exposure.ALL_INTERFACES, Exposure.LOCAL_NETWORK, Exposure.LOOPBACK
 REF = ("https://example.org/",)
@@ -65,9 +64,9 @@ PYTHON = proc("python3", "-m", "myproxy", "--listen", "2375", exe="/usr/bin/pyth
 CASES = [
     ("exposure", "high", ALL, Risk.HIGH),
     ("exposure", "high", LAN, Risk.HIGH),
-    ("exposure", "high", LOOP, Risk.LOW),
+    ("exposure", "high", LOOP, Risk.NONE),  # only this machine can reach it
     ("exposure", "medium", ALL, Risk.MEDIUM),
-    ("exposure", "medium", LOOP, Risk.LOW),
+    ("exposure", "medium", LOOP, Risk.NONE),
     ("exposure", "low", LAN, Risk.LOW),
     ("exposure", "info", ALL, Risk.NONE),
     ("exposure", "info", LOOP, Risk.NONE),
@@ -75,9 +74,9 @@ CASES = [
     ("vulnerability", "high", LAN, Risk.MEDIUM),
     ("vulnerability", "medium", ALL, Risk.MEDIUM),
     ("vulnerability", "low", ALL, Risk.LOW),
-    ("vulnerability", "high", LOOP, Risk.LOW),
-    ("vulnerability", "medium", LOOP, Risk.LOW),
-    ("vulnerability", "low", LOOP, Risk.LOW),
+    ("vulnerability", "high", LOOP, Risk.NONE),
+    ("vulnerability", "medium", LOOP, Risk.NONE),
+    ("vulnerability", "low", LOOP, Risk.NONE),
     ("vulnerability", "info", ALL, Risk.NONE),
     ("malware-history", "high", ALL, Risk.LOW),
     ("malware-history", "medium", LAN, Risk.LOW),
@@ -123,8 +122,7 @@ def test_exposure_reasons_say_who_can_reach_it():
     high = entry(note("exposure", "high"))
     assert assess(high, ALL, PYTHON).reason == (
         "Docker API without TLS, reachable from every network this machine is on")
-    assert assess(high, LOOP, PYTHON).reason == (
-        "Docker API without TLS; only this machine can reach it")
+    assert assess(high, LOOP, PYTHON).reason == "docker: only this machine can reach it"
     assert "other machines" in assess(high, LAN, PYTHON).reason
 
 
@@ -146,8 +144,8 @@ def test_the_worst_note_decides_and_the_first_wins_a_tie():
     result = assess(entry(*notes), ALL, PYTHON)
     assert (result.risk, result.reason.split(",")[0]) == (Risk.HIGH, "open API")
     assert result.applicable == notes
-    result = assess(entry(*notes), LOOP, PYTHON)  # all capped at low on loopback: first wins
-    assert (result.risk, result.reason.split(";")[0]) == (Risk.LOW, "open API")
+    result = assess(entry(*notes), LOOP, PYTHON)  # loopback defuses exposure and the CVE
+    assert (result.risk, result.applicable) == (Risk.NONE, (notes[0],))
     medium = assess(entry(notes[2], notes[3]), ALL, PYTHON)
     assert (medium.risk, medium.reason.split(",")[0]) == (Risk.MEDIUM, "famous CVE")
 
@@ -159,7 +157,7 @@ def test_a_vulnerability_reason_asks_to_check_the_version():
                             " reachable from every network this machine is on")
     assert found.applicable == (REGRESSHION,)
     loop = assess(entry(REGRESSHION, uses=(SSH_USE,)), LOOP, proc("sshd", "-D"))
-    assert loop.risk is Risk.LOW and "check your version" in loop.reason
+    assert loop.risk is Risk.NONE and loop.reason == "OpenSSH: only this machine can reach it"
     unnamed = note("vulnerability", "high", title="Famous CVE")  # no applies_to: hedged
     assert assess(entry(unnamed), ALL, PYTHON).reason.startswith(
         "Famous CVE, if that is the software listening here: check your version")
@@ -197,7 +195,8 @@ def test_a_product_note_applies_to_that_product():
     assert found.reason == ("Unauthenticated Docker API is root on the host, reachable from"
                             " every network this machine is on")
     loop = assess(docker, LOOP, DOCKERD)
-    assert loop.risk is Risk.LOW and loop.applicable == (DOCKER_NOTE,)
+    assert loop.risk is Risk.NONE and loop.applicable == ()
+    assert loop.reason == "Docker Engine API: only this machine can reach it"
 
 
 def test_a_product_note_is_context_for_another_program():
@@ -215,7 +214,7 @@ def test_a_product_note_is_context_for_another_program():
 
 def test_a_hidden_owner_cannot_rule_a_product_note_out():
     found = assess(entry(DOCKER_NOTE, uses=(DOCKER_USE,)), ALL, None)
-    assert found.risk is Risk.HIGH and found.applicable == (DOCKER_NOTE,)
+    assert found.risk is Risk.MEDIUM and found.applicable == (DOCKER_NOTE,)  # hedged
     assert found.reason == ("Unauthenticated Docker API is root on the host, reachable from"
                             " every network this machine is on, if the listener is Docker"
                             f" Engine API; {CANNOT_SEE}")
@@ -230,13 +229,15 @@ def test_a_forwarder_cannot_rule_a_product_note_out():
     proxy = proc("docker-proxy", "-proto", "tcp", "-host-ip", "0.0.0.0", "-host-port", "6379",
                  "-container-ip", "172.17.0.2", "-container-port", "6379")
     found = assess(entry(redis_note, uses=(redis_use,)), ALL, proxy)
-    assert found.risk is Risk.HIGH and found.applicable == (redis_note,)
+    assert found.risk is Risk.MEDIUM and found.applicable == (redis_note,)  # hedged
+    assert found == assess(entry(redis_note, uses=(redis_use,)), ALL, proxy,
+                           recognise(proxy, (redis_use,)))
     assert found.reason.endswith("if the listener is Redis; this is a container's published"
                                  " port, so portwatch cannot see which program answers")
     socket_activated = ProcessInfo(1, "systemd", "root", "/usr/lib/systemd/systemd",
                                    ("/sbin/init", "splash"))
-    assert note_fit(REGRESSHION, entry(REGRESSHION), process_text(socket_activated), (),
-                    True) is Fit.UNSURE
+    assert note_fit(REGRESSHION, entry(REGRESSHION), recognise(socket_activated),
+                    held_for_another=True) is Fit.UNSURE
     assert "starts on demand" in assess(entry(REGRESSHION, uses=(SSH_USE,)), ALL,
                                          socket_activated).reason
 
@@ -271,7 +272,7 @@ def test_sshd_on_all_interfaces_is_medium_at_most_with_a_version_check():
 
 def test_the_usual_software_with_no_applicable_notes_is_none():
     found = assess(entry(MYDOOM, FINJAN, uses=(DEVPI,)), LOOP,
-                   proc("devpi-server", "--host", "127.0.0.1"))
+                   proc("devpi-server", "--host", "127.0.0.1", exe="/opt/devpi/devpi-server"))
     assert found == type(found)(Risk.NONE, "devpi-server, the usual software on this port", ())
     on_network = assess(entry(MYDOOM, FINJAN, uses=(DEVPI,)), ALL, proc("devpi-server"))
     assert on_network.risk is Risk.NONE
@@ -292,21 +293,10 @@ def test_on_loopback_an_applicable_note_explains_before_the_context_does():
 
 
 def test_malware_history_is_context_for_the_usual_software_even_by_command_line():
-    devpi_in_python = proc("python3", "/home/alice/.venv/bin/devpi-server", "--port", "3141")
+    devpi_in_python = proc("python3", "/home/alice/.venv/bin/devpi-server", "--port", "3141",
+                           exe="/usr/bin/python3.11")
     found = assess(entry(MYDOOM, uses=(DEVPI,)), ALL, devpi_in_python)
     assert (found.risk, found.applicable) == (Risk.NONE, ())
-
-
-def test_process_text_is_name_exe_and_the_start_of_the_command_line_lower_cased():
-    process = ProcessInfo(1, "Java", exe="/opt/JDK/bin/JAVA",
-                          cmdline=("java", "-cp", "x" * 5000, "Kafka.Kafka"))
-    text = process_text(process)
-    assert text.startswith("java\njava\njava -cp xxx")
-    assert "kafka.kafka" not in text  # past the first 4 KB of the command line
-    assert len(text) == len("java\njava\n") + MAX_CMDLINE_CHARS
-    assert process_text(None) == ""
-    windows = ProcessInfo(1, "dockerd.exe", exe="C:\\Program Files\\Docker\\dockerd.exe")
-    assert process_text(windows) == "dockerd.exe\ndockerd.exe"
 
 
 def test_bundled_data_mydoom_port_is_at_most_low():

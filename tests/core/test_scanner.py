@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import psutil
 import pytest
 
 from portwatch.core.model import Exposure, Family, Proto
-from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES, ListenerScanner, scan_listeners
+from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES, ListenerScanner, scan_listeners
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -138,7 +136,7 @@ UNPRIVILEGED_SCAN = textwrap.dedent(
     """
     import json, sys
     sys.path.insert(0, sys.argv[1])
-    from portwatch.core.scanner import scan_listeners
+    from portwatch.core.probe.scanner import scan_listeners
     snap = scan_listeners()
     print(json.dumps([[l.proto.value, l.port, l.pid, l.owner_hidden, l.hidden_reason]
                       for l in snap.listeners]))
@@ -162,20 +160,3 @@ def test_unprivileged_scan_reports_roots_listeners_as_hidden(listener_factory, n
     assert all(row[2] is None and row[3] is True for row in mine)
     assert mine[0][4] == HIDDEN_NEEDS_PRIVILEGES
 
-
-def test_core_does_not_import_qt():
-    code = textwrap.dedent(
-        """
-        import importlib, pkgutil, sys
-        import portwatch.core
-        for mod in pkgutil.iter_modules(portwatch.core.__path__):
-            importlib.import_module("portwatch.core." + mod.name)
-        import portwatch.cli, portwatch.commands.listing
-        bad = sorted(m for m in sys.modules if m.startswith(("PySide6", "shiboken6", "pyqtgraph")))
-        print(",".join(bad))
-        """
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=REPO, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == ""

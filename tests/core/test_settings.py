@@ -8,9 +8,9 @@ import os
 import pytest
 import yaml
 
-from portwatch.core import settings as settings_module
-from portwatch.core.paths import settings_file
-from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
+from portwatch.core.files.paths import settings_file
+from portwatch.core.store import settings as settings_module
+from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 
 
 def test_defaults_have_every_field_others_rely_on():

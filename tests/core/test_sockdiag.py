@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from portwatch.core.model import Family, Proto
-from portwatch.core.sockdiag import (
+from portwatch.core.probe.sockdiag import (
     NLMSG_DONE,
     NLMSG_ERROR,
     SOCK_DIAG_BY_FAMILY,

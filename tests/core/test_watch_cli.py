@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from portwatch.commands.watch import human_line
-from portwatch.core import paths
-from portwatch.core.history import HistoryError, HistoryReader
+from portwatch.core.files import paths
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -30,6 +29,7 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
+from portwatch.core.store.history import HistoryError, HistoryReader
 
 TIMEOUT = 30.0
 
@@ -168,6 +168,29 @@ def test_watch_json_reports_opened_then_closed_and_stops_on_sigint(watch, listen
             assert stored[name] == live[name], name
 
 
+def test_watch_all_netns_prints_namespace_events_and_records_only_the_hosts(
+        watch, listener_factory):
+    from namespaces import named_netns, root_skip_reason
+
+    if root_skip_reason("ip"):
+        pytest.skip(root_skip_reason("ip"))
+    with named_netns("watch") as name:
+        process = watch("--json", "--interval", "0.2", "--all-netns")
+        wait_until_recording()
+        child = listener_factory("tcp", "0.0.0.0", prefix=("ip", "netns", "exec", name))
+        record = json.loads(process.wait_for(mine(child, "opened")))
+        assert record["netns"] == name and record["exposure"] == "loopback"
+        child.stop()
+        process.wait_for(mine(child, "closed"))
+        code, stderr = process.stop(signal.SIGINT)
+        assert code == 0, stderr
+    # A history row has no namespace: the container's or sandbox's events are not recorded.
+    result = subprocess.run([sys.executable, "-m", "portwatch", "history", "--since", "1h",
+                             "--json"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert not [r for r in json.loads(result.stdout) if r["pid"] == child.pid]
+
+
 def human_event(child, event: str):
     return lambda text: f"{child.proto} 127.0.0.1:{child.port} " in text and f" {event} " in text
 
@@ -233,6 +256,11 @@ def test_human_line_format():
     assert human_line("closed", when, hidden) == (
         "2026-11-23T19:04:05Z  closed  udp [::1]:53  (hidden owner)  loopback only"
         "  unregistered")
+    inside = AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 80, Exposure.LOOPBACK,
+                                        ProcessInfo(7, "httpd"), netns="pwtest-a"))
+    assert human_line("opened", when, inside) == (
+        "2026-11-23T19:04:05Z  opened  tcp 0.0.0.0:80  httpd (pid 7)  loopback only"
+        "  netns pwtest-a")
     postgres = AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "127.0.0.1", 5432,
                                           Exposure.LOOPBACK, owner_hidden=True,
                                           socket_user="postgres"))

@@ -10,8 +10,9 @@ from test_watch_cli import Watch, mine
 from test_watch_window_policy import events_of_port, wait_for_stderr, wait_until
 
 from portwatch.commands.watch import RecordUnlessWindow
-from portwatch.core import instance, paths
-from portwatch.core.history import CLOSED, OPENED, PRESENT, HistoryStore
+from portwatch.core.desktop import instance
+from portwatch.core.files import paths
+from portwatch.core.store.history import CLOSED, OPENED, PRESENT, HistoryStore
 
 
 def test_a_second_watch_prints_but_does_not_record_and_takes_over(listener_factory):

@@ -15,10 +15,11 @@ import pytest
 from test_watch_cli import TIMEOUT, Watch, mine
 
 from portwatch.commands.watch import RecordUnlessWindow
-from portwatch.core import instance, paths
-from portwatch.core.history import CLOSED, OPENED, PRESENT, HistoryReader, HistoryStore
+from portwatch.core.desktop import instance
+from portwatch.core.files import paths
 from portwatch.core.model import Exposure, Family, Listener, ProcessInfo, Proto, Snapshot
 from portwatch.core.monitor import Monitor
+from portwatch.core.store.history import CLOSED, OPENED, PRESENT, HistoryReader, HistoryStore
 
 T0 = 1_795_000_000.0
 

@@ -1,4 +1,4 @@
-"""The one reader of users' YAML files (core/yamlfile.py): portwatch's own limits decide its
+"""The one reader of users' YAML files (core/files/yamlfile.py): portwatch's own limits decide its
 messages, whatever the installed PyYAML does, and files that are not plain files are refused
 without being read."""
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core.catalog import load_catalog
-from portwatch.core.settings import load_settings
-from portwatch.core.yamlfile import MAX_DEPTH, YamlFileError, read_yaml
+from portwatch.core.files.yamlfile import MAX_DEPTH, YamlFileError, read_yaml
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.store.settings import load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 DEEP_LINE = 3  # where the nesting passes the limit in deep_document()
@@ -72,8 +72,8 @@ def test_kmsg_in_catalog_d_does_not_hang_the_catalog_or_the_settings(tmp_path):
     (user_dir / "kmsg.yaml").symlink_to(target)
     settings = tmp_path / "settings.yaml"
     settings.symlink_to(target)
-    code = ("import json, sys; from portwatch.core.catalog import load_catalog;"
-            " from portwatch.core.settings import load_settings;"
+    code = ("import json, sys; from portwatch.core.knowledge.catalog import load_catalog;"
+            " from portwatch.core.store.settings import load_settings;"
             " print(json.dumps([load_catalog(sys.argv[1]).problems,"
             " load_settings(sys.argv[2])[1]]))")
     result = subprocess.run([sys.executable, "-c", code, str(user_dir), str(settings)],
@@ -124,8 +124,8 @@ def test_the_message_is_the_same_on_every_allowed_pyyaml(tmp_path, which):
     user_dir = tmp_path / "catalog.d"
     user_dir.mkdir()
     (user_dir / "deep.yaml").write_text(deep_document())
-    code = ("import json, sys, yaml; from portwatch.core.catalog import load_catalog;"
-            " from portwatch.core.settings import load_settings;"
+    code = ("import json, sys, yaml; from portwatch.core.knowledge.catalog import load_catalog;"
+            " from portwatch.core.store.settings import load_settings;"
             " print(json.dumps([yaml.__version__, load_settings(sys.argv[1])[1],"
             " list(load_catalog(sys.argv[2]).problems)]))")
     env = dict(os.environ, PYTHONPATH=f"{site}{os.pathsep}{REPO}")

@@ -27,9 +27,9 @@ from pathlib import Path
 import pytest
 from desktop import PortwatchProcess, wait_until
 
-from portwatch.core import paths
-from portwatch.core.history import HistoryStore
+from portwatch.core.files import paths
 from portwatch.core.model import IgnoreRule
+from portwatch.core.store.history import HistoryStore
 
 pytestmark = pytest.mark.e2e
 
@@ -153,9 +153,17 @@ def test_new_listener_notifies_once_with_tray_and_escaped_names(
     app = PortwatchProcess(session, tmp_path / "portwatch-2.log").start()
     try:
         app.wait_until_watching()
-        call = wait_until(lambda: calls_about(watcher, late.port), 10,
-                          "notification for the listener opened while portwatch was down")[0]
-        assert call["summary"].startswith("Opened while portwatch was not running: port")
+        # Other programs of the machine may have opened listeners meanwhile too: then the one
+        # start-up notification counts them ("3 listeners opened while …") and names each.
+        def opened_while_down() -> list[dict]:
+            return [call for call in watcher.notify_calls()
+                    if "opened while portwatch was not running" in call["summary"].lower()
+                    and call["id"] is not None
+                    and (f"port {late.port}/tcp" in call["summary"]
+                         or f":{late.port}" in call["body"])]
+
+        wait_until(opened_while_down, 10,
+                   "notification for the listener opened while portwatch was down")
         time.sleep(QUIET_WAIT)
         assert len(calls_about(watcher, port)) == 1
         assert len(calls_about(watcher, bad.port)) == 1

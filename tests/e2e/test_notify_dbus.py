@@ -23,7 +23,7 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.gui import notify
+from portwatch.gui.notify import desktop as notify
 
 pytestmark = pytest.mark.e2e
 

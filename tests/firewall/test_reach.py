@@ -9,11 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from portwatch.core.catalog import load_catalog
-from portwatch.core.exposure import classify
 from portwatch.core.firewall import Firewall, Host
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Family, Listener, Proto, Snapshot
 from portwatch.core.monitor import Monitor
+from portwatch.core.probe.exposure import classify
 from portwatch.core.reach import ReachAnnotator
 
 REPO = Path(__file__).resolve().parents[2]

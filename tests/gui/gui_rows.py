@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from PySide6.QtCore import QObject, Signal, Slot
 
-from portwatch.core.exposure import classify
+from portwatch.core.knowledge.risk import assess
 from portwatch.core.model import (
     AnnotatedListener,
     CatalogEntry,
@@ -20,7 +20,7 @@ from portwatch.core.model import (
     Snapshot,
 )
 from portwatch.core.monitor import Monitor, PollResult
-from portwatch.core.risk import assess
+from portwatch.core.probe.exposure import classify
 
 SSH_USE = KnownUse("OpenSSH (sshd)", "the standard SSH server", ("https://www.openssh.com/",))
 SSH_NOTE = SecurityNote("regreSSHion (CVE-2024-6387)", Severity.HIGH, "vulnerability",

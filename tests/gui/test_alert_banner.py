@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from PySide6.QtCore import Qt
@@ -18,8 +19,8 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.gui import alert_banner
-from portwatch.gui.alert_banner import AlertBanner
+from portwatch.gui.alerts import alert_banner
+from portwatch.gui.alerts.alert_banner import AlertBanner
 
 HOSTILE = "<img src=x><b>bold</b>"
 
@@ -65,6 +66,23 @@ def test_newest_first_and_header_counts(qtbot):
     assert banner.alerts() == [second, first]
     assert banner.header.text().startswith("2 new alerts")
     assert banner.ack_all_button.isVisibleTo(banner)
+
+
+def test_worst_first_then_newest(qtbot):
+    """The issue's case: a high Docker API alert must not sit under newer none and medium
+    ones. Order: risk, then time (newest first)."""
+    banner = AlertBanner()
+    qtbot.addWidget(banner)
+    now = time.time()
+    high = dataclasses.replace(make_alert(Risk.HIGH, "dockerd", 2375), created_at=now)
+    none = dataclasses.replace(make_alert(Risk.NONE, port=8001), created_at=now + 1)
+    medium = dataclasses.replace(make_alert(Risk.MEDIUM, port=8002), created_at=now + 2)
+    older_medium = dataclasses.replace(make_alert(Risk.MEDIUM, port=8003), created_at=now - 5)
+    for alert in (high, none, medium, older_medium):
+        banner.add_alert(alert)
+    assert banner.alerts() == [high, medium, older_medium, none]
+    shown = [banner._list_layout.itemAt(i).widget() for i in range(banner.count())]
+    assert [item.alert for item in shown] == banner.alerts()  # on screen in the same order
 
 
 def test_show_emits_the_listener_key(qtbot):
@@ -114,6 +132,8 @@ def test_the_list_is_capped(qtbot, monkeypatch):
         banner.add_alert(make_alert(port=port))
     assert [a.listeners[0].listener.port for a in banner.alerts()] == [4, 3, 2]
     assert banner.dropped == 2
+    banner.add_alert(make_alert(Risk.HIGH, port=9))  # a worse one pushes out the lowest, oldest
+    assert [a.listeners[0].listener.port for a in banner.alerts()] == [9, 4, 3]
 
 
 def test_summary_and_start_up_alerts_say_so(qtbot):

@@ -13,8 +13,8 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
-from portwatch.core.alerts import AlertRules, identity
-from portwatch.core.memory import InMemoryAlertMemory
+from portwatch.core.alerts.memory import InMemoryAlertMemory
+from portwatch.core.alerts.rules import AlertRules, identity
 from portwatch.core.model import (
     Alert,
     AlertKind,
@@ -28,10 +28,10 @@ from portwatch.core.model import (
     Snapshot,
 )
 from portwatch.core.monitor import PollResult
-from portwatch.core.settings import Settings
-from portwatch.gui.alerting import AlertCenter, reachable_count
-from portwatch.gui.notify import NullNotifier
-from portwatch.gui.tray import Tray, TrayState
+from portwatch.core.store.settings import Settings
+from portwatch.gui.alerts.alerting import AlertCenter, reachable_count
+from portwatch.gui.notify.desktop import NullNotifier
+from portwatch.gui.notify.tray import Tray, TrayState
 
 
 def row(port: int, exposure: Exposure = Exposure.LOOPBACK, name: str = "python3"):
@@ -137,7 +137,24 @@ def test_alerts_reach_banner_tray_and_notifier(center_parts, qtbot):
     assert notifier.shown == [alert]
     assert tray.state is TrayState.ALERT
     assert tray.icon.toolTip() == (
-        "portwatch — 2 listening, 1 reachable from the network, 1 new alert")
+        "portwatch — 2 listening, 1 reachable from the network, 1 new alert\n"
+        "low risk: New listener: port 8000/tcp")
+
+
+def test_one_polls_alerts_are_shown_and_notified_worst_first(center_parts, qtbot):
+    """Banner, notifications and the tray's summary put the highest risk first, then the
+    newest, whatever order the alerts came in."""
+    center, _window, notifier, tray, _memory = center_parts
+    now = time.time()
+    none = Alert(AlertKind.OPENED, (row(8001),), Risk.NONE, now + 2, "none alert", "")
+    medium = Alert(AlertKind.OPENED, (row(8002),), Risk.MEDIUM, now + 1, "medium alert", "")
+    high = Alert(AlertKind.OPENED, (row(2375),), Risk.HIGH, now, "Docker API alert", "")
+    center.on_polled(poll([row(8001), row(8002), row(2375)], [none, medium, high]))
+    assert center.banner.alerts() == [high, medium, none]
+    assert notifier.shown == [high, medium, none]
+    assert tray.icon.toolTip().splitlines()[1] == "Worst: high risk: Docker API alert"
+    center.banner.remove(high)
+    assert tray.icon.toolTip().splitlines()[1] == "Worst: medium risk: medium alert"
 
 
 def test_alerts_from_the_worker_thread_arrive(center_parts, qtbot, worker_thread):
@@ -235,7 +252,7 @@ def test_a_failed_acknowledgement_is_reported(qtbot, worker_thread):
 def test_memory_follows_the_monitors_history_store():
     from types import SimpleNamespace
 
-    from portwatch.gui.alerting import MonitorAlertMemory
+    from portwatch.gui.alerts.alerting import MonitorAlertMemory
 
     monitor = SimpleNamespace(history=None)
     memory = MonitorAlertMemory(monitor)
@@ -254,7 +271,7 @@ def test_install_alerting_without_a_tray(qapp, qtbot, worker_thread, monkeypatch
     from types import SimpleNamespace
 
     from portwatch.core.monitor import Monitor
-    from portwatch.gui.alerting import install_alerting
+    from portwatch.gui.alerts.alerting import install_alerting
 
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
     window = FakeWindow()
@@ -275,7 +292,7 @@ def test_install_alerting_without_a_tray(qapp, qtbot, worker_thread, monkeypatch
 
 
 def test_a_burst_of_alerts_is_folded_into_one_notification(center_parts, qtbot, monkeypatch):
-    from portwatch.gui import alerting
+    from portwatch.gui.alerts import alerting
 
     monkeypatch.setattr(alerting, "BURST_WINDOW", 0.3)
     center, _window, notifier, _tray, _memory = center_parts
@@ -303,8 +320,8 @@ def test_acknowledging_writes_the_sqlite_memory_in_its_own_thread(qtbot, worker_
     banner must reach it in the worker's thread, and survive a restart."""
     from types import SimpleNamespace
 
-    from portwatch.core.history import HistoryStore
-    from portwatch.gui.alerting import MonitorAlertMemory
+    from portwatch.core.store.history import HistoryStore
+    from portwatch.gui.alerts.alerting import MonitorAlertMemory
 
     path = tmp_path / "history.sqlite3"
     monitor = SimpleNamespace(history=None)

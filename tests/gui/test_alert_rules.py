@@ -11,14 +11,14 @@ from gui_rows import Recorder, ScriptedMonitor, catalog, listener
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from portwatch.core.decisions import Decisions, IgnoreScope
-from portwatch.core.history import HistoryStore, attach_history
+from portwatch.core.alerts.decisions import Decisions, IgnoreScope
 from portwatch.core.model import Exposure, IgnoreRule, ListenerIdentity, Proto
-from portwatch.core.settings import Settings
-from portwatch.gui.alerting import install_alerting
+from portwatch.core.store.history import HistoryStore, attach_history
+from portwatch.core.store.settings import Settings
+from portwatch.gui.alerts.alerting import install_alerting
+from portwatch.gui.alerts.rule_dialogs import AlertRulesDialog, IgnoreDialog
 from portwatch.gui.app import PortwatchGui
-from portwatch.gui.main_window import MainWindow
-from portwatch.gui.rule_dialogs import AlertRulesDialog, IgnoreDialog
+from portwatch.gui.views.main_window import MainWindow
 
 PYTHON = dict(name="python3", exe="/usr/bin/python3.11")
 NGINX = dict(name="nginx", exe="/usr/sbin/nginx")

@@ -14,17 +14,18 @@ import pytest
 from gui_rows import Recorder, ScriptedMonitor, catalog, listener
 from PySide6.QtWidgets import QMessageBox
 
-from portwatch.core import export, records
-from portwatch.core.history import HistoryStore
+from portwatch.core.files import atomic
 from portwatch.core.model import Snapshot
 from portwatch.core.monitor import Monitor
-from portwatch.core.settings import Settings
+from portwatch.core.output import export, records
+from portwatch.core.store.history import HistoryStore
+from portwatch.core.store.settings import Settings
 from portwatch.gui.app import PortwatchGui, build_monitor
-from portwatch.gui.export_actions import CSV_FILTER, JSON_FILTER, save_dialog
-from portwatch.gui.filter_proxy import ListenerFilter
-from portwatch.gui.history_view import HistoryView
-from portwatch.gui.listener_model import ROW_ROLE
-from portwatch.gui.main_window import MainWindow
+from portwatch.gui.models.filter_proxy import ListenerFilter
+from portwatch.gui.models.listener_model import ROW_ROLE
+from portwatch.gui.views.export_actions import CSV_FILTER, JSON_FILTER, save_dialog
+from portwatch.gui.views.history_view import HistoryView
+from portwatch.gui.views.main_window import MainWindow
 
 HOSTILE = "=cmd|' /C calc'!A0"
 
@@ -121,6 +122,7 @@ def test_a_real_scan_exports_the_real_listener(qtbot, listener_factory, tmp_path
         qtbot.waitUntil(lambda: any(item.listener.pid == child.pid
                                     for item in window.shown_listeners()[0]), timeout=20_000)
         window.pause_action.setChecked(True)  # the table holds still while we compare
+        window.filter_bar.all_netns.setChecked(True)  # other namespaces' too: every row shown
         qtbot.wait(300)
         for name, name_filter in (("real.json", JSON_FILTER), ("real.csv", CSV_FILTER)):
             window.exports.ask_path = PathAnswer(tmp_path / name, name_filter)
@@ -223,7 +225,7 @@ def test_a_full_disk_leaves_the_old_file_and_no_partial_one(qtbot, window, out, 
     def disk_full(_fd: int) -> None:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(export.os, "fsync", disk_full)  # the data reaches the disk here
+    monkeypatch.setattr(atomic.os, "fsync", disk_full)  # the data reaches the disk here
     window.exports.ask_path = PathAnswer(target, JSON_FILTER)
     result = run_export(qtbot, window, window.exports.listeners_action)
     assert isinstance(result, OSError) and result.errno == errno.ENOSPC

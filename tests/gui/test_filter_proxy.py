@@ -6,9 +6,9 @@ import pytest
 from gui_rows import ScriptedMonitor, listener
 from PySide6.QtCore import Qt
 
-from portwatch.gui.filter_bar import FilterBar
-from portwatch.gui.filter_proxy import ListenerFilter, ListenerFilterProxy
-from portwatch.gui.listener_model import ROW_ROLE, Column, ListenerModel
+from portwatch.gui.models.filter_proxy import ListenerFilter, ListenerFilterProxy
+from portwatch.gui.models.listener_model import ROW_ROLE, Column, ListenerModel
+from portwatch.gui.views.filter_bar import FilterBar
 
 
 @pytest.fixture

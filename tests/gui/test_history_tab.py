@@ -6,7 +6,7 @@ import subprocess
 import sys
 import textwrap
 
-from portwatch.gui.history_tab import LazyHistoryTab
+from portwatch.gui.views.history_tab import LazyHistoryTab
 
 
 def test_tab_builds_its_view_when_shown_and_for_exports(qtbot, tmp_path):
@@ -28,8 +28,8 @@ def test_window_start_does_not_import_pyqtgraph(tmp_path):
         from PySide6.QtWidgets import QApplication
         app = QApplication([])
         from portwatch.gui.app import add_history_tab
-        from portwatch.gui.main_window import MainWindow
-        from portwatch.core.settings import Settings
+        from portwatch.gui.views.main_window import MainWindow
+        from portwatch.core.store.settings import Settings
         window = MainWindow(Settings())
         add_history_tab(window)
         print("pyqtgraph" in sys.modules, "numpy" in sys.modules)

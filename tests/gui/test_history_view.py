@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from PySide6.QtCore import Qt
 
-from portwatch.core.history import CLOSED, OPENED, PRESENT, HistoryEvent, HistoryStore
 from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
@@ -23,7 +22,8 @@ from portwatch.core.model import (
     Snapshot,
 )
 from portwatch.core.monitor import Monitor
-from portwatch.gui.history_view import MAX_MARKERS, Column, HistoryView
+from portwatch.core.store.history import CLOSED, OPENED, PRESENT, HistoryEvent, HistoryStore
+from portwatch.gui.views.history_view import MAX_MARKERS, Column, HistoryView
 
 HOSTILE = "<b>x</b><img src=y>"
 T0 = 1_795_000_000.0  # November 2026
@@ -271,7 +271,7 @@ def test_a_long_history_opens_at_its_newest_events_and_says_so(qtbot, tmp_path, 
     """Made with SQL (tests/history_fill.py); the cap lowered so the test stays small."""
     import history_fill
 
-    from portwatch.gui import history_view
+    from portwatch.gui.views import history_view
 
     monkeypatch.setattr(history_view, "SHOWN_AT_OPEN", 3000)
     path = tmp_path / "history.sqlite3"

@@ -8,11 +8,11 @@ import pytest
 from gui_rows import listener
 from PySide6.QtGui import QTextDocument
 
-from portwatch.core.catalog import load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Proto, Snapshot
 from portwatch.core.monitor import Monitor
-from portwatch.gui.details_pane import DetailsPane
-from portwatch.gui.listener_model import SORT_ROLE, Column, ListenerModel
+from portwatch.gui.models.listener_model import SORT_ROLE, Column, ListenerModel
+from portwatch.gui.views.details_pane import DetailsPane
 
 TOOLTIP = 3  # Qt.ItemDataRole.ToolTipRole
 
@@ -43,7 +43,10 @@ def plain(rich: str) -> str:
 def test_a_matching_program_shows_only_its_use_and_the_tooltip_the_rest(qtbot, catalog):
     names = software_on_3141(catalog)
     assert "devpi-server" in names and len(names) > 1, "the catalog changed: adapt the test"
-    devpi = listener(3141, name="devpi-server", cmdline=("/usr/bin/devpi-server",),
+    # how a packaged Python script runs: the interpreter is the executable, the script the
+    # program (the process name comes from the script)
+    devpi = listener(3141, name="devpi-server",
+                     cmdline=("/usr/bin/python3.11", "/usr/bin/devpi-server"),
                      exe="/usr/bin/python3.11")
     model = model_with(catalog, devpi)
     assert model.item_at(0).likely_uses, "devpi-server no longer matches its use"
@@ -68,7 +71,8 @@ def test_an_unknown_program_shows_every_known_use(qtbot, catalog):
 
 
 def test_sorting_by_known_uses_follows_the_text_shown(qtbot, catalog):
-    devpi = listener(3141, name="devpi-server", cmdline=("devpi-server",), pid=101)
+    devpi = listener(3141, name="devpi-server", cmdline=("devpi-server",), pid=101,
+                     exe="/usr/bin/devpi-server")
     other = listener(3141, address="127.0.0.2", name="mystery", cmdline=("mystery",), pid=102)
     model = model_with(catalog, devpi, other)
     for row in range(2):
@@ -94,7 +98,8 @@ def test_security_notes_about_other_software_come_last_and_grey(qtbot, catalog):
     hears about MyDoom first."""
     from PySide6.QtCore import Qt
 
-    devpi = listener(3141, name="devpi-server", cmdline=("devpi-server",), pid=101)
+    devpi = listener(3141, name="devpi-server", cmdline=("devpi-server",), pid=101,
+                     exe="/usr/bin/devpi-server")
     mystery = listener(3141, address="127.0.0.2", name="mystery", cmdline=("mystery",),
                        pid=102)
     model = model_with(catalog, devpi, mystery)
@@ -110,4 +115,21 @@ def test_security_notes_about_other_software_come_last_and_grey(qtbot, catalog):
     mystery_cell = model.index(rows[102], Column.SECURITY)
     assert mystery_cell.data().startswith(applicable[0].title)
     assert mystery_cell.data(foreground) is None
-    assert mystery_cell.data(SORT_ROLE) > devpi_cell.data(SORT_ROLE)
+    # ascending is worst first (as for Risk): notes that count sort before context only
+    assert mystery_cell.data(SORT_ROLE) < devpi_cell.data(SORT_ROLE)
+
+
+def test_a_softwares_notes_show_on_another_port(qtbot, catalog):
+    """Redis on 7777: the Security cell and the details pane name Redis's notes, which count."""
+    redis = listener(7777, address="0.0.0.0", name="redis-server", cmdline=("redis-server",),
+                     exe=None)  # no executable: the pane has no file to hash in the background
+    model = model_with(catalog, redis)
+    assert model.index(0, Column.USES).data() == "Redis"
+    assert "Redis server, meant for trusted networks only" in model.index(
+        0, Column.SECURITY).data()
+    pane = DetailsPane()
+    qtbot.addWidget(pane)
+    pane.show_listener(model.item_at(0))
+    text = pane.view.toPlainText()
+    assert "Redis server, meant for trusted networks only" in text
+    pane.shutdown()

@@ -11,17 +11,17 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QTableView
 
+from portwatch.core.fields import address_sort_key
 from portwatch.core.model import Risk
 from portwatch.gui import risk_style
-from portwatch.gui.filter_proxy import ListenerFilterProxy
-from portwatch.gui.listener_model import (
+from portwatch.gui.models.filter_proxy import ListenerFilterProxy
+from portwatch.gui.models.listener_model import (
     ROW_ROLE,
     SORT_ROLE,
     STATE_ROLE,
     Column,
     ListenerModel,
     RowState,
-    address_sort_key,
 )
 
 
@@ -199,13 +199,13 @@ def test_port_sort_is_numeric_and_address_sort_is_by_family_then_number(qtbot, m
         address_sort_key(listener(1).family, "10.0.0.0")
 
 
-def test_default_sort_is_risk_descending_then_port(qtbot, model):
+def test_default_sort_is_risk_highest_first_then_port(qtbot, model):
     scripted = ScriptedMonitor()
     model.apply(scripted.poll([listener(8080), listener(22, address="0.0.0.0"), listener(80),
                                listener(3389, address="0.0.0.0"), listener(47999)]))
     proxy = ListenerFilterProxy()
     proxy.setSourceModel(model)
-    proxy.sort(Column.RISK, Qt.SortOrder.DescendingOrder)
+    proxy.sort(Column.RISK, Qt.SortOrder.AscendingOrder)  # ascending: highest risk first
     rows = [proxy.index(r, 0).data(ROW_ROLE) for r in range(proxy.rowCount())]
     ranks = [item.assessment.risk.rank for item in rows]
     assert ranks == sorted(ranks, reverse=True)
@@ -230,7 +230,7 @@ def test_ten_thousand_rows_take_a_one_percent_churn_as_a_one_percent_change(qtbo
     model = ListenerModel(highlight_seconds=0.0)
     proxy = ListenerFilterProxy()
     proxy.setSourceModel(model)
-    proxy.sort(Column.RISK, Qt.SortOrder.DescendingOrder)
+    proxy.sort(Column.RISK, Qt.SortOrder.AscendingOrder)
     scripted = ScriptedMonitor()
     base = [listener(1024 + i, pid=10_000 + i) for i in range(10_000)]
     model.apply(scripted.poll(base))
@@ -268,7 +268,7 @@ def test_header_and_invalid_index():
     assert model.headerData(Column.SERVICE, Qt.Orientation.Horizontal) == "Service (registry)"
     assert model.headerData(0, Qt.Orientation.Vertical) is None
     assert model.data(QModelIndex()) is None
-    assert model.columnCount() == 12
+    assert model.columnCount() == 13
 
 
 def test_reach_column_shows_the_firewall_verdict_and_its_rule(model):
@@ -303,9 +303,9 @@ def test_reach_column_shows_the_firewall_verdict_and_its_rule(model):
 
 def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_details(
         qtmodeltester, model):
+    from portwatch.core.fields import FLAG_MARKER
     from portwatch.core.model import Holder, Package, Provenance
-    from portwatch.gui import report
-    from portwatch.gui.listener_model import FLAG_MARKER
+    from portwatch.gui.views import report
 
     scripted = ScriptedMonitor()
     base = listener(80, name="nginx", user="root", exe="/usr/sbin/nginx")
@@ -329,7 +329,7 @@ def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_d
     assert model.index(hidden_row, Column.USER).data() == "postgres"
     tip.setHtml(model.index(hidden_row, Column.USER).data(Qt.ItemDataRole.ToolTipRole))
     assert "A process of user postgres." in tip.toPlainText()
-    from portwatch.gui.filter_proxy import ListenerFilter, matches
+    from portwatch.gui.models.filter_proxy import ListenerFilter, matches
 
     hidden_item = model.index(hidden_row, 0).data(ROW_ROLE)
     assert matches(hidden_item, ListenerFilter(text="postgres"))  # searchable by its user

@@ -18,13 +18,14 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QApplication, QLabel, QMessageBox
 
+from portwatch.core.fields import FLAG_MARKER
 from portwatch.core.model import Family, ListenerKey, Proto
-from portwatch.core.procinfo import TerminateOutcome
-from portwatch.core.settings import Settings
+from portwatch.core.probe.procinfo import TerminateOutcome
+from portwatch.core.store.settings import Settings
 from portwatch.gui.app import PortwatchGui, build_monitor
-from portwatch.gui.details_pane import confirm_terminate
-from portwatch.gui.listener_model import FLAG_MARKER, Column, RowState
-from portwatch.gui.report import COMPUTING
+from portwatch.gui.models.listener_model import Column, RowState
+from portwatch.gui.views.details_pane import confirm_terminate
+from portwatch.gui.views.report import COMPUTING
 
 
 @pytest.fixture

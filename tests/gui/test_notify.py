@@ -22,7 +22,7 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.gui import notify
+from portwatch.gui.notify import desktop as notify
 
 HOSTILE = "<img src=x>"
 

@@ -12,18 +12,19 @@ import pytest
 from gui_rows import FixedCatalog
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from portwatch.core import autostart
+from portwatch.core.desktop import autostart
 from portwatch.core.model import Snapshot
 from portwatch.core.monitor import Monitor
-from portwatch.core.settings import Settings, load_settings
+from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui
-from portwatch.gui.main_window import MainWindow
-from portwatch.gui.preferences import RESTART_NOTE, PreferencesDialog
+from portwatch.gui.theme import is_dark
+from portwatch.gui.views.main_window import MainWindow
+from portwatch.gui.views.preferences import RESTART_NOTE, PreferencesDialog
 
 CHANGED = Settings(poll_interval=7.5, start_minimised=True, start_at_login=True,
                    notifications=False, alert_min_polls=4, alert_ephemeral_udp=True,
                    alert_coalesce=9, alert_rate_limit=120.0, history_retention_days=30,
-                   history_max_mb=64)
+                   history_max_mb=64, color_scheme="dark")
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +53,7 @@ def fill(dialog: PreferencesDialog, settings: Settings) -> None:
     dialog.rate_limit.setValue(settings.alert_rate_limit)
     dialog.retention.setValue(settings.history_retention_days)
     dialog.max_mb.setValue(settings.history_max_mb)
+    dialog.color_scheme.setCurrentIndex(dialog.color_scheme.findData(settings.color_scheme))
 
 
 def test_every_setting_has_a_control(qtbot):
@@ -141,7 +143,7 @@ def test_an_autostart_entry_that_cannot_be_written_is_told(qtbot, config_home):
 
 
 def test_ok_saves_the_file_and_applies_to_the_running_program(qtbot, tmp_path, monkeypatch):
-    from portwatch.gui.alerting import install_alerting
+    from portwatch.gui.alerts.alerting import install_alerting
 
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
     path = tmp_path / "settings.yaml"
@@ -164,6 +166,9 @@ def test_ok_saves_the_file_and_applies_to_the_running_program(qtbot, tmp_path, m
                                  rules.rate_limit) == (4, True, 9, 120.0), timeout=5000)
         assert monitor.alert_rules is rules  # the same object, changed in place
         assert "Preferences saved." in gui.window.statusBar().currentMessage()
+        assert is_dark()  # the colour scheme applies at once
     finally:
+        gui.scheme.set_choice("light")  # the palette is the application's: put it back
+        gui.scheme.set_choice("system")
         gui.shutdown()
         center.deleteLater()

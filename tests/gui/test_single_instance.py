@@ -13,7 +13,7 @@ import psutil
 import pytest
 from PySide6.QtNetwork import QLocalSocket
 
-from portwatch.gui import single_instance
+from portwatch.core.desktop import instance
 from portwatch.gui.single_instance import RAISE, SingleInstance, socket_path
 
 SECOND_LAUNCH = textwrap.dedent(
@@ -47,7 +47,7 @@ def test_a_shared_runtime_dir_is_not_used(tmp_path, monkeypatch):
     shared.mkdir()
     shared.chmod(0o777)
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(shared))
-    monkeypatch.setattr(single_instance.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    monkeypatch.setattr(instance.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
     (tmp_path / "tmp").mkdir()
     path = socket_path(tmp_path / "config")
     assert path is not None and not path.startswith(str(shared))

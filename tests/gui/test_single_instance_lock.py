@@ -1,4 +1,4 @@
-"""The window's single-instance lock is what `portwatch watch` looks for (core/instance.py):
+"""The window's single-instance lock is what `portwatch watch` looks for (core/desktop/instance.py):
 same file name, and a claimed lock reads as a running window with this PID."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from portwatch.core import instance
+from portwatch.core.desktop import instance
 from portwatch.gui.single_instance import SingleInstance
 
 

@@ -12,9 +12,9 @@ from gui_rows import FixedCatalog, ScriptedMonitor, listener
 from PySide6.QtCore import QObject, Signal
 
 from portwatch.core.model import Alert, AlertKind, Risk
-from portwatch.core.settings import Settings
-from portwatch.gui.alerting import AlertCenter
-from portwatch.gui.main_window import MainWindow
+from portwatch.core.store.settings import Settings
+from portwatch.gui.alerts.alerting import AlertCenter
+from portwatch.gui.views.main_window import MainWindow
 
 
 class Lines(logging.Handler):

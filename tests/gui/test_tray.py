@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QWidget
 
-from portwatch.gui import tray as tray_module
-from portwatch.gui.tray import CloseToTray, Tray, TrayState, drawn_icon, state_icon, tooltip_text
+from portwatch.gui.notify import tray as tray_module
+from portwatch.gui.notify.tray import (
+    CloseToTray,
+    Tray,
+    TrayState,
+    drawn_icon,
+    state_icon,
+    tooltip_text,
+)
 
 
 def test_tooltip_counts():
@@ -16,6 +23,19 @@ def test_tooltip_counts():
     assert tooltip_text(5, 0, 0, False) == "portwatch — 5 listening, 0 reachable from the network"
     assert tooltip_text(5, 0, 0, True).endswith("(paused)")
     assert tooltip_text(None, 0, 0, False) == "portwatch — starting"
+
+
+def test_the_tooltip_names_the_worst_alert():
+    import time
+
+    from portwatch.core.model import Alert, AlertKind, Risk
+
+    worst = Alert(AlertKind.OPENED, (), Risk.HIGH, time.time(), "New listener: port 2375/tcp", "")
+    assert tooltip_text(23, 4, 3, False, worst).splitlines() == [
+        "portwatch — 23 listening, 4 reachable from the network, 3 new alerts",
+        "Worst: high risk: New listener: port 2375/tcp"]
+    assert tooltip_text(23, 4, 1, False, worst).endswith("\nhigh risk: New listener: port 2375/tcp")
+    assert "\n" not in tooltip_text(23, 4, 0, False, worst)  # dealt with: nothing to name
 
 
 def test_state_follows_alerts_and_pause(qapp):

@@ -1,5 +1,6 @@
 """Main window parts fed with scripted polls: status bar, select_listener and the extension
-points, menus, lookup and preferences dialogs, copy/open-folder actions, Qt log routing."""
+points, menus, lookup and preferences dialogs, copy/open-folder actions, Qt log routing, and
+what started a listener (the Started by column and details, the other-namespaces filter)."""
 
 from __future__ import annotations
 
@@ -15,17 +16,18 @@ from PySide6.QtCore import QObject, Qt, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QWidget
 
-from portwatch.core.model import CatalogEntry, KnownUse, Proto
+from portwatch.core.model import CatalogEntry, ContainerInfo, KnownUse, Proto
 from portwatch.core.monitor import Monitor
-from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES
-from portwatch.core.settings import Settings, load_settings
-from portwatch.gui import report
+from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui, qt_message_handler, window_icon
-from portwatch.gui.filter_proxy import ListenerFilter
-from portwatch.gui.lookup_dialog import LookupDialog
-from portwatch.gui.main_window import MainWindow
-from portwatch.gui.preferences import PreferencesDialog
-from portwatch.gui.status import hidden_summary
+from portwatch.gui.models.filter_proxy import ListenerFilter
+from portwatch.gui.models.listener_model import ROW_ROLE, Column
+from portwatch.gui.views import report
+from portwatch.gui.views.lookup_dialog import LookupDialog
+from portwatch.gui.views.main_window import MainWindow
+from portwatch.gui.views.preferences import PreferencesDialog
+from portwatch.gui.views.status import hidden_summary
 
 
 @pytest.fixture
@@ -70,8 +72,7 @@ def test_extension_points_for_tabs_and_banner(window):
     assert window.tabs.tabText(1) == "History"
     banner = QLabel("3 new listeners")
     window.add_banner(banner)
-    assert window.banner_area.indexOf(banner) == 0
-    assert banner.parent() is window.listeners_tab
+    assert window.alert_dock.isAncestorOf(banner)  # the alert list lives in its dock
 
 
 def test_status_bar_counts_hidden_owners_and_last_scan(window, scripted):
@@ -110,7 +111,7 @@ def test_events_the_history_cannot_take_are_counted_in_the_status_bar(window, sc
     not recorded, says once that recording stopped and once that it resumed."""
     import sqlite3
 
-    from portwatch.core.history import HistoryStore
+    from portwatch.core.store.history import HistoryStore
 
     path = tmp_path / "history.sqlite3"
     store = HistoryStore(path, busy_timeout=0.05)
@@ -200,7 +201,7 @@ def test_lookup_dialog_from_the_pane_and_the_menu(qtbot, window, scripted):
 
 
 def test_lookup_dialog_with_the_real_catalog(qtbot):
-    from portwatch.core.catalog import load_catalog
+    from portwatch.core.knowledge.catalog import load_catalog
 
     dialog = LookupDialog(load_catalog(None))
     qtbot.addWidget(dialog)
@@ -381,21 +382,90 @@ def test_details_mark_likely_uses_and_notes_about_other_software():
     cve_part = text[text.index("SurfinGate CVE"):text.index("MyDoom range")]
     assert report.CONTEXT_NOTE in cve_part
     assert report.CONTEXT_NOTE not in text[text.index("MyDoom range"):]
+    assert "Program" not in text and "Look twice" not in text  # nothing recognised, flagged
+    recognised = dataclasses.replace(item, recognised_by="executable",
+                                     flags=("name-mismatch",))
+    text = report.to_text(report.listener_report(recognised))
+    assert "devpi-server, recognised by its executable" in text
+    assert "its name is not its executable's" in text
 
 
 def test_the_shown_count_follows_highlight_removals(qtbot, scripted):
-    from portwatch.gui.listener_model import ListenerModel
+    from portwatch.gui.models.listener_model import ListenerModel
 
     win = MainWindow(Settings(), FixedCatalog(), model=ListenerModel(highlight_seconds=0.05))
     qtbot.addWidget(win)
     win.apply_poll(scripted.poll([listener(22), listener(80)]))
     win.apply_poll(scripted.poll([listener(22)]))
-    assert win.filter_bar.count.text() == "2 shown"  # 80 is closing (red), still listed
+    assert win.filter_bar.count.text() == "1 shown"  # 80 is closing (red), listed, not counted
     qtbot.waitUntil(lambda: win.model.rowCount() == 1, timeout=2000)
-    assert win.filter_bar.count.text() == "1 shown"
+    qtbot.waitUntil(lambda: win.filter_bar.count.text() == "1 shown", timeout=2000)
     win.filter_bar.set_filter(ListenerFilter(text="nothing"))
     assert win.filter_bar.count.text() == "0 of 1 shown"
     win.shutdown()
+
+
+# -- what started a listener: the Started by column, the details, other namespaces ----------
+
+
+def origin_rows():
+    service = dataclasses.replace(listener(22, address="0.0.0.0", name="sshd"),
+                                  unit="ssh.service")
+    inner = dataclasses.replace(listener(80, address="0.0.0.0", name="httpd", pid=300),
+                                netns="netns-abc",
+                                container=ContainerInfo("podman", "f" * 64, "web", None,
+                                                        "httpd"))
+    return [service, inner]
+
+
+def shown_ports(win) -> list[int]:
+    proxy = win.table.model()
+    return sorted(proxy.index(r, 0).data(ROW_ROLE).listener.port
+                  for r in range(proxy.rowCount()))
+
+
+def test_other_namespaces_are_shown_only_when_asked(window):
+    window.apply_poll(ScriptedMonitor().poll(origin_rows()))
+    assert shown_ports(window) == [22]  # the host's view by default
+    assert window.status.counts.text() == (
+        "1 listening · 1 reachable from the network · 1 in other network namespaces")
+    window.filter_bar.all_netns.setChecked(True)
+    assert shown_ports(window) == [22, 80]
+    window.filter_bar.set_filter(ListenerFilter(all_netns=True, text="web"))
+    assert shown_ports(window) == [80]  # the container's name is searchable
+
+
+def test_the_started_by_column_is_hidden_until_chosen(window):
+    window.apply_poll(ScriptedMonitor().poll(origin_rows()))
+    assert window.table.isColumnHidden(Column.ORIGIN)
+    menu = window.columns_menu()
+    action = next(a for a in menu.actions() if a.text() == "Started by")
+    assert not action.isChecked()
+    action.setChecked(True)
+    assert not window.table.isColumnHidden(Column.ORIGIN)
+    model = window.model
+    cells = {model.index(r, Column.PORT).data(): model.index(r, Column.ORIGIN).data()
+             for r in range(model.rowCount())}
+    assert cells == {"22": "ssh.service", "80": "podman web (httpd) · netns netns-abc"}
+    tip = model.index(0, Column.ORIGIN).data(Qt.ItemDataRole.ToolTipRole)
+    assert "systemctl" in tip
+    menu.deleteLater()
+
+
+def test_details_say_how_to_stop_the_unit_and_the_container():
+    catalog = FixedCatalog()
+    service, inner = (catalog.annotate(row) for row in origin_rows())
+    text = report.to_text(report.listener_report(service))
+    assert "Started by" in text
+    assert "systemctl stop ssh.service" in text and "systemctl disable ssh.service" in text
+    text = report.to_text(report.listener_report(inner))
+    assert "podman stop web" in text and "Answers inside" in text and "httpd" in text
+    assert "netns-abc" in text
+    activated = catalog.annotate(dataclasses.replace(listener(22, name="systemd", pid=1),
+                                                     unit="pwtest-none.socket"))
+    text = report.to_text(report.listener_report(activated))
+    assert "starts pwtest-none.service on the first connection" in text
+    assert "systemctl disable pwtest-none.socket" in text
 
 
 def test_details_reach_line_says_what_the_firewall_does():

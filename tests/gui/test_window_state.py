@@ -9,11 +9,11 @@ import pytest
 from gui_rows import catalog
 from PySide6.QtCore import Qt
 
-from portwatch.core import paths
-from portwatch.core.settings import Settings
-from portwatch.gui.listener_model import Column
-from portwatch.gui.main_window import MainWindow
-from portwatch.gui.window_state import load_window_state, save_window_state
+from portwatch.core.files import paths
+from portwatch.core.store.settings import Settings
+from portwatch.gui.models.listener_model import Column
+from portwatch.gui.views.main_window import MainWindow
+from portwatch.gui.views.window_state import load_window_state, save_window_state
 
 
 def window(qtbot) -> MainWindow:
@@ -53,7 +53,7 @@ def test_size_splitter_and_columns_come_back(qtbot, tmp_path):
 
 
 def test_the_history_table_keeps_its_columns_but_opens_unsorted(qtbot, tmp_path):
-    from portwatch.gui.history_view import HistoryView
+    from portwatch.gui.views.history_view import HistoryView
 
     def with_history() -> MainWindow:
         made = window(qtbot)

@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent("""
     import json, sys, time
     t0 = time.perf_counter()
-    from portwatch.core.catalog import load_catalog
+    from portwatch.core.knowledge.catalog import load_catalog
     t1 = time.perf_counter()
     import yaml  # settings.yaml needs it too; timed apart from the catalog's own work
     t2 = time.perf_counter()
@@ -68,7 +68,7 @@ def bench_load(runs: int, user_dir: str, label: str) -> None:
             times[key].append(value)
     print(f"load_catalog(), {label:24}: {spread(times['load'])}")
     if user_dir == "-":
-        print(f"import portwatch.core.catalog  {'':10}: {spread(times['import'])}"
+        print(f"import portwatch.core.knowledge.catalog  {'':10}: {spread(times['import'])}"
               "  (stdlib + model; shared with the rest of the program)")
         print(f"import yaml (only with user files){'':6}: {spread(times['yaml'])}"
               "  (settings.yaml needs it anyway)")
@@ -76,7 +76,7 @@ def bench_load(runs: int, user_dir: str, label: str) -> None:
 
 def bench_lookup() -> None:
     sys.path.insert(0, str(REPO))
-    from portwatch.core.catalog import load_catalog
+    from portwatch.core.knowledge.catalog import load_catalog
     from portwatch.core.model import Proto
 
     catalog = load_catalog(None)

@@ -66,7 +66,7 @@ import json, os, re, sys, time
 started = time.perf_counter()
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
-from portwatch.gui.history_view import HistoryView
+from portwatch.gui.views.history_view import HistoryView
 view = HistoryView(sys.argv[1])
 view.resize(1200, 800)
 view.show()

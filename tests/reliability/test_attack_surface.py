@@ -12,15 +12,17 @@ import socket
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
 import pytest
 from conftest import REPO, GuiProcess, tally
 
-from portwatch.core import procinfo
-from portwatch.core.procinfo import TerminateOutcome
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core import probe
+from portwatch.core.probe import procinfo
+from portwatch.core.probe.procinfo import TerminateOutcome
+from portwatch.core.probe.scanner import ListenerScanner
 
 SOURCE = REPO / "portwatch"
 
@@ -134,7 +136,7 @@ def test_the_windows_terminate_passes_the_start_time_it_displayed(qtbot):
     the *displayed* start time, so the core refuses and the live process survives."""
     from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, ProcessInfo
     from portwatch.core.model import Proto as P
-    from portwatch.gui.details_pane import DetailsPane
+    from portwatch.gui.views.details_pane import DetailsPane
 
     child = sleeper()
     try:
@@ -146,20 +148,20 @@ def test_the_windows_terminate_passes_the_start_time_it_displayed(qtbot):
         pane = DetailsPane()
         qtbot.addWidget(pane)
         calls: list[tuple] = []
-        real = procinfo.terminate
+        real = probe.terminate
 
         def recording(pid, create_time, *rest):
             calls.append((pid, create_time))
             return real(pid, create_time, *rest)
 
         pane.confirm = lambda *_args: True
-        original, procinfo.terminate = procinfo.terminate, recording
+        original, probe.terminate = probe.terminate, recording
         try:
             pane.show_listener(item)
             with qtbot.waitSignal(pane.terminate_finished, timeout=10000) as finished:
                 pane.request_terminate()
         finally:
-            procinfo.terminate = original
+            probe.terminate = original
         assert calls == [(child.pid, shown.create_time)]
         assert finished.args[0].outcome is TerminateOutcome.IDENTITY_CHANGED
         assert child.poll() is None
@@ -225,7 +227,7 @@ def test_the_only_url_opened_is_a_local_directory(qtbot):
 
     from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, ProcessInfo
     from portwatch.core.model import Proto as P
-    from portwatch.gui.details_pane import DetailsPane
+    from portwatch.gui.views.details_pane import DetailsPane
 
     for path in python_files():
         text = path.read_text()
@@ -263,7 +265,7 @@ def test_portwatch_itself_opens_no_listening_socket_in_the_core(monkeypatch):
         raise AssertionError("portwatch tried to listen")
 
     monkeypatch.setattr(socket.socket, "listen", refuse)
-    from portwatch.core.catalog import load_catalog
+    from portwatch.core.knowledge.catalog import load_catalog
     from portwatch.core.monitor import Monitor
 
     scanner = ListenerScanner()
@@ -272,3 +274,99 @@ def test_portwatch_itself_opens_no_listening_socket_in_the_core(monkeypatch):
     finally:
         scanner.close()
     tally("attack-surface checks")
+
+
+# -- the modes for many machines: metrics, textfile, journal, syslog, alert channels -------------
+
+FORBID_LISTENING = """
+import socket, sys
+def refuse(*args, **kwargs):
+    raise SystemExit("portwatch tried to listen")
+real_bind = socket.socket.bind
+def bind(self, address):
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        raise SystemExit("portwatch tried to bind an internet socket")
+    return real_bind(self, address)
+socket.socket.listen = refuse
+socket.socket.bind = bind
+from portwatch.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_metrics_binds_and_listens_on_nothing():
+    done = subprocess.run([sys.executable, "-c", FORBID_LISTENING, "metrics"],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "portwatch_listener_info" in done.stdout
+    tally("attack-surface checks")
+
+
+def test_watch_with_every_output_listens_on_nothing(tmp_path, listener_factory):
+    """`watch --textfile --journal --syslog` with a webhook and a command channel, run with
+    bind/listen on internet sockets forbidden, delivers an alert through both channels; while
+    it runs, the kernel lists no listening socket of its (inet or a bound Unix path)."""
+    import queue
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    import yaml
+
+    got: queue.Queue[bytes] = queue.Queue()
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            got.put(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    marker = tmp_path / "command-ran"
+    config = Path(os.environ["PORTWATCH_CONFIG_DIR"]) / "settings.yaml"
+    # alert_rate_limit 0: other python programs' listeners must not hold ours back
+    config.write_text(yaml.safe_dump({"alert_min_polls": 0, "alert_rate_limit": 0, "channels": [
+        {"type": "webhook", "url": f"http://127.0.0.1:{server.server_address[1]}/"},
+        {"type": "command", "command": ["sh", "-c", f"cat > {marker}"]}]}))
+    config.chmod(0o600)
+    textfile = tmp_path / "textfile"
+    textfile.mkdir()
+    env = {**os.environ, "PORTWATCH_JOURNAL_SOCKET": str(tmp_path / "no-journal"),
+           "PORTWATCH_SYSLOG_SOCKET": str(tmp_path / "no-syslog")}
+    log = (tmp_path / "watch.log").open("wb")
+    watch = subprocess.Popen([sys.executable, "-c", FORBID_LISTENING, "watch", "--interval",
+                              "0.3", "--no-history", "--textfile", str(textfile), "--journal",
+                              "--syslog"], stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.monotonic() + 30
+        while b"watching" not in (tmp_path / "watch.log").read_bytes():
+            assert watch.poll() is None and time.monotonic() < deadline, \
+                (tmp_path / "watch.log").read_text()
+            time.sleep(0.1)
+        child = listener_factory()
+        while str(child.port).encode() not in got.get(timeout=30):
+            pass  # other programs' listeners alert too
+        while not marker.exists():
+            assert time.monotonic() < deadline + 30
+            time.sleep(0.1)
+        assert (textfile / "portwatch.prom").exists()
+        process = psutil.Process(watch.pid)
+        listening = [c for c in process.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN or (c.type == socket.SOCK_DGRAM
+                                                          and not c.raddr)]
+        assert listening == []
+        bound = [c.laddr for c in process.net_connections(kind="unix") if c.laddr]
+        assert bound == []
+        assert watch.poll() is None
+    finally:
+        watch.terminate()
+        watch.wait(30)
+        log.close()
+        server.shutdown()
+        server.server_close()
+    assert watch.returncode == 0, (tmp_path / "watch.log").read_text()
+    tally("attack-surface checks", 2)

@@ -26,11 +26,13 @@ from pathlib import Path
 import pytest
 from conftest import REPO, nobody_skip_reason, run_as_nobody, tally
 
-from portwatch.core import autostart, export, owners
-from portwatch.core.catalog import load_catalog
-from portwatch.core.history import HistoryStore, MemoryHistory, open_history
+from portwatch.core.desktop import autostart
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Proto
-from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
+from portwatch.core.output import export
+from portwatch.core.probe import owners
+from portwatch.core.store.history import HistoryStore, MemoryHistory, open_history
+from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 
 TEN_MB = 10 * 1024 * 1024
 
@@ -127,7 +129,7 @@ def test_broken_settings_load_as_defaults_with_a_clear_message_and_stay_untouche
     result = run_isolated(f"""
         import json, dataclasses
         from pathlib import Path
-        from portwatch.core.settings import load_settings
+        from portwatch.core.store.settings import load_settings
         settings, messages = load_settings(Path({str(path)!r}))
         print(json.dumps([dataclasses.asdict(settings), messages]))
         """, timeout=30)
@@ -327,7 +329,7 @@ def test_broken_catalog_files_are_skipped_with_a_message_each(work):
     result = run_isolated(f"""
         import json
         from pathlib import Path
-        from portwatch.core.catalog import load_catalog
+        from portwatch.core.knowledge.catalog import load_catalog
         catalog = load_catalog(Path({str(directory)!r}))
         print(json.dumps({{"problems": list(catalog.problems),
                            "ssh": catalog.lookup(22, "tcp").service,
@@ -425,8 +427,8 @@ READ_ONLY_SCRIPT = textwrap.dedent(
     """
     import json, os, sys
     from pathlib import Path
-    from portwatch.core.settings import Settings, SettingsError, load_settings, save_settings
-    from portwatch.core.history import open_history
+    from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
+    from portwatch.core.store.history import open_history
     config, data = Path(sys.argv[1]), Path(sys.argv[2])
     out = {}
     settings, out["load_messages"] = load_settings(config / "settings.yaml")

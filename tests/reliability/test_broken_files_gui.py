@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QMessageBox
 from test_broken_files import alias_bomb, tree
 
 from portwatch.core.monitor import Monitor
-from portwatch.core.settings import Settings, load_settings
+from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui
 
 

@@ -35,12 +35,12 @@ import psutil
 import pytest
 from conftest import record
 
-from portwatch.core import paths
-from portwatch.core.catalog import load_catalog
-from portwatch.core.history import CLOSED, OPENED, PRESENT, HistoryReader
+from portwatch.core.files import paths
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.monitor import Monitor
-from portwatch.core.scanner import ListenerScanner
-from portwatch.core.settings import Settings
+from portwatch.core.probe.scanner import ListenerScanner
+from portwatch.core.store.history import CLOSED, OPENED, PRESENT, HistoryReader, HistoryStore
+from portwatch.core.store.settings import Settings
 from portwatch.gui.app import PortwatchGui, history_hooks
 
 SOAK_SECONDS = float(os.environ.get("PORTWATCH_SOAK_SECONDS", "120"))
@@ -201,7 +201,7 @@ def test_the_judge_counts_what_is_missing_and_what_was_invented():
 def test_churn_soak(qtbot, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QApplication
 
-    from portwatch.gui.alerting import install_alerting
+    from portwatch.gui.alerts.alerting import install_alerting
 
     monkeypatch.delenv("DBUS_SESSION_BUS_ADDRESS", raising=False)  # no real desktop bus
     settings = Settings(poll_interval=0.5)
@@ -258,7 +258,7 @@ def test_churn_soak(qtbot, tmp_path, monkeypatch):
         scanner.close()
     assert failures == [] and scan.failures == 0
     history = monitor.history
-    assert getattr(history, "persistent", False), "the history fell back to memory"
+    assert isinstance(history, HistoryStore), "the history fell back to memory"
 
     lives, summary = lifetimes(log_path)
     assert summary.get("done") and summary["generated"] == len(lives)

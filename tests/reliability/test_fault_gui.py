@@ -11,12 +11,13 @@ from conftest import tally
 from PySide6.QtCore import QObject, Signal, Slot
 from rel_faults import FakeProc, FakePsutil, tcp_listen, udp_bound
 
+from portwatch.core.fields import FLAG_MARKER
 from portwatch.core.model import Snapshot
 from portwatch.core.monitor import Monitor
-from portwatch.core.scanner import ListenerScanner
-from portwatch.core.settings import Settings
+from portwatch.core.probe.scanner import ListenerScanner
+from portwatch.core.store.settings import Settings
 from portwatch.gui.app import PortwatchGui
-from portwatch.gui.listener_model import FLAG_MARKER, Column, ListenerModel
+from portwatch.gui.models.listener_model import Column, ListenerModel
 
 KINDS = ["gone", "denied", "zombie", "oserror", "psutil-error"]
 ATTRS = ["process", "create_time", "name", "username", "exe", "cmdline", "ppid"]

@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
 
 from desktop import DesktopSession, PortwatchProcess, missing_programs, wait_until
 
-from portwatch.core import paths
-from portwatch.core.history import HistoryStore
+from portwatch.core.files import paths
 from portwatch.core.model import IgnoreRule
+from portwatch.core.store.history import HistoryStore
 from portwatch.core.text import visible
 
 pytestmark = pytest.mark.e2e

@@ -14,16 +14,17 @@ from conftest import tally
 from PySide6.QtGui import QGuiApplication, QTextDocument
 from rel_hostile import HOSTILE_NAMES, raw_dangers, start_named
 
-from portwatch.core.alerts import AlertRules
-from portwatch.core.catalog import load_catalog
-from portwatch.core.memory import InMemoryAlertMemory
+from portwatch.core.alerts.memory import InMemoryAlertMemory
+from portwatch.core.alerts.rules import AlertRules
+from portwatch.core.fields import FLAG_MARKER
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Snapshot
 from portwatch.core.monitor import Monitor
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core.probe.scanner import ListenerScanner
 from portwatch.core.text import visible
-from portwatch.gui import notify
-from portwatch.gui.details_pane import DetailsPane
-from portwatch.gui.listener_model import FLAG_MARKER, Column, ListenerModel
+from portwatch.gui.models.listener_model import Column, ListenerModel
+from portwatch.gui.notify import desktop as notify
+from portwatch.gui.views.details_pane import DetailsPane
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="hostile names are made with Linux symlinks and /proc")

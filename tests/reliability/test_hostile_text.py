@@ -23,12 +23,12 @@ import pytest
 from conftest import REPO, record, tally
 from rel_hostile import HOSTILE_ARGS, HOSTILE_NAMES, raw_dangers
 
-from portwatch.core import export, records
-from portwatch.core.catalog import load_catalog
-from portwatch.core.history import HistoryReader, HistoryStore
+from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Proto
 from portwatch.core.monitor import Monitor
-from portwatch.core.scanner import ListenerScanner
+from portwatch.core.output import export, records
+from portwatch.core.probe.scanner import ListenerScanner
+from portwatch.core.store.history import HistoryReader, HistoryStore
 from portwatch.core.text import encodable, visible
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -232,7 +232,7 @@ def truth_name(proc, result) -> str:
 def test_history_survives_a_hostile_identity_in_the_alert_memory(tmp_path):
     """The alert memory (known listeners) stores the program: an undecodable executable path
     must neither fail the rules nor come back as a different identity after a restart."""
-    from portwatch.core.alerts import AlertRules
+    from portwatch.core.alerts.rules import AlertRules
     from portwatch.core.model import (
         AnnotatedListener,
         Exposure,

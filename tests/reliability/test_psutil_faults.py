@@ -24,7 +24,7 @@ from rel_faults import FakeProc, FakePsutil, FaultyOwners, FaultyPsutil, tcp_lis
 
 from portwatch.core.model import Proto
 from portwatch.core.monitor import Monitor
-from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS, ListenerScanner
+from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS, ListenerScanner
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="netlink is Linux's")
 
@@ -302,7 +302,7 @@ def test_fast_path_owner_map_failure_costs_one_portable_scan(fast_scanner, liste
 @linux_only
 def test_fast_path_that_fails_at_its_first_scan_falls_back_for_good_with_a_reason(
         listener_factory, monkeypatch):
-    from portwatch.core import sockdiag
+    from portwatch.core.probe import sockdiag
 
     def refuse(self):
         raise sockdiag.SockDiagError(13, "cannot open a sock_diag socket: Permission denied")

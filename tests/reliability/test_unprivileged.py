@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import nobody_skip_reason, run_as_nobody, tally
 
-from portwatch.core.scanner import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES
 
 pytestmark = pytest.mark.skipif(nobody_skip_reason() is not None,
                                 reason=str(nobody_skip_reason()))
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(nobody_skip_reason() is not None,
 BOTH_PATHS = textwrap.dedent(
     """
     import json, socket, sys
-    from portwatch.core.scanner import ListenerScanner
+    from portwatch.core.probe.scanner import ListenerScanner
     own = socket.socket()
     own.bind(("127.0.0.1", 0))
     own.listen()

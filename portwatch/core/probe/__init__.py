@@ -1,0 +1,49 @@
+"""What is listening on this machine and who owns it: the only package that reads the OS.
+
+The public face of the probe (the psutil way: this module, private backends beside it):
+
+- `ListenerScanner` / `scan_listeners()`: the listening sockets with their owners, as an
+  immutable `Snapshot`. On Linux from netlink sock_diag (`sockdiag`) and an inode → process map
+  kept between scans (`owners`), else from psutil (`scanner`); `classify()` (`exposure`) says
+  who can reach an address.
+- `process_details()`, `sha256_running()`, `sha256_file()`, `terminate()` (`procinfo`): the
+  details pane's facts about one process, the hash of its running image, stopping it safely.
+- `ephemeral_port_range()` (`kernel`), `age_text()` (`process_age`): small kernel facts.
+
+Beside them: `provenance` and `packages` (where an executable comes from), `connections`
+(who is connected), `netns` and `nsenter` (other network namespaces), `units` (systemd),
+`containers` and `origins` (container engines), read by the scanner and the commands.
+
+psutil is imported and /proc is read only inside this package. Every psutil and OS fault passes
+one boundary (`errors.boundary`) and comes out as data — a row whose owner is unknown and why,
+a snapshot marked partial, a problem sentence — never as an exception to the caller.
+
+The names below load their module when first used (PEP 562), so `portwatch lookup`, which
+reads only `kernel`, does not import psutil.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    **dict.fromkeys(("address_key", "classify"), "exposure"),
+    "ephemeral_port_range": "kernel",
+    "age_text": "process_age",
+    **dict.fromkeys(("FileDigest", "ProcessDetails", "ProcessSummary", "SocketSummary",
+                     "TerminateOutcome", "TerminateResult", "process_details", "sha256_file",
+                     "sha256_running", "terminate"), "procinfo"),
+    **dict.fromkeys(("HIDDEN_NEEDS_PRIVILEGES", "HIDDEN_NO_PROCESS", "ListenerScanner",
+                     "default_owner_cache", "scan_listeners"), "scanner"),
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value  # the next use is a plain lookup
+    return value

@@ -1,0 +1,1 @@
+"""Deciding what deserves a notification: alert rules, ignore rules, baseline, acknowledgements."""

@@ -1,0 +1,1 @@
+"""Where portwatch keeps its files, writing them whole (atomically), reading YAML safely."""

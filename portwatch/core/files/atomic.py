@@ -1,0 +1,69 @@
+"""Replace a file in one step: readers see the old file or the complete new one, never a part.
+
+Every file portwatch writes whole (settings, exports, the autostart entry, the saved owner map,
+the window's state) goes through `write_atomic()`: a temporary file in the same directory,
+written, flushed and fsync'd, given its mode, then os.replace()d over the target, and the
+directory fsync'd so the rename survives a power cut. On any failure, an interrupt included,
+the temporary file is removed and the old file is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def umask_mode() -> int:
+    """The mode a plain open() would give a new file: 0o666 less the umask."""
+    # os.umask can only be read by setting it; the moment in between uses 0o077, which can
+    # only make files more private.
+    mask = os.umask(0o077)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, mode: int | None = None,
+                 new_mode: int | None = None, bom: bool = False, durable: bool = True) -> None:
+    """Replace `path` with `data` (str is written as UTF-8, newlines as given).
+
+    The file gets `mode` when given; otherwise an existing file keeps its mode and a new one
+    gets `new_mode` (default: what open() would give under the umask). `bom` starts a text
+    file with a UTF-8 byte order mark (spreadsheets need it to read CSV as UTF-8). `durable`
+    fsyncs the file and its directory; a cache that can be rebuilt may skip that.
+    Raises OSError; the old file is then left as it was."""
+    target = Path(path)
+    if mode is None:
+        try:
+            mode = target.stat().st_mode & 0o7777
+        except FileNotFoundError:
+            mode = umask_mode() if new_mode is None else new_mode
+    if isinstance(data, str):
+        data = data.encode("utf-8-sig" if bom else "utf-8")
+    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
+                                         suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            if durable:
+                os.fsync(out.fileno())
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        raise
+    if durable:
+        fsync_directory(target.parent)
+
+
+def fsync_directory(directory: str | os.PathLike[str]) -> None:
+    """Make a rename in `directory` durable where the system allows it (silently not, else)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

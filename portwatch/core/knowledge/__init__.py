@@ -1,0 +1,1 @@
+"""What a port means: the catalog (IANA registry + curated notes + your own files) and risk."""

@@ -1,0 +1,50 @@
+"""Plain dict records of listeners and catalog entries: the JSON contract the README describes.
+
+`list --json`, `watch --json`, `lookup --json`, history and the exports all build their output
+here. A listener's keys, and their order, come from the field declarations
+(`portwatch.core.fields`), so they are defined once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from portwatch.core import fields
+from portwatch.core.fields import package_record
+from portwatch.core.fields.catalog_facts import note_record
+from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener
+
+__all__ = ["entry_record", "listener_record", "note_record", "owner_record", "package_record"]
+
+# Who owned a listener: the keys of `previous` in a `changed` event of `watch --json`.
+OWNER_KEYS = ("pid", "process", "user", "exe", "cmdline")
+
+
+def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
+    """One listener as the JSON contract's object (catalog keys null when unknown)."""
+    return fields.record(item if isinstance(item, AnnotatedListener) else AnnotatedListener(item))
+
+
+def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
+    """Who owned a listener: `previous` of a `changed` event in `watch --json`."""
+    annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
+    return {key: fields.BY_KEY[key].read(annotated) for key in OWNER_KEYS}
+
+
+def entry_record(entry: CatalogEntry) -> dict[str, Any]:
+    """One catalog entry as `lookup --json` prints it."""
+    return {
+        "port": entry.port,
+        "proto": entry.proto.value,
+        "registered": entry.registered,
+        "service": entry.service,
+        "description": entry.description,
+        "uses": [use.text for use in entry.uses],
+        "uses_detail": [
+            {"software": u.software, "note": u.note, "refs": list(u.refs), "origin": u.origin,
+             "match": list(u.match)}
+            for u in entry.uses
+        ],
+        "security": [note_record(n) for n in entry.security],
+        "refs": list(entry.refs),
+    }

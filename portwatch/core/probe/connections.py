@@ -1,0 +1,143 @@
+"""Who is connected to each listener: established TCP connections from one sock_diag dump.
+
+`established()` lists every ESTABLISHED TCP socket (IPv4 and IPv6) as local and remote
+endpoints with its inode. `ConnectionIndex` groups them by local port once, so each listener's
+summary (`for_listener`) is a dictionary lookup: how many connections, from how many distinct
+addresses, how many from other machines and how many from this one, and for local peers the
+process on the other end (the socket whose local end is this connection's remote end).
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, NamedTuple
+
+from portwatch.core.model import Exposure, Listener
+from portwatch.core.probe.exposure import classify
+from portwatch.core.probe.sockdiag import (
+    _ADDR_LEN,
+    _NLMSGHDR,
+    _OFF_ID,
+    _OFF_SRC,
+    _OFF_UID,
+    _PORTS,
+    _REQUEST,
+    _UID_INODE,
+    NETLINK_SOCK_DIAG,
+    NLM_F_DUMP,
+    NLM_F_REQUEST,
+    NLMSG_DONE,
+    NLMSG_ERROR,
+    SOCK_DIAG_BY_FAMILY,
+    SockDiagError,
+)
+
+TCP_ESTABLISHED = 1
+MAX_PEERS = 50  # peers listed per listener (the counts cover all)
+
+
+class Connection(NamedTuple):
+    local: str
+    local_port: int
+    remote: str
+    remote_port: int
+    inode: int
+
+
+def _dump(sock: socket.socket, af: int, seq: int) -> list[Connection]:
+    sock.send(_REQUEST.pack(_REQUEST.size, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq,
+                            0, af, socket.IPPROTO_TCP, 0, 1 << TCP_ESTABLISHED))
+    found: list[Connection] = []
+    size = _ADDR_LEN[af]
+    while True:
+        data = sock.recv(1 << 16)
+        if not data:
+            raise SockDiagError(errno.EPROTO, "sock_diag closed the dump early")
+        offset = 0
+        while offset + 16 <= len(data):
+            length, kind, _flags, msg_seq, _pid = _NLMSGHDR.unpack_from(data, offset)
+            if length < 16:
+                raise SockDiagError(errno.EPROTO, "malformed sock_diag message")
+            if msg_seq == seq and kind == NLMSG_DONE:
+                return found
+            if msg_seq == seq and kind == NLMSG_ERROR:
+                raise SockDiagError(errno.EPROTO, "sock_diag refused the dump")
+            if msg_seq == seq and kind == SOCK_DIAG_BY_FAMILY:
+                sport, dport = _PORTS.unpack_from(data, offset + _OFF_ID)
+                src = socket.inet_ntop(af, data[offset + _OFF_SRC:offset + _OFF_SRC + size])
+                dst_at = offset + _OFF_SRC + 16
+                dst = socket.inet_ntop(af, data[dst_at:dst_at + size])
+                _uid, inode = _UID_INODE.unpack_from(data, offset + _OFF_UID)
+                found.append(Connection(src, sport, dst, dport, inode))
+            offset += (length + 3) & ~3
+
+
+def established() -> tuple[Connection, ...]:
+    """Every established TCP connection of this network namespace (raises SockDiagError)."""
+    netlink = getattr(socket, "AF_NETLINK", None)
+    if netlink is None:
+        raise SockDiagError(errno.EAFNOSUPPORT, "this system has no netlink sockets")
+    try:
+        with socket.socket(netlink, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                           NETLINK_SOCK_DIAG) as sock:
+            sock.bind((0, 0))
+            return tuple(_dump(sock, socket.AF_INET, 1) + _dump(sock, socket.AF_INET6, 2))
+    except SockDiagError:
+        raise
+    except OSError as exc:
+        raise SockDiagError(exc.errno, f"sock_diag dump failed: {exc}") from exc
+
+
+def _plain(address: str) -> str:
+    """An IPv4-mapped IPv6 address (::ffff:10.0.0.1) as the IPv4 address it is."""
+    if address.startswith("::ffff:") and "." in address:
+        return address[7:]
+    return address
+
+
+class ConnectionIndex:
+    """Established connections grouped by local port, with this machine's addresses."""
+
+    def __init__(self, connections: Collection[Connection], local_addresses: Collection[str],
+                 owner_of: Callable[[Collection[int]], Mapping[int, int]] | None = None) -> None:
+        self._by_port: dict[int, list[Connection]] = {}
+        self._by_local: dict[tuple[str, int], int] = {}
+        for conn in connections:
+            self._by_port.setdefault(conn.local_port, []).append(conn)
+            self._by_local[(_plain(conn.local), conn.local_port)] = conn.inode
+        self._local = {_plain(a) for a in local_addresses}
+        self._owner_of = owner_of
+
+    def _is_local(self, address: str) -> bool:
+        plain = _plain(address)
+        if plain in self._local:
+            return True
+        try:
+            return ipaddress.ip_address(plain).is_loopback
+        except ValueError:
+            return False
+
+    def for_listener(self, listener: Listener) -> dict[str, Any]:
+        """The `connections` object of the JSON contract for one TCP listener."""
+        bound = _plain(listener.address)
+        unspecified = classify(bound) is Exposure.ALL_INTERFACES
+        conns = [c for c in self._by_port.get(listener.port, ())
+                 if (unspecified and (bound == "::" or ":" not in c.local))
+                 or _plain(c.local) == bound]
+        local = [c for c in conns if self._is_local(c.remote)]
+        peer_inodes = {self._by_local.get((_plain(c.remote), c.remote_port)) for c in local}
+        peer_inodes.discard(None)
+        owners = self._owner_of(peer_inodes) if (self._owner_of and peer_inodes) else {}
+        peers = []
+        for conn in conns[:MAX_PEERS]:
+            inode = self._by_local.get((_plain(conn.remote), conn.remote_port))
+            pid = owners.get(inode) if inode is not None and self._is_local(conn.remote) \
+                else None
+            peers.append({"address": _plain(conn.remote), "port": conn.remote_port, "pid": pid})
+        return {"established": len(conns),
+                "distinct_addresses": len({_plain(c.remote) for c in conns}),
+                "remote_peers": len(conns) - len(local), "local_peers": len(local),
+                "peers": peers}

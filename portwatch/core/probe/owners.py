@@ -1,0 +1,504 @@
+"""Which process owns each socket inode: a map kept between scans, reading /proc only for news.
+
+Finding a socket's owner means reading the links in /proc/<pid>/fd, and doing that for every
+process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a busy machine.
+`OwnerMap` remembers inode -> holders between scans and per scan only:
+
+* lists /proc (new pids) and checks that each remembered owner is still the same process (the
+  identity of its /proc directory; its start time, field 22 of /proc/<pid>/stat, when that
+  changed);
+* walks every *new* process's fds (a forked child may inherit a listener, and then it is the
+  owner psutil reports);
+* walks more processes only while some listener inode is still unknown (and, asked again,
+  still open): new processes, then those whose number of open fds changed since we last read
+  them (the size of /proc/<pid>/fd), then those that ran since (/proc/<pid>/schedstat: a
+  process that did not run created nothing), processes that owned listeners before ahead of
+  the others, each group from the highest pid down; it stops as soon as every unknown inode is
+  found;
+* re-reads a few remembered fd links per scan (all of them for sockets known to be shared), so
+  an owner that closed its copy of a shared socket is noticed;
+* remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
+  may not read) and looks for them again only every `orphan_recheck` seconds.
+
+A map saved by one process (`saved()`, `write_saved`) lets the next start warm (`restore`):
+`portwatch list` then re-checks what it remembers instead of reading every process's fds.
+
+A socket held by several processes (a server and the workers it forked, a listening fd leaked
+into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
+owner is the one a person means: the holder whose parent is not itself a holder (the nginx
+master, the server that leaked the fd to `sleep`), the oldest of them when there are several.
+psutil names only one holder (the highest pid): the portable path knows no more than that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+
+from portwatch.core.files.atomic import write_atomic
+
+SOCKET_PREFIX = "socket:["
+_SAVED_MAX_BYTES = 16 << 20
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+
+
+@dataclass
+class WalkStats:
+    """What the last `resolve()` read, for benchmarks and tests."""
+
+    processes: int = 0  # fd directories listed
+    new: int = 0  # ...of them because the process is new since the last scan
+    searched: int = 0  # ...of them looking for the owner of an unknown inode
+    links: int = 0  # fd links read (walks and verification)
+    unreadable: int = 0  # fd directories we were not allowed to list
+    verified: int = 0  # remembered fd links re-read
+    vanished: int = 0  # unknown sockets gone by the time we looked for their owner
+
+
+_SAVED_FORMAT = 2
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
+
+
+def _ticks_since_boot() -> int:
+    """Now, in the unit of /proc/<pid>/stat's start time (clock ticks after boot)."""
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def read_saved(path: str | os.PathLike) -> object | None:
+    """A saved map written by this user (never one others could have written), or None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or st.st_size > _SAVED_MAX_BYTES:
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as handle:
+            return json.loads(handle.read())
+    except (OSError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def write_saved(path: str | os.PathLike, saved: dict) -> None:
+    """Write atomically, readable by this user only, into a directory that exists already
+    (this never creates one). Raises OSError."""
+    # A cache rebuilt by the next walk if lost: not worth an fsync at every `list`.
+    write_atomic(path, json.dumps(saved, separators=(",", ":")), mode=0o600, durable=False)
+
+
+class OwnerMap:
+    """inode -> owning pid (and every holder) for listening sockets, kept up to date cheaply
+    between scans."""
+
+    def __init__(self, proc: str = "/proc", orphan_recheck: float = 120.0,
+                 verify_per_scan: int = 64, clock: Callable[[], float] = time.monotonic) -> None:
+        self._proc = proc
+        self._orphan_recheck = orphan_recheck
+        self._verify_per_scan = verify_per_scan
+        self._clock = clock
+        self._holders: dict[int, dict[int, int]] = {}  # inode -> {pid: fd}
+        self._owner: dict[int, int] = {}  # inode -> the holder a person means (see _choose)
+        self._held: dict[int, tuple[int, ...]] = {}  # inode -> holders, the owner first
+        self._identity: dict[int, tuple[int, int]] = {}  # pid -> (st_ino, st_ctime_ns) of /proc/pid
+        self._start: dict[int, int] = {}  # pid -> start time in clock ticks since boot
+        self._ppid: dict[int, int] = {}  # pid -> its parent's pid, read with the start time
+        self._former: set[int] = set()  # pids that held listeners (walked early)
+        self._fd_count: dict[int, int] = {}  # pid -> open fds when we last read its fd dir
+        self._runtime: dict[int, int] = {}  # pid -> its schedstat run time (ns) then
+        self._shared: set[int] = set()  # inodes with more than one known holder
+        self._orphans: set[int] = set()  # inodes no readable process held when we looked
+        self._orphans_checked = -float("inf")  # when we last read every process for them
+        self._live: set[int] | None = None  # the pids of the previous scan
+        self._rotation = 0
+        self.stats = WalkStats()
+        self.version = 0  # changes whenever some inode's owner changes
+        self.vanished: set[int] = set()
+        self._new_since: int | None = None  # restored: processes started after this are new
+        self._verify_all = False  # restored: re-read every remembered link once
+
+    # -- public -------------------------------------------------------------------------
+
+    def resolve(self, inodes: Collection[int],
+                still_open: Callable[[], Collection[int]] | None = None) -> Mapping[int, int]:
+        """Owner pid of each inode that a visible process holds (others are absent).
+
+        `still_open()`, when given, lists the socket inodes open now: before searching old
+        processes for an unknown socket, it tells whether that socket still exists (a listener
+        that lived a few milliseconds would otherwise cost a walk of every process). Inodes
+        found closed are in `vanished` afterwards, and so are those that closed while their
+        owner was searched for (asked again when some remain unknown after the search). The
+        returned mapping is owned by this object and valid until the next call."""
+        self.stats = WalkStats()
+        self.vanished: set[int] = set()
+        wanted = inodes if type(inodes) is set else set(inodes)
+        live = self._list_pids()
+        previous, self._live = self._live, live
+        self._forget(wanted, live)
+        self._check_identities()
+        self._verify_links()
+        walked: set[int] = set()
+        if previous is not None:
+            new = live - previous
+        elif self._new_since is not None:  # restored from a saved map: new = started since
+            new = {pid for pid in live if (self._read_start(pid) or 0) >= self._new_since}
+            previous, self._new_since = new, None
+        else:
+            new = set()  # the first scan searches everything anyway
+        for pid in sorted(new, reverse=True):  # a new process may hold a known listener
+            self._walk(pid, wanted)
+            walked.add(pid)
+            self.stats.new += 1
+        now = self._clock()
+        unknown = wanted - self._owner.keys()
+        if now - self._orphans_checked < self._orphan_recheck:
+            unknown -= self._orphans
+        if unknown and still_open is not None and previous is not None:
+            now_open = still_open()
+            self.vanished = {inode for inode in unknown if inode not in now_open}
+            unknown -= self.vanished
+            self.stats.vanished = len(self.vanished)
+        if unknown:
+            if self._find(unknown, wanted, live, walked):
+                self._orphans_checked = now  # every process was read: orphans re-checked
+            if unknown and still_open is not None:
+                # A socket closed while we searched had an owner a moment ago: it is gone,
+                # not ownerless (reporting it as a hidden owner would be a small lie).
+                now_open = still_open()
+                closed = {inode for inode in unknown if inode not in now_open}
+                if closed:
+                    self.vanished = self.vanished | closed
+                    self.stats.vanished += len(closed)
+                    unknown -= closed
+            self._orphans |= unknown
+        return self._owner
+
+    def saved(self) -> dict:
+        """What a later process may start from (see `restore`): plain JSON values."""
+        return {
+            "format": _SAVED_FORMAT,
+            "boot": _boot_id(),
+            "taken": _ticks_since_boot(),
+            "holders": [[inode, pid, fd] for inode, holders in self._holders.items()
+                        for pid, fd in holders.items()],
+            "starts": {str(pid): start for pid, start in self._start.items()},
+            "orphans": sorted(self._orphans),
+            "orphans_checked": self._orphans_checked if self._orphans else None,
+        }
+
+    def restore(self, saved: object) -> bool:
+        """Start from a map saved by an earlier process (before the first `resolve`).
+
+        Nothing in it is believed unchecked: a holder whose process has another start time now
+        is dropped, and every remembered link is re-read at the first scan; processes started
+        since it was saved are walked as new ones. False (and nothing restored) when it does
+        not fit this boot or is malformed."""
+        if self._live is not None or not isinstance(saved, dict):
+            return False
+        try:
+            if saved.get("format") != _SAVED_FORMAT or saved.get("boot") != _boot_id():
+                return False
+            taken = int(saved["taken"])
+            starts = {int(pid): int(start) for pid, start in saved["starts"].items()}
+            holders: dict[int, dict[int, int]] = {}
+            for inode, pid, fd in saved["holders"]:
+                holders.setdefault(int(inode), {})[int(pid)] = int(fd)
+            orphans = {int(inode) for inode in saved["orphans"]}
+            checked = saved.get("orphans_checked")
+            checked = float(checked) if checked is not None else -float("inf")
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return False
+        alive = {pid for pid, start in starts.items() if self._read_start(pid) == start}
+        for inode, pairs in holders.items():
+            kept = {pid: fd for pid, fd in pairs.items() if pid in alive}
+            if kept:
+                self._holders[inode] = kept
+        self.version += 1
+        for pid in alive:
+            identity = self._proc_identity(pid)
+            stat = self._read_stat(pid)
+            if identity is not None and stat is not None:
+                self._identity[pid] = identity
+                self._start[pid], self._ppid[pid] = starts[pid], stat[1]
+                self._former.add(pid)
+        for inode in list(self._holders):
+            self._set_owner(inode)
+        self._orphans = orphans
+        self._orphans_checked = min(checked, self._clock())
+        self._new_since = taken
+        self._verify_all = True
+        return True
+
+    @property
+    def live(self) -> set[int] | None:
+        """The pids the last `resolve()` listed in /proc (None before the first)."""
+        return self._live
+
+    def holder_pids(self) -> set[int]:
+        """Every pid that holds some known socket."""
+        return {pid for held in self._held.values() for pid in held}
+
+    def holders(self, inode: int) -> tuple[int, ...]:
+        """Every pid known to hold the socket, the owner first, then by pid; () if none."""
+        return self._held.get(inode, ())
+
+    def start_time(self, pid: int) -> int | None:
+        """Start time (clock ticks after boot) of an owner pid as last checked."""
+        return self._start.get(pid)
+
+    # -- one scan's steps -----------------------------------------------------------------
+
+    def _list_pids(self) -> set[int]:
+        return {int(name) for name in os.listdir(self._proc) if name.isdigit()}
+
+    def _forget(self, wanted: Collection[int], live: set[int]) -> None:
+        """Drop sockets that are gone and holders that exited."""
+        for inode in self._holders.keys() - wanted:
+            self._drop_inode(inode)
+        self._orphans &= wanted
+        for pid in self._identity.keys() - live:
+            self._drop_pid(pid)
+        self._former &= live
+        for pid in self._fd_count.keys() - live:
+            del self._fd_count[pid]
+        for pid in self._runtime.keys() - live:
+            del self._runtime[pid]
+
+    def _check_identities(self) -> None:
+        """An owner pid whose /proc entry changed may be a new process with a reused pid."""
+        for pid, identity in list(self._identity.items()):
+            now = self._proc_identity(pid)
+            if now == identity:
+                continue
+            start = self._read_start(pid) if now is not None else None
+            if start is not None and start == self._start.get(pid):
+                self._identity[pid] = now  # same process, its /proc inode was just recycled
+            else:
+                self._drop_pid(pid)
+
+    def _verify_links(self) -> None:
+        """Re-read the links of shared sockets and of a rotating slice of the others."""
+        inodes = list(self._holders)
+        checks = set(self._shared)
+        if self._verify_all:
+            checks.update(inodes)
+            self._verify_all = False
+        elif inodes and self._verify_per_scan:
+            start = self._rotation % len(inodes)
+            checks.update(inodes[start:start + self._verify_per_scan])
+            self._rotation = start + self._verify_per_scan
+        readlink = os.readlink
+        proc = self._proc
+        verified = 0
+        for inode in checks:
+            holders = self._holders.get(inode)
+            if not holders:
+                continue
+            expected = f"{SOCKET_PREFIX}{inode}]"
+            gone = False
+            for pid, fd in list(holders.items()):
+                verified += 1
+                try:
+                    ok = readlink(f"{proc}/{pid}/fd/{fd}") == expected
+                except OSError:
+                    ok = False
+                if not ok:
+                    del holders[pid]
+                    gone = True
+            if gone:
+                self._set_owner(inode)
+        self.stats.verified += verified
+
+    def _find(self, unknown: set[int], wanted: Collection[int], live: set[int],
+              walked: set[int]) -> bool:
+        """Walk processes until every unknown inode has an owner; found ones leave `unknown`.
+
+        True when every process was read (nothing stopped the walk early)."""
+        candidates = live - walked
+        changed = self._fd_count_changed(candidates) if self._fd_count else set()
+        others = candidates - changed
+        ran = self._ran(others) if self._runtime else others
+        former = self._former
+        groups = (changed, ran & former, ran - former, others - ran & former, others - ran - former)
+        order = [pid for group in groups for pid in sorted(group, reverse=True)]
+        for pid in order:
+            if not unknown:
+                return False
+            self.stats.searched += 1
+            for inode in self._walk(pid, wanted):
+                unknown.discard(inode)
+        return True
+
+    def _fd_count_changed(self, pids: set[int]) -> set[int]:
+        """Processes whose number of open fds is not what it was when we last read them (or
+        that we never read): one that opened a socket since is among them. The count is the
+        size of /proc/<pid>/fd (Linux 6.2 and later; 0 before, which tells nothing)."""
+        changed: set[int] = set()
+        counts = self._fd_count
+        stat = os.stat
+        proc = self._proc
+        for pid in pids:
+            try:
+                size = stat(f"{proc}/{pid}/fd").st_size
+            except OSError:
+                continue  # exited, or not ours to look at: searched with the rest
+            if counts.get(pid) != size:
+                changed.add(pid)
+        return changed if len(changed) < len(pids) else set()
+
+    def _ran(self, pids: set[int]) -> set[int]:
+        """Processes that ran since we last read their fds (or that we never read): a socket
+        is created by running. Judged by the run time in /proc/<pid>/schedstat, which counts
+        the main thread only: a process whose other threads alone ran is searched last."""
+        ran: set[int] = set()
+        runtime = self._runtime
+        for pid in pids:
+            now = self._read_runtime(pid)
+            if now is None or runtime.get(pid) != now:
+                ran.add(pid)
+        return ran
+
+    def _read_runtime(self, pid: int) -> int | None:
+        try:
+            with open(f"{self._proc}/{pid}/schedstat", "rb") as handle:
+                return int(handle.read().split(None, 1)[0])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    # -- reading /proc --------------------------------------------------------------------
+
+    def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
+        """Read every fd link of pid; record it as a holder of the wanted inodes it has."""
+        stats = self.stats
+        try:  # links read relative to the open fd directory: ~10% less kernel work per link
+            fd_dir = os.open(f"{self._proc}/{pid}/fd", _DIR_FLAGS)
+        except PermissionError:
+            stats.unreadable += 1
+            return []
+        except OSError:  # exited (ENOENT, ESRCH) or not a process directory
+            return []
+        found: list[tuple[int, int]] = []
+        try:
+            runtime = self._read_runtime(pid)  # before the fds: a later run shows as a change
+            names = os.listdir(fd_dir)
+            stats.processes += 1
+            stats.links += len(names)
+            self._fd_count[pid] = len(names)
+            if runtime is not None:
+                self._runtime[pid] = runtime
+            readlink = os.readlink
+            for name in names:
+                try:
+                    target = readlink(name, dir_fd=fd_dir)
+                except OSError:
+                    continue
+                if target.startswith(SOCKET_PREFIX):
+                    inode = int(target[8:-1])
+                    if inode in wanted:
+                        found.append((inode, int(name)))
+        except PermissionError:
+            stats.unreadable += 1
+            return []
+        except OSError:
+            return []
+        finally:
+            os.close(fd_dir)
+        if not found or not self._remember_pid(pid):
+            return []
+        for inode, fd in found:
+            self._holders.setdefault(inode, {})[pid] = fd
+            self._orphans.discard(inode)
+            self._set_owner(inode)
+        return [inode for inode, _ in found]
+
+    def _remember_pid(self, pid: int) -> bool:
+        if pid in self._identity:
+            return True
+        identity = self._proc_identity(pid)
+        stat = self._read_stat(pid)
+        if identity is None or stat is None:
+            return False  # exited while we looked
+        self._identity[pid] = identity
+        self._start[pid], self._ppid[pid] = stat
+        self._former.add(pid)
+        return True
+
+    def _proc_identity(self, pid: int) -> tuple[int, int] | None:
+        try:
+            st = os.stat(f"{self._proc}/{pid}")
+        except OSError:
+            return None
+        return st.st_ino, st.st_ctime_ns
+
+    def _read_start(self, pid: int) -> int | None:
+        stat = self._read_stat(pid)
+        return stat[0] if stat is not None else None
+
+    def _read_stat(self, pid: int) -> tuple[int, int] | None:
+        """(start time in clock ticks after boot, parent pid) from /proc/<pid>/stat."""
+        try:
+            with open(f"{self._proc}/{pid}/stat", "rb") as handle:
+                data = handle.read()
+        except OSError:
+            return None
+        try:  # the name (field 2) may hold spaces and parentheses: split after the last ')'
+            fields = data[data.rindex(b")") + 2:].split()
+            return int(fields[19]), int(fields[1])
+        except (ValueError, IndexError):
+            return None
+
+    # -- bookkeeping ----------------------------------------------------------------------
+
+    def _set_owner(self, inode: int) -> None:
+        holders = self._holders.get(inode)
+        if holders:
+            if len(holders) == 1:
+                (owner,) = holders
+                held: tuple[int, ...] = (owner,)
+                self._shared.discard(inode)
+            else:
+                owner = self._choose(holders)
+                held = (owner, *sorted(pid for pid in holders if pid != owner))
+                self._shared.add(inode)
+            self._owner[inode] = owner
+            if self._held.get(inode) != held:
+                self._held[inode] = held
+                self.version += 1
+        else:
+            self._drop_inode(inode)
+
+    def _choose(self, holders: Collection[int]) -> int:
+        """The holder a person means: one whose parent is not a holder too (the master, not
+        its workers; the server, not the child it leaked the fd to), the oldest of those."""
+        ppid = self._ppid
+        roots = [pid for pid in holders if ppid.get(pid) not in holders] or list(holders)
+        start = self._start
+        return min(roots, key=lambda pid: (start.get(pid, 1 << 62), pid))
+
+    def _drop_inode(self, inode: int) -> None:
+        self._holders.pop(inode, None)
+        self._held.pop(inode, None)
+        if self._owner.pop(inode, None) is not None:
+            self.version += 1
+        self._shared.discard(inode)
+
+    def _drop_pid(self, pid: int) -> None:
+        self._identity.pop(pid, None)
+        self._start.pop(pid, None)
+        self._ppid.pop(pid, None)
+        self._former.discard(pid)
+        for inode in [i for i, holders in self._holders.items() if pid in holders]:
+            del self._holders[inode][pid]
+            self._set_owner(inode)

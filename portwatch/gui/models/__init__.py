@@ -1,0 +1,1 @@
+"""Qt item models: the listener table, its filter proxy, the history events table."""

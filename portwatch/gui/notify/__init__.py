@@ -1,0 +1,1 @@
+"""Telling the user outside the window: desktop notifications and the tray icon."""

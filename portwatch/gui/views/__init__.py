@@ -1,0 +1,1 @@
+"""The window and its parts: main window, details pane, filter bar, History tab, dialogs."""

@@ -1,0 +1,126 @@
+"""The status bar's summary: how many listeners, how many reachable from the network, how many
+owners hidden (and what to do about it), when the last scan ran, and whether it failed."""
+
+from __future__ import annotations
+
+import time
+
+from PySide6.QtCore import QEvent
+from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+
+from portwatch.core.model import Exposure, Risk
+from portwatch.core.monitor import PollResult
+from portwatch.core.probe import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS
+from portwatch.core.text import visible
+from portwatch.gui import risk_style
+from portwatch.gui.plain import plain_label, plain_tooltip
+
+
+def hidden_summary(count: int, reason: str | None) -> str:
+    """A short sentence for the status bar about sockets whose owner is not shown, saying what
+    to do (the scanner's full reason goes in the tooltip)."""
+    noun = "owner" if count == 1 else "owners"
+    if reason == HIDDEN_NEEDS_PRIVILEGES:
+        them = "it" if count == 1 else "them"
+        return f"{count} {noun} hidden: run portwatch with sudo to see {them}"
+    if reason == HIDDEN_NO_PROCESS:
+        sockets = "socket has" if count == 1 else "sockets have"
+        return f"{count} {sockets} no owning process (kernel or another container)"
+    return f"{count} {noun} hidden: {visible(reason, 100) or 'the system did not say why'}"
+
+
+class StatusSummary(QWidget):
+    """Labels for QStatusBar.addPermanentWidget; `show_poll()` after each poll."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.counts = plain_label("Scanning…", self)
+        self.counts.setObjectName("statusCounts")
+        self.counts.setAccessibleName("Listener counts")
+        self.hidden = plain_label("", self)
+        self.hidden.setObjectName("statusHidden")
+        self.problem = plain_label("", self)
+        self.problem.setObjectName("statusProblem")
+        # Long messages are cut at the window's edge (the tooltip has all): a status bar that
+        # asked for their full width made the window wider than the screen.
+        for label in (self.problem, self.hidden):
+            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.problem.setAccessibleName("Scan problem")
+        self.unrecorded = plain_label("", self)
+        self.unrecorded.setObjectName("statusUnrecorded")
+        self._color_problem()
+        self.last_scan = plain_label("", self)
+        self.last_scan.setObjectName("statusLastScan")
+        self.paused = plain_label("monitoring paused", self)
+        self.paused.setObjectName("statusPaused")
+        self.paused.setStyleSheet("font-weight: bold;")
+        self._paused = False
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(4, 0, 4, 0)
+        layout.setSpacing(16)
+        layout.addWidget(self.counts)
+        layout.addWidget(self.hidden, 1)
+        layout.addWidget(self.problem)
+        layout.addWidget(self.unrecorded)
+        layout.addWidget(self.paused)
+        layout.addWidget(self.last_scan)
+        self.hidden.hide()
+        self.problem.hide()
+        self.unrecorded.hide()
+        self.paused.hide()
+
+    def show_poll(self, result: PollResult) -> None:
+        rows = result.rows
+        host = result.host_rows
+        reachable = sum(1 for r in host if r.listener.exposure is not Exposure.LOOPBACK)
+        others = len(rows) - len(host)
+        self.counts.setText(f"{len(host)} listening · {reachable} reachable from the network"
+                            + (f" · {others} in other network namespaces" if others else ""))
+        hidden = [r.listener for r in rows if r.listener.owner_hidden]
+        if hidden:
+            self.hidden.setText(hidden_summary(len(hidden), hidden[0].hidden_reason))
+            self.hidden.setToolTip(plain_tooltip(visible(hidden[0].hidden_reason)))
+            self.hidden.show()
+        else:
+            self.hidden.hide()
+        stamp = time.strftime("%H:%M:%S", time.localtime(result.snapshot.taken_at))
+        self.last_scan.setText(f"last scan {stamp} ({result.duration * 1000:.0f} ms)")
+        self.show_unrecorded(result.unrecorded)
+        if result.problems:
+            self.show_problem("Scan incomplete: " + " ".join(result.problems))
+        else:
+            self.show_problem("")
+
+    def show_unrecorded(self, count: int) -> None:
+        """How many events the history file could not take (kept in memory until it can)."""
+        events = "event" if count == 1 else "events"
+        self.unrecorded.setText(f"{count} {events} not recorded in the history")
+        self.unrecorded.setToolTip("The history file cannot be written now (the status bar's"
+                                   " message says why). The events are kept in memory and"
+                                   " written when it can take them again.")
+        self.unrecorded.setVisible(count > 0)
+
+    def _color_problem(self) -> None:
+        for label in (self.problem, self.unrecorded):
+            label.setStyleSheet(f"color: {risk_style.risk_text_color(Risk.HIGH)};")
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.ApplicationPaletteChange:
+            self._color_problem()  # readable on a light or a dark palette
+
+    def show_problem(self, text: str) -> None:
+        """A failure or a partial scan, in red; empty hides it."""
+        text = visible(text)
+        self.problem.setText(text if len(text) <= 120 else text[:119] + "…")
+        self.problem.setToolTip(plain_tooltip(text))
+        self.problem.setVisible(bool(text))
+
+    def set_paused(self, paused: bool) -> None:
+        """Say that monitoring is paused (the last scan's time stays until the next one)."""
+        self._paused = paused
+        self.paused.setVisible(paused)
+
+    def show_failure(self, message: str) -> None:
+        self.show_problem(message)
+        self.last_scan.setText(f"scan failed at {time.strftime('%H:%M:%S')}")

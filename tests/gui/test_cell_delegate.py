@@ -1,0 +1,43 @@
+"""The listener table's delegate paints exactly what Qt's own delegate paints from data():
+the same pixels for normal, new (bold, green), closing (struck out, red), muted and risk-icon
+cells, selected or not, in the light and the dark palette."""
+
+from __future__ import annotations
+
+from gui_rows import FixedCatalog, ScriptedMonitor, listener
+from PySide6.QtWidgets import QApplication, QStyledItemDelegate
+from test_dark_mode import scheme  # noqa: F401 (the fixture)
+
+from portwatch.core.settings import Settings
+from portwatch.gui.cell_delegate import ListenerDelegate
+from portwatch.gui.listener_model import RowState
+from portwatch.gui.main_window import MainWindow
+
+
+def picture(window, delegate):
+    window.table.setItemDelegate(delegate)
+    QApplication.processEvents()
+    return window.table.viewport().grab().toImage()
+
+
+def test_the_fast_delegate_paints_the_same_pixels(qtbot, scheme):  # noqa: F811
+    window = MainWindow(Settings(), FixedCatalog())
+    qtbot.addWidget(window)
+    scripted = ScriptedMonitor()
+    window.apply_poll(scripted.poll([listener(22, address="0.0.0.0"), listener(80),
+                                     listener(3389, address="0.0.0.0"), listener(47999),
+                                     listener(53, proto="udp")]))
+    window.apply_poll(scripted.poll([listener(22, address="0.0.0.0"), listener(80),
+                                     listener(3389, address="0.0.0.0"), listener(8080)]))
+    states = {window.model.state_at(r) for r in range(window.model.rowCount())}
+    assert states == {RowState.NORMAL, RowState.NEW, RowState.CLOSING}
+    window.resize(1400, 500)
+    window.show()
+    qtbot.waitExposed(window)
+    window.table.selectRow(1)
+    assert isinstance(window.table.itemDelegate(), ListenerDelegate)  # what the window uses
+    for choice in ("light", "dark"):
+        scheme.set_choice(choice)
+        fast = picture(window, ListenerDelegate(window.proxy, window.table))
+        plain = picture(window, QStyledItemDelegate(window.table))
+        assert fast == plain, choice

@@ -1,0 +1,108 @@
+"""Dark mode: the window follows the chosen colour scheme (Preferences: system, light, dark),
+and what portwatch colours itself — row highlights, risk words in the details, the History
+chart — stays readable on both palettes (contrast measured, not eyeballed)."""
+
+from __future__ import annotations
+
+import pytest
+from gui_rows import FixedCatalog, ScriptedMonitor, listener
+from PySide6.QtGui import QColor, QPalette
+from PySide6.QtWidgets import QApplication
+from test_history_view import write_history
+
+from portwatch.core.model import Risk, Severity
+from portwatch.core.settings import Settings
+from portwatch.gui import risk_style
+from portwatch.gui.history_view import HistoryView
+from portwatch.gui.listener_model import Column, RowState
+from portwatch.gui.main_window import MainWindow
+from portwatch.gui.preferences import PreferencesDialog
+from portwatch.gui.theme import SchemeFollower, is_dark
+
+
+def contrast(first: QColor, second: QColor) -> float:
+    def luminance(color: QColor) -> float:
+        def channel(value: float) -> float:
+            return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+        return (0.2126 * channel(color.redF()) + 0.7152 * channel(color.greenF())
+                + 0.0722 * channel(color.blueF()))
+    high, low = sorted((luminance(first), luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+@pytest.fixture
+def scheme(qapp):
+    follower = SchemeFollower(qapp, "light")
+    yield follower
+    follower.set_choice("light")
+    follower.set_choice("system")
+    follower.deleteLater()
+
+
+def test_dark_and_light_switch_the_palette_and_every_own_colour_follows(qtbot, scheme):
+    window = MainWindow(Settings(), FixedCatalog())
+    qtbot.addWidget(window)
+    scripted = ScriptedMonitor()
+    window.apply_poll(scripted.poll([listener(22, address="0.0.0.0")]))
+    window.apply_poll(scripted.poll([listener(22, address="0.0.0.0"), listener(8080)]))
+    window.table.selectRow(0)
+    for choice, dark in (("dark", True), ("light", False)):
+        scheme.set_choice(choice)
+        QApplication.processEvents()
+        assert is_dark() is dark
+        palette = QApplication.palette()
+        base = palette.color(QPalette.ColorRole.Base)
+        assert contrast(palette.color(QPalette.ColorRole.Text), base) >= 7
+        # The green highlight of the new row, with its text, follows the palette
+        row = window.model.row_of(next(k for k in window.model._index if k.port == 8080))
+        assert window.model.state_at(row) is RowState.NEW
+        index = window.model.index(row, Column.PORT)
+        background = index.data(8).color()  # BackgroundRole
+        foreground = index.data(9).color()  # ForegroundRole
+        assert contrast(background, foreground) >= 7
+        assert (background.lightness() < 128) is dark
+        # Risk and severity words in the details pane are readable on its background
+        for color in [*(risk_style.risk_text_color(r) for r in Risk),
+                      *(risk_style.severity_color(s) for s in Severity),
+                      risk_style.detail_color(), risk_style.muted_color()]:
+            assert contrast(QColor(color), base) >= 4.5, (choice, color)
+        html = window.details.view.toHtml()
+        assert risk_style.risk_text_color(window.details.item.assessment.risk) in html.lower()
+
+
+def test_the_history_chart_takes_the_palette(qtbot, scheme, tmp_path):
+    path = tmp_path / "history.sqlite3"
+    write_history(path)
+    view = HistoryView(path)
+    qtbot.addWidget(view)
+    for choice in ("dark", "light"):
+        scheme.set_choice(choice)
+        QApplication.processEvents()
+        base = QApplication.palette().color(QPalette.ColorRole.Base)
+        assert view.plot.backgroundBrush().color() == base
+        axis = view.plot.getPlotItem().getAxis("left")
+        assert contrast(axis.textPen().color(), base) >= 7
+
+
+def test_preferences_offer_system_light_and_dark(qtbot):
+    dialog = PreferencesDialog(Settings(color_scheme="dark"))
+    qtbot.addWidget(dialog)
+    box = dialog.color_scheme
+    assert [box.itemData(i) for i in range(box.count())] == ["system", "light", "dark"]
+    assert box.currentData() == "dark"
+    box.setCurrentIndex(box.findData("light"))
+    assert dialog.result_settings().color_scheme == "light"
+
+
+def test_new_and_closing_rows_differ_by_more_than_colour(qtbot):
+    window = MainWindow(Settings(), FixedCatalog())
+    qtbot.addWidget(window)
+    scripted = ScriptedMonitor()
+    window.apply_poll(scripted.poll([listener(22), listener(80)]))
+    window.apply_poll(scripted.poll([listener(22), listener(8080)]))  # 80 closed, 8080 new
+    model = window.model
+    fonts = {model.item_at(row).listener.port: model.index(row, Column.PORT).data(6)
+             for row in range(model.rowCount())}  # FontRole
+    assert fonts[22] is None
+    assert fonts[8080].bold() and not fonts[8080].strikeOut()
+    assert fonts[80].strikeOut()
