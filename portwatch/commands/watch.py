@@ -11,7 +11,9 @@ One recorder at a time: the portwatch window records the same events into the sa
 while a window of this user (and settings folder) runs, `watch` prints events but does not
 record them (`RecordUnlessWindow`, asked before each poll's recording, through the window's
 single-instance lock: core/desktop/instance.py). When the window closes, `watch` records again,
-starting a new run with a snapshot of what is listening, as if it had just started.
+starting a new run with a snapshot of what is listening, as if it had just started. Among
+several `watch` processes on one data folder, the one holding its RecorderLock records; the
+others print, say so once, and the next one takes over (from a snapshot) when it ends.
 
 Each poll also goes to the outputs of watch_outputs.py (--textfile, --journal, --syslog, the
 alert channels of settings.yaml); --host runs all this on another machine (remote_cli.py).
@@ -198,16 +200,20 @@ def print_events(result: PollResult, as_json: bool, out: TextIO,
 
 class RecordUnlessWindow:
     """The history sink of `watch`: records each poll into `store` unless a portwatch window
-    runs (it records the same events itself). Says on `err` when it stops and starts again;
-    the first poll recorded after a pause starts a new run with a snapshot."""
+    runs (it records the same events itself) or another `watch` records into the same data
+    folder (it holds the RecorderLock). Says on `err` when it stops and starts again; the
+    first poll recorded after a pause starts a new run with a snapshot."""
 
     def __init__(self, store: HistoryStore, err: TextIO,
-                 window_running: Callable[[], int | None] = instance.window_running) -> None:
+                 window_running: Callable[[], int | None] = instance.window_running,
+                 lock: instance.RecorderLock | None = None) -> None:
         self.store = store
         self.path = store.path
         self._err = err
         self._window_running = window_running
+        self._lock = lock if lock is not None else instance.RecorderLock(store.path.parent)
         self.window_pid: int | None = None  # the window we leave the recording to
+        self.other_pid: int | None = None  # the other watch we leave the recording to
         self._skipped = False  # a poll went unrecorded: the next recorded one is a snapshot
 
     def check(self) -> int | None:
@@ -221,8 +227,23 @@ class RecordUnlessWindow:
         self.window_pid = pid
         return pid
 
+    def _recorder(self) -> bool:
+        """Whether this watch is the data folder's recorder (say so when that changed)."""
+        if self._lock.acquire():
+            if self.other_pid is not None:
+                self._say(f"the other watch ({_pid_text(self.other_pid)}) ended; recording to"
+                          f" {self.path} now")
+                self.other_pid = None
+            return True
+        if self.other_pid is None:
+            self.other_pid = self._lock.holder() or -1
+            self._say(f"another portwatch watch ({_pid_text(self.other_pid)}) records into"
+                      f" {self.path}; this one prints events but does not record them until"
+                      " that one ends")
+        return False
+
     def record(self, result: PollResult) -> None:
-        if self.check() is not None:
+        if self.check() is not None or not self._recorder():
             self._skipped = True
             return
         if self._skipped and not result.first:
@@ -230,8 +251,22 @@ class RecordUnlessWindow:
         self._skipped = False
         self.store.record(result)
 
+    def take_notices(self) -> list[str]:
+        return self.store.take_notices()
+
+    @property
+    def unrecorded(self) -> int:
+        return self.store.unrecorded
+
     def close(self) -> None:
+        """Write what is held if the file takes it now, say what was not recorded, close."""
+        self.store.flush()
+        if self.store.unrecorded:
+            why = self.store.failing or "more than could be kept in memory"
+            self._say(f"{self.store.unrecorded} events printed by this watch were not recorded"
+                      f" in {self.path} ({why})")
         self.store.close()
+        self._lock.release()
 
     def _say(self, text: str) -> None:
         print(f"portwatch: {text}", file=self._err, flush=True)
@@ -272,6 +307,8 @@ def _recording(history: RecordUnlessWindow | None) -> str:
     if history.window_pid is not None:
         return (f"not recording while the portwatch window ({_pid_text(history.window_pid)})"
                 " records")
+    if history.other_pid is not None:
+        return f"not recording while another watch ({_pid_text(history.other_pid)}) records"
     return f"recording to {history.path}"
 
 
@@ -296,7 +333,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"portwatch: warning: {message}", file=err)
     if not args.no_history:
         opened, problems = open_history(paths.history_file(), source="watch",
-                                        retention_days=settings.history_retention_days)
+                                        retention_days=settings.history_retention_days,
+                                        max_bytes=settings.history_max_mb * 1_000_000)
         for problem in problems:
             print(f"portwatch: warning: {problem}", file=err)
         if isinstance(opened, HistoryStore):
@@ -322,6 +360,8 @@ def run(args: argparse.Namespace) -> int:
                     if problem not in reported:  # say each problem once, not every poll
                         reported.add(problem)
                         print(f"portwatch: {problem}", file=err)
+                for notice in result.notices:  # each said once by the history already
+                    print(f"portwatch: {notice}", file=err, flush=True)
                 if result.first:
                     if not args.json or args.until_stdin_closes:  # --host waits for the line
                         where = _recording(history)

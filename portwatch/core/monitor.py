@@ -64,6 +64,8 @@ class PollResult:
     # Sockets whose owner changed; a pid change also shows as a closed and an opened row
     # (the table is keyed by pid), exec as a changed one.
     owner_changes: tuple[OwnerChange, ...] = ()
+    notices: tuple[str, ...] = ()  # said once, when it happened (history stopped, resumed)
+    unrecorded: int = 0  # events the history could not write (kept in memory, or lost)
 
     @property
     def row_map(self) -> dict[ListenerKey, AnnotatedListener]:
@@ -198,9 +200,13 @@ class Monitor:
             except Exception as exc:
                 log.warning("could not record history: %s", exc)
                 result = _replace(result, problems=(*result.problems, f"history not saved: {exc}"))
+            take = getattr(self.history, "take_notices", None)
+            result = _replace(result, notices=tuple(take()) if take else (),
+                              unrecorded=getattr(self.history, "unrecorded", 0))
         if result is full:
             return result
-        return _replace(full, alerts=result.alerts, problems=result.problems)
+        return _replace(full, alerts=result.alerts, problems=result.problems,
+                        notices=result.notices, unrecorded=result.unrecorded)
 
 
 def _owner(listener: Listener) -> tuple | None:

@@ -162,10 +162,15 @@ def history_hooks(monitor: Monitor, settings: Settings
         from portwatch.core.store.history import attach_history
 
         return attach_history(monitor, paths.history_file(),
-                              retention_days=settings.history_retention_days)
+                              retention_days=settings.history_retention_days,
+                              max_bytes=settings.history_max_mb * 1_000_000)
 
     def teardown() -> None:
         history = monitor.history
+        flush = getattr(history, "flush", None)
+        if flush is not None and not flush():
+            log.warning("history: %d events shown in this run were not recorded in %s (%s)",
+                        history.unrecorded, history.path, history.failing)
         close = getattr(history, "close", None)
         if close is not None:
             close()

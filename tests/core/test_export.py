@@ -124,7 +124,8 @@ def test_history_exports_from_a_real_store(tmp_path):
     records_ = json.loads(export.events_json(events))
     assert [r["event"] for r in records_] == ["opened", "closed"]
     assert records_[0]["time"] == "2023-11-14T22:13:20Z"
-    assert list(records_[0]) == ["event", "time", *export.LISTENER_FIELDS]
+    assert list(records_[0]) == ["event", "time", "seq", *export.LISTENER_FIELDS]
+    assert [r["seq"] for r in records_] == [e.id for e in events]  # the recorded order
     live = records.listener_record(row(8000, name=HOSTILE))
     recorded = ("service", "description", "risk", "risk_reason")  # stored with each event
     bare = records.listener_record(row(8000, name=HOSTILE).listener)  # catalog facts null

@@ -138,3 +138,62 @@ def test_a_file_from_an_older_version_is_upgraded_and_shown():
     assert (record["event"], record["port"], record["process"]) == ("opened", 9000, "old")
     with HistoryReader(path) as reader:
         assert reader.events()[0].listeners == 1
+
+
+def test_limit_gives_the_first_events_and_refuses_nonsense():
+    events = record_some(time.time())
+    result = portwatch("history", "--limit", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    assert [r["seq"] for r in json.loads(result.stdout)] == [e.id for e in events[:2]]
+    for bad in ("0", "-1", "x"):
+        refused = portwatch("history", "--limit", bad)
+        assert refused.returncode == 2 and "--limit" in refused.stderr
+
+
+def test_until_and_iso_times_bound_the_selection():
+    now = time.time()
+    record_some(now)
+    result = portwatch("history", "--since", "4h", "--until", "5m", "--json")
+    assert [r["port"] for r in json.loads(result.stdout)] == [7000, 8000]
+    start = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 300))
+    result = portwatch("history", "--since", start, "--json")
+    assert [(r["event"], r["port"]) for r in json.loads(result.stdout)] == [("closed", 7000)]
+
+
+STREAM_SCRIPT = """
+import re, sys
+from portwatch.cli import main
+code = main(sys.argv[1:])
+sys.stdout.flush()
+# VmHWM: this process's peak RSS (ru_maxrss would keep the parent's from before exec)
+with open("/proc/self/status") as status:
+    peak = re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1)
+print(f"peak-rss-kib {peak}", file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def test_history_streams_a_big_file_in_constant_memory():
+    """100,000 events (made with SQL): the first event arrives while the command is still
+    reading (the pipe holds 64 KiB; the output is ~50 MB), and the peak memory stays that of
+    a small process (loading them all took hundreds of MB)."""
+    from history_fill import fill_history
+
+    fill_history(paths.history_file(), 100_000)
+    proc = subprocess.Popen([sys.executable, "-c", STREAM_SCRIPT, "history", "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "[\n"
+        first = json.loads(proc.stdout.readline().rstrip(",\n"))
+        assert first["event"] == "opened" and first["seq"] == 1
+        assert proc.poll() is None  # still streaming: nothing was read whole first
+        rest = sum(1 for _ in proc.stdout)
+        _, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err
+    assert rest == 100_000  # the other 99,999 events and the closing "]"
+    peak_mib = int(err.split("peak-rss-kib ")[1].split()[0]) / 1024
+    assert peak_mib < 80, f"history --json peaked at {peak_mib:.0f} MiB"

@@ -149,6 +149,11 @@ def test_watch_keeps_history_as_long_as_the_settings_say(listener_factory):
     scans = iter([(sock(1999, 9),)])
     Monitor(lambda: Snapshot(old, next(scans)), history=store).poll()
     store.close()
+    # A recent event: age counts from the newest one (test_history_clock.py).
+    store = HistoryStore(paths.history_file(), retention_days=3650)
+    scans = iter([(sock(1998, 8),)])
+    Monitor(lambda: Snapshot(time.time(), next(scans)), history=store).poll()
+    store.close()
     process = Watch("--interval", "0.2")
     try:
         said = "".join(process.wait_for_baseline())

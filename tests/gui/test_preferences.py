@@ -24,7 +24,7 @@ from portwatch.gui.views.preferences import RESTART_NOTE, PreferencesDialog
 CHANGED = Settings(poll_interval=7.5, start_minimised=True, start_at_login=True,
                    notifications=False, alert_min_polls=4, alert_ephemeral_udp=True,
                    alert_coalesce=9, alert_rate_limit=120.0, history_retention_days=30,
-                   color_scheme="dark")
+                   history_max_mb=64, color_scheme="dark")
 
 
 @pytest.fixture(autouse=True)
@@ -52,6 +52,7 @@ def fill(dialog: PreferencesDialog, settings: Settings) -> None:
     dialog.coalesce.setValue(settings.alert_coalesce)
     dialog.rate_limit.setValue(settings.alert_rate_limit)
     dialog.retention.setValue(settings.history_retention_days)
+    dialog.max_mb.setValue(settings.history_max_mb)
     dialog.color_scheme.setCurrentIndex(dialog.color_scheme.findData(settings.color_scheme))
 
 
@@ -85,7 +86,7 @@ def test_the_dialog_shows_the_current_settings_and_says_what_waits_for_a_restart
     qtbot.addWidget(dialog)
     assert dialog.result_settings() == dataclasses.replace(CHANGED, start_at_login=False)
     assert dialog.note.text() == RESTART_NOTE
-    assert "Start minimised" in RESTART_NOTE and "Keep history for" in RESTART_NOTE
+    assert "Start minimised" in RESTART_NOTE and "history limits" in RESTART_NOTE
     assert (dialog.interval.minimum(), dialog.interval.maximum()) == (0.5, 60.0)
     assert (dialog.retention.minimum(), dialog.retention.maximum()) == (1, 3650)
 

@@ -104,6 +104,37 @@ def test_status_bar_shows_failed_and_partial_scans(window, scripted):
     assert window.status.problem.isHidden()
 
 
+def test_events_the_history_cannot_take_are_counted_in_the_status_bar(window, scripted,
+                                                                       tmp_path):
+    """A real history file whose write lock another connection holds (what a full disk does
+    for real is in tests/core/test_history_full_disk.py): the status bar counts the events
+    not recorded, says once that recording stopped and once that it resumed."""
+    import sqlite3
+
+    from portwatch.core.store.history import HistoryStore
+
+    path = tmp_path / "history.sqlite3"
+    store = HistoryStore(path, busy_timeout=0.05)
+    scripted.monitor.history = store
+    try:
+        window.apply_poll(scripted.poll([listener(22)]))
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        window.apply_poll(scripted.poll([listener(22), listener(80)]))
+        window.apply_poll(scripted.poll([listener(22), listener(80), listener(81)]))
+        assert window.status.unrecorded.text() == "2 events not recorded in the history"
+        assert not window.status.unrecorded.isHidden()
+        assert window.statusBar().currentMessage().count("recording stopped") == 1
+        holder.execute("ROLLBACK")
+        holder.close()
+        window.apply_poll(scripted.poll([listener(22), listener(80), listener(81)]))
+        assert window.status.unrecorded.isHidden()
+        assert "recording resumed" in window.statusBar().currentMessage()
+        assert [e.listener.port for e in store.events()][-2:] == [80, 81]
+    finally:
+        store.close()
+
+
 def test_startup_problems_reach_the_status_bar(window):
     window.show_problems(["settings.yaml: poll_interval must be a number"])
     assert "poll_interval" in window.statusBar().currentMessage()

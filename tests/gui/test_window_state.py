@@ -134,3 +134,18 @@ def test_an_unwritable_folder_is_logged_not_raised(qtbot, tmp_path, caplog):
     blocker.write_text("")
     assert save_window_state(window(qtbot), blocker / "window-state.json") is False
     assert "cannot save" in caplog.text
+
+
+def test_the_state_file_is_private_whatever_the_umask(qtbot, tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "new" / "config" / "window-state.json"
+    previous = os.umask(0)
+    try:
+        assert save_window_state(window(qtbot), path)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    for folder in (path.parent, path.parent.parent):
+        assert stat.S_IMODE(os.stat(folder).st_mode) == 0o700

@@ -1,6 +1,7 @@
 """Benchmark: what scanning costs under the standard load, as ratios against `ss -tulnp`.
 
     make bench                      # or: .venv/bin/python tests/perf/bench.py [--runs 7]
+    .venv/bin/python tests/perf/bench.py --history [--events 5000000]   # the history's figures
 
 Starts the standard load (tests/perf/load.py: ~2,000 listeners, ~400 processes, ~35,000 fds,
 loopback only), checks that the fast and the psutil scanner paths agree on it, then times each
@@ -781,10 +782,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alert-runs", type=int, default=10,
                         help="new listeners per alert_min_polls setting for bind → alert")
     parser.add_argument("--no-lsof", action="store_true", help="skip the lsof reference row")
+    parser.add_argument("--history", action="store_true",
+                        help="only the history figures, on a file of --events events")
+    parser.add_argument("--events", type=int, default=5_000_000,
+                        help="events in the --history file (default 5 million)")
     parser.add_argument("--only-netns", action="store_true",
                         help="only the steady-state polls with 20 extra network namespaces")
     args = parser.parse_args(argv)
     runs = max(5, args.runs)
+    if args.history:
+        from bench_history import bench_history
+
+        scratch = tempfile.mkdtemp(prefix="portwatch-bench-history-")
+        atexit.register(shutil.rmtree, scratch, True)
+        return bench_history(portwatch_env(scratch), args.events, runs)
 
     ss = shutil.which("ss")
     if args.only_netns:

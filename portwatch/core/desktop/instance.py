@@ -7,6 +7,9 @@ flock() on that file while the window runs, and the kernel drops it when the pro
 lock file left by a crash does not count. The file's first line is the window's PID.
 `private_directory()` and `instance_name()` are the ones single_instance.py uses too, so
 `lock_path()` names the file the window locks (a GUI test checks they agree).
+
+`RecorderLock` is the same kind of lock (an flock and a PID) for one `watch` among several on
+one data folder: the one holding it records, the others only print.
 """
 
 from __future__ import annotations
@@ -131,3 +134,59 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+class RecorderLock:
+    """Who records into a data folder: an flock on `<data folder>/recorder.lock` held by the
+    `watch` that records (the window's own lock above tells watch when a window records).
+    The file's first line is the holder's PID; the kernel drops the flock when the process
+    ends, so a crashed holder never blocks the next one. Being a file in the data folder, it
+    is the same lock whatever path (or symbolic link) names that folder."""
+
+    NAME = "recorder.lock"
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = Path(data_dir) / self.NAME
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> bool:
+        """Take the lock if no other process holds it (non-blocking); True when we hold it."""
+        if self._fd is not None:
+            return True
+        if sys.platform == "win32":
+            return True  # no flock: one recorder is not enforced there
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return True  # no lock possible: record, as before there was one
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+        return True
+
+    def holder(self) -> int | None:
+        """The PID written by the process that holds the lock (None when unknown)."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            return _pid(fd)
+        finally:
+            os.close(fd)
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the file drops the flock
+            self._fd = None

@@ -59,8 +59,11 @@ def event_record(event: str, when: float, item: AnnotatedListener | Listener,
 def history_record(item: HistoryEvent) -> dict[str, Any]:
     """A stored event as a record with the same fields as event_record. The registry service,
     description and risk are those recorded at the time; uses and security are null (they are
-    facts about the port: `portwatch lookup` shows them)."""
-    record = event_record(item.event, item.time, item.listener)
+    facts about the port: `portwatch lookup` shows them), and `seq` places it in the order
+    of recording."""
+    # seq: the order recorded in (times can jump with the clock; this cannot)
+    record = {"event": item.event, "time": item.iso_time, "seq": item.id,
+              **records.listener_record(item.listener)}
     for name in _RECORDED_CATALOG_FIELDS:
         record[name] = getattr(item, name)
     return record

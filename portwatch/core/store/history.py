@@ -22,8 +22,15 @@ Recording rules:
   kill -9 and also a power cut or OS crash. (synchronous=NORMAL would survive kill -9 too — the
   WAL write() reaches the OS before COMMIT returns — but could lose the last commits on power
   loss.) FULL costs one fsync per poll *that has events*; quiet polls write nothing.
-- Retention: events older than `retention_days` (default 90) are deleted at open and then at
-  most once a day, from `record()`.
+- Retention (at open, then at most once a day from `record()`): events `retention_days`
+  (default 90) older than the newest stored event are deleted, oldest first in recording
+  order; nothing while the clock is behind the newest event (said once). The size budget
+  (`max_bytes`, checked at open and once a minute) deletes the oldest events the same way.
+- When the file cannot take a poll's events (disk full, locked), they are held in memory and
+  written with a later poll's; stopping and resuming are said once each (`take_notices()`),
+  and `unrecorded` counts what is not in the file meanwhile.
+- Events are read in recording order (the id), whatever times a changed clock gave them;
+  `iter_events()` streams them.
 
 The event values and their rows live in history_events.py, the file's problems in words in
 history_problems.py, the layout and migrations in history_schema.py; this module re-exports
@@ -33,6 +40,8 @@ what callers need, so `from portwatch.core.store.history import ...` is the one 
 from __future__ import annotations
 
 import logging
+import math
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -41,7 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portwatch.core.alerts.memory import InMemoryAlertMemory
-from portwatch.core.files import paths
+from portwatch.core.files import paths, private
 from portwatch.core.model import IgnoreRule, Listener, ListenerIdentity
 from portwatch.core.store.history_events import (
     CHANGED,
@@ -86,12 +95,28 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_RETENTION_DAYS = 90.0
+DEFAULT_MAX_BYTES = 500_000_000  # Settings.history_max_mb
+BUDGET_EVERY = 60.0  # seconds between two checks of the file's size while recording
 PRUNE_EVERY = 24 * 3600.0
 DEFAULT_BUSY_TIMEOUT = 5.0  # seconds to wait for another writer (the GUI and `watch` share it)
-PENDING_EVENTS_CAP = 200_000  # events kept for the next try while the file is locked
+PENDING_EVENTS_CAP = 200_000  # events kept for the next try while the file cannot take them
+LISTENER_CACHE = 10_000  # Listener values reused while decoding rows
 
 
 # -- reading ------------------------------------------------------------------------------------
+
+
+def _time_range(since: float | None, until: float | None) -> tuple[list[str], list[Any]]:
+    """WHERE clauses and parameters for since <= time < until (either may be None)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    if since is not None:
+        clauses.append("time >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("time < ?")
+        params.append(until)
+    return clauses, params
 
 
 class HistoryReader:
@@ -102,7 +127,14 @@ class HistoryReader:
 
     def __init__(self, path: Path | str | None = None, *, busy_timeout: float = 2.0) -> None:
         self.path = Path(path) if path is not None else paths.history_file()
-        if not self.path.exists():
+        try:
+            exists = private.check_own_file(self.path)
+        except private.PrivateFileError as exc:
+            raise HistoryError(str(exc)) from exc
+        if not exists:
+            problem = private.folder_problem(self.path.parent)
+            if problem:  # "no history yet" would hide what is wrong
+                raise HistoryError(problem)
             raise FileNotFoundError(str(self.path))
         uri = f"{self.path.resolve().as_uri()}?mode=ro"
         try:
@@ -115,6 +147,9 @@ class HistoryReader:
         except sqlite3.Error as exc:
             self._conn.close()
             raise HistoryError(describe_error(self.path, exc)) from exc
+        if version == 0:  # created this moment, its tables not yet: nothing recorded yet
+            self._conn.close()
+            raise FileNotFoundError(str(self.path))
         if version != SCHEMA_VERSION:  # older: NewerSchema was raised above
             self._conn.close()
             raise OutdatedSchema(
@@ -131,28 +166,50 @@ class HistoryReader:
         after_id: int | None = None,
         by_id: bool = False,
     ) -> list[HistoryEvent]:
-        """Events with since <= time < until (either may be None), oldest first; at most `limit`
-        (the oldest ones); `after_id` gives only events stored after that one. `by_id` orders
-        by storage order instead of time (the same unless two programs recorded at once), which
-        is what paging with after_id and limit needs."""
-        clauses, params = [], []
-        if since is not None:
-            clauses.append("time >= ?")
-            params.append(since)
-        if until is not None:
-            clauses.append("time < ?")
-            params.append(until)
-        if after_id is not None:
-            clauses.append("id > ?")
-            params.append(after_id)
+        """Events with since <= time < until (either may be None), in the order they were
+        recorded (the id: it only grows, so a clock that jumps cannot reorder them); at most
+        `limit` (the first ones); `after_id` gives only events stored after that one.
+        `by_id` is accepted for older callers: the order is always the recorded one."""
+        return list(self.iter_events(since, until, limit, after_id=after_id))
+
+    def iter_events(self, since: float | None = None, until: float | None = None,
+                    limit: int | None = None, *, after_id: int | None = None
+                    ) -> Iterator[HistoryEvent]:
+        """events() one at a time, as SQLite reads them: the first comes at once and memory
+        stays constant whatever the file's size. With a time range, the first matching id is
+        found through the time index and the rest is read in id order from there."""
+        clauses, params = _time_range(since, until)
+        start = after_id + 1 if after_id is not None else None
+        if clauses:
+            first = self._conn.execute(
+                f"SELECT min(id) FROM events WHERE {' AND '.join(clauses)}",  # noqa: S608
+                params).fetchone()[0]
+            if first is None:
+                return
+            start = max(start or 0, int(first))
+            clauses = [f"+{clause}" for clause in clauses]  # id order, not the time index
+        if start is not None:
+            clauses.append("id >= ?")
+            params.append(start)
         sql = SELECT_EVENTS
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
-        sql += " ORDER BY id" if by_id else " ORDER BY time, id"
+        sql += " ORDER BY id"
         if limit is not None:
             sql += " LIMIT ?"
             params.append(max(0, int(limit)))
-        return list(self._decode(self._conn.execute(sql, params)))
+        cursor = self._conn.execute(sql, params)
+        try:
+            yield from self._decode(cursor)
+        finally:
+            cursor.close()
+
+    def count(self, since: float | None = None, until: float | None = None) -> int:
+        """How many events have since <= time < until (through the time index)."""
+        clauses, params = _time_range(since, until)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        return int(self._conn.execute(f"SELECT count(*) FROM events{where}",  # noqa: S608
+                                      params).fetchone()[0])
 
     def counts_over_time(self, since: float | None = None,
                          until: float | None = None) -> list[tuple[float, int]]:
@@ -161,6 +218,10 @@ class HistoryReader:
 
     def last_event_id(self) -> int:
         row = self._conn.execute("SELECT max(id) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def first_event_id(self) -> int:
+        row = self._conn.execute("SELECT min(id) FROM events").fetchone()
         return int(row[0] or 0)
 
     def runs(self) -> list[tuple[int, float, float | None, str]]:
@@ -181,6 +242,8 @@ class HistoryReader:
     def _decode(rows: Iterable[tuple[Any, ...]]) -> Iterator[HistoryEvent]:
         listeners: dict[tuple[Any, ...], Listener] = {}
         for row in rows:
+            if len(listeners) > LISTENER_CACHE:  # a churning machine: keep memory bounded
+                listeners.clear()
             try:
                 yield event_from_row(row, listeners)
             except (KeyError, ValueError, TypeError) as exc:  # a value this version lacks
@@ -188,6 +251,29 @@ class HistoryReader:
 
 
 # -- writing ------------------------------------------------------------------------------------
+
+
+def _no_space_left(folder: Path) -> bool:
+    """Whether the file system of `folder` has no room for one more page of the history."""
+    try:
+        info = os.statvfs(folder)
+    except (OSError, AttributeError):  # AttributeError: no statvfs (Windows)
+        return False
+    return info.f_bavail * info.f_frsize < 64 * 1024
+
+
+def why_not_recorded(exc: sqlite3.OperationalError, folder: Path | None = None) -> str:
+    """Why a write failed, in words: the disk is full, the file is locked, or SQLite's words.
+    A full disk can also reach SQLite as "disk I/O error", so the folder's free space is
+    asked too."""
+    text = str(exc).lower()
+    if "full" in text or (folder is not None and _no_space_left(folder)):
+        return "the disk is full"
+    if "locked" in text or "busy" in text:
+        return "the file is locked by another program"
+    if "readonly" in text or "read-only" in text:
+        return "the file has become read-only"
+    return f"the file cannot be written ({exc})"
 
 
 class HistoryStore(HistoryReader):
@@ -201,6 +287,7 @@ class HistoryStore(HistoryReader):
         path: Path | str | None = None,
         *,
         retention_days: float = DEFAULT_RETENTION_DAYS,
+        max_bytes: int | None = DEFAULT_MAX_BYTES,
         source: str = "gui",
         busy_timeout: float = DEFAULT_BUSY_TIMEOUT,
         clock: Callable[[], float] = time.time,
@@ -208,17 +295,32 @@ class HistoryStore(HistoryReader):
     ) -> None:
         self.path = Path(path) if path is not None else paths.history_file()
         self.retention_days = retention_days
+        self.max_bytes = max_bytes
+        self._budget_checked = -float("inf")  # time.monotonic() of the last size check
         self.source = source
         self._clock = clock
         self._run_id: int | None = None
         self._pending: list[HistoryEvent] = []  # events a locked database refused; retried
+        self._clock_behind_said = False
+        self._opened = False
+        self._failing: str | None = None  # why recording stopped, while it is stopped
+        self._dropped = 0  # events not kept while recording was stopped (over the cap)
+        self.notices: list[str] = []  # sentences for the user about the file (said once)
         self.last_event_id_recorded = 0
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        private.make_private_dir(self.path.parent)
+        if not private.check_own_file(self.path):
+            private.create_private_file(self.path)  # 0600: SQLite gives -wal/-shm its mode
+        problem = private.writable_problem(self.path)
+        if problem:
+            raise private.PrivateFileError(problem)
         self._conn = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None)
         try:
             self._setup(synchronous)
+            private.tighten(self.path)  # a file an older portwatch made 0644
             self.prune(retention_days)
+            self.enforce_budget()
             self._load_memory()
+            self._opened = True
         except BaseException:
             self._conn.close()
             raise
@@ -244,14 +346,74 @@ class HistoryStore(HistoryReader):
     def record(self, result: PollResult) -> None:
         """Store one poll's events in one transaction (nothing when nothing changed).
 
-        When the database is locked longer than the busy timeout the events are kept and
-        written with the next poll's, and the error is raised for the Monitor to report."""
-        self._write(events_of(result), new_run=result.first)
-        if self._clock() - self._pruned_at >= PRUNE_EVERY:
-            try:
+        When the file cannot take them (disk full, locked longer than the busy timeout) the
+        events are kept in memory and written with a later poll's; recording stopping and
+        resuming are each said once (take_notices), and `unrecorded` counts what is not in
+        the file meanwhile. Nothing is dropped without being counted."""
+        try:
+            self._write(events_of(result), new_run=result.first)
+        except sqlite3.OperationalError as exc:
+            self._stopped(exc)
+        else:
+            self._resumed()
+        if self._failing is not None:
+            return
+        try:
+            if self._clock() - self._pruned_at >= PRUNE_EVERY:
                 self.prune(self.retention_days)
+            if time.monotonic() - self._budget_checked >= BUDGET_EVERY:
+                self.enforce_budget()
+        except sqlite3.OperationalError as exc:
+            log.warning("history: pruning deferred: %s", exc)
+
+    @property
+    def failing(self) -> str | None:
+        """Why recording is stopped (None while it works)."""
+        return self._failing
+
+    @property
+    def unrecorded(self) -> int:
+        """Events given to record() that are not in the file: held for a retry, or dropped
+        because more were held than PENDING_EVENTS_CAP."""
+        return len(self._pending) + self._dropped
+
+    def take_notices(self) -> list[str]:
+        """The sentences for the user since the last call (each said once)."""
+        taken, self.notices = self.notices, []
+        return taken
+
+    def flush(self) -> bool:
+        """Try once more to write the held events; True when none are held any more."""
+        if self._pending:
+            try:
+                self._write([], new_run=False)
             except sqlite3.OperationalError as exc:
-                log.warning("history: pruning deferred: %s", exc)
+                self._stopped(exc)
+            else:
+                self._resumed()
+        return not self._pending
+
+    def _stopped(self, exc: sqlite3.OperationalError) -> None:
+        if self._failing is not None:
+            log.debug("history: still cannot record: %s", exc)
+            return
+        self._failing = why_not_recorded(exc, self.path.parent)
+        self._say(f"history: recording stopped at {iso_utc(self._clock())}: {self._failing};"
+                  f" events are kept in memory and written to {self.path} when it can take"
+                  " them again")
+
+    def _resumed(self) -> None:
+        if self._failing is None:
+            return
+        self._failing = None
+        lost = (f"; {self._dropped} events could not be kept and are lost"
+                if self._dropped else "")
+        self._say(f"history: recording resumed at {iso_utc(self._clock())}; the events kept"
+                  f" meanwhile are in {self.path}{lost}")
+
+    def _say(self, text: str) -> None:
+        log.info("%s", text)
+        self.notices.append(text)
 
     def record_events(self, events: Iterable[HistoryEvent], *, new_run: bool = False
                       ) -> list[HistoryEvent]:
@@ -293,8 +455,8 @@ class HistoryStore(HistoryReader):
                     conn.execute("ROLLBACK")
                 raise
         except sqlite3.OperationalError:  # locked, busy, disk full: keep them for next time
-            if len(batch) <= PENDING_EVENTS_CAP:
-                self._pending = batch
+            self._pending = batch[:PENDING_EVENTS_CAP]
+            self._dropped += len(batch) - len(self._pending)
             raise
         except sqlite3.DatabaseError as exc:  # damaged since it was opened
             raise HistoryError(problem_text(self.path, exc, moved_to=None)) from exc
@@ -316,28 +478,100 @@ class HistoryStore(HistoryReader):
     # -- retention -------------------------------------------------------------------------
 
     def prune(self, older_than_days: float) -> int:
-        """Delete events older than `older_than_days` days (and runs left without events);
-        returns how many events were deleted."""
+        """Delete the oldest events, in the order they were recorded, up to the first one that
+        is less than `older_than_days` days older than the newest stored event (and the runs
+        left without events); returns how many were deleted.
+
+        The clock is not trusted: age is measured from the newest stored event, so a clock
+        that jumped ahead deletes nothing the history itself does not call old, and nothing at
+        all is deleted while the clock is behind the newest stored event (said once: an event
+        from a run whose clock was ahead, or this clock is wrong). Deleting a prefix in
+        storage order keeps events recorded under a clock that was behind (dated too early)
+        as long as the events recorded before them."""
         now = self._clock()
-        cutoff = now - older_than_days * 86400.0
+        self._pruned_at = now
         conn = self._conn
+        newest = conn.execute("SELECT max(time) FROM events").fetchone()[0]
+        if newest is None:
+            return 0
+        if now < newest:
+            self._say_clock_behind(now, newest)
+            return 0
+        cutoff = newest - older_than_days * 86400.0
         conn.execute("BEGIN IMMEDIATE")
         try:
-            deleted = conn.execute("DELETE FROM events WHERE time < ?", (cutoff,)).rowcount
-            conn.execute(
-                "DELETE FROM runs WHERE started_at < ? AND id IS NOT ? AND NOT EXISTS"
-                " (SELECT 1 FROM events WHERE events.run_id = runs.id)",
-                (cutoff, self._run_id),
-            )
+            # The first event young enough to keep, walking in storage order (+time: not by
+            # the time index, so the walk stops at the first one, past only what goes).
+            row = conn.execute("SELECT id, run_id FROM events WHERE +time >= ? ORDER BY id"
+                               " LIMIT 1", (cutoff,)).fetchone()
+            keep_from, first_run = row if row else (0, None)
+            deleted = conn.execute("DELETE FROM events WHERE id < ?", (keep_from,)).rowcount
+            if deleted and first_run is not None:
+                conn.execute("DELETE FROM runs WHERE id < ? AND id IS NOT ?",
+                             (first_run, self._run_id))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        self._pruned_at = now
         if deleted:
             log.info("history: deleted %d events older than %g days", deleted, older_than_days)
         return deleted
+
+    def used_bytes(self) -> int:
+        """Bytes of the file that hold data (free pages, reused before the file grows, not
+        counted)."""
+        conn = self._conn
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+        pages = conn.execute("PRAGMA page_count").fetchone()[0]
+        free = conn.execute("PRAGMA freelist_count").fetchone()[0]
+        return int((pages - free) * size)
+
+    def enforce_budget(self) -> int:
+        """Keep the file within `max_bytes`: when its data outgrow it, delete the oldest
+        events, in the order recorded, down to 90 % of it (the pages freed are reused, so the
+        file stops growing). Returns how many events were deleted."""
+        self._budget_checked = time.monotonic()
+        used = self.used_bytes()
+        if not self.max_bytes or used <= self.max_bytes:
+            return 0
+        conn = self._conn
+        first, last = conn.execute("SELECT min(id), max(id) FROM events").fetchone()
+        if first is None:
+            return 0
+        # Deleting only ever takes a prefix (here and in prune), so ids are dense.
+        stored = last - first + 1
+        share = (used - 0.9 * self.max_bytes) / used
+        cut = first + min(stored - 1, max(1, math.ceil(stored * share)))
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            deleted = conn.execute("DELETE FROM events WHERE id < ?", (cut,)).rowcount
+            kept_run = conn.execute("SELECT run_id FROM events WHERE id = ?",
+                                    (cut,)).fetchone()
+            if kept_run and kept_run[0] is not None:
+                conn.execute("DELETE FROM runs WHERE id < ? AND id IS NOT ?",
+                             (kept_run[0], self._run_id))
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the deletion's WAL frames go too
+        log.info("history: %s outgrew its budget of %d MB; deleted its %d oldest events",
+                 self.path, self.max_bytes // 1_000_000, deleted)
+        return deleted
+
+    def _say_clock_behind(self, now: float, newest: float) -> None:
+        if self._clock_behind_said:
+            return
+        self._clock_behind_said = True
+        text = (f"the clock ({iso_utc(now)}) is behind the newest event in the history"
+                f" ({iso_utc(newest)}): either this clock is wrong or a run recorded with a"
+                " clock that was ahead; old events are not deleted until the clock passes it")
+        if self._opened:
+            log.warning("history: %s", text)
+        else:  # open_history() hands it to the caller, who shows it
+            self.notices.append(text)
 
     # -- AlertMemory (cached in memory, written through) -------------------------------------
 
@@ -419,6 +653,10 @@ class HistoryStore(HistoryReader):
         from another thread the connection is left to the end of the process, which loses
         nothing: every recorded event is committed already)."""
         try:
+            self.flush()
+            if self.unrecorded:  # the caller says it to the user (watch, the window's log)
+                log.info("history: %d events were not recorded in %s (%s)", self.unrecorded,
+                         self.path, self.failing)
             self._end_run()
             self._conn.close()
         except sqlite3.ProgrammingError as exc:
@@ -482,7 +720,8 @@ def open_history(
     moved."""
     target = Path(path) if path is not None else paths.history_file()
     try:
-        return HistoryStore(target, **store_options), []
+        store = HistoryStore(target, **store_options)
+        return store, store.take_notices()
     except (sqlite3.Error, OSError) as exc:
         kind = kind_of(exc)
         log.debug("history: cannot open %s: %s", target, exc)

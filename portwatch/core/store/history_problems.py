@@ -10,6 +10,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from portwatch.core.files.private import PrivateFileError
 from portwatch.core.store.history_schema import ForeignDatabase, NewerSchema
 
 
@@ -24,6 +25,8 @@ class OutdatedSchema(HistoryError):
 def kind_of(exc: BaseException) -> str:
     """What kind of error opening the history met: 'newer' (a newer portwatch's schema),
     'foreign' (a SQLite file portwatch did not write), 'locked', 'damaged' or 'unusable'."""
+    if isinstance(exc, PrivateFileError):
+        return "unusable"
     if isinstance(exc, NewerSchema):
         return "newer"
     if isinstance(exc, ForeignDatabase):
@@ -40,6 +43,8 @@ def kind_of(exc: BaseException) -> str:
 
 def describe_error(path: Path, exc: BaseException) -> str:
     """What is wrong with the history file, in one clause for the user."""
+    if isinstance(exc, PrivateFileError):
+        return str(exc)
     kind = kind_of(exc)
     if kind == "locked":
         return (f"history file {path} is locked by another program (database is locked);"

@@ -287,6 +287,6 @@ def migrate(conn: sqlite3.Connection) -> int:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
-        if version:
-            log.info("history: upgraded the database from version %d to %d", version, version + 1)
+    if 0 < found < SCHEMA_VERSION:  # a brand-new file was created, not upgraded
+        log.info("history: upgraded the database from version %d to %d", found, SCHEMA_VERSION)
     return found

@@ -24,6 +24,7 @@ from typing import Any
 
 from portwatch.core.files import paths
 from portwatch.core.files.atomic import write_atomic
+from portwatch.core.files.private import make_private_dir
 from portwatch.core.files.yamlfile import YamlFileError, YamlFileMissing, read_yaml
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,7 @@ class Settings:
     alert_coalesce: int = 5  # this many new listeners in one poll become one summary alert
     alert_rate_limit: float = 60.0  # seconds between repeats of similar alerts
     history_retention_days: int = 90
+    history_max_mb: int = 500  # the history file's size budget: the oldest events go first
     color_scheme: str = "system"  # the window's colours: "system" (the desktop's), "light", "dark"
 
 
@@ -109,6 +111,7 @@ RULES: dict[str, _Rule] = {
     "alert_coalesce": _Rule(int, 1, 1000),
     "alert_rate_limit": _Rule(float, 0.0, 86400.0),
     "history_retention_days": _Rule(int, 1, 3650),
+    "history_max_mb": _Rule(int, 10, 1_000_000),
     "color_scheme": _Rule(str, choices=COLOR_SCHEMES),
 }
 assert set(RULES) == {f.name for f in dataclasses.fields(Settings)}, "a field without a rule"
@@ -224,7 +227,7 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
     text = ("# portwatch settings; see the README for what each one does.\n"
             + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_private_dir(path.parent, "settings folder")
         write_atomic(path, text, new_mode=0o600)
     except OSError as exc:
         raise SettingsError(f"cannot save the settings to {path}: {exc.strerror or exc};"

@@ -8,11 +8,13 @@ from elsewhere (tests, a reader of another file). Events are named by
 their *event index*, their position in arrival order: `spot.data()` of a marker, the argument
 of `select_event()` and of the `event_selected` signal, whatever order the table is sorted in.
 
-A month of history (50,000 events) stays smooth: the file is read in chunks, redraws are
-coalesced with a single-shot timer, the table model inserts rows (never resets) and sorts
-with one key per event (history_model.py), and the plot draws at most `MAX_MARKERS` markers,
-those in view, over a step line that pyqtgraph clips to the view and downsamples. Text from
-other programs is shown as plain text, and escaped where Qt would read rich text (tooltips).
+A long history opens at its newest SHOWN_AT_OPEN events (the rest stays in the file, and
+the view says so). A month of history (50,000 events) stays smooth: the file is read in
+chunks, redraws are coalesced with a single-shot timer, the table model inserts rows (never
+resets) and sorts with one key per event (history_model.py), and the plot draws at most
+`MAX_MARKERS` markers, those in view, over a step line that pyqtgraph clips to the view and
+downsamples. Text from other programs is shown as plain text, and escaped where Qt would read
+rich text (tooltips).
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ log = logging.getLogger(__name__)
 REDRAW_DELAY_MS = 250  # updates within this time are drawn once
 FILTER_DELAY_MS = 200
 LOAD_CHUNK = 5000  # events read per step when loading
+SHOWN_AT_OPEN = 50_000  # the newest events read when the tab opens (portwatch history: all)
 AUTO_REFRESH_MS = 5000  # how often a visible view looks for new events in the file
 MAX_MARKERS = 3000  # markers drawn at once; more in view are thinned (selection always drawn)
 SELECTED_COLOR = (255, 196, 0)
@@ -80,6 +83,7 @@ class HistoryView(QWidget):
         self._last_id = 0
         self._selected = -1
         self._more_pending = False
+        self.note = ""  # what the view leaves out, shown above it
         self._syncing = False  # True while the table follows the plot (no feedback loop)
         # Plot data, parallel to the model's rows.
         self._times: list[float] = []
@@ -226,6 +230,7 @@ class HistoryView(QWidget):
         try:
             if self._reader is None:
                 self._reader = HistoryReader(self.store_path)
+                self._start_at_the_newest(self._reader)
             events = self._reader.events(after_id=self._last_id, limit=LOAD_CHUNK, by_id=True)
         except FileNotFoundError:
             self._say(f"No history recorded yet ({self.store_path}).")
@@ -240,7 +245,7 @@ class HistoryView(QWidget):
                       else f"Cannot read the history file {self.store_path}: {exc}")
             self._drop_reader()
             return
-        self._say("")
+        self._say(self.note)
         self.add_events(events)
         if len(events) == LOAD_CHUNK and not self._more_pending:
             self._more_pending = True
@@ -273,7 +278,23 @@ class HistoryView(QWidget):
             self._last_line_key = key
         self._last_id = max([self._last_id, *(item.id or 0 for item in fresh)])
         self.model.append(fresh)
-        self._schedule_redraw()
+        if self.redraws:
+            self._schedule_redraw()
+        else:  # the first events: a plot at once, later updates coalesced
+            self._redraw()
+
+    def _start_at_the_newest(self, reader: HistoryReader) -> None:
+        """Read only the newest SHOWN_AT_OPEN events of a long history (ids are dense: only a
+        prefix is ever deleted), and say what is left out."""
+        if self._last_id or self.model.rowCount():
+            return
+        newest = reader.last_event_id()
+        oldest = reader.first_event_id()
+        stored = newest - oldest + 1 if oldest else 0
+        if stored > SHOWN_AT_OPEN:
+            self._last_id = newest - SHOWN_AT_OPEN
+            self.note = (f"Showing the newest {SHOWN_AT_OPEN:,} of {stored:,} recorded events;"
+                         " `portwatch history --since/--until` lists any of them.")
 
     def _say(self, text: str) -> None:
         self.status_label.setText(text)

@@ -366,6 +366,8 @@ class MainWindow(QMainWindow):
         """Apply one PollResult (connected to MonitorWorker.polled)."""
         self.model.apply(result)
         self.status.show_poll(result)
+        if result.notices:  # the history stopped or resumed recording: said once
+            self.show_problems(result.notices)
         if not self._polled:
             self._polled = True
             self._select_first_row()

@@ -39,8 +39,8 @@ from portwatch.core.store.settings import RULES, Settings
 log = logging.getLogger(__name__)
 
 # Shown under the groups: which settings wait for the next start.
-RESTART_NOTE = ("Changes apply when you press OK, except “Start minimised” and “Keep history"
-                " for”, which take effect the next time portwatch starts.")
+RESTART_NOTE = ("Changes apply when you press OK, except “Start minimised” and the two history"
+                " limits, which take effect the next time portwatch starts.")
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,8 @@ class PreferencesDialog(QDialog):
         self.start_at_login.setToolTip(f"Adds portwatch to the programs your desktop starts at"
                                        f" login ({entry})")
         labels = ("Scan every:", "Alert when still open after:", "Summarise new listeners:",
-                  "Alerts of one program at most every:", "Keep history for:")
+                  "Alerts of one program at most every:", "Keep history for:",
+                  "Keep the history file under:")
         width = max(self.fontMetrics().horizontalAdvance(text) for text in labels) + 8
         monitoring = QGroupBox("Monitoring", self)
         form = _form(monitoring, width)
@@ -226,9 +227,13 @@ class PreferencesDialog(QDialog):
         self.retention = _spin(self, "history_retention_days", ("day", "days"),
                                "Events older than this are deleted from the history file"
                                " (when portwatch starts, then once a day)")
+        self.max_mb = _spin(self, "history_max_mb", ("MB", "MB"),
+                            "When the history file reaches this size, its oldest events are"
+                            " deleted first (checked every minute while recording)")
         history = QGroupBox("History", self)
         form = _form(history, width)
         _row(form, labels[4], self.retention)
+        _row(form, labels[5], self.max_mb)
 
         self.note = QLabel(RESTART_NOTE, self)
         self.note.setObjectName("prefRestartNote")
@@ -240,7 +245,8 @@ class PreferencesDialog(QDialog):
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel, self)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
-        boxes = (self.interval, self.min_polls, self.coalesce, self.rate_limit, self.retention)
+        boxes = (self.interval, self.min_polls, self.coalesce, self.rate_limit, self.retention,
+                 self.max_mb)
         widest = max(box.sizeHint().width() for box in boxes)
         for box in boxes:
             box.setMinimumWidth(widest)
@@ -272,12 +278,13 @@ class PreferencesDialog(QDialog):
         self.coalesce.setValue(settings.alert_coalesce)
         self.rate_limit.setValue(settings.alert_rate_limit)
         self.retention.setValue(settings.history_retention_days)
+        self.max_mb.setValue(settings.history_max_mb)
         self.color_scheme.setCurrentIndex(max(self.color_scheme.findData(settings.color_scheme),
                                               0))
 
     def result_settings(self) -> Settings:
         for box in (self.interval, self.min_polls, self.coalesce, self.rate_limit,
-                    self.retention):
+                    self.retention, self.max_mb):
             box.interpretText()  # a number still being typed counts
         return dataclasses.replace(
             self._settings,
@@ -290,6 +297,7 @@ class PreferencesDialog(QDialog):
             alert_coalesce=self._coalesce(),
             alert_rate_limit=float(self.rate_limit.value()),
             history_retention_days=int(self.retention.value()),
+            history_max_mb=int(self.max_mb.value()),
             color_scheme=str(self.color_scheme.currentData()),
         )
 

@@ -46,6 +46,8 @@ class StatusSummary(QWidget):
         for label in (self.problem, self.hidden):
             label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.problem.setAccessibleName("Scan problem")
+        self.unrecorded = plain_label("", self)
+        self.unrecorded.setObjectName("statusUnrecorded")
         self._color_problem()
         self.last_scan = plain_label("", self)
         self.last_scan.setObjectName("statusLastScan")
@@ -59,10 +61,12 @@ class StatusSummary(QWidget):
         layout.addWidget(self.counts)
         layout.addWidget(self.hidden, 1)
         layout.addWidget(self.problem)
+        layout.addWidget(self.unrecorded)
         layout.addWidget(self.paused)
         layout.addWidget(self.last_scan)
         self.hidden.hide()
         self.problem.hide()
+        self.unrecorded.hide()
         self.paused.hide()
 
     def show_poll(self, result: PollResult) -> None:
@@ -81,13 +85,24 @@ class StatusSummary(QWidget):
             self.hidden.hide()
         stamp = time.strftime("%H:%M:%S", time.localtime(result.snapshot.taken_at))
         self.last_scan.setText(f"last scan {stamp} ({result.duration * 1000:.0f} ms)")
+        self.show_unrecorded(result.unrecorded)
         if result.problems:
             self.show_problem("Scan incomplete: " + " ".join(result.problems))
         else:
             self.show_problem("")
 
+    def show_unrecorded(self, count: int) -> None:
+        """How many events the history file could not take (kept in memory until it can)."""
+        events = "event" if count == 1 else "events"
+        self.unrecorded.setText(f"{count} {events} not recorded in the history")
+        self.unrecorded.setToolTip("The history file cannot be written now (the status bar's"
+                                   " message says why). The events are kept in memory and"
+                                   " written when it can take them again.")
+        self.unrecorded.setVisible(count > 0)
+
     def _color_problem(self) -> None:
-        self.problem.setStyleSheet(f"color: {risk_style.risk_text_color(Risk.HIGH)};")
+        for label in (self.problem, self.unrecorded):
+            label.setStyleSheet(f"color: {risk_style.risk_text_color(Risk.HIGH)};")
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QMainWindow, QSplitter, QTableView
 
 from portwatch.core.files import paths
 from portwatch.core.files.atomic import write_atomic
+from portwatch.core.files.private import PRIVATE_FILE_MODE, make_private_dir
 
 log = logging.getLogger(__name__)
 
@@ -143,8 +144,8 @@ def save_window_state(window: QMainWindow, path: Path | None = None) -> bool:
     path = Path(path) if path is not None else paths.window_state_file()
     try:
         text = json.dumps(capture(window), indent=1) + "\n"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, text)
+        make_private_dir(path.parent, "settings folder")
+        write_atomic(path, text, mode=PRIVATE_FILE_MODE)
     except OSError as exc:
         log.warning("window state: cannot save %s: %s", path, exc)
         return False

@@ -1,0 +1,74 @@
+"""One writer per data folder: of two real `portwatch watch` processes on one data folder, the
+second prints every event but records none, says so, and takes over (from a snapshot) when the
+first ends. The lock is an flock in the data folder (core/instance.py RecorderLock)."""
+
+from __future__ import annotations
+
+import io
+
+from test_watch_cli import Watch, mine
+from test_watch_window_policy import events_of_port, wait_for_stderr, wait_until
+
+from portwatch.commands.watch import RecordUnlessWindow
+from portwatch.core.desktop import instance
+from portwatch.core.files import paths
+from portwatch.core.store.history import CLOSED, OPENED, PRESENT, HistoryStore
+
+
+def test_a_second_watch_prints_but_does_not_record_and_takes_over(listener_factory):
+    first = Watch("--json", "--interval", "0.2")
+    second = None
+    try:
+        wait_until(lambda: paths.history_file().exists()
+                   and instance.RecorderLock(paths.data_dir()).holder() == first.proc.pid)
+        second = Watch("--json", "--interval", "0.2")
+        said = wait_for_stderr(second, "another portwatch watch")
+        assert f"(pid {first.proc.pid}) records into {paths.history_file()}" in said
+        assert "does not record them until that one ends" in said
+
+        child = listener_factory("tcp", "127.0.0.1", 0)
+        first.wait_for(mine(child, "opened"))
+        second.wait_for(mine(child, "opened"))  # printed by both (recorded in that poll)
+        assert events_of_port(child.port) == [OPENED]  # recorded once, not twice
+
+        code, _ = first.stop()
+        assert code == 0
+        wait_for_stderr(second, f"the other watch (pid {first.proc.pid}) ended; recording to")
+        wait_until(lambda: events_of_port(child.port) == [OPENED, PRESENT])  # a snapshot run
+        child.stop()
+        second.wait_for(mine(child, "closed"))
+        wait_until(lambda: events_of_port(child.port) == [OPENED, PRESENT, CLOSED])
+        code, stderr = second.stop()
+        assert code == 0 and "Traceback" not in stderr
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+
+
+def test_the_lock_is_the_folder_not_the_name(tmp_path):
+    """A symbolic link to the same data folder meets the same lock."""
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "folder")
+    mine_, theirs = instance.RecorderLock(tmp_path / "folder"), instance.RecorderLock(
+        tmp_path / "link")
+    assert mine_.acquire() and not theirs.acquire()
+    mine_.release()
+    assert theirs.acquire()
+    theirs.release()
+
+
+def test_the_recorder_sink_steps_aside_while_another_holds_the_lock(tmp_path):
+    other = instance.RecorderLock(tmp_path)
+    assert other.acquire()
+    err = io.StringIO()
+    sink = RecordUnlessWindow(HistoryStore(tmp_path / "history.sqlite3"), err,
+                              window_running=lambda: None)
+    try:
+        assert not sink._recorder() and not sink._recorder()
+        assert err.getvalue().count("another portwatch watch") == 1  # said once
+        other.release()
+        assert sink._recorder()
+        assert "ended; recording to" in err.getvalue()
+    finally:
+        sink.close()
