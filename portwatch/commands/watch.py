@@ -135,7 +135,7 @@ def human_line(event: str, when: float, row: AnnotatedListener,
         if text is not None:
             parts.append((field.key, text))
     known = record["pid"] is not None
-    name = visible(record["process"], 40) if known else ""
+    name = visible(record["process"]) if known else ""
     service = dict(parts).get("service")
 
     def line(stamp: str, name: str, service: str | None) -> str:

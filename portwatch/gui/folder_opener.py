@@ -9,7 +9,9 @@ cannot start or exits with an error; where there is no xdg-open, Qt's own servic
 from __future__ import annotations
 
 import logging
+import os
 import shutil
+from urllib.parse import quote
 
 from PySide6.QtCore import QObject, QProcess, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -25,6 +27,13 @@ _XDG_REASONS = {
     3: "no file manager (or other program that opens folders) is installed",
     4: "the program meant to open folders failed",
 }
+
+
+def encoded_url(url: QUrl) -> str:
+    """The local file URL with every byte but letters, digits, "/", "-", "_" and "."
+    percent-encoded (QUrl leaves ";", "$", "(", "&" and "~" as they are)."""
+    path = os.fsencode(url.toLocalFile())
+    return "file://" + quote(path, safe="/").replace("~", "%7E")
 
 
 class FolderOpener(QObject):
@@ -49,7 +58,10 @@ class FolderOpener(QObject):
             return False
         process = QProcess(self)
         process.setProgram(program)
-        process.setArguments([folder])
+        # The folder goes to xdg-open (itself a shell script) as a percent-encoded file URL, as
+        # Qt's own service passes it: no space, quote or shell metacharacter of a hostile path
+        # reaches the script (tests/reliability/test_attack_surface.py checks it).
+        process.setArguments([encoded_url(url)])
         process.setStandardOutputFile(QProcess.nullDevice())
         process.finished.connect(lambda code, status: self._finished(process, folder, code,
                                                                      status))

@@ -7,6 +7,7 @@ folder" hands the file manager a file:// URL of a directory, never a command).""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import socket
 import stat
@@ -198,6 +199,9 @@ FORBIDDEN_CALLS = {"os.system", "os.popen", "os.execl", "os.execlp", "os.execle"
                    "QProcess.execute", "pty.spawn", "commands.getoutput"}
 
 
+FOLDER_OPENER = REPO / "portwatch" / "gui" / "folder_opener.py"
+
+
 def test_no_shell_is_ever_invoked_anywhere_in_the_program():
     found = []
     checked = 0
@@ -212,7 +216,12 @@ def test_no_shell_is_ever_invoked_anywhere_in_the_program():
                         isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
                     found.append(f"{path.relative_to(REPO)}:{call.lineno}: shell=...")
         text = path.read_text()
-        for word in ("QProcess", "startDetached", "/bin/sh", "xdg-open"):
+        # One exception: gui/folder_opener.py runs xdg-open to learn whether the folder
+        # opened (Qt's service does not say); it hands xdg-open only a percent-encoded file
+        # URL, checked by test_the_folder_opener_passes_only_an_encoded_file_url below.
+        words = ("startDetached", "/bin/sh") if path == FOLDER_OPENER else (
+            "QProcess", "startDetached", "/bin/sh", "xdg-open")
+        for word in words:
             if word in text:
                 found.append(f"{path.relative_to(REPO)}: mentions {word}")
     assert found == [], "\n".join(found)
@@ -231,7 +240,7 @@ def test_the_only_url_opened_is_a_local_directory(qtbot):
 
     for path in python_files():
         text = path.read_text()
-        if "openUrl" in text:
+        if "openUrl" in text and path != FOLDER_OPENER:  # it opens what open_url() was given
             tree = ast.parse(text)
             for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
                 if dotted(call.func).endswith("open_url") or dotted(call.func).endswith(
@@ -256,6 +265,30 @@ def test_the_only_url_opened_is_a_local_directory(qtbot):
     assert url.toLocalFile() == hostile_dir
     assert not url.query() and not url.fragment()  # ';', '#', '&' stayed in the path
     pane.shutdown()
+    tally("attack-surface checks")
+
+
+def test_the_folder_opener_passes_only_an_encoded_file_url(qtbot, tmp_path):
+    """What xdg-open (a shell script) receives for a hostile folder: one argument, a file URL
+    with every space and shell metacharacter percent-encoded. A stand-in program records it."""
+    from PySide6.QtCore import QUrl
+
+    from portwatch.gui.folder_opener import FolderOpener
+
+    record = tmp_path / "argv.json"
+    recorder = tmp_path / "pwtest-record-argv"
+    recorder.write_text(f"#!{sys.executable}\nimport json, os, sys\n"
+                        f"open({str(record)!r} + '.tmp', 'w').write(json.dumps(sys.argv[1:]))\n"
+                        f"os.replace({str(record)!r} + '.tmp', {str(record)!r})\n")
+    recorder.chmod(0o755)
+    hostile_dir = "/tmp/a;rm -rf ~ #/$(reboot)`id`|&& x"
+    opener = FolderOpener(program=str(recorder))
+    assert opener.open_url(QUrl.fromLocalFile(hostile_dir))
+    qtbot.waitUntil(record.exists, timeout=30_000)
+    (argument,) = json.loads(record.read_text())
+    assert argument.startswith("file:///tmp/a")
+    assert not set(argument) & set(" ;~#$()`|&'\"\\<>*?!{}[]")
+    assert QUrl.fromEncoded(argument.encode()).toLocalFile() == hostile_dir
     tally("attack-surface checks")
 
 

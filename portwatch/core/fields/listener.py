@@ -239,7 +239,7 @@ def _provenance(item: AnnotatedListener) -> Provenance | None:
 
 def _process_column(record: Record) -> str:
     if record["process"] is not None:
-        return visible(record["process"], 24)
+        return visible(record["process"])  # cut to the width by commands/table.py
     return "(hidden)" if record["owner_hidden"] else "-"
 
 
@@ -247,13 +247,13 @@ def _service_column(record: Record) -> str:
     """"-" when nothing is known about the port (no catalog, or a history event that recorded
     no service), "(not registered)" when the catalog knows the port but IANA does not."""
     if record["service"]:
-        return visible(record["service"], 20)
+        return visible(record["service"])
     return "(not registered)" if record["uses"] is not None else "-"
 
 
 def _software_column(record: Record) -> str:
     likely = record["likely_software"]
-    return visible(facts.short_name(likely[0]), 20) if likely else "-"
+    return visible(facts.short_name(likely[0])) if likely else "-"
 
 
 def _endpoint_line(record: Record) -> str:
@@ -343,7 +343,7 @@ FIELDS: tuple[Field, ...] = (
           cell_tip=_process_tip, width=80, depends=frozenset({Part.PROCESS}),
           search=lambda i: _texts(i.listener.user),
           cli="USER", cli_elide=True, in_history=False,
-          cli_text=lambda r: visible(r["user"], 12) if r["user"] else "-",
+          cli_text=lambda r: visible(r["user"]) if r["user"] else "-",
           fact=_user_fact,
           stored=Stored.PROCESS, attr="user"),
     Field("create_time", "Started", _owner("create_time"),
@@ -390,7 +390,7 @@ FIELDS: tuple[Field, ...] = (
           stored=Stored.NOT_STORED),
     Field("netns", "Network namespace", lambda i: i.listener.netns,
           cli="NETNS", cli_elide=True, on_request=True, in_history=False,
-          cli_text=lambda r: visible(r["netns"] or "host", 24),
+          cli_text=lambda r: visible(r["netns"] or "host"),
           line=lambda r: f"netns {visible(r['netns'], 40)}" if r["netns"] else None,
           stored=Stored.NOT_STORED),
     # The table's "Started by" (unit, container or namespace), from the three above.
