@@ -106,7 +106,8 @@ def test_list_prints_no_raw_control_bidi_or_undecodable_text(hostile):
     assert "\x1b" not in text and "\u202e" not in text
     for label, proc in hostile.items():
         name = truth(proc.pid)["name"]
-        assert visible(name, 24) in text, (label, visible(name, 24))
+        # into a pipe every cell is printed in full (the width fitting is for terminals)
+        assert visible(name) in text, (label, visible(name))
         tally("hostile input checks (input x surface)")
 
 
