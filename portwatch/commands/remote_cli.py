@@ -16,30 +16,21 @@ import json
 import subprocess
 import sys
 import threading
-from typing import Any, TextIO
+from typing import TextIO
 
 from portwatch.core.remote import (
     RemoteError,
     event_time,
     explain,
     from_record,
+    list_records,
+    list_rows,
     remote_text,
     ssh_command,
 )
 
 LIST_TIMEOUT = 300.0  # seconds a remote `list` may take, ssh's connection included
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-
-
-def _records(host_name: str, stdout: str) -> list[Any]:
-    try:
-        records = json.loads(stdout)
-    except json.JSONDecodeError:
-        records = None
-    if not isinstance(records, list):
-        raise RemoteError(f"portwatch on {host_name} did not answer with its JSON list"
-                          " (an old version?)")
-    return records
 
 
 def _say_remote(host_name: str, stderr: str, err: TextIO) -> None:
@@ -62,24 +53,19 @@ def run_list(args: argparse.Namespace, out: TextIO | None = None,
         raise UserError("ssh is not installed here (package openssh-client)") from None
     except subprocess.TimeoutExpired:
         raise UserError(f"{args.host} did not answer within {LIST_TIMEOUT:g} s") from None
-    if done.returncode != 0:
-        raise UserError(explain(args.host, done.returncode, done.stderr))
-    _say_remote(args.host, done.stderr, err)
     try:
-        records = _records(args.host, done.stdout)
+        records = list_records(args.host, done.returncode, done.stdout, done.stderr)
     except RemoteError as exc:
         raise UserError(str(exc)) from None
+    _say_remote(args.host, done.stderr, err)
     if args.json:
-        lines = ",\n".join(json.dumps({"host": args.host, **record}) for record in records
+        lines = ",\n".join(json.dumps({**record, "host": args.host}) for record in records
                            if isinstance(record, dict))
         out.write(f"[\n{lines}\n]\n" if lines else "[]\n")
         return 0
-    rows = []
-    for record in records:
-        try:
-            rows.append(from_record(record))
-        except ValueError as exc:
-            print(f"portwatch: {args.host}: skipped a listener it sent ({exc})", file=err)
+    rows, skipped = list_rows(args.host, records)
+    for sentence in skipped:
+        print(f"portwatch: {sentence}", file=err)
     out.write(f"host: {args.host}\n")
     print_table(sorted(rows, key=sort_key), out)
     return 0
@@ -169,14 +155,14 @@ class RemoteWatch:
 
         try:
             record = json.loads(line)
-            row = from_record(record)
+            row = from_record(record, self.args.host)
             event = str(record["event"])
         except (ValueError, KeyError, TypeError):
             self.say(f"{self.args.host}: ignored a line that is not a portwatch event:"
                      f" {remote_text(line)[:80]}")
             return
         if self.args.json:
-            self.out.write(json.dumps({"host": self.args.host, **record}) + "\n")
+            self.out.write(json.dumps({**record, "host": self.args.host}) + "\n")
         else:
             self.out.write(f"{self.args.host}  {human_line(event, event_time(record), row)}\n")
         self.out.flush()

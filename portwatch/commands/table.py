@@ -15,7 +15,9 @@ from portwatch.core.fields import FIELDS, Field, Record
 
 LIST_COLUMNS: tuple[Field, ...] = tuple(field for field in FIELDS
                                         if field.cli and not field.on_request)
-HISTORY_COLUMNS: tuple[Field, ...] = tuple(field for field in LIST_COLUMNS if field.in_history)
+# `history` adds HOST (on request for `list`, which prints a `host:` line instead)
+HISTORY_COLUMNS: tuple[Field, ...] = tuple(field for field in FIELDS
+                                           if field.cli and field.in_history)
 
 
 def headers(columns: Sequence[Field]) -> tuple[str, ...]:

@@ -154,6 +154,7 @@ class ListenerKey(NamedTuple):
     port: int
     pid: int | None
     netns: str | None = None  # None: the host's network namespace
+    host: str | None = None  # None: this machine; else the ssh destination it was read from
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +179,9 @@ class Listener:
     netns: str | None = None  # None: the host's; else the namespace's name, owner or inode
     unit: str | None = None  # the systemd unit that started it (a socket unit for activation)
     container: ContainerInfo | None = None
+    # None: this machine; else the other machine's ssh destination (USER@HOST, HOST, an
+    # ssh_config alias) whose portwatch reported it (the window's remote hosts)
+    host: str | None = None
     # Stable identity of the row, computed once: diffs and models look it up thousands of
     # times per poll.
     key: ListenerKey = field(init=False, repr=False, compare=False)
@@ -186,7 +190,8 @@ class Listener:
         pid = self.process.pid if self.process else None
         object.__setattr__(
             self, "key",
-            ListenerKey(self.proto, self.family, self.address, self.port, pid, self.netns),
+            ListenerKey(self.proto, self.family, self.address, self.port, pid, self.netns,
+                        self.host),
         )
 
     @property
@@ -376,7 +381,10 @@ class Alert:
 class ListenerIdentity(NamedTuple):
     """Who is listening where, independent of PID: survives a service restart.
 
-    `program` is the executable path when known, else the process name, else "" (hidden owner).
+    `program` is the executable path when known, else the process name, else "" (hidden owner);
+    on another machine (the window's remote hosts) it is written `HOST:program`, as scp names a
+    file there, so the same program on two machines is two identities (the alert memory keeps
+    it in its `program` column: no new column).
     """
 
     program: str
@@ -388,6 +396,8 @@ class ListenerIdentity(NamedTuple):
     def of(cls, listener: Listener) -> ListenerIdentity:
         proc = listener.process
         program = (proc.exe or proc.name) if proc else ""
+        if listener.host is not None:
+            program = f"{listener.host}:{program}"
         # As the history stores it (bytes that were not UTF-8 as \xNN escapes), so the same
         # program is the same identity before and after a restart.
         return cls(encodable(program), listener.proto, listener.port, listener.exposure)

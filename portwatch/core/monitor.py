@@ -66,6 +66,10 @@ class PollResult:
     owner_changes: tuple[OwnerChange, ...] = ()
     notices: tuple[str, ...] = ()  # said once, when it happened (history stopped, resumed)
     unrecorded: int = 0  # events the history could not write (kept in memory, or lost)
+    # The window's remote hosts (core/hosts.py): the machine whose poll this is (None: this
+    # one) and every added host's status; `rows` then holds every machine's listeners.
+    host: str | None = None
+    hosts: tuple = ()  # HostStatus values
 
     @property
     def row_map(self) -> dict[ListenerKey, AnnotatedListener]:
@@ -73,8 +77,10 @@ class PollResult:
 
     @property
     def host_rows(self) -> tuple[AnnotatedListener, ...]:
-        """The rows of the host's network namespace (what the window shows by default)."""
-        return tuple(row for row in self.rows if row.listener.netns is None)
+        """This machine's rows in its own network namespace (what the status bar and the tray
+        count): not other namespaces', not other machines'."""
+        return tuple(row for row in self.rows
+                     if row.listener.netns is None and row.listener.host is None)
 
 
 class Monitor:

@@ -6,15 +6,19 @@ stored (BatchMode fails instead of prompting). PORTWATCH_SSH_COMMAND replaces `s
 split like a shell would, e.g. `ssh -F ~/.ssh/lab_config`), PORTWATCH_REMOTE_COMMAND the
 remote `portwatch` (e.g. `~/.local/bin/portwatch` or `/opt/portwatch/bin/portwatch`).
 
+`list_records(host, status, stdout, stderr)` reads a finished remote `list --json` (the
+window's remote hosts and `list --host` take this one path), or raises RemoteError with the
+sentence; `list_rows(host, records)` makes them listeners, each marked with the host.
 `explain(host, status, stderr)` turns a failed run into one sentence: ssh's own failure (exit
-255: cannot connect, host key, login refused), portwatch missing on the host (127: the
-remote shell's "command not found", with how to install it), or the remote portwatch's own
-message. Text from the remote side is passed through `visible()`: it is another machine's.
+255: cannot connect, host key, login refused), portwatch missing on the host (127: the remote
+shell's "command not found", with how to install it), or the remote portwatch's own message.
+Text from the remote side is passed through `visible()`: it is another machine's.
 """
 
 from __future__ import annotations
 
 import calendar
+import json
 import os
 import re
 import shlex
@@ -92,10 +96,10 @@ def _text_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def from_record(record: object) -> AnnotatedListener:
+def from_record(record: object, host: str | None = None) -> AnnotatedListener:
     """A `list --json` / `watch --json` record from another machine as an AnnotatedListener
-    (its catalog facts and risk are the ones the remote portwatch found). ValueError when it
-    is not such a record."""
+    (its catalog facts and risk are the ones the remote portwatch found), on `host`.
+    ValueError when it is not such a record."""
     if not isinstance(record, dict):
         raise ValueError("not a JSON object")
     try:
@@ -116,7 +120,7 @@ def from_record(record: object) -> AnnotatedListener:
                         Exposure(record["exposure"]), process,
                         owner_hidden=bool(record.get("owner_hidden")),
                         hidden_reason=_text_or_none(record.get("hidden_reason")),
-                        socket_user=_text_or_none(record.get("user")))
+                        socket_user=_text_or_none(record.get("user")), host=host)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"missing or wrong key {exc}") from None
     entry = None
@@ -138,3 +142,30 @@ def event_time(record: dict) -> float:
         return calendar.timegm(time.strptime(str(record["time"]), "%Y-%m-%dT%H:%M:%SZ"))
     except (KeyError, ValueError):
         return time.time()
+
+
+def list_records(host: str, status: int, stdout: str, stderr: str) -> list[object]:
+    """The JSON records of a finished remote `portwatch list --json`; RemoteError (the sentence
+    for the user) when it failed or did not answer with its JSON list."""
+    if status != 0:
+        raise RemoteError(explain(host, status, stderr))
+    try:
+        records = json.loads(stdout)
+    except json.JSONDecodeError:
+        records = None
+    if not isinstance(records, list):
+        raise RemoteError(f"portwatch on {host} did not answer with its JSON list"
+                          " (an old version?)")
+    return records
+
+
+def list_rows(host: str, records: list[object]) -> tuple[list[AnnotatedListener], list[str]]:
+    """The listeners of a remote `list --json`'s records (list_records), each on `host`, and a
+    sentence for each record that was skipped (not a listener)."""
+    rows, skipped = [], []
+    for record in records:
+        try:
+            rows.append(from_record(record, host))
+        except ValueError as exc:
+            skipped.append(f"{host}: skipped a listener it sent ({exc})")
+    return rows, skipped

@@ -101,7 +101,8 @@ def test_human_output_is_aligned_and_safe_for_the_terminal():
     assert result.returncode == 0, result.stderr
     header, first, second = result.stdout.splitlines()
     assert header.split() == ["TIME", "EVENT", "PROTO", "ADDRESS", "PORT", "EXPOSURE", "PID",
-                              "PROCESS", "SERVICE", "RISK"]
+                              "PROCESS", "SERVICE", "RISK", "HOST"]
+    assert first.endswith(" local") and second.endswith(" local")  # this machine's events
     assert "opened" in first and "8000" in first and "\\x1b[2Jevil" in first
     assert "\x1b" not in result.stdout
     assert "closed" in second and "7000" in second

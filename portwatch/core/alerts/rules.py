@@ -6,6 +6,8 @@ alerts to show. The rules, in the order they apply:
 1. The first poll of a run is the baseline. On the very first run ever, everything listening is
    learnt silently. On later runs, listeners whose identity was never seen before appeared while
    portwatch was not running: they are reported once, together, as "opened since last run".
+   Another machine's first poll (the window's remote hosts) is its baseline the same way: learnt
+   silently the first time that host is seen, else what is new since portwatch last saw it.
 2. A listener that opens while portwatch watches must still be there `min_polls` polls later
    before it alerts, so short-lived sockets do not spam.
 3. Identity survives PID changes (ListenerIdentity: program, proto, port, exposure): a service
@@ -72,11 +74,28 @@ def risk_of(row: AnnotatedListener) -> Risk:
     return row.assessment.risk if row.assessment else Risk.NONE
 
 
+def _new_host(rows: list[AnnotatedListener], known: set[ListenerIdentity]) -> bool:
+    """True when `rows` are another machine's that no known identity is from (its first
+    baseline ever: learnt silently, as this machine's first run)."""
+    hosts = {row.listener.host for row in rows}
+    if not rows or None in hosts:
+        return False
+    prefixes = tuple(f"{host}:" for host in hosts)
+    return not any(item.program.startswith(prefixes) for item in known)
+
+
+def where(sock) -> str:
+    """" on HOST" for another machine's listener (the window's remote hosts), else ""."""
+    return f" on {visible(sock.host, 80)}" if sock.host is not None else ""
+
+
 def describe(row: AnnotatedListener) -> str:
-    """One plain-text line: who listens where, how exposed, what the port is, the risk."""
+    """One plain-text line: who listens where (and on which other machine), how exposed, what
+    the port is, the risk."""
     sock = row.listener
     proc = sock.process
     who = f"{visible(proc.name, 60)} (pid {proc.pid})" if proc else "a hidden process"
+    who += where(sock)
     service = ""
     if row.entry is not None:
         service = f", {row.entry.service}" if row.entry.service else ", not registered with IANA"
@@ -113,6 +132,19 @@ class AlertRules:
         self._pending: dict[ListenerKey, _Pending] = {}
         self._last_alert_at: dict[str, float] = {}  # program -> time of its last alert
         self._held: dict[ListenerKey, AnnotatedListener] = {}  # rate-limited, shown later
+
+    SETTINGS = ("min_polls", "ephemeral_udp", "coalesce", "rate_limit")
+
+    def sibling(self, previous: AlertRules | None = None) -> AlertRules:
+        """Rules for another machine's polls (the window's remote hosts): this memory and these
+        settings, with their own pending, held and rate-limit state (`previous`, kept when it
+        shares the memory), since one poll's rows are one machine's."""
+        rules = previous
+        if rules is None or rules.memory is not self.memory:
+            rules = AlertRules(self.memory, clock=self._clock, ephemeral_range=self._ephemeral)
+        for name in self.SETTINGS:
+            setattr(rules, name, getattr(self, name))
+        return rules
 
     @classmethod
     def from_settings(cls, settings: object, memory: AlertMemory, **kwargs) -> AlertRules:
@@ -203,16 +235,17 @@ class AlertRules:
 
     def _baseline(self, rows: Iterable[AnnotatedListener]) -> tuple[Alert, ...]:
         rows = list(rows)
-        first_run_ever = not self.memory.has_baseline()
         known = self.memory.known_identities()
+        first_run_ever = not self.memory.has_baseline() or _new_host(rows, known)
         unseen = [row for row in rows if identity(row) not in known and not self.silenced(row)]
         self.memory.remember(identity(row) for row in rows)
         if first_run_ever or not unseen:
             return ()
+        away = ("while portwatch was not running" if unseen[0].listener.host is None
+                else "while portwatch could not see that host")
         title = (
-            f"Opened while portwatch was not running: {describe_port(unseen[0])}"
-            if len(unseen) == 1
-            else f"{len(unseen)} listeners opened while portwatch was not running"
+            f"Opened {away}: {describe_port(unseen[0])}" if len(unseen) == 1
+            else f"{len(unseen)} listeners opened{where(unseen[0].listener)} {away}"
         )
         return (self._make(AlertKind.OPENED_SINCE_LAST_RUN, unseen, title),)
 
@@ -260,10 +293,11 @@ class AlertRules:
 
 
 def describe_port(row: AnnotatedListener) -> str:
-    """"port 8000/tcp (python3)" for titles."""
+    """"port 8000/tcp (python3)" for titles; "port 22/tcp on web1 (sshd)" for another
+    machine's."""
     sock = row.listener
     who = f" ({visible(sock.process.name, 40)})" if sock.process else ""
-    return f"port {sock.port}/{sock.proto.value}{who}"
+    return f"port {sock.port}/{sock.proto.value}{where(sock)}{who}"
 
 
 def more_alerts(alerts: list[Alert], now: float,

@@ -26,6 +26,9 @@ class Stored(enum.Enum):
     COLUMN = "column"  # its own column of the events table (the listener's identity and state)
     RECORDED = "recorded"  # its own column: the catalog's answer when the event happened
     PROCESS = "process"  # a key of the event's `process` JSON object: a new one needs no migration
+    # a key of that same JSON object (the `owner` column) read from the listener itself, kept
+    # only when set: the other machine a listener was on (no migration either)
+    LISTENER = "listener"
     NOT_STORED = "not stored"  # facts about the port, not the event: `portwatch lookup` has them
 
 

@@ -39,6 +39,7 @@ _FAMILY_PREFIX = {Family.IPV4: "4:", Family.IPV6: "6:"}
 _RISK_RANK = {risk: risk.rank for risk in Risk}
 _EXPOSURES = {item.value: item for item in Exposure}
 UNREADABLE = "unknown (not readable)"
+THIS_MACHINE = "this machine"  # the Host cell of a local listener
 FLAG_MARKER = "\u26a0 "  # ⚠ before a process whose provenance deserves a second look
 
 
@@ -454,6 +455,20 @@ FIELDS: tuple[Field, ...] = (
           sort=_reach_rank,
           cell_tip=lambda i: [reach_text(i.listener, i.firewall)],
           depends=frozenset({Part.EXPOSURE, Part.FIREWALL}), stored=Stored.NOT_STORED),
+    # The machine: None for this one, else the ssh destination of a host added in the window
+    # (File > Add host…) or given to `list --host`. Part of the row's key. The last column of
+    # `history` ("local" for this machine); `list` prints a `host:` line instead.
+    Field("host", "Host", lambda i: i.listener.host,
+          tip="The machine it listens on: this machine, or another one added with File > Add"
+              " host… (read over ssh)",
+          text=lambda i: visible(i.listener.host, 80) if i.listener.host else THIS_MACHINE,
+          sort=lambda i: (0, "") if i.listener.host is None else (1, i.listener.host.casefold()),
+          cell_tip=lambda i: [f"On {visible(i.listener.host, 200)}, read over ssh by the"
+                              " portwatch installed there" if i.listener.host else
+                              "On this machine"],
+          width=110, search=lambda i: _texts(i.listener.host),
+          cli="HOST", cli_text=lambda r: visible(r["host"]) if r["host"] else "local",
+          on_request=True, cli_elide=True, stored=Stored.LISTENER),
 )
 
 BY_KEY = {field.key: field for field in FIELDS}
@@ -461,7 +476,7 @@ BY_KEY = {field.key: field for field in FIELDS}
 # The listener table's columns, in order (the window adds "First seen" after them).
 TABLE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (
     "risk", "proto", "address", "port", "process", "pid", "user", "service", "uses", "security",
-    "firewall", "origin",
+    "firewall", "origin", "host",
 ))
 # The parts of a `watch` line after its time and event, in order.
 WATCH_LINE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (

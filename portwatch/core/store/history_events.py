@@ -46,6 +46,8 @@ EVENT_COLUMNS = (*_EVENT, *LISTENER_COLUMNS, *RECORDED_COLUMNS)
 _LISTENER_AT = slice(len(_EVENT), len(_EVENT) + len(LISTENER_COLUMNS))
 _RECORDED_AT = slice(_LISTENER_AT.stop, None)
 _COLUMN_READERS = tuple(f.read for f in fields.FIELDS if f.stored is Stored.COLUMN)
+# Listener facts kept in the `owner` JSON object beside the process's, only when set (the host)
+_IN_OWNER = tuple((f.key, f.read) for f in fields.FIELDS if f.stored is Stored.LISTENER)
 SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"  # noqa: S608 (constants)
 INSERT_EVENT = (
     f"INSERT INTO events ({', '.join(EVENT_COLUMNS[1:])})"  # noqa: S608 (constants)
@@ -131,10 +133,13 @@ def events_of(result: PollResult) -> list[HistoryEvent]:
 
 def counts_from(events: Iterable[HistoryEvent]) -> list[tuple[float, int]]:
     """(time, listener count) after each event, oldest first; a run's snapshot (many `present`
-    events at one time) is one point."""
+    events at one time) is one point. The count is this machine's: another machine's events
+    (the window's remote hosts) are left out."""
     points: list[tuple[float, int]] = []
     last: tuple[str, float, int | None] | None = None
     for item in events:
+        if item.listener.host is not None:
+            continue
         here = (item.event, item.time, item.run_id)
         if item.event == PRESENT and last == here:
             points[-1] = (item.time, item.listeners)
@@ -150,7 +155,12 @@ def counts_from(events: Iterable[HistoryEvent]) -> list[tuple[float, int]]:
 def event_row(item: HistoryEvent, run_id: int | None) -> tuple[Any, ...]:
     sock = AnnotatedListener(item.listener)
     proc = item.listener.process
-    owner = json.dumps(fields.process_to_stored(proc)) if proc is not None else None
+    stored = fields.process_to_stored(proc) if proc is not None else {}
+    for key, read in _IN_OWNER:
+        value = read(sock)
+        if value is not None:
+            stored[key] = encodable(value)
+    owner = json.dumps(stored) if stored else None
     return (
         run_id, item.time, item.event, item.listeners,
         *(read(sock) for read in _COLUMN_READERS), owner,
@@ -167,14 +177,18 @@ def _listener_from_columns(columns: tuple[Any, ...]) -> Listener:
     """A Listener from the LISTENER_COLUMNS of an events row."""
     (proto, family, address, port, exposure, pid, owner_hidden, hidden_reason, owner) = columns
     info = None
+    try:
+        stored = json.loads(owner) if owner else {}
+    except ValueError:
+        stored = {}
+    if not isinstance(stored, dict):
+        stored = {}
     if pid is not None:
-        try:
-            stored = json.loads(owner) if owner else {}
-        except ValueError:
-            stored = {}
-        info = fields.process_from_stored(pid, stored if isinstance(stored, dict) else {})
+        info = fields.process_from_stored(pid, stored)
+    host = stored.get("host")
     return Listener(_PROTOS[proto], _FAMILIES[family], address, port, _EXPOSURES[exposure],
-                    info, owner_hidden=bool(owner_hidden), hidden_reason=hidden_reason)
+                    info, owner_hidden=bool(owner_hidden), hidden_reason=hidden_reason,
+                    host=host if isinstance(host, str) else None)
 
 
 def event_from_row(row: tuple[Any, ...],

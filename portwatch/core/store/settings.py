@@ -51,6 +51,7 @@ class Settings:
     history_retention_days: int = 90
     history_max_mb: int = 500  # the history file's size budget: the oldest events go first
     color_scheme: str = "system"  # the window's colours: "system" (the desktop's), "light", "dark"
+    hosts: tuple[str, ...] = ()  # other machines the window reads over ssh (File > Add host…)
 
 
 COLOR_SCHEMES = ("system", "light", "dark")
@@ -64,6 +65,8 @@ class _Rule:
     choices: tuple[str, ...] = ()
 
     def describe(self) -> str:
+        if self.kind is tuple:
+            return "a list of ssh destinations (USER@HOST, HOST or an ssh_config alias)"
         if self.kind is str:
             return "one of " + ", ".join(self.choices)
         noun = {bool: "true or false", int: "a whole number", float: "a number"}[self.kind]
@@ -75,6 +78,12 @@ class _Rule:
 
     def check(self, value: Any) -> Any:
         """The value converted to the field's type, or ValueError."""
+        if self.kind is tuple:  # the hosts: each one as ssh takes it, never an option
+            from portwatch.core.remote import check_host
+
+            if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+                raise ValueError
+            return tuple(dict.fromkeys(check_host(item) for item in value))
         if self.kind is str:
             if not isinstance(value, str) or value.strip().lower() not in self.choices:
                 raise ValueError
@@ -113,6 +122,7 @@ RULES: dict[str, _Rule] = {
     "history_retention_days": _Rule(int, 1, 3650),
     "history_max_mb": _Rule(int, 10, 1_000_000),
     "color_scheme": _Rule(str, choices=COLOR_SCHEMES),
+    "hosts": _Rule(tuple),
 }
 assert set(RULES) == {f.name for f in dataclasses.fields(Settings)}, "a field without a rule"
 # Keys of settings.yaml that other modules read and check themselves (saving keeps them as they
@@ -223,7 +233,8 @@ def save_settings(settings: Settings, path: Path | None = None) -> None:
         _keep_copy(path)
     document = {key: value for key, value in existing.items()
                 if isinstance(key, str) and key not in RULES}
-    document.update(dataclasses.asdict(settings))
+    document.update({key: list(value) if isinstance(value, tuple) else value
+                     for key, value in dataclasses.asdict(settings).items()})
     text = ("# portwatch settings; see the README for what each one does.\n"
             + yaml.safe_dump(document, sort_keys=False, allow_unicode=True))
     try:
