@@ -11,6 +11,7 @@ history plug in (its `alert_rules` and `history` attributes).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -94,7 +95,8 @@ class PortwatchGui:
                  min_interval: float = MIN_INTERVAL,
                  setup: Callable[[], Iterable[str] | None] | None = None,
                  teardown: Callable[[], None] | None = None,
-                 window_state_path: Path | None = None) -> None:
+                 window_state_path: Path | None = None,
+                 host_interval: float | None = None) -> None:
         self.settings = settings
         self.settings_path = settings_path
         # Size, splitters and columns: restored at start() and saved at shutdown() when set.
@@ -104,7 +106,7 @@ class PortwatchGui:
         self.scheme = SchemeFollower(QApplication.instance(), settings.color_scheme,
                                      parent=self.window)  # light, dark or the desktop's
         self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
-                                            setup, teardown)
+                                            setup, teardown, settings.hosts, host_interval)
         worker = self.monitor_thread.worker
         self.worker = worker
         worker.polled.connect(self.window.apply_poll)
@@ -130,6 +132,9 @@ class PortwatchGui:
             self.worker.resume()
 
     def _settings_changed(self, settings: Settings) -> None:
+        hosts_only = dataclasses.replace(self.settings, hosts=settings.hosts) == settings
+        if settings.hosts != self.settings.hosts:
+            self.worker.set_hosts(settings.hosts)
         self.settings = settings
         self.worker.set_interval(settings.poll_interval)
         self.scheme.set_choice(settings.color_scheme)
@@ -141,7 +146,8 @@ class PortwatchGui:
                               QMessageBox.StandardButton.Ok, self.window)
             box.open()
             return
-        self.window.show_message("Preferences saved.")
+        if not hosts_only:  # File > Add host… and Remove host say what they did themselves
+            self.window.show_message("Preferences saved.")
 
     def shutdown(self) -> None:
         """Stop polling, wait for the worker thread and background jobs. Safe to call twice."""

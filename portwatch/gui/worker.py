@@ -6,7 +6,9 @@
 ever touched by its own thread. `MonitorThread` owns the pair and shuts them down cleanly.
 `setup` and `teardown` callables run in the worker thread before the first poll and after
 the last one: the place to open and close what must belong to that thread (the history's
-SQLite connection).
+SQLite connection). The window's remote hosts are polled in the same thread (remote_hosts.py:
+their ssh runs as child processes, so nothing waits), and every PollResult that `polled`
+carries holds every machine's rows (core/hosts.py's Fleet merges them).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Callable, Iterable
 
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
+from portwatch.core.hosts import Fleet
 from portwatch.core.monitor import Monitor
 
 log = logging.getLogger(__name__)
@@ -39,13 +42,19 @@ class MonitorWorker(QObject):
     _poll_requested = Signal()
     _pause_requested = Signal(bool)
     _stop_requested = Signal()
+    _hosts_requested = Signal(object)  # tuple[str, ...]: the remote hosts to poll
 
     def __init__(self, monitor: Monitor, interval: float = 2.0,
                  min_interval: float = MIN_INTERVAL,
                  setup: Callable[[], Iterable[str] | None] | None = None,
-                 teardown: Callable[[], None] | None = None) -> None:
+                 teardown: Callable[[], None] | None = None,
+                 hosts: tuple[str, ...] = (), host_interval: float | None = None) -> None:
         super().__init__()  # no parent: it is moved to its own thread
         self._monitor = monitor
+        self._fleet = Fleet(monitor)
+        self._hosts = tuple(hosts)
+        self._host_interval = host_interval
+        self._pollers = None  # HostPollers, made in this thread when hosts are wanted
         self._setup = setup
         self._teardown = teardown
         self._interval = interval
@@ -56,6 +65,7 @@ class MonitorWorker(QObject):
         self._poll_requested.connect(self._poll_now)
         self._pause_requested.connect(self._apply_pause)
         self._stop_requested.connect(self._stop)
+        self._hosts_requested.connect(self._apply_hosts)
 
     # --- called from any thread -----------------------------------------------------------
     def set_interval(self, seconds: float) -> None:
@@ -76,6 +86,10 @@ class MonitorWorker(QObject):
         """Stop polling and end the thread's event loop (the owner then waits for it)."""
         self._stop_requested.emit()
 
+    def set_hosts(self, hosts: tuple[str, ...]) -> None:
+        """Poll these remote hosts (ssh destinations) from now on, beside this machine."""
+        self._hosts_requested.emit(tuple(hosts))
+
     # --- run in the worker thread ---------------------------------------------------------
     @Slot()
     def start(self) -> None:
@@ -95,6 +109,8 @@ class MonitorWorker(QObject):
         if not self._paused:
             self._timer.start()
             QTimer.singleShot(0, self, self._tick)
+        if self._hosts:
+            self._apply_hosts(self._hosts)
 
     def _ms(self, seconds: float) -> int:
         return round(min(max(float(seconds), self._min_interval), MAX_INTERVAL) * 1000)
@@ -108,7 +124,23 @@ class MonitorWorker(QObject):
             self.failed.emit(f"The scan failed ({type(exc).__name__}: {exc}); portwatch keeps"
                              " trying at every interval.")
             return
-        self.polled.emit(result)
+        self.polled.emit(self._fleet.local_polled(result))
+
+    @Slot(object)
+    def _apply_hosts(self, hosts: tuple[str, ...]) -> None:
+        self._hosts = hosts
+        if self._timer is None:
+            return  # start() applies them
+        if self._pollers is None:
+            if not hosts:
+                return
+            from portwatch.gui.remote_hosts import HOST_INTERVAL, HostPollers
+
+            self._pollers = HostPollers(self._fleet, self._host_interval or max(
+                HOST_INTERVAL, self._interval), self)
+            self._pollers.polled.connect(self.polled)
+            self._pollers.set_paused(self._paused)
+        self._pollers.set_hosts(hosts)
 
     @Slot(float)
     def _apply_interval(self, seconds: float) -> None:
@@ -124,10 +156,14 @@ class MonitorWorker(QObject):
         if self._timer.isActive():
             self._timer.start()  # the next tick comes a full interval after this poll
         self._tick()
+        if self._pollers is not None:
+            self._pollers.poll_now()
 
     @Slot(bool)
     def _apply_pause(self, paused: bool) -> None:
         self._paused = paused
+        if self._pollers is not None:
+            self._pollers.set_paused(paused)
         if self._timer is None:
             return
         if paused:
@@ -140,6 +176,8 @@ class MonitorWorker(QObject):
     def _stop(self) -> None:
         if self._timer is not None:
             self._timer.stop()
+        if self._pollers is not None:
+            self._pollers.stop()  # ends the ssh children
         if self._teardown is not None:
             try:
                 self._teardown()
@@ -157,10 +195,12 @@ class MonitorThread:
     def __init__(self, monitor: Monitor, interval: float = 2.0,
                  min_interval: float = MIN_INTERVAL,
                  setup: Callable[[], Iterable[str] | None] | None = None,
-                 teardown: Callable[[], None] | None = None) -> None:
+                 teardown: Callable[[], None] | None = None,
+                 hosts: tuple[str, ...] = (), host_interval: float | None = None) -> None:
         self.thread = QThread()
         self.thread.setObjectName("portwatch-monitor")
-        self.worker = MonitorWorker(monitor, interval, min_interval, setup, teardown)
+        self.worker = MonitorWorker(monitor, interval, min_interval, setup, teardown, hosts,
+                                    host_interval)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
 

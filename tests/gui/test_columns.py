@@ -11,7 +11,8 @@ from portwatch.core.store.settings import Settings
 from portwatch.gui.models.history_model import Column as HistoryColumn
 from portwatch.gui.models.listener_model import Column
 from portwatch.gui.views.history_view import HistoryView
-from portwatch.gui.views.main_window import COLUMN_WIDTHS, MainWindow
+from portwatch.gui.views.listener_table import COLUMN_WIDTHS
+from portwatch.gui.views.main_window import MainWindow
 from portwatch.gui.views.window_state import load_window_state, save_window_state
 
 

@@ -2,8 +2,9 @@
 
 Sorting uses the model's SORT_ROLE (native ints, floats and strings, compared by Qt in C++).
 Filters: free text (process, port, service, address, user, known uses; case-insensitive),
-TCP and UDP toggles, "reachable from the network only", "not in catalog only" and "other network
-namespaces" (off: only the host's listeners are shown).
+TCP and UDP toggles, "reachable from the network only", "not in catalog only", "other network
+namespaces" (off: only the host's listeners are shown) and the machine (all, this one, or one
+of the remote hosts).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from portwatch.core.model import AnnotatedListener, Proto
 from portwatch.core.reach import reachable
 from portwatch.gui.models.listener_model import SORT_ROLE, ListenerModel
 
+ALL_MACHINES = "*"  # ListenerFilter.host: every machine's listeners (never an ssh destination)
+THIS_MACHINE = ""  # ListenerFilter.host: this machine's only
+
 
 @dataclass(frozen=True, slots=True)
 class ListenerFilter:
@@ -34,6 +38,7 @@ class ListenerFilter:
     network_only: bool = False  # hide loopback-only listeners
     unknown_only: bool = False  # only ports with no IANA registration and no curated facts
     all_netns: bool = False  # also listeners in other network namespaces (containers, sandboxes)
+    host: str = ALL_MACHINES  # or THIS_MACHINE, or one remote host's ssh destination
 
     @property
     def active(self) -> bool:
@@ -54,6 +59,8 @@ def _haystack(item: AnnotatedListener) -> str:
 def matches(item: AnnotatedListener, wanted: ListenerFilter) -> bool:
     sock = item.listener
     if sock.netns is not None and not wanted.all_netns:
+        return False
+    if wanted.host != ALL_MACHINES and (sock.host or THIS_MACHINE) != wanted.host:
         return False
     if sock.proto is Proto.TCP and not wanted.tcp:
         return False
@@ -120,6 +127,7 @@ class ListenerFilterProxy(QSortFilterProxyModel):
         if self._source is None:
             return True
         if wanted.tcp and wanted.udp and not wanted.network_only and not wanted.unknown_only \
-                and not wanted.text:  # the usual case, cheaply: the host's view or everything
+                and not wanted.text and wanted.host == ALL_MACHINES:
+            # the usual case, cheaply: the host's view or everything
             return wanted.all_netns or self._source.item_at(source_row).listener.netns is None
         return matches(self._source.item_at(source_row), wanted)

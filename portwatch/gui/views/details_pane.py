@@ -5,7 +5,9 @@ risk and its reason, and the owning process: executable, its SHA-256 (computed o
 thread: "computing…" until ready), command line, parent chain and other sockets. Actions: copy
 as text, open the executable's folder, look the port up, ignore it (an ignore rule, once the
 window can store them), terminate the process (after a confirmation naming process and PID;
-refused by the core when the PID changed hands).
+refused by the core when the PID changed hands). A listener of another machine (the window's
+remote hosts) names its host; its process is not this machine's, so nothing is inspected,
+hashed, opened or terminated for it.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from portwatch.core import probe
-from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
+from portwatch.core.model import AnnotatedListener, ListenerKey, ProcessInfo, Proto
 from portwatch.core.probe import (
     FileDigest,
     ProcessDetails,
@@ -157,8 +159,7 @@ class DetailsPane(QWidget):
         self._render()
 
     def _start_jobs(self) -> None:
-        item = self._item
-        proc = item.listener.process if item is not None else None
+        proc = _local_process(self._item)
         if proc is None:
             return
         self.jobs.submit(("details", self._identity), probe.process_details,
@@ -209,7 +210,7 @@ class DetailsPane(QWidget):
 
     def _update_buttons(self) -> None:
         item = self._item
-        proc = item.listener.process if item is not None else None
+        proc = _local_process(item)
         self.copy_button.setEnabled(item is not None)
         self.lookup_button.setEnabled(item is not None)
         self.ignore_button.setEnabled(item is not None and self._can_ignore)
@@ -225,7 +226,7 @@ class DetailsPane(QWidget):
         self.message.emit("Copied the details to the clipboard.")
 
     def open_folder(self) -> None:
-        proc = self._item.listener.process if self._item is not None else None
+        proc = _local_process(self._item)
         if proc is None or not proc.exe:
             return
         folder = os.path.dirname(proc.exe.removesuffix(" (deleted)"))
@@ -260,7 +261,7 @@ class DetailsPane(QWidget):
     def request_terminate(self) -> None:
         """Confirm, then terminate the shown process off the GUI thread."""
         item = self._item
-        proc = item.listener.process if item is not None else None
+        proc = _local_process(item)
         if item is None or proc is None or self._terminating:
             return
         sock = item.listener
@@ -294,3 +295,11 @@ def _identity(item: AnnotatedListener | None) -> Identity | None:
         return None
     proc = item.listener.process
     return item.key, proc.create_time if proc else None
+
+
+def _local_process(item: AnnotatedListener | None) -> ProcessInfo | None:
+    """The owning process when it runs on this machine (another machine's PID means nothing
+    here: it must never be inspected or terminated)."""
+    if item is None or item.listener.host is not None:
+        return None
+    return item.listener.process

@@ -1,11 +1,13 @@
-"""The row of filter controls above the table: a search field and five toggles."""
+"""The row of filter controls above the table: a search field, five toggles and, once remote
+hosts are added, the machine (all, this one, or one host)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLineEdit, QWidget
 
-from portwatch.gui.models.filter_proxy import ListenerFilter
+from portwatch.core.text import visible
+from portwatch.gui.models.filter_proxy import ALL_MACHINES, THIS_MACHINE, ListenerFilter
 from portwatch.gui.plain import plain_label
 
 
@@ -37,6 +39,16 @@ class FilterBar(QWidget):
             "Other network namespaces", False,
             "Also show listeners inside containers, `ip netns` namespaces and sandboxes (seen"
             " when portwatch runs as root); reach is judged by each namespace's own interfaces")
+        self.machine = QComboBox(self)
+        self.machine.setObjectName("filterHost")
+        self.machine.setAccessibleName("Machine")
+        self.machine.setToolTip("Whose listeners to show: every machine's, this machine's or"
+                                " one remote host's (File > Add host…)")
+        self.machine.setAccessibleDescription(self.machine.toolTip())
+        self.machine.addItem("All machines", ALL_MACHINES)
+        self.machine.addItem("This machine", THIS_MACHINE)
+        self.machine.currentIndexChanged.connect(self._changed)
+        self.machine.hide()  # until a remote host is added
         self.count = plain_label("", self)
         self.count.setObjectName("filterCount")
         self.count.setAccessibleName("Listeners shown")
@@ -47,6 +59,7 @@ class FilterBar(QWidget):
         layout.addWidget(self.search, 2)
         for box in (self.tcp, self.udp, self.network_only, self.unknown_only, self.all_netns):
             layout.addWidget(box)
+        layout.addWidget(self.machine)
         layout.addStretch(1)
         layout.addWidget(self.count)
 
@@ -74,12 +87,13 @@ class FilterBar(QWidget):
             network_only=self.network_only.isChecked(),
             unknown_only=self.unknown_only.isChecked(),
             all_netns=self.all_netns.isChecked(),
+            host=self.machine.currentData() or THIS_MACHINE,
         )
 
     def set_filter(self, wanted: ListenerFilter) -> None:
         """Show `wanted` in the controls (emits filter_changed once)."""
         controls = (self.search, self.tcp, self.udp, self.network_only, self.unknown_only,
-                    self.all_netns)
+                    self.all_netns, self.machine)
         for control in controls:
             control.blockSignals(True)
         try:
@@ -89,10 +103,28 @@ class FilterBar(QWidget):
             self.network_only.setChecked(wanted.network_only)
             self.unknown_only.setChecked(wanted.unknown_only)
             self.all_netns.setChecked(wanted.all_netns)
+            self.machine.setCurrentIndex(max(self.machine.findData(wanted.host), 0))
         finally:
             for control in controls:
                 control.blockSignals(False)
         self._changed()
+
+    def set_hosts(self, hosts: tuple[str, ...]) -> None:
+        """Offer these remote hosts (and keep the choice when its host is still there; a
+        removed host's choice becomes all machines)."""
+        chosen = self.machine.currentData()
+        self.machine.blockSignals(True)
+        try:
+            while self.machine.count() > 2:
+                self.machine.removeItem(2)
+            for host in hosts:
+                self.machine.addItem(visible(host, 60), host)
+            self.machine.setCurrentIndex(max(self.machine.findData(chosen), 0))
+        finally:
+            self.machine.blockSignals(False)
+        self.machine.setVisible(bool(hosts))
+        if self.machine.currentData() != chosen:
+            self._changed()
 
     def show_count(self, shown: int, total: int) -> None:
         self.count.setText(f"{shown} of {total} shown" if shown != total else f"{total} shown")

@@ -267,8 +267,11 @@ class HistoryView(QWidget):
             return
         for item in fresh:
             self._times.append(item.time)
-            self._counts.append(item.listeners)
             self._kinds.append(item.event)
+            if item.listener.host is not None:  # another machine's: the line counts this one's
+                self._counts.append(self._line_y[-1] if self._line_y else 0)
+                continue
+            self._counts.append(item.listeners)
             key = (item.event, item.time, item.run_id)
             if item.event == PRESENT and key == self._last_line_key:
                 self._line_y[-1] = item.listeners  # one point per run snapshot

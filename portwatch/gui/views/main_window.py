@@ -15,54 +15,47 @@ points for other features:
 - `select_listener(key)` shows the window, clears filters hiding the row, selects and reveals
   it (what clicking a notification does);
 - `file_menu`, `view_menu`, `tools_menu`, `help_menu` take more actions (File has Export
-  listeners… and Export history…: export_actions.py);
+  listeners… and Export history…: export_actions.py, Add host… and Remove host);
 - `close_hides = True` makes closing the window hide it (when a tray icon exists).
+
+Its parts by role: the table and its row menu (listener_table.py), the menus and dialogs
+(window_menus.py), File > Add host…/Remove host (host_actions.py). With remote hosts, each
+poll holds every machine's rows; the Host column is shown once a host is added and the filter
+bar offers each host.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 
 from PySide6.QtCore import (
     QEvent,
     QItemSelectionModel,
     QModelIndex,
-    QPoint,
     Qt,
     QTimer,
     Signal,
     Slot,
 )
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
-    QHeaderView,
     QMainWindow,
-    QMenu,
-    QMessageBox,
     QSplitter,
-    QTableView,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from portwatch import __version__
-from portwatch.core import fields
-from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
+from portwatch.core.model import AnnotatedListener, ListenerKey
 from portwatch.core.monitor import PollResult
-from portwatch.core.probe import TerminateResult, age_text
+from portwatch.core.probe import age_text
 from portwatch.core.store.settings import Settings
 from portwatch.gui import risk_style
 from portwatch.gui.alert_dock import install_alert_dock
-from portwatch.gui.cell_delegate import ListenerDelegate
 from portwatch.gui.column_chooser import ColumnChooser
-from portwatch.gui.help_dialogs import install_help
 from portwatch.gui.models.filter_proxy import ListenerFilter, ListenerFilterProxy
 from portwatch.gui.models.listener_model import (
-    HEADERS,
     ROW_ROLE,
     STATE_ROLE,
     Column,
@@ -70,24 +63,19 @@ from portwatch.gui.models.listener_model import (
     RowState,
 )
 from portwatch.gui.views.details_pane import DetailsPane
-from portwatch.gui.views.export_actions import ExportActions
 from portwatch.gui.views.filter_bar import FilterBar
+from portwatch.gui.views.listener_table import TableMixin
 from portwatch.gui.views.lookup_dialog import LookupDialog
-from portwatch.gui.views.preferences import Autostart, PreferencesDialog, apply_start_at_login
+from portwatch.gui.views.preferences import Autostart, PreferencesDialog
 from portwatch.gui.views.status import StatusSummary
+from portwatch.gui.views.window_menus import MenusMixin
 
 log = logging.getLogger(__name__)
-
-# Set once, never per poll: resizing to contents costs ~300 ms on 2,000 rows.
-COLUMN_WIDTHS = {**{Column(number): field.width for number, field in enumerate(fields.TABLE)},
-                 Column.FIRST_SEEN: 80}
-HIDDEN_COLUMNS = (Column.ORIGIN,)  # until chosen in the header's right-click menu
-
 
 NOTICE_MS = 30_000
 
 
-class MainWindow(QMainWindow):
+class MainWindow(TableMixin, MenusMixin, QMainWindow):
     refresh_requested = Signal()
     pause_requested = Signal(bool)  # True: pause monitoring
     settings_changed = Signal(object)  # Settings, after the user accepted Preferences
@@ -107,6 +95,7 @@ class MainWindow(QMainWindow):
         self._preferences: PreferencesDialog | None = None
         self.autostart = Autostart()  # start at login (core/desktop/autostart.py); tests replace it
         self._polled = False
+        self._hosts: tuple = ()  # the remote hosts' statuses of the last poll
         self._alert_rules = False  # whether anything stores ignore rules and acknowledgements
         self._notices: list[str] = []  # start-up problems shown together
         self._notice_timer = QTimer(self)
@@ -177,119 +166,6 @@ class MainWindow(QMainWindow):
         self.details.ignore_requested.connect(self.ignore_requested)
         self.details.message.connect(self.show_message)
         self.details.terminate_finished.connect(self._terminate_finished)
-
-    # --- construction -------------------------------------------------------------------------
-    def _build_table(self) -> QTableView:
-        table = QTableView(self)
-        table.setObjectName("listenerTable")
-        table.setAccessibleName("Listening sockets")
-        table.setAccessibleDescription(
-            "One row per listening socket: risk as a word (High, Medium, Low, None), protocol,"
-            " address, port, process, PID, user, registered service, known uses, security notes"
-            " and first seen. New rows are bold, rows of closed sockets struck out.")
-        table.setModel(self.proxy)
-        table.setItemDelegate(ListenerDelegate(self.proxy, table))  # one Python call per cell
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setSortingEnabled(True)
-        table.sortByColumn(Column.RISK, Qt.SortOrder.AscendingOrder)  # highest risk first
-        table.setWordWrap(False)
-        table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        table.setAlternatingRowColors(True)
-        table.setShowGrid(False)
-        table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        table.customContextMenuRequested.connect(self._context_menu)
-        row_menu = QAction("Menu of the selected row", table)  # the keyboard's right click
-        row_menu.setShortcut(QKeySequence("Shift+F10"))
-        row_menu.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
-        row_menu.triggered.connect(self._row_menu_from_keyboard)
-        table.addAction(row_menu)
-        vertical = table.verticalHeader()
-        vertical.hide()
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row measuring
-        vertical.setDefaultSectionSize(table.fontMetrics().height() + 8)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setHighlightSections(False)
-        for column, width in COLUMN_WIDTHS.items():
-            table.setColumnWidth(column, width)
-        for column in HIDDEN_COLUMNS:
-            table.setColumnHidden(column, True)
-        header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        header.customContextMenuRequested.connect(
-            lambda point: self.columns_menu().popup(header.mapToGlobal(point)))
-        return table
-
-    def columns_menu(self) -> QMenu:
-        """Which columns the table shows (the header's right-click menu); the choice is kept
-        with the window's state."""
-        menu = QMenu("Columns", self)
-        for column in Column:
-            if column is Column.RISK:
-                continue
-            action = menu.addAction(HEADERS[column])
-            action.setCheckable(True)
-            action.setChecked(not self.table.isColumnHidden(column))
-            action.toggled.connect(
-                lambda shown, column=column: self.table.setColumnHidden(column, not shown))
-        return menu
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        self.file_menu = bar.addMenu("&File")
-        self.view_menu = bar.addMenu("&View")
-        self.tools_menu = bar.addMenu("&Tools")
-        self.help_menu = bar.addMenu("&Help")
-
-        self.exports = ExportActions(self)
-        for action in self.exports.actions:
-            self.file_menu.addAction(action)
-        self.file_menu.addSeparator()
-        self.file_menu.aboutToShow.connect(self.exports.update_enabled)
-
-        self.quit_action = QAction("&Quit", self)
-        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
-        self.quit_action.setMenuRole(QAction.MenuRole.QuitRole)
-        self.quit_action.triggered.connect(QApplication.quit)
-        self.file_menu.addAction(self.quit_action)
-
-        self.refresh_action = QAction("&Refresh now", self)
-        self.refresh_action.setShortcut(QKeySequence.StandardKey.Refresh)
-        self.refresh_action.triggered.connect(self.refresh_requested)
-        self.pause_action = QAction("&Pause monitoring", self)
-        self.pause_action.setCheckable(True)
-        self.pause_action.toggled.connect(self._pause_toggled)
-        self.filter_action = QAction("&Filter…", self)
-        self.filter_action.setShortcut(QKeySequence.StandardKey.Find)
-        self.filter_action.triggered.connect(self.filter_bar.focus_search)
-        self.clear_filter_action = QAction("&Show all listeners", self)
-        self.clear_filter_action.triggered.connect(self.clear_filter)
-        for action in (self.refresh_action, self.pause_action, self.filter_action,
-                       self.clear_filter_action):
-            self.view_menu.addAction(action)
-
-        self.lookup_action = QAction("&Look up a port…", self)
-        self.lookup_action.setShortcut(QKeySequence("Ctrl+L"))
-        self.lookup_action.triggered.connect(lambda: self.open_lookup())
-        self.preferences_action = QAction("&Preferences…", self)
-        self.preferences_action.setShortcut(QKeySequence.StandardKey.Preferences)
-        self.preferences_action.setMenuRole(QAction.MenuRole.PreferencesRole)
-        self.preferences_action.triggered.connect(self.open_preferences)
-        self.alert_rules_action = QAction("&Alert rules…", self)
-        self.alert_rules_action.setObjectName("alertRulesAction")
-        self.alert_rules_action.setToolTip("The ignore rules and acknowledged listeners, each"
-                                           " removable")
-        self.alert_rules_action.setEnabled(False)
-        self.alert_rules_action.triggered.connect(self.alert_rules_requested)
-        self.tools_menu.addAction(self.lookup_action)
-        self.tools_menu.addAction(self.alert_rules_action)
-        self.tools_menu.addAction(self.preferences_action)
-
-        self.about_action = QAction("&About portwatch", self)
-        self.about_action.setMenuRole(QAction.MenuRole.AboutRole)
-        self.about_action.triggered.connect(self.show_about)
-        self.help_menu.addAction(self.about_action)
-        install_help(self, self.help_menu, self.about_action)  # Manual, Keyboard shortcuts
 
     # --- extension points ---------------------------------------------------------------------
     def add_tab(self, widget: QWidget, title: str) -> int:
@@ -366,6 +242,9 @@ class MainWindow(QMainWindow):
         """Apply one PollResult (connected to MonitorWorker.polled)."""
         self.model.apply(result)
         self.status.show_poll(result)
+        if result.hosts is not self._hosts and (result.hosts or self._hosts):
+            self._hosts = result.hosts
+            self.filter_bar.set_hosts(tuple(status.host for status in result.hosts))
         if result.notices:  # the history stopped or resumed recording: said once
             self.show_problems(result.notices)
         if not self._polled:
@@ -434,107 +313,6 @@ class MainWindow(QMainWindow):
     def _selection_may_have_gone(self, *_args: object) -> None:
         current = self.table.selectionModel().currentIndex()
         self._show_details(current)
-
-    def _context_menu(self, point: QPoint) -> None:
-        index = self.table.indexAt(point)
-        if not index.isValid():
-            return
-        self.table.selectRow(index.row())
-        menu = self.context_menu(index.data(ROW_ROLE))
-        menu.exec(self.table.viewport().mapToGlobal(point))
-        menu.deleteLater()
-
-    def _row_menu_from_keyboard(self) -> None:
-        index = self.table.currentIndex()
-        if index.isValid():
-            self._context_menu(self.table.visualRect(index).center())
-
-    def context_menu(self, row: AnnotatedListener | None) -> QMenu:
-        """The table's right-click menu for `row` (the selected row)."""
-        menu = QMenu(self)
-        menu.setObjectName("listenerMenu")
-        menu.addAction("Copy as text", self.details.copy_as_text)
-        menu.addAction("Look up port…", lambda: self.details.lookup_button.click())
-        open_folder = menu.addAction("Open containing folder", self.details.open_folder)
-        open_folder.setEnabled(self.details.folder_button.isEnabled())
-        menu.addSeparator()
-        acknowledge = menu.addAction("Acknowledge",
-                                     lambda: self.acknowledge_requested.emit(row))
-        acknowledge.setToolTip("Never alert for this program on this port with this exposure")
-        ignore = menu.addAction("Ignore…", lambda: self.ignore_requested.emit(row))
-        for action in (acknowledge, ignore):
-            action.setEnabled(self._alert_rules and row is not None)
-        menu.addSeparator()
-        terminate = menu.addAction("Terminate process…", self.details.request_terminate)
-        terminate.setEnabled(self.details.terminate_button.isEnabled())
-        return menu
-
-    def _terminate_finished(self, result: TerminateResult) -> None:
-        self.refresh_requested.emit()
-        if not result.stopped:
-            box = QMessageBox(QMessageBox.Icon.Warning, "Process not stopped", "",
-                              QMessageBox.StandardButton.Ok, self)
-            box.setTextFormat(Qt.TextFormat.PlainText)
-            box.setText(result.message)
-            box.open()
-
-    # --- dialogs ------------------------------------------------------------------------------
-    def open_lookup(self, port: int | None = None, proto: Proto | None = None) -> LookupDialog:
-        if self._lookup is None:
-            self._lookup = LookupDialog(self.catalog, self)
-        if port is not None:
-            self._lookup.show_port(port, proto or Proto.TCP)
-        self._lookup.show()
-        self._lookup.raise_()
-        self._lookup.activateWindow()
-        return self._lookup
-
-    def open_preferences(self) -> PreferencesDialog:
-        """Open Preferences (window-modal, returns at once). On OK: start at login is written
-        or removed at once, and `settings_changed` carries the new settings when any changed."""
-        if self._preferences is not None:
-            self._preferences.raise_()
-            self._preferences.activateWindow()
-            return self._preferences
-        dialog = PreferencesDialog(self.settings, self, autostart_backend=self.autostart)
-        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        dialog.accepted.connect(lambda: self._preferences_accepted(dialog))
-        dialog.finished.connect(self._preferences_closed)
-        self._preferences = dialog
-        dialog.open()
-        return dialog
-
-    def _preferences_closed(self, _result: int) -> None:
-        self._preferences = None
-
-    def _preferences_accepted(self, dialog: PreferencesDialog) -> None:
-        new = dialog.result_settings()
-        at_login, problem = apply_start_at_login(new.start_at_login, self.autostart)
-        if at_login != new.start_at_login:
-            new = dataclasses.replace(new, start_at_login=at_login)
-        if problem:
-            box = QMessageBox(QMessageBox.Icon.Warning, "Start at login", "",
-                              QMessageBox.StandardButton.Ok, self)
-            box.setTextFormat(Qt.TextFormat.PlainText)
-            box.setText(problem)
-            box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-            box.open()
-        if new != self.settings:
-            self.settings = new
-            self.settings_changed.emit(new)
-
-    def show_about(self) -> None:
-        QMessageBox.about(
-            self, "About portwatch",
-            f"<h3>portwatch {__version__}</h3>"
-            "<p>Shows every port listening on this computer, which program opened it, what the"
-            " port means (its IANA registration, the software that really uses it, its"
-            " security history) and whether to worry.</p><p>MIT licence.</p>")
-
-    def _pause_toggled(self, paused: bool) -> None:
-        self.pause_requested.emit(paused)
-        self.status.set_paused(paused)
-        self.show_message("Monitoring paused." if paused else "Monitoring resumed.")
 
     # --- colours -------------------------------------------------------------------------------
     def changeEvent(self, event: QEvent) -> None:

@@ -121,7 +121,12 @@ def entry_report(entry: CatalogEntry) -> Report:
 def listener_title(sock: Listener) -> str:
     proc = sock.process
     owner = proc.name if proc else ("hidden owner" if sock.owner_hidden else "unknown owner")
-    return f"{owner} on {sock.proto.value.upper()} {sock.endpoint}"
+    where = f" of {sock.host}" if sock.host is not None else ""
+    return f"{owner} on {sock.proto.value.upper()} {sock.endpoint}{where}"
+
+
+REMOTE_NOTE = ("read over ssh from the portwatch installed there: its risk and catalog facts"
+               " are that portwatch's, and this window cannot inspect, hash or stop the process")
 
 
 def listener_report(item: AnnotatedListener, *, closing: bool = False,
@@ -142,6 +147,8 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
     # connection from outside ("all interfaces; the firewall drops … policy drop").
     reach = reach_text(sock, item.firewall) if item.firewall else _REACH[sock.exposure]
     overview = [risk, Fact("Reach", reach)]
+    if sock.host is not None:
+        overview.insert(0, Fact("Host", sock.host, detail=REMOTE_NOTE))
     if item.likely_uses and item.recognised_by:
         overview.append(Fact("Program", f"{item.likely_uses[0].software}, recognised by its"
                                         f" {item.recognised_by}"))
@@ -160,8 +167,9 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
     started_by = tuple(Fact(label, text) for label, text in origin_facts(sock))
     if started_by:
         sections.append(Section("Started by", started_by))
+    pending = pending and sock.host is None  # nothing is computed for another machine's
     sections.append(Section("Process", tuple(_process_facts(sock, details, digest, pending))))
-    if sock.process is not None:
+    if sock.process is not None and sock.host is None:
         sections.append(_sockets_section(details, pending))
     return Report(title, tuple(sections))
 

@@ -1,5 +1,6 @@
 """The status bar's summary: how many listeners, how many reachable from the network, how many
-owners hidden (and what to do about it), when the last scan ran, and whether it failed."""
+owners hidden (and what to do about it), when the last scan ran, and whether it failed; with
+remote hosts, each host's state (connecting, its listeners, unreachable and why: the tooltip)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from PySide6.QtCore import QEvent
 from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
 
+from portwatch.core.hosts import OK, UNREACHABLE, HostStatus
 from portwatch.core.model import Exposure, Risk
 from portwatch.core.monitor import PollResult
 from portwatch.core.probe import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS
@@ -29,6 +31,19 @@ def hidden_summary(count: int, reason: str | None) -> str:
     return f"{count} {noun} hidden: {visible(reason, 100) or 'the system did not say why'}"
 
 
+def hosts_summary(statuses: tuple[HostStatus, ...]) -> str:
+    """"hosts: web1 12 · db2 unreachable · web3 connecting…" (the tooltip says why)."""
+    parts = []
+    for status in statuses:
+        if status.state == OK:
+            parts.append(f"{visible(status.host, 40)} {status.listeners}")
+        elif status.state == UNREACHABLE:
+            parts.append(f"{visible(status.host, 40)} unreachable")
+        else:
+            parts.append(f"{visible(status.host, 40)} connecting…")
+    return "hosts: " + " · ".join(parts) if parts else ""
+
+
 class StatusSummary(QWidget):
     """Labels for QStatusBar.addPermanentWidget; `show_poll()` after each poll."""
 
@@ -48,6 +63,10 @@ class StatusSummary(QWidget):
         self.problem.setAccessibleName("Scan problem")
         self.unrecorded = plain_label("", self)
         self.unrecorded.setObjectName("statusUnrecorded")
+        self.hosts = plain_label("", self)
+        self.hosts.setObjectName("statusHosts")
+        self.hosts.setAccessibleName("Remote hosts")
+        self.hosts_statuses: tuple[HostStatus, ...] = ()
         self._color_problem()
         self.last_scan = plain_label("", self)
         self.last_scan.setObjectName("statusLastScan")
@@ -62,21 +81,27 @@ class StatusSummary(QWidget):
         layout.addWidget(self.hidden, 1)
         layout.addWidget(self.problem)
         layout.addWidget(self.unrecorded)
+        layout.addWidget(self.hosts)
         layout.addWidget(self.paused)
         layout.addWidget(self.last_scan)
         self.hidden.hide()
         self.problem.hide()
         self.unrecorded.hide()
+        self.hosts.hide()
         self.paused.hide()
 
     def show_poll(self, result: PollResult) -> None:
         rows = result.rows
         host = result.host_rows
         reachable = sum(1 for r in host if r.listener.exposure is not Exposure.LOOPBACK)
-        others = len(rows) - len(host)
+        here = rows if not result.hosts else [r for r in rows if r.listener.host is None]
+        others = len(here) - len(host)
         self.counts.setText(f"{len(host)} listening · {reachable} reachable from the network"
                             + (f" · {others} in other network namespaces" if others else ""))
-        hidden = [r.listener for r in rows if r.listener.owner_hidden]
+        self.show_hosts(result.hosts)
+        if result.host is not None:
+            return  # another machine's answer: this machine's scan facts stay as they were
+        hidden = [r.listener for r in here if r.listener.owner_hidden]
         if hidden:
             self.hidden.setText(hidden_summary(len(hidden), hidden[0].hidden_reason))
             self.hidden.setToolTip(plain_tooltip(visible(hidden[0].hidden_reason)))
@@ -90,6 +115,18 @@ class StatusSummary(QWidget):
             self.show_problem("Scan incomplete: " + " ".join(result.problems))
         else:
             self.show_problem("")
+
+    def show_hosts(self, statuses: tuple[HostStatus, ...]) -> None:
+        """Each remote host's state; the tooltip has every host's line (why one is
+        unreachable: ssh's message, portwatch not installed there)."""
+        if statuses == self.hosts_statuses:
+            return
+        self.hosts_statuses = statuses
+        self.hosts.setText(hosts_summary(statuses))
+        lines = "\n".join(visible(status.text, 600) for status in statuses)
+        self.hosts.setToolTip(plain_tooltip(lines))
+        self.hosts.setAccessibleDescription(lines)
+        self.hosts.setVisible(bool(statuses))
 
     def show_unrecorded(self, count: int) -> None:
         """How many events the history file could not take (kept in memory until it can)."""
