@@ -99,6 +99,9 @@ def add_parser(subparsers: Any) -> None:
                         " opened or closed, time is ISO 8601 UTC, then the keys of `list"
                         " --json` as recorded at the time (uses, likely_software and security"
                         " are null: `portwatch lookup` has them)")
+    parser.add_argument("--host", metavar="HOST",
+                        help="only the events of HOST, a remote host the window reads over ssh"
+                        " (as written in File > Add host…), or `local` for this machine's")
     add_width_options(parser)
     parser.set_defaults(run=run)
 
@@ -185,7 +188,12 @@ def run(args: argparse.Namespace) -> int:
         if later:
             print(f"portwatch: {later} events dated after now were left out (recorded while"
                   " a clock was ahead); --until with a later time shows them", file=sys.stderr)
-        events = reader.iter_events(since, until, args.limit)
+        if args.host is None:
+            events = reader.iter_events(since, until, args.limit)
+        else:  # read in order, keep the host's, then the limit
+            wanted = None if args.host == "local" else args.host
+            events = itertools.islice((item for item in reader.iter_events(since, until)
+                                       if item.listener.host == wanted), args.limit)
         if args.json:
             print_json(events, sys.stdout)
             return 0

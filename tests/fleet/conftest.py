@@ -15,6 +15,7 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from fleet import Daemon, need_root_and
+from sshd_machine import machine  # noqa: F401  (the fixture: a second machine with sshd)
 
 
 @pytest.fixture
