@@ -35,6 +35,8 @@ from portwatch.core.model import (
     ProcessInfo,
     Proto,
     Risk,
+    SecurityNote,
+    Severity,
 )
 from portwatch.core.text import visible
 
@@ -123,17 +125,47 @@ def from_record(record: object, host: str | None = None) -> AnnotatedListener:
                         socket_user=_text_or_none(record.get("user")), host=host)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"missing or wrong key {exc}") from None
+    software = record.get("likely_software") or []
+    likely = tuple(KnownUse(str(name), "") for name in software) if isinstance(software,
+                                                                              list) else ()
+    notes = [(_note(item), bool(item.get("applies"))) for item in _list(record.get("security"))
+             if isinstance(item, dict)]
     entry = None
     if "service" in record and record.get("risk") is not None:
+        uses = tuple(_use(str(text), likely) for text in _list(record.get("uses")))
         entry = CatalogEntry(port, proto, _text_or_none(record.get("service")),
-                             _text_or_none(record.get("description")))
+                             _text_or_none(record.get("description")), uses,
+                             tuple(note for note, _applies in notes))
     assessment = None
     if record.get("risk") is not None:
-        assessment = Assessment(Risk(record["risk"]), str(record.get("risk_reason") or ""))
-    software = record.get("likely_software") or []
-    uses = tuple(KnownUse(str(name), "") for name in software) if isinstance(software,
-                                                                            list) else ()
-    return AnnotatedListener(sock, entry, assessment, uses)
+        assessment = Assessment(Risk(record["risk"]), str(record.get("risk_reason") or ""),
+                                tuple(note for note, applies in notes if applies))
+    return AnnotatedListener(sock, entry, assessment, likely)
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _use(text: str, likely: tuple[KnownUse, ...]) -> KnownUse:
+    """A known use from its "software: note" text (the one the program matched, when so)."""
+    software, _colon, note = text.partition(": ")
+    return next((use for use in likely if use.software == software), None) or KnownUse(
+        software, note)
+
+
+def _note(item: dict) -> SecurityNote:
+    """A security note from the remote record's `security` list."""
+    try:
+        severity = Severity(item.get("severity"))
+    except ValueError:
+        severity = Severity.INFO
+    return SecurityNote(str(item.get("title") or ""), severity, str(item.get("kind") or ""),
+                        str(item.get("note") or ""),
+                        tuple(str(ref) for ref in _list(item.get("refs"))),
+                        f"the catalog of the portwatch there ({item.get('origin')})"
+                        if item.get("origin") not in (None, "bundled") else "bundled",
+                        tuple(str(p) for p in _list(item.get("applies_to"))))
 
 
 def event_time(record: dict) -> float:

@@ -45,7 +45,14 @@ def record(port: int, name: str = "redis-server", pid: int | None = 700) -> dict
             "user": "redis", "exe": f"/usr/bin/{name}" if pid else None, "cmdline": [name],
             "owner_hidden": pid is None, "service": "redis", "description": "Redis",
             "risk": "medium", "risk_reason": "check that a password is set",
-            "likely_software": ["Redis"], "host": None}
+            "likely_software": ["Redis"], "host": None,
+            "uses": ["Redis: in-memory data store", "KeyDB: a Redis fork"],
+            "security": [{"severity": "high", "kind": "exposure", "title": "Open Redis",
+                          "note": "no password by default", "refs": ["https://redis.io"],
+                          "origin": "bundled", "applies_to": ["redis-server"], "applies": True},
+                         {"severity": "low", "kind": "vulnerability", "title": "KeyDB bug",
+                          "note": "another program's", "refs": [], "origin": "bundled",
+                          "applies_to": ["keydb-server"], "applies": False}]}
 
 
 def answer(port_names: dict[int, str], host: str = WEB) -> list[AnnotatedListener]:
@@ -116,6 +123,11 @@ def test_the_host_is_a_declared_field_kept_by_the_history(tmp_path):
     hidden = from_record(record(6380, pid=None), WEB)
     owned = from_record(record(6379), WEB)
     assert fields.record(owned)["host"] == WEB
+    # the remote portwatch's catalog facts come along: the notes (which count), the uses
+    assert [note.title for note in owned.entry.security] == ["Open Redis", "KeyDB bug"]
+    assert [note.title for note in owned.assessment.applicable] == ["Open Redis"]
+    assert [use.software for use in owned.entry.uses] == ["Redis", "KeyDB"]
+    assert fields.record(owned)["security"][0]["applies"] is True
     assert fields.record(AnnotatedListener(local(8000)))["host"] is None
     assert owned.key != from_record(record(6379)).key  # the host is part of the row's key
     store = HistoryStore(tmp_path / "h.sqlite3")

@@ -211,7 +211,11 @@ class AlertCenter(QObject):
             host = result.host_rows  # other network namespaces are not the machine's reach
             self.tray.set_counts(len(host), reachable_count(host))
         if result.closed or result.opened:  # alerts whose listener closed say so
-            self.banner.mark_changes({row.key for row in result.closed},
+            # (not those of a remote host that cannot be read or was removed: unknown)
+            answering = {status.host for status in result.hosts if status.state == "ok"}
+            self.banner.mark_changes({row.key for row in result.closed
+                                      if row.listener.host is None
+                                      or row.listener.host in answering},
                                      {row.key for row in result.opened},
                                      result.snapshot.taken_at)
         for alert in sorted(result.alerts, key=worst_first):  # the worst is told first

@@ -25,6 +25,7 @@ from PySide6.QtCore import (
 )
 from PySide6.QtWidgets import QWidget
 
+from portwatch.core.fields.listener import THIS_MACHINE
 from portwatch.core.store.history import CLOSED, OPENED, HistoryEvent
 from portwatch.core.text import visible
 from portwatch.gui.plain import plain_tooltip
@@ -49,7 +50,8 @@ def describe_event(item: HistoryEvent) -> str:
     service = f", {visible(item.service, 40)}" if item.service else ""
     risk = f", risk {item.risk}" if item.risk else ""
     return (f"{local_time(item.time)}  {item.event}  {sock.proto.value} {sock.endpoint}  {who}"
-            f"  {sock.exposure.label}{service}{risk}")
+            f"  {sock.exposure.label}{service}{risk}"
+            + (f"  on {visible(sock.host, 60)}" if sock.host is not None else ""))
 
 
 class Column(enum.IntEnum):
@@ -63,6 +65,7 @@ class Column(enum.IntEnum):
     EXPOSURE = enum.auto()
     SERVICE = enum.auto()
     RISK = enum.auto()
+    HOST = enum.auto()  # the machine: "this machine" or a remote host the window reads
 
     @property
     def title(self) -> str:
@@ -96,6 +99,8 @@ def cell_text(item: HistoryEvent, column: Column) -> str:
         return sock.exposure.label
     if column is Column.SERVICE:
         return visible(item.service, 40) if item.service else ""
+    if column is Column.HOST:
+        return visible(sock.host, 60) if sock.host is not None else THIS_MACHINE
     return item.risk or ""
 
 
@@ -116,7 +121,7 @@ def search_text(item: HistoryEvent) -> str:
     sock = item.listener
     proc = sock.process
     parts = [item.event, sock.proto.value, sock.endpoint, sock.exposure.label,
-             item.service or "", item.risk or ""]
+             item.service or "", item.risk or "", sock.host or ""]
     if proc is not None:
         parts += [f"pid {proc.pid}", proc.name, proc.user or "", proc.exe or ""]
     return "\n".join(parts).lower()
