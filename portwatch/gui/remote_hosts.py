@@ -47,7 +47,12 @@ class _HostJob(QObject):
     def ask(self) -> None:
         if self.proc is not None or self.owner.paused:
             return
-        argv = ssh_command(self.name, ["list", "--json"])
+        try:
+            argv = ssh_command(self.name, ["list", "--json"])
+        except ValueError as exc:  # PORTWATCH_SSH_COMMAND that does not split like a shell's
+            self.started = time.monotonic()
+            self._done_with(None, f"the ssh command cannot be read ({exc})")
+            return
         proc = QProcess(self)
         proc.setStandardInputFile(QProcess.nullDevice())  # as `list --host`: no stdin
         proc.finished.connect(self._finished)

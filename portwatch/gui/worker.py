@@ -145,6 +145,10 @@ class MonitorWorker(QObject):
     @Slot(float)
     def _apply_interval(self, seconds: float) -> None:
         self._interval = seconds
+        if self._pollers is not None and self._host_interval is None:
+            from portwatch.gui.remote_hosts import HOST_INTERVAL
+
+            self._pollers.interval = max(HOST_INTERVAL, seconds)
         if self._timer is not None:
             self._timer.setInterval(self._ms(seconds))  # restarts it when active
         log.debug("poll interval now %s ms", self._ms(seconds))

@@ -116,7 +116,8 @@ class MenusMixin:
         self._preferences = None
 
     def _preferences_accepted(self, dialog: PreferencesDialog) -> None:
-        new = dialog.result_settings()
+        # hosts are File > Add host…'s: one added while the dialog was open stays
+        new = dataclasses.replace(dialog.result_settings(), hosts=self.settings.hosts)
         at_login, problem = apply_start_at_login(new.start_at_login, self.autostart)
         if at_login != new.start_at_login:
             new = dataclasses.replace(new, start_at_login=at_login)

@@ -1,0 +1,93 @@
+"""File > Add host… and Remove host without ssh: the dialog refuses what is not an ssh
+destination (with a sentence), adding and removing change the window's settings, and the Host
+column, the machine filter and the status bar follow the remote hosts' polls. (The real ssh
+path, end to end: tests/fleet/test_remote_window.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from PySide6.QtWidgets import QDialogButtonBox
+
+from portwatch.core.hosts import HostStatus
+from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, Proto, Snapshot
+from portwatch.core.monitor import PollResult
+from portwatch.core.store.settings import Settings
+from portwatch.gui.models.filter_proxy import THIS_MACHINE
+from portwatch.gui.models.listener_model import Column
+from portwatch.gui.views.host_actions import host_problem
+from portwatch.gui.views.main_window import MainWindow
+
+
+@pytest.fixture
+def window(qtbot):
+    window = MainWindow(Settings())
+    qtbot.addWidget(window)
+    return window
+
+
+@pytest.mark.parametrize("text", [
+    "-oProxyCommand=touch /tmp/pwned", "web1 -p 22", "web1;id", "$(id)", "`id`", "a@b@c",
+    "web1\nweb2", "../etc", "web1|nc", ""])
+def test_what_is_not_an_ssh_destination_is_refused_with_a_sentence(text):
+    problem = host_problem(text, ())
+    assert problem is not None
+    assert "ssh destination" in problem
+
+
+@pytest.mark.parametrize("text", ["alice@web1", "web1", "web1.example.org", "10.0.0.2",
+                                  "fe80::1%eth0", "lab_box-2"])
+def test_ssh_destinations_are_taken(text):
+    assert host_problem(text, ()) is None
+    assert "added already" in host_problem(text, (text,))
+
+
+def test_the_dialog_keeps_add_off_until_the_text_is_a_destination(window, qtbot):
+    dialog = window.host_actions.open_add_dialog()
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert not ok.isEnabled() and not dialog.problem.isVisible()  # nothing typed yet
+    dialog.edit.setText("-oProxyCommand=sh")
+    assert not ok.isEnabled() and dialog.problem.isVisible()
+    assert dialog.problem.text().startswith("'-oProxyCommand=sh' is not an ssh destination")
+    dialog.accept()  # Enter with a bad text does nothing
+    assert dialog.isVisible()
+    with qtbot.waitSignal(window.settings_changed) as changed:
+        dialog.edit.setText(" alice@web1 ")
+        ok.click()
+    assert changed.args[0].hosts == ("alice@web1",)
+    assert window.settings.hosts == ("alice@web1",)
+    assert not window.table.isColumnHidden(Column.HOST)
+    assert window.table.horizontalHeader().visualIndex(Column.HOST) == 1  # beside Risk
+    assert window.host_actions.remove_menu.isEnabled()
+    with qtbot.waitSignal(window.settings_changed) as changed:
+        window.host_actions.remove_host("alice@web1")
+    assert changed.args[0].hosts == () and not window.host_actions.remove_menu.isEnabled()
+
+
+def remote(port: int, host: str | None) -> AnnotatedListener:
+    return AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "0.0.0.0", port,
+                                      Exposure.ALL_INTERFACES, host=host))
+
+
+def test_the_window_follows_the_hosts_polls(window):
+    rows = (remote(22, None), remote(22, "web1"), remote(6379, "db2"))
+    statuses = (HostStatus("web1", "ok", listeners=1), HostStatus("db2", "ok", listeners=1),
+                HostStatus("gone", "unreachable", "cannot reach gone with ssh: refused"))
+    window.apply_poll(PollResult(Snapshot(1.0, ()), rows, rows, (), (), first=True,
+                                 duration=0.01, host="web1", hosts=statuses))
+    assert window.model.rowCount() == 3  # the same port on two machines: two rows
+    assert window.status.counts.text().startswith("1 listening")  # this machine's
+    assert window.status.hosts.text() == "hosts: web1 1 · db2 1 · gone unreachable"
+    assert "cannot reach gone with ssh: refused" in window.status.hosts.toolTip()
+    machine = window.filter_bar.machine
+    assert machine.isVisibleTo(window)
+    assert [machine.itemText(i) for i in range(machine.count())] == [
+        "All machines", "This machine", "web1", "db2", "gone"]
+    machine.setCurrentIndex(machine.findData("db2"))
+    assert window.proxy.rowCount() == 1
+    machine.setCurrentIndex(machine.findData(THIS_MACHINE))
+    assert window.proxy.rowCount() == 1
+    window.filter_bar.search.setText("web1")  # the search finds host names too
+    assert window.proxy.rowCount() == 0
+    window.clear_filter()
+    window.filter_bar.search.setText("web1")
+    assert window.proxy.rowCount() == 1
