@@ -4,7 +4,8 @@ by the test; no password anywhere). The remote portwatch is this checkout, put o
 PATH by sshd's SetEnv; removing it from there is the "not installed" case. sshd runs in a
 private mount namespace with a tmpfs on /run (its privilege-separation folder), so nothing is
 left on this machine. The `machine` fixture is registered by this folder's conftest.py;
-`pwtest-nobody-home` in its ssh_config is a host where nothing answers (port 9)."""
+`pwtest-nobody-home` in its ssh_config is a host where nothing answers (port 9), and
+`pwtest-wrong-key` the same sshd with a key it does not accept (a login that fails)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,7 @@ def machine(tmp_path, netns):
         subprocess.run(["ip", "-n", netns, "link", "set", ns_side, "up"], check=True)
         host_key = keygen(tmp_path / "host_key")
         (tmp_path / "authorized_keys").write_text(keygen(tmp_path / "client_key") + "\n")
+        keygen(tmp_path / "stranger_key")  # not in authorized_keys
         (tmp_path / "known_hosts").write_text(f"{address} {host_key}\n")
         bin_dir = tmp_path / "bin"
         bin_dir.mkdir()
@@ -113,6 +115,14 @@ def machine(tmp_path, netns):
               HostName {address}
               User root
               IdentityFile {tmp_path / 'client_key'}
+              IdentitiesOnly yes
+              UserKnownHostsFile {tmp_path / 'known_hosts'}
+              GlobalKnownHostsFile /dev/null
+              StrictHostKeyChecking yes
+            Host pwtest-wrong-key
+              HostName {address}
+              User root
+              IdentityFile {tmp_path / 'stranger_key'}
               IdentitiesOnly yes
               UserKnownHostsFile {tmp_path / 'known_hosts'}
               GlobalKnownHostsFile /dev/null

@@ -12,7 +12,7 @@ from sshd_machine import HOST, end
 
 from portwatch.core.files import paths
 from portwatch.core.store.history import HistoryReader
-from portwatch.core.store.history_events import OPENED, PRESENT
+from portwatch.core.store.history_events import CLOSED, OPENED, PRESENT
 from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui, build_monitor, history_hooks
 from portwatch.gui.models.filter_proxy import THIS_MACHINE
@@ -20,6 +20,7 @@ from portwatch.gui.models.listener_model import ROW_ROLE, Column
 
 DEADLINE_MS = 60_000  # an ssh login and a remote scan on a loaded 2-core machine
 NOBODY = "pwtest-nobody-home"  # in the machine's ssh_config: nothing answers there
+STRANGER = "pwtest-wrong-key"  # the same sshd, with a key it does not accept
 
 
 def remote_rows(window, host: str = HOST) -> dict[int, object]:
@@ -125,10 +126,28 @@ def test_window_adds_a_host_and_shows_its_listeners(machine, qtbot, qapp, monkey
         assert f"cannot reach {NOBODY} with ssh" in window.status.hosts.toolTip()
         assert not remote_rows(window, NOBODY)
 
+        # A login that fails: unreachable, with ssh's "Permission denied"
+        window.host_actions.add_host(STRANGER)
+        qtbot.waitUntil(lambda: getattr(host_status(window, STRANGER), "state", "")
+                        == "unreachable", timeout=DEADLINE_MS)
+        assert "Permission denied (publickey" in host_status(window, STRANGER).reason
+
+        # The host drops (portwatch gone from it): unreachable with why, its rows leave the
+        # table; once it answers again they come back (tried again after 1, 2, 4 … s)
+        (machine.bin_dir / "portwatch").rename(machine.bin_dir / "portwatch.away")
+        qtbot.waitUntil(lambda: getattr(host_status(window, HOST), "state", "")
+                        == "unreachable", timeout=DEADLINE_MS)
+        assert f"portwatch is not installed on {HOST}" in host_status(window, HOST).reason
+        assert "pipx install portwatch" in host_status(window, HOST).reason
+        qtbot.waitUntil(lambda: not remote_rows(window), timeout=DEADLINE_MS)
+        (machine.bin_dir / "portwatch.away").rename(machine.bin_dir / "portwatch")
+        qtbot.waitUntil(lambda: port in remote_rows(window), timeout=DEADLINE_MS)
+        assert host_status(window, HOST).state == "ok"
+
         # File > Remove host: its rows leave the table, the setting forgets it
         window.host_actions.remove_host(HOST)
         qtbot.waitUntil(lambda: not remote_rows(window), timeout=DEADLINE_MS)
-        assert yaml.safe_load(settings_path.read_text())["hosts"] == [NOBODY]
+        assert yaml.safe_load(settings_path.read_text())["hosts"] == [NOBODY, STRANGER]
     finally:
         if remote is not None:
             end(remote)
@@ -137,5 +156,8 @@ def test_window_adds_a_host_and_shows_its_listeners(machine, qtbot, qapp, monkey
         events = [e for e in reader.events() if e.listener.host == HOST]
     assert any(e.event == PRESENT and e.listener.port == 22 for e in events)
     assert any(e.event == OPENED and e.listener.port == port for e in events)
+    # dropping out recorded no "closed"; coming back is a new baseline of `present` events
+    assert not any(e.event == CLOSED for e in events)
+    assert [e.event for e in events if e.listener.port == port] == [OPENED, PRESENT]
     # our ssh children ended with the window: no login session is left on the machine
     qtbot.waitUntil(lambda: not machine.sessions(), timeout=DEADLINE_MS)
