@@ -61,6 +61,11 @@ toolbar button <i>Alerts</i>), on the tray icon and as a desktop notification. E
 when the listener started listening and whether it has closed since; <i>Acknowledge</i> means
 never again for this program on this port, <i>Ignore…</i> makes a rule (Tools &gt; Alert
 rules… lists them).</p>
+<h3>Other machines</h3>
+<p><i>File &gt; Add host…</i> reads another machine's listeners over ssh (your keys and
+~/.ssh/config; portwatch must be installed there): they join the table with their host in the
+<b>Host</b> column, the filter bar can show one machine, and the status bar says each host's
+state (hover it for why one is unreachable). <i>File &gt; Remove host</i> forgets one.</p>
 <h3>History</h3>
 <p>The History tab draws the number of listeners over time and lists every opened and closed
 event; <code>portwatch history</code> prints the same in a terminal.</p>
