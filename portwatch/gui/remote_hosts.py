@@ -18,7 +18,7 @@ import time
 from PySide6.QtCore import QObject, QProcess, QTimer, Signal
 
 from portwatch.core.hosts import Fleet
-from portwatch.core.remote import RemoteError, list_records, list_rows, ssh_command
+from portwatch.core.probe.remote import RemoteError, list_records, list_rows, ssh_command
 
 log = logging.getLogger(__name__)
 

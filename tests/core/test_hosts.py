@@ -26,7 +26,7 @@ from portwatch.core.model import (
     Snapshot,
 )
 from portwatch.core.monitor import Monitor
-from portwatch.core.remote import RemoteError, from_record, list_records, list_rows
+from portwatch.core.probe.remote import RemoteError, from_record, list_records, list_rows
 from portwatch.core.store.history import HistoryReader, HistoryStore
 from portwatch.core.store.history_events import OPENED, PRESENT, counts_from
 

@@ -106,3 +106,19 @@ def test_every_package_is_in_the_wheel():
                  ["packages"])
     found = {".".join(init.parent.relative_to(REPO).parts) for init in PACKAGE.rglob("__init__.py")}
     assert found - listed == set()
+
+
+# Modules that stay at the top of their layer, each app-wide (the rest live in role packages):
+# core: the immutable values and foreign-text escaping every layer reads, and the pipeline
+# itself (Monitor.poll and its diff; hosts: the same pipeline across the window's remote hosts);
+# gui: the composition root and the two threading patterns (remote_hosts: the worker thread's
+# ssh children).
+TOP_LEVEL = {
+    "core": {"__init__.py", "model.py", "text.py", "monitor.py", "diff.py", "hosts.py"},
+    "gui": {"__init__.py", "app.py", "worker.py", "jobs.py", "remote_hosts.py"},
+}
+
+
+def test_modules_live_in_role_packages():
+    found = {layer: {path.name for path in (PACKAGE / layer).glob("*.py")} for layer in TOP_LEVEL}
+    assert found == TOP_LEVEL

@@ -79,7 +79,7 @@ class _Rule:
     def check(self, value: Any) -> Any:
         """The value converted to the field's type, or ValueError."""
         if self.kind is tuple:  # the hosts: each one as ssh takes it, never an option
-            from portwatch.core.remote import check_host
+            from portwatch.core.probe.remote import check_host
 
             if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
                 raise ValueError

@@ -20,8 +20,8 @@ from PySide6.QtCore import (
 )
 
 from portwatch.core import fields
+from portwatch.core.knowledge.reach import reachable
 from portwatch.core.model import AnnotatedListener, Proto
-from portwatch.core.reach import reachable
 from portwatch.gui.models.listener_model import SORT_ROLE, ListenerModel
 
 ALL_MACHINES = "*"  # ListenerFilter.host: every machine's listeners (never an ssh destination)

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLineEdit, QWid
 
 from portwatch.core.text import visible
 from portwatch.gui.models.filter_proxy import ALL_MACHINES, THIS_MACHINE, ListenerFilter
-from portwatch.gui.plain import plain_label
+from portwatch.gui.style.plain import plain_label
 
 
 class FilterBar(QWidget):

@@ -26,10 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from portwatch.core.model import Risk
-from portwatch.core.remote import check_host
+from portwatch.core.probe.remote import check_host
 from portwatch.core.text import visible
-from portwatch.gui import risk_style
-from portwatch.gui.plain import plain_label
+from portwatch.gui.style import risk_style
+from portwatch.gui.style.plain import plain_label
 
 EXPLANATION = (
     "portwatch runs `portwatch list --json` on that machine through your OpenSSH client, so"

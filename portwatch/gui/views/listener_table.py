@@ -19,8 +19,8 @@ from PySide6.QtWidgets import (
 from portwatch.core import fields
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.probe import TerminateResult
-from portwatch.gui.cell_delegate import ListenerDelegate
 from portwatch.gui.models.listener_model import HEADERS, ROW_ROLE, Column
+from portwatch.gui.views.cell_delegate import ListenerDelegate
 
 # Set once, never per poll: resizing to contents costs ~300 ms on 2,000 rows.
 COLUMN_WIDTHS = {**{Column(number): field.width for number, field in enumerate(fields.TABLE)},

@@ -51,9 +51,7 @@ from portwatch.core.model import AnnotatedListener, ListenerKey
 from portwatch.core.monitor import PollResult
 from portwatch.core.probe import age_text
 from portwatch.core.store.settings import Settings
-from portwatch.gui import risk_style
-from portwatch.gui.alert_dock import install_alert_dock
-from portwatch.gui.column_chooser import ColumnChooser
+from portwatch.gui.alerts.alert_dock import install_alert_dock
 from portwatch.gui.models.filter_proxy import ListenerFilter, ListenerFilterProxy
 from portwatch.gui.models.listener_model import (
     ROW_ROLE,
@@ -62,6 +60,8 @@ from portwatch.gui.models.listener_model import (
     ListenerModel,
     RowState,
 )
+from portwatch.gui.style import risk_style
+from portwatch.gui.views.column_chooser import ColumnChooser
 from portwatch.gui.views.details_pane import DetailsPane
 from portwatch.gui.views.filter_bar import FilterBar
 from portwatch.gui.views.listener_table import TableMixin

@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from portwatch import __version__
 from portwatch.core.model import Proto
-from portwatch.gui.help_dialogs import install_help
 from portwatch.gui.views.export_actions import ExportActions
+from portwatch.gui.views.help_dialogs import install_help
 from portwatch.gui.views.host_actions import HostActions
 from portwatch.gui.views.lookup_dialog import LookupDialog
 from portwatch.gui.views.preferences import PreferencesDialog, apply_start_at_login
