@@ -462,7 +462,7 @@ FIELDS: tuple[Field, ...] = (
           tip="The machine it listens on: this machine, or another one added with File > Add"
               " host… (read over ssh)",
           text=lambda i: visible(i.listener.host, 80) if i.listener.host else THIS_MACHINE,
-          sort=lambda i: (0, "") if i.listener.host is None else (1, i.listener.host.casefold()),
+          sort=lambda i: (i.listener.host or "").casefold(),  # this machine first
           cell_tip=lambda i: [f"On {visible(i.listener.host, 200)}, read over ssh by the"
                               " portwatch installed there" if i.listener.host else
                               "On this machine"],
