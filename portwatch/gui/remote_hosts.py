@@ -1,21 +1,25 @@
 """Polls the window's remote hosts from the monitor's worker thread, never blocking anything.
 
-For each host a `QProcess` runs the command `portwatch list --host` runs (core/remote.py:
-`ssh -o BatchMode=yes … HOST portwatch list --json`); its answer is read by the same
-`list_records`/`list_rows` and handed to the `Fleet` (core/hosts.py), whose merged PollResult
-goes out through `polled`. A host is asked again `interval` seconds after it answered; one that
-failed (ssh could not connect or log in, portwatch is not installed there, no answer within
+For each host the command `portwatch list --host` runs (core/probe/remote.py: `ssh -o
+BatchMode=yes … -- HOST portwatch list --json`, an argument list, no shell here) is started with
+subprocess.Popen; its output pipes are read as they fill by QSocketNotifiers on this thread's
+event loop, so nothing waits for ssh. The answer is read by the same `list_records`/`list_rows`
+as `list --host` and handed to the `Fleet` (core/hosts.py), whose merged PollResult goes out
+through `polled`. A host is asked again `interval` seconds after it answered; one that failed
+(ssh could not connect or log in, portwatch is not installed there, no answer within
 ANSWER_TIMEOUT) is shown unreachable with the reason and tried again after 1, 2, 4 … 60 s.
-The ssh processes are this program's children, ended by their PID (QProcess.kill) when a host
-is removed or the window quits. Lives in the worker's thread: every call comes from there.
+The ssh processes are this program's children, ended by their PID when a host is removed or
+the window quits. Lives in the worker's thread: every call comes from there.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
 import time
 
-from PySide6.QtCore import QObject, QProcess, QTimer, Signal
+from PySide6.QtCore import QObject, QSocketNotifier, QTimer, Signal
 
 from portwatch.core.hosts import Fleet
 from portwatch.core.probe.remote import RemoteError, list_records, list_rows, ssh_command
@@ -25,17 +29,78 @@ log = logging.getLogger(__name__)
 BACKOFF = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)  # seconds before the next try after failures
 HOST_INTERVAL = 10.0  # at least this many seconds between two polls of one host (each is a login)
 ANSWER_TIMEOUT = 120.0  # seconds an answer may take, ssh's connection included
+CHUNK = 65536
+
+
+class _Run:
+    """One ssh child and what it wrote so far; its pipes are read as they fill."""
+
+    def __init__(self, argv: list[str], job: _HostJob) -> None:
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.job = job
+        self.output: dict[int, bytearray] = {}
+        self.notifiers: list[QSocketNotifier] = []
+        for stream in (self.proc.stdout, self.proc.stderr):
+            assert stream is not None
+            fd = stream.fileno()
+            os.set_blocking(fd, False)
+            self.output[fd] = bytearray()
+            notifier = QSocketNotifier(fd, QSocketNotifier.Type.Read, job)
+            notifier.activated.connect(lambda *_args, fd=fd, n=notifier: self._read(fd, n))
+            self.notifiers.append(notifier)
+
+    def _read(self, fd: int, notifier: QSocketNotifier) -> None:
+        try:
+            chunk = os.read(fd, CHUNK)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
+            self.output[fd].extend(chunk)
+            return
+        notifier.setEnabled(False)  # this pipe is at its end
+        if not any(n.isEnabled() for n in self.notifiers):
+            self.job.finished(self)
+
+    def texts(self) -> tuple[str, str]:
+        stdout, stderr = (bytes(self.output[stream.fileno()]).decode(errors="replace")
+                          for stream in (self.proc.stdout, self.proc.stderr))
+        return stdout, stderr
+
+    def end(self) -> int:
+        """Stop watching the pipes, end the child if it still runs (by its PID), reap it and
+        close the pipes; its exit status."""
+        for notifier in self.notifiers:
+            notifier.setEnabled(False)
+            notifier.deleteLater()
+        self.notifiers = []
+        try:
+            status = self.proc.wait(10)  # both pipes ended: it is exiting
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            status = self.proc.wait(10)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+        return status
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.end()
 
 
 class _HostJob(QObject):
-    """One host: its timer and, while it is being asked, its ssh process."""
+    """One host: its timer and, while it is being asked, its ssh child."""
 
     def __init__(self, name: str, owner: HostPollers) -> None:
         super().__init__(owner)
         self.name = name
         self.owner = owner
         self.failures = 0
-        self.proc: QProcess | None = None
+        self.run: _Run | None = None
         self.started = 0.0
         self.timer = QTimer(self)
         self.timer.setSingleShot(True)
@@ -45,39 +110,32 @@ class _HostJob(QObject):
         self.deadline.timeout.connect(self._too_slow)
 
     def ask(self) -> None:
-        if self.proc is not None or self.owner.paused:
+        if self.run is not None or self.owner.paused:
             return
-        try:
-            argv = ssh_command(self.name, ["list", "--json"])
-        except ValueError as exc:  # PORTWATCH_SSH_COMMAND that does not split like a shell's
-            self.started = time.monotonic()
-            self._done_with(None, f"the ssh command cannot be read ({exc})")
-            return
-        proc = QProcess(self)
-        proc.setStandardInputFile(QProcess.nullDevice())  # as `list --host`: no stdin
-        proc.finished.connect(self._finished)
-        proc.errorOccurred.connect(self._error)
-        self.proc = proc
         self.started = time.monotonic()
+        try:
+            self.run = _Run(ssh_command(self.name, ["list", "--json"]), self)
+        except FileNotFoundError:
+            self._done_with(None, "ssh is not installed here (package openssh-client)")
+            return
+        except (OSError, ValueError) as exc:  # e.g. PORTWATCH_SSH_COMMAND that does not split
+            self._done_with(None, f"the ssh command cannot be run ({exc})")
+            return
         self.deadline.start(round(ANSWER_TIMEOUT * 1000))
-        proc.start(argv[0], argv[1:])
-
-    def _error(self, error: QProcess.ProcessError) -> None:
-        if error is QProcess.ProcessError.FailedToStart:
-            self._done_with(None, "ssh could not be started here (is openssh-client"
-                                  " installed?)")
 
     def _too_slow(self) -> None:
-        self._done_with(None, f"no answer within {ANSWER_TIMEOUT:g} s")
+        run, self.run = self.run, None
+        if run is not None:
+            run.kill()
+            self._done_with(None, f"no answer within {ANSWER_TIMEOUT:g} s")
 
-    def _finished(self, status: int, exit_status: QProcess.ExitStatus) -> None:
-        proc = self.proc
-        if proc is None:
+    def finished(self, run: _Run) -> None:
+        if run is not self.run:
             return
-        stdout = bytes(proc.readAllStandardOutput().data()).decode(errors="replace")
-        stderr = bytes(proc.readAllStandardError().data()).decode(errors="replace")
-        if exit_status is QProcess.ExitStatus.CrashExit:
-            status = 255
+        self.run = None
+        self.deadline.stop()
+        stdout, stderr = run.texts()
+        status = run.end()
         try:
             records = list_records(self.name, status, stdout, stderr)
         except RemoteError as exc:
@@ -86,10 +144,6 @@ class _HostJob(QObject):
         self._done_with(records, "")
 
     def _done_with(self, records: list | None, reason: str) -> None:
-        proc, self.proc = self.proc, None
-        self.deadline.stop()
-        if proc is not None:
-            self.owner.end(proc)
         duration = time.monotonic() - self.started
         if records is not None:
             rows, skipped = list_rows(self.name, records)
@@ -108,9 +162,9 @@ class _HostJob(QObject):
     def stop(self) -> None:
         self.timer.stop()
         self.deadline.stop()
-        proc, self.proc = self.proc, None
-        if proc is not None:
-            self.owner.end(proc)
+        run, self.run = self.run, None
+        if run is not None:
+            run.kill()  # our own ssh child, by its PID
 
 
 class HostPollers(QObject):
@@ -161,19 +215,9 @@ class HostPollers(QObject):
         for job in self._jobs.values():
             if paused:
                 job.timer.stop()
-            elif job.proc is None:
+            elif job.run is None:
                 job.ask()
 
     def stop(self) -> None:
         for job in self._jobs.values():
             job.stop()
-
-    @staticmethod
-    def end(proc: QProcess) -> None:
-        """End our own ssh child (by its PID) and wait for it, so no process is left."""
-        for signal in (proc.finished, proc.errorOccurred):
-            signal.disconnect()
-        if proc.state() is not QProcess.ProcessState.NotRunning:
-            proc.kill()
-            proc.waitForFinished(5000)
-        proc.deleteLater()
