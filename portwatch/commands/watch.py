@@ -44,15 +44,18 @@ from portwatch.commands.termwidth import (
 from portwatch.core.desktop import instance
 from portwatch.core.fields import BY_KEY, WATCH_LINE
 from portwatch.core.files import paths
+from portwatch.core.firewall import Firewall
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.monitor import Monitor, PollResult, paired
 from portwatch.core.output import records
 from portwatch.core.output.export import event_record
 from portwatch.core.probe import ListenerScanner, address_key
+from portwatch.core.probe.connwatch import ConnectionWatch
 from portwatch.core.reach import ReachAnnotator
 from portwatch.core.store.history import (
     CHANGED,
     CLOSED,
+    FIRST_REMOTE,
     OPENED,
     HistoryStore,
     iso_utc,
@@ -175,7 +178,8 @@ def _sorted(rows: tuple[AnnotatedListener, ...]) -> list[AnnotatedListener]:
 
 def poll_events(result: PollResult):
     """(event, when, row, previous) for each event of a poll, in the order `watch` prints
-    them: closed, opened, then changed owners (previous: the owner before, else None)."""
+    them: closed, opened, changed owners (previous: the owner before, else None), then first
+    connections from another machine."""
     when = result.snapshot.taken_at
     skip = paired(result)
     for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
@@ -186,6 +190,8 @@ def poll_events(result: PollResult):
     previous = {id(change.row): change.previous for change in result.owner_changes}
     for row in _sorted(tuple(change.row for change in result.owner_changes)):
         yield CHANGED, when, row, previous[id(row)]
+    for row in _sorted(result.first_remote):
+        yield FIRST_REMOTE, when, row, None
 
 
 def print_events(result: PollResult, as_json: bool, out: TextIO,
@@ -340,7 +346,9 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(opened, HistoryStore):
             history = RecordUnlessWindow(opened, err)
     scanner = ListenerScanner(all_netns=args.all_netns)
-    monitor = Monitor(scanner.scan, ReachAnnotator(_annotator(err)), history=history)
+    firewall = Firewall()
+    monitor = Monitor(scanner.scan, ReachAnnotator(_annotator(err), firewall), history=history,
+                      connections=ConnectionWatch(firewall.local_addresses))
     try:
         outputs = watch_outputs.build_outputs(args, settings, monitor, history, err)
     except BaseException:
