@@ -91,8 +91,10 @@ def add_parser(subparsers: Any) -> None:
                         help=f"seconds between scans (default {DEFAULT_INTERVAL:g},"
                         f" at most {MAX_INTERVAL:g})")
     parser.add_argument("--json", action="store_true",
-                        help='one JSON object per line: {"event", "time", ...}: event is opened'
-                        " or closed, time is ISO 8601 UTC, then the keys of `list --json`")
+                        help='one JSON object per line: {"event", "time", ...}: event is opened,'
+                        " closed, changed (another owner) or first-remote (the listener's first"
+                        " connection from another machine), time is ISO 8601 UTC, then the keys"
+                        " of `list --json`")
     parser.add_argument("--no-history", action="store_true",
                         help="do not record the events in the history file")
     parser.add_argument("--all-netns", action="store_true",
