@@ -176,6 +176,8 @@ class Listener:
     # The kernel's socket inode where known: tells the same socket apart from a new one.
     inode: int | None = field(default=None, compare=False)
     netns: str | None = None  # None: the host's; else the namespace's name, owner or inode
+    # What opens that namespace (/run/netns/NAME or /proc/PID/ns/net): where its firewall is read
+    netns_path: str | None = field(default=None, compare=False)
     unit: str | None = None  # the systemd unit that started it (a socket unit for activation)
     container: ContainerInfo | None = None
     # Stable identity of the row, computed once: diffs and models look it up thousands of
