@@ -12,9 +12,9 @@ from lab import HOST_ADDR
 
 from portwatch.core.firewall import Firewall
 from portwatch.core.firewall.namespaces import NamespaceFirewalls
+from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.model import Proto
 from portwatch.core.probe import ListenerScanner
-from portwatch.core.reach import ReachAnnotator
 
 RULESET = ("table inet pwtest_ns {\n chain input { type filter hook input priority 0;"
            " policy accept;\n  tcp dport 5000 drop\n  tcp dport 9000 reject\n }\n}\n")
