@@ -128,7 +128,10 @@ def test_an_index_tells_peers_apart_by_where_they_are():
     index = ConnectionIndex(conns, {"10.77.0.1"})
     listener = Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 80, Exposure.ALL_INTERFACES)
     summary = index.summary(listener)
-    assert [p.scope for p in summary.peers] == ["local", "lan", "lan", "internet", "local"]
+    # other machines first: the internet, the local network, then this machine
+    assert [(p.scope, p.address) for p in summary.peers] == [
+        ("internet", "8.8.8.8"), ("lan", "10.1.2.3"), ("lan", "192.168.0.9"),
+        ("local", "10.77.0.1"), ("local", "127.0.0.1")]
     assert (summary.established, summary.remote_peers, summary.local_peers) == (5, 3, 2)
 
 

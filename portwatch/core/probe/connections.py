@@ -36,6 +36,8 @@ from portwatch.core.probe.sockdiag import (
 )
 
 TCP_ESTABLISHED = 1
+_SCOPES = ("internet", "lan", "local")
+_SCOPE_ORDER = {scope: rank for rank, scope in enumerate(_SCOPES)}
 MAX_PEERS = 50  # peers listed per listener (the counts cover all)
 
 
@@ -142,7 +144,11 @@ class ConnectionIndex:
                  or _plain(c.local) == bound]
         if not conns:
             return NO_CONNECTIONS
-        scopes = [self.scope(c.remote) for c in conns]
+        # other machines first (the internet, then the local network), then by address
+        ranked = sorted(((_SCOPE_ORDER[self.scope(c.remote)], c) for c in conns),
+                        key=lambda pair: (pair[0], _plain(pair[1].remote), pair[1].remote_port))
+        conns = [c for _rank, c in ranked]
+        scopes = [_SCOPES[rank] for rank, _c in ranked]
         local = [c for c, where in zip(conns, scopes, strict=True) if where == "local"]
         owners: Mapping[int, int] = {}
         if self._owner_of is not None:
