@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -64,20 +65,34 @@ def _has_ipv6_loopback() -> bool:
 def test_the_filter_keeps_only_the_server_ends_of_our_ports(servers):
     v4 = Server()
     servers.append(v4)
-    clients = {v4.connect() for _ in range(3)}
+    clients = {("127.0.0.1", v4.connect()) for _ in range(3)}
     ports = {v4.port}
     if _has_ipv6_loopback():
         v6 = Server(socket.AF_INET6, "::1")
         servers.append(v6)
-        clients |= {v6.connect() for _ in range(2)}
+        clients |= {("::1", v6.connect()) for _ in range(2)}
         ports.add(v6.port)
+    servers_at = {("127.0.0.1", v4.port)} | ({("::1", v6.port)} if len(servers) > 1 else set())
     dump = ConnectionDump()
-    mine = dump.connections(ports)
-    assert {c.local_port for c in mine} == ports
-    assert len(mine) == len(clients)
-    assert {c.remote_port for c in mine} == clients  # the other ends are the clients
-    every = dump.connections()  # unfiltered: the client ends are there too
-    assert clients <= {c.local_port for c in every}
+
+    def seen() -> tuple[set, set, set]:
+        mine = [c for c in dump.connections(ports) if (c.local, c.local_port) in servers_at]
+        every = dump.connections()  # unfiltered: the client ends are there too
+        return ({c.local_port for c in dump.connections(ports)} - ports,
+                {(c.remote, c.remote_port) for c in mine},
+                {(c.local, c.local_port) for c in every})
+
+    # A dump that spans several reads is not atomic: while other programs open and close
+    # connections the kernel's cursor can skip a socket, so the answer is awaited.
+    deadline = time.monotonic() + 30
+    while True:
+        strangers, remotes, everyone = seen()
+        if (not strangers and remotes == clients and clients <= everyone) \
+                or time.monotonic() > deadline:
+            break
+    assert not strangers  # nothing whose local port is not one of ours
+    assert remotes == clients  # the other ends are the clients
+    assert clients <= everyone
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 8, 9, 33, 300, MAX_FILTER_PORTS + 1])
@@ -91,7 +106,12 @@ def test_every_port_set_filters_exactly(servers, size):
     rng = random.Random(size)
     others = set(rng.sample([p for p in range(1, 32768) if p != server.port], size - 1))
     dump = ConnectionDump()
-    found = dump.connections(others | {server.port})
+    deadline = time.monotonic() + 30  # a dump is not atomic: awaited (see above)
+    while True:
+        found = dump.connections(others | {server.port})
+        if sum(1 for c in found if c.local_port == server.port) == 2 \
+                or time.monotonic() > deadline:
+            break
     assert {c.local_port for c in found} <= others | {server.port}
     assert sum(1 for c in found if c.local_port == server.port) == 2
     # without our port, none of ours
