@@ -3,9 +3,9 @@
 `ConnectionWatch.count(rows)` dumps the established TCP connections to the host's TCP
 listeners' ports (`conndump`) and says whether they changed; `summary(listener)` is then one
 listener's `ConnectionSummary`. Counting costs the kernel's walk of every established socket
-(≈ 1 µs each): with few connections it runs every poll, with many it runs less often, so that
-it takes at most `COST_SHARE` of one core (every 5 s at 10,000 connections), and at least every
-`MAX_WAIT` seconds. A connection shorter than that wait can go unseen.
+(≈ 1–3 µs each): with few connections it runs every poll, with many less often, so that it
+takes at most `COST_SHARE` of one core (every 5–17 s at 10,000 connections here), and at least
+every `MAX_WAIT` seconds. A connection shorter than that wait can go unseen.
 """
 
 from __future__ import annotations
