@@ -466,7 +466,7 @@ FIELDS: tuple[Field, ...] = (
           cell_tip=conn_text.connections_tip, width=96, right=True,
           depends=frozenset({Part.CONNECTIONS}),
           cli="CONNS", in_history=False,
-          cli_text=lambda r: conn_text.count_text(r["connections"]),
+          cli_text=lambda r: conn_text.count_text(r.get("connections")),
           stored=Stored.NOT_STORED),
 )
 
