@@ -18,6 +18,7 @@ import logging
 import os
 import shutil
 import threading
+import weakref
 from typing import Any
 
 from portwatch.core.firewall.generation import NETLINK_NETFILTER, generation
@@ -68,6 +69,8 @@ class NamespaceFirewalls:
         self._lock = threading.Lock()
         self._entries: dict[str, _Entry] = {}
         self._changes = 0
+        # a monitor dropped without close() (a window that quit, a test) leaves no socket open
+        self._finalizer = weakref.finalize(self, _close_all, self._entries)
 
     def _why_not(self) -> str | None:
         if not hasattr(os, "geteuid") or os.geteuid() != 0:
@@ -114,6 +117,10 @@ class NamespaceFirewalls:
 
     def close(self) -> None:
         with self._lock:
-            for entry in self._entries.values():
-                entry.close()
-            self._entries.clear()
+            self._finalizer()
+
+
+def _close_all(entries: dict[str, _Entry]) -> None:
+    for entry in entries.values():
+        entry.close()
+    entries.clear()
