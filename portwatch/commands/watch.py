@@ -43,6 +43,7 @@ from portwatch.commands.termwidth import (
 )
 from portwatch.core.desktop import instance
 from portwatch.core.fields import BY_KEY, WATCH_LINE
+from portwatch.core.fields.connection_text import peer_text
 from portwatch.core.files import paths
 from portwatch.core.firewall import Firewall
 from portwatch.core.knowledge.reach import ReachAnnotator
@@ -125,7 +126,8 @@ def _annotator(err: TextIO) -> Any:
 def human_line(event: str, when: float, row: AnnotatedListener,
                previous: AnnotatedListener | None = None, width: int | None = None) -> str:
     """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
-    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner). The parts are
+    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner, a `first-remote`
+    line "from ADDRESS:PORT (local network)"). The parts are
     the fields' own words (portwatch.core.fields). To fit `width` columns, the process name and
     the service are cut (the longer first); then the time loses its date (19:04:05Z); then the
     service goes. The PID is never cut."""
@@ -133,6 +135,9 @@ def human_line(event: str, when: float, row: AnnotatedListener,
     owner_line = BY_KEY["process"].line
     assert owner_line is not None
     was = f" was {owner_line(records.listener_record(previous))}" if previous else ""
+    if event == FIRST_REMOTE and row.connections is not None:
+        remote = [peer for peer in row.connections.peers if peer.scope != "local"]
+        was = f" from {peer_text(remote[0])}" if remote else ""
     parts = []
     for field in WATCH_LINE:
         assert field.line is not None

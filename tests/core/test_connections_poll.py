@@ -11,11 +11,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from portwatch.core.model import ConnectionSummary, Peer
-from portwatch.core.monitor import Monitor
+from portwatch.core.model import (
+    AlertKind,
+    AnnotatedListener,
+    ConnectionSummary,
+    Exposure,
+    Family,
+    Listener,
+    Peer,
+    ProcessInfo,
+    Proto,
+    Snapshot,
+)
+from portwatch.core.monitor import Monitor, PollResult
 from portwatch.core.probe import ListenerScanner
 from portwatch.core.probe.conndump import MAX_FILTER_PORTS, ConnectionDump, port_filter
-from portwatch.core.probe.connections import ConnectionIndex
+from portwatch.core.probe.connections import Connection, ConnectionIndex
 from portwatch.core.probe.connwatch import ConnectionWatch
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_NETLINK"), reason="Linux sock_diag")
@@ -138,8 +149,6 @@ def test_nothing_changed_is_the_same_tuple_and_a_change_is_seen(servers):
 
 
 def test_an_index_tells_peers_apart_by_where_they_are():
-    from portwatch.core.model import Exposure, Family, Listener, Proto
-    from portwatch.core.probe.connections import Connection
 
     conns = [Connection("0.0.0.0", 80, addr, 4000 + n, n + 1)
              for n, addr in enumerate(("127.0.0.1", "10.1.2.3", "192.168.0.9", "8.8.8.8",
@@ -205,17 +214,6 @@ def test_monitor_counts_connections_and_reports_changed_rows(servers):
 def test_alert_for_the_first_connection_from_the_network_is_opt_in():
     from portwatch.core.alerts.memory import InMemoryAlertMemory
     from portwatch.core.alerts.rules import AlertRules
-    from portwatch.core.model import (
-        AlertKind,
-        AnnotatedListener,
-        Exposure,
-        Family,
-        Listener,
-        ProcessInfo,
-        Proto,
-        Snapshot,
-    )
-    from portwatch.core.monitor import PollResult
 
     listener = Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 6379, Exposure.ALL_INTERFACES,
                         ProcessInfo(42, "redis-server"))
@@ -230,3 +228,15 @@ def test_alert_for_the_first_connection_from_the_network_is_opt_in():
     assert alert.title == "First connection from the network to redis-server on 6379"
     assert alert.body.startswith("from 10.77.0.2:51234 (local network)")
     assert rules.evaluate(result) == ()  # once per program and port
+
+
+def test_a_first_remote_watch_line_names_the_peer():
+    from portwatch.commands.watch import human_line
+
+    listener = Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 6379, Exposure.ALL_INTERFACES,
+                        ProcessInfo(42, "redis-server"))
+    summary = ConnectionSummary(2, 2, 1, 1, (Peer("10.77.0.2", 51234, "lan"),
+                                             Peer("127.0.0.1", 40000, "local")))
+    line = human_line("first-remote", 0.0, AnnotatedListener(listener, connections=summary))
+    assert "first-remote  tcp 0.0.0.0:6379  redis-server (pid 42) from 10.77.0.2:51234" \
+        " (local network)  all interfaces" in line
