@@ -1,16 +1,17 @@
-"""The established TCP connections to our listeners' ports, cheap enough for every poll.
+"""The established TCP connections to our listeners' ports, with as little work as sock_diag allows.
 
-`ConnectionDump.connections(ports)` asks sock_diag for the ESTABLISHED TCP sockets (IPv4 and
-IPv6) whose local port is one of `ports`, with a bytecode filter (`INET_DIAG_REQ_BYTECODE`)
-the kernel runs on each socket, so the client ends of connections (ephemeral local ports)
-never cross into Python. The filter is a balanced tree of port comparisons (about
-log2(len(ports)) comparisons per socket), built once per port set.
+`ConnectionDump.connections(ports)` asks sock_diag for the ESTABLISHED TCP sockets whose local
+port is one of `ports`, IPv4 and IPv6 in one walk of the kernel's table (the first version of
+the request, `TCPDIAG_GETSOCK`, asks for both families at once). Up to `MAX_FILTER_PORTS` ports
+it hands the kernel a bytecode filter (`INET_DIAG_REQ_BYTECODE`, a balanced tree of port
+comparisons: about log2(len(ports)) per socket), so the client ends of connections never cross
+into Python; the kernel checks a filter in time quadratic in its length, so a longer set is
+filtered here. The kernel still visits every established socket: that walk is most of the cost.
 
 Between calls it keeps what it decoded, as `sockdiag.SockDiag` does for listeners: a netlink
 datagram that is byte-for-byte the one of the last call decodes to the same connections, and
 a socket seen before (its 48-byte socket id) is a dictionary lookup. When nothing changed the
-very same tuple comes back, so a caller can skip its own work with an `is` test.
-"""
+very same tuple comes back, so a caller can skip its own work with an `is` test."""
 
 from __future__ import annotations
 
@@ -204,8 +205,8 @@ class ConnectionDump:
                     # the socket id (ports, addresses, interface, cookie): decoded once
                     key = data[offset + _OFF_ID:offset + _OFF_ID + _ID_SIZE]
                     conn = known.get(key)
-                    if conn is None:
-                        af = data[offset + _FAMILY_AT]
+                    af = data[offset + _FAMILY_AT]
+                    if conn is None and af in _ADDR_LEN:
                         size = _ADDR_LEN[af]
                         sport, dport = _PORTS.unpack_from(data, offset + _OFF_ID)
                         src = ntop(af, data[offset + _OFF_SRC:offset + _OFF_SRC + size])
@@ -214,6 +215,7 @@ class ConnectionDump:
                         conn = Connection(src, sport, ntop(af, data[dst_at:dst_at + size]),
                                           dport, inode)
                         known[key] = conn
-                    items.append(conn)
+                    if conn is not None:
+                        items.append(conn)
             offset += (length + 3) & ~3
         return _Chunk(tuple(items), False)
