@@ -121,8 +121,11 @@ class Monitor:
         rows (the history and `watch` report owner changes only), and rows with their first
         connection from another machine `first_remote`."""
         watch = self._connections
-        if watch is None or not watch.count(row.listener for row in result.rows):
+        if watch is None:
             return result
+        started = time.perf_counter()
+        if not watch.count(row.listener for row in result.rows):
+            return _replace(result, duration=result.duration + time.perf_counter() - started)
         fresh = {row.key for row in result.opened}
         changed = {row.key: row for row in result.changed}
         rows = []
@@ -144,7 +147,8 @@ class Monitor:
         problems = result.problems + ((watch.problem,) if watch.problem else ())
         return _replace(result, rows=rows_tuple, changed=tuple(changed.values()),
                         opened=tuple(self._previous[row.key] for row in result.opened),
-                        first_remote=tuple(first_remote), problems=problems)
+                        first_remote=tuple(first_remote), problems=problems,
+                        duration=result.duration + time.perf_counter() - started)
 
     def poll(self) -> PollResult:
         started = time.perf_counter()
