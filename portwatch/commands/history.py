@@ -96,9 +96,9 @@ def add_parser(subparsers: Any) -> None:
                         help="at most the first N events of the selection")
     parser.add_argument("--json", action="store_true",
                         help='one JSON array of {"event", "time", ...}: event is present,'
-                        " opened or closed, time is ISO 8601 UTC, then the keys of `list"
-                        " --json` as recorded at the time (uses, likely_software and security"
-                        " are null: `portwatch lookup` has them)")
+                        " opened, closed, changed or first-remote, time is ISO 8601 UTC, then"
+                        " the keys of `list --json` as recorded at the time (uses,"
+                        " likely_software and security are null: `portwatch lookup` has them)")
     parser.add_argument("--host", metavar="HOST",
                         help="only the events of HOST, a remote host the window reads over ssh"
                         " (as written in File > Add host…), or `local` for this machine's")

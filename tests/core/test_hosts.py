@@ -46,6 +46,9 @@ def record(port: int, name: str = "redis-server", pid: int | None = 700) -> dict
             "owner_hidden": pid is None, "service": "redis", "description": "Redis",
             "risk": "medium", "risk_reason": "check that a password is set",
             "likely_software": ["Redis"], "host": None,
+            "connections": {"established": 2, "distinct_addresses": 2, "remote_peers": 1,
+                            "local_peers": 1, "peers": [{"address": "10.0.0.9", "port": 50000,
+                                                         "scope": "lan", "pid": None}]},
             "uses": ["Redis: in-memory data store", "KeyDB: a Redis fork"],
             "security": [{"severity": "high", "kind": "exposure", "title": "Open Redis",
                           "note": "no password by default", "refs": ["https://redis.io"],
@@ -128,6 +131,9 @@ def test_the_host_is_a_declared_field_kept_by_the_history(tmp_path):
     assert [note.title for note in owned.assessment.applicable] == ["Open Redis"]
     assert [use.software for use in owned.entry.uses] == ["Redis", "KeyDB"]
     assert fields.record(owned)["security"][0]["applies"] is True
+    # and who is connected there, as that portwatch counted it
+    assert (owned.connections.established, owned.connections.remote_peers) == (2, 1)
+    assert owned.connections.peers[0].address == "10.0.0.9"
     assert fields.record(AnnotatedListener(local(8000)))["host"] is None
     assert owned.key != from_record(record(6379)).key  # the host is part of the row's key
     store = HistoryStore(tmp_path / "h.sqlite3")

@@ -28,10 +28,12 @@ from portwatch.core.model import (
     AnnotatedListener,
     Assessment,
     CatalogEntry,
+    ConnectionSummary,
     Exposure,
     Family,
     KnownUse,
     Listener,
+    Peer,
     ProcessInfo,
     Proto,
     Risk,
@@ -140,7 +142,26 @@ def from_record(record: object, host: str | None = None) -> AnnotatedListener:
     if record.get("risk") is not None:
         assessment = Assessment(Risk(record["risk"]), str(record.get("risk_reason") or ""),
                                 tuple(note for note, applies in notes if applies))
-    return AnnotatedListener(sock, entry, assessment, likely)
+    return AnnotatedListener(sock, entry, assessment, likely,
+                             connections=_connections(record.get("connections")))
+
+
+def _count(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
+def _connections(value: object) -> ConnectionSummary | None:
+    """Who is connected, as the remote portwatch counted it (None when it did not say; its
+    "local" peers are that machine's)."""
+    if not isinstance(value, dict):
+        return None
+    peers = tuple(Peer(str(p.get("address") or "?"), _count(p.get("port")),
+                       str(p.get("scope") or "internet"), None)
+                  for p in _list(value.get("peers")) if isinstance(p, dict))
+    return ConnectionSummary(_count(value.get("established")),
+                             _count(value.get("distinct_addresses")),
+                             _count(value.get("remote_peers")), _count(value.get("local_peers")),
+                             peers)
 
 
 def _list(value: object) -> list:
