@@ -110,7 +110,7 @@ class HostActions(QObject):
         super().__init__(window)
         self.window = window
         self.dialog: AddHostDialog | None = None
-        self.add_action = QAction("Add &host…", window)
+        self.add_action = QAction("&Add host…", window)
         self.add_action.setObjectName("addHostAction")
         self.add_action.setToolTip("Show another machine's listeners too, read over ssh")
         self.add_action.triggered.connect(self.open_add_dialog)
