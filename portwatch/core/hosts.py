@@ -53,13 +53,43 @@ class HostStatus:
 
 
 class _GivenAnnotations:
-    """The annotator of a host's Monitor: the annotations the host's portwatch sent."""
+    """The annotator of a host's Monitor: the annotations the host's portwatch sent. When one
+    of them changed for the same socket (its risk, its catalog facts), the Monitor annotates
+    every row again (`refresh_needed`), so the table shows the host's latest answer."""
 
     def __init__(self) -> None:
         self.rows: dict[ListenerKey, AnnotatedListener] = {}
+        self.changed = False
+
+    def give(self, rows: list[AnnotatedListener]) -> None:
+        fresh = {row.key: row for row in rows}  # one row per key
+        old = self.rows
+        self.changed = any(key in old and old[key] != row for key, row in fresh.items())
+        self.rows = fresh
+
+    def refresh_needed(self) -> bool:
+        return self.changed
 
     def annotate(self, listener) -> AnnotatedListener:
         return self.rows[listener.key]
+
+
+class _GivenConnections:
+    """Who is connected to a host's listeners, as its portwatch counted them (the Monitor's
+    connection counter for that host: first connections from the network are told as for
+    this machine)."""
+
+    problem = None
+
+    def __init__(self, given: _GivenAnnotations) -> None:
+        self.given = given
+
+    def count(self, _listeners) -> bool:
+        return True  # counted there, at each answer
+
+    def summary(self, listener):
+        row = self.given.rows.get(listener.key)
+        return row.connections if row is not None else None
 
 
 class _HostHistory:
@@ -89,7 +119,8 @@ class _Host:
         self.status = HostStatus(name, CONNECTING)
         self.given = _GivenAnnotations()
         self.snapshot = Snapshot(0.0, ())
-        self.monitor = Monitor(lambda: self.snapshot, self.given)
+        self.monitor = Monitor(lambda: self.snapshot, self.given,
+                               connections=_GivenConnections(self.given))
         self.rows: tuple[AnnotatedListener, ...] = ()
 
 
@@ -135,7 +166,7 @@ class Fleet:
         host = self._hosts.get(name)
         if host is None:
             return None  # removed while its ssh ran
-        host.given.rows = {row.key: row for row in rows}  # one row per key
+        host.given.give(rows)
         host.snapshot = Snapshot(time.time(), tuple(row.listener
                                                     for row in host.given.rows.values()))
         monitor = host.monitor

@@ -197,3 +197,23 @@ def test_settings_keep_only_real_ssh_destinations(tmp_path):
     settings, messages = load_settings(path)
     assert settings.hosts == ()
     assert len(messages) == 1 and "hosts must be a list of ssh destinations" in messages[0]
+
+
+def test_a_hosts_new_facts_and_first_remote_connection_reach_the_table(fleet):
+    fleet.local.alert_rules.first_remote = True
+    fleet.add(WEB)
+    quiet = record(6379)
+    quiet["connections"] = {"established": 0, "distinct_addresses": 0, "remote_peers": 0,
+                            "local_peers": 0, "peers": []}
+    fleet.answered(WEB, list_rows(WEB, [quiet])[0], 0.1)
+    riskier = {**quiet, "risk": "high", "risk_reason": "no password set"}
+    changed = fleet.answered(WEB, list_rows(WEB, [riskier])[0], 0.1)
+    assert [row.assessment.risk.value for row in changed.changed] == ["high"]  # re-annotated
+    connected = {**riskier, "connections": {
+        "established": 1, "distinct_addresses": 1, "remote_peers": 1, "local_peers": 0,
+        "peers": [{"address": "203.0.113.7", "port": 40000, "scope": "internet"}]}}
+    told = fleet.answered(WEB, list_rows(WEB, [connected])[0], 0.1)
+    assert [row.listener.port for row in told.first_remote] == [6379]
+    assert told.rows[-1].connections.remote_peers == 1  # the Connections cell follows
+    (alert,) = told.alerts
+    assert alert.title == f"First connection from the network to redis-server on 6379 of {WEB}"

@@ -87,7 +87,7 @@ def _new_host(rows: list[AnnotatedListener], known: set[ListenerIdentity]) -> bo
     return not any(item.program.startswith(prefixes) for item in known)
 
 
-def where(sock) -> str:
+def on_host(sock) -> str:
     """" on HOST" for another machine's listener (the window's remote hosts), else ""."""
     return f" on {visible(sock.host, 80)}" if sock.host is not None else ""
 
@@ -98,7 +98,7 @@ def describe(row: AnnotatedListener) -> str:
     sock = row.listener
     proc = sock.process
     who = f"{visible(proc.name, 60)} (pid {proc.pid})" if proc else "a hidden process"
-    who += where(sock)
+    who += on_host(sock)
     service = ""
     if row.entry is not None:
         service = f", {row.entry.service}" if row.entry.service else ", not registered with IANA"
@@ -139,7 +139,7 @@ class AlertRules:
         self._last_alert_at: dict[str, float] = {}  # program -> time of its last alert
         self._held: dict[ListenerKey, AnnotatedListener] = {}  # rate-limited, shown later
 
-    SETTINGS = ("min_polls", "ephemeral_udp", "coalesce", "rate_limit")
+    SETTINGS = ("min_polls", "ephemeral_udp", "coalesce", "rate_limit", "first_remote")
 
     def sibling(self, previous: AlertRules | None = None) -> AlertRules:
         """Rules for another machine's polls (the window's remote hosts): this memory and these
@@ -230,7 +230,8 @@ class AlertRules:
             self._remote_alerted.add(ident)
             sock = row.listener
             who = visible(sock.process.name, 40) if sock.process else "a hidden process"
-            title = f"First connection from the network to {who} on {sock.port}"
+            title = f"First connection from the network to {who} on {sock.port}" + (
+                f" of {visible(sock.host, 80)}" if sock.host is not None else "")
             alert = self._make(AlertKind.FIRST_REMOTE, [row], title)
             peers = [p for p in (row.connections.peers if row.connections else ())
                      if p.scope != "local"]
@@ -280,7 +281,7 @@ class AlertRules:
                 else "while portwatch could not see that host")
         title = (
             f"Opened {away}: {describe_port(unseen[0])}" if len(unseen) == 1
-            else f"{len(unseen)} listeners opened{where(unseen[0].listener)} {away}"
+            else f"{len(unseen)} listeners opened{on_host(unseen[0].listener)} {away}"
         )
         return (self._make(AlertKind.OPENED_SINCE_LAST_RUN, unseen, title),)
 
@@ -332,7 +333,7 @@ def describe_port(row: AnnotatedListener) -> str:
     machine's."""
     sock = row.listener
     who = f" ({visible(sock.process.name, 40)})" if sock.process else ""
-    return f"port {sock.port}/{sock.proto.value}{where(sock)}{who}"
+    return f"port {sock.port}/{sock.proto.value}{on_host(sock)}{who}"
 
 
 def more_alerts(alerts: list[Alert], now: float,
