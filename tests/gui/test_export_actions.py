@@ -307,7 +307,7 @@ def test_history_as_csv_holds_the_visible_events(qtbot, history_window, tmp_path
 def test_history_export_follows_the_tabs_filter(qtbot, history_window, tmp_path):
     win, view = history_window
     view.filter_edit.setText("sshd")
-    qtbot.waitUntil(lambda: view.proxy.rowCount() == 2, timeout=5_000)
+    qtbot.waitUntil(lambda: view.model.rowCount() == 2 and not view.loading, timeout=5_000)
     target = tmp_path / "ssh.json"
     win.exports.ask_path = answer = PathAnswer(target, JSON_FILTER)
     run_export(qtbot, win, win.exports.history_action)

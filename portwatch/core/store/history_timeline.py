@@ -117,7 +117,10 @@ class Bucket:
 
 def span(conn: sqlite3.Connection) -> tuple[float, float] | None:
     """The times of the oldest and newest events (through the time index), None when empty."""
-    low, high = conn.execute("SELECT min(time), max(time) FROM events").fetchone()
+    # Two queries: SQLite reads one end of the index for a lone min() or max(), but scans the
+    # whole index for both in one.
+    low = conn.execute("SELECT min(time) FROM events").fetchone()[0]
+    high = conn.execute("SELECT max(time) FROM events").fetchone()[0]
     return None if low is None else (float(low), float(high))
 
 

@@ -158,8 +158,8 @@ class ExportActions(QObject):
                                      " available).")
             return
         events: list[HistoryEvent] = view.visible_events()
-        total = view.model.rowCount()
-        needle = view.proxy.needle
+        total = view.model.event_count()
+        needle = view.model.needle
         if needle and len(events) != total:
             title = (f"Export history: the {plural(len(events), 'event')} matching"
                      f" “{needle}” (of {total:,})")
