@@ -48,5 +48,7 @@ class LazyHistoryTab(QWidget):
         return self.view().visible_events()
 
     def refresh(self) -> None:
-        if self._view is not None:
+        """Take in the newest events (after a poll) when the tab is open; a hidden tab
+        catches up when it is shown."""
+        if self._view is not None and self._view.isVisible():
             self._view.refresh()
