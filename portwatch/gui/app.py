@@ -224,7 +224,7 @@ def run_gui(debug: bool = False) -> int:
                        window_state_path=paths.window_state_file())
     history_tab = _optional("The History tab", problems, lambda: add_history_tab(gui.window))
     if history_tab is not None:  # the poll's events are in the file when it is shown
-        gui.worker.polled.connect(lambda _result: history_tab.refresh())
+        gui.worker.polled.connect(history_tab.after_poll)
     center = _optional("Alerts (tray icon, notifications)", problems,
                        lambda: _install_alerting(app, gui, settings))
     _optional("Alert channels", problems, lambda: _install_channels(app, gui))

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -48,7 +49,14 @@ class LazyHistoryTab(QWidget):
         return self.view().visible_events()
 
     def refresh(self) -> None:
-        """Take in the newest events (after a poll) when the tab is open; a hidden tab
-        catches up when it is shown."""
+        """Take in the newest events when the tab is open; a hidden tab catches up when it
+        is shown."""
         if self._view is not None and self._view.isVisible():
             self._view.refresh()
+
+    @Slot(object)
+    def after_poll(self, _result: object) -> None:
+        """The worker's `polled`: that poll's events are in the file now. Connected to this
+        QObject's slot, so it runs in the GUI thread (the reader's connection is that
+        thread's)."""
+        self.refresh()

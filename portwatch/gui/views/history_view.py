@@ -176,8 +176,12 @@ class HistoryView(QWidget):
                 self._redraw()
                 self.table.scrollToBottom()  # the newest events
                 return
+            bar = self.table.verticalScrollBar()
+            at_end = bar.value() >= bar.maximum()
             if self.model.follow():
                 self._schedule_redraw()
+                if at_end:  # the newest events stay in view while they come
+                    self.table.scrollToBottom()
         except FileNotFoundError:
             self._problem = f"No history recorded yet ({self.store_path})."
         except OutdatedSchema:
