@@ -92,11 +92,11 @@ class StoredAlertMemory:
         if rule in self._rules:
             self._rules.remove(rule)
 
-    def _transaction(self) -> _Transaction:
-        return _Transaction(self._conn)
+    def _transaction(self) -> Transaction:
+        return Transaction(self._conn)
 
 
-class _Transaction:
+class Transaction:
     """`with` block that is one IMMEDIATE transaction on an autocommit connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:

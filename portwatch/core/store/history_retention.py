@@ -19,6 +19,7 @@ from pathlib import Path
 
 from portwatch.core.store.history_details import DetailIds, delete_unused
 from portwatch.core.store.history_events import iso_utc
+from portwatch.core.store.history_memory import Transaction
 from portwatch.core.store.history_timeline import recount
 
 log = logging.getLogger(__name__)
@@ -52,42 +53,37 @@ class Retention:
         as long as the events recorded before them."""
         now = self._clock()
         self._pruned_at = now
-        conn = self._conn
-        newest = conn.execute("SELECT max(time) FROM events").fetchone()[0]
+        newest = self._conn.execute("SELECT max(time) FROM events").fetchone()[0]
         if newest is None:
             return 0
         if now < newest:
             self._say_clock_behind(now, newest)
             return 0
         cutoff = newest - older_than_days * 86400.0
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # The first event young enough to keep, walking in storage order (+time: not by
-            # the time index, so the walk stops at the first one, past only what goes).
-            row = conn.execute("SELECT id, run_id FROM events WHERE +time >= ? ORDER BY id"
-                               " LIMIT 1", (cutoff,)).fetchone()
-            keep_from, first_run = row if row else (0, None)
-            deleted = conn.execute("DELETE FROM events WHERE id < ?", (keep_from,)).rowcount
-            if deleted and first_run is not None:
-                conn.execute("DELETE FROM runs WHERE id < ? AND id IS NOT ?",
-                             (first_run, self._run_id))
-            if deleted:
-                self._forget_before(keep_from)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        # The first event young enough to keep, walking in storage order (+time: not by the
+        # time index, so the walk stops at the first one, past only what goes).
+        row = self._conn.execute("SELECT id FROM events WHERE +time >= ? ORDER BY id LIMIT 1",
+                                 (cutoff,)).fetchone()
+        deleted = self._delete_before(row[0]) if row else 0
         if deleted:
             log.info("history: deleted %d events older than %g days", deleted, older_than_days)
         return deleted
 
-    def _forget_before(self, first_kept: int) -> None:
-        """After deleting the events before `first_kept` (in the transaction): their minutes
-        are counted again and the details no kept event refers to are deleted."""
-        recount(self._conn, first_kept)
-        delete_unused(self._conn, first_kept)
-        self._details.forget()
+    def _delete_before(self, first_kept: int) -> int:
+        """One transaction: delete the events before `first_kept`, the runs and details only
+        they used, and count their minutes again. Returns how many events went."""
+        with Transaction(self._conn) as conn:
+            deleted = conn.execute("DELETE FROM events WHERE id < ?", (first_kept,)).rowcount
+            if deleted:
+                kept_run = conn.execute("SELECT run_id FROM events WHERE id >= ? ORDER BY id"
+                                        " LIMIT 1", (first_kept,)).fetchone()
+                if kept_run and kept_run[0] is not None:
+                    conn.execute("DELETE FROM runs WHERE id < ? AND id IS NOT ?",
+                                 (kept_run[0], self._run_id))
+                recount(conn, first_kept)
+                delete_unused(conn, first_kept)
+                self._details.forget()
+        return deleted
 
     def used_bytes(self) -> int:
         """Bytes of the file that hold data (free pages, reused before the file grows, not
@@ -107,27 +103,15 @@ class Retention:
         if not self.max_bytes or used <= self.max_bytes:
             return 0
         conn = self._conn
-        first, last = conn.execute("SELECT min(id), max(id) FROM events").fetchone()
+        # Two queries: SQLite reads one end of the table for a lone min() or max() only.
+        first = conn.execute("SELECT min(id) FROM events").fetchone()[0]
+        last = conn.execute("SELECT max(id) FROM events").fetchone()[0]
         if first is None:
             return 0
         # Deleting only ever takes a prefix (here and in prune), so ids are dense.
         stored = last - first + 1
         share = (used - 0.9 * self.max_bytes) / used
-        cut = first + min(stored - 1, max(1, math.ceil(stored * share)))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            deleted = conn.execute("DELETE FROM events WHERE id < ?", (cut,)).rowcount
-            kept_run = conn.execute("SELECT run_id FROM events WHERE id = ?",
-                                    (cut,)).fetchone()
-            if kept_run and kept_run[0] is not None:
-                conn.execute("DELETE FROM runs WHERE id < ? AND id IS NOT ?",
-                             (kept_run[0], self._run_id))
-            self._forget_before(cut)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        deleted = self._delete_before(first + min(stored - 1, max(1, math.ceil(stored * share))))
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the deletion's WAL frames go too
         log.info("history: %s outgrew its budget of %d MB; deleted its %d oldest events",
                  self.path, self.max_bytes // 1_000_000, deleted)
