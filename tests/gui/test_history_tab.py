@@ -44,3 +44,30 @@ def test_window_start_does_not_import_pyqtgraph(tmp_path):
                                              "QT_QPA_PLATFORM": "offscreen"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["False", "False", "True"]
+
+
+def test_an_open_tab_takes_in_a_poll_signalled_from_the_worker_thread(qtbot, tmp_path):
+    """The window connects its worker's `polled` (emitted in the worker's thread) to the tab:
+    the tab must read the file in the GUI thread, whose connection it is."""
+    import threading
+
+    from PySide6.QtCore import QObject, Signal
+    from test_history_view import record, write_history
+
+    class Worker(QObject):
+        polled = Signal(object)
+
+    path = tmp_path / "history.sqlite3"
+    write_history(path)
+    tab = LazyHistoryTab(path)
+    qtbot.addWidget(tab)
+    tab.show()
+    qtbot.waitUntil(lambda: tab.built and tab.view().model.rowCount() == 5)
+    worker = Worker()
+    worker.polled.connect(tab.after_poll)
+    record(path, "opened", 9999, 1_795_000_500.0, 4)
+    thread = threading.Thread(target=worker.polled.emit, args=(None,))
+    thread.start()
+    thread.join()
+    qtbot.waitUntil(lambda: tab.view().model.rowCount() == 6, timeout=10_000)
+    assert tab.view().status_label.isHidden()  # read without a problem
