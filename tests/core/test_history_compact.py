@@ -154,7 +154,8 @@ def test_paging_queries_read_only_what_is_asked():
         assert [given[i - 1].listener.port for i in matched] == [min(ports)] * len(matched)
         assert reader.matching_ids(1, 400, "closed", descending=True)[:2] == [400, 398]
         assert reader.matching_ids(1, 400, "WORKER".lower()) == list(range(1, 401))
-        by_port = reader.sorted_ids("events.port", descending=True, cap=1000)
-        assert [given[i - 1].listener.port for i in by_port] == sorted(
-            (e.listener.port for e in given), reverse=True)
-        assert reader.sorted_ids("events.port", cap=399) is None  # too many to sort
+        by_port = reader.sort_values("events.port", cap=1000)
+        assert by_port == [(e.id, e.listener.port) for e in given]
+        assert reader.sort_values("events.port", cap=399) is None  # too many to sort
+        assert reader.sort_values("events.port", cap=2, ids=[9, 2]) == [
+            (2, given[1].listener.port), (9, given[8].listener.port)]

@@ -313,3 +313,18 @@ def test_a_long_history_is_paged_and_its_dense_markers_fold(qtbot, tmp_path):
     assert low <= fold.start and fold.end <= high and high - low < 86400 / 2
     widget.select_event(count - 1)
     assert widget.current_event_id() == count - 1
+
+
+def test_new_events_arrive_at_their_sorted_place(view):
+    view.table.sortByColumn(Column.PORT, Qt.SortOrder.DescendingOrder)
+    view.select_event(3)
+    resets = []
+    view.model.modelReset.connect(lambda: resets.append(1))
+    record(view.store_path, OPENED, 5000, T0 + 300, 4)
+    view.refresh()
+    assert ports(view) == [8000, 5000, 4444, 631, 22, 22] and not resets
+    assert view.current_event_id() == 3  # the selection stayed with its event
+    view.table.sortByColumn(Column.PORT, Qt.SortOrder.AscendingOrder)
+    record(view.store_path, OPENED, 700, T0 + 400, 5)
+    view.refresh()
+    assert ports(view) == [22, 22, 631, 700, 4444, 5000, 8000] and resets == [1]  # the sort

@@ -1,8 +1,9 @@
 """Reading the history file: `HistoryReader`, a read-only connection for the thread that made it.
 
 It streams events in recording order (`iter_events`, the `history` command), pages them for
-the History tab by id, by a filter or by a column's stored value (`events_between`,
-`matching_ids`, `sorted_ids`: all in SQL, so the tab holds only the rows it shows), and gives
+the History tab by id or by a filter (`events_between`, `matching_ids`: in SQL, so the tab
+holds only the rows it shows) and reads the stored values a column sorts by (`sort_values`),
+and gives
 the tab's chart its counts per column of pixels (`buckets`, history_timeline.py). The filter
 searches what the window's filter searches, as stored: the fields with a `search` in the
 declarations (`portwatch.core.fields`) and the event's kind.
@@ -177,19 +178,26 @@ class HistoryReader:
             f" AND instr({SEARCHED_SQL}, ?) > 0 ORDER BY events.id {order}",
             (first, last, needle))]
 
-    def sorted_ids(self, sort_sql: str, needle: str = "", *, descending: bool = False,
-                   cap: int) -> list[int] | None:
-        """Ids of the events (matching `needle`, when given) ordered by `sort_sql` then
-        recording order; None when more than `cap` would be sorted (then it sorts nothing)."""
+    def sort_values(self, sort_sql: str, needle: str = "", *, cap: int,
+                    ids: Sequence[int] | None = None) -> list[tuple[int, Any]] | None:
+        """(id, value of `sort_sql`) of the events (matching `needle` when given; of `ids`
+        when given), in id order; None when there are more than `cap` (then it reads at
+        most cap + 1 rows)."""
+        if ids is not None:
+            found: list[tuple[int, Any]] = []
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start:start + 500])
+                found += self._conn.execute(
+                    f"SELECT events.id, {sort_sql} {FROM_EVENTS}"
+                    f" WHERE events.id IN ({', '.join('?' * len(chunk))})", chunk).fetchall()
+            return sorted(found)
         where, params = "", []
         if needle:
             where, params = f"WHERE instr({SEARCHED_SQL}, ?) > 0", [needle]
-        order = "DESC" if descending else ""
-        cursor = self._conn.execute(
-            f"SELECT events.id {FROM_EVENTS} {where}"
-            f" ORDER BY {sort_sql} {order}, events.id {order} LIMIT ?", (*params, cap + 1))
-        ids = [row[0] for row in cursor]
-        return None if len(ids) > cap else ids
+        rows = self._conn.execute(
+            f"SELECT events.id, {sort_sql} {FROM_EVENTS} {where}"
+            " ORDER BY events.id LIMIT ?", (*params, cap + 1)).fetchall()
+        return None if len(rows) > cap else rows
 
     def span(self) -> tuple[float, float] | None:
         """The times of the oldest and newest stored events (None when there are none)."""

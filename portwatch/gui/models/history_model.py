@@ -15,6 +15,7 @@ the declarations in `portwatch.core.fields` (history_columns.py).
 
 from __future__ import annotations
 
+import bisect
 import logging
 from array import array
 from collections import OrderedDict
@@ -47,6 +48,7 @@ PAGE = 200  # rows read together
 PAGES_KEPT = 30  # pages held (6,000 rows)
 SCAN_SLICE = 100_000  # ids the filter searches per turn of the event loop
 SORT_MAX = 200_000  # events sorted by another column than the time, at most
+BULK_INSERT = 500  # more new events than this while sorted otherwise: sorted again at once
 
 IndexLike = QModelIndex | QPersistentModelIndex
 
@@ -67,6 +69,7 @@ class HistoryEventModel(QAbstractTableModel):
         self._needle = ""
         self._sort_column = Column.TIME
         self._ids: array | None = None  # the rows' ids, when filtered or sorted otherwise
+        self._keys: list[tuple] | None = None  # their sort keys, when sorted otherwise
         self._scan_next: int | None = None  # the next id the filter searches from
         self._pages: OrderedDict[int, list[Row | None]] = OrderedDict()
         self.note = ""
@@ -207,29 +210,65 @@ class HistoryEventModel(QAbstractTableModel):
             self._select()
 
     def _select(self) -> None:
-        """Rows for the current sort and filter: a reset (the rows are others)."""
+        """Rows for the current sort and filter: a reset (the rows are others). Another
+        column than the time sorts at most SORT_MAX events: with a filter on a longer
+        history, once the filter's search is done."""
         self._scan_timer.stop()
         self._scan_next = None
         note = ""
         self.beginResetModel()
         self._pages.clear()
-        self._ids = None
-        if self._reader is not None and self._sort_column is not Column.TIME:
-            ids = self._reader.sorted_ids(SORT_SQL[self._sort_column], self._needle,
-                                          descending=self._descending, cap=SORT_MAX)
-            if ids is None:
-                note = (f"Sorting by {self._sort_column.title} needs a filter that leaves at"
-                        f" most {SORT_MAX:,} events; shown in the order recorded.")
-                self._sort_column = Column.TIME
-            else:
-                self._ids = array("q", ids)
-        if self._ids is None and self._needle and self._reader is not None:
+        self._ids, self._keys = None, None
+        reader = self._reader
+        if reader is not None and self._sort_column is not Column.TIME:
+            values = None
+            if self.event_count() <= SORT_MAX:
+                values = reader.sort_values(SORT_SQL[self._sort_column], self._needle,
+                                            cap=SORT_MAX)
+            if values is not None:
+                self._order(values)
+            elif not self._needle:
+                note = self._too_many()
+        if self._ids is None and self._needle and reader is not None:
             self._ids = array("q")
-            self._scan_next = self._last if self._descending else self._first
+            self._scan_next = self._last if self._scan_descending else self._first
         self.endResetModel()
         self._set_note(note)
         if self._scan_next is not None:
             self._scan_step()
+        self.selected_again.emit()
+
+    @property
+    def _scan_descending(self) -> bool:
+        return self._descending and self._sort_column is Column.TIME
+
+    def _too_many(self) -> str:
+        title = self._sort_column.title
+        self._sort_column = Column.TIME
+        return (f"Sorting by {title} needs a filter that leaves at most {SORT_MAX:,} events;"
+                " shown in the order recorded.")
+
+    def _order(self, values: list[tuple[int, Any]]) -> None:
+        """Rows in the order of the sort values (numbers before text, empty first; equal
+        values in recording order; all reversed when descending)."""
+        keyed = sorted(((_sortable(value), event_id) for event_id, value in values),
+                       reverse=self._descending)
+        self._keys = keyed
+        self._ids = array("q", (event_id for _value, event_id in keyed))
+
+    def _sort_found(self) -> None:
+        """The filter's search is done: sort what it found by the column asked for."""
+        if self._reader is None or self._ids is None:
+            return
+        if len(self._ids) > SORT_MAX:
+            self._set_note(self._too_many())
+            return
+        values = self._reader.sort_values(SORT_SQL[self._sort_column], cap=SORT_MAX,
+                                          ids=self._ids)
+        self.beginResetModel()
+        self._pages.clear()
+        self._order(values or [])
+        self.endResetModel()
         self.selected_again.emit()
 
     def _scan_step(self) -> None:
@@ -237,7 +276,7 @@ class HistoryEventModel(QAbstractTableModel):
         start = self._scan_next
         if start is None or self._reader is None or self._ids is None:
             return
-        if self._descending:
+        if self._scan_descending:
             low, high = max(self._first, start - SCAN_SLICE + 1), start
             self._scan_next = low - 1 if low > self._first else None
         else:
@@ -245,11 +284,13 @@ class HistoryEventModel(QAbstractTableModel):
             self._scan_next = high + 1 if high < self._last else None
         if low <= high:
             self._append_ids(self._reader.matching_ids(low, high, self._needle,
-                                                       descending=self._descending))
+                                                       descending=self._scan_descending))
         if self._scan_next is not None:
             self._scan_timer.start()
-        else:
-            self.scan_finished.emit()
+            return
+        if self._sort_column is not Column.TIME and self._keys is None:
+            self._sort_found()
+        self.scan_finished.emit()
 
     def _append_ids(self, ids: list[int], at_top: bool = False) -> None:
         if not ids or self._ids is None:
@@ -300,13 +341,35 @@ class HistoryEventModel(QAbstractTableModel):
             self.endInsertRows()
             return last - old_last
         self._last = last
-        if self._sort_column is not Column.TIME:
-            self._select()  # another column: the new events' places are the database's
-        elif self._scan_next is None or self._descending:  # (an ascending search gets there)
-            self._append_ids(reader.matching_ids(old_last + 1, last, self._needle,
-                                                 descending=self._descending),
-                             at_top=self._descending)
+        if self._keys is not None:
+            self._insert_sorted(old_last + 1, last)
+        elif self._scan_next is None or self._scan_descending:  # (an ascending search gets
+            self._append_ids(reader.matching_ids(old_last + 1, last, self._needle,  # there)
+                                                 descending=self._scan_descending),
+                             at_top=self._scan_descending)
         return last - old_last
+
+    def _insert_sorted(self, first: int, last: int) -> None:
+        """New events at their sorted places (all sorted again when many come at once)."""
+        assert self._reader is not None and self._ids is not None and self._keys is not None
+        ids = (self._reader.matching_ids(first, last, self._needle) if self._needle
+               else range(first, last + 1))
+        values = self._reader.sort_values(SORT_SQL[self._sort_column], cap=SORT_MAX, ids=ids)
+        if not values:
+            return
+        if len(self._ids) + len(values) > SORT_MAX or len(values) > BULK_INSERT:
+            self._select()  # too many now, or cheaper to sort once
+            return
+        keys = self._keys
+        for event_id, value in values:
+            key = (_sortable(value), event_id)
+            row = _descending_place(keys, key) if self._descending else \
+                bisect.bisect_right(keys, key)
+            self.beginInsertRows(QModelIndex(), row, row)
+            keys.insert(row, key)
+            self._ids.insert(row, event_id)
+            self._pages.clear()
+            self.endInsertRows()
 
     def _forget_below(self, first: int) -> None:
         """Retention deleted the events before `first`."""
@@ -321,3 +384,24 @@ class HistoryEventModel(QAbstractTableModel):
         self._first = first
         self._pages.clear()
         self.endRemoveRows()
+
+
+def _sortable(value: Any) -> tuple:
+    """A stored value as Python compares it the way SQLite does: empty, numbers, then text."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float):
+        return (1, value)
+    return (2, str(value).casefold())
+
+
+def _descending_place(keys: list[tuple], key: tuple) -> int:
+    """Where `key` goes in `keys`, sorted from the greatest: after every greater key."""
+    low, high = 0, len(keys)
+    while low < high:
+        middle = (low + high) // 2
+        if keys[middle] > key:
+            low = middle + 1
+        else:
+            high = middle
+    return low
