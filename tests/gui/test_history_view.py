@@ -325,6 +325,8 @@ def test_new_events_arrive_at_their_sorted_place(view):
     assert ports(view) == [8000, 5000, 4444, 631, 22, 22] and not resets
     assert view.current_event_id() == 3  # the selection stayed with its event
     view.table.sortByColumn(Column.PORT, Qt.SortOrder.AscendingOrder)
+    sorted_again = len(resets)
     record(view.store_path, OPENED, 700, T0 + 400, 5)
     view.refresh()
-    assert ports(view) == [22, 22, 631, 700, 4444, 5000, 8000] and resets == [1]  # the sort
+    assert ports(view) == [22, 22, 631, 700, 4444, 5000, 8000]
+    assert len(resets) == sorted_again
