@@ -198,8 +198,10 @@ class HistoryEventModel(QAbstractTableModel):
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Order rows by `column` (-1 or the time: recording order)."""
         chosen = Column(column) if 0 <= column < COLUMN_COUNT else Column.TIME
-        self._sort_column = chosen
-        self._descending = order == Qt.SortOrder.DescendingOrder and column >= 0
+        descending = order == Qt.SortOrder.DescendingOrder and column >= 0
+        if (chosen, descending) == (self._sort_column, self._descending) and not self.note:
+            return  # the view asks twice for one header click
+        self._sort_column, self._descending = chosen, descending
         self._select()
 
     def set_filter(self, text: str) -> None:
