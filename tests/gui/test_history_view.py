@@ -82,19 +82,19 @@ def ports(view: HistoryView) -> list[int]:
 def test_shows_the_events_of_a_real_store(view):
     assert kinds(view) == [PRESENT, PRESENT, CLOSED, OPENED, OPENED]
     assert [view.model.id_at(row) for row in range(5)] == [1, 2, 3, 4, 5]
-    x, high = view.plot.high_line.getData()
-    assert list(x)[:3] == [T0, T0 + 60, T0 + 120]
-    assert list(high)[:3] == [2, 2, 3]
-    assert list(view.plot.low_line.getData()[1])[:3] == [2, 1, 3]
+    x, high, low = view.plot.line()
+    assert x[:3] == [T0, T0 + 60, T0 + 120]
+    assert high[:3] == [2, 2, 3] and low[:3] == [2, 1, 3]
     spots = view.marker_spots()  # single markers carry their event's id
-    assert [(spot.pos().x(), spot.pos().y(), spot.data()) for spot in spots] == [
+    assert [(spot.x, spot.y, spot.data) for spot in spots] == [
         (T0 + 60, 1, 3), (T0 + 60, 2, 4), (T0 + 120, 3, 5)]
     texts = [view.model.index(3, column).data() for column in Column]
     assert texts[Column.EVENT] == "opened" and texts[Column.PORT] == "4444"
     assert texts[Column.PROCESS] == HOSTILE  # shown as text by the table (plain DisplayRole)
     assert texts[Column.RISK] == "Low" and texts[Column.SERVICE] == "svc"
-    assert isinstance(view.plot.getPlotItem().getAxis("bottom"),
-                      __import__("pyqtgraph").DateAxisItem)
+    low, high = view.plot.x_range()
+    assert low < T0 and high > T0 + 120  # the whole history, and a margin
+    assert not view.plot.grab().isNull()
 
 
 def test_the_columns_come_from_the_field_declarations(view):
@@ -120,16 +120,15 @@ def test_selecting_a_row_highlights_its_marker(view, qtbot):
         view.table.selectRow(4)
     assert signal.args == [5]
     assert view.selected_event_id == 5
-    ((x, y),) = zip(*view.plot.highlight.getData(), strict=True)
-    assert (x, y) == (T0 + 120, 3)
+    assert view.plot.highlight == (T0 + 120, 3)
     view.table.selectRow(0)  # a snapshot row has no marker, but its point is highlighted
     assert view.selected_event_id == 1
-    assert [list(v) for v in view.plot.highlight.getData()] == [[T0], [2]]
+    assert view.plot.highlight == (T0, 2)
 
 
 def test_clicking_a_marker_selects_its_row(view):
-    spot = next(s for s in view.marker_spots() if s.data() == 4)
-    view.plot._clicked(view.plot.marker_items[OPENED], [spot], None)  # what a click calls
+    spot = next(s for s in view.marker_spots() if s.data == 4)
+    view.plot.click(spot)  # what a click on it calls
     assert view.current_event_id() == 4
     assert [i.row() for i in view.table.selectionModel().selectedRows()] == [3]
     assert view.selected_event_id == 4
@@ -139,12 +138,9 @@ def test_a_real_mouse_click_on_a_marker_selects_its_row(view, qtbot):
     view.show()
     qtbot.waitExposed(view)
     view.flush()
-    qtbot.wait(100)  # the view box applies its automatic range when it paints
-    view.flush()
-    spot = next(s for s in view.marker_spots() if s.data() == 5)
-    item = view.plot.marker_items[OPENED]
-    where = view.plot.mapFromScene(item.mapToScene(spot.pos()))
-    qtbot.mouseClick(view.plot.viewport(), Qt.MouseButton.LeftButton, pos=where)
+    spot = next(s for s in view.marker_spots() if s.data == 5)
+    where = view.plot.to_pixels(spot.x, spot.y).toPoint()
+    qtbot.mouseClick(view.plot, Qt.MouseButton.LeftButton, pos=where)
     qtbot.waitUntil(lambda: view.selected_event_id == 5, timeout=5000)
     assert view.current_event_id() == 5
 
@@ -156,8 +152,8 @@ def test_sorting_is_done_in_sql_and_keeps_the_selection(view):
     assert view.current_event_id() == 4 and view.table.currentIndex().row() == 1
     view.table.selectRow(0)  # table -> plot in sorted order: the first row is port 8000
     assert view.selected_event_id == 5
-    spot = next(s for s in view.marker_spots() if s.data() == 3)  # sshd closed
-    view.plot._clicked(view.plot.marker_items[CLOSED], [spot], None)
+    spot = next(s for s in view.marker_spots() if s.data == 3)  # sshd closed
+    view.plot.click(spot)
     assert view.model.index(view.table.currentIndex().row(), Column.PORT).data() == "22"
     assert view.current_event_id() == 3
     view.table.sortByColumn(Column.PROCESS, Qt.SortOrder.AscendingOrder)
@@ -190,14 +186,18 @@ def test_sorting_too_many_events_says_so_and_keeps_the_recorded_order(view, monk
     assert ports(view) == [22, 22] and view.status_label.isHidden()
 
 
-def test_hover_text_is_plain(view):
-    spot = next(s for s in view.marker_spots() if s.data() == 4)
-    view.plot._hovered(view.plot.marker_items[OPENED], [spot], None)
+def test_hover_text_is_plain(view, qtbot):
+    view.show()
+    qtbot.waitExposed(view)
+    view.flush()
+    spot = next(s for s in view.marker_spots() if s.data == 4)
+    qtbot.mouseMove(view.plot, view.plot.to_pixels(spot.x, spot.y).toPoint())
+    qtbot.waitUntil(lambda: "4444" in view.hover_label.text(), timeout=5000)
     assert view.hover_label.textFormat() == Qt.TextFormat.PlainText
     assert HOSTILE in view.hover_label.text() and "4444" in view.hover_label.text()
     tip = view.plot.toolTip()
     assert "<b>x" not in tip and "&lt;b&gt;x&lt;/b&gt;&lt;img src=y&gt;" in tip
-    view.plot._hovered(view.plot.marker_items[OPENED], [], None)
+    view.plot.hovered.emit([])  # the pointer left the markers
     assert view.plot.toolTip() == ""
     process_tip = view.model.index(3, Column.PROCESS).data(Qt.ItemDataRole.ToolTipRole)
     assert "<b>" not in process_tip.removeprefix("<qt>") and "&lt;b&gt;" in process_tip
@@ -237,7 +237,7 @@ def test_refresh_appends_new_events_without_reset(view, qtbot):
     assert kinds(view) == [OPENED, CLOSED] and inserted[-1] == (1, 1)
     assert not resets
     qtbot.waitUntil(lambda: view.redraws > before, timeout=5000)
-    assert list(view.plot.low_line.getData()[1])[-1] == 2
+    assert view.plot.line()[2][-1] == 2
 
 
 def test_events_deleted_by_retention_leave_as_rows(view):
@@ -301,15 +301,15 @@ def test_a_long_history_is_paged_and_its_dense_markers_fold(qtbot, tmp_path):
         assert model.index(row, Column.EVENT).data() in (OPENED, CLOSED)
     assert len(model._pages) <= history_model.PAGES_KEPT
     spots = widget.marker_spots()
-    folds = [s.data() for s in spots if isinstance(s.data(), Marker)]
+    folds = [s.data for s in spots if isinstance(s.data, Marker)]
     assert folds and len(spots) < 200
-    opened = sum(s.data().count if isinstance(s.data(), Marker) else 1 for s in spots
-                 if s in widget.plot.marker_items[OPENED].points())
+    opened = sum(s.data.count if isinstance(s.data, Marker) else 1 for s in spots
+                 if s.kind == OPENED)
     assert opened == count // 2
     fold = folds[0]
-    spot = next(s for s in spots if s.data() is fold)
-    widget.plot._clicked(None, [spot], None)  # a fold zooms in on its time
-    low, high = widget.plot.getPlotItem().getViewBox().viewRange()[0]
+    spot = next(s for s in spots if s.data is fold)
+    widget.plot.click(spot)  # a fold zooms in on its time
+    low, high = widget.plot.x_range()
     assert low <= fold.start and fold.end <= high and high - low < 86400 / 2
     widget.select_event(count - 1)
     assert widget.current_event_id() == count - 1

@@ -1,9 +1,8 @@
 """The History tab, built the first time it is needed.
 
-The timeline imports pyqtgraph and numpy, about 0.6 s and 40 MB at start-up measured by the
-benchmark (`make bench`), which the Listeners table (what a person opens portwatch for) must not
-wait for. This placeholder builds the HistoryView when the tab is first shown, or when someone
-asks for its events (File > Export history…).
+The Listeners table (what a person opens portwatch for) must not wait for the history file to
+be opened and read. This placeholder builds the HistoryView when the tab is first shown, or
+when someone asks for its events (File > Export history…), and hands it each poll.
 """
 
 from __future__ import annotations

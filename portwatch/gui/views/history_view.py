@@ -5,12 +5,13 @@ filterable table of the recorded events; selecting either one selects the other.
 (core.store.history.HistoryReader, made in the GUI thread; the worker thread's HistoryStore
 writes). Nothing of the file is held in memory beyond what is shown: the table pages its rows
 from SQLite (models/history_model.py: sort and filter in SQL) and the timeline draws counts per
-column of pixels counted in SQL (history_plot.py), so five million events open as fast as five
-thousand. `refresh()` takes in what was recorded since the last look (the window calls it
-after each poll; a timer too, for a `watch` that records); redraws are coalesced with a
-single-shot timer. Events are named by their id (`seq` in the JSON): the argument of
-`select_event()` and of the `event_selected` signal. Text from other programs is shown as
-plain text, and escaped where Qt would read rich text (tooltips).
+column of pixels counted in SQL (history_plot.py, painted without a plotting library), so
+five million events open as fast as five thousand. `refresh()` takes in what was recorded
+since the last look (the window calls it after each poll; a timer too, for a `watch` that
+records); redraws are coalesced with a single-shot timer. Events are named by their id
+(`seq` in the JSON): the argument of `select_event()` and of the `event_selected` signal.
+Text from other programs is shown as plain text, and escaped where Qt would read rich text
+(tooltips).
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ from portwatch.gui.column_chooser import ColumnChooser
 from portwatch.gui.models.history_columns import WIDTH_SAMPLES, Column, describe_event
 from portwatch.gui.models.history_model import HistoryEventModel
 from portwatch.gui.plain import plain_tooltip
-from portwatch.gui.theme import style_plot
-from portwatch.gui.views.history_plot import HistoryPlot, Marker
+from portwatch.gui.views.history_plot import HistoryPlot, Marker, Spot
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +84,13 @@ class HistoryView(QWidget):
         super().changeEvent(event)
         if event.type() in (QEvent.Type.PaletteChange, QEvent.Type.ApplicationPaletteChange) \
                 and hasattr(self, "plot"):
-            style_plot(self.plot, self.palette())  # light or dark, like the window
-            self._schedule_redraw()  # the fold counts take the text colour
+            self.plot.update()  # it paints in the palette's colours, light or dark
 
     def _build(self) -> None:
         self.plot = HistoryPlot()
-        style_plot(self.plot, self.palette())  # and again when the palette changes
         self.plot.event_clicked.connect(self.select_event)
         self.plot.hovered.connect(self._hovered)
-        box = self.plot.getPlotItem().getViewBox()
-        box.sigXRangeChanged.connect(self._schedule_redraw)
-        box.sigResized.connect(self._schedule_redraw)  # as many columns as pixels
+        self.plot.range_changed.connect(self._schedule_redraw)
         self.plot.setAccessibleName("Listeners over time")
         self.plot.setAccessibleDescription("The number of listeners over time; a triangle up"
                                            " for each that opened, down for each that closed;"
@@ -224,36 +220,33 @@ class HistoryView(QWidget):
             self._redraw()
 
     def time_range(self) -> tuple[float, float] | None:
-        """The times the plot shows: the whole history, or what it is zoomed to."""
+        """The times the plot shows: the whole history (and a margin), or its zoom."""
+        if not self.plot.auto:
+            return self.plot.x_range()
         span = self._reader.span() if self._reader is not None else None
-        view = self.plot.getPlotItem().getViewBox()
-        if view.autoRangeEnabled()[0] or span is None:
-            if span is None:
-                return None
-            low, high = span
-            return low, max(high, low + 60.0)
-        low, high = view.viewRange()[0]
-        return low, high
+        if span is None:
+            return None
+        low, high = span
+        margin = max((high - low) * 0.02, 30.0)
+        return low - margin, high + margin
 
     def _redraw(self) -> None:
         self.redraws += 1
         shown = self.time_range()
         if self._reader is None or shown is None:
-            self.plot.draw([], 0.0, 1.0, 1, None)
+            self.plot.draw([], 0.0, 1.0, None)
             return
         t0, t1 = shown
-        pixels = max(int(self.plot.getPlotItem().getViewBox().width()), 100)
-        buckets = self._reader.buckets(t0, t1 + 1e-6, pixels)
-        last = buckets[-1].high if buckets else None
-        self.plot.draw(buckets, t0, t1, pixels, last)
+        buckets = self._reader.buckets(t0, t1, self.plot.pixels())
+        self.plot.draw(buckets, t0, t1, buckets[-1].high if buckets else None)
         self._draw_highlight()
 
     def _draw_highlight(self) -> None:
         item = self._selected
         self.plot.set_highlight((item.time, item.listeners) if item is not None else None)
 
-    def marker_spots(self) -> list[Any]:
-        """The drawn marker spots (spot.data(): a single event's id, or a folded Marker)."""
+    def marker_spots(self) -> list[Spot]:
+        """The drawn markers (`data`: a single event's id, or a folded Marker)."""
         return self.plot.spots()
 
     @Slot(object)
@@ -332,12 +325,11 @@ class HistoryView(QWidget):
     def center_on(self, when: float) -> None:
         """Pan the time axis so `when` is in the middle (keeping the zoom), if it is not in
         view already."""
-        view = self.plot.getPlotItem().getViewBox()
-        low, high = view.viewRange()[0]
+        low, high = self.plot.x_range()
         if low <= when <= high and high > low:
             return
         half = max((high - low) / 2, 60.0)
-        view.setXRange(when - half, when + half, padding=0)
+        self.plot.set_x_range(when - half, when + half)
 
     @property
     def selected_event_id(self) -> int:
