@@ -188,9 +188,12 @@ class HistoryPlot(QWidget):
                       max(self.height() - metrics.height() - 18, 1))
 
     def _y_range(self) -> tuple[float, float]:
+        """The listener counts shown, with room above and below for markers and counts."""
         values = [*self._highs, *self._lows, *(s.y for s in self._spots)]
         low, high = (min(values), max(values)) if values else (0.0, 1.0)
-        pad = max((high - low) * 0.08, 0.5)
+        room = self.fontMetrics().height() + 12  # pixels: a marker and its count
+        usable = max(self._area().height() - 2 * room, 20.0)
+        pad = max(high - low, 1.0) * room / usable
         return low - pad, high + pad
 
     def to_pixels(self, x: float, y: float) -> QPointF:
@@ -207,6 +210,7 @@ class HistoryPlot(QWidget):
         self._paint_axes(painter, area, text)
         painter.setClipRect(area)
         self._paint_line(painter)
+        painter.setClipRect(QRectF(area.left(), 0, area.width(), self.height()))
         self._paint_markers(painter, text)
         if self.highlight is not None:
             painter.setPen(QPen(QColor(*SELECTED_COLOR), 3))
