@@ -5,7 +5,7 @@ columns) in field order; each field's header, header tooltip, cell text, cell to
 and alignment are its declaration's, as in the listener table. A recorded event becomes an
 `AnnotatedListener` with the catalog's answer recorded then (service, description, risk and
 why), so the fields read it as they read a live row. Sorting is in SQL, on each field's stored
-value (`stored_sql`).
+value (`stored_sql`), read in SQL and ordered as SQLite would (`sortable`).
 """
 
 from __future__ import annotations
@@ -129,3 +129,24 @@ def _text(field: fields.Field, item: AnnotatedListener) -> str:
 
 def row_of_event(item: HistoryEvent) -> Row:
     return Row(item)
+
+
+def sortable(value: Any) -> tuple:
+    """A stored value as Python compares it the way SQLite does: empty, numbers, then text."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, int | float):
+        return (1, value)
+    return (2, str(value).casefold())
+
+
+def descending_place(keys: list[tuple], key: tuple) -> int:
+    """Where `key` goes in `keys`, sorted from the greatest: after every greater key."""
+    low, high = 0, len(keys)
+    while low < high:
+        middle = (low + high) // 2
+        if keys[middle] > key:
+            low = middle + 1
+        else:
+            high = middle
+    return low

@@ -38,8 +38,10 @@ from portwatch.gui.models.history_columns import (
     SORT_SQL,
     Column,
     Row,
+    descending_place,
     header_data,
     row_of_event,
+    sortable,
 )
 
 log = logging.getLogger(__name__)
@@ -253,7 +255,7 @@ class HistoryEventModel(QAbstractTableModel):
     def _order(self, values: list[tuple[int, Any]]) -> None:
         """Rows in the order of the sort values (numbers before text, empty first; equal
         values in recording order; all reversed when descending)."""
-        keyed = sorted(((_sortable(value), event_id) for event_id, value in values),
+        keyed = sorted(((sortable(value), event_id) for event_id, value in values),
                        reverse=self._descending)
         self._keys = keyed
         self._ids = array("q", (event_id for _value, event_id in keyed))
@@ -364,8 +366,8 @@ class HistoryEventModel(QAbstractTableModel):
             return
         keys = self._keys
         for event_id, value in values:
-            key = (_sortable(value), event_id)
-            row = _descending_place(keys, key) if self._descending else \
+            key = (sortable(value), event_id)
+            row = descending_place(keys, key) if self._descending else \
                 bisect.bisect_right(keys, key)
             self.beginInsertRows(QModelIndex(), row, row)
             keys.insert(row, key)
@@ -386,24 +388,3 @@ class HistoryEventModel(QAbstractTableModel):
         self._first = first
         self._pages.clear()
         self.endRemoveRows()
-
-
-def _sortable(value: Any) -> tuple:
-    """A stored value as Python compares it the way SQLite does: empty, numbers, then text."""
-    if value is None:
-        return (0, 0)
-    if isinstance(value, int | float):
-        return (1, value)
-    return (2, str(value).casefold())
-
-
-def _descending_place(keys: list[tuple], key: tuple) -> int:
-    """Where `key` goes in `keys`, sorted from the greatest: after every greater key."""
-    low, high = 0, len(keys)
-    while low < high:
-        middle = (low + high) // 2
-        if keys[middle] > key:
-            low = middle + 1
-        else:
-            high = middle
-    return low
