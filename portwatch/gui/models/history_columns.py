@@ -5,7 +5,8 @@ columns) in field order; each field's header, header tooltip, cell text, cell to
 and alignment are its declaration's, as in the listener table. A recorded event becomes an
 `AnnotatedListener` with the catalog's answer recorded then (service, description, risk and
 why), so the fields read it as they read a live row. Sorting is in SQL, on each field's stored
-value (`stored_sql`), read in SQL and ordered as SQLite would (`sortable`).
+value (`stored_sql`), read in SQL and ordered: empty first, numbers, then text without regard
+to case (`sortable`).
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def row_of_event(item: HistoryEvent) -> Row:
 
 
 def sortable(value: Any) -> tuple:
-    """A stored value as Python compares it the way SQLite does: empty, numbers, then text."""
+    """A stored value as the table orders it: empty first, numbers, then text (any case)."""
     if value is None:
         return (0, 0)
     if isinstance(value, int | float):
