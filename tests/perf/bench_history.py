@@ -5,7 +5,7 @@ with the peak RSS of that process, `--runs` times.
 
 The History tab is timed in a child process that holds only the tab (offscreen Qt): from its
 construction to the first rows in the table and the first plot drawn (the time includes
-importing Qt, pyqtgraph and numpy, as opening the tab the first time does, after one untimed
+importing Qt, as opening the tab the first time does, after one untimed
 run that compiles their bytecode), its RSS then, and its RSS after using it: scrolling the
 table from the first event to the last, zooming the timeline in four steps and out, sorting
 newest first. Then the real window (offscreen, the machine's own listeners in its table) with
@@ -89,13 +89,13 @@ rows = view.model.rowCount()
 for step in range(0, 101, 5):
     view.table.scrollTo(view.model.index(rows * step // 100 - (step == 100), 0))
     app.processEvents()
-box = view.plot.getPlotItem().getViewBox()
 low, high = view.time_range()
 for part in (2, 8, 64, 1024):
-    box.setXRange(high - (high - low) / part, high, padding=0)
+    view.plot.set_x_range(high - (high - low) / part, high)
     view.flush()
     app.processEvents()
-box.enableAutoRange(x=True)
+view.plot.show_all()
+view.flush()
 view.table.sortByColumn(0, Qt.SortOrder.DescendingOrder)
 for _ in range(50):
     app.processEvents()
@@ -185,7 +185,7 @@ def bench_history(env: dict, events: int, runs: int) -> int:
     print(f"{'history --since 1h --json: peak RSS (MB)':<58}"
           f" {statistics.median(peaks):>8.1f} {min(peaks):>6.1f}–{max(peaks):<8.1f}"
           f" {'≤ 80':>10}  {'yes' if ok_peak else 'NO'}   ({results[0][2]:,} events listed)")
-    history_tab(env, path)  # untimed: compiles the bytecode of Qt's helpers and pyqtgraph
+    history_tab(env, path)  # untimed: compiles the bytecode of Qt's helpers
     tabs = [history_tab(env, path) for _ in range(runs)]
     opened = [t["first"] for t in tabs]
     rss = [t["rss"] for t in tabs]
