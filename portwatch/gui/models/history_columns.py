@@ -23,7 +23,7 @@ from portwatch.core.model import AnnotatedListener, Assessment, CatalogEntry, Ri
 from portwatch.core.store.history import CLOSED, OPENED, HistoryEvent
 from portwatch.core.store.history_events import stored_sql
 from portwatch.core.text import visible
-from portwatch.gui.plain import plain_tooltip
+from portwatch.gui.style.plain import plain_tooltip
 
 OPENED_COLOR = (46, 160, 67)
 CLOSED_COLOR = (218, 54, 51)
@@ -35,8 +35,9 @@ COLUMN_COUNT = len(Column)
 _FIELDS = (None, None, *fields.HISTORY)
 TITLES = ("Time (local)", "Event", *(field.label for field in fields.HISTORY))
 HEADER_TIPS = ("When the event was recorded, in this computer's time zone",
-               "opened, closed, present (listening when a run started) or changed (another"
-               " owner)", *(field.tip for field in fields.HISTORY))
+               "opened, closed, present (listening when a run started), changed (another"
+               " owner) or first-remote (its first connection from another machine)",
+               *(field.tip for field in fields.HISTORY))
 WIDTH_SAMPLES = {Column.TIME: "2026-11-23 20:04:05", Column.EVENT: "present"}
 SORT_SQL = {Column.TIME: "events.id", Column.EVENT: "events.event",
             **{Column(number + 2): _sql for number, field in enumerate(fields.HISTORY)

@@ -34,10 +34,10 @@ from PySide6.QtWidgets import (
 
 from portwatch.core import fields
 from portwatch.core.store.history import HistoryError, HistoryEvent, HistoryReader, OutdatedSchema
-from portwatch.gui.column_chooser import ColumnChooser
 from portwatch.gui.models.history_columns import WIDTH_SAMPLES, Column, describe_event
 from portwatch.gui.models.history_model import HistoryEventModel
-from portwatch.gui.plain import plain_tooltip
+from portwatch.gui.style.plain import plain_tooltip
+from portwatch.gui.views.column_chooser import ColumnChooser
 from portwatch.gui.views.history_plot import HistoryPlot, Marker, Spot
 
 log = logging.getLogger(__name__)
