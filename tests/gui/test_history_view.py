@@ -330,3 +330,28 @@ def test_new_events_arrive_at_their_sorted_place(view):
     view.refresh()
     assert ports(view) == [22, 22, 631, 700, 4444, 5000, 8000]
     assert len(resets) == sorted_again
+
+
+def test_a_file_with_missing_ids_shows_the_events_there_are(qtbot, tmp_path):
+    """Retention of schema 2 deleted by time, so an upgraded file can lack ids between its
+    first and last: the table lists the events there are, not blank rows."""
+    import sqlite3
+
+    from portwatch.core.store.history_timeline import rebuild_timeline
+
+    path = tmp_path / "history.sqlite3"
+    write_history(path)
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("BEGIN")
+    conn.execute("DELETE FROM events WHERE id IN (2, 4)")
+    rebuild_timeline(conn)
+    conn.execute("COMMIT")
+    conn.close()
+    widget = HistoryView(path)
+    qtbot.addWidget(widget)
+    widget.refresh()
+    assert [widget.model.id_at(row) for row in range(widget.model.rowCount())] == [1, 3, 5]
+    assert ports(widget) == [22, 22, 8000]
+    record(path, OPENED, 5000, T0 + 300, 3)
+    widget.refresh()
+    assert ports(widget) == [22, 22, 8000, 5000]

@@ -233,14 +233,19 @@ class HistoryEventModel(QAbstractTableModel):
                 self._order(values)
             elif not self._needle:
                 note = self._too_many()
-        if self._ids is None and self._needle and reader is not None:
-            self._ids = array("q")
+        if self._ids is None and reader is not None and (self._needle or self._gaps()):
+            self._ids = array("q")  # the filter's matches, or the ids there are
             self._scan_next = self._last if self._scan_descending else self._first
         self.endResetModel()
         self._set_note(note)
         if self._scan_next is not None:
             self._scan_step()
         self.selected_again.emit()
+
+    def _gaps(self) -> bool:
+        """Whether ids are missing between the first and the last (a file of schema 2 whose
+        retention deleted by time): then the rows are the ids there are, not a range."""
+        return self._reader is not None and self._reader.stored_count() != self.event_count()
 
     @property
     def _scan_descending(self) -> bool:
