@@ -113,6 +113,10 @@ def test_the_columns_come_from_the_field_declarations(view):
 
 def test_model_passes_the_model_tester(view, qtmodeltester):
     qtmodeltester.check(view.model)
+    view.model.sort(Column.PORT, Qt.SortOrder.DescendingOrder)  # sorted by a stored value
+    qtmodeltester.check(view.model)
+    view.model.set_filter("python3")  # and filtered
+    qtmodeltester.check(view.model)
 
 
 def test_selecting_a_row_highlights_its_marker(view, qtbot):
