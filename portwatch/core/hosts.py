@@ -94,8 +94,8 @@ class _GivenConnections:
 
 class _HostHistory:
     """A host's events into the local history store, in the store's current run (a host's
-    first answer is `present` events, not a new run). A locked file keeps them for the next
-    write (the store's own retry)."""
+    first answer is `present` events, not a new run), without a listener count (the timeline
+    is this machine's). A locked file keeps them for the next write (the store's own retry)."""
 
     def __init__(self, store, host: str) -> None:
         self.store = store
@@ -104,7 +104,9 @@ class _HostHistory:
     def record(self, result: PollResult) -> None:
         from portwatch.core.store.history_events import events_of
 
-        events = events_of(result)
+        # No listener count: the timeline counts this machine's listeners (its minute table
+        # keeps the lowest and highest count; an event without one leaves them alone).
+        events = [dataclasses.replace(item, listeners=None) for item in events_of(result)]
         if not events:
             return
         try:

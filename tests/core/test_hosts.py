@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -98,6 +99,9 @@ def test_a_hosts_rows_join_the_table_and_alert_naming_the_host(fleet):
     assert ListenerIdentity.of(second.opened[0].listener).program == f"{WEB}:/usr/bin/python3"
     merged = fleet.local_polled(fleet.local.poll())
     assert len(merged.rows) == 3 and merged.host is None
+    # the host's events are recorded without a count: the timeline is this machine's
+    (bucket,) = fleet.local.history.buckets(0.0, time.time() + 60, 1)
+    assert (bucket.low, bucket.high) == (1, 1)
 
 
 def test_an_unreachable_host_leaves_the_table_unrecorded_and_comes_back_with_news(fleet):

@@ -95,11 +95,11 @@ def test_the_window_follows_the_hosts_polls(window):
 
 def test_the_history_tab_names_the_host():
     from portwatch.core.store.history_events import OPENED, HistoryEvent
-    from portwatch.gui.models.history_model import Column as HistoryColumn
-    from portwatch.gui.models.history_model import cell_text, describe_event, search_text
+    from portwatch.gui.models.history_columns import Column as HistoryColumn
+    from portwatch.gui.models.history_columns import describe_event, row_of_event
 
     there = HistoryEvent.of(OPENED, 5.0, remote(6379, "db2"), 1)
     here = HistoryEvent.of(OPENED, 5.0, remote(6379, None), 1)
-    assert cell_text(there, HistoryColumn.HOST) == "db2"
-    assert cell_text(here, HistoryColumn.HOST) == "this machine"
-    assert describe_event(there).endswith("  on db2") and "db2" in search_text(there)
+    assert row_of_event(there).cells[HistoryColumn.HOST] == "db2"
+    assert row_of_event(here).cells[HistoryColumn.HOST] == "this machine"
+    assert describe_event(there).endswith("  on db2")
