@@ -13,6 +13,7 @@ ended by its PID and the namespace is deleted. Listeners of this machine appear 
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,7 @@ def main() -> int:
         if machines is not None:
             next(machines, None)
         subprocess.run(["ip", "netns", "delete", netns], check=False)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":
