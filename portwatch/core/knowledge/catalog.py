@@ -50,7 +50,7 @@ from portwatch.core.model import (
     Software,
 )
 from portwatch.core.probe import ephemeral_port_range
-from portwatch.core.recognition import SoftwareIndex, recognise
+from portwatch.core.recognition import Recognition, SoftwareIndex, recognise
 
 log = logging.getLogger(__name__)
 
@@ -147,6 +147,9 @@ class Catalog:
         # (port, proto, exposure, process text) -> (likely uses, assessment): a service that
         # restarts, or many workers of one server, are matched once.
         self._annotations: dict[tuple, tuple[tuple[KnownUse, ...], Assessment]] = {}
+        # (process text, the port's known uses, package) -> Recognition: the 55 ports of one
+        # server (or its workers) recognise the program once, not once per port.
+        self._recognitions: dict[tuple, Recognition] = {}
         self.problems: tuple[str, ...] = tuple(problems)
 
     def lookup(self, port: int, proto: Proto | str) -> CatalogEntry:
@@ -188,7 +191,7 @@ class Catalog:
         if found is None:
             if len(self._annotations) >= MAX_CACHED_ANNOTATIONS:
                 self._annotations.clear()  # a flood of distinct command lines: start over
-            recognition = recognise(process, entry.uses, self.software, package)
+            recognition = self._recognise(process, entry.uses, package, identity)
             situation = (dataclasses.replace(self.situation, version=version) if version
                          else self.situation)
             found = (recognition, assess(entry, listener.exposure, process, recognition,
@@ -197,6 +200,17 @@ class Catalog:
         recognition, assessment = found
         return AnnotatedListener(listener, entry, assessment, recognition.uses,
                                  recognition.by or None, recognition.flags)
+
+    def _recognise(self, process: ProcessInfo | None, uses: tuple[KnownUse, ...],
+                   package: str | None, identity: tuple | None) -> Recognition:
+        """`recognise()`, once per program identity and the port's known uses."""
+        key = (identity, uses, package)
+        found = self._recognitions.get(key)
+        if found is None:
+            if len(self._recognitions) >= MAX_CACHED_ANNOTATIONS:
+                self._recognitions.clear()
+            found = self._recognitions[key] = recognise(process, uses, self.software, package)
+        return found
 
     def ports_named(self, name: str) -> list[tuple[int, Proto]]:
         """The ports known by `name` (case-insensitive), in order: those IANA registered under
