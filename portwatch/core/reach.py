@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from portwatch.core.firewall import Firewall, FirewallVerdict
 from portwatch.core.model import AnnotatedListener, Assessment, Exposure, Listener
+
+if TYPE_CHECKING:  # the firewall package is imported by the first ReachAnnotator, not by the
+    # field declarations that only name its words (lookup and the window's start-up need no
+    # ruleset reader)
+    from portwatch.core.firewall import Firewall, FirewallVerdict
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +35,12 @@ class ReachAnnotator:
     """Catalog annotation plus the firewall verdict (see the module docstring)."""
 
     def __init__(self, annotator: Any | None, firewall: Firewall | None = None) -> None:
+        if firewall is None:
+            from portwatch.core.firewall import Firewall
+
+            firewall = Firewall()
         self._annotator = annotator or _Bare()
-        self._firewall = firewall or Firewall()
+        self._firewall = firewall
         self._token: int | None = None  # read on the first poll, not when built
 
     def refresh_needed(self) -> bool:
