@@ -20,8 +20,9 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
   may not read) and looks for them again only every `orphan_recheck` seconds.
 
-A map saved by one process (`saved()`, `write_saved`) lets the next start warm (`restore`):
-`portwatch list` then re-checks what it remembers instead of reading every process's fds.
+A map saved by one process (`saved()`, `owner_cache.write_saved`) lets the next start warm
+(`restore`): `portwatch list` then re-checks what it remembers instead of reading every
+process's fds. The /proc reads themselves live in `procfd`.
 
 A socket held by several processes (a server and the workers it forked, a listening fd leaked
 into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
@@ -32,17 +33,19 @@ psutil names only one holder (the highest pid): the portable path knows no more 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from portwatch.core.files.atomic import write_atomic
-
-SOCKET_PREFIX = "socket:["
-_SAVED_MAX_BYTES = 16 << 20
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+from portwatch.core.probe.owner_cache import SAVED_FORMAT, boot_id, parse_saved, ticks_since_boot
+from portwatch.core.probe.procfd import (
+    SOCKET_PREFIX,
+    proc_identity,
+    read_runtime,
+    read_stat,
+    socket_fds,
+)
 
 
 @dataclass
@@ -56,47 +59,6 @@ class WalkStats:
     unreadable: int = 0  # fd directories we were not allowed to list
     verified: int = 0  # remembered fd links re-read
     vanished: int = 0  # unknown sockets gone by the time we looked for their owner
-
-
-_SAVED_FORMAT = 2
-
-
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
-
-
-def _ticks_since_boot() -> int:
-    """Now, in the unit of /proc/<pid>/stat's start time (clock ticks after boot)."""
-    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
-
-
-def read_saved(path: str | os.PathLike) -> object | None:
-    """A saved map written by this user (never one others could have written), or None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or st.st_size > _SAVED_MAX_BYTES:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return json.loads(handle.read())
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
-
-
-def write_saved(path: str | os.PathLike, saved: dict) -> None:
-    """Write atomically, readable by this user only, into a directory that exists already
-    (this never creates one). Raises OSError."""
-    # A cache rebuilt by the next walk if lost: not worth an fsync at every `list`.
-    write_atomic(path, json.dumps(saved, separators=(",", ":")), mode=0o600, durable=False)
 
 
 class OwnerMap:
@@ -188,9 +150,9 @@ class OwnerMap:
     def saved(self) -> dict:
         """What a later process may start from (see `restore`): plain JSON values."""
         return {
-            "format": _SAVED_FORMAT,
-            "boot": _boot_id(),
-            "taken": _ticks_since_boot(),
+            "format": SAVED_FORMAT,
+            "boot": boot_id(),
+            "taken": ticks_since_boot(),
             "holders": [[inode, pid, fd] for inode, holders in self._holders.items()
                         for pid, fd in holders.items()],
             "starts": {str(pid): start for pid, start in self._start.items()},
@@ -205,21 +167,11 @@ class OwnerMap:
         is dropped, and every remembered link is re-read at the first scan; processes started
         since it was saved are walked as new ones. False (and nothing restored) when it does
         not fit this boot or is malformed."""
-        if self._live is not None or not isinstance(saved, dict):
+        checked_map = parse_saved(saved) if self._live is None else None
+        if checked_map is None:
             return False
-        try:
-            if saved.get("format") != _SAVED_FORMAT or saved.get("boot") != _boot_id():
-                return False
-            taken = int(saved["taken"])
-            starts = {int(pid): int(start) for pid, start in saved["starts"].items()}
-            holders: dict[int, dict[int, int]] = {}
-            for inode, pid, fd in saved["holders"]:
-                holders.setdefault(int(inode), {})[int(pid)] = int(fd)
-            orphans = {int(inode) for inode in saved["orphans"]}
-            checked = saved.get("orphans_checked")
-            checked = float(checked) if checked is not None else -float("inf")
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return False
+        taken, starts, holders = checked_map.taken, checked_map.starts, checked_map.holders
+        orphans, checked = checked_map.orphans, checked_map.checked
         alive = {pid for pid, start in starts.items() if self._read_start(pid) == start}
         for inode, pairs in holders.items():
             kept = {pid: fd for pid, fd in pairs.items() if pid in alive}
@@ -227,8 +179,8 @@ class OwnerMap:
                 self._holders[inode] = kept
         self.version += 1
         for pid in alive:
-            identity = self._proc_identity(pid)
-            stat = self._read_stat(pid)
+            identity = proc_identity(self._proc, pid)
+            stat = read_stat(self._proc, pid)
             if identity is not None and stat is not None:
                 self._identity[pid] = identity
                 self._start[pid], self._ppid[pid] = starts[pid], stat[1]
@@ -279,7 +231,7 @@ class OwnerMap:
     def _check_identities(self) -> None:
         """An owner pid whose /proc entry changed may be a new process with a reused pid."""
         for pid, identity in list(self._identity.items()):
-            now = self._proc_identity(pid)
+            now = proc_identity(self._proc, pid)
             if now == identity:
                 continue
             start = self._read_start(pid) if now is not None else None
@@ -365,56 +317,29 @@ class OwnerMap:
         ran: set[int] = set()
         runtime = self._runtime
         for pid in pids:
-            now = self._read_runtime(pid)
+            now = read_runtime(self._proc, pid)
             if now is None or runtime.get(pid) != now:
                 ran.add(pid)
         return ran
-
-    def _read_runtime(self, pid: int) -> int | None:
-        try:
-            with open(f"{self._proc}/{pid}/schedstat", "rb") as handle:
-                return int(handle.read().split(None, 1)[0])
-        except (OSError, ValueError, IndexError):
-            return None
 
     # -- reading /proc --------------------------------------------------------------------
 
     def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
         """Read every fd link of pid; record it as a holder of the wanted inodes it has."""
         stats = self.stats
-        try:  # links read relative to the open fd directory: ~10% less kernel work per link
-            fd_dir = os.open(f"{self._proc}/{pid}/fd", _DIR_FLAGS)
+        runtime = read_runtime(self._proc, pid)  # before the fds: a later run shows as a change
+        try:
+            count, found = socket_fds(self._proc, pid, wanted)
         except PermissionError:
             stats.unreadable += 1
             return []
         except OSError:  # exited (ENOENT, ESRCH) or not a process directory
             return []
-        found: list[tuple[int, int]] = []
-        try:
-            runtime = self._read_runtime(pid)  # before the fds: a later run shows as a change
-            names = os.listdir(fd_dir)
-            stats.processes += 1
-            stats.links += len(names)
-            self._fd_count[pid] = len(names)
-            if runtime is not None:
-                self._runtime[pid] = runtime
-            readlink = os.readlink
-            for name in names:
-                try:
-                    target = readlink(name, dir_fd=fd_dir)
-                except OSError:
-                    continue
-                if target.startswith(SOCKET_PREFIX):
-                    inode = int(target[8:-1])
-                    if inode in wanted:
-                        found.append((inode, int(name)))
-        except PermissionError:
-            stats.unreadable += 1
-            return []
-        except OSError:
-            return []
-        finally:
-            os.close(fd_dir)
+        stats.processes += 1
+        stats.links += count
+        self._fd_count[pid] = count
+        if runtime is not None:
+            self._runtime[pid] = runtime
         if not found or not self._remember_pid(pid):
             return []
         for inode, fd in found:
@@ -426,8 +351,8 @@ class OwnerMap:
     def _remember_pid(self, pid: int) -> bool:
         if pid in self._identity:
             return True
-        identity = self._proc_identity(pid)
-        stat = self._read_stat(pid)
+        identity = proc_identity(self._proc, pid)
+        stat = read_stat(self._proc, pid)
         if identity is None or stat is None:
             return False  # exited while we looked
         self._identity[pid] = identity
@@ -435,29 +360,9 @@ class OwnerMap:
         self._former.add(pid)
         return True
 
-    def _proc_identity(self, pid: int) -> tuple[int, int] | None:
-        try:
-            st = os.stat(f"{self._proc}/{pid}")
-        except OSError:
-            return None
-        return st.st_ino, st.st_ctime_ns
-
     def _read_start(self, pid: int) -> int | None:
-        stat = self._read_stat(pid)
+        stat = read_stat(self._proc, pid)
         return stat[0] if stat is not None else None
-
-    def _read_stat(self, pid: int) -> tuple[int, int] | None:
-        """(start time in clock ticks after boot, parent pid) from /proc/<pid>/stat."""
-        try:
-            with open(f"{self._proc}/{pid}/stat", "rb") as handle:
-                data = handle.read()
-        except OSError:
-            return None
-        try:  # the name (field 2) may hold spaces and parentheses: split after the last ')'
-            fields = data[data.rindex(b")") + 2:].split()
-            return int(fields[19]), int(fields[1])
-        except (ValueError, IndexError):
-            return None
 
     # -- bookkeeping ----------------------------------------------------------------------
 
