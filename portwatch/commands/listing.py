@@ -89,9 +89,10 @@ def run(args: argparse.Namespace) -> int:
         return run_list(args)
     from portwatch.core.firewall import Firewall
 
+    firewall = Firewall()
+    firewall.prefetch()  # nft and ip run while we scan
     snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
                               all_netns=args.all_netns)
-    firewall = Firewall()
     rows = sorted(annotate(snapshot, firewall), key=sort_key)
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)

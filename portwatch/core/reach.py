@@ -58,6 +58,8 @@ class ReachAnnotator:
                                                  listener.address, listener.port)
         if verdict is None or not verdict.blocked:
             item = self._annotator.annotate(listener)
+            if verdict is None and item.firewall is None:  # loopback: nothing to add
+                return item
             return dataclasses.replace(item, firewall=verdict)
         # Provably blocked from outside: weigh its notes as for a loopback listener.
         shielded = self._annotator.annotate(dataclasses.replace(listener,

@@ -140,6 +140,7 @@ class Catalog:
     def __init__(self, registry_rows: list[list], layers: Iterable[_Facts],
                  problems: Iterable[str] = (), situation: Situation | None = None) -> None:
         self._rows = registry_rows  # [port, "tcp/udp", name, description], sorted by port
+        self._row_ports: list[int] | None = None  # the rows' ports, for bisect (built on use)
         self._layers = tuple(layers)  # user first, then bundled
         self.software = SoftwareIndex(item for layer in self._layers for item in layer.software)
         self.situation = situation if situation is not None else Situation()
@@ -234,7 +235,9 @@ class Catalog:
 
     def _registry(self, port: int, proto: Proto) -> tuple[str | None, str | None]:
         rows = self._rows
-        index = bisect.bisect_left(rows, port, key=_row_port)
+        if self._row_ports is None:  # bisect on plain ints: no Python key call per step
+            self._row_ports = [row[0] for row in rows]
+        index = bisect.bisect_left(self._row_ports, port)
         while index < len(rows) and rows[index][0] == port:
             _, protos, name, description = rows[index]
             if proto.value in protos.split("/"):
@@ -243,10 +246,6 @@ class Catalog:
                 return name or None, description or None
             index += 1
         return None, None
-
-
-def _row_port(row: list) -> int:
-    return row[0]
 
 
 def package_of(process: ProcessInfo | None) -> tuple[str | None, str | None]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from portwatch.core.model import Holder, Listener, ProcessInfo
-from portwatch.core.probe.exposure import Exposures
+from portwatch.core.probe.exposure import classify
 from portwatch.core.probe.hidden import hidden_reason as current_hidden_reason
 from portwatch.core.probe.provenance import Fingerprint, ProvenanceReader, fingerprint
 
@@ -48,7 +48,7 @@ class FastPath:
         # pid -> (start, fingerprint, info) of the processes in the last table
         self._details: dict[int, tuple[int | None, Fingerprint, ProcessInfo]] = {}
         self._rows: dict[tuple, Listener] = {}
-        self._exposure = Exposures()
+        self._exposure = classify
         self._users = UserNames()
         self._sockets: tuple = ()
         self._inodes: set[int] = set()

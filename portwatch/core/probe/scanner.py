@@ -40,7 +40,7 @@ from portwatch.core.model import (
     Snapshot,
 )
 from portwatch.core.probe.errors import AccessDenied, ProbeError, ProcessGone, boundary
-from portwatch.core.probe.exposure import Exposures
+from portwatch.core.probe.exposure import classify
 from portwatch.core.probe.fastpath import FastPath
 from portwatch.core.probe.hidden import hidden_reason
 from portwatch.core.probe.provenance import Fingerprint, ProvenanceReader, fingerprint
@@ -201,7 +201,7 @@ class ListenerScanner:
 
     def _build(self, conns: Iterable[Any]) -> list[Listener]:
         reason = hidden_reason()
-        exposure = Exposures()
+        exposure = classify
         seen: set[tuple] = set()
         listeners: list[Listener] = []
         infos: dict[int, ProcessInfo | None] = {}  # a process with many sockets is read once
