@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from portwatch.core.model import (
     Family,
     Holder,
@@ -43,6 +41,7 @@ from portwatch.core.probe.errors import AccessDenied, ProbeError, ProcessGone, b
 from portwatch.core.probe.exposure import classify
 from portwatch.core.probe.fastpath import FastPath
 from portwatch.core.probe.hidden import hidden_reason
+from portwatch.core.probe.procread import ProcReader
 from portwatch.core.probe.provenance import Fingerprint, ProvenanceReader, fingerprint
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ def _listening(conn: Any) -> tuple[Proto, Family, str, int] | None:
     if family is None or not conn.laddr:
         return None
     if conn.type == socket.SOCK_STREAM:
-        if conn.status != psutil.CONN_LISTEN:
+        if conn.status != "LISTEN":  # psutil.CONN_LISTEN
             return None
         proto = Proto.TCP
     elif conn.type == socket.SOCK_DGRAM:
@@ -71,7 +70,7 @@ def _listening(conn: Any) -> tuple[Proto, Family, str, int] | None:
     return proto, family, conn.laddr.ip, conn.laddr.port
 
 
-def _read(getter: Callable[[], Any], default: Any, ps: Any = psutil) -> Any:
+def _read(getter: Callable[[], Any], default: Any, ps: Any) -> Any:
     """One process attribute; AccessDenied or any other fault reading it (an OSError from
     /proc, psutil's generic Error) gives the default. ProcessGone (NoSuchProcess, and
     ZombieProcess) propagates: the process is gone, and its sockets with it."""
@@ -98,7 +97,7 @@ class ListenerScanner:
 
     def __init__(self, psutil_module: Any = None, *, fast: bool | None = None,
                  owner_cache: str | os.PathLike | None = None, all_netns: bool = False) -> None:
-        self._psutil = psutil if psutil_module is None else psutil_module
+        self._injected = psutil_module  # None: the real psutil, imported when first needed
         self._processes: dict[int, tuple[Fingerprint, ProcessInfo]] = {}
         # An injected psutil (tests) describes processes that are not this system's: judge
         # them by what it says, never by the /proc entry that happens to have the same pid.
@@ -107,6 +106,9 @@ class ListenerScanner:
         self._fingerprint = fingerprint if own else _no_fingerprint
         if fast is None:
             fast = psutil_module is None and sys.platform.startswith("linux")
+        # The fast path on our own processes reads owners' details straight from /proc
+        # (procread), as psutil would give them, and so never imports psutil.
+        self._native = ProcReader() if fast and own else None
         self._origins = None
         namespaces = None
         if sys.platform.startswith("linux"):
@@ -125,6 +127,14 @@ class ListenerScanner:
         self.fallback_reason: str | None = None
         # Parent names read during one scan: many owners share a parent (a supervisor, init).
         self._names: dict[int, str | None] = {}
+
+    @property
+    def _psutil(self) -> Any:
+        if self._injected is not None:
+            return self._injected
+        import psutil  # the portable path, and the fast path's fallback
+
+        return psutil
 
     def scan(self) -> Snapshot:
         self._names.clear()
@@ -255,7 +265,16 @@ class ListenerScanner:
 
     def _read_process(self, pid: int, proc: Any = None, create_time: Any = False,
                       ) -> ProcessInfo | None:
-        """Read pid's details with psutil; None when it no longer exists."""
+        """Read pid's details with psutil (or from /proc, see procread); None when it no longer
+        exists."""
+        if proc is None and self._native is not None:
+            try:
+                return self._native.details(pid, self._provenance.read, self._process_name)
+            except ProcessGone:
+                return None
+            except ProbeError as exc:
+                log.debug("could not read process %s: %s", pid, exc)
+                return ProcessInfo(pid=pid, name="?")
         ps = self._psutil
         try:
             with boundary(ps):
@@ -290,7 +309,9 @@ class ListenerScanner:
         """The name of process `pid` (a parent), or None when there is none or it is gone."""
         if not pid:  # 0: the kernel started it (PID 1, kthreadd), no process is its parent
             return None
-        if pid not in self._names:
+        if pid not in self._names and self._native is not None:
+            self._names[pid] = self._native.name(pid)
+        elif pid not in self._names:
             try:
                 with boundary(self._psutil):
                     self._names[pid] = self._psutil.Process(pid).name() or None
