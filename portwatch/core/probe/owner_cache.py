@@ -59,12 +59,12 @@ def write_saved(path: str | os.PathLike, saved: dict) -> None:
 class SavedMap:
     """A saved map, checked: what `OwnerMap.restore` starts from."""
 
-    __slots__ = ("checked", "holders", "orphans", "starts", "taken")
+    __slots__ = ("checked", "holders", "orphans", "starts", "still", "taken")
 
     def __init__(self, taken: int, starts: dict[int, int], holders: dict[int, dict[int, int]],
-                 orphans: set[int], checked: float) -> None:
+                 orphans: set[int], checked: float, still: dict[int, int]) -> None:
         self.taken, self.starts, self.holders = taken, starts, holders
-        self.orphans, self.checked = orphans, checked
+        self.orphans, self.checked, self.still = orphans, checked, still
 
 
 def parse_saved(saved: object) -> SavedMap | None:
@@ -82,6 +82,8 @@ def parse_saved(saved: object) -> SavedMap | None:
         orphans = {int(inode) for inode in saved["orphans"]}
         checked = saved.get("orphans_checked")
         checked = float(checked) if checked is not None else -float("inf")
+        # one-thread holders' run times when their links were last right (older maps: none)
+        still = {int(pid): int(runtime) for pid, runtime in saved.get("still", {}).items()}
     except (KeyError, TypeError, ValueError, AttributeError):
         return None
-    return SavedMap(taken, starts, holders, orphans, checked)
+    return SavedMap(taken, starts, holders, orphans, checked, still)

@@ -22,7 +22,9 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
 
 A map saved by one process (`saved()`, `owner_cache.write_saved`) lets the next start warm
 (`restore`): `portwatch list` then re-checks what it remembers instead of reading every
-process's fds. The /proc reads themselves live in `procfd`.
+process's fds: every remembered link once, except those of a process with one thread that has
+not run since they were last found right (its schedstat run time is the same: a process closes
+nothing without running). The /proc reads themselves live in `procfd`.
 
 A socket held by several processes (a server and the workers it forked, a listening fd leaked
 into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
@@ -41,9 +43,12 @@ from dataclasses import dataclass
 from portwatch.core.probe.owner_cache import SAVED_FORMAT, boot_id, parse_saved, ticks_since_boot
 from portwatch.core.probe.procfd import (
     SOCKET_PREFIX,
+    fd_count_changed,
     proc_identity,
+    ran_since,
     read_runtime,
     read_stat,
+    single_threaded,
     socket_fds,
 )
 
@@ -80,6 +85,9 @@ class OwnerMap:
         self._former: set[int] = set()  # pids that held listeners (walked early)
         self._fd_count: dict[int, int] = {}  # pid -> open fds when we last read its fd dir
         self._runtime: dict[int, int] = {}  # pid -> its schedstat run time (ns) then
+        # pid -> its run time when every remembered link of it was last found right, for a
+        # process with one thread: while it has not run since, it closed nothing (see restore)
+        self._still: dict[int, int] = {}
         self._shared: set[int] = set()  # inodes with more than one known holder
         self._orphans: set[int] = set()  # inodes no readable process held when we looked
         self._orphans_checked = -float("inf")  # when we last read every process for them
@@ -158,6 +166,7 @@ class OwnerMap:
             "starts": {str(pid): start for pid, start in self._start.items()},
             "orphans": sorted(self._orphans),
             "orphans_checked": self._orphans_checked if self._orphans else None,
+            "still": {str(pid): runtime for pid, runtime in self._still.items()},
         }
 
     def restore(self, saved: object) -> bool:
@@ -187,6 +196,8 @@ class OwnerMap:
                 self._former.add(pid)
         for inode in list(self._holders):
             self._set_owner(inode)
+        self._still = {pid: runtime for pid, runtime in checked_map.still.items()
+                       if pid in alive}
         self._orphans = orphans
         self._orphans_checked = min(checked, self._clock())
         self._new_since = taken
@@ -227,6 +238,8 @@ class OwnerMap:
             del self._fd_count[pid]
         for pid in self._runtime.keys() - live:
             del self._runtime[pid]
+        for pid in self._still.keys() - live:
+            del self._still[pid]
 
     def _check_identities(self) -> None:
         """An owner pid whose /proc entry changed may be a new process with a reused pid."""
@@ -241,12 +254,16 @@ class OwnerMap:
                 self._drop_pid(pid)
 
     def _verify_links(self) -> None:
-        """Re-read the links of shared sockets and of a rotating slice of the others."""
+        """Re-read the links of shared sockets and of a rotating slice of the others; after a
+        restore all of them, except those of a one-thread process that has not run since they
+        were last found right (it cannot have closed an fd without running)."""
         inodes = list(self._holders)
         checks = set(self._shared)
+        quiet: set[int] = set()
         if self._verify_all:
             checks.update(inodes)
             self._verify_all = False
+            quiet = self._quiet_holders()
         elif inodes and self._verify_per_scan:
             start = self._rotation % len(inodes)
             checks.update(inodes[start:start + self._verify_per_scan])
@@ -261,6 +278,8 @@ class OwnerMap:
             expected = f"{SOCKET_PREFIX}{inode}]"
             gone = False
             for pid, fd in list(holders.items()):
+                if pid in quiet:
+                    continue
                 verified += 1
                 try:
                     ok = readlink(f"{proc}/{pid}/fd/{fd}") == expected
@@ -273,15 +292,30 @@ class OwnerMap:
                 self._set_owner(inode)
         self.stats.verified += verified
 
+    def _quiet_holders(self) -> set[int]:
+        """Holders whose links need no re-reading now (see `_verify_links`); every other holder
+        with one thread is remembered with its run time, read before its links are."""
+        quiet = set()
+        for pid in self.holder_pids():
+            runtime = read_runtime(self._proc, pid) if single_threaded(self._proc, pid) else None
+            if runtime is None:
+                self._still.pop(pid, None)
+            elif self._still.get(pid) == runtime:
+                quiet.add(pid)
+            else:
+                self._still[pid] = runtime  # true once its links are re-read below
+        return quiet
+
     def _find(self, unknown: set[int], wanted: Collection[int], live: set[int],
               walked: set[int]) -> bool:
         """Walk processes until every unknown inode has an owner; found ones leave `unknown`.
 
         True when every process was read (nothing stopped the walk early)."""
         candidates = live - walked
-        changed = self._fd_count_changed(candidates) if self._fd_count else set()
+        proc = self._proc
+        changed = fd_count_changed(proc, candidates, self._fd_count) if self._fd_count else set()
         others = candidates - changed
-        ran = self._ran(others) if self._runtime else others
+        ran = ran_since(proc, others, self._runtime) if self._runtime else others
         former = self._former
         groups = (changed, ran & former, ran - former, others - ran & former, others - ran - former)
         order = [pid for group in groups for pid in sorted(group, reverse=True)]
@@ -293,41 +327,14 @@ class OwnerMap:
                 unknown.discard(inode)
         return True
 
-    def _fd_count_changed(self, pids: set[int]) -> set[int]:
-        """Processes whose number of open fds is not what it was when we last read them (or
-        that we never read): one that opened a socket since is among them. The count is the
-        size of /proc/<pid>/fd (Linux 6.2 and later; 0 before, which tells nothing)."""
-        changed: set[int] = set()
-        counts = self._fd_count
-        stat = os.stat
-        proc = self._proc
-        for pid in pids:
-            try:
-                size = stat(f"{proc}/{pid}/fd").st_size
-            except OSError:
-                continue  # exited, or not ours to look at: searched with the rest
-            if counts.get(pid) != size:
-                changed.add(pid)
-        return changed if len(changed) < len(pids) else set()
-
-    def _ran(self, pids: set[int]) -> set[int]:
-        """Processes that ran since we last read their fds (or that we never read): a socket
-        is created by running. Judged by the run time in /proc/<pid>/schedstat, which counts
-        the main thread only: a process whose other threads alone ran is searched last."""
-        ran: set[int] = set()
-        runtime = self._runtime
-        for pid in pids:
-            now = read_runtime(self._proc, pid)
-            if now is None or runtime.get(pid) != now:
-                ran.add(pid)
-        return ran
-
     # -- reading /proc --------------------------------------------------------------------
 
     def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
         """Read every fd link of pid; record it as a holder of the wanted inodes it has."""
         stats = self.stats
         runtime = read_runtime(self._proc, pid)  # before the fds: a later run shows as a change
+        # a process not known before: after this walk its remembered links are all this walk's
+        first = pid not in self._identity and single_threaded(self._proc, pid)
         try:
             count, found = socket_fds(self._proc, pid, wanted)
         except PermissionError:
@@ -346,6 +353,8 @@ class OwnerMap:
             self._holders.setdefault(inode, {})[pid] = fd
             self._orphans.discard(inode)
             self._set_owner(inode)
+        if first and runtime is not None:
+            self._still[pid] = runtime
         return [inode for inode, _ in found]
 
     def _remember_pid(self, pid: int) -> bool:
@@ -404,6 +413,7 @@ class OwnerMap:
         self._start.pop(pid, None)
         self._ppid.pop(pid, None)
         self._former.discard(pid)
+        self._still.pop(pid, None)
         for inode in [i for i, holders in self._holders.items() if pid in holders]:
             del self._holders[inode][pid]
             self._set_owner(inode)

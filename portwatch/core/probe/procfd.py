@@ -45,6 +45,14 @@ def read_runtime(proc: str, pid: int) -> int | None:
         return None
 
 
+def single_threaded(proc: str, pid: int) -> bool:
+    """Whether pid has one thread (/proc/<pid>/task holds one entry: its link count is 3)."""
+    try:
+        return os.stat(f"{proc}/{pid}/task").st_nlink == 3
+    except OSError:
+        return False
+
+
 def proc_identity(proc: str, pid: int) -> tuple[int, int] | None:
     """(inode, ctime) of /proc/<pid>: changes when the pid is another process (or recycled)."""
     try:
@@ -66,3 +74,32 @@ def read_stat(proc: str, pid: int) -> tuple[int, int] | None:
         return int(fields[19]), int(fields[1])
     except (ValueError, IndexError):
         return None
+
+
+def fd_count_changed(proc: str, pids: set[int], counts: dict[int, int]) -> set[int]:
+    """Processes whose number of open fds is not `counts`' (what it was when we last read
+    them, or none): one that opened a socket since is among them. The count is the size of
+    /proc/<pid>/fd (Linux 6.2 and later; 0 before, which tells nothing): when every process
+    differs, it tells nothing either and the answer is empty."""
+    changed: set[int] = set()
+    stat = os.stat
+    for pid in pids:
+        try:
+            size = stat(f"{proc}/{pid}/fd").st_size
+        except OSError:
+            continue  # exited, or not ours to look at: searched with the rest
+        if counts.get(pid) != size:
+            changed.add(pid)
+    return changed if len(changed) < len(pids) else set()
+
+
+def ran_since(proc: str, pids: set[int], runtimes: dict[int, int]) -> set[int]:
+    """Processes that ran since `runtimes` (their run times when we last read their fds; or
+    that we never read): a socket is created by running. Judged by /proc/<pid>/schedstat, which
+    counts the main thread only: a process whose other threads alone ran is searched last."""
+    ran: set[int] = set()
+    for pid in pids:
+        now = read_runtime(proc, pid)
+        if now is None or runtimes.get(pid) != now:
+            ran.add(pid)
+    return ran
