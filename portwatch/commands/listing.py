@@ -88,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
 
         return run_list(args)
     from portwatch.core.firewall import Firewall
+    from portwatch.core.firewall.saved import default_ruleset_cache
 
-    firewall = Firewall()
+    firewall = Firewall(saved=default_ruleset_cache())  # nft's ruleset by generation
     firewall.prefetch()  # nft and ip run while we scan
     snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
                               all_netns=args.all_netns)

@@ -10,6 +10,7 @@ Loopback-only listeners get None; what it cannot read or evaluate is "unknown" w
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -37,8 +38,11 @@ def evaluate_snapshot(snapshot: Snapshot, proto: str, family: str, address: str,
 class Firewall:
     """Cached firewall verdicts for the listeners of one host (or network namespace)."""
 
-    def __init__(self, host: Host | None = None, recheck_seconds: float = 30.0) -> None:
+    def __init__(self, host: Host | None = None, recheck_seconds: float = 30.0,
+                 saved: str | os.PathLike | None = None) -> None:
+        """`saved`: a file where one-shot runs keep the nft ruleset by generation (saved.py)."""
         self._host = host or Host()
+        self._saved = saved
         self._recheck = recheck_seconds
         self._lock = threading.Lock()
         self._generation: int | None = None
@@ -55,7 +59,7 @@ class Firewall:
             or time.monotonic() - self._read_at > self._recheck
         )
         if stale:
-            snapshot = read_snapshot(self._host)
+            snapshot = read_snapshot(self._host, self._saved, gen)
             for problem in snapshot.problems:
                 log.info("firewall: %s", problem)
             if self._ruleset is None or snapshot != self._ruleset.snapshot:

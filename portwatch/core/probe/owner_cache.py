@@ -1,59 +1,30 @@
 """The owner map's file between processes: which user may have written it, and this boot.
 
 `write_saved` keeps `OwnerMap.saved()` in the data directory (mode 0600, written atomically),
-`read_saved` reads it back only when this user wrote it and nobody else could have, and
-`parse_saved` checks that it belongs to this boot and is well formed before `OwnerMap.restore`
-believes any of it (and then it re-checks every process and link anyway).
+`read_saved` reads it back only when this user wrote it and nobody else could have (both are
+core/files/cache.py's), and `parse_saved` checks that it belongs to this boot and is well
+formed before `OwnerMap.restore` believes any of it (and then it re-checks every process and
+link anyway).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from portwatch.core.files.atomic import write_atomic
+from portwatch.core.files.cache import read_cache as read_saved
+from portwatch.core.files.cache import write_cache as write_saved
+from portwatch.core.probe.kernel import boot_id
 
-_SAVED_MAX_BYTES = 16 << 20
+__all__ = ["SAVED_FORMAT", "SavedMap", "boot_id", "parse_saved", "read_saved", "ticks_since_boot",
+           "write_saved"]
+
 SAVED_FORMAT = 2
-
-
-def boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
 
 
 def ticks_since_boot() -> int:
     """Now, in the unit of /proc/<pid>/stat's start time (clock ticks after boot)."""
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
-
-
-def read_saved(path: str | os.PathLike) -> object | None:
-    """A saved map written by this user (never one others could have written), or None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or st.st_size > _SAVED_MAX_BYTES:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return json.loads(handle.read())
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
-
-
-def write_saved(path: str | os.PathLike, saved: dict) -> None:
-    """Write atomically, readable by this user only, into a directory that exists already
-    (this never creates one). Raises OSError."""
-    # A cache rebuilt by the next walk if lost: not worth an fsync at every `list`.
-    write_atomic(path, json.dumps(saved, separators=(",", ":")), mode=0o600, durable=False)
 
 
 class SavedMap:
