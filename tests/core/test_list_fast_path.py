@@ -24,10 +24,10 @@ import pytest
 from portwatch.commands import listing
 from portwatch.core.firewall import Firewall
 from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.output import records
 from portwatch.core.probe.scanner import ListenerScanner, default_owner_cache
-from portwatch.core.reach import ReachAnnotator
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the fast path is Linux's (netlink sock_diag)")

@@ -580,7 +580,7 @@ LIST_PARTS_CHILD = textwrap.dedent(
         reader.join()
     t3b = time.perf_counter()
     if firewall is not None:
-        from portwatch.core.reach import ReachAnnotator
+        from portwatch.core.knowledge.reach import ReachAnnotator
         catalog = ReachAnnotator(catalog, firewall)
     rows = sorted((catalog.annotate(item) for item in snapshot.listeners), key=listing.sort_key)
     t4 = time.perf_counter()
