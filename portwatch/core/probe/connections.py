@@ -122,6 +122,9 @@ class ConnectionIndex:
 
     def for_listener(self, listener: Listener) -> dict[str, Any]:
         """The `connections` object of the JSON contract for one TCP listener."""
+        if listener.port not in self._by_port:  # most listeners: nobody connected to the port
+            return {"established": 0, "distinct_addresses": 0, "remote_peers": 0,
+                    "local_peers": 0, "peers": []}
         bound = _plain(listener.address)
         unspecified = classify(bound) is Exposure.ALL_INTERFACES
         conns = [c for c in self._by_port.get(listener.port, ())
