@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,6 +19,7 @@ import time
 
 import psutil
 import pytest
+from test_exec_owner import LISTEN_THEN_EXEC  # listens, then exec()s `sleep` keeping the fd
 
 from portwatch.commands import listing
 from portwatch.core.firewall import Firewall
@@ -122,20 +122,6 @@ def test_fast_list_json_equals_the_portable_path(many_listeners, listener_factor
     assert all(row["likely_software"] == ["Redis"] and row["recognised_by"] == "executable"
                for row in redis), "the comparison covers recognised programs"
     assert all(row["process"] == psutil.Process(row["pid"]).name() for row in slow.values())
-
-
-# Listens (started through a link named redis-server), says its port, and on "go" becomes
-# `sleep 120`, keeping the listening fd: the same pid, start time and socket, another program.
-LISTEN_THEN_EXEC = textwrap.dedent(
-    f"""
-    import os, socket, sys
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
-    os.set_inheritable(s.fileno(), True)
-    print(s.getsockname()[1], flush=True)
-    sys.stdin.readline()
-    os.execv({shutil.which("sleep") or "/bin/sleep"!r}, ["sleep", "120"])
-    """
-)
 
 
 def test_the_recognition_cache_follows_an_exec(tmp_path):

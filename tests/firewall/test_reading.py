@@ -33,7 +33,8 @@ def test_without_root_the_verdict_is_unknown_and_says_why(nobody_copy):
     assert "needs root" in reason
 
 
-CACHE_SCRIPT = textwrap.dedent("""
+# Counts the programs the firewall runs (`calls`), with the real ones run.
+COUNTING = textwrap.dedent("""
     import json, subprocess, sys
     from portwatch.core.firewall import Firewall
     calls = []
@@ -42,6 +43,9 @@ CACHE_SCRIPT = textwrap.dedent("""
         calls.append(argv[0])
         return real(argv, *args, **kwargs)
     subprocess.run = counting
+""")
+
+CACHE_SCRIPT = COUNTING + textwrap.dedent("""
     firewall = Firewall(recheck_seconds=3600)
     seen = []
     def ask():
@@ -79,15 +83,7 @@ def test_ruleset_is_read_again_only_after_it_changed():
     assert changed > unchanged  # new generation: read again, and the new policy is seen
 
 
-SAVED_SCRIPT = textwrap.dedent("""
-    import json, subprocess, sys
-    from portwatch.core.firewall import Firewall
-    calls = []
-    real = subprocess.run
-    def counting(argv, *args, **kwargs):
-        calls.append(argv[0])
-        return real(argv, *args, **kwargs)
-    subprocess.run = counting
+SAVED_SCRIPT = COUNTING + textwrap.dedent("""
     firewall = Firewall(saved=sys.argv[1])
     verdict = firewall.verdict_for("tcp", "ipv4", "0.0.0.0", 22).verdict
     print(json.dumps({"verdict": verdict, "nft_runs": calls.count("nft")}))

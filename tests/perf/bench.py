@@ -516,6 +516,15 @@ class CommandRows:
         self.lookup.add(timed(lambda: run_quiet(portwatch_argv("lookup", "3141"), env)), ss_ms)
 
 
+def baseline_run(run: int, runs: int, ss: str | None, baseline: Row) -> Measured | None:
+    """One run's `ss -tulnp`, the figure every row of that run is divided by (None: no ss)."""
+    print(f"run {run + 1}/{runs} ...", flush=True)
+    ss_ms = timed(lambda: run_quiet([ss, "-tulnp"])) if ss else None
+    if ss_ms is not None:
+        baseline.add(ss_ms, ss_ms)
+    return ss_ms
+
+
 def load_average() -> str:
     try:
         with open("/proc/loadavg") as handle:
@@ -538,11 +547,7 @@ def command_rows_only(runs: int, ss: str | None) -> int:
         processes, fds = count_fds()
         before = load_average()
         for run in range(runs):
-            print(f"run {run + 1}/{runs} ...", flush=True)
-            ss_ms = timed(lambda: run_quiet([ss, "-tulnp"])) if ss else None
-            if ss_ms is not None:
-                baseline.add(ss_ms, ss_ms)
-            commands.run(ss_ms)
+            commands.run(baseline_run(run, runs, ss, baseline))
         parts = list_parts(env)
         imports = import_costs(env)
     print()
@@ -944,10 +949,7 @@ def main(argv: list[str] | None = None) -> int:
             scanner.scan()
         load_before = load_average()
         for run in range(runs):
-            print(f"run {run + 1}/{runs} ...", flush=True)
-            ss_ms = timed(lambda: run_quiet([ss, "-tulnp"])) if ss else None
-            if ss_ms is not None:
-                baseline.add(ss_ms, ss_ms)
+            ss_ms = baseline_run(run, runs, ss, baseline)
             psutil_row.add(timed(lambda: psutil.net_connections("inet")), ss_ms)
             if lsof:
                 lsof_row.add(timed(lambda: run_quiet([lsof, "-nP", "-i"])), ss_ms)
