@@ -36,11 +36,10 @@ _COMM_LEN = 15
 
 
 class ProcReader:
-    """Reads owners' details under a /proc root; the boot time is read once per reader."""
+    """Reads owners' details under a /proc root (user names remembered per uid)."""
 
     def __init__(self, proc: str = "/proc") -> None:
         self._proc = proc
-        self._boot: float | None = None
         self._users: dict[int, str] = {}
 
     def details(self, pid: int, provenance: Callable[..., Any],
@@ -147,17 +146,17 @@ class ProcReader:
         return user
 
     def _boot_time(self) -> float:
-        if self._boot is None:
-            self._boot = 0.0
-            try:
-                with open(f"{self._proc}/stat", "rb") as handle:
-                    for line in handle:
-                        if line.startswith(b"btime"):
-                            self._boot = float(line.split()[1])
-                            break
-            except (OSError, ValueError, IndexError):
-                pass
-        return self._boot
+        """/proc/stat's boot time, read each time as psutil does: it is now minus the uptime,
+        so it moves with the wall clock (an NTP step), and a start time compared with psutil's
+        (procinfo's "still the same process?") must move with it."""
+        try:
+            with open(f"{self._proc}/stat", "rb") as handle:
+                for line in handle:
+                    if line.startswith(b"btime"):
+                        return float(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            pass
+        return 0.0
 
     def _gone_unless_there(self, pid: int, exc: OSError) -> None:
         if not os.path.exists(f"{self._proc}/{pid}/stat"):
