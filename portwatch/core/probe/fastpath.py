@@ -48,7 +48,6 @@ class FastPath:
         # pid -> (start, fingerprint, info) of the processes in the last table
         self._details: dict[int, tuple[int | None, Fingerprint, ProcessInfo]] = {}
         self._rows: dict[tuple, Listener] = {}
-        self._exposure = classify
         self._users = UserNames()
         self._sockets: tuple = ()
         self._inodes: set[int] = set()
@@ -104,7 +103,7 @@ class FastPath:
         gone: set[int] = set()
         alone: dict[int, tuple[Holder, ...]] = {}  # pid -> its one-holder tuple, shared
         previous = self._rows
-        exposure = self._exposure
+        exposure = classify  # remembered per address
         users = self._users
         rows: dict[tuple, Listener] = {}
         namespaces = self.namespaces

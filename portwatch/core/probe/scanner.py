@@ -9,13 +9,14 @@ could be read, and a socket whose owner the OS hides is kept with `owner_hidden`
 Two paths give the same rows. On Linux the fast path lists sockets over netlink sock_diag
 (`sockdiag`) and finds owners with an inode -> process map kept between scans (`fastpath`,
 `owners`): a steady-state scan costs a few milliseconds where walking every process's fds costs
-hundreds.
-Everywhere else, and on Linux when netlink is not usable, the portable path asks
-`psutil.net_connections()`. Process details come from psutil on both, cached by pid, start time
-and what exec() changes (probe.provenance.fingerprint: the running executable and the name), so a
-process that became another program is read again at the next scan; its provenance (package,
-trust flags) is examined once per such identity. The fast path also knows every process that
-holds a socket (`Listener.holders`, the owner first) and the socket's own user (its uid).
+hundreds. Everywhere else, and on Linux when netlink is not usable, the portable path asks
+`psutil.net_connections()`. Process details come from psutil (on the fast path from /proc
+directly, `procread`, with psutil's rules, so a one-shot `list` never imports psutil), cached
+by pid, start time and what exec() changes (probe.provenance.fingerprint: the running
+executable and the name), so a process that became another program is read again at the next
+scan; its provenance (package, trust flags) is examined once per such identity. The fast
+path also knows every process that holds a socket (`Listener.holders`, the owner first) and the
+socket's own user (its uid).
 """
 
 from __future__ import annotations
@@ -211,7 +212,6 @@ class ListenerScanner:
 
     def _build(self, conns: Iterable[Any]) -> list[Listener]:
         reason = hidden_reason()
-        exposure = classify
         seen: set[tuple] = set()
         listeners: list[Listener] = []
         infos: dict[int, ProcessInfo | None] = {}  # a process with many sockets is read once
@@ -226,7 +226,7 @@ class ListenerScanner:
             seen.add((fields, pid))
             if pid is None:
                 listeners.append(
-                    Listener(proto, family, address, port, exposure(address),
+                    Listener(proto, family, address, port, classify(address),
                              owner_hidden=True, hidden_reason=reason)
                 )
                 continue
@@ -235,7 +235,7 @@ class ListenerScanner:
                 log.debug("process %s exited during the scan; dropping its sockets", pid)
                 continue
             # psutil names one holder of a shared socket, and not the socket's uid.
-            listeners.append(Listener(proto, family, address, port, exposure(address), info,
+            listeners.append(Listener(proto, family, address, port, classify(address), info,
                                       holders=(Holder(pid, info.name),)))
         return listeners
 
