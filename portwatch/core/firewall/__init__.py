@@ -5,6 +5,8 @@ tables through iptables-nft-save, iptables-legacy through iptables-legacy-save),
 when nftables' generation id changed (legacy tables and interfaces at most every
 `recheck_seconds`), and answers `verdict_for(proto, family, address, port)` from a cache.
 Loopback-only listeners get None; what it cannot read or evaluate is "unknown" with the reason.
+A one-shot `list` starts the read in a thread while it scans (`prefetch`) and keeps the nft
+ruleset between runs by its generation id (`saved=`, saved.py).
 """
 
 from __future__ import annotations
