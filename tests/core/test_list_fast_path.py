@@ -93,9 +93,8 @@ def slow_path_records(pids: set[int]) -> dict[tuple, dict]:
     for item in snapshot.listeners:
         if item.pid in pids:  # a fresh catalog per row: no recognition is shared
             rows.append(ReachAnnotator(load_catalog(), firewall).annotate(item))
-    conns = listing._connections(rows, firewall, peers=False)
-    return {key_of(record): record for record in (
-        {**records.listener_record(row), "connections": conns.get(row.key)} for row in rows)}
+    rows = listing.with_connections(rows, firewall, peers=False)
+    return {key_of(record): record for record in map(records.listener_record, rows)}
 
 
 def key_of(record: dict) -> tuple:

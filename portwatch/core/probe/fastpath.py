@@ -111,6 +111,7 @@ class FastPath:
                 *((item, None) for item in sockets), *inner):
             pid = owners.get(item.inode)
             netns = namespaces.label(space) if space is not None else None
+            netns_path = space.path if space is not None else None
             key = (item.proto, item.family, item.address, item.port, pid, netns)
             if key in rows or (vanished and item.inode in vanished):
                 continue
@@ -122,7 +123,7 @@ class FastPath:
                     row = Listener(item.proto, item.family, item.address, item.port,
                                    reach, owner_hidden=True,
                                    hidden_reason=hidden_reason, socket_user=users[item.uid],
-                                   inode=item.inode, netns=netns)
+                                   inode=item.inode, netns=netns, netns_path=netns_path)
                 rows[key] = row
                 continue
             if pid in gone:
@@ -142,7 +143,8 @@ class FastPath:
                     row.holders is not holders and row.holders != holders):
                 row = Listener(item.proto, item.family, item.address, item.port,
                                reach, info, holders=holders,
-                               socket_user=users[item.uid], inode=item.inode, netns=netns)
+                               socket_user=users[item.uid], inode=item.inode, netns=netns,
+                               netns_path=netns_path)
             rows[key] = row
         self._details = details
         self._rows = rows
