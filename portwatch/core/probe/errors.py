@@ -13,7 +13,8 @@ macOS: ask each process instead) and TimeoutExpired from wait(). The Linux reade
 call psutil keep their few OS errors where they read, in the same spirit: `sockdiag` raises
 SockDiagError, which the scanner turns into the psutil fallback and a reason; `owners` and
 `provenance` read a /proc entry that vanished as a process that is gone, and one they may not
-read as not known.
+read as not known; `procread` (the fast path's owner details) raises ProcessGone and
+AccessDenied itself, as psutil's would have come through here.
 """
 
 from __future__ import annotations
