@@ -1,16 +1,16 @@
 """Paint the listener table's cells from one Python call each instead of seven.
 
 Qt's own delegate asks every visible cell for seven roles (display, decoration, font,
-alignment, background, foreground, check state) on each repaint, each through the sorting
-proxy: a Python `index()` and a Python `data()` call per role, about 4,000 per repaint of a
-full table. `ListenerDelegate.initStyleOption` maps the cell to the model once and fills the
-style option from `ListenerModel.cell_style()`; the picture is the same (a test compares the
-pixels), `data()` still answers every role for everyone else (tests, accessibility, export).
+alignment, background, foreground, check state) on each repaint: a Python `data()` call per
+role, about 3,000 per repaint of a full table. `ListenerDelegate.initStyleOption` fills the
+style option from the table model's `cell_style()` (filter_proxy.py); the picture is the same
+(a test compares the pixels), `data()` still answers every role for everyone else (tests,
+accessibility, export).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QObject, QPersistentModelIndex, QSortFilterProxyModel
+from PySide6.QtCore import QAbstractItemModel, QModelIndex, QObject, QPersistentModelIndex
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QStyledItemDelegate, QStyleOptionViewItem
 
@@ -20,17 +20,16 @@ _TEXT = QPalette.ColorRole.Text
 
 
 class ListenerDelegate(QStyledItemDelegate):
-    """For a QTableView showing `proxy` (a sort/filter proxy of a ListenerModel)."""
+    """For a QTableView showing `proxy` (filter_proxy.ListenerFilterProxy: any model with
+    `cell_style(row, column)`)."""
 
-    def __init__(self, proxy: QSortFilterProxyModel, parent: QObject | None = None) -> None:
+    def __init__(self, proxy: QAbstractItemModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._proxy = proxy
 
     def initStyleOption(self, option: QStyleOptionViewItem,
                         index: QModelIndex | QPersistentModelIndex) -> None:
-        source = self._proxy.mapToSource(index)
-        model = self._proxy.sourceModel()
-        style = model.cell_style(source.row(), source.column()) if source.isValid() else None
+        style = self._proxy.cell_style(index.row(), index.column())
         if style is None:
             super().initStyleOption(option, index)
             return
