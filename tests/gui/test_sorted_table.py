@@ -278,5 +278,5 @@ def test_sorted_rows_announce_exactly_the_changes_they_make(descending):
             row.replace(dataclasses.replace(row.item, listener=moved))
             rows.update(row, True, recorder)
         assert recorder.mirror == rows.rows()
-        assert [row.sort_keys[Column.PORT] for row in rows.rows()] == sorted(
-            (row.sort_keys[Column.PORT] for row in live), reverse=descending)
+        assert [row.sort_value(Column.PORT) for row in rows.rows()] == sorted(
+            (row.sort_value(Column.PORT) for row in live), reverse=descending)

@@ -172,17 +172,19 @@ class ListenerFilterProxy(QAbstractTableModel):
     def rows_removed(self, rows: list[Row]) -> None:
         self._order.remove(rows, self)
 
-    def row_changed(self, row: Row, left: int, right: int) -> None:
-        position = self._order.update(row, self._accepts(row), self)
-        if position is not None:
-            self.dataChanged.emit(self.createIndex(position, left),
-                                  self.createIndex(position, right))
+    def rows_changed(self, changes: list[tuple[Row, int, int]]) -> None:
+        order, emit, index = self._order, self.dataChanged.emit, self.createIndex
+        for row, left, right in changes:
+            position = order.update(row, self._accepts(row), self)
+            if position is not None:
+                emit(index(position, left), index(position, right))
 
-    def row_restyled(self, row: Row) -> None:
-        position = self._order.position(row)
-        if position is not None:
-            self.dataChanged.emit(self.createIndex(position, 0),
-                                  self.createIndex(position, LAST_COLUMN), HIGHLIGHT_ROLES)
+    def rows_restyled(self, rows: list[Row]) -> None:
+        order, emit, index = self._order, self.dataChanged.emit, self.createIndex
+        for row in rows:
+            position = order.position(row)
+            if position is not None:
+                emit(index(position, 0), index(position, LAST_COLUMN), HIGHLIGHT_ROLES)
 
     def all_restyled(self) -> None:
         if len(self._order):

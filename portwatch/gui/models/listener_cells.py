@@ -74,6 +74,7 @@ _NORMAL = RowState.NORMAL
 _RISK, _SERVICE, _SECURITY = int(Column.RISK), int(Column.SERVICE), int(Column.SECURITY)
 _MUTABLE_COLUMNS = frozenset({_RISK, _SERVICE, _SECURITY})  # those that may be greyed
 _serials = itertools.count()
+_UNSET = object()
 
 
 class Row:
@@ -89,7 +90,7 @@ class Row:
         self.first_seen = first_seen
         self.serial = next(_serials)
         self._display: tuple[str, ...] | None = None
-        self._sort: tuple | None = None
+        self._sort: list | None = None  # per column, made when first asked (one is sorted by)
 
     def replace(self, item: AnnotatedListener) -> None:
         self.item = item
@@ -103,12 +104,16 @@ class Row:
                              _clock_text(self.first_seen))
         return self._display
 
-    @property
-    def sort_keys(self) -> tuple:
-        if self._sort is None:
-            self._sort = (*(sort(self.item) for sort in _SORT),  # type: ignore[misc]
-                          self.first_seen)
-        return self._sort
+    def sort_value(self, column: int) -> object:
+        """The native value the row sorts by in `column` (numbers as numbers)."""
+        values = self._sort
+        if values is None:
+            values = self._sort = [_UNSET] * COLUMN_COUNT
+        value = values[column]
+        if value is _UNSET:
+            sort = _SORT[column] if column < len(_SORT) else None
+            value = values[column] = sort(self.item) if sort else self.first_seen  # type: ignore[misc]
+        return value
 
 
 def _clock_text(moment: float) -> str:
@@ -162,7 +167,7 @@ class CellLook:
         # The view asks each visible cell for seven roles every time it paints: columns are
         # compared as plain ints, the commonest roles first.
         if role == SORT_ROLE:
-            return row.sort_keys[column]
+            return row.sort_value(column)
         if role == DISPLAY:
             return row.display[column]
         state = row.state

@@ -1,7 +1,7 @@
 """The order of the listener table's shown rows: a sorted list kept up to date by bisection.
 
 `SortedRows` holds the rows the filter lets through, sorted by one column's sort value
-(listener_cells.Row.sort_keys), ties broken by the row's arrival (`Row.serial`), ascending or
+(listener_cells.Row.sort_value), ties broken by the row's arrival (`Row.serial`), ascending or
 descending. A poll's few new, closed and changed rows are placed, removed and moved one
 bisection each (O(log n) comparisons of plain tuples, in C) instead of a re-sort; each change
 is announced to a `Signals` object (the Qt model of filter_proxy.py) as ranged begin/end
@@ -56,7 +56,7 @@ class SortedRows:
         serial = -row.serial if self.descending else row.serial
         if self.column < 0:
             return (serial,)
-        return (row.sort_keys[self.column], serial)
+        return (row.sort_value(self.column), serial)
 
     def at(self, position: int) -> Row:
         """The row shown at view position `position`."""
