@@ -24,12 +24,14 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from portwatch.assets import resource_file
 from portwatch.core.files import paths
+from portwatch.core.firewall import Firewall
+from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.monitor import Monitor
 from portwatch.core.probe import ListenerScanner
-from portwatch.core.reach import ReachAnnotator
+from portwatch.core.probe.connwatch import ConnectionWatch
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
-from portwatch.gui.quit_signals import QuitOnSignals
-from portwatch.gui.theme import SchemeFollower
+from portwatch.gui.desktop.quit_signals import QuitOnSignals
+from portwatch.gui.style.theme import SchemeFollower
 from portwatch.gui.views.main_window import MainWindow
 from portwatch.gui.views.window_state import load_window_state, save_window_state
 from portwatch.gui.worker import MIN_INTERVAL, MonitorThread
@@ -73,7 +75,10 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
     # Every network namespace as root (entering one needs it): the filter bar shows the host's
     # by default, and alerts and history are about the host's (core.monitor).
     scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
-    return Monitor(scanner.scan, ReachAnnotator(catalog)), catalog, problems
+    firewall = Firewall()
+    monitor = Monitor(scanner.scan, ReachAnnotator(catalog, firewall),
+                      connections=ConnectionWatch(firewall.local_addresses))
+    return monitor, catalog, problems
 
 
 def window_icon() -> QIcon | None:
@@ -250,7 +255,7 @@ def run_gui(debug: bool = False) -> int:
 def _claim_instance(app: QApplication) -> Any:
     """The SingleInstance when we are the first portwatch of this user, False when another
     one was asked to raise its window instead."""
-    from portwatch.gui.single_instance import SingleInstance
+    from portwatch.gui.desktop.single_instance import SingleInstance
 
     instance = SingleInstance(parent=app)
     if instance.claim():
@@ -260,7 +265,7 @@ def _claim_instance(app: QApplication) -> Any:
 
 
 def _install_channels(app: QApplication, gui: PortwatchGui) -> Any:
-    from portwatch.gui.channel_link import install_channels
+    from portwatch.gui.alerts.channel_link import install_channels
 
     return install_channels(app, gui)
 

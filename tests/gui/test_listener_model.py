@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QTableView
 
 from portwatch.core.fields import address_sort_key
 from portwatch.core.model import Risk
-from portwatch.gui import risk_style
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
 from portwatch.gui.models.listener_model import (
     ROW_ROLE,
@@ -23,6 +22,7 @@ from portwatch.gui.models.listener_model import (
     ListenerModel,
     RowState,
 )
+from portwatch.gui.style import risk_style
 
 
 class FakeClock:
@@ -268,7 +268,7 @@ def test_header_and_invalid_index():
     assert model.headerData(Column.SERVICE, Qt.Orientation.Horizontal) == "Service (registry)"
     assert model.headerData(0, Qt.Orientation.Vertical) is None
     assert model.data(QModelIndex()) is None
-    assert model.columnCount() == 13
+    assert model.columnCount() == 14
 
 
 def test_reach_column_shows_the_firewall_verdict_and_its_rule(model):

@@ -19,8 +19,8 @@ from PySide6.QtGui import QBrush, QColor, QFont
 from portwatch.core import fields
 from portwatch.core.fields.catalog_facts import notes_are_context
 from portwatch.core.model import AnnotatedListener, Risk
-from portwatch.gui import risk_style
-from portwatch.gui.plain import plain_tooltip
+from portwatch.gui.style import risk_style
+from portwatch.gui.style.plain import plain_tooltip
 
 # The columns: one per field of fields.TABLE (its header, tooltip, cells, sort value and the
 # parts of a row it depends on all come from the field's declaration), then "First seen".

@@ -28,7 +28,6 @@ from PySide6.QtCore import (
 
 from portwatch.core.model import AnnotatedListener, ListenerKey
 from portwatch.core.monitor import PollResult
-from portwatch.gui import risk_style
 from portwatch.gui.models.listener_cells import (
     BACKGROUND,
     COLUMN_COUNT,
@@ -48,6 +47,7 @@ from portwatch.gui.models.listener_cells import (
     changed_columns,
     header_data,
 )
+from portwatch.gui.style import risk_style
 
 __all__ = ["HEADERS", "HIGHLIGHT_SECONDS", "ROW_ROLE", "SORT_ROLE", "STATE_ROLE", "Column",
            "ListenerModel", "RowState"]
