@@ -136,17 +136,7 @@ class ListenerModel(QAbstractTableModel):
             return None
         return self.look.data(self._rows[index.row()], index.column(), role)
 
-    def cell_style(self, row: int, column: int) -> tuple | None:
-        """What a cell looks like, in one call (listener_cells.CellLook.style)."""
-        if not 0 <= row < len(self._rows) or not 0 <= column < COLUMN_COUNT:
-            return None
-        return self.look.style(self._rows[row], column)
-
     # --- lookups for views and the sorted table -----------------------------------------
-    def sort_key_at(self, row: int, column: int) -> object:
-        """The native value `column` of `row` sorts by (what SORT_ROLE gives)."""
-        return self._rows[row].sort_value(column)
-
     def item_at(self, row: int) -> AnnotatedListener:
         return self._rows[row].item
 
