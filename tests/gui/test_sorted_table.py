@@ -280,3 +280,39 @@ def test_sorted_rows_announce_exactly_the_changes_they_make(descending):
         assert recorder.mirror == rows.rows()
         assert [row.sort_value(Column.PORT) for row in rows.rows()] == sorted(
             (row.sort_value(Column.PORT) for row in live), reverse=descending)
+
+
+def test_a_poll_reaches_the_view_as_its_own_rows_only(qtbot):
+    """1% churn on 10,000 rows sorted by user: the table tells the view of 50 inserted and 50
+    removed rows, moves only the rows whose user changed, and never resets or lays out the
+    whole table (work that grows with the table would show here as counts)."""
+    model = ListenerModel(highlight_seconds=0.0)
+    proxy = ListenerFilterProxy()
+    proxy.setSourceModel(model)
+    proxy.sort(Column.USER, Qt.SortOrder.AscendingOrder)
+    scripted = ScriptedMonitor()
+    base = [listener(1024 + i, pid=10_000 + i, user=f"user{i:05}") for i in range(10_000)]
+    model.apply(scripted.poll(base))
+    now = [item for i, item in enumerate(base) if i % 200 != 7]  # 50 closed
+    renamed = {i for i in range(0, len(now), 190)}
+    now = [dataclasses.replace(x, process=dataclasses.replace(x.process, user=f"zed{i}"))
+           if i in renamed else x for i, x in enumerate(now)]
+    now += [listener(30_000 + i, pid=40_000 + i, user=f"user{i * 97:05}b") for i in range(50)]
+    told = {"inserted": 0, "removed": 0, "moved": 0, "changed": 0, "resets": 0, "layouts": 0}
+
+    def count(name, amount=1):
+        told[name] += amount
+
+    proxy.rowsInserted.connect(lambda _parent, first, last: count("inserted", last - first + 1))
+    proxy.rowsRemoved.connect(lambda _parent, first, last: count("removed", last - first + 1))
+    proxy.rowsMoved.connect(lambda *_args: count("moved"))
+    proxy.dataChanged.connect(lambda top, bottom, _roles=(): count(
+        "changed", bottom.row() - top.row() + 1))
+    proxy.modelReset.connect(lambda: count("resets"))
+    proxy.layoutChanged.connect(lambda *_args: count("layouts"))
+    model.apply(scripted.poll(now))
+    model.apply(scripted.poll(now))  # the closed rows (highlight 0 s) leave at the next poll
+    assert (told["inserted"], told["removed"]) == (50, 50)
+    assert told["moved"] == told["changed"] == len(renamed)  # each to its new place, once
+    assert told["resets"] == told["layouts"] == 0
+    assert shown(proxy) == expected(model, Column.USER, False, ListenerFilter())
