@@ -232,6 +232,14 @@ class ListenerFilterProxy(QAbstractTableModel):
             return None
         return self._source.look.data(self._order.at(index.row()), index.column(), role)
 
+    def cell_key(self, row: int, column: int) -> tuple | None:
+        """What a cell's picture depends on in this model: the same key, the same cell (the
+        delegate's cache of painted cells, cell_delegate.py)."""
+        if self._source is None or not 0 <= row < len(self._order):
+            return None
+        cells = self._order.at(row)
+        return cells.serial, cells.version, cells.state, self._source.look.generation, column
+
     def cell_style(self, row: int, column: int) -> tuple | None:
         """What a cell looks like, in one call (cell_delegate.py)."""
         if self._source is None or not 0 <= row < len(self._order) \

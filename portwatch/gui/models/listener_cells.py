@@ -81,7 +81,7 @@ class Row:
     """One table row: the listener, its highlight state and its cells, computed once per
     version of the listener. `serial` orders rows that sort equal (the older first)."""
 
-    __slots__ = ("_display", "_sort", "first_seen", "item", "key", "serial", "state")
+    __slots__ = ("_display", "_sort", "first_seen", "item", "key", "serial", "state", "version")
 
     def __init__(self, item: AnnotatedListener, state: RowState, first_seen: float) -> None:
         self.item = item
@@ -89,11 +89,13 @@ class Row:
         self.state = state
         self.first_seen = first_seen
         self.serial = next(_serials)
+        self.version = 0  # one more each time the listener changes (cell_delegate.py's cache)
         self._display: tuple[str, ...] | None = None
         self._sort: list | None = None  # per column, made when first asked (one is sorted by)
 
     def replace(self, item: AnnotatedListener) -> None:
         self.item = item
+        self.version += 1
         self._display = None
         self._sort = None
 
@@ -154,9 +156,11 @@ class CellLook:
         bold.setBold(True)
         struck.setStrikeOut(True)
         self.fonts = {RowState.NEW: bold, RowState.CLOSING: struck}
+        self.generation = 0  # one more each time the colours change (cell_delegate.py's cache)
         self.set_dark(dark)
 
     def set_dark(self, dark: bool) -> None:
+        self.generation += 1
         new, closing, text = risk_style.ROW_COLORS[dark]
         self.brushes = {RowState.NEW: QBrush(QColor(new)),
                         RowState.CLOSING: QBrush(QColor(closing))}
