@@ -41,7 +41,7 @@ _TEXT = QPalette.ColorRole.Text
 _BASE = QPalette.ColorRole.Base
 _ROW = QStyle.PrimitiveElement.PE_PanelItemViewRow
 _ITEM = QStyle.ControlElement.CE_ItemViewItem
-CACHED_CELLS = 1200  # ≈ three screens of cells, both row colours (≈ 15 MB at 130×25 px)
+CACHED_CELLS = 1600  # at most; ≈ two 1200×800 screens of cells in both row colours (≈ 20 MB)
 # What changes every cell's picture without changing the cell: then the cache starts again
 _RESTYLE = frozenset({QEvent.Type.PaletteChange, QEvent.Type.FontChange, QEvent.Type.StyleChange,
                       QEvent.Type.DevicePixelRatioChange, QEvent.Type.ScreenChangeInternal,
@@ -56,7 +56,10 @@ class ListenerDelegate(QStyledItemDelegate):
     def __init__(self, proxy: QAbstractItemModel, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._proxy = proxy
+        # Painted cells in two generations (a cheap least-recently-used): those copied since
+        # the last turnover, and those before it, dropped at the next turnover unless copied
         self._painted: dict[tuple, QPixmap] = {}
+        self._older: dict[tuple, QPixmap] = {}
         self._watching = False
 
     def paint(self, painter: QPainter, option: QStyleOptionViewItem,
@@ -72,12 +75,15 @@ class ListenerDelegate(QStyledItemDelegate):
         key = (cell, rect.width(), rect.height(), state.value, option.features & _ALTERNATE)
         painted = self._painted.get(key)
         if painted is None:
-            if not self._watching:
-                self._watch(option.widget)
-            if len(self._painted) >= CACHED_CELLS:
-                self._painted.clear()
-            painted = self._painted[key] = self._paint_cell(
-                option, index, option.widget, painter.device().devicePixelRatio())
+            painted = self._older.pop(key, None)  # used before the last turnover: kept
+            if painted is None:
+                if not self._watching:
+                    self._watch(option.widget)
+                painted = self._paint_cell(option, index, option.widget,
+                                           painter.device().devicePixelRatio())
+            if len(self._painted) >= CACHED_CELLS // 2:  # what was not used since goes
+                self._older, self._painted = self._painted, {}
+            self._painted[key] = painted
         painter.drawPixmap(rect.topLeft(), painted)
 
     def _watch(self, widget: QWidget) -> None:
@@ -87,7 +93,7 @@ class ListenerDelegate(QStyledItemDelegate):
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() in _RESTYLE:
-            self._painted.clear()
+            self._painted, self._older = {}, {}
         return False
 
     def _paint_cell(self, option: QStyleOptionViewItem,
