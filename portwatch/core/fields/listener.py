@@ -39,6 +39,8 @@ _FAMILY_PREFIX = {Family.IPV4: "4:", Family.IPV6: "6:"}
 _RISK_RANK = {risk: risk.rank for risk in Risk}
 _EXPOSURES = {item.value: item for item in Exposure}
 UNREADABLE = "unknown (not readable)"
+HIDDEN_PROCESS = "(hidden)"  # the process label of a socket whose owner the system did not name
+UNKNOWN_RISK = "unknown"  # the risk label without a catalog
 FLAG_MARKER = "\u26a0 "  # ⚠ before a process whose provenance deserves a second look
 
 
@@ -50,6 +52,18 @@ def address_sort_key(family: Family, address: str) -> str:
     except (OSError, ValueError):
         packed = "g" + address  # unparseable text sorts after every real address
     return _FAMILY_PREFIX[family] + packed
+
+
+def container_name(container: ContainerInfo | None) -> str:
+    """A container as one label value: its name, else its id, else ""."""
+    if container is None:
+        return ""
+    return container.name or container.id or ""
+
+
+def risk_value(item: AnnotatedListener) -> str:
+    """The risk as a label value: "unknown" without a catalog."""
+    return item.assessment.risk.value if item.assessment is not None else UNKNOWN_RISK
 
 
 def _process_tip(item: AnnotatedListener) -> list[str]:
@@ -304,7 +318,7 @@ FIELDS: tuple[Field, ...] = (
     Field("proto", "Proto", lambda i: i.listener.proto.value,
           text=lambda i: i.listener.proto.value.upper(), sort=lambda i: i.listener.proto.value,
           width=52, search=lambda i: (i.listener.proto.value,),
-          cli="PROTO", cli_text=lambda r: r["proto"]),
+          cli="PROTO", cli_text=lambda r: r["proto"], metric=lambda i: i.listener.proto.value),
     Field("family", "Family", lambda i: i.listener.family.value),
     Field("address", "Address", lambda i: i.listener.address,
           tip="The address the socket is bound to (hover a cell for who can reach it)",
@@ -313,14 +327,16 @@ FIELDS: tuple[Field, ...] = (
           cell_tip=lambda i: [f"{visible(i.listener.endpoint)} — {i.listener.exposure.label}"],
           width=120, depends=frozenset({Part.EXPOSURE}),
           search=lambda i: (i.listener.address,),
-          cli="ADDRESS", cli_text=lambda r: r["address"], line=_endpoint_line),
+          cli="ADDRESS", cli_text=lambda r: r["address"], line=_endpoint_line,
+          metric=lambda i: i.listener.address),
     Field("port", "Port", lambda i: i.listener.port,
           text=lambda i: str(i.listener.port), sort=lambda i: i.listener.port,
           width=58, right=True, search=lambda i: (str(i.listener.port),),
-          cli="PORT", cli_text=lambda r: str(r["port"])),
+          cli="PORT", cli_text=lambda r: str(r["port"]), metric=lambda i: str(i.listener.port)),
     Field("exposure", "Exposure", lambda i: i.listener.exposure.value,
           cli="EXPOSURE", cli_text=lambda r: _EXPOSURES[r["exposure"]].label,
-          line=lambda r: _EXPOSURES[r["exposure"]].label),
+          line=lambda r: _EXPOSURES[r["exposure"]].label,
+          metric=lambda i: i.listener.exposure.value),
     Field("pid", "PID", lambda i: i.listener.pid,
           text=lambda i: str(i.listener.pid) if i.listener.process else "",
           sort=lambda i: i.listener.pid if i.listener.process is not None else -1,
@@ -335,6 +351,7 @@ FIELDS: tuple[Field, ...] = (
           search=lambda i: (_proc(i).name,) if _proc(i) else (),
           cli="PROCESS", cli_elide=True, cli_text=_process_column, line=_owner_line,
           fact=lambda s: s.process.name, fact_label="Name",
+          metric=lambda i: _proc(i).name if _proc(i) else HIDDEN_PROCESS,
           stored=Stored.PROCESS, attr="name", load=lambda value: value or "?"),
     # The owning process's user, else the socket's (known also when the owner is hidden).
     Field("user", "User", lambda i: i.listener.user,
@@ -366,7 +383,7 @@ FIELDS: tuple[Field, ...] = (
     Field("holders", "Holders",
           lambda i: [{"pid": pid, "process": name} for pid, name in i.listener.holders],
           csv_text=lambda holders: "; ".join(f"{h['process']} ({h['pid']})" for h in holders),
-          fact=_shared_fact, fact_label="Shared", stored=Stored.NOT_STORED),
+          fact=_shared_fact, fact_label="Shared", log=False, stored=Stored.NOT_STORED),
     # Provenance (judged live, not kept in the history): the executable, its package, flags.
     Field("exe_deleted", "Executable deleted",
           lambda i: p.exe_deleted if (p := _provenance(i)) else None,
@@ -383,11 +400,12 @@ FIELDS: tuple[Field, ...] = (
     Field("owner_hidden", "Owner hidden", lambda i: i.listener.owner_hidden),
     Field("hidden_reason", "Why the owner is hidden", lambda i: i.listener.hidden_reason),
     # What started it, and where (not kept in the history: its rows say null).
-    Field("unit", "Unit", lambda i: i.listener.unit, stored=Stored.NOT_STORED),
+    Field("unit", "Unit", lambda i: i.listener.unit, metric=lambda i: i.listener.unit or "",
+          stored=Stored.NOT_STORED),
     Field("container", "Container", lambda i: container_record(i.listener.container),
           csv_text=lambda c: " ".join(str(c.get(key) or "-") for key in
                                       ("engine", "name", "id", "image", "inner_process")),
-          stored=Stored.NOT_STORED),
+          metric=lambda i: container_name(i.listener.container), stored=Stored.NOT_STORED),
     Field("netns", "Network namespace", lambda i: i.listener.netns,
           cli="NETNS", cli_elide=True, on_request=True, in_history=False,
           cli_text=lambda r: visible(r["netns"] or "host"),
@@ -435,14 +453,15 @@ FIELDS: tuple[Field, ...] = (
           if i.entry else "",
           sort=lambda i: -facts.severity_sort_value(i),  # ascending: the most severe first
           cell_tip=_security_tip, width=240, depends=frozenset({Part.ENTRY}),
-          stored=Stored.NOT_STORED),
+          log=False, stored=Stored.NOT_STORED),
     Field("risk", "Risk", lambda i: i.assessment.risk.value if i.assessment else None,
           tip="How much to worry: the port's security notes weighed by who can reach it",
           text=lambda i: i.assessment.risk.label if i.assessment else "?",
           sort=_risk_sort, cell_tip=_risk_tip, width=82,
           depends=frozenset({Part.ASSESSMENT}),
           cli="RISK", cli_text=lambda r: r["risk"] or "-",
-          line=lambda r: f"risk {r['risk']}" if r["risk"] else None, stored=Stored.RECORDED),
+          line=lambda r: f"risk {r['risk']}" if r["risk"] else None, metric=risk_value,
+          stored=Stored.RECORDED),
     Field("risk_reason", "Why this risk",
           lambda i: i.assessment.reason if i.assessment else None, stored=Stored.RECORDED),
     # Effective reach: the bind exposure combined with the host firewall's verdict.
