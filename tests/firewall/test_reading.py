@@ -77,3 +77,30 @@ def test_ruleset_is_read_again_only_after_it_changed():
     assert first >= 1
     assert unchanged == first  # same generation: the cached verdict, no nft run
     assert changed > unchanged  # new generation: read again, and the new policy is seen
+
+
+def test_kernel_settings_are_read_in_the_namespace_asked_for():
+    """The probe's kernel readers, lent the firewall Host's reader, answer for that namespace:
+    its forwarding switches and the iptables-legacy tables loaded there, not this one's."""
+    from portwatch.core.firewall import Host
+    from portwatch.core.probe import ip_forwarding, legacy_iptables_tables
+
+    if reason := skip_reason():
+        pytest.skip(reason)
+    ns = f"pwtest-kern-{uuid.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", ns)
+    try:
+        host = Host(("ip", "netns", "exec", ns))
+        in_ns = ("ip", "netns", "exec", ns)
+        sh(*in_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=0")
+        assert ip_forwarding(host.read) == {"ip": True, "ip6": False}
+        sh(*in_ns, "sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=1")
+        assert ip_forwarding(host.read) == {"ip": False, "ip6": True}
+        assert legacy_iptables_tables("ip", host.read) == []  # a new namespace has none
+        sh(*in_ns, "iptables-legacy", "-t", "mangle", "-S")  # instantiates the table there
+        assert legacy_iptables_tables("ip", host.read) == ["mangle"]
+        assert legacy_iptables_tables("ip6", host.read) == []
+        here = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
+        assert ip_forwarding()["ip"] is here  # the default reader reads this namespace
+    finally:
+        sh("ip", "netns", "delete", ns)
