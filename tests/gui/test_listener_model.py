@@ -328,7 +328,8 @@ def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_d
     assert model.index(hidden_row, Column.PROCESS).data() == "(hidden)"
     assert model.index(hidden_row, Column.USER).data() == "postgres"
     tip.setHtml(model.index(hidden_row, Column.USER).data(Qt.ItemDataRole.ToolTipRole))
-    assert "A process of user postgres." in tip.toPlainText()
+    assert "Socket user: postgres (the user the kernel records for the socket)." in \
+        tip.toPlainText()
     from portwatch.gui.models.filter_proxy import ListenerFilter, matches
 
     hidden_item = model.index(hidden_row, 0).data(ROW_ROLE)
@@ -341,4 +342,5 @@ def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_d
     assert "runs from a temporary or world-writable directory" in text
     text = report.to_text(report.listener_report(model.index(hidden_row, 0).data(ROW_ROLE),
                                                  pending=False))
-    assert "a process of user postgres" in text
+    assert "Socket user: postgres (the user the kernel records for the socket)" in text
+    assert "a process of user" not in text

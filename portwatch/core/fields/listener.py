@@ -54,6 +54,12 @@ def address_sort_key(family: Family, address: str) -> str:
     return _FAMILY_PREFIX[family] + packed
 
 
+def socket_user_text(user: str) -> str:
+    """The socket's user, for a listener whose owning process is not known: the kernel
+    records it for every socket (root's for a kernel socket), so it names no process."""
+    return f"{user} (the user the kernel records for the socket)"
+
+
 def container_name(container: ContainerInfo | None) -> str:
     """A container as one label value: its name, else its id, else ""."""
     if container is None:
@@ -70,7 +76,8 @@ def _process_tip(item: AnnotatedListener) -> list[str]:
     sock = item.listener
     proc = sock.process
     if proc is None:
-        lines = [f"A process of user {visible(sock.socket_user)}."] if sock.socket_user else []
+        lines = ([f"Socket user: {socket_user_text(visible(sock.socket_user))}."]
+                 if sock.socket_user else [])
         return [*lines, visible(sock.hidden_reason) or "owner unknown"]
     lines = [f"{visible(proc.name)} (PID {proc.pid}, user {visible(sock.user) or '?'})"]
     if proc.exe:
