@@ -18,7 +18,6 @@ from portwatch.core.fields.listener import (
     FLAG_MARKER,
     TABLE,
     WATCH_LINE,
-    address_sort_key,
     package_record,
 )
 from portwatch.core.model import AnnotatedListener, Listener, ProcessInfo
@@ -36,7 +35,6 @@ __all__ = [
     "Part",
     "Record",
     "Stored",
-    "address_sort_key",
     "changed_parts",
     "package_record",
     "process_facts",

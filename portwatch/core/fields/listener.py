@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import operator
 import shlex
-import socket
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -32,26 +31,15 @@ from portwatch.core.model import (
     Provenance,
     Risk,
 )
+from portwatch.core.probe.exposure import address_key
 from portwatch.core.text import visible
 
-_AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}
-_FAMILY_PREFIX = {Family.IPV4: "4:", Family.IPV6: "6:"}
 _RISK_RANK = {risk: risk.rank for risk in Risk}
 _EXPOSURES = {item.value: item for item in Exposure}
 UNREADABLE = "unknown (not readable)"
 HIDDEN_PROCESS = "(hidden)"  # the process label of a socket whose owner the system did not name
 UNKNOWN_RISK = "unknown"  # the risk label without a catalog
 FLAG_MARKER = "\u26a0 "  # ⚠ before a process whose provenance deserves a second look
-
-
-def address_sort_key(family: Family, address: str) -> str:
-    """(family, packed address) as one string Qt compares natively: IPv4 before IPv6, then
-    numerically (10.0.0.9 before 10.0.0.10)."""
-    try:
-        packed = socket.inet_pton(_AF[family], address.split("%", 1)[0]).hex()
-    except (OSError, ValueError):
-        packed = "g" + address  # unparseable text sorts after every real address
-    return _FAMILY_PREFIX[family] + packed
 
 
 def socket_user_text(user: str) -> str:
@@ -330,7 +318,7 @@ FIELDS: tuple[Field, ...] = (
     Field("address", "Address", lambda i: i.listener.address,
           tip="The address the socket is bound to (hover a cell for who can reach it)",
           text=lambda i: visible(i.listener.address, 60),
-          sort=lambda i: address_sort_key(i.listener.family, i.listener.address),
+          sort=lambda i: address_key(i.listener.address),
           cell_tip=lambda i: [f"{visible(i.listener.endpoint)} — {i.listener.exposure.label}"],
           width=120, depends=frozenset({Part.EXPOSURE}),
           search=lambda i: (i.listener.address,),
