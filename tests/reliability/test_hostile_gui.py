@@ -10,8 +10,8 @@ import html
 import sys
 
 import pytest
-from conftest import tally
 from PySide6.QtGui import QGuiApplication, QTextDocument
+from rel_common import tally
 from rel_hostile import HOSTILE_NAMES, raw_dangers, start_named
 
 from portwatch.core.alerts.memory import InMemoryAlertMemory

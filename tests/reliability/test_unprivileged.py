@@ -16,7 +16,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import nobody_skip_reason, run_as_nobody, tally
+from nobody import nobody_skip_reason, run_as_nobody
+from rel_common import tally
 
 from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES
 
