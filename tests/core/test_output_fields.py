@@ -24,7 +24,7 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.core.output import journal, prometheus
+from portwatch.core.output import export, journal, prometheus, records
 from portwatch.core.output.syslog5424 import message
 
 
@@ -70,6 +70,16 @@ def test_the_logged_fields_are_the_declared_ones():
     assert params == {key.lower(): value for key, value in sent.items()}
 
 
+def test_the_previous_owner_keys_are_the_declared_ones():
+    declared = [field.key for field in FIELDS if field.owner]
+    assert declared == ["pid", "process", "user", "exe", "cmdline"]
+    event = export.event_record("changed", 1.0e9, nginx(), nginx(7, "sleep"))
+    assert list(event["previous"]) == declared and event["previous"]["process"] == "sleep"
+    sent = dict(journal.event_fields("changed", 1.0e9, nginx(), nginx(7, "sleep")))
+    assert {key for key in sent if key.startswith("PREVIOUS_")} == {
+        f"PREVIOUS_{key.upper()}" for key in declared}
+
+
 def test_the_metric_labels_are_the_declared_ones():
     declared = [field.key for field in FIELDS if field.metric is not None]
     assert list(prometheus.INFO_LABELS) == declared
@@ -88,7 +98,7 @@ def test_the_metric_labels_are_the_declared_ones():
 def registry_with(monkeypatch):
     """Declare extra fields after the built-in ones, as a new declaration in listener.py
     would, and load the outputs again from that registry; the real one is back afterwards."""
-    outputs = (journal, prometheus)
+    outputs = (records, journal, prometheus)  # records first: the journal uses it
 
     def declare(*extra: Field) -> None:
         monkeypatch.setattr(fields, "FIELDS", (*FIELDS, *extra))
@@ -104,13 +114,18 @@ def registry_with(monkeypatch):
 
 
 def test_a_new_registry_field_reaches_the_journal_syslog_and_metrics(registry_with, tmp_path):
+    """Declared after the built-in fields, as a new one in listener.py would be: the outputs
+    are loaded again from the registry, none of them edited."""
     registry_with(
-        Field("pwtest_site", "Site", lambda item: "rack 7", metric=lambda item: "rack-7"),
+        Field("pwtest_site", "Site", lambda item: "rack 7", metric=lambda item: "rack-7",
+              owner=True),
         Field("pwtest_secret", "Secret", lambda item: "s3cret", log=False),
     )
     item = nginx()
     sent = dict(journal.event_fields("opened", 1.0e9, item))
     assert sent["PWTEST_SITE"] == "rack 7" and "PWTEST_SECRET" not in sent
+    changed = dict(journal.event_fields("changed", 1.0e9, item, nginx(7, "sleep")))
+    assert changed["PREVIOUS_PWTEST_SITE"] == "rack 7"  # declared an owner field too
 
     # The journal entry travels through a real datagram socket, as `watch --journal` sends it.
     path = str(tmp_path / "journal.socket")
@@ -137,3 +152,4 @@ def test_the_outputs_are_back_on_the_real_registry():
     """The fixture above restores the registry (this runs after it in file order)."""
     assert "pwtest_site" not in prometheus.INFO_LABELS
     assert "PWTEST_SITE" not in dict(journal.event_fields("opened", 1.0e9, nginx()))
+    assert "pwtest_site" not in records.owner_record(nginx())

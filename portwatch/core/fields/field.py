@@ -78,6 +78,7 @@ class Field:
     label: str  # the table header, and the details fact unless `fact_label` says otherwise
     read: Read  # the JSON value (None when unknown)
     json: bool = True  # in `list --json`, `watch --json`, history records and CSV
+    owner: bool = False  # who owned the socket: in a `changed` event's "previous" object
     csv_text: Callable[[Any], str] | None = None  # a list or object as one readable CSV cell
     tip: str | None = None  # the table header's tooltip
     # the table

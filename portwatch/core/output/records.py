@@ -16,8 +16,9 @@ from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener
 
 __all__ = ["entry_record", "listener_record", "note_record", "owner_record", "package_record"]
 
-# Who owned a listener: the keys of `previous` in a `changed` event of `watch --json`.
-OWNER_KEYS = ("pid", "process", "user", "exe", "cmdline")
+# Who owned a listener: the keys of `previous` in a `changed` event of `watch --json` (and the
+# journal's PREVIOUS_* fields), the fields declared `owner`.
+_OWNER_READERS = tuple((field.key, field.read) for field in fields.FIELDS if field.owner)
 
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
@@ -28,7 +29,7 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
 def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
     """Who owned a listener: `previous` of a `changed` event in `watch --json`."""
     annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
-    return {key: fields.BY_KEY[key].read(annotated) for key in OWNER_KEYS}
+    return {key: read(annotated) for key, read in _OWNER_READERS}
 
 
 def entry_record(entry: CatalogEntry) -> dict[str, Any]:
