@@ -24,9 +24,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from portwatch.assets import resource_file
 from portwatch.core.files import paths
+from portwatch.core.firewall import Firewall
 from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.monitor import Monitor
 from portwatch.core.probe import ListenerScanner
+from portwatch.core.probe.connwatch import ConnectionWatch
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.desktop.quit_signals import QuitOnSignals
 from portwatch.gui.style.theme import SchemeFollower
@@ -73,7 +75,10 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
     # Every network namespace as root (entering one needs it): the filter bar shows the host's
     # by default, and alerts and history are about the host's (core.monitor).
     scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
-    return Monitor(scanner.scan, ReachAnnotator(catalog)), catalog, problems
+    firewall = Firewall()
+    monitor = Monitor(scanner.scan, ReachAnnotator(catalog, firewall),
+                      connections=ConnectionWatch(firewall.local_addresses))
+    return monitor, catalog, problems
 
 
 def window_icon() -> QIcon | None:
