@@ -15,11 +15,11 @@ from portwatch.core.fields.field import Field, Part, Record, Stored, changed_par
 from portwatch.core.fields.listener import (
     BY_KEY,
     FIELDS,
-    FLAG_MARKER,
     TABLE,
     WATCH_LINE,
     package_record,
 )
+from portwatch.core.fields.listener_text import FLAG_MARKER
 from portwatch.core.model import AnnotatedListener, Listener, ProcessInfo
 from portwatch.core.text import encodable
 

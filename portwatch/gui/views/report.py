@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from portwatch.core import fields
 from portwatch.core.fields import connection_text as conn_text
-from portwatch.core.fields.listener import socket_user_text
+from portwatch.core.fields.listener_text import socket_user_text
 from portwatch.core.knowledge.origin_text import origin_facts
 from portwatch.core.knowledge.reach import reach_text
 from portwatch.core.model import (
