@@ -227,7 +227,9 @@ def run_gui(debug: bool = False) -> int:
     gui = PortwatchGui(settings, monitor, catalog, (), settings_path,
                        setup=setup, teardown=teardown,
                        window_state_path=paths.window_state_file())
-    _optional("The History tab", problems, lambda: add_history_tab(gui.window))
+    history_tab = _optional("The History tab", problems, lambda: add_history_tab(gui.window))
+    if history_tab is not None:  # the poll's events are in the file when it is shown
+        gui.worker.polled.connect(history_tab.after_poll)
     center = _optional("Alerts (tray icon, notifications)", problems,
                        lambda: _install_alerting(app, gui, settings))
     _optional("Alert channels", problems, lambda: _install_channels(app, gui))
