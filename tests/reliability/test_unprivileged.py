@@ -19,7 +19,7 @@ import pytest
 from nobody import nobody_skip_reason, run_as_nobody
 from rel_common import tally
 
-from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES
 
 pytestmark = pytest.mark.skipif(nobody_skip_reason() is not None,
                                 reason=str(nobody_skip_reason()))

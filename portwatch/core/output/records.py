@@ -9,27 +9,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from portwatch.core import fields
-from portwatch.core.fields import package_record
 from portwatch.core.fields.catalog_facts import note_record
 from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener
 
-__all__ = ["entry_record", "listener_record", "note_record", "owner_record", "package_record"]
-
-# Who owned a listener: the keys of `previous` in a `changed` event of `watch --json` (and the
-# journal's PREVIOUS_* fields), the fields declared `owner`.
-_OWNER_READERS = tuple((field.key, field.read) for field in fields.FIELDS if field.owner)
+__all__ = ["entry_record", "listener_record", "note_record", "owner_record"]
 
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
     """One listener as the JSON contract's object (catalog keys null when unknown)."""
+    from portwatch.core import fields  # not for `lookup`, which prints catalog entries only
+
     return fields.record(item if isinstance(item, AnnotatedListener) else AnnotatedListener(item))
 
 
 def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
-    """Who owned a listener: `previous` of a `changed` event in `watch --json`."""
+    """Who owned a listener: `previous` of a `changed` event in `watch --json` (and the
+    journal's PREVIOUS_* fields): the fields declared `owner`."""
+    from portwatch.core import fields
+
     annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
-    return {key: read(annotated) for key, read in _OWNER_READERS}
+    return {field.key: field.read(annotated) for field in fields.FIELDS if field.owner}
 
 
 def entry_record(entry: CatalogEntry) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from functools import lru_cache
 
 from portwatch.core.model import Exposure
 
@@ -20,6 +21,9 @@ def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         return None
 
 
+# Both are pure functions of the text, asked once per listener (2,000 listeners share a handful
+# of addresses): remembered.
+@lru_cache(maxsize=4096)
 def address_key(address: str) -> str:
     """The one sort key of addresses (the table, `list`, `watch`): numerically (127.0.2.3
     before 127.0.2.20), IPv4 before IPv6, text that is not an address after both. A string
@@ -33,6 +37,7 @@ def address_key(address: str) -> str:
     return f"7:{address}"
 
 
+@lru_cache(maxsize=4096)
 def classify(address: str) -> Exposure:
     """Loopback (127.0.0.0/8, ::1 and their IPv4-mapped forms), all interfaces (0.0.0.0, ::),
     or local network (any other, specific interface address).

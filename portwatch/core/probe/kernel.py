@@ -1,5 +1,5 @@
-"""Kernel settings portwatch reads: the range of ports handed out to client sockets, whether
-the host forwards packets, and which iptables-legacy tables are loaded.
+"""Kernel facts portwatch reads: the range of ports handed out to client sockets, the boot id,
+whether the host forwards packets, and which iptables-legacy tables are loaded.
 
 The last two are read for the firewall verdict, possibly in another network namespace: they
 take `read` (a path -> its text, or None when it cannot be read), which the firewall's Host
@@ -26,6 +26,15 @@ def ephemeral_port_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -
     except (OSError, ValueError):
         return IANA_EPHEMERAL
     return low, high
+
+
+def boot_id() -> str:
+    """This boot's random id ("" when unreadable): what a file kept between runs belongs to."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""
 
 
 def read_text(path: str) -> str | None:
