@@ -93,7 +93,7 @@ SAVED_SCRIPT = COUNTING + textwrap.dedent("""
 def test_a_saved_ruleset_is_used_by_the_next_run_until_it_changes(tmp_path):
     """One-shot runs (`list`) keep the nft ruleset by generation id: the next run (another
     process) reads no `nft` while the generation is the same, and reads again once the ruleset
-    changed or the file belongs to another boot."""
+    changed, or the file belongs to another boot or was read with other privileges."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
@@ -121,6 +121,11 @@ def test_a_saved_ruleset_is_used_by_the_next_run_until_it_changes(tmp_path):
         kept["boot"] = "another boot"
         saved.write_text(json.dumps(kept))
         other_boot = run()
+        kept = json.loads(saved.read_text())
+        assert kept["boot"] != "another boot"  # the read above kept its own
+        kept["privileges"] = "0:0000000000000000"  # as if a run without capabilities wrote it
+        saved.write_text(json.dumps(kept))
+        other_privileges = run()
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
     assert first == {"verdict": "accept", "nft_runs": 1}  # read, and kept
@@ -128,6 +133,8 @@ def test_a_saved_ruleset_is_used_by_the_next_run_until_it_changes(tmp_path):
     assert changed == {"verdict": "drop", "nft_runs": 1}  # a new generation: read again
     assert again == {"verdict": "drop", "nft_runs": 0}
     assert other_boot == {"verdict": "drop", "nft_runs": 1}  # not this boot's: read again
+    # read with other privileges than this run's: believed by neither side, read again
+    assert other_privileges == {"verdict": "drop", "nft_runs": 1}
     assert saved.stat().st_mode & 0o777 == 0o600
 
 

@@ -1,5 +1,6 @@
 """Kernel facts portwatch reads: the range of ports handed out to client sockets, the boot id,
-whether the host forwards packets, and which iptables-legacy tables are loaded.
+this process's privileges, whether the host forwards packets, and which iptables-legacy tables
+are loaded.
 
 The last two are read for the firewall verdict, possibly in another network namespace: they
 take `read` (a path -> its text, or None when it cannot be read), which the firewall's Host
@@ -35,6 +36,24 @@ def boot_id() -> str:
             return handle.read().strip()
     except OSError:
         return ""
+
+
+def privileges() -> str:
+    """This process's effective user and capabilities ("" when unreadable): what a cache kept
+    between runs was read with. A run with fewer privileges (a service unit that keeps fewer
+    capabilities, a capsh'ed shell) must not show what only a run with more could see."""
+    fields = {}
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key in ("Uid", "CapEff"):
+                    fields[key] = value.split()
+    except OSError:
+        return ""
+    if "Uid" not in fields or "CapEff" not in fields:
+        return ""
+    return f"{fields['Uid'][1]}:{fields['CapEff'][0]}"
 
 
 def read_text(path: str) -> str | None:
