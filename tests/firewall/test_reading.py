@@ -93,7 +93,7 @@ SAVED_SCRIPT = COUNTING + textwrap.dedent("""
 def test_a_saved_ruleset_is_used_by_the_next_run_until_it_changes(tmp_path):
     """One-shot runs (`list`) keep the nft ruleset by generation id: the next run (another
     process) reads no `nft` while the generation is the same, and reads again once the ruleset
-    changed or the file belongs to another boot."""
+    changed, or the file belongs to another boot or was read with other privileges."""
     reason = skip_reason()
     if reason:
         pytest.skip(reason)
@@ -121,6 +121,11 @@ def test_a_saved_ruleset_is_used_by_the_next_run_until_it_changes(tmp_path):
         kept["boot"] = "another boot"
         saved.write_text(json.dumps(kept))
         other_boot = run()
+        kept = json.loads(saved.read_text())
+        assert kept["boot"] != "another boot"  # the read above kept its own
+        kept["privileges"] = "0:0000000000000000"  # as if a run without capabilities wrote it
+        saved.write_text(json.dumps(kept))
+        other_privileges = run()
     finally:
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
     assert first == {"verdict": "accept", "nft_runs": 1}  # read, and kept
@@ -128,4 +133,33 @@ def test_a_saved_ruleset_is_used_by_the_next_run_until_it_changes(tmp_path):
     assert changed == {"verdict": "drop", "nft_runs": 1}  # a new generation: read again
     assert again == {"verdict": "drop", "nft_runs": 0}
     assert other_boot == {"verdict": "drop", "nft_runs": 1}  # not this boot's: read again
+    # read with other privileges than this run's: believed by neither side, read again
+    assert other_privileges == {"verdict": "drop", "nft_runs": 1}
     assert saved.stat().st_mode & 0o777 == 0o600
+
+
+def test_kernel_settings_are_read_in_the_namespace_asked_for():
+    """The probe's kernel readers, lent the firewall Host's reader, answer for that namespace:
+    its forwarding switches and the iptables-legacy tables loaded there, not this one's."""
+    from portwatch.core.firewall import Host
+    from portwatch.core.probe import ip_forwarding, legacy_iptables_tables
+
+    if reason := skip_reason():
+        pytest.skip(reason)
+    ns = f"pwtest-kern-{uuid.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", ns)
+    try:
+        host = Host(("ip", "netns", "exec", ns))
+        in_ns = ("ip", "netns", "exec", ns)
+        sh(*in_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=0")
+        assert ip_forwarding(host.read) == {"ip": True, "ip6": False}
+        sh(*in_ns, "sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=1")
+        assert ip_forwarding(host.read) == {"ip": False, "ip6": True}
+        assert legacy_iptables_tables("ip", host.read) == []  # a new namespace has none
+        sh(*in_ns, "iptables-legacy", "-t", "mangle", "-S")  # instantiates the table there
+        assert legacy_iptables_tables("ip", host.read) == ["mangle"]
+        assert legacy_iptables_tables("ip6", host.read) == []
+        here = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
+        assert ip_forwarding()["ip"] is here  # the default reader reads this namespace
+    finally:
+        sh("ip", "netns", "delete", ns)

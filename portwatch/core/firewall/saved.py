@@ -5,8 +5,9 @@ what a one-shot `portwatch list` spends reading the firewall. nftables numbers e
 change (the generation id, one netlink request: generation.py), so a later run of the same
 boot whose generation is still the one read before that ruleset reuses it. Everything without
 such a number is read again every time: iptables-legacy tables, interfaces, routes and
-forwarding. The file is this user's cache (core/files/cache.py); a read with problems is not
-kept.
+forwarding. The file is this user's cache (core/files/cache.py), believed only by a run with
+the privileges it was read with (one that cannot read nftables must say so, not show root's
+ruleset); a read with problems is not kept.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from portwatch.core.files.cache import read_cache, write_cache
-from portwatch.core.probe.kernel import boot_id
+from portwatch.core.probe.kernel import boot_id, privileges
 
-_FORMAT = 1
+_FORMAT = 2
 
 
 def default_ruleset_cache() -> Path:
@@ -38,6 +39,8 @@ def load_ruleset(path: str | os.PathLike, generation: int) -> list[dict[str, Any
         return None
     if saved.get("boot") != boot_id() or saved.get("generation") != generation:
         return None
+    if saved.get("privileges") != privileges():
+        return None
     objects = saved.get("objects")
     if not isinstance(objects, list) or not all(isinstance(o, dict) for o in objects):
         return None
@@ -50,5 +53,5 @@ def store_ruleset(path: str | os.PathLike, generation: int,
     another generation: it reads again). Never raises: a cache that cannot be written costs
     the next run one read."""
     with contextlib.suppress(OSError):
-        write_cache(path, {"format": _FORMAT, "boot": boot_id(), "generation": generation,
-                           "objects": objects})
+        write_cache(path, {"format": _FORMAT, "boot": boot_id(), "privileges": privileges(),
+                           "generation": generation, "objects": objects})

@@ -2,9 +2,10 @@
 
 `write_saved` keeps `OwnerMap.saved()` in the data directory (mode 0600, written atomically),
 `read_saved` reads it back only when this user wrote it and nobody else could have (both are
-core/files/cache.py's), and `parse_saved` checks that it belongs to this boot and is well
-formed before `OwnerMap.restore` believes any of it (and then it re-checks every process and
-link anyway).
+core/files/cache.py's), and `parse_saved` checks that it belongs to this boot, was made with
+this process's privileges (a map root saved with every capability would otherwise show owners
+to a run that cannot read them) and is well formed before `OwnerMap.restore` believes any of
+it (and then it re-checks every process and link anyway).
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ import time
 
 from portwatch.core.files.cache import read_cache as read_saved
 from portwatch.core.files.cache import write_cache as write_saved
-from portwatch.core.probe.kernel import boot_id
+from portwatch.core.probe.kernel import boot_id, privileges
 
-__all__ = ["SAVED_FORMAT", "SavedMap", "boot_id", "parse_saved", "read_saved", "ticks_since_boot",
-           "write_saved"]
+__all__ = ["SAVED_FORMAT", "SavedMap", "boot_id", "parse_saved", "privileges", "read_saved",
+           "ticks_since_boot", "write_saved"]
 
-SAVED_FORMAT = 2
+SAVED_FORMAT = 3
 
 
 def ticks_since_boot() -> int:
@@ -39,11 +40,13 @@ class SavedMap:
 
 
 def parse_saved(saved: object) -> SavedMap | None:
-    """The saved map when it fits this boot and is well formed; None otherwise."""
+    """The saved map when it fits this boot and these privileges and is well formed; else None."""
     if not isinstance(saved, dict):
         return None
     try:
         if saved.get("format") != SAVED_FORMAT or saved.get("boot") != boot_id():
+            return None
+        if saved.get("privileges") != privileges():
             return None
         taken = int(saved["taken"])
         starts = {int(pid): int(start) for pid, start in saved["starts"].items()}

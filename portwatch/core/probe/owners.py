@@ -40,7 +40,13 @@ import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from portwatch.core.probe.owner_cache import SAVED_FORMAT, boot_id, parse_saved, ticks_since_boot
+from portwatch.core.probe.owner_cache import (
+    SAVED_FORMAT,
+    boot_id,
+    parse_saved,
+    privileges,
+    ticks_since_boot,
+)
 from portwatch.core.probe.procfd import (
     SOCKET_PREFIX,
     fd_count_changed,
@@ -160,6 +166,7 @@ class OwnerMap:
         return {
             "format": SAVED_FORMAT,
             "boot": boot_id(),
+            "privileges": privileges(),
             "taken": ticks_since_boot(),
             "holders": [[inode, pid, fd] for inode, holders in self._holders.items()
                         for pid, fd in holders.items()],
