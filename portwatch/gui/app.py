@@ -7,6 +7,13 @@ logged and told in the status bar, never a window that does not open): one insta
 (core/store/history.py, history_view.py), alert rules, tray, notifications and the alerts banner
 (alerting.py). The Monitor built by `build_monitor()` is the one place where alert rules and
 history plug in (its `alert_rules` and `history` attributes).
+
+Launch order (README "Performance"): the window's first frame needs the table and nothing
+else, so the alert rules are set on the Monitor at once (its first poll is the baseline) but the
+tray, the desktop notifier (a D-Bus round trip) and the alert channels are built right after
+the first rows are shown (`AfterFirstFrame`); the polls they missed meanwhile are handed to
+them then (`EarlyPolls`). The window's scanner starts from the owner map the previous run
+saved and saves its own when the worker stops.
 """
 
 from __future__ import annotations
@@ -18,7 +25,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import (
+    QMessageLogContext,
+    QObject,
+    QTimer,
+    QtMsgType,
+    Slot,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -32,7 +46,7 @@ from portwatch.gui.quit_signals import QuitOnSignals
 from portwatch.gui.theme import SchemeFollower
 from portwatch.gui.views.main_window import MainWindow
 from portwatch.gui.views.window_state import load_window_state, save_window_state
-from portwatch.gui.worker import MIN_INTERVAL, MonitorThread
+from portwatch.gui.worker import MIN_INTERVAL, MonitorThread, MonitorWorker
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("portwatch.qt")
@@ -56,7 +70,19 @@ def qt_message_handler(mode: QtMsgType, context: QMessageLogContext, message: st
     qt_log.log(_QT_LEVELS.get(mode, logging.WARNING), "%s%s", message, where)
 
 
-def build_monitor() -> tuple[Monitor, object | None, list[str]]:
+def window_scanner() -> ListenerScanner:
+    """The window's scanner: every network namespace as root (entering one needs it; the
+    filter bar shows the host's by default, and alerts and history are about the host's:
+    core.monitor), starting from the owner map an earlier run saved (re-checked on use) and
+    saving its own on `close()`."""
+    from portwatch.core.probe import default_owner_cache
+
+    return ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0,
+                           owner_cache=default_owner_cache())
+
+
+def build_monitor(scanner: ListenerScanner | None = None
+                  ) -> tuple[Monitor, object | None, list[str]]:
     """The one Monitor of the application (scanner + catalog), the catalog for the lookup
     dialog (None when it could not be loaded) and problems for the user."""
     problems: list[str] = []
@@ -70,9 +96,8 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
         log.error("the port catalog could not be loaded: %s", exc)
         problems.append(f"The port catalog could not be loaded ({exc}); ports are shown"
                         " without their meaning.")
-    # Every network namespace as root (entering one needs it): the filter bar shows the host's
-    # by default, and alerts and history are about the host's (core.monitor).
-    scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
+    if scanner is None:  # every namespace as root, as window_scanner()
+        scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
     return Monitor(scanner.scan, ReachAnnotator(catalog)), catalog, problems
 
 
@@ -83,6 +108,19 @@ def window_icon() -> QIcon | None:
         return None
     icon = QIcon(str(icon_file))
     return None if icon.isNull() else icon
+
+
+class FirstRowsShown(QObject):
+    """Tells the worker when the window has applied and drawn its first rows (connected to
+    `rows_ready` after the window's `apply_poll`, in the GUI thread)."""
+
+    def __init__(self, worker: MonitorWorker, parent: QObject) -> None:
+        super().__init__(parent)
+        self._worker = worker
+
+    @Slot(object)
+    def soon(self, _result: object) -> None:
+        QTimer.singleShot(0, self, self._worker.first_rows_shown)  # after the paint
 
 
 class PortwatchGui:
@@ -104,9 +142,12 @@ class PortwatchGui:
         self.scheme = SchemeFollower(QApplication.instance(), settings.color_scheme,
                                      parent=self.window)  # light, dark or the desktop's
         self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
-                                            setup, teardown)
+                                            setup, teardown, hold_first_rows=True)
         worker = self.monitor_thread.worker
         self.worker = worker
+        # The first table comes before its alerts; the worker waits until it is shown.
+        worker.rows_ready.connect(self.window.apply_poll)
+        worker.rows_ready.connect(FirstRowsShown(worker, self.window).soon)
         worker.polled.connect(self.window.apply_poll)
         worker.failed.connect(self.window.show_failure)
         worker.notice.connect(self.window.show_notice)
@@ -154,10 +195,12 @@ class PortwatchGui:
         self.window.shutdown()
 
 
-def history_hooks(monitor: Monitor, settings: Settings
+def history_hooks(monitor: Monitor, settings: Settings,
+                  scanner: ListenerScanner | None = None
                   ) -> tuple[Callable[[], list[str]], Callable[[], None]]:
     """Open the history store as `monitor.history` and close it again, both in the worker
-    thread (an SQLite connection belongs to the thread that opened it)."""
+    thread (an SQLite connection belongs to the thread that opened it); then close `scanner`
+    there too (it saves its owner map for the next start)."""
     def setup() -> list[str]:
         from portwatch.core.store.history import attach_history
 
@@ -174,6 +217,8 @@ def history_hooks(monitor: Monitor, settings: Settings
         close = getattr(history, "close", None)
         if close is not None:
             close()
+        if scanner is not None:
+            scanner.close()
 
     return setup, teardown
 
@@ -186,6 +231,61 @@ def _optional(what: str, problems: list[str], build: Callable[[], Any]) -> Any:
         log.exception("%s failed", what)
         problems.append(f"{what} is not available ({exc}).")
         return None
+
+
+class EarlyPolls(QObject):
+    """Keeps the polls that arrive before the parts built after the first frame (alerts,
+    channels) exist, and hands them over in order when they do (the first poll's alerts,
+    about listeners that appeared while portwatch was not running, are told once)."""
+
+    def __init__(self, worker: QObject, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._worker = worker
+        self.results: list[Any] = []
+        worker.polled.connect(self.keep)
+
+    @Slot(object)
+    def keep(self, result: Any) -> None:
+        self.results.append(result)
+
+    def hand_over(self, *receivers: Callable[[Any], None]) -> None:
+        """Give every kept poll to each receiver (now connected to the worker) and stop
+        keeping: later polls reach them directly."""
+        self._worker.polled.disconnect(self.keep)
+        results, self.results = self.results, []
+        for result in results:
+            for receive in receivers:
+                receive(result)
+
+
+class AfterFirstFrame(QObject):
+    """Runs `build` once, in the GUI thread, after the worker's first rows were applied and
+    drawn — or after its first failed poll, or `latest_ms` at the latest."""
+
+    def __init__(self, gui: PortwatchGui, build: Callable[[], None],
+                 latest_ms: int = 3000) -> None:
+        super().__init__(gui.window)  # a GUI-thread object: the worker's signals are queued
+        self._build: Callable[[], None] | None = build
+        worker = gui.worker
+        self._signals = (worker.rows_ready, worker.polled, worker.failed)
+        for signal in self._signals:
+            signal.connect(self._soon)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.timeout.connect(self._run)
+        self._timer.start(latest_ms)
+
+    def _soon(self, *_args: object) -> None:  # a bound method of a GUI-thread object: queued
+        self._timer.start(0)  # after the paint the new rows asked for
+
+    @Slot()
+    def _run(self) -> None:
+        build, self._build = self._build, None
+        if build is None:
+            return
+        for signal in self._signals:
+            signal.disconnect(self._soon)
+        build()
 
 
 def add_history_tab(window: MainWindow) -> QWidget:
@@ -217,22 +317,37 @@ def run_gui(debug: bool = False) -> int:
         app.setWindowIcon(icon)
     settings_path = paths.settings_file()
     settings, messages = load_settings(settings_path)
-    monitor, catalog, catalog_problems = build_monitor()
-    setup, teardown = history_hooks(monitor, settings)
+    scanner = window_scanner()
+    monitor, catalog, catalog_problems = build_monitor(scanner)
+    # The first poll is the alert rules' baseline: they are there before it.
+    _optional("Alert rules", problems, lambda: _set_alert_rules(monitor, settings))
+    setup, teardown = history_hooks(monitor, settings, scanner)
     gui = PortwatchGui(settings, monitor, catalog, (), settings_path,
                        setup=setup, teardown=teardown,
                        window_state_path=paths.window_state_file())
     _optional("The History tab", problems, lambda: add_history_tab(gui.window))
-    center = _optional("Alerts (tray icon, notifications)", problems,
-                       lambda: _install_alerting(app, gui, settings))
-    _optional("Alert channels", problems, lambda: _install_channels(app, gui))
+    early = EarlyPolls(gui.worker, parent=gui.window)
+    later: list[str] = []
+
+    def install_later_parts() -> Any:
+        center = _optional("Alerts (tray icon, notifications)", later,
+                           lambda: _install_alerting(app, gui, settings))
+        link = _optional("Alert channels", later, lambda: _install_channels(app, gui))
+        early.hand_over(*(part.on_polled for part in (center, link) if part is not None))
+        gui.window.show_problems(later)
+        return center
+
     gui.window.show_problems([*messages, *catalog_problems, *problems])
     if instance is not None:
         instance.activation_requested.connect(gui.window.show_normal_and_raise)
     app.aboutToQuit.connect(gui.shutdown)
     quit_signals = QuitOnSignals(app)
-    # Start minimised only with a tray icon to come back from.
-    in_tray = settings.start_minimised and getattr(center, "tray", None) is not None
+    # Start minimised only with a tray icon to come back from: then the tray comes first.
+    in_tray = False
+    if settings.start_minimised:
+        in_tray = getattr(install_later_parts(), "tray", None) is not None
+    else:
+        AfterFirstFrame(gui, install_later_parts)
     gui.start(show=not in_tray)
     log.debug("window %s; polling every %s s", "in the tray" if in_tray else "shown",
               settings.poll_interval)
@@ -257,6 +372,13 @@ def _claim_instance(app: QApplication) -> Any:
         return instance
     sys.stderr.write(f"portwatch: {instance.outcome}\n")  # the terminal of this launch
     return False
+
+
+def _set_alert_rules(monitor: Monitor, settings: Settings) -> None:
+    from portwatch.core.alerts.rules import AlertRules
+    from portwatch.gui.alerts.alerting import MonitorAlertMemory
+
+    monitor.alert_rules = AlertRules.from_settings(settings, MonitorAlertMemory(monitor))
 
 
 def _install_channels(app: QApplication, gui: PortwatchGui) -> Any:

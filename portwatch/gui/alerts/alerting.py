@@ -389,7 +389,8 @@ class MonitorAlertMemory:
 
 
 def install_alerting(app: QApplication, gui: Any, settings: Any) -> AlertCenter:
-    """Alerts for the running GUI (app.py calls this before the worker starts).
+    """Alerts for the running GUI (app.py calls this once the first rows are shown, and hands
+    it the polls it missed; tests call it before the worker starts).
 
     `gui` has `monitor`, `worker` and `window` (app.PortwatchGui). Sets the Monitor's alert
     rules (unless set already), shows the tray icon when there is a tray (then closing the
