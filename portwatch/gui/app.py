@@ -39,7 +39,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from portwatch.assets import resource_file
 from portwatch.core.files import paths
 from portwatch.core.monitor import Monitor
-from portwatch.core.probe import ListenerScanner
+from portwatch.core.probe import ListenerScanner, seconds_since_start
 from portwatch.core.reach import ReachAnnotator
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.quit_signals import QuitOnSignals
@@ -121,6 +121,31 @@ class FirstRowsShown(QObject):
     @Slot(object)
     def soon(self, _result: object) -> None:
         QTimer.singleShot(0, self, self._worker.first_rows_shown)  # after the paint
+
+
+class LaunchLog(QObject):
+    """Logs where a launch's time went, once the first rows are applied (after the window's
+    own "table populated" line): seconds since the process started at each step, from the
+    kernel's record of the start (the benchmark reads this line: tests/perf/bench.py)."""
+
+    def __init__(self, worker: MonitorWorker, parent: QObject, imported: float | None) -> None:
+        super().__init__(parent)
+        self._marks = {"imported": imported}
+        worker.rows_ready.connect(self._rows_shown)  # after the window's apply_poll
+
+    def mark(self, name: str) -> None:
+        self._marks[name] = seconds_since_start()
+
+    @Slot(object)
+    def _rows_shown(self, result: Any) -> None:
+        shown = seconds_since_start()
+        marks = self._marks
+        if shown is None or None in marks.values():
+            return
+        log.info("launch: Qt and portwatch imported at %.2f s, window shown at %.2f s, first"
+                 " poll %.2f s (scan, diff, annotate; %d rows), rows applied at %.2f s",
+                 marks["imported"], marks.get("shown", 0.0), result.duration,
+                 len(result.rows), shown)
 
 
 class PortwatchGui:
@@ -300,6 +325,7 @@ def add_history_tab(window: MainWindow) -> QWidget:
 def run_gui(debug: bool = False) -> int:
     """Open the window and run until the user quits; the exit status. `debug` also routes
     Qt's debug messages (logging is configured by the command line)."""
+    imported = seconds_since_start()
     previous_handler = qInstallMessageHandler(qt_message_handler)
     if debug:
         qt_log.setLevel(logging.DEBUG)
@@ -326,6 +352,7 @@ def run_gui(debug: bool = False) -> int:
                        setup=setup, teardown=teardown,
                        window_state_path=paths.window_state_file())
     _optional("The History tab", problems, lambda: add_history_tab(gui.window))
+    launch = LaunchLog(gui.worker, gui.window, imported)
     early = EarlyPolls(gui.worker, parent=gui.window)
     later: list[str] = []
 
@@ -349,6 +376,7 @@ def run_gui(debug: bool = False) -> int:
     else:
         AfterFirstFrame(gui, install_later_parts)
     gui.start(show=not in_tray)
+    launch.mark("shown")
     log.debug("window %s; polling every %s s", "in the tray" if in_tray else "shown",
               settings.poll_interval)
     try:

@@ -8,7 +8,8 @@ The public face of the probe (the psutil way: this module, private backends besi
   who can reach an address.
 - `process_details()`, `sha256_running()`, `sha256_file()`, `terminate()` (`procinfo`): the
   details pane's facts about one process, the hash of its running image, stopping it safely.
-- `ephemeral_port_range()` (`kernel`), `age_text()` (`process_age`): small kernel facts.
+- `ephemeral_port_range()` (`kernel`), `age_text()`, `seconds_since_start()` (`process_age`):
+  small kernel facts.
 
 Beside them: `provenance` and `packages` (where an executable comes from), `connections`
 (who is connected), `netns` and `nsenter` (other network namespaces), `units` (systemd),
@@ -30,7 +31,7 @@ from typing import Any
 _EXPORTS = {
     **dict.fromkeys(("address_key", "classify"), "exposure"),
     "ephemeral_port_range": "kernel",
-    "age_text": "process_age",
+    **dict.fromkeys(("age_text", "seconds_since_start"), "process_age"),
     **dict.fromkeys(("FileDigest", "ProcessDetails", "ProcessSummary", "SocketSummary",
                      "TerminateOutcome", "TerminateResult", "process_details", "sha256_file",
                      "sha256_running", "terminate"), "procinfo"),
