@@ -403,8 +403,8 @@ def _claim_instance(app: QApplication) -> Any:
 
 
 def _set_alert_rules(monitor: Monitor, settings: Settings) -> None:
+    from portwatch.core.alerts.memory import MonitorAlertMemory
     from portwatch.core.alerts.rules import AlertRules
-    from portwatch.gui.alerts.alerting import MonitorAlertMemory
 
     monitor.alert_rules = AlertRules.from_settings(settings, MonitorAlertMemory(monitor))
 

@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
 from portwatch.core.alerts.decisions import describe_rule
-from portwatch.core.alerts.memory import AlertMemory, InMemoryAlertMemory
+from portwatch.core.alerts.memory import MonitorAlertMemory
 from portwatch.core.alerts.rules import AlertRules, identity, more_alerts, worst_first
 from portwatch.core.model import (
     Alert,
@@ -358,34 +358,6 @@ class AlertCenter(QObject):
         if self.close_to_tray is not None:
             self.close_to_tray.quitting()
         QApplication.quit()
-
-
-class MonitorAlertMemory:
-    """The alert memory of the Monitor's history store when it has one (SQLite: the baseline
-    and acknowledgements survive restarts), else one that lasts for this run.
-
-    Looked up at each call, so it works whether the history store is set before the worker
-    starts or opened by the worker's thread; every call comes from that thread (the rules'
-    evaluate() and the Acknowledger), the thread the SQLite connection belongs to."""
-
-    _METHODS = ("has_baseline", "known_identities", "remember", "acknowledged", "acknowledge",
-                "unacknowledge", "ignore_rules", "add_ignore_rule", "remove_ignore_rule")
-
-    def __init__(self, monitor: Any) -> None:
-        self._monitor = monitor
-        self._fallback = InMemoryAlertMemory()
-
-    @property
-    def target(self) -> AlertMemory:
-        history = getattr(self._monitor, "history", None)
-        if history is not None and all(hasattr(history, name) for name in self._METHODS):
-            return history
-        return self._fallback
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._METHODS:
-            return getattr(self.target, name)
-        raise AttributeError(name)
 
 
 def install_alerting(app: QApplication, gui: Any, settings: Any) -> AlertCenter:
