@@ -1,5 +1,5 @@
 """The `--host USER@HOST` option of `list` and `watch` (cheap to add: the ssh code in
-remote_cli.py and core/remote.py is imported only when the option is used)."""
+remote_cli.py and core/probe/remote.py is imported only when the option is used)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 
 
 def host(text: str) -> str:
-    from portwatch.core.remote import check_host
+    from portwatch.core.probe.remote import check_host
 
     try:
         return check_host(text)

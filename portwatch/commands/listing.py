@@ -45,7 +45,7 @@ def annotate(snapshot: Snapshot, firewall: Any = None) -> list[AnnotatedListener
     """Join the scan with the catalog and the firewall's verdicts (the catalog's problems, e.g.
     a broken file of yours, go to stderr)."""
     from portwatch.core.knowledge.catalog import load_catalog  # only when a scan needs it
-    from portwatch.core.reach import ReachAnnotator
+    from portwatch.core.knowledge.reach import ReachAnnotator
 
     catalog = load_catalog()
     for problem in catalog.problems:

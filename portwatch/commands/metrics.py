@@ -1,5 +1,5 @@
 """`portwatch metrics`: one scan printed in the Prometheus text exposition format (the same
-series `watch --textfile DIR` keeps in DIR/portwatch.prom; see core/prometheus.py)."""
+series `watch --textfile DIR` keeps in DIR/portwatch.prom; see core/output/prometheus.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from portwatch.commands.listing import annotate, sort_key
+from portwatch.core.output.prometheus import render
 from portwatch.core.probe.scanner import default_owner_cache, scan_listeners
-from portwatch.core.prometheus import render
 
 
 def add_parser(subparsers: Any) -> None:

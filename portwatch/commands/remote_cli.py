@@ -1,5 +1,5 @@
 """`portwatch list --host USER@HOST` and `portwatch watch --host USER@HOST`: the same commands
-run on another machine through ssh (core/remote.py), their JSON read here.
+run on another machine through ssh (core/probe/remote.py), their JSON read here.
 
 `list --host` prints the remote table (or, with --json, the remote records with "host"
 added). `watch --host` runs the remote `watch --json` and prints its events as local `watch`
@@ -18,7 +18,7 @@ import sys
 import threading
 from typing import Any, TextIO
 
-from portwatch.core.remote import (
+from portwatch.core.probe.remote import (
     RemoteError,
     event_time,
     explain,

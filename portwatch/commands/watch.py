@@ -44,12 +44,12 @@ from portwatch.commands.termwidth import (
 from portwatch.core.desktop import instance
 from portwatch.core.fields import BY_KEY, WATCH_LINE
 from portwatch.core.files import paths
+from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.monitor import Monitor, PollResult, paired
 from portwatch.core.output import records
 from portwatch.core.output.export import event_record
 from portwatch.core.probe import ListenerScanner, address_key
-from portwatch.core.reach import ReachAnnotator
 from portwatch.core.store.history import (
     CHANGED,
     CLOSED,

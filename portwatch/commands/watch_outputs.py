@@ -53,7 +53,11 @@ class TextfileOutput(_Output):
         self._listeners_text = ""
 
     def publish(self, result: PollResult) -> bool:
-        from portwatch.core.prometheus import listener_families, scan_families, write_textfile
+        from portwatch.core.output.prometheus import (
+            listener_families,
+            scan_families,
+            write_textfile,
+        )
 
         unacknowledged = self._outstanding.update(result) if self._outstanding else None
         if result.rows is not self._rows:  # the Monitor hands the same tuple when unchanged
@@ -76,14 +80,14 @@ def _events(result: PollResult):
 
 class JournalOutput(_Output):
     def __init__(self) -> None:
-        from portwatch.core.journal import JournalWriter
+        from portwatch.core.output.journal import JournalWriter
 
         self._writer = JournalWriter()
         self.name = f"the journal ({self._writer.path})"
 
     def publish(self, result: PollResult) -> bool:
         from portwatch.commands.watch import human_line
-        from portwatch.core.journal import entry, event_fields, priority
+        from portwatch.core.output.journal import entry, event_fields, priority
 
         sent = False
         for event, when, row, previous in _events(result):
@@ -99,15 +103,15 @@ class JournalOutput(_Output):
 
 class SyslogOutput(_Output):
     def __init__(self) -> None:
-        from portwatch.core.syslog5424 import SyslogWriter
+        from portwatch.core.output.syslog5424 import SyslogWriter
 
         self._writer = SyslogWriter()
         self.name = f"syslog ({self._writer.path})"
 
     def publish(self, result: PollResult) -> bool:
         from portwatch.commands.watch import human_line
-        from portwatch.core.journal import event_fields, priority
-        from portwatch.core.syslog5424 import message
+        from portwatch.core.output.journal import event_fields, priority
+        from portwatch.core.output.syslog5424 import message
 
         sent = False
         for event, when, row, previous in _events(result):
@@ -215,7 +219,7 @@ def build_outputs(args: argparse.Namespace, settings: Any, monitor: Any, history
         problem = check_textfile_dir(args.textfile)
         if problem:
             raise UserError(problem)
-        from portwatch.core.outstanding import OutstandingAlerts
+        from portwatch.core.alerts.outstanding import OutstandingAlerts
 
         outputs.append(TextfileOutput(args.textfile, OutstandingAlerts(rules)))
     if args.journal:

@@ -38,12 +38,12 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from portwatch.assets import resource_file
 from portwatch.core.files import paths
+from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.monitor import Monitor
 from portwatch.core.probe import ListenerScanner, seconds_since_start
-from portwatch.core.reach import ReachAnnotator
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
-from portwatch.gui.quit_signals import QuitOnSignals
-from portwatch.gui.theme import SchemeFollower
+from portwatch.gui.desktop.quit_signals import QuitOnSignals
+from portwatch.gui.style.theme import SchemeFollower
 from portwatch.gui.views.main_window import MainWindow
 from portwatch.gui.views.window_state import load_window_state, save_window_state
 from portwatch.gui.worker import MIN_INTERVAL, MonitorThread, MonitorWorker
@@ -393,7 +393,7 @@ def run_gui(debug: bool = False) -> int:
 def _claim_instance(app: QApplication) -> Any:
     """The SingleInstance when we are the first portwatch of this user, False when another
     one was asked to raise its window instead."""
-    from portwatch.gui.single_instance import SingleInstance
+    from portwatch.gui.desktop.single_instance import SingleInstance
 
     instance = SingleInstance(parent=app)
     if instance.claim():
@@ -410,7 +410,7 @@ def _set_alert_rules(monitor: Monitor, settings: Settings) -> None:
 
 
 def _install_channels(app: QApplication, gui: PortwatchGui) -> Any:
-    from portwatch.gui.channel_link import install_channels
+    from portwatch.gui.alerts.channel_link import install_channels
 
     return install_channels(app, gui)
 

@@ -106,3 +106,17 @@ def test_every_package_is_in_the_wheel():
                  ["packages"])
     found = {".".join(init.parent.relative_to(REPO).parts) for init in PACKAGE.rglob("__init__.py")}
     assert found - listed == set()
+
+
+# Modules that stay at the top of their layer, each app-wide (the rest live in role packages):
+# core: the immutable values and foreign-text escaping every layer reads, and the pipeline
+# itself (Monitor.poll and its diff); gui: the composition root and the two threading patterns.
+TOP_LEVEL = {
+    "core": {"__init__.py", "model.py", "text.py", "monitor.py", "diff.py"},
+    "gui": {"__init__.py", "app.py", "worker.py", "jobs.py"},
+}
+
+
+def test_modules_live_in_role_packages():
+    found = {layer: {path.name for path in (PACKAGE / layer).glob("*.py")} for layer in TOP_LEVEL}
+    assert found == TOP_LEVEL

@@ -9,6 +9,13 @@ import textwrap
 import pytest
 
 from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.recognition import (
+    SoftwareIndex,
+    recognise,
+    script_of,
+    word_match,
+)
+from portwatch.core.knowledge.versions import condition_problem, in_versions
 from portwatch.core.model import (
     EXE_DELETED,
     EXE_IN_TEMP_DIR,
@@ -22,13 +29,6 @@ from portwatch.core.model import (
     Risk,
     Software,
 )
-from portwatch.core.recognition import (
-    SoftwareIndex,
-    recognise,
-    script_of,
-    word_match,
-)
-from portwatch.core.versions import condition_problem, in_versions
 
 REDIS = Software("Redis", ("redis-server",))
 OPENSSH = Software("OpenSSH (sshd)", ("sshd",))

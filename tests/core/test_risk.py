@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.recognition import recognise
 from portwatch.core.knowledge.risk import (
     CANNOT_SEE,
     NOTHING_KNOWN,
@@ -24,7 +25,6 @@ from portwatch.core.model import (
     SecurityNote,
     Severity,
 )
-from portwatch.core.recognition import recognise
 
 ALL, LAN, LOOP = Exposure.ALL_INTERFACES, Exposure.LOCAL_NETWORK, Exposure.LOOPBACK
 REF = ("https://example.org/",)

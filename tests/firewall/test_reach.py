@@ -11,10 +11,10 @@ from pathlib import Path
 
 from portwatch.core.firewall import Firewall, Host
 from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.model import Family, Listener, Proto, Snapshot
 from portwatch.core.monitor import Monitor
 from portwatch.core.probe.exposure import classify
-from portwatch.core.reach import ReachAnnotator
 
 REPO = Path(__file__).resolve().parents[2]
 RULESET = ("table inet pwtest {\n chain input { type filter hook input priority 0; policy drop;\n"

@@ -13,7 +13,7 @@ from test_channels import alert
 
 from portwatch.core.model import Snapshot
 from portwatch.core.monitor import PollResult
-from portwatch.gui.channel_link import install_channels
+from portwatch.gui.alerts.channel_link import install_channels
 
 
 class FakeWindow:

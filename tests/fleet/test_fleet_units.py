@@ -10,13 +10,13 @@ import pytest
 from fleet import annotated
 
 from portwatch.core.alerts.memory import InMemoryAlertMemory
+from portwatch.core.alerts.outstanding import OutstandingAlerts
 from portwatch.core.alerts.rules import AlertRules
 from portwatch.core.model import IgnoreRule, Risk, Snapshot
 from portwatch.core.monitor import PollResult
 from portwatch.core.output import records
 from portwatch.core.output.export import event_record
-from portwatch.core.outstanding import OutstandingAlerts
-from portwatch.core.remote import (
+from portwatch.core.probe.remote import (
     check_host,
     event_time,
     explain,
@@ -86,7 +86,7 @@ def test_outstanding_alerts_follow_acknowledgement_rules_and_closing():
 
 
 def test_journal_fields_of_a_changed_event():
-    from portwatch.core.journal import event_fields
+    from portwatch.core.output.journal import event_fields
 
     now, before = annotated("sleep", 8080, Risk.NONE, pid=2), annotated("python3", 8080, pid=1)
     fields = dict(event_fields("changed", 1.0e9, now, before))

@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 from fleet import annotated, need_root_and, portwatch_env, wait_until
 
-from portwatch.core import journal
 from portwatch.core.model import Risk
-from portwatch.core.syslog5424 import message
+from portwatch.core.output import journal
+from portwatch.core.output.syslog5424 import message
 
 JOURNALD = next((path for path in ("/lib/systemd/systemd-journald",
                                    "/usr/lib/systemd/systemd-journald") if os.path.exists(path)),

@@ -26,7 +26,7 @@ from fleet import (
 )
 
 from portwatch.core.model import Risk
-from portwatch.core.prometheus import render, write_textfile
+from portwatch.core.output.prometheus import render, write_textfile
 
 LISTENER = textwrap.dedent("""
     import socket, sys

@@ -27,9 +27,9 @@ from gui_rows import ScriptedMonitor, listener
 from PySide6.QtCore import QEventLoop, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QTableView
 
-from portwatch.gui.cell_delegate import ListenerDelegate
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
 from portwatch.gui.models.listener_model import Column, ListenerModel
+from portwatch.gui.views.cell_delegate import ListenerDelegate
 
 FRAME_TARGET_MS = {2_200: 8, 20_000: 16}  # issue 19: one 60 Hz frame at 20,000 rows
 TICK_MS = 10  # the lateness probe's period

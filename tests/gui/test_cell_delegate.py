@@ -9,8 +9,8 @@ from PySide6.QtWidgets import QApplication, QStyledItemDelegate
 from test_dark_mode import scheme  # noqa: F401 (the fixture)
 
 from portwatch.core.store.settings import Settings
-from portwatch.gui.cell_delegate import ListenerDelegate
 from portwatch.gui.models.listener_model import RowState
+from portwatch.gui.views.cell_delegate import ListenerDelegate
 from portwatch.gui.views.main_window import MainWindow
 
 

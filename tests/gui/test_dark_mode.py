@@ -12,9 +12,9 @@ from test_history_view import write_history
 
 from portwatch.core.model import Risk, Severity
 from portwatch.core.store.settings import Settings
-from portwatch.gui import risk_style
 from portwatch.gui.models.listener_model import Column, RowState
-from portwatch.gui.theme import SchemeFollower, is_dark
+from portwatch.gui.style import risk_style
+from portwatch.gui.style.theme import SchemeFollower, is_dark
 from portwatch.gui.views.history_view import HistoryView
 from portwatch.gui.views.main_window import MainWindow
 from portwatch.gui.views.preferences import PreferencesDialog

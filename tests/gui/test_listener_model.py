@@ -13,7 +13,6 @@ from PySide6.QtWidgets import QTableView
 
 from portwatch.core.fields import address_sort_key
 from portwatch.core.model import Risk
-from portwatch.gui import risk_style
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
 from portwatch.gui.models.listener_model import (
     ROW_ROLE,
@@ -23,6 +22,7 @@ from portwatch.gui.models.listener_model import (
     ListenerModel,
     RowState,
 )
+from portwatch.gui.style import risk_style
 
 
 class FakeClock:

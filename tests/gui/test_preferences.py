@@ -17,7 +17,7 @@ from portwatch.core.model import Snapshot
 from portwatch.core.monitor import Monitor
 from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui
-from portwatch.gui.theme import is_dark
+from portwatch.gui.style.theme import is_dark
 from portwatch.gui.views.main_window import MainWindow
 from portwatch.gui.views.preferences import RESTART_NOTE, PreferencesDialog
 

@@ -14,13 +14,13 @@ import pytest
 from PySide6.QtNetwork import QLocalSocket
 
 from portwatch.core.desktop import instance
-from portwatch.gui.single_instance import RAISE, SingleInstance, socket_path
+from portwatch.gui.desktop.single_instance import RAISE, SingleInstance, socket_path
 
 SECOND_LAUNCH = textwrap.dedent(
     """
     import sys
     from PySide6.QtCore import QCoreApplication
-    from portwatch.gui.single_instance import SingleInstance
+    from portwatch.gui.desktop.single_instance import SingleInstance
     app = QCoreApplication([])
     sys.exit(0 if SingleInstance(sys.argv[1]).claim() else 3)
     """
@@ -115,7 +115,7 @@ def test_a_stale_socket_from_a_crashed_instance_is_replaced(qapp, runtime_dir):
         """
         import os, sys
         from PySide6.QtCore import QCoreApplication
-        from portwatch.gui.single_instance import SingleInstance
+        from portwatch.gui.desktop.single_instance import SingleInstance
         app = QCoreApplication([])
         instance = SingleInstance(sys.argv[1])
         assert instance.claim()

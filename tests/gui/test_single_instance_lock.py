@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from portwatch.core.desktop import instance
-from portwatch.gui.single_instance import SingleInstance
+from portwatch.gui.desktop.single_instance import SingleInstance
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from portwatch.core.store.settings import Settings
-from portwatch.gui.folder_opener import FolderOpener
+from portwatch.gui.desktop.folder_opener import FolderOpener
+from portwatch.gui.desktop.single_instance import SingleInstance
 from portwatch.gui.models.listener_model import Column, RowState
-from portwatch.gui.single_instance import SingleInstance
 from portwatch.gui.views.main_window import MainWindow
 
 

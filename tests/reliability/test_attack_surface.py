@@ -199,7 +199,7 @@ FORBIDDEN_CALLS = {"os.system", "os.popen", "os.execl", "os.execlp", "os.execle"
                    "QProcess.execute", "pty.spawn", "commands.getoutput"}
 
 
-FOLDER_OPENER = REPO / "portwatch" / "gui" / "folder_opener.py"
+FOLDER_OPENER = REPO / "portwatch" / "gui" / "desktop" / "folder_opener.py"
 
 
 def test_no_shell_is_ever_invoked_anywhere_in_the_program():
@@ -216,7 +216,7 @@ def test_no_shell_is_ever_invoked_anywhere_in_the_program():
                         isinstance(keyword.value, ast.Constant) and keyword.value.value is False):
                     found.append(f"{path.relative_to(REPO)}:{call.lineno}: shell=...")
         text = path.read_text()
-        # One exception: gui/folder_opener.py runs xdg-open to learn whether the folder
+        # One exception: gui/desktop/folder_opener.py runs xdg-open to learn whether the folder
         # opened (Qt's service does not say); it hands xdg-open only a percent-encoded file
         # URL, checked by test_the_folder_opener_passes_only_an_encoded_file_url below.
         words = ("startDetached", "/bin/sh") if path == FOLDER_OPENER else (
@@ -273,7 +273,7 @@ def test_the_folder_opener_passes_only_an_encoded_file_url(qtbot, tmp_path):
     with every space and shell metacharacter percent-encoded. A stand-in program records it."""
     from PySide6.QtCore import QUrl
 
-    from portwatch.gui.folder_opener import FolderOpener
+    from portwatch.gui.desktop.folder_opener import FolderOpener
 
     record = tmp_path / "argv.json"
     recorder = tmp_path / "pwtest-record-argv"

@@ -1,6 +1,6 @@
 """Whether a portwatch window is running for this user, asked without Qt (by `watch`).
 
-The window holds a single-instance lock (gui/single_instance.py): a QLockFile named
+The window holds a single-instance lock (gui/desktop/single_instance.py): a QLockFile named
 `<private dir>/portwatch-<digest of the config directory>.sock.lock`, where the private
 directory is $XDG_RUNTIME_DIR, else /tmp/portwatch-<uid>. On Linux and the BSDs Qt keeps an
 flock() on that file while the window runs, and the kernel drops it when the process ends, so a

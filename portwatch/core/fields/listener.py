@@ -18,6 +18,8 @@ from typing import Any
 
 from portwatch.core.fields import catalog_facts as facts
 from portwatch.core.fields.field import Field, Part, Read, Record, Stored
+from portwatch.core.knowledge.origin_text import origin_facts, origin_label
+from portwatch.core.knowledge.reach import reach_label, reach_text
 from portwatch.core.model import (
     FLAG_TEXT,
     AnnotatedListener,
@@ -30,8 +32,6 @@ from portwatch.core.model import (
     Provenance,
     Risk,
 )
-from portwatch.core.origin_text import origin_facts, origin_label
-from portwatch.core.reach import reach_label, reach_text
 from portwatch.core.text import visible
 
 _AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}

@@ -36,6 +36,7 @@ from typing import Any
 from portwatch.assets import data_file
 from portwatch.core.files import paths
 from portwatch.core.files.yamlfile import YamlFileError, read_yaml
+from portwatch.core.knowledge.recognition import SoftwareIndex, recognise
 from portwatch.core.knowledge.risk import Situation, assess
 from portwatch.core.model import (
     AnnotatedListener,
@@ -50,7 +51,6 @@ from portwatch.core.model import (
     Software,
 )
 from portwatch.core.probe import ephemeral_port_range
-from portwatch.core.recognition import SoftwareIndex, recognise
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ import re
 from typing import Any
 from urllib.parse import urlsplit
 
+from portwatch.core.knowledge.versions import condition_problem
 from portwatch.core.model import Severity
-from portwatch.core.versions import condition_problem
 
 SCHEMA_VERSION = 1
 SEVERITIES = tuple(item.value for item in Severity)

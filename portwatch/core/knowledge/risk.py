@@ -68,6 +68,15 @@ import enum
 import re
 from dataclasses import dataclass
 
+from portwatch.core.knowledge.recognition import (  # noqa: F401 - forwarder, FORWARDERS: public here
+    FORWARDERS,
+    Recognition,
+    forwarder,
+    name_is,
+    recognise,
+    word_match,
+)
+from portwatch.core.knowledge.versions import in_versions
 from portwatch.core.model import (
     EXE_DELETED,
     EXE_IN_TEMP_DIR,
@@ -82,15 +91,6 @@ from portwatch.core.model import (
     SecurityNote,
     Severity,
 )
-from portwatch.core.recognition import (  # noqa: F401 - forwarder, FORWARDERS: public here
-    FORWARDERS,
-    Recognition,
-    forwarder,
-    name_is,
-    recognise,
-    word_match,
-)
-from portwatch.core.versions import in_versions
 
 _FROM_SEVERITY = {
     Severity.INFO: Risk.NONE,

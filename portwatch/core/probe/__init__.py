@@ -13,7 +13,8 @@ The public face of the probe (the psutil way: this module, private backends besi
 
 Beside them: `provenance` and `packages` (where an executable comes from), `connections`
 (who is connected), `netns` and `nsenter` (other network namespaces), `units` (systemd),
-`containers` and `origins` (container engines), read by the scanner and the commands.
+`containers` and `origins` (container engines), read by the scanner and the commands; `remote`
+runs portwatch on another machine through ssh (`--host`).
 
 psutil is imported and /proc is read only inside this package. Every psutil and OS fault passes
 one boundary (`errors.boundary`) and comes out as data — a row whose owner is unknown and why,

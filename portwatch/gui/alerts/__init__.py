@@ -1,1 +1,2 @@
-"""Alerts in the window: the banner, the wiring of alert rules, and the rule dialogs."""
+"""Alerts in the window: the banner and its dock, the wiring of alert rules and alert channels,
+and the rule dialogs."""

@@ -34,8 +34,8 @@ from PySide6.QtWidgets import (
 
 from portwatch.core.alerts.rules import worst_first
 from portwatch.core.model import Alert, AlertKind, ListenerKey, Risk
-from portwatch.gui.plain import plain_label, plain_tooltip
-from portwatch.gui.risk_style import RISK_COLORS, risk_icon, risk_label
+from portwatch.gui.style.plain import plain_label, plain_tooltip
+from portwatch.gui.style.risk_style import RISK_COLORS, risk_icon, risk_label
 
 log = logging.getLogger(__name__)
 

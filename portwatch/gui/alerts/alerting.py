@@ -27,6 +27,7 @@ from PySide6.QtWidgets import QApplication, QWidget
 from portwatch.core.alerts.decisions import describe_rule
 from portwatch.core.alerts.memory import MonitorAlertMemory
 from portwatch.core.alerts.rules import AlertRules, identity, more_alerts, worst_first
+from portwatch.core.knowledge.reach import reachable
 from portwatch.core.model import (
     Alert,
     AnnotatedListener,
@@ -35,7 +36,6 @@ from portwatch.core.model import (
     ListenerKey,
 )
 from portwatch.core.monitor import PollResult
-from portwatch.core.reach import reachable
 from portwatch.gui.alerts.alert_banner import MAX_ALERTS, AlertBanner
 from portwatch.gui.alerts.rules_editor import AlertRulesEditor
 from portwatch.gui.notify.desktop import Notifier, NullNotifier, pick

@@ -44,7 +44,7 @@ from portwatch.core.alerts.decisions import (
 )
 from portwatch.core.model import AnnotatedListener, IgnoreRule, ListenerIdentity, Proto
 from portwatch.core.text import visible
-from portwatch.gui.plain import plain_label, plain_tooltip
+from portwatch.gui.style.plain import plain_label, plain_tooltip
 
 PROGRAM_LIMIT = 70  # characters of a program shown in a combo box
 

@@ -19,8 +19,8 @@ from PySide6.QtCore import (
 )
 
 from portwatch.core import fields
+from portwatch.core.knowledge.reach import reachable
 from portwatch.core.model import AnnotatedListener, Proto
-from portwatch.core.reach import reachable
 from portwatch.gui.models.listener_model import SORT_ROLE, ListenerModel
 
 

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import QWidget
 
 from portwatch.core.store.history import CLOSED, OPENED, HistoryEvent
 from portwatch.core.text import visible
-from portwatch.gui.plain import plain_tooltip
+from portwatch.gui.style.plain import plain_tooltip
 
 OPENED_COLOR = (46, 160, 67)
 CLOSED_COLOR = (218, 54, 51)

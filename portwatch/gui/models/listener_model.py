@@ -28,8 +28,8 @@ from portwatch.core import fields
 from portwatch.core.fields.catalog_facts import notes_are_context
 from portwatch.core.model import AnnotatedListener, ListenerKey, Risk
 from portwatch.core.monitor import PollResult
-from portwatch.gui import risk_style
-from portwatch.gui.plain import plain_tooltip
+from portwatch.gui.style import risk_style
+from portwatch.gui.style.plain import plain_tooltip
 
 log = logging.getLogger(__name__)
 

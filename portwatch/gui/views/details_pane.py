@@ -35,7 +35,7 @@ from portwatch.core.probe import (
     TerminateResult,
 )
 from portwatch.core.text import visible
-from portwatch.gui.folder_opener import FolderOpener
+from portwatch.gui.desktop.folder_opener import FolderOpener
 from portwatch.gui.jobs import JobRunner
 from portwatch.gui.views import report
 

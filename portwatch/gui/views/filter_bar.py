@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLineEdit, QWidget
 
 from portwatch.gui.models.filter_proxy import ListenerFilter
-from portwatch.gui.plain import plain_label
+from portwatch.gui.style.plain import plain_label
 
 
 class FilterBar(QWidget):

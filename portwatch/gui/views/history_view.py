@@ -48,7 +48,6 @@ from portwatch.core.store.history import (
     HistoryReader,
     OutdatedSchema,
 )
-from portwatch.gui.column_chooser import ColumnChooser
 from portwatch.gui.models.history_model import (
     CLOSED_COLOR,
     OPENED_COLOR,
@@ -57,8 +56,9 @@ from portwatch.gui.models.history_model import (
     HistoryEventModel,
     describe_event,
 )
-from portwatch.gui.plain import plain_tooltip
-from portwatch.gui.theme import style_plot
+from portwatch.gui.style.plain import plain_tooltip
+from portwatch.gui.style.theme import style_plot
+from portwatch.gui.views.column_chooser import ColumnChooser
 
 log = logging.getLogger(__name__)
 

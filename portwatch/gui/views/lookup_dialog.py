@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from portwatch.core.model import Proto
-from portwatch.gui.plain import esc
+from portwatch.gui.style.plain import esc
 from portwatch.gui.views import report
 
 

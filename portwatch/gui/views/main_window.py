@@ -55,11 +55,7 @@ from portwatch.core.model import AnnotatedListener, ListenerKey, Proto
 from portwatch.core.monitor import PollResult
 from portwatch.core.probe import TerminateResult, age_text
 from portwatch.core.store.settings import Settings
-from portwatch.gui import risk_style
-from portwatch.gui.alert_dock import install_alert_dock
-from portwatch.gui.cell_delegate import ListenerDelegate
-from portwatch.gui.column_chooser import ColumnChooser
-from portwatch.gui.help_dialogs import install_help
+from portwatch.gui.alerts.alert_dock import install_alert_dock
 from portwatch.gui.models.filter_proxy import ListenerFilter, ListenerFilterProxy
 from portwatch.gui.models.listener_model import (
     HEADERS,
@@ -69,9 +65,13 @@ from portwatch.gui.models.listener_model import (
     ListenerModel,
     RowState,
 )
+from portwatch.gui.style import risk_style
+from portwatch.gui.views.cell_delegate import ListenerDelegate
+from portwatch.gui.views.column_chooser import ColumnChooser
 from portwatch.gui.views.details_pane import DetailsPane
 from portwatch.gui.views.export_actions import ExportActions
 from portwatch.gui.views.filter_bar import FilterBar
+from portwatch.gui.views.help_dialogs import install_help
 from portwatch.gui.views.lookup_dialog import LookupDialog
 from portwatch.gui.views.preferences import Autostart, PreferencesDialog, apply_start_at_login
 from portwatch.gui.views.status import StatusSummary

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from portwatch.core import fields
+from portwatch.core.knowledge.origin_text import origin_facts
+from portwatch.core.knowledge.reach import reach_text
 from portwatch.core.model import (
     FLAG_TEXT,
     AnnotatedListener,
@@ -19,12 +21,10 @@ from portwatch.core.model import (
     Risk,
     SecurityNote,
 )
-from portwatch.core.origin_text import origin_facts
 from portwatch.core.probe import FileDigest, ProcessDetails
-from portwatch.core.reach import reach_text
 from portwatch.core.text import visible
-from portwatch.gui import risk_style
-from portwatch.gui.plain import esc
+from portwatch.gui.style import risk_style
+from portwatch.gui.style.plain import esc
 
 COMPUTING = "computing…"
 CONTEXT_NOTE = ("(About other software: the listening process does not look like it, so"

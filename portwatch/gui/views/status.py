@@ -12,8 +12,8 @@ from portwatch.core.model import Exposure, Risk
 from portwatch.core.monitor import PollResult
 from portwatch.core.probe import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS
 from portwatch.core.text import visible
-from portwatch.gui import risk_style
-from portwatch.gui.plain import plain_label, plain_tooltip
+from portwatch.gui.style import risk_style
+from portwatch.gui.style.plain import plain_label, plain_tooltip
 
 
 def hidden_summary(count: int, reason: str | None) -> str:

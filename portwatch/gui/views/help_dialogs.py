@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from portwatch.gui.plain import esc
+from portwatch.gui.style.plain import esc
 
 # Keys that belong to widgets rather than to menu actions.
 WIDGET_KEYS = (

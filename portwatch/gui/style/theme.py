@@ -17,7 +17,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
-from portwatch.gui.risk_style import dark_palette_in_use
+from portwatch.gui.style.risk_style import dark_palette_in_use
 
 log = logging.getLogger(__name__)
 

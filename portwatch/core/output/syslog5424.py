@@ -4,7 +4,7 @@ One datagram per event to /dev/log (PORTWATCH_SYSLOG_SOCKET overrides the path):
 
     <PRI>1 TIMESTAMP HOSTNAME portwatch PROCID EVENT [portwatch@32473 port="8000" …] BOM MSG
 
-PRI is facility daemon (3) × 8 + the severity of core/journal.priority() (the risk). MSGID is
+PRI is facility daemon (3) × 8 + the severity of core/output/journal.priority() (the risk). MSGID is
 the event (opened, closed). The structured data carry the same keys as the journal fields,
 lower-case; portwatch has no enterprise number of its own, so its SD-ID uses 32473, the one
 RFC 5612 reserves for documentation. PARAM-VALUEs escape `"`, `\\` and `]` as RFC 5424 §6.3.3
@@ -19,7 +19,7 @@ import socket
 import time
 from collections.abc import Iterable
 
-from portwatch.core.journal import DatagramWriter
+from portwatch.core.output.journal import DatagramWriter
 from portwatch.core.text import encodable
 
 DEFAULT_SOCKET = "/dev/log"

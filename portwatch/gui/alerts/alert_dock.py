@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from portwatch.core.model import Risk
-from portwatch.gui.risk_style import risk_icon, risk_label
+from portwatch.gui.style.risk_style import risk_icon, risk_label
 
 EMPTY_TEXT = ("No alerts. When a new program starts listening, it is listed here, worst"
               " first, with what to do about it.")
