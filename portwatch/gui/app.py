@@ -18,6 +18,7 @@ saved and saves its own when the worker stops.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -28,6 +29,7 @@ from typing import Any
 from PySide6.QtCore import (
     QMessageLogContext,
     QObject,
+    Qt,
     QTimer,
     QtMsgType,
     Slot,
@@ -37,9 +39,10 @@ from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from portwatch.assets import resource_file
+from portwatch.core import fields
 from portwatch.core.files import paths
 from portwatch.core.knowledge.reach import ReachAnnotator
-from portwatch.core.monitor import Monitor
+from portwatch.core.monitor import Monitor, PollResult
 from portwatch.core.probe import ListenerScanner, seconds_since_start
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.desktop.quit_signals import QuitOnSignals
@@ -110,17 +113,33 @@ def window_icon() -> QIcon | None:
     return None if icon.isNull() else icon
 
 
-class FirstRowsShown(QObject):
-    """Tells the worker when the window has applied and drawn its first rows (connected to
-    `rows_ready` after the window's `apply_poll`, in the GUI thread)."""
+class FirstRows(QObject):
+    """Shows the worker's first table (`rows_ready`) and then tells the worker it may go on
+    (after the paint). The rows go in already in the table's sort order, so the sorting proxy
+    places them with a third fewer comparisons (each one a Python call)."""
 
-    def __init__(self, worker: MonitorWorker, parent: QObject) -> None:
-        super().__init__(parent)
+    def __init__(self, worker: MonitorWorker, window: MainWindow) -> None:
+        super().__init__(window)
         self._worker = worker
+        self._window = window
+        worker.rows_ready.connect(self.show)
 
     @Slot(object)
-    def soon(self, _result: object) -> None:
+    def show(self, result: PollResult) -> None:
+        self._window.apply_poll(self._in_table_order(result))
         QTimer.singleShot(0, self, self._worker.first_rows_shown)  # after the paint
+
+    def _in_table_order(self, result: PollResult) -> PollResult:
+        proxy = getattr(self._window, "proxy", None)
+        column = proxy.sortColumn() if proxy is not None else -1
+        if not 0 <= column < len(fields.TABLE):
+            return result
+        try:
+            rows = sorted(result.rows, key=fields.TABLE[column].sort,
+                          reverse=proxy.sortOrder() == Qt.SortOrder.DescendingOrder)
+        except TypeError:  # values that do not compare: the proxy sorts them as they come
+            return result
+        return dataclasses.replace(result, rows=tuple(rows))
 
 
 class LaunchLog(QObject):
@@ -171,8 +190,7 @@ class PortwatchGui:
         worker = self.monitor_thread.worker
         self.worker = worker
         # The first table comes before its alerts; the worker waits until it is shown.
-        worker.rows_ready.connect(self.window.apply_poll)
-        worker.rows_ready.connect(FirstRowsShown(worker, self.window).soon)
+        self.first_rows = FirstRows(worker, self.window)
         worker.polled.connect(self.window.apply_poll)
         worker.failed.connect(self.window.show_failure)
         worker.notice.connect(self.window.show_notice)

@@ -276,3 +276,27 @@ def test_the_late_parts_are_built_once_also_when_the_first_poll_failed(qtbot):
         QApplication.processEvents()
     assert built == [1]
     Gui.window.deleteLater()
+
+
+def test_the_first_rows_go_in_already_in_the_tables_order(qtbot):
+    from gui_rows import FixedCatalog, ScriptedMonitor, listener
+    from PySide6.QtCore import Qt
+
+    from portwatch.gui.app import FirstRows
+    from portwatch.gui.models.listener_model import Column
+    from portwatch.gui.views.main_window import MainWindow
+
+    window = MainWindow(Settings(), FixedCatalog())
+    qtbot.addWidget(window)
+    worker = FakeWorker()
+    worker.first_rows_shown = lambda: None  # type: ignore[attr-defined]
+    first = FirstRows(worker, window)  # type: ignore[arg-type]
+    window.table.sortByColumn(Column.PORT, Qt.SortOrder.DescendingOrder)
+    result = ScriptedMonitor().poll([listener(port) for port in (80, 8080, 22, 3389, 53)])
+    first.show(result)
+    model = window.model
+    assert [model.item_at(row).listener.port for row in range(model.rowCount())] == \
+        [8080, 3389, 80, 53, 22]  # inserted in the view's order: fewer comparisons to place
+    shown = [window.proxy.index(row, Column.PORT).data() for row in range(5)]
+    assert shown == ["8080", "3389", "80", "53", "22"]
+    window.shutdown()
