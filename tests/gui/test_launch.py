@@ -150,6 +150,15 @@ def test_the_first_poll_waits_for_the_window_and_a_shutdown_does_not(qtbot, long
     assert opened.is_set()  # the history still opened (and closed) in the worker
 
 
+def test_the_modules_loaded_before_qt_do_not_load_qt():
+    code = ("import sys; from portwatch.gui import launch; import importlib;"
+            " [importlib.import_module(name) for name in launch.BEFORE_QT];"
+            " print(sorted(m for m in sys.modules if m.startswith('PySide6')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"  # else PySide6's import hook would read their sources anyway
+
+
 def test_opening_the_window_imports_no_command_module():
     code = ("import sys; from portwatch import cli; cli.build_parser(cli._command_module([]));"
             " print(sorted(m for m in sys.modules if m.startswith('portwatch.commands.')))")
