@@ -32,6 +32,7 @@ from PySide6.QtCore import (
     Qt,
     QTimer,
     QtMsgType,
+    Signal,
     Slot,
     qInstallMessageHandler,
 )
@@ -176,17 +177,25 @@ class PortwatchGui:
                  min_interval: float = MIN_INTERVAL,
                  setup: Callable[[], Iterable[str] | None] | None = None,
                  teardown: Callable[[], None] | None = None,
-                 window_state_path: Path | None = None) -> None:
+                 window_state_path: Path | None = None, early: bool = False) -> None:
+        """With `early`, the first poll starts before the window is built (its results wait
+        for `start()`, by when everything that listens is connected)."""
         self.settings = settings
         self.settings_path = settings_path
         # Size, splitters and columns: restored at start() and saved at shutdown() when set.
         self.window_state_path = window_state_path
         self.monitor = monitor
-        self.window = MainWindow(settings, catalog)
-        self.scheme = SchemeFollower(QApplication.instance(), settings.color_scheme,
-                                     parent=self.window)  # light, dark or the desktop's
         self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
                                             setup, teardown, hold_first_rows=True)
+        if early:
+            self.monitor_thread.start_early()
+        try:
+            self.window = MainWindow(settings, catalog)
+        except BaseException:
+            self.monitor_thread.shutdown()  # no thread may outlive a window that failed
+            raise
+        self.scheme = SchemeFollower(QApplication.instance(), settings.color_scheme,
+                                     parent=self.window)  # light, dark or the desktop's
         worker = self.monitor_thread.worker
         self.worker = worker
         # The first table comes before its alerts; the worker waits until it is shown.
@@ -203,9 +212,11 @@ class PortwatchGui:
     def start(self, show: bool = True) -> None:
         if self.window_state_path is not None:
             load_window_state(self.window, self.window_state_path)
-        self.monitor_thread.start()
+        if not self.monitor_thread.thread.isRunning():
+            self.monitor_thread.start()
         if show:
             self.window.show()
+        self.worker.release_signals()  # everything that listens is connected by now
 
     def _pause(self, paused: bool) -> None:
         if paused:
@@ -277,28 +288,31 @@ def _optional(what: str, problems: list[str], build: Callable[[], Any]) -> Any:
 
 
 class EarlyPolls(QObject):
-    """Keeps the polls that arrive before the parts built after the first frame (alerts,
-    channels) exist, and hands them over in order when they do (the first poll's alerts,
-    about listeners that appeared while portwatch was not running, are told once)."""
+    """Delivers the worker's polls to the parts built after the first frame (alerts,
+    channels): they connect to its `polled`, and `hand_over()` gives them, in order, the polls
+    that came before they existed (the first poll's alerts, about listeners that appeared while
+    portwatch was not running, are told once), then passes each later one on. Every poll
+    reaches them once: this object, not they, is connected to the worker from the start."""
+
+    polled = Signal(object)
 
     def __init__(self, worker: QObject, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._worker = worker
-        self.results: list[Any] = []
+        self.results: list[Any] | None = []  # None once handed over
         worker.polled.connect(self.keep)
 
     @Slot(object)
     def keep(self, result: Any) -> None:
-        self.results.append(result)
+        if self.results is None:
+            self.polled.emit(result)
+        else:
+            self.results.append(result)
 
-    def hand_over(self, *receivers: Callable[[Any], None]) -> None:
-        """Give every kept poll to each receiver (now connected to the worker) and stop
-        keeping: later polls reach them directly."""
-        self._worker.polled.disconnect(self.keep)
-        results, self.results = self.results, []
+    def hand_over(self) -> None:
+        """Send the kept polls to what is connected now; later polls go on as they come."""
+        results, self.results = self.results or [], None
         for result in results:
-            for receive in receivers:
-                receive(result)
+            self.polled.emit(result)
 
 
 class AfterFirstFrame(QObject):
@@ -368,32 +382,36 @@ def run_gui(debug: bool = False) -> int:
     setup, teardown = history_hooks(monitor, settings, scanner)
     gui = PortwatchGui(settings, monitor, catalog, (), settings_path,
                        setup=setup, teardown=teardown,
-                       window_state_path=paths.window_state_file())
-    _optional("The History tab", problems, lambda: add_history_tab(gui.window))
-    launch = LaunchLog(gui.worker, gui.window, imported)
-    early = EarlyPolls(gui.worker, parent=gui.window)
-    later: list[str] = []
+                       window_state_path=paths.window_state_file(), early=True)
+    try:  # the worker already scans (early=True): it must not outlive a failed start
+        _optional("The History tab", problems, lambda: add_history_tab(gui.window))
+        launch = LaunchLog(gui.worker, gui.window, imported)
+        early = EarlyPolls(gui.worker, parent=gui.window)
+        later: list[str] = []
 
-    def install_later_parts() -> Any:
-        center = _optional("Alerts (tray icon, notifications)", later,
-                           lambda: _install_alerting(app, gui, settings))
-        link = _optional("Alert channels", later, lambda: _install_channels(app, gui))
-        early.hand_over(*(part.on_polled for part in (center, link) if part is not None))
-        gui.window.show_problems(later)
-        return center
+        def install_later_parts() -> Any:
+            center = _optional("Alerts (tray icon, notifications)", later,
+                               lambda: _install_alerting(app, gui, settings, early))
+            _optional("Alert channels", later, lambda: _install_channels(app, gui, early))
+            early.hand_over()
+            gui.window.show_problems(later)
+            return center
 
-    gui.window.show_problems([*messages, *catalog_problems, *problems])
-    if instance is not None:
-        instance.activation_requested.connect(gui.window.show_normal_and_raise)
-    app.aboutToQuit.connect(gui.shutdown)
-    quit_signals = QuitOnSignals(app)
-    # Start minimised only with a tray icon to come back from: then the tray comes first.
-    in_tray = False
-    if settings.start_minimised:
-        in_tray = getattr(install_later_parts(), "tray", None) is not None
-    else:
-        AfterFirstFrame(gui, install_later_parts)
-    gui.start(show=not in_tray)
+        gui.window.show_problems([*messages, *catalog_problems, *problems])
+        if instance is not None:
+            instance.activation_requested.connect(gui.window.show_normal_and_raise)
+        app.aboutToQuit.connect(gui.shutdown)
+        quit_signals = QuitOnSignals(app)
+        # Start minimised only with a tray icon to come back from: then the tray comes first.
+        in_tray = False
+        if settings.start_minimised:
+            in_tray = getattr(install_later_parts(), "tray", None) is not None
+        else:
+            AfterFirstFrame(gui, install_later_parts)
+        gui.start(show=not in_tray)
+    except BaseException:
+        gui.shutdown()
+        raise
     launch.mark("shown")
     log.debug("window %s; polling every %s s", "in the tray" if in_tray else "shown",
               settings.poll_interval)
@@ -427,13 +445,14 @@ def _set_alert_rules(monitor: Monitor, settings: Settings) -> None:
     monitor.alert_rules = AlertRules.from_settings(settings, MonitorAlertMemory(monitor))
 
 
-def _install_channels(app: QApplication, gui: PortwatchGui) -> Any:
+def _install_channels(app: QApplication, gui: PortwatchGui, polls: QObject) -> Any:
     from portwatch.gui.alerts.channel_link import install_channels
 
-    return install_channels(app, gui)
+    return install_channels(app, gui, polls)
 
 
-def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings) -> Any:
+def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings,
+                      polls: QObject) -> Any:
     from portwatch.gui.alerts.alerting import install_alerting
 
-    return install_alerting(app, gui, settings)
+    return install_alerting(app, gui, settings, polls)

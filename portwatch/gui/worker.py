@@ -29,6 +29,7 @@ MAX_INTERVAL = 60.0
 # before it opens the history and runs the alert rules: the two threads share one interpreter,
 # and that work would otherwise slow the window's first frame down.
 FIRST_ROWS_HOLD = 1.0
+RELEASE_WAIT = 60.0  # at most, for a GUI thread that started the worker before its window
 
 
 class MonitorWorker(QObject):
@@ -61,6 +62,10 @@ class MonitorWorker(QObject):
         self._shown = threading.Event()
         if not hold_first_rows:
             self._shown.set()
+        # Set when the GUI thread has connected everything: nothing is emitted before (a
+        # thread started early scans while the window is still being built).
+        self._released = threading.Event()
+        self._released.set()
         self._setup = setup
         self._teardown = teardown
         self._interval = interval
@@ -91,11 +96,20 @@ class MonitorWorker(QObject):
     def stop(self) -> None:
         """Stop polling and end the thread's event loop (the owner then waits for it)."""
         self._shown.set()
+        self._released.set()
         self._stop_requested.emit()
 
     def first_rows_shown(self) -> None:
         """The window shows the first rows: the first poll goes on (history, alert rules)."""
         self._shown.set()
+
+    def hold_signals(self) -> None:
+        """Emit nothing until `release_signals()` (call before the thread starts)."""
+        self._released.clear()
+
+    def release_signals(self) -> None:
+        """Everything that listens is connected: results may go out."""
+        self._released.set()
 
     # --- run in the worker thread ---------------------------------------------------------
     @Slot()
@@ -119,6 +133,7 @@ class MonitorWorker(QObject):
         setup, self._setup = self._setup, None
         if setup is None:
             return
+        self._released_now()  # its notices go to the window
         try:
             for problem in setup() or ():
                 self.notice.emit(problem)
@@ -127,9 +142,16 @@ class MonitorWorker(QObject):
             self.notice.emit(f"Part of portwatch could not start ({exc}); monitoring goes"
                              " on without it.")
 
+    def _released_now(self) -> None:
+        """Wait until the GUI thread lets results out (at once unless `hold_signals()`)."""
+        if not self._released.wait(RELEASE_WAIT):
+            log.warning("the window did not take the results within %s s", RELEASE_WAIT)
+            self._released.set()
+
     def _first_rows(self, result: object) -> None:
         """The first poll's table is out before `setup` and the alert rules run (after the
         window has shown it, when it holds the worker: at most FIRST_ROWS_HOLD seconds)."""
+        self._released_now()
         self.rows_ready.emit(result)
         if not self._shown.wait(FIRST_ROWS_HOLD):
             log.debug("the first rows were not shown within %s s; going on", FIRST_ROWS_HOLD)
@@ -143,11 +165,13 @@ class MonitorWorker(QObject):
                 else self._monitor.poll()
         except Exception as exc:  # a scan fault must not end monitoring
             log.exception("poll failed")
+            self._released_now()
             self.failed.emit(f"The scan failed ({type(exc).__name__}: {exc}); portwatch keeps"
                              " trying at every interval.")
             return
         finally:
             self._run_setup()  # also when the first poll failed: the history opens anyway
+        self._released_now()
         self.polled.emit(result)
 
     @Slot(float)
@@ -207,6 +231,12 @@ class MonitorThread:
         self.thread.started.connect(self.worker.start)
 
     def start(self) -> None:
+        self.thread.start()
+
+    def start_early(self) -> None:
+        """Start polling before the receivers are connected: results wait for
+        `worker.release_signals()`, which the owner calls once everything is connected."""
+        self.worker.hold_signals()
         self.thread.start()
 
     def shutdown(self, timeout: float = 10.0) -> bool:

@@ -152,7 +152,8 @@ class AlertCenter(QObject):
     def __init__(self, window: QWidget, worker: QObject, settings: Any, *,
                  notifier: Notifier | None = None, tray: Tray | None = None,
                  rules: Any = None, banner: AlertBanner | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, polls: QObject | None = None) -> None:
+        """`polls` (default: the worker) is what delivers the PollResults (its `polled`)."""
         super().__init__(parent)
         self.window = window
         self.settings = settings
@@ -172,7 +173,7 @@ class AlertCenter(QObject):
         if add_banner is not None:
             add_banner(self.banner)
 
-        worker.polled.connect(self.on_polled)
+        (polls or worker).polled.connect(self.on_polled)
         self.notifier.activated.connect(self.show_listener)
         self.banner.show_requested.connect(self.show_listener)
         self.banner.acknowledge_requested.connect(self.acknowledge)
@@ -360,7 +361,8 @@ class AlertCenter(QObject):
         QApplication.quit()
 
 
-def install_alerting(app: QApplication, gui: Any, settings: Any) -> AlertCenter:
+def install_alerting(app: QApplication, gui: Any, settings: Any,
+                     polls: QObject | None = None) -> AlertCenter:
     """Alerts for the running GUI (app.py calls this once the first rows are shown, and hands
     it the polls it missed; tests call it before the worker starts).
 
@@ -374,7 +376,7 @@ def install_alerting(app: QApplication, gui: Any, settings: Any) -> AlertCenter:
     tray = Tray(app) if Tray.available() else None
     notifier = pick(tray.icon if tray is not None else None)
     center = AlertCenter(gui.window, gui.worker, settings, notifier=notifier, tray=tray,
-                         rules=monitor.alert_rules, parent=app)
+                         rules=monitor.alert_rules, parent=app, polls=polls)
     if tray is not None:
         center.close_to_tray = keep_running_in_tray(app, gui.window, tray)
         log.info("tray icon shown; notifications: %s", notifier.name)
