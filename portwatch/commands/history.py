@@ -96,9 +96,9 @@ def add_parser(subparsers: Any) -> None:
                         help="at most the first N events of the selection")
     parser.add_argument("--json", action="store_true",
                         help='one JSON array of {"event", "time", ...}: event is present,'
-                        " opened or closed, time is ISO 8601 UTC, then the keys of `list"
-                        " --json` as recorded at the time (uses, likely_software and security"
-                        " are null: `portwatch lookup` has them)")
+                        " opened, closed, changed or first-remote, time is ISO 8601 UTC, then"
+                        " the keys of `list --json` as recorded at the time (uses,"
+                        " likely_software and security are null: `portwatch lookup` has them)")
     add_width_options(parser)
     parser.set_defaults(run=run)
 

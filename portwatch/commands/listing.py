@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import textwrap
@@ -35,8 +36,9 @@ def add_parser(subparsers: Any) -> None:
                         " (containers, `ip netns`, sandboxes; needs root to enter them)")
     add_host_argument(parser)
     parser.add_argument("--peers", action="store_true",
-                        help="with --json: name the process on the other end of each local"
-                        " connection (reads every process's open files, like ss -p)")
+                        help="name the process on the other end of each local connection"
+                        " (`connections.peers[].pid` in --json; reads every process's open"
+                        " files, like ss -p)")
     add_width_options(parser)
     parser.set_defaults(run=run)
 
@@ -59,27 +61,32 @@ def sort_key(item: AnnotatedListener) -> tuple:
     return (sock.port, sock.proto.value, address_key(sock.address), sock.pid or 0)
 
 
-def _connections(rows: list[AnnotatedListener], firewall: Any,
-                 peers: bool) -> dict[Any, dict[str, Any] | None]:
-    """Each TCP listener's `connections` object (None for UDP, and for all when the dump
-    failed: said on stderr). With `peers`, local peers' processes are looked up (a walk of
-    every process's fds, as `ss -p` does)."""
-    from portwatch.core.probe.connections import ConnectionIndex, established
+def with_connections(rows: list[AnnotatedListener], firewall: Any,
+                     peers: bool) -> list[AnnotatedListener]:
+    """The rows with who is connected to each TCP listener of this namespace (None for UDP,
+    other namespaces, and for all when the dump failed: said on stderr). With `peers`, local
+    peers' processes are looked up (a walk of every process's fds, as `ss -p` does)."""
+    from portwatch.core.probe.conndump import ConnectionDump
+    from portwatch.core.probe.connections import ConnectionIndex
     from portwatch.core.probe.sockdiag import SockDiagError
 
+    counted = [row.listener.port for row in rows
+               if row.listener.proto is Proto.TCP and row.listener.netns is None]
     try:
-        conns = established()
+        # the peers' own sockets (other local ports) are needed to name their processes
+        conns = ConnectionDump().connections(None if peers else counted)
     except SockDiagError as exc:
         print(f"portwatch: connections unknown: {exc}", file=sys.stderr)
-        return {}
+        return rows
     owner_of = None
     if peers:
         from portwatch.core.probe.owners import OwnerMap
 
         owner_of = OwnerMap().resolve
     index = ConnectionIndex(conns, firewall.local_addresses(), owner_of)
-    return {row.key: index.for_listener(row.listener) if row.listener.proto is Proto.TCP
-            else None for row in rows}
+    return [dataclasses.replace(row, connections=index.summary(row.listener))
+            if row.listener.proto is Proto.TCP and row.listener.netns is None else row
+            for row in rows]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -92,17 +99,15 @@ def run(args: argparse.Namespace) -> int:
     snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
                               all_netns=args.all_netns)
     firewall = Firewall()
-    rows = sorted(annotate(snapshot, firewall), key=sort_key)
+    rows = with_connections(sorted(annotate(snapshot, firewall), key=sort_key), firewall,
+                            args.peers)
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
     if args.json:
         # One listener per line, in one write: json.dump(indent=...) uses the pure-Python
         # encoder and writes each token separately (180,000 writes for 2,000 listeners, each
         # a system call when stdout is unbuffered); this is 4-10x faster and as easy to grep.
-        conns = _connections(rows, firewall, args.peers)
-        lines = ",\n".join(
-            json.dumps({**records.listener_record(row), "connections": conns.get(row.key)})
-            for row in rows)
+        lines = ",\n".join(json.dumps(records.listener_record(row)) for row in rows)
         sys.stdout.write(f"[\n{lines}\n]\n" if rows else "[]\n")
         return 0
     width = output_width(args, sys.stdout)

@@ -43,16 +43,20 @@ from portwatch.commands.termwidth import (
 )
 from portwatch.core.desktop import instance
 from portwatch.core.fields import BY_KEY, WATCH_LINE
+from portwatch.core.fields.connection_text import peer_text
 from portwatch.core.files import paths
+from portwatch.core.firewall import Firewall
 from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.model import AnnotatedListener
 from portwatch.core.monitor import Monitor, PollResult, paired
 from portwatch.core.output import records
 from portwatch.core.output.export import event_record
 from portwatch.core.probe import ListenerScanner, address_key
+from portwatch.core.probe.connwatch import ConnectionWatch
 from portwatch.core.store.history import (
     CHANGED,
     CLOSED,
+    FIRST_REMOTE,
     OPENED,
     HistoryStore,
     iso_utc,
@@ -88,8 +92,10 @@ def add_parser(subparsers: Any) -> None:
                         help=f"seconds between scans (default {DEFAULT_INTERVAL:g},"
                         f" at most {MAX_INTERVAL:g})")
     parser.add_argument("--json", action="store_true",
-                        help='one JSON object per line: {"event", "time", ...}: event is opened'
-                        " or closed, time is ISO 8601 UTC, then the keys of `list --json`")
+                        help='one JSON object per line: {"event", "time", ...}: event is opened,'
+                        " closed, changed (another owner) or first-remote (the listener's first"
+                        " connection from another machine), time is ISO 8601 UTC, then the keys"
+                        " of `list --json`")
     parser.add_argument("--no-history", action="store_true",
                         help="do not record the events in the history file")
     parser.add_argument("--all-netns", action="store_true",
@@ -120,7 +126,8 @@ def _annotator(err: TextIO) -> Any:
 def human_line(event: str, when: float, row: AnnotatedListener,
                previous: AnnotatedListener | None = None, width: int | None = None) -> str:
     """2026-11-23T19:04:05Z  opened  tcp 127.0.0.1:8000  python3 (pid 4242)  loopback only
-    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner). The parts are
+    http-alt  risk low (a `changed` line adds "was OLD-OWNER" after the owner, a `first-remote`
+    line "from ADDRESS:PORT (local network)"). The parts are
     the fields' own words (portwatch.core.fields). To fit `width` columns, the process name and
     the service are cut (the longer first); then the time loses its date (19:04:05Z); then the
     service goes. The PID is never cut."""
@@ -128,6 +135,9 @@ def human_line(event: str, when: float, row: AnnotatedListener,
     owner_line = BY_KEY["process"].line
     assert owner_line is not None
     was = f" was {owner_line(records.listener_record(previous))}" if previous else ""
+    if event == FIRST_REMOTE and row.connections is not None:
+        remote = [peer for peer in row.connections.peers if peer.scope != "local"]
+        was = f" from {peer_text(remote[0])}" if remote else ""
     parts = []
     for field in WATCH_LINE:
         assert field.line is not None
@@ -175,7 +185,8 @@ def _sorted(rows: tuple[AnnotatedListener, ...]) -> list[AnnotatedListener]:
 
 def poll_events(result: PollResult):
     """(event, when, row, previous) for each event of a poll, in the order `watch` prints
-    them: closed, opened, then changed owners (previous: the owner before, else None)."""
+    them: closed, opened, changed owners (previous: the owner before, else None), then first
+    connections from another machine."""
     when = result.snapshot.taken_at
     skip = paired(result)
     for event, rows in ((CLOSED, result.closed), (OPENED, result.opened)):
@@ -186,6 +197,8 @@ def poll_events(result: PollResult):
     previous = {id(change.row): change.previous for change in result.owner_changes}
     for row in _sorted(tuple(change.row for change in result.owner_changes)):
         yield CHANGED, when, row, previous[id(row)]
+    for row in _sorted(result.first_remote):
+        yield FIRST_REMOTE, when, row, None
 
 
 def print_events(result: PollResult, as_json: bool, out: TextIO,
@@ -340,7 +353,9 @@ def run(args: argparse.Namespace) -> int:
         if isinstance(opened, HistoryStore):
             history = RecordUnlessWindow(opened, err)
     scanner = ListenerScanner(all_netns=args.all_netns)
-    monitor = Monitor(scanner.scan, ReachAnnotator(_annotator(err)), history=history)
+    firewall = Firewall()
+    monitor = Monitor(scanner.scan, ReachAnnotator(_annotator(err), firewall), history=history,
+                      connections=ConnectionWatch(firewall.local_addresses))
     try:
         outputs = watch_outputs.build_outputs(args, settings, monitor, history, err)
     except BaseException:

@@ -176,6 +176,8 @@ class Listener:
     # The kernel's socket inode where known: tells the same socket apart from a new one.
     inode: int | None = field(default=None, compare=False)
     netns: str | None = None  # None: the host's; else the namespace's name, owner or inode
+    # What opens that namespace (/run/netns/NAME or /proc/PID/ns/net): where its firewall is read
+    netns_path: str | None = field(default=None, compare=False)
     unit: str | None = None  # the systemd unit that started it (a socket unit for activation)
     container: ContainerInfo | None = None
     # Stable identity of the row, computed once: diffs and models look it up thousands of
@@ -335,6 +337,37 @@ class Assessment:
     applicable: tuple[SecurityNote, ...] = ()
 
 
+class Peer(NamedTuple):
+    """The other end of one connection to a listener."""
+
+    address: str
+    port: int
+    scope: str  # "local" (this machine) | "lan" (a private or link-local address) | "internet"
+    pid: int | None = None  # the process on the other end, for a local peer, when looked up
+
+
+PEER_SCOPE_WORDS = {"local": "this machine", "lan": "local network", "internet": "internet"}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSummary:
+    """Who is connected to one TCP listener now (established connections)."""
+
+    established: int = 0
+    distinct_addresses: int = 0
+    remote_peers: int = 0  # from other machines
+    local_peers: int = 0  # from this machine (its addresses or loopback)
+    peers: tuple[Peer, ...] = ()  # the first MAX_PEERS of them
+
+    def record(self) -> dict[str, Any]:
+        """The `connections` object of the JSON contract."""
+        return {"established": self.established,
+                "distinct_addresses": self.distinct_addresses,
+                "remote_peers": self.remote_peers, "local_peers": self.local_peers,
+                "peers": [{"address": p.address, "port": p.port, "scope": p.scope,
+                           "pid": p.pid} for p in self.peers]}
+
+
 @dataclass(frozen=True, slots=True)
 class AnnotatedListener:
     """A listener joined with what the catalog knows about its port."""
@@ -348,6 +381,8 @@ class AnnotatedListener:
     # The host firewall's verdict (portwatch.core.firewall.FirewallVerdict); None for loopback
     # listeners and where no firewall reader ran.
     firewall: Any = None
+    # Who is connected (TCP listeners of the host's namespace); None: not counted or unknown.
+    connections: ConnectionSummary | None = None
 
     @property
     def key(self) -> ListenerKey:
@@ -358,6 +393,7 @@ class AlertKind(enum.StrEnum):
     OPENED = "opened"  # appeared while portwatch was watching
     OPENED_SINCE_LAST_RUN = "opened-since-last-run"  # appeared while portwatch was not running
     SUMMARY = "summary"  # many listeners at once, coalesced
+    FIRST_REMOTE = "first-remote"  # a first connection from another machine (opt-in)
 
 
 @dataclass(frozen=True, slots=True)

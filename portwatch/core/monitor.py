@@ -39,6 +39,14 @@ class EventSink(Protocol):
     def record(self, result: PollResult) -> None: ...
 
 
+class Connections(Protocol):  # probe.connwatch.ConnectionWatch
+    problem: str | None
+
+    def count(self, listeners) -> bool: ...
+
+    def summary(self, listener): ...  # Listener -> ConnectionSummary | None
+
+
 class OwnerChange(NamedTuple):
     """The owner of a listening socket changed while the socket stayed: the process exec'd
     another program (same pid), or the socket is now held by another process only."""
@@ -66,6 +74,9 @@ class PollResult:
     owner_changes: tuple[OwnerChange, ...] = ()
     notices: tuple[str, ...] = ()  # said once, when it happened (history stopped, resumed)
     unrecorded: int = 0  # events the history could not write (kept in memory, or lost)
+    # Listeners that have a connection from another machine for the first time since
+    # portwatch saw them open (not on the first poll: those were connected already).
+    first_remote: tuple[AnnotatedListener, ...] = ()
 
     @property
     def row_map(self) -> dict[ListenerKey, AnnotatedListener]:
@@ -86,9 +97,12 @@ class Monitor:
         annotator: Annotator | None = None,
         alert_rules: AlertRules | None = None,
         history: EventSink | None = None,
+        connections: Connections | None = None,
     ) -> None:
         self._scan = scan
         self._annotator = annotator
+        self._connections = connections
+        self._remote_seen: set[ListenerKey] = set()  # rows that had a remote peer
         self.alert_rules = alert_rules
         self.history = history
         self._previous: dict[ListenerKey, AnnotatedListener] | None = None
@@ -97,9 +111,44 @@ class Monitor:
         self._host: tuple[tuple, tuple] = ((), ())  # (rows, the host's rows of them)
 
     def _annotate(self, listener) -> AnnotatedListener:
-        if self._annotator is None:
-            return AnnotatedListener(listener)
-        return self._annotator.annotate(listener)
+        item = (AnnotatedListener(listener) if self._annotator is None
+                else self._annotator.annotate(listener))
+        summary = self._connections.summary(listener) if self._connections else None
+        return item if summary is None else dataclasses.replace(item, connections=summary)
+
+    def _count_connections(self, result: PollResult) -> PollResult:
+        """Count connections again when due: rows whose connections changed become `changed`
+        rows (the history and `watch` report owner changes only), and rows with their first
+        connection from another machine `first_remote`."""
+        watch = self._connections
+        if watch is None:
+            return result
+        started = time.perf_counter()
+        if not watch.count(row.listener for row in result.rows):
+            return _replace(result, duration=result.duration + time.perf_counter() - started)
+        fresh = {row.key for row in result.opened}
+        changed = {row.key: row for row in result.changed}
+        rows = []
+        first_remote = []
+        for row in result.rows:
+            summary = watch.summary(row.listener)
+            if summary != row.connections:
+                row = dataclasses.replace(row, connections=summary)
+                if row.key not in fresh:
+                    changed[row.key] = row
+            if summary is not None and summary.remote_peers and row.key not in self._remote_seen:
+                self._remote_seen.add(row.key)
+                if not result.first:
+                    first_remote.append(row)
+            rows.append(row)
+        self._remote_seen.intersection_update(row.key for row in rows)
+        self._rows = rows_tuple = tuple(rows)
+        self._previous = {row.key: row for row in rows_tuple}
+        problems = result.problems + ((watch.problem,) if watch.problem else ())
+        return _replace(result, rows=rows_tuple, changed=tuple(changed.values()),
+                        opened=tuple(self._previous[row.key] for row in result.opened),
+                        first_remote=tuple(first_remote), problems=problems,
+                        duration=result.duration + time.perf_counter() - started)
 
     def poll(self, rows_ready: Callable[[PollResult], object] | None = None) -> PollResult:
         """Scan, diff and annotate, then run the alert rules and record history. `rows_ready`,
@@ -110,14 +159,15 @@ class Monitor:
         snapshot = self._scan()
         if self._previous is not None and getattr(self._annotator, "refresh_needed",
                                                   bool)():
-            return self._finish(self._reannotate(snapshot, started), rows_ready)
+            return self._finish(self._count_connections(
+                self._reannotate(snapshot, started)), rows_ready)
         if self._previous is not None and snapshot.listeners is self._listeners:
             # The scanner hands back the very same tuple when nothing changed (the netlink
             # path does): skip the diff, the table is what it was.
             result = PollResult(snapshot, self._rows, (), (), (), first=False,
                                 duration=time.perf_counter() - started,
                                 problems=snapshot.problems)
-            return self._finish(result, rows_ready)
+            return self._finish(self._count_connections(result), rows_ready)
         previous = self._previous or {}
         changes: ListenerDiff = diff((r.listener for r in previous.values()), snapshot.listeners)
         # Re-annotate only what is new or changed; unchanged rows keep their annotation.
@@ -143,7 +193,7 @@ class Monitor:
         self._listeners = snapshot.listeners
         self._rows = rows
         self._previous = {row.key: row for row in rows}
-        return self._finish(result, rows_ready)
+        return self._finish(self._count_connections(result), rows_ready)
 
     def _host_view(self, result: PollResult) -> PollResult:
         """The result without other network namespaces' listeners: alerts and history are about

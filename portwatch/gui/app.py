@@ -42,9 +42,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 from portwatch.assets import resource_file
 from portwatch.core import fields
 from portwatch.core.files import paths
+from portwatch.core.firewall import Firewall
 from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.monitor import Monitor, PollResult
 from portwatch.core.probe import ListenerScanner, seconds_since_start
+from portwatch.core.probe.connwatch import ConnectionWatch
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.desktop.quit_signals import QuitOnSignals
 from portwatch.gui.style.theme import SchemeFollower
@@ -102,7 +104,10 @@ def build_monitor(scanner: ListenerScanner | None = None
                         " without their meaning.")
     if scanner is None:  # every namespace as root, as window_scanner()
         scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
-    return Monitor(scanner.scan, ReachAnnotator(catalog)), catalog, problems
+    firewall = Firewall()
+    monitor = Monitor(scanner.scan, ReachAnnotator(catalog, firewall),
+                      connections=ConnectionWatch(firewall.local_addresses))
+    return monitor, catalog, problems
 
 
 def window_icon() -> QIcon | None:

@@ -63,9 +63,9 @@ def test_devpi_on_loopback_3141_is_recognised_and_not_a_risk(listener_factory, t
     assert any("Finjan" in title for title in titles)
     assert not any(titles.values())  # shown as context, none counts
     table = portwatch("list").stdout.splitlines()
-    assert table[0].split()[-2:] == ["SOFTWARE", "RISK"]
+    assert table[0].split()[-3:] == ["SOFTWARE", "RISK", "CONNS"]
     (line,) = [line for line in table if f" {child.pid} " in line]
-    assert line.split()[-2:] == ["devpi-server", "none"]
+    assert line.split()[-3:] == ["devpi-server", "none", "0"]
 
 
 def test_list_human_output_is_aligned(listener_factory):

@@ -69,3 +69,78 @@ def test_connections_count_remote_and_local_peers(lab):
     assert peers == {"10.77.0.2": None, HOST_ADDR: local.pid}
     assert rows[("udp", 53)]["connections"] is None
     assert rows[("tcp", 22)]["connections"]["established"] == 0
+
+
+def _history(ns: str) -> list[dict]:
+    done = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-m", "portwatch",
+                           "history", "--json"], capture_output=True, text=True, timeout=120,
+                          cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def _await_line(proc: subprocess.Popen, wanted, deadline: float = 60.0) -> dict:
+    """The first JSON line of `proc`'s stdout for which `wanted(record)` holds."""
+    import selectors
+    import time
+
+    assert proc.stdout is not None
+    selector = selectors.DefaultSelector()
+    selector.register(proc.stdout, selectors.EVENT_READ)
+    end = time.monotonic() + deadline
+    try:
+        while time.monotonic() < end:
+            if not selector.select(timeout=max(0.0, end - time.monotonic())):
+                break
+            line = proc.stdout.readline()
+            if not line:
+                break
+            record = json.loads(line)
+            if wanted(record):
+                return record
+    finally:
+        selector.close()
+    raise AssertionError("the awaited watch line did not come")
+
+
+def test_first_connection_from_the_network_is_in_watch_and_history(lab):
+    """`watch` in the lab's host namespace: a connection from this machine is not one from the
+    network; the client namespace's connection is, once, as a `first-remote` event that the
+    history keeps and `portwatch history` shows."""
+    import time
+
+    lab.reset()
+    started = [_start(lab.host, "server", "0.0.0.0", str(PORT + 1))]
+    watcher = subprocess.Popen(
+        ["ip", "netns", "exec", lab.host, sys.executable, "-m", "portwatch", "watch", "--json",
+         "--interval", "0.5"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=REPO)
+    try:
+        end = time.monotonic() + 60  # the baseline is recorded: watch is polling
+        while not [e for e in _history(lab.host) if e["port"] == PORT + 1]:
+            assert time.monotonic() < end, "watch recorded no baseline"
+            time.sleep(0.2)
+        started.append(_start(lab.host, "client", HOST_ADDR, str(PORT + 1)))  # this machine
+        started.append(_start(lab.client, "client", HOST_ADDR, str(PORT + 1)))  # the network
+        first = _await_line(watcher, lambda r: r["event"] == "first-remote")
+        assert first["port"] == PORT + 1
+        assert first["connections"]["remote_peers"] == 1
+        assert {p["scope"] for p in first["connections"]["peers"]} == {"local", "lan"}
+        started.append(_start(lab.client, "client", HOST_ADDR, str(PORT + 1)))  # a second one
+        # the listener stays the same: no second first-remote for it (the next events a
+        # new listener's opening, awaited as a marker that later polls ran)
+        started.append(_start(lab.host, "server", "127.0.0.1", str(PORT + 2)))
+        marker = _await_line(watcher, lambda r: r["event"] in ("opened", "first-remote")
+                             and r["port"] in (PORT + 1, PORT + 2))
+        assert (marker["event"], marker["port"]) == ("opened", PORT + 2)
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=30)
+        if watcher.stdout:
+            watcher.stdout.close()
+        for proc in started:
+            _stop(proc)
+    events = [(e["event"], e["port"]) for e in _history(lab.host)
+              if e["port"] in (PORT + 1, PORT + 2)]
+    assert events.count(("first-remote", PORT + 1)) == 1
+    assert events[0] == ("present", PORT + 1)  # the baseline, then the first remote peer

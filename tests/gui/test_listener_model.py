@@ -268,7 +268,7 @@ def test_header_and_invalid_index():
     assert model.headerData(Column.SERVICE, Qt.Orientation.Horizontal) == "Service (registry)"
     assert model.headerData(0, Qt.Orientation.Vertical) is None
     assert model.data(QModelIndex()) is None
-    assert model.columnCount() == 13
+    assert model.columnCount() == 14
 
 
 def test_reach_column_shows_the_firewall_verdict_and_its_rule(model):

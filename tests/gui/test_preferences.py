@@ -23,7 +23,8 @@ from portwatch.gui.views.preferences import RESTART_NOTE, PreferencesDialog
 
 CHANGED = Settings(poll_interval=7.5, start_minimised=True, start_at_login=True,
                    notifications=False, alert_min_polls=4, alert_ephemeral_udp=True,
-                   alert_coalesce=9, alert_rate_limit=120.0, history_retention_days=30,
+                   alert_coalesce=9, alert_rate_limit=120.0, alert_first_remote=True,
+                   history_retention_days=30,
                    history_max_mb=64, color_scheme="dark")
 
 
@@ -51,6 +52,7 @@ def fill(dialog: PreferencesDialog, settings: Settings) -> None:
     dialog.ephemeral_udp.setChecked(settings.alert_ephemeral_udp)
     dialog.coalesce.setValue(settings.alert_coalesce)
     dialog.rate_limit.setValue(settings.alert_rate_limit)
+    dialog.first_remote.setChecked(settings.alert_first_remote)
     dialog.retention.setValue(settings.history_retention_days)
     dialog.max_mb.setValue(settings.history_max_mb)
     dialog.color_scheme.setCurrentIndex(dialog.color_scheme.findData(settings.color_scheme))

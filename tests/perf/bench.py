@@ -14,8 +14,10 @@ populated table, from a new listener's bind() to its alert, and watched idle at 
 namespaces (`ip netns add`, one listener each) exist throughout, and the steady-state poll of a
 scanner that reads every namespace is timed beside the host-only one; `--only-netns` times just
 those two rows (a short run), `--only-launch` just the window's launch (with `ss -tulnp` timed
-between the launches, and where each launch's time went by the window's own log). Not a test:
-pytest does not collect this directory's files (none is test_*.py).
+between the launches, and where each launch's time went by the window's own log). Last, with
+10,000 established connections on top of the load, what counting them in the poll loop costs
+(`bench_connections.py`; `--only-connections` alone). Not a test: pytest does not collect this
+directory's files (none is test_*.py).
 
 Rows that belong to parts not built yet print "n/a (not built yet)".
 """
@@ -48,6 +50,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 sys.path[:0] = [str(REPO), str(HERE)]
 
+from bench_connections import connection_rows  # noqa: E402
 from load import StandardLoad  # noqa: E402
 
 from portwatch.core.probe.scanner import ListenerScanner  # noqa: E402
@@ -844,6 +847,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the window's launch to a populated table (with ss -tulnp)")
     parser.add_argument("--only-netns", action="store_true",
                         help="only the steady-state polls with 20 extra network namespaces")
+    parser.add_argument("--only-connections", action="store_true",
+                        help="only the rows of counting 10,000 established connections")
     args = parser.parse_args(argv)
     runs = max(5, args.runs)
     if args.history:
@@ -858,6 +863,8 @@ def main(argv: list[str] | None = None) -> int:
         return namespace_rows(runs, args.polls, ss)
     if args.only_launch:
         return launch_rows(runs, ss)
+    if args.only_connections:
+        return connection_rows(runs, args.polls, ss, sys.modules[__name__])
     lsof = None if args.no_lsof else shutil.which("lsof")
     scratch = tempfile.mkdtemp(prefix="portwatch-bench-")
     atexit.register(shutil.rmtree, scratch, True)  # pycache, config, data, the window's history
@@ -1023,7 +1030,9 @@ def main(argv: list[str] | None = None) -> int:
               f" {stats.searched} searched), {stats.links} fd links, {stats.verified} re-checked")
     print(f"portwatch list --json, where the time goes: {parts}")
     print(f"portwatch list imports: {imports}")
-    return 0
+    print()
+    print("who is connected: the standard load plus 10,000 established connections ...")
+    return connection_rows(runs, args.polls, ss, sys.modules[__name__])
 
 
 if __name__ == "__main__":

@@ -18,10 +18,13 @@ alerts to show. The rules, in the order they apply:
 6. `coalesce` or more alertable listeners in one poll become one summary alert; alerts for a
    program that alerted less than `rate_limit` seconds ago are held and then folded into one
    summary when the window has passed.
+7. With `first_remote` (off by default), a listener's first connection from another machine
+   (`PollResult.first_remote`) alerts once per identity and run, unless it is silenced.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -100,6 +103,7 @@ class AlertRules:
         ephemeral_udp: bool = False,
         coalesce: int = 5,
         rate_limit: float = 60.0,
+        first_remote: bool = False,
         clock: Callable[[], float] = time.time,
         ephemeral_range: tuple[int, int] | None = None,
     ) -> None:
@@ -108,6 +112,8 @@ class AlertRules:
         self.ephemeral_udp = ephemeral_udp
         self.coalesce = max(2, coalesce)
         self.rate_limit = max(0.0, rate_limit)
+        self.first_remote = first_remote
+        self._remote_alerted: set[ListenerIdentity] = set()
         self._clock = clock
         self._ephemeral = ephemeral_range or ephemeral_port_range()
         self._pending: dict[ListenerKey, _Pending] = {}
@@ -122,6 +128,7 @@ class AlertRules:
             ephemeral_udp=getattr(settings, "alert_ephemeral_udp", False),
             coalesce=getattr(settings, "alert_coalesce", 5),
             rate_limit=getattr(settings, "alert_rate_limit", 60.0),
+            first_remote=getattr(settings, "alert_first_remote", False),
             **kwargs,
         )
 
@@ -174,8 +181,36 @@ class AlertRules:
     def evaluate(self, result: PollResult) -> tuple[Alert, ...]:
         if result.first:
             return self._baseline(result.rows)
+        remote = self._first_remote(result.first_remote) if result.first_remote else ()
         if not (result.opened or self._pending or self._held):
-            return ()  # a quiet poll: nothing can be due (the common case, kept cheap)
+            return remote  # a quiet poll: nothing can be due (the common case, kept cheap)
+        return remote + self._opened(result)
+
+    def _first_remote(self, rows: Iterable[AnnotatedListener]) -> tuple[Alert, ...]:
+        """"First connection from the network to redis on 6379", once per identity and run."""
+        if not self.first_remote:
+            return ()
+        alerts = []
+        for row in rows:
+            ident = identity(row)
+            if ident in self._remote_alerted or self.silenced(row):
+                continue
+            self._remote_alerted.add(ident)
+            sock = row.listener
+            who = visible(sock.process.name, 40) if sock.process else "a hidden process"
+            title = f"First connection from the network to {who} on {sock.port}"
+            alert = self._make(AlertKind.FIRST_REMOTE, [row], title)
+            peers = [p for p in (row.connections.peers if row.connections else ())
+                     if p.scope != "local"]
+            if peers:
+                where = "local network" if peers[0].scope == "lan" else "internet"
+                alert = dataclasses.replace(alert, body=f"from {visible(peers[0].address)}:"
+                                            f"{peers[0].port} ({where})\n{alert.body}")
+            alerts.append(alert)
+        return tuple(alerts)
+
+    def _opened(self, result: PollResult) -> tuple[Alert, ...]:
+        """The alerts for new listeners (rules 2 to 6)."""
         now = self._clock()
         current = result.row_map
         opened = {row.key for row in result.opened}

@@ -40,6 +40,7 @@ class Part(enum.Enum):
     ASSESSMENT = "assessment"  # the risk
     FIREWALL = "firewall"  # the host firewall's verdict
     ORIGIN = "origin"  # the systemd unit or container that started it
+    CONNECTIONS = "connections"  # who is connected now
 
 
 def changed_parts(old: AnnotatedListener, new: AnnotatedListener) -> set[Part]:
@@ -59,6 +60,8 @@ def changed_parts(old: AnnotatedListener, new: AnnotatedListener) -> set[Part]:
         parts.add(Part.FIREWALL)
     if (old_sock.unit, old_sock.container) != (new_sock.unit, new_sock.container):
         parts.add(Part.ORIGIN)
+    if old.connections != new.connections:
+        parts.add(Part.CONNECTIONS)
     if old.likely_uses != new.likely_uses:  # another program now (same PID after exec)
         parts.add(Part.LIKELY)
     return parts

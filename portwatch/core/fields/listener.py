@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from portwatch.core.fields import catalog_facts as facts
+from portwatch.core.fields import connection_text as conn_text
 from portwatch.core.fields.field import Field, Part, Read, Record, Stored
 from portwatch.core.knowledge.origin_text import origin_facts, origin_label
 from portwatch.core.knowledge.reach import reach_label, reach_text
@@ -454,6 +455,19 @@ FIELDS: tuple[Field, ...] = (
           sort=_reach_rank,
           cell_tip=lambda i: [reach_text(i.listener, i.firewall)],
           depends=frozenset({Part.EXPOSURE, Part.FIREWALL}), stored=Stored.NOT_STORED),
+    # Who is connected now (TCP listeners of the host's namespace; counted in the poll loop).
+    Field("connections", "Connections",
+          lambda i: i.connections.record() if i.connections else None,
+          csv_text=conn_text.connections_csv,
+          tip="Established connections now, and how many come from other machines (hover"
+              " for the peers; the details list them)",
+          text=lambda i: conn_text.connections_label(i.connections),
+          sort=lambda i: (i.connections.established if i.connections else -1),
+          cell_tip=conn_text.connections_tip, width=96, right=True,
+          depends=frozenset({Part.CONNECTIONS}),
+          cli="CONNS", in_history=False,
+          cli_text=lambda r: conn_text.count_text(r.get("connections")),
+          stored=Stored.NOT_STORED),
 )
 
 BY_KEY = {field.key: field for field in FIELDS}
@@ -461,7 +475,7 @@ BY_KEY = {field.key: field for field in FIELDS}
 # The listener table's columns, in order (the window adds "First seen" after them).
 TABLE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (
     "risk", "proto", "address", "port", "process", "pid", "user", "service", "uses", "security",
-    "firewall", "origin",
+    "firewall", "connections", "origin",
 ))
 # The parts of a `watch` line after its time and event, in order.
 WATCH_LINE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (

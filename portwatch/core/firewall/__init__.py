@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 
 from portwatch.core.firewall.engine import Ruleset, render_rule
 from portwatch.core.firewall.generation import generation
@@ -37,8 +38,13 @@ def evaluate_snapshot(snapshot: Snapshot, proto: str, family: str, address: str,
 class Firewall:
     """Cached firewall verdicts for the listeners of one host (or network namespace)."""
 
-    def __init__(self, host: Host | None = None, recheck_seconds: float = 30.0) -> None:
+    def __init__(self, host: Host | None = None, recheck_seconds: float = 30.0,
+                 gen: Callable[[], int | None] | None = None) -> None:
         self._host = host or Host()
+        # nftables' generation id where the ruleset is read (another namespace's through a
+        # socket opened there); None: re-read every `recheck_seconds`
+        self._gen = gen if gen is not None else (generation if not self._host.prefix
+                                                 else lambda: None)
         self._recheck = recheck_seconds
         self._lock = threading.Lock()
         self._generation: int | None = None
@@ -48,7 +54,7 @@ class Firewall:
         self._version = 0
 
     def _fresh(self) -> Ruleset:
-        gen = generation() if not self._host.prefix else None
+        gen = self._gen()
         stale = (
             self._ruleset is None
             or (gen is not None and gen != self._generation)

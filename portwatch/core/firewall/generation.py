@@ -32,8 +32,12 @@ def _attrs(data: bytes) -> dict[int, bytes]:
     return found
 
 
-def generation() -> int | None:
-    """The current nftables generation id of this network namespace, or None."""
+NETLINK_NETFILTER = _NETLINK_NETFILTER
+
+
+def generation(sock: socket.socket | None = None) -> int | None:
+    """The current nftables generation id of this network namespace (or of the one `sock`, a
+    NETLINK_NETFILTER socket, was opened in), or None."""
     family = getattr(socket, "AF_NETLINK", None)
     if family is None:
         return None
@@ -41,10 +45,15 @@ def generation() -> int | None:
     body = struct.pack("=BBH", socket.AF_UNSPEC, 0, 0)
     header = struct.pack("=IHHII", 16 + len(body), msg_type, _NLM_F_REQUEST, 1, 0)
     try:
-        with socket.socket(family, socket.SOCK_RAW, _NETLINK_NETFILTER) as sock:
+        if sock is not None:
             sock.settimeout(1.0)
             sock.send(header + body)
             reply = sock.recv(65536)
+        else:
+            with socket.socket(family, socket.SOCK_RAW, _NETLINK_NETFILTER) as own:
+                own.settimeout(1.0)
+                own.send(header + body)
+                reply = own.recv(65536)
     except OSError as exc:
         log.debug("nftables generation id unavailable: %s", exc)
         return None

@@ -1,8 +1,9 @@
 """Effective reach: a listener's bind exposure combined with the host firewall's verdict.
 
 `ReachAnnotator` wraps the catalog's annotator: each listener bound beyond loopback gets the
-firewall's verdict (`AnnotatedListener.firewall`), and one the firewall provably blocks is
-assessed like a loopback listener, with the reason saying so. `reach_label` / `reach_text` are
+firewall's verdict (`AnnotatedListener.firewall`): the host's ruleset for the host's listeners,
+each other network namespace's own ruleset for its listeners. One the firewall provably blocks
+is assessed like a loopback listener, with the reason saying so. `reach_label` / `reach_text` are
 the words the table, the details and `list` use.
 """
 
@@ -13,6 +14,7 @@ import logging
 from typing import Any
 
 from portwatch.core.firewall import Firewall, FirewallVerdict
+from portwatch.core.firewall.namespaces import NamespaceFirewalls
 from portwatch.core.model import AnnotatedListener, Assessment, Exposure, Listener
 
 log = logging.getLogger(__name__)
@@ -30,24 +32,27 @@ class _Bare:
 class ReachAnnotator:
     """Catalog annotation plus the firewall verdict (see the module docstring)."""
 
-    def __init__(self, annotator: Any | None, firewall: Firewall | None = None) -> None:
+    def __init__(self, annotator: Any | None, firewall: Firewall | None = None,
+                 namespaces: NamespaceFirewalls | None = None) -> None:
         self._annotator = annotator or _Bare()
         self._firewall = firewall or Firewall()
-        self._token: int | None = None  # read on the first poll, not when built
+        self._namespaces = namespaces or NamespaceFirewalls()
+        self._token: tuple | None = None  # read on the first poll, not when built
 
     def refresh_needed(self) -> bool:
-        """Whether the ruleset changed since the last call (then every row is annotated again)."""
-        token = self._firewall.token()
+        """Whether a ruleset changed since the last call (then every row is annotated again)."""
+        token = (self._firewall.token(), self._namespaces.token())
         changed = self._token is not None and token != self._token
         self._token = token
         return changed
 
     def annotate(self, listener: Listener) -> AnnotatedListener:
         verdict = None
-        # Another network namespace has its own ruleset: the host's says nothing about it.
-        if listener.exposure is not Exposure.LOOPBACK and listener.netns is None:
-            verdict = self._firewall.verdict_for(listener.proto.value, listener.family.value,
-                                                 listener.address, listener.port)
+        if listener.exposure is not Exposure.LOOPBACK:
+            # Another network namespace has its own ruleset: the host's says nothing about it.
+            verdict = (self._firewall.verdict_for(listener.proto.value, listener.family.value,
+                                                  listener.address, listener.port)
+                       if listener.netns is None else self._namespaces.verdict_for(listener))
         if verdict is None or not verdict.blocked:
             item = self._annotator.annotate(listener)
             return dataclasses.replace(item, firewall=verdict)

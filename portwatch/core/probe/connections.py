@@ -15,7 +15,7 @@ import socket
 from collections.abc import Callable, Collection, Mapping
 from typing import Any, NamedTuple
 
-from portwatch.core.model import Exposure, Listener
+from portwatch.core.model import ConnectionSummary, Exposure, Listener, Peer
 from portwatch.core.probe.exposure import classify
 from portwatch.core.probe.sockdiag import (
     _ADDR_LEN,
@@ -36,6 +36,8 @@ from portwatch.core.probe.sockdiag import (
 )
 
 TCP_ESTABLISHED = 1
+_SCOPES = ("internet", "lan", "local")
+_SCOPE_ORDER = {scope: rank for rank, scope in enumerate(_SCOPES)}
 MAX_PEERS = 50  # peers listed per listener (the counts cover all)
 
 
@@ -120,24 +122,50 @@ class ConnectionIndex:
         except ValueError:
             return False
 
-    def for_listener(self, listener: Listener) -> dict[str, Any]:
-        """The `connections` object of the JSON contract for one TCP listener."""
+    def scope(self, address: str) -> str:
+        """Where a peer is: "local" (this machine), "lan" or "internet"."""
+        if self._is_local(address):
+            return "local"
+        try:
+            ip = ipaddress.ip_address(_plain(address).split("%", 1)[0])
+        except ValueError:
+            return "internet"  # never the reassuring guess
+        return "lan" if ip.is_private or ip.is_link_local else "internet"
+
+    def summary(self, listener: Listener) -> ConnectionSummary:
+        """Who is connected to one TCP listener."""
+        candidates = self._by_port.get(listener.port)
+        if not candidates:
+            return NO_CONNECTIONS
         bound = _plain(listener.address)
         unspecified = classify(bound) is Exposure.ALL_INTERFACES
-        conns = [c for c in self._by_port.get(listener.port, ())
+        conns = [c for c in candidates
                  if (unspecified and (bound == "::" or ":" not in c.local))
                  or _plain(c.local) == bound]
-        local = [c for c in conns if self._is_local(c.remote)]
-        peer_inodes = {self._by_local.get((_plain(c.remote), c.remote_port)) for c in local}
-        peer_inodes.discard(None)
-        owners = self._owner_of(peer_inodes) if (self._owner_of and peer_inodes) else {}
+        if not conns:
+            return NO_CONNECTIONS
+        # other machines first (the internet, then the local network), then by address
+        ranked = sorted(((_SCOPE_ORDER[self.scope(c.remote)], c) for c in conns),
+                        key=lambda pair: (pair[0], _plain(pair[1].remote), pair[1].remote_port))
+        conns = [c for _rank, c in ranked]
+        scopes = [_SCOPES[rank] for rank, _c in ranked]
+        local = [c for c, where in zip(conns, scopes, strict=True) if where == "local"]
+        owners: Mapping[int, int] = {}
+        if self._owner_of is not None:
+            peer_inodes = {self._by_local.get((_plain(c.remote), c.remote_port)) for c in local}
+            peer_inodes.discard(None)
+            owners = self._owner_of(peer_inodes) if peer_inodes else {}  # type: ignore[arg-type]
         peers = []
-        for conn in conns[:MAX_PEERS]:
+        for conn, where in zip(conns[:MAX_PEERS], scopes, strict=False):
             inode = self._by_local.get((_plain(conn.remote), conn.remote_port))
-            pid = owners.get(inode) if inode is not None and self._is_local(conn.remote) \
-                else None
-            peers.append({"address": _plain(conn.remote), "port": conn.remote_port, "pid": pid})
-        return {"established": len(conns),
-                "distinct_addresses": len({_plain(c.remote) for c in conns}),
-                "remote_peers": len(conns) - len(local), "local_peers": len(local),
-                "peers": peers}
+            pid = owners.get(inode) if inode is not None and where == "local" else None
+            peers.append(Peer(_plain(conn.remote), conn.remote_port, where, pid))
+        return ConnectionSummary(len(conns), len({_plain(c.remote) for c in conns}),
+                                 len(conns) - len(local), len(local), tuple(peers))
+
+    def for_listener(self, listener: Listener) -> dict[str, Any]:
+        """The `connections` object of the JSON contract for one TCP listener."""
+        return self.summary(listener).record()
+
+
+NO_CONNECTIONS = ConnectionSummary()

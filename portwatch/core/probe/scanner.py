@@ -450,6 +450,7 @@ class _FastPath:
                 *((item, None) for item in sockets), *inner):
             pid = owners.get(item.inode)
             netns = namespaces.label(space) if space is not None else None
+            netns_path = space.path if space is not None else None
             key = (item.proto, item.family, item.address, item.port, pid, netns)
             if key in rows or (vanished and item.inode in vanished):
                 continue
@@ -461,7 +462,7 @@ class _FastPath:
                     row = Listener(item.proto, item.family, item.address, item.port,
                                    reach, owner_hidden=True,
                                    hidden_reason=hidden_reason, socket_user=users[item.uid],
-                                   inode=item.inode, netns=netns)
+                                   inode=item.inode, netns=netns, netns_path=netns_path)
                 rows[key] = row
                 continue
             if pid in gone:
@@ -481,7 +482,8 @@ class _FastPath:
                     row.holders is not holders and row.holders != holders):
                 row = Listener(item.proto, item.family, item.address, item.port,
                                reach, info, holders=holders,
-                               socket_user=users[item.uid], inode=item.inode, netns=netns)
+                               socket_user=users[item.uid], inode=item.inode, netns=netns,
+                               netns_path=netns_path)
             rows[key] = row
         self._details = details
         self._rows = rows

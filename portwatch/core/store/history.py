@@ -56,6 +56,7 @@ from portwatch.core.store.history_events import (
     CHANGED,
     CLOSED,
     EVENT_KINDS,
+    FIRST_REMOTE,
     INSERT_EVENT,
     OPENED,
     PRESENT,
@@ -86,7 +87,8 @@ if TYPE_CHECKING:
 
 # The public names of the history, wherever they are defined.
 __all__ = [
-    "CHANGED", "CLOSED", "DEFAULT_RETENTION_DAYS", "EVENT_KINDS", "OPENED", "PRESENT", "History",
+    "CHANGED", "CLOSED", "DEFAULT_RETENTION_DAYS", "EVENT_KINDS", "FIRST_REMOTE", "OPENED",
+    "PRESENT", "History",
     "HistoryError", "HistoryEvent", "HistoryReader", "HistoryStore", "MemoryHistory",
     "OutdatedSchema", "attach_history", "counts_from", "describe_error", "events_of",
     "iso_utc", "open_history", "problem_text", "set_aside",

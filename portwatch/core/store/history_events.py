@@ -34,7 +34,9 @@ OPENED = "opened"
 CLOSED = "closed"
 PRESENT = "present"  # listening when a run started (the first poll's snapshot)
 CHANGED = "changed"  # the socket stayed, its owner changed (exec, or another holder now)
-EVENT_KINDS = (OPENED, CLOSED, PRESENT, CHANGED)
+# the listener's first connection from another machine since portwatch saw it open
+FIRST_REMOTE = "first-remote"
+EVENT_KINDS = (OPENED, CLOSED, PRESENT, CHANGED, FIRST_REMOTE)
 
 # The events table, in the order rows are read and written (id first): the event, the
 # listener's own columns (fields stored as Stored.COLUMN), `owner` (a JSON object of the
@@ -64,7 +66,7 @@ class HistoryEvent:
     """
 
     time: float  # seconds since the epoch (UTC)
-    event: str  # OPENED | CLOSED | PRESENT | CHANGED
+    event: str  # OPENED | CLOSED | PRESENT | CHANGED | FIRST_REMOTE
     listener: Listener
     listeners: int
     service: str | None = None
@@ -126,6 +128,8 @@ def events_of(result: PollResult) -> list[HistoryEvent]:
         events.append(HistoryEvent.of(OPENED, when, row, count))
     events.extend(HistoryEvent.of(CHANGED, when, change.row, count)
                   for change in result.owner_changes)
+    events.extend(HistoryEvent.of(FIRST_REMOTE, when, row, count)
+                  for row in result.first_remote)
     return events
 
 

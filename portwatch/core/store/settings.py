@@ -48,6 +48,8 @@ class Settings:
     alert_ephemeral_udp: bool = False  # alert for UDP sockets on ephemeral ports too
     alert_coalesce: int = 5  # this many new listeners in one poll become one summary alert
     alert_rate_limit: float = 60.0  # seconds between repeats of similar alerts
+    # alert when a listener gets its first connection from another machine (off by default)
+    alert_first_remote: bool = False
     history_retention_days: int = 90
     history_max_mb: int = 500  # the history file's size budget: the oldest events go first
     color_scheme: str = "system"  # the window's colours: "system" (the desktop's), "light", "dark"
@@ -110,6 +112,7 @@ RULES: dict[str, _Rule] = {
     "alert_ephemeral_udp": _Rule(bool),
     "alert_coalesce": _Rule(int, 1, 1000),
     "alert_rate_limit": _Rule(float, 0.0, 86400.0),
+    "alert_first_remote": _Rule(bool),
     "history_retention_days": _Rule(int, 1, 3650),
     "history_max_mb": _Rule(int, 10, 1_000_000),
     "color_scheme": _Rule(str, choices=COLOR_SCHEMES),

@@ -189,6 +189,12 @@ class PreferencesDialog(QDialog):
         self.ephemeral_udp.setToolTip("UDP sockets on the ports the system hands to clients are"
                                       " usually programs waiting for a reply (DNS lookups,"
                                       " media), not services")
+        self.first_remote = QCheckBox("Alert on a listener's first connection from the network",
+                                      self)
+        self.first_remote.setObjectName("prefFirstRemote")
+        self.first_remote.setToolTip("Once per program and port while portwatch runs: another"
+                                     " machine connected to it (connections from this machine"
+                                     " do not count)")
         self.coalesce = _spin(self, "alert_coalesce", ("or more at once", "or more at once"),
                               "When this many new listeners appear in one scan, they become"
                               " one summary alert", low=2)
@@ -209,6 +215,7 @@ class PreferencesDialog(QDialog):
         _row(form, labels[2], self.coalesce)
         _row(form, labels[3], self.rate_limit)
         _row(form, "", self.ephemeral_udp)
+        _row(form, "", self.first_remote)
 
         # -- Appearance --
         self.color_scheme = QComboBox(self)
@@ -275,6 +282,7 @@ class PreferencesDialog(QDialog):
         self.notifications.setChecked(settings.notifications)
         self.min_polls.setValue(settings.alert_min_polls)
         self.ephemeral_udp.setChecked(settings.alert_ephemeral_udp)
+        self.first_remote.setChecked(settings.alert_first_remote)
         self.coalesce.setValue(settings.alert_coalesce)
         self.rate_limit.setValue(settings.alert_rate_limit)
         self.retention.setValue(settings.history_retention_days)
@@ -294,6 +302,7 @@ class PreferencesDialog(QDialog):
             notifications=self.notifications.isChecked(),
             alert_min_polls=int(self.min_polls.value()),
             alert_ephemeral_udp=self.ephemeral_udp.isChecked(),
+            alert_first_remote=self.first_remote.isChecked(),
             alert_coalesce=self._coalesce(),
             alert_rate_limit=float(self.rate_limit.value()),
             history_retention_days=int(self.retention.value()),

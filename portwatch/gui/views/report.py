@@ -9,15 +9,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from portwatch.core import fields
+from portwatch.core.fields import connection_text as conn_text
 from portwatch.core.knowledge.origin_text import origin_facts
 from portwatch.core.knowledge.reach import reach_text
 from portwatch.core.model import (
     FLAG_TEXT,
+    PEER_SCOPE_WORDS,
     AnnotatedListener,
     CatalogEntry,
     Exposure,
     KnownUse,
     Listener,
+    Proto,
     Risk,
     SecurityNote,
 )
@@ -155,8 +158,10 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
         overview.append(Fact("Now", "this socket is no longer listening; the row goes away in"
                                     " a moment"))
     applicable = assessment.applicable if assessment is not None else None
-    sections = [Section("Summary", tuple(overview)),
-                *entry_sections(item.entry, item.likely_uses, applicable)]
+    sections = [Section("Summary", tuple(overview))]
+    if sock.proto is Proto.TCP:
+        sections.append(_connections_section(item))
+    sections += entry_sections(item.entry, item.likely_uses, applicable)
     started_by = tuple(Fact(label, text) for label, text in origin_facts(sock))
     if started_by:
         sections.append(Section("Started by", started_by))
@@ -189,6 +194,22 @@ def _process_facts(sock: Listener, details: ProcessDetails | None,
             yield Fact("Note", problem)
     elif pending:
         yield Fact("Parents", COMPUTING)
+
+
+def _connections_section(item: AnnotatedListener) -> Section:
+    """Who is connected: the count, then each peer (address, port, where it is)."""
+    title = "Connected now"
+    summary = item.connections
+    if summary is None:
+        why = conn_text.NOT_COUNTED if item.listener.netns else (
+            "unknown: not counted yet, or portwatch could not list this machine's connections")
+        return Section(title, (), why)
+    facts = [Fact("Connections", conn_text.connections_sentence(summary))]
+    facts += [Fact(PEER_SCOPE_WORDS.get(peer.scope, peer.scope).capitalize(),
+                   conn_text.peer_endpoint(peer), mono=True) for peer in summary.peers]
+    if summary.established > len(summary.peers):
+        facts.append(Fact("…", f"and {summary.established - len(summary.peers)} more"))
+    return Section(title, tuple(facts))
 
 
 def _sockets_section(details: ProcessDetails | None, pending: bool) -> Section:
