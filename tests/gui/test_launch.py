@@ -309,3 +309,33 @@ def test_the_first_rows_go_in_already_in_the_tables_order(qtbot):
     shown = [window.proxy.index(row, Column.PORT).data() for row in range(5)]
     assert shown == ["8080", "3389", "80", "53", "22"]
     window.shutdown()
+
+
+def test_a_first_poll_started_before_the_window_waits_for_its_listeners(qtbot, long_hold):
+    from gui_rows import listener
+
+    from portwatch.core.model import Snapshot
+
+    scanned = threading.Event()
+
+    def scan():
+        scanned.set()
+        return Snapshot(time.time(), (listener(4321),))
+
+    gui = PortwatchGui(Settings(poll_interval=60), Monitor(scan), early=True)
+    qtbot.addWidget(gui.window)
+    rows, polls = Recorder(), Recorder()  # connected after the worker started scanning
+    gui.worker.rows_ready.connect(rows.record)
+    gui.worker.polled.connect(polls.record)
+    try:
+        qtbot.waitUntil(scanned.is_set)
+        for _ in range(3):
+            QApplication.processEvents()
+        assert rows.items == [] and polls.items == []  # held until start()
+        with qtbot.waitSignal(polls.recorded):
+            gui.start(show=False)
+        assert [item.listener.port for item in rows.items[0].rows] == [4321]
+        assert gui.window.model.rowCount() == 1
+    finally:
+        gui.shutdown()
+    assert not gui.monitor_thread.thread.isRunning()
