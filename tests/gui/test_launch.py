@@ -151,7 +151,7 @@ def test_the_first_poll_waits_for_the_window_and_a_shutdown_does_not(qtbot, long
 
 
 def test_the_modules_loaded_before_qt_do_not_load_qt():
-    code = ("import sys; from portwatch.gui import launch; import importlib;"
+    code = ("import sys; from portwatch.gui.desktop import launch; import importlib;"
             " [importlib.import_module(name) for name in launch.BEFORE_QT];"
             " print(sorted(m for m in sys.modules if m.startswith('PySide6')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
