@@ -105,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.debug)
     try:
         if args.command is None:
-            from portwatch.gui.desktop.launch import run_gui  # imported late: the CLI never needs Qt
+            # imported late: the command-line commands never need Qt
+            from portwatch.gui.desktop.launch import run_gui
 
             return run_gui(debug=args.debug)
         return int(args.run(args) or 0)
