@@ -339,3 +339,29 @@ def test_a_first_poll_started_before_the_window_waits_for_its_listeners(qtbot, l
     finally:
         gui.shutdown()
     assert not gui.monitor_thread.thread.isRunning()
+
+
+@pytest.mark.parametrize("saved", ["not json at all {", '{"format": 999, "holders": []}'])
+def test_a_broken_saved_map_means_a_cold_first_scan_not_a_wrong_table(
+        qtbot, listener_factory, tmp_path, saved):
+    cache = tmp_path / "owner-map.json"
+    cache.write_text(saved, encoding="utf-8")
+    cache.chmod(0o600)
+    child = listener_factory()
+    scanner = ListenerScanner(owner_cache=cache)
+    monitor, catalog, problems = build_monitor(scanner)
+    gui = PortwatchGui(Settings(poll_interval=60), monitor, catalog, problems,
+                       teardown=scanner.close)
+    qtbot.addWidget(gui.window)
+    polls = Recorder()
+    gui.worker.polled.connect(polls.record)
+    try:
+        with qtbot.waitSignal(polls.recorded):
+            gui.start(show=False)
+        model = gui.window.model
+        shown = [model.item_at(row).listener for row in range(model.rowCount())]
+        assert ours(shown, {child.pid}) == ours(ListenerScanner(fast=False).scan().listeners,
+                                                {child.pid}) != set()
+    finally:
+        gui.shutdown()
+    assert child.pid in saved_pids(cache)  # replaced by a good map at exit
