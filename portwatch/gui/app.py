@@ -11,14 +11,13 @@ history plug in (its `alert_rules` and `history` attributes).
 Launch order (README "Performance"): the window's first frame needs the table and nothing
 else, so the alert rules are set on the Monitor at once (its first poll is the baseline) but the
 tray, the desktop notifier (a D-Bus round trip) and the alert channels are built right after
-the first rows are shown (`AfterFirstFrame`); the polls they missed meanwhile are handed to
-them then (`EarlyPolls`). The window's scanner starts from the owner map the previous run
+the first rows are shown, and get every poll (desktop/first_frame.py). The first poll starts
+before the window is built; the window's scanner starts from the owner map the previous run
 saved and saves its own when the worker stops.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -29,30 +28,26 @@ from typing import Any
 from PySide6.QtCore import (
     QMessageLogContext,
     QObject,
-    Qt,
-    QTimer,
     QtMsgType,
-    Signal,
-    Slot,
     qInstallMessageHandler,
 )
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from portwatch.assets import resource_file
-from portwatch.core import fields
 from portwatch.core.files import paths
 from portwatch.core.firewall import Firewall
 from portwatch.core.knowledge.reach import ReachAnnotator
-from portwatch.core.monitor import Monitor, PollResult
+from portwatch.core.monitor import Monitor
 from portwatch.core.probe import ListenerScanner, seconds_since_start
 from portwatch.core.probe.connwatch import ConnectionWatch
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
+from portwatch.gui.desktop.first_frame import AfterFirstFrame, EarlyPolls, FirstRows, LaunchLog
 from portwatch.gui.desktop.quit_signals import QuitOnSignals
 from portwatch.gui.style.theme import SchemeFollower
 from portwatch.gui.views.main_window import MainWindow
 from portwatch.gui.views.window_state import load_window_state, save_window_state
-from portwatch.gui.worker import MIN_INTERVAL, MonitorThread, MonitorWorker
+from portwatch.gui.worker import MIN_INTERVAL, MonitorThread
 
 log = logging.getLogger(__name__)
 qt_log = logging.getLogger("portwatch.qt")
@@ -117,60 +112,6 @@ def window_icon() -> QIcon | None:
         return None
     icon = QIcon(str(icon_file))
     return None if icon.isNull() else icon
-
-
-class FirstRows(QObject):
-    """Shows the worker's first table (`rows_ready`) and then tells the worker it may go on
-    (after the paint). The rows go in already in the table's sort order, so the sorting proxy
-    places them with a third fewer comparisons (each one a Python call)."""
-
-    def __init__(self, worker: MonitorWorker, window: MainWindow) -> None:
-        super().__init__(window)
-        self._worker = worker
-        self._window = window
-        worker.rows_ready.connect(self.show)
-
-    @Slot(object)
-    def show(self, result: PollResult) -> None:
-        self._window.apply_poll(self._in_table_order(result))
-        QTimer.singleShot(0, self, self._worker.first_rows_shown)  # after the paint
-
-    def _in_table_order(self, result: PollResult) -> PollResult:
-        proxy = getattr(self._window, "proxy", None)
-        column = proxy.sortColumn() if proxy is not None else -1
-        if not 0 <= column < len(fields.TABLE):
-            return result
-        try:
-            rows = sorted(result.rows, key=fields.TABLE[column].sort,
-                          reverse=proxy.sortOrder() == Qt.SortOrder.DescendingOrder)
-        except TypeError:  # values that do not compare: the proxy sorts them as they come
-            return result
-        return dataclasses.replace(result, rows=tuple(rows))
-
-
-class LaunchLog(QObject):
-    """Logs where a launch's time went, once the first rows are applied (after the window's
-    own "table populated" line): seconds since the process started at each step, from the
-    kernel's record of the start (the benchmark reads this line: tests/perf/bench.py)."""
-
-    def __init__(self, worker: MonitorWorker, parent: QObject, imported: float | None) -> None:
-        super().__init__(parent)
-        self._marks = {"imported": imported}
-        worker.rows_ready.connect(self._rows_shown)  # after the window's apply_poll
-
-    def mark(self, name: str) -> None:
-        self._marks[name] = seconds_since_start()
-
-    @Slot(object)
-    def _rows_shown(self, result: Any) -> None:
-        shown = seconds_since_start()
-        marks = self._marks
-        if shown is None or None in marks.values():
-            return
-        log.info("launch: Qt and portwatch imported at %.2f s, window shown at %.2f s, first"
-                 " poll %.2f s (scan, diff, annotate; %d rows), rows applied at %.2f s",
-                 marks["imported"], marks.get("shown", 0.0), result.duration,
-                 len(result.rows), shown)
 
 
 class PortwatchGui:
@@ -290,64 +231,6 @@ def _optional(what: str, problems: list[str], build: Callable[[], Any]) -> Any:
         log.exception("%s failed", what)
         problems.append(f"{what} is not available ({exc}).")
         return None
-
-
-class EarlyPolls(QObject):
-    """Delivers the worker's polls to the parts built after the first frame (alerts,
-    channels): they connect to its `polled`, and `hand_over()` gives them, in order, the polls
-    that came before they existed (the first poll's alerts, about listeners that appeared while
-    portwatch was not running, are told once), then passes each later one on. Every poll
-    reaches them once: this object, not they, is connected to the worker from the start."""
-
-    polled = Signal(object)
-
-    def __init__(self, worker: QObject, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.results: list[Any] | None = []  # None once handed over
-        worker.polled.connect(self.keep)
-
-    @Slot(object)
-    def keep(self, result: Any) -> None:
-        if self.results is None:
-            self.polled.emit(result)
-        else:
-            self.results.append(result)
-
-    def hand_over(self) -> None:
-        """Send the kept polls to what is connected now; later polls go on as they come."""
-        results, self.results = self.results or [], None
-        for result in results:
-            self.polled.emit(result)
-
-
-class AfterFirstFrame(QObject):
-    """Runs `build` once, in the GUI thread, after the worker's first rows were applied and
-    drawn — or after its first failed poll, or `latest_ms` at the latest."""
-
-    def __init__(self, gui: PortwatchGui, build: Callable[[], None],
-                 latest_ms: int = 3000) -> None:
-        super().__init__(gui.window)  # a GUI-thread object: the worker's signals are queued
-        self._build: Callable[[], None] | None = build
-        worker = gui.worker
-        self._signals = (worker.rows_ready, worker.polled, worker.failed)
-        for signal in self._signals:
-            signal.connect(self._soon)
-        self._timer = QTimer(self)
-        self._timer.setSingleShot(True)
-        self._timer.timeout.connect(self._run)
-        self._timer.start(latest_ms)
-
-    def _soon(self, *_args: object) -> None:  # a bound method of a GUI-thread object: queued
-        self._timer.start(0)  # after the paint the new rows asked for
-
-    @Slot()
-    def _run(self) -> None:
-        build, self._build = self._build, None
-        if build is None:
-            return
-        for signal in self._signals:
-            signal.disconnect(self._soon)
-        build()
 
 
 def add_history_tab(window: MainWindow) -> QWidget:

@@ -24,14 +24,8 @@ from portwatch.core.monitor import Monitor
 from portwatch.core.probe import ListenerScanner
 from portwatch.core.store.settings import Settings
 from portwatch.gui import worker as worker_module
-from portwatch.gui.app import (
-    AfterFirstFrame,
-    EarlyPolls,
-    PortwatchGui,
-    _set_alert_rules,
-    build_monitor,
-    history_hooks,
-)
+from portwatch.gui.app import PortwatchGui, _set_alert_rules, build_monitor, history_hooks
+from portwatch.gui.desktop.first_frame import AfterFirstFrame, EarlyPolls, FirstRows
 from portwatch.gui.worker import MonitorThread
 
 
@@ -291,7 +285,6 @@ def test_the_first_rows_go_in_already_in_the_tables_order(qtbot):
     from gui_rows import FixedCatalog, ScriptedMonitor, listener
     from PySide6.QtCore import Qt
 
-    from portwatch.gui.app import FirstRows
     from portwatch.gui.models.listener_model import Column
     from portwatch.gui.views.main_window import MainWindow
 
