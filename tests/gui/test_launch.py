@@ -99,6 +99,18 @@ def test_the_window_shows_what_a_full_scan_shows_from_a_stale_saved_map(
     assert {gone.pid, stays.pid} <= saved_pids(cache)
     gone.stop()  # since then: one listener's process ended, a new one started
     new = listener_factory("tcp", "::1")
+    shown = first_table(qtbot, cache)
+    full = ListenerScanner(fast=False).scan()  # the portable path, no map at all
+    pids = {gone.pid, stays.pid, new.pid}
+    assert ours(shown, pids) == ours(full.listeners, pids)
+    assert {row.pid for row in shown if row.pid in pids} == {stays.pid, new.pid}
+    assert (new.port, new.pid) in {(row.port, row.pid) for row in shown}
+    assert new.pid in saved_pids(cache)  # the window saved its own map when it stopped
+
+
+def first_table(qtbot, cache) -> list:
+    """The listeners a window whose scanner starts from `cache` shows after its first poll
+    (the window is closed again, which saves its owner map there)."""
     scanner = ListenerScanner(owner_cache=cache)
     monitor, catalog, problems = build_monitor(scanner)
     gui = PortwatchGui(Settings(poll_interval=60), monitor, catalog, problems,
@@ -110,15 +122,9 @@ def test_the_window_shows_what_a_full_scan_shows_from_a_stale_saved_map(
         with qtbot.waitSignal(polls.recorded):
             gui.start(show=False)
         model = gui.window.model
-        shown = [model.item_at(row).listener for row in range(model.rowCount())]
-        full = ListenerScanner(fast=False).scan()  # the portable path, no map at all
-        pids = {gone.pid, stays.pid, new.pid}
-        assert ours(shown, pids) == ours(full.listeners, pids)
-        assert {row.pid for row in shown if row.pid in pids} == {stays.pid, new.pid}
-        assert (new.port, new.pid) in {(row.port, row.pid) for row in shown}
+        return [model.item_at(row).listener for row in range(model.rowCount())]
     finally:
         gui.shutdown()
-    assert new.pid in saved_pids(cache)  # the window saved its own map when it stopped
 
 
 def test_the_first_poll_waits_for_the_window_and_a_shutdown_does_not(qtbot, long_hold):
@@ -341,20 +347,7 @@ def test_a_broken_saved_map_means_a_cold_first_scan_not_a_wrong_table(
     cache.write_text(saved, encoding="utf-8")
     cache.chmod(0o600)
     child = listener_factory()
-    scanner = ListenerScanner(owner_cache=cache)
-    monitor, catalog, problems = build_monitor(scanner)
-    gui = PortwatchGui(Settings(poll_interval=60), monitor, catalog, problems,
-                       teardown=scanner.close)
-    qtbot.addWidget(gui.window)
-    polls = Recorder()
-    gui.worker.polled.connect(polls.record)
-    try:
-        with qtbot.waitSignal(polls.recorded):
-            gui.start(show=False)
-        model = gui.window.model
-        shown = [model.item_at(row).listener for row in range(model.rowCount())]
-        assert ours(shown, {child.pid}) == ours(ListenerScanner(fast=False).scan().listeners,
-                                                {child.pid}) != set()
-    finally:
-        gui.shutdown()
+    shown = first_table(qtbot, cache)
+    assert ours(shown, {child.pid}) == ours(ListenerScanner(fast=False).scan().listeners,
+                                            {child.pid}) != set()
     assert child.pid in saved_pids(cache)  # replaced by a good map at exit
