@@ -9,6 +9,10 @@ ever touched by its own thread. `MonitorThread` owns the pair and shuts them dow
 (the history's SQLite connection). The first poll sends its table (`rows_ready`) before `setup`
 runs and before the alert rules and the history see it, so the window is populated without
 waiting for them (launch time: README "Performance"); its whole result follows (`polled`).
+Two calls reach the worker while it is inside that first poll, so they are events
+(threading.Event), not queued signals: `first_rows_shown()` (the window drew the rows: go on)
+and `release_signals()` (everything that listens is connected, for a thread started before the
+window was built: `MonitorThread.start_early()`).
 """
 
 from __future__ import annotations
