@@ -351,3 +351,39 @@ def test_a_broken_saved_map_means_a_cold_first_scan_not_a_wrong_table(
     assert ours(shown, {child.pid}) == ours(ListenerScanner(fast=False).scan().listeners,
                                             {child.pid}) != set()
     assert child.pid in saved_pids(cache)  # replaced by a good map at exit
+
+
+def test_while_the_first_scan_runs_the_window_says_so_and_shows_no_partial_rows(
+        qtbot, listener_factory):
+    child = listener_factory()
+    may_finish = threading.Event()
+    scanning = threading.Event()
+    scanner = ListenerScanner()
+
+    def slow_first_scan():  # the real scan, held until the test has looked at the window
+        scanning.set()
+        may_finish.wait(60)
+        return scanner.scan()
+
+    gui = PortwatchGui(Settings(poll_interval=60), Monitor(slow_first_scan), early=True)
+    qtbot.addWidget(gui.window)
+    polls = Recorder()
+    gui.worker.polled.connect(polls.record)
+    try:
+        gui.start(show=True)
+        qtbot.waitUntil(scanning.is_set)
+        QApplication.processEvents()
+        assert gui.window.status.counts.text() == "Scanning…"
+        assert gui.window.model.rowCount() == 0  # no socket without its owner, no guess
+        may_finish.set()
+        with qtbot.waitSignal(polls.recorded):
+            pass
+        shown = [gui.window.model.item_at(row).listener
+                 for row in range(gui.window.model.rowCount())]
+        assert ours(shown, {child.pid}) == ours(ListenerScanner(fast=False).scan().listeners,
+                                                {child.pid}) != set()
+        assert "Scanning" not in gui.window.status.counts.text()
+    finally:
+        may_finish.set()
+        gui.shutdown()
+        scanner.close()
