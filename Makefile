@@ -7,7 +7,7 @@ LOCK   := requirements/test.txt
 # packaging/*.sh build with this venv's python (make test-latest points it at .venv-latest)
 export PORTWATCH_VENV := $(abspath $(VENV))
 
-.PHONY: run test quick lint bench catalog registry clean lock test-latest
+.PHONY: run test quick lint bench bench-history catalog registry clean lock test-latest
 
 $(VENV)/.installed: pyproject.toml $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -61,6 +61,9 @@ test-latest:
 
 bench: $(VENV)/.installed
 	$(PY) tests/perf/bench.py
+
+bench-history: $(VENV)/.installed
+	$(PY) tests/perf/bench.py --history --churn --runs 5
 
 catalog: $(VENV)/.installed  # data/curated.json from data/curated/*.yaml (no network)
 	$(PY) data/build_catalog.py --curated-only

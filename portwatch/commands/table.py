@@ -11,11 +11,11 @@ from collections.abc import Collection, Sequence
 from typing import TextIO
 
 from portwatch.commands.termwidth import table_lines
-from portwatch.core.fields import FIELDS, Field, Record
+from portwatch.core.fields import FIELDS, HISTORY, Field, Record
 
 LIST_COLUMNS: tuple[Field, ...] = tuple(field for field in FIELDS
                                         if field.cli and not field.on_request)
-HISTORY_COLUMNS: tuple[Field, ...] = tuple(field for field in LIST_COLUMNS if field.in_history)
+HISTORY_COLUMNS: tuple[Field, ...] = HISTORY
 
 
 def headers(columns: Sequence[Field]) -> tuple[str, ...]:

@@ -272,7 +272,10 @@ def run_gui(debug: bool = False) -> int:
                        setup=setup, teardown=teardown,
                        window_state_path=paths.window_state_file(), early=True)
     try:  # the worker already scans (early=True): it must not outlive a failed start
-        _optional("The History tab", problems, lambda: add_history_tab(gui.window))
+        history_tab = _optional("The History tab", problems,
+                                lambda: add_history_tab(gui.window))
+        if history_tab is not None:  # the poll's events are in the file when it is shown
+            gui.worker.polled.connect(history_tab.after_poll)
         launch = LaunchLog(gui.worker, gui.window, imported)
         early = EarlyPolls(gui.worker, parent=gui.window)
         later: list[str] = []

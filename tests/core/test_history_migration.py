@@ -11,7 +11,7 @@ import pytest
 from portwatch.core.model import Exposure, IgnoreRule, ListenerIdentity, Proto
 from portwatch.core.store import history_schema
 from portwatch.core.store.history import HistoryStore
-from portwatch.core.store.history_events import EVENT_COLUMNS
+from portwatch.core.store.history_events import TABLE_COLUMNS
 from portwatch.core.store.history_schema import SCHEMA_VERSION
 
 # The layout portwatch wrote as schema version 1, spelled out here as that version wrote it
@@ -73,7 +73,7 @@ def test_a_version_1_file_is_upgraded_with_its_data_kept(tmp_path):
     path = tmp_path / "old" / "history.sqlite3"
     write_v1_file(path)
     store = HistoryStore(path, clock=lambda: 300.0)
-    assert history_schema.user_version(store._conn) == SCHEMA_VERSION == 3
+    assert history_schema.user_version(store._conn) == SCHEMA_VERSION == 4
 
     events = store.events()
     assert [(e.time, e.event, e.listener.port, e.listener.pid, e.process_name)
@@ -181,7 +181,7 @@ def test_a_version_2_file_moves_process_details_into_owner_without_losing_an_eve
     store = HistoryStore(path, clock=lambda: 300.0)
     assert history_schema.user_version(store._conn) == SCHEMA_VERSION
     columns = [row[1] for row in store._conn.execute("PRAGMA table_info(events)")]
-    assert columns == list(EVENT_COLUMNS)
+    assert columns == list(TABLE_COLUMNS)
     events = store.events()
     assert [e.id for e in events] == [row[0] for row in V2_EVENTS]
     assert [(e.time, e.event, e.listener.port, e.listener.pid) for e in events] == [

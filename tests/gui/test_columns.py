@@ -8,7 +8,7 @@ from gui_rows import FixedCatalog, ScriptedMonitor, listener
 from test_history_view import write_history
 
 from portwatch.core.store.settings import Settings
-from portwatch.gui.models.history_model import Column as HistoryColumn
+from portwatch.gui.models.history_columns import Column as HistoryColumn
 from portwatch.gui.models.listener_model import Column
 from portwatch.gui.views.history_view import HistoryView
 from portwatch.gui.views.main_window import COLUMN_WIDTHS, MainWindow

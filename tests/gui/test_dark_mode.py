@@ -79,9 +79,9 @@ def test_the_history_chart_takes_the_palette(qtbot, scheme, tmp_path):
         scheme.set_choice(choice)
         QApplication.processEvents()
         base = QApplication.palette().color(QPalette.ColorRole.Base)
-        assert view.plot.backgroundBrush().color() == base
-        axis = view.plot.getPlotItem().getAxis("left")
-        assert contrast(axis.textPen().color(), base) >= 7
+        background, text = view.plot.colors()
+        assert background == base and view.plot.grab().toImage().pixelColor(1, 1) == base
+        assert contrast(text, base) >= 7
 
 
 def test_preferences_offer_system_light_and_dark(qtbot):

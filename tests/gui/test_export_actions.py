@@ -307,7 +307,7 @@ def test_history_as_csv_holds_the_visible_events(qtbot, history_window, tmp_path
 def test_history_export_follows_the_tabs_filter(qtbot, history_window, tmp_path):
     win, view = history_window
     view.filter_edit.setText("sshd")
-    qtbot.waitUntil(lambda: view.proxy.rowCount() == 2, timeout=5_000)
+    qtbot.waitUntil(lambda: view.model.rowCount() == 2 and not view.loading, timeout=5_000)
     target = tmp_path / "ssh.json"
     win.exports.ask_path = answer = PathAnswer(target, JSON_FILTER)
     run_export(qtbot, win, win.exports.history_action)
@@ -324,3 +324,20 @@ def test_without_a_history_tab_history_export_is_off(window):
     assert not window.exports.history_action.isEnabled()
     assert [a.text() for a in window.file_menu.actions() if a.text()] == [
         "Export &listeners…", "Export &history…", "&Quit"]
+
+
+def test_a_history_too_long_to_export_at_once_says_what_to_do(qtbot, history_window,
+                                                               monkeypatch, tmp_path):
+    from portwatch.gui.views import export_actions
+
+    win, view = history_window
+    monkeypatch.setattr(export_actions, "HISTORY_EXPORT_MAX", 3)
+    win.exports.ask_path = answer = PathAnswer(tmp_path / "all.json", JSON_FILTER)
+    win.exports.history_action.trigger()
+    assert answer.titles == []  # no dialog: nothing would be written
+    assert "shows 4 events" in win.statusBar().currentMessage()
+    assert "portwatch history --json" in win.statusBar().currentMessage()
+    view.filter_edit.setText("sshd")  # narrowed down: it exports
+    qtbot.waitUntil(lambda: view.model.rowCount() == 2 and not view.loading, timeout=5_000)
+    run_export(qtbot, win, win.exports.history_action)
+    assert len(json.loads((tmp_path / "all.json").read_text(encoding="utf-8"))) == 2

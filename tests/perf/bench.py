@@ -2,6 +2,7 @@
 
     make bench                      # or: .venv/bin/python tests/perf/bench.py [--runs 7]
     .venv/bin/python tests/perf/bench.py --history [--events 5000000]   # the history's figures
+    .venv/bin/python tests/perf/bench.py --churn [--churn-seconds 600]   # the tab under churn
 
 Starts the standard load (tests/perf/load.py: ~2,000 listeners, ~400 processes, ~35,000 fds,
 loopback only), checks that the fast and the psutil scanner paths agree on it, then times each
@@ -848,18 +849,30 @@ def main(argv: list[str] | None = None) -> int:
                         help="events in the --history file (default 5 million)")
     parser.add_argument("--only-launch", action="store_true",
                         help="only the window's launch to a populated table (with ss -tulnp)")
+    parser.add_argument("--churn", action="store_true",
+                        help="only the History tab under churn (1,000 events/s recorded)")
+    parser.add_argument("--churn-seconds", type=float, default=600.0,
+                        help="how long the --churn figure records (default 10 minutes)")
     parser.add_argument("--only-netns", action="store_true",
                         help="only the steady-state polls with 20 extra network namespaces")
     parser.add_argument("--only-connections", action="store_true",
                         help="only the rows of counting 10,000 established connections")
     args = parser.parse_args(argv)
     runs = max(5, args.runs)
-    if args.history:
+    if args.history or args.churn:
+        from bench_churn import bench_churn
         from bench_history import bench_history
 
-        scratch = tempfile.mkdtemp(prefix="portwatch-bench-history-")
-        atexit.register(shutil.rmtree, scratch, True)
-        return bench_history(portwatch_env(scratch), args.events, runs)
+        failed = 0
+        if args.history:
+            scratch = tempfile.mkdtemp(prefix="portwatch-bench-history-")
+            atexit.register(shutil.rmtree, scratch, True)
+            failed |= bench_history(portwatch_env(scratch), args.events, runs)
+        if args.churn:
+            scratch = tempfile.mkdtemp(prefix="portwatch-bench-churn-")
+            atexit.register(shutil.rmtree, scratch, True)
+            failed |= bench_churn(portwatch_env(scratch), args.churn_seconds)
+        return failed
 
     ss = shutil.which("ss")
     if args.only_netns:

@@ -3,8 +3,8 @@
 `record()` is the JSON object of `list --json` (and every other record and CSV row),
 `search_texts()` what the window's filter searches, `process_facts()` the details pane's
 facts about the owner, `process_to_stored()` / `process_from_stored()` the history's
-`process` JSON object. The table model, the command-line columns and `watch` lines read
-`TABLE`, `FIELDS` and `WATCH_LINE` directly.
+`process` JSON object. The table models, the command-line columns and `watch` lines read
+`TABLE`, `HISTORY`, `FIELDS` and `WATCH_LINE` directly.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from portwatch.core.fields.listener import (
     BY_KEY,
     FIELDS,
     FLAG_MARKER,
+    HISTORY,
     TABLE,
     WATCH_LINE,
     address_sort_key,
@@ -28,6 +29,7 @@ __all__ = [
     "BY_KEY",
     "FIELDS",
     "FLAG_MARKER",
+    "HISTORY",
     "JSON_FIELDS",
     "TABLE",
     "WATCH_LINE",

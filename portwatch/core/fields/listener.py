@@ -320,7 +320,8 @@ FIELDS: tuple[Field, ...] = (
           width=58, right=True, search=lambda i: (str(i.listener.port),),
           cli="PORT", cli_text=lambda r: str(r["port"])),
     Field("exposure", "Exposure", lambda i: i.listener.exposure.value,
-          cli="EXPOSURE", cli_text=lambda r: _EXPOSURES[r["exposure"]].label,
+          text=lambda i: i.listener.exposure.label, sort=lambda i: i.listener.exposure.rank,
+          width=110, cli="EXPOSURE", cli_text=lambda r: _EXPOSURES[r["exposure"]].label,
           line=lambda r: _EXPOSURES[r["exposure"]].label),
     Field("pid", "PID", lambda i: i.listener.pid,
           text=lambda i: str(i.listener.pid) if i.listener.process else "",
@@ -477,6 +478,10 @@ TABLE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (
     "risk", "proto", "address", "port", "process", "pid", "user", "service", "uses", "security",
     "firewall", "connections", "origin",
 ))
+# The columns of `history` and of the History tab after the time and the event: the
+# command-line columns of `list` that a recorded event has.
+HISTORY: tuple[Field, ...] = tuple(field for field in FIELDS
+                                   if field.cli and field.in_history and not field.on_request)
 # The parts of a `watch` line after its time and event, in order.
 WATCH_LINE: tuple[Field, ...] = tuple(BY_KEY[key] for key in (
     "address", "process", "exposure", "netns", "service", "risk",

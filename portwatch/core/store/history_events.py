@@ -38,20 +38,47 @@ CHANGED = "changed"  # the socket stayed, its owner changed (exec, or another ho
 FIRST_REMOTE = "first-remote"
 EVENT_KINDS = (OPENED, CLOSED, PRESENT, CHANGED, FIRST_REMOTE)
 
-# The events table, in the order rows are read and written (id first): the event, the
-# listener's own columns (fields stored as Stored.COLUMN), `owner` (a JSON object of the
-# fields stored as Stored.PROCESS), and the catalog's answer then (Stored.RECORDED).
+# The events as read (id first): the event, the listener's own columns (fields stored as
+# Stored.COLUMN), `owner` (a JSON object of the fields stored as Stored.PROCESS), and the
+# catalog's answer then (Stored.RECORDED). Since version 4 a row keeps the last two in the
+# `details` row it refers to (history_details.py); rows of version 3 keep them inline, and
+# reading takes whichever is there.
 _EVENT = ("id", "run_id", "time", "event", "listeners")
-LISTENER_COLUMNS = (*(f.key for f in fields.FIELDS if f.stored is Stored.COLUMN), "owner")
+_OWN_COLUMNS = tuple(f.key for f in fields.FIELDS if f.stored is Stored.COLUMN)
+LISTENER_COLUMNS = (*_OWN_COLUMNS, "owner")
 RECORDED_COLUMNS = tuple(f.key for f in fields.FIELDS if f.stored is Stored.RECORDED)
 EVENT_COLUMNS = (*_EVENT, *LISTENER_COLUMNS, *RECORDED_COLUMNS)
+TABLE_COLUMNS = (*EVENT_COLUMNS, "detail")  # the events table of version 4
 _LISTENER_AT = slice(len(_EVENT), len(_EVENT) + len(LISTENER_COLUMNS))
 _RECORDED_AT = slice(_LISTENER_AT.stop, None)
 _COLUMN_READERS = tuple(f.read for f in fields.FIELDS if f.stored is Stored.COLUMN)
-SELECT_EVENTS = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"  # noqa: S608 (constants)
+_DETAIL_COLUMNS = ("owner", *RECORDED_COLUMNS)
+
+
+def column_sql(name: str) -> str:
+    """The SQL expression of one of EVENT_COLUMNS in SELECT_EVENTS."""
+    if name in _DETAIL_COLUMNS:
+        return f"coalesce(events.{name}, details.{name})"
+    return f"events.{name}"
+
+
+def stored_sql(field: fields.Field) -> str | None:
+    """The SQL expression of a field's stored value (None when it is not stored): its column,
+    or its key of the owner's JSON object."""
+    if field.stored is Stored.PROCESS:
+        return f"json_extract({column_sql('owner')}, '$.{field.key}')"
+    if field.stored in (Stored.COLUMN, Stored.RECORDED):
+        return column_sql(field.key)
+    return None
+
+
+FROM_EVENTS = "FROM events LEFT JOIN details ON details.id = events.detail"
+SELECT_EVENTS = (f"SELECT {', '.join(column_sql(name) for name in EVENT_COLUMNS)}"
+                 f" {FROM_EVENTS}")
+_WRITTEN = ("run_id", "time", "event", "listeners", *_OWN_COLUMNS, "detail")
 INSERT_EVENT = (
-    f"INSERT INTO events ({', '.join(EVENT_COLUMNS[1:])})"  # noqa: S608 (constants)
-    f" VALUES ({', '.join('?' * (len(EVENT_COLUMNS) - 1))})"
+    f"INSERT INTO events ({', '.join(_WRITTEN)})"  # noqa: S608 (constants)
+    f" VALUES ({', '.join('?' * len(_WRITTEN))})"
 )
 
 
@@ -152,14 +179,18 @@ def counts_from(events: Iterable[HistoryEvent]) -> list[tuple[float, int]]:
 
 
 def event_row(item: HistoryEvent, run_id: int | None) -> tuple[Any, ...]:
+    """(run_id, time, event, listeners, *the listener's own columns) of an event; its
+    `detail_values()` go to the details table."""
     sock = AnnotatedListener(item.listener)
+    return (run_id, item.time, item.event, item.listeners,
+            *(read(sock) for read in _COLUMN_READERS))
+
+
+def detail_values(item: HistoryEvent) -> tuple[Any, ...]:
+    """(owner JSON, *recorded catalog answer) of an event: its row of the details table."""
     proc = item.listener.process
     owner = json.dumps(fields.process_to_stored(proc)) if proc is not None else None
-    return (
-        run_id, item.time, item.event, item.listeners,
-        *(read(sock) for read in _COLUMN_READERS), owner,
-        *(getattr(item, name) for name in RECORDED_COLUMNS),
-    )
+    return (owner, *(getattr(item, name) for name in RECORDED_COLUMNS))
 
 
 _PROTOS = {item.value: item for item in Proto}

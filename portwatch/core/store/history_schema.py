@@ -17,6 +17,10 @@ Versions:
   later field the declarations in `portwatch.core.fields` store this way) move into one JSON
   object per event, the `owner` column, so a new process field needs no migration. Existing
   rows are copied with their ids, run, count and the old columns folded into `owner`.
+- 4: `details`, each distinct owner and catalog answer stored once (an event refers to it by
+  `detail`; rows of version 3 keep theirs inline, read the same way), and `timeline`, the
+  events counted per minute (the History tab's chart reads it instead of every event). Adding
+  both changes no existing row; the timeline is counted from the events once.
 
 A file with user_version 0 and no tables is new and gets the current layout. A file with
 user_version 0 and tables of its own is not a portwatch history (`ForeignDatabase`); a file
@@ -30,9 +34,11 @@ import logging
 import sqlite3
 from collections.abc import Callable
 
+from portwatch.core.store.history_timeline import TIMELINE_TABLE, rebuild_timeline
+
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class ForeignDatabase(sqlite3.DatabaseError):
@@ -190,6 +196,26 @@ def _to_v3(conn: sqlite3.Connection) -> None:
     log.info("history: migrated %d events into version 3", copied)
 
 
+V4_TABLES = """
+CREATE TABLE details (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    owner TEXT,
+    service TEXT,
+    description TEXT,
+    risk TEXT,
+    risk_reason TEXT,
+    last_id INTEGER NOT NULL
+);
+ALTER TABLE events ADD COLUMN detail INTEGER;
+""" + TIMELINE_TABLE
+
+
+def _to_v4(conn: sqlite3.Connection) -> None:
+    _execute_script(conn, V4_TABLES)
+    rebuild_timeline(conn)
+
+
 def _v2_cmdline(text: str | None) -> list[str]:
     """A version 2 command line (a JSON list of arguments); anything else reads as unknown."""
     try:
@@ -247,7 +273,7 @@ def _backfill_runs_and_counts(conn: sqlite3.Connection) -> None:
 
 
 # MIGRATIONS[n] brings a database from version n to version n + 1.
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_v1, _to_v2, _to_v3)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_to_v1, _to_v2, _to_v3, _to_v4)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 

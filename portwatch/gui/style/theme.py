@@ -1,5 +1,5 @@
 """The window's colour scheme: the desktop's (Qt's colour-scheme hint), or light or dark as chosen
-in Preferences (the `color_scheme` setting), and the chart's colours to match.
+in Preferences (the `color_scheme` setting).
 
 `apply_color_scheme(app, choice)` asks Qt for the scheme (QStyleHints.setColorScheme). Where
 the platform cannot switch (no desktop theme: Xvfb, a plain window manager, offscreen), it sets
@@ -106,18 +106,3 @@ class SchemeFollower(QObject):
     def _desktop_changed(self, _scheme: Qt.ColorScheme) -> None:
         if self.choice == "system":
             self.dark = apply_color_scheme(self._app, "system", self._original)
-
-
-def style_plot(plot: object, palette: QPalette) -> None:
-    """A pyqtgraph PlotWidget in the palette's colours: its background, axes and labels."""
-    import pyqtgraph as pg
-
-    background = palette.color(QPalette.ColorRole.Base)
-    text = palette.color(QPalette.ColorRole.Text)
-    plot.setBackground(background)  # type: ignore[attr-defined]
-    item = plot.getPlotItem()  # type: ignore[attr-defined]
-    for name in ("left", "bottom"):
-        axis = item.getAxis(name)
-        axis.setPen(pg.mkPen(text))
-        axis.setTextPen(pg.mkPen(text))
-        axis.label.setDefaultTextColor(text)

@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 CSV_FILTER = "CSV for spreadsheets (*.csv)"
 JSON_FILTER = "JSON, as portwatch list --json prints it (*.json)"
 FILTERS = {CSV_FILTER: "csv", JSON_FILTER: "json"}
+# Events the History export holds in memory at once; `portwatch history` streams any number.
+HISTORY_EXPORT_MAX = 200_000
 
 
 class ExportSource(Protocol):
@@ -157,9 +159,17 @@ class ExportActions(QObject):
             self.window.show_message("There is no history to export (the History tab is not"
                                      " available).")
             return
+        shown = view.model.rowCount()
+        if shown > HISTORY_EXPORT_MAX:
+            self.window.show_message(
+                f"The History tab shows {shown:,} events; File > Export history writes at most"
+                f" {HISTORY_EXPORT_MAX:,} at once. Narrow them with the tab's filter, or use"
+                " `portwatch history --json` (with --since/--until), which writes any number.",
+                20_000)
+            return
         events: list[HistoryEvent] = view.visible_events()
-        total = view.model.rowCount()
-        needle = view.proxy.needle
+        total = view.model.event_count()
+        needle = view.model.needle
         if needle and len(events) != total:
             title = (f"Export history: the {plural(len(events), 'event')} matching"
                      f" “{needle}” (of {total:,})")

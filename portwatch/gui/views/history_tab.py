@@ -1,9 +1,8 @@
 """The History tab, built the first time it is needed.
 
-The timeline imports pyqtgraph and numpy, about 0.6 s and 40 MB at start-up measured by the
-benchmark (`make bench`), which the Listeners table (what a person opens portwatch for) must not
-wait for. This placeholder builds the HistoryView when the tab is first shown, or when someone
-asks for its events (File > Export history…).
+The Listeners table (what a person opens portwatch for) must not wait for the history file to
+be opened and read. This placeholder builds the HistoryView when the tab is first shown, or
+when someone asks for its events (File > Export history…), and hands it each poll.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from PySide6.QtCore import Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -48,5 +48,14 @@ class LazyHistoryTab(QWidget):
         return self.view().visible_events()
 
     def refresh(self) -> None:
-        if self._view is not None:
+        """Take in the newest events when the tab is open; a hidden tab catches up when it
+        is shown."""
+        if self._view is not None and self._view.isVisible():
             self._view.refresh()
+
+    @Slot(object)
+    def after_poll(self, _result: object) -> None:
+        """The worker's `polled`: that poll's events are in the file now. Connected to this
+        QObject's slot, so it runs in the GUI thread (the reader's connection is that
+        thread's)."""
+        self.refresh()
