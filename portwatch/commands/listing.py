@@ -95,10 +95,12 @@ def run(args: argparse.Namespace) -> int:
 
         return run_list(args)
     from portwatch.core.firewall import Firewall
+    from portwatch.core.firewall.saved import default_ruleset_cache
 
+    firewall = Firewall(saved=default_ruleset_cache())  # nft's ruleset by generation
+    firewall.prefetch()  # nft and ip run while we scan
     snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
                               all_netns=args.all_netns)
-    firewall = Firewall()
     rows = with_connections(sorted(annotate(snapshot, firewall), key=sort_key), firewall,
                             args.peers)
     for problem in snapshot.problems:

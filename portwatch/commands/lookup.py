@@ -14,7 +14,6 @@ from typing import Any, TextIO
 
 from portwatch.core.knowledge.catalog import MAX_PORT, Catalog, load_catalog
 from portwatch.core.model import CatalogEntry, Proto
-from portwatch.core.output import records
 from portwatch.core.text import visible
 
 BOTH = (Proto.TCP, Proto.UDP)
@@ -114,6 +113,8 @@ def run(args: argparse.Namespace) -> int:
         queries.extend(ports)
     groups = [[catalog.lookup(port, proto) for proto in protos] for port, protos in queries]
     if args.json:
+        from portwatch.core.output import records  # the field declarations: --json only
+
         items = [records.entry_record(entry) for group in groups for entry in group]
         json.dump(items, sys.stdout, indent=1, ensure_ascii=False)
         sys.stdout.write("\n")

@@ -21,8 +21,9 @@ import psutil
 import pytest
 
 from portwatch.core.model import Proto
+from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES
 from portwatch.core.probe.owners import OwnerMap
-from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES, ListenerScanner
+from portwatch.core.probe.scanner import ListenerScanner
 from portwatch.core.probe.sockdiag import SockDiag, SockDiagError
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -462,7 +463,7 @@ def test_a_saved_map_from_another_boot_or_malformed_is_ignored():
 
 
 def test_a_saved_map_others_could_write_is_not_read(tmp_path):
-    from portwatch.core.probe.owners import read_saved, write_saved
+    from portwatch.core.probe.owner_cache import read_saved, write_saved
 
     path = tmp_path / "owner-map.json"
     write_saved(path, OwnerMap().saved())

@@ -19,7 +19,8 @@ import time
 import pytest
 
 from portwatch.core.output import records
-from portwatch.core.probe.owners import OwnerMap, _ticks_since_boot
+from portwatch.core.probe.owner_cache import ticks_since_boot
+from portwatch.core.probe.owners import OwnerMap
 from portwatch.core.probe.scanner import ListenerScanner
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -182,7 +183,7 @@ def test_a_socket_passed_with_scm_rights_to_an_unrelated_process(fast, start, tm
     owners = OwnerMap()
     started = owners._read_start(sender.pid)
     deadline = time.monotonic() + DEADLINE
-    while _ticks_since_boot() <= (started or 0) + 1:
+    while ticks_since_boot() <= (started or 0) + 1:
         assert time.monotonic() < deadline
         time.sleep(0.01)
     receiver = start(RECEIVER, path)

@@ -20,7 +20,7 @@ import pytest
 from nobody import nobody_skip_reason, run_as_nobody
 
 from portwatch.core.files import paths
-from portwatch.core.probe.owners import write_saved
+from portwatch.core.probe.owner_cache import write_saved
 from portwatch.core.store.history import (
     HistoryError,
     HistoryReader,

@@ -11,7 +11,8 @@ import psutil
 import pytest
 
 from portwatch.core.model import Exposure, Family, Proto
-from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES, ListenerScanner, scan_listeners
+from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.probe.scanner import ListenerScanner, scan_listeners
 
 REPO = Path(__file__).resolve().parents[2]
 

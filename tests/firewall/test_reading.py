@@ -33,7 +33,8 @@ def test_without_root_the_verdict_is_unknown_and_says_why(nobody_copy):
     assert "needs root" in reason
 
 
-CACHE_SCRIPT = textwrap.dedent("""
+# Counts the programs the firewall runs (`calls`), with the real ones run.
+COUNTING = textwrap.dedent("""
     import json, subprocess, sys
     from portwatch.core.firewall import Firewall
     calls = []
@@ -42,6 +43,9 @@ CACHE_SCRIPT = textwrap.dedent("""
         calls.append(argv[0])
         return real(argv, *args, **kwargs)
     subprocess.run = counting
+""")
+
+CACHE_SCRIPT = COUNTING + textwrap.dedent("""
     firewall = Firewall(recheck_seconds=3600)
     seen = []
     def ask():
@@ -77,3 +81,51 @@ def test_ruleset_is_read_again_only_after_it_changed():
     assert first >= 1
     assert unchanged == first  # same generation: the cached verdict, no nft run
     assert changed > unchanged  # new generation: read again, and the new policy is seen
+
+
+SAVED_SCRIPT = COUNTING + textwrap.dedent("""
+    firewall = Firewall(saved=sys.argv[1])
+    verdict = firewall.verdict_for("tcp", "ipv4", "0.0.0.0", 22).verdict
+    print(json.dumps({"verdict": verdict, "nft_runs": calls.count("nft")}))
+""")
+
+
+def test_a_saved_ruleset_is_used_by_the_next_run_until_it_changes(tmp_path):
+    """One-shot runs (`list`) keep the nft ruleset by generation id: the next run (another
+    process) reads no `nft` while the generation is the same, and reads again once the ruleset
+    changed or the file belongs to another boot."""
+    reason = skip_reason()
+    if reason:
+        pytest.skip(reason)
+    saved = tmp_path / "nft-ruleset.json"
+    ns = f"pwtest-fws-{uuid.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", ns)
+
+    def run() -> dict:
+        done = subprocess.run(["ip", "netns", "exec", ns, sys.executable, "-c", SAVED_SCRIPT,
+                               str(saved)], capture_output=True, text=True, timeout=120,
+                              cwd=REPO)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    try:
+        sh("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", "eth1")
+        sh("ip", "-n", ns, "addr", "add", "10.66.0.1/24", "dev", "eth0")
+        sh("ip", "-n", ns, "link", "set", "eth0", "up")
+        first, second = run(), run()
+        sh("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=(
+            "table inet pwtest { chain input { type filter hook input priority 0;"
+            " policy drop; }\n}\n"))
+        changed, again = run(), run()
+        kept = json.loads(saved.read_text())
+        kept["boot"] = "another boot"
+        saved.write_text(json.dumps(kept))
+        other_boot = run()
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False)
+    assert first == {"verdict": "accept", "nft_runs": 1}  # read, and kept
+    assert second == {"verdict": "accept", "nft_runs": 0}  # same generation: from the file
+    assert changed == {"verdict": "drop", "nft_runs": 1}  # a new generation: read again
+    assert again == {"verdict": "drop", "nft_runs": 0}
+    assert other_boot == {"verdict": "drop", "nft_runs": 1}  # not this boot's: read again
+    assert saved.stat().st_mode & 0o777 == 0o600

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from fleet import REPO, portwatch_env
 
-from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES
 
 INSTALL = REPO / "packaging" / "linux" / "install.sh"
 EXPOSURE_LIMIT = 30  # systemd-analyze's --threshold: 10 × the exposure level (3.0 = "OK")

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import QLabel, QWidget
 
 from portwatch.core.model import CatalogEntry, ContainerInfo, KnownUse, Proto
 from portwatch.core.monitor import Monitor
-from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES
 from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui, qt_message_handler, window_icon
 from portwatch.gui.models.filter_proxy import ListenerFilter

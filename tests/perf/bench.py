@@ -14,11 +14,12 @@ populated table, from a new listener's bind() to its alert, and watched idle at 
 (CPU and RSS) with the load and, after the load stops, without it. As root, 20 extra network
 namespaces (`ip netns add`, one listener each) exist throughout, and the steady-state poll of a
 scanner that reads every namespace is timed beside the host-only one; `--only-netns` times just
-those two rows (a short run), `--only-launch` just the window's launch (with `ss -tulnp` timed
-between the launches, and where each launch's time went by the window's own log). Last, with
-10,000 established connections on top of the load, what counting them in the poll loop costs
-(`bench_connections.py`; `--only-connections` alone). Not a test: pytest does not collect this
-directory's files (none is test_*.py).
+those two rows (a short run), `--only-cli` just the command-line rows (`list`, `list --json`,
+`lookup`, each against `ss -tulnp` in the same run), `--only-launch` just the window's launch
+(with `ss -tulnp` timed between the launches, and where each launch's time went by the
+window's own log). Last, with 10,000 established connections on top of the load, what counting
+them in the poll loop costs (`bench_connections.py`; `--only-connections` alone). Not a test:
+pytest does not collect this directory's files (none is test_*.py).
 
 Rows that belong to parts not built yet print "n/a (not built yet)".
 """
@@ -66,6 +67,7 @@ class Row:
     name: str
     target: str = ""
     limit: float | None = None  # the highest acceptable median ratio against ss
+    ms_limit: float | None = None  # or: the highest acceptable median in milliseconds
     values: list[float] = field(default_factory=list)  # wall-clock milliseconds
     ratios: list[float] = field(default_factory=list)
     cpu_ratios: list[float] = field(default_factory=list)
@@ -98,7 +100,7 @@ def timed(action: Callable[[], object]) -> Measured:
 
 
 def ratio_text(ratio: float) -> str:
-    return f"1/{1 / ratio:.0f}" if ratio < 0.5 else f"{ratio:.2f}×"
+    return f"1/{1 / ratio:.0f}" if ratio < 0.2 else f"{ratio:.2f}×"
 
 
 def ms_text(ms: float) -> str:
@@ -306,6 +308,8 @@ def print_table(table: list[Row], baseline: Row) -> None:
         verdict = ""
         if row.limit is not None and ratio is not None:
             verdict = "yes" if ratio <= row.limit else "NO"
+        elif row.ms_limit is not None:
+            verdict = "yes" if median <= row.ms_limit else "NO"
         cpu = statistics.median(row.cpu_ratios) if row.cpu_ratios else None
         print(f"{row.name:<46} {ms_text(median):>10} {spread:>15}"
               f" {ratio_text(ratio) if ratio else '':>8} {row.target:>8}  {verdict:<3}"
@@ -483,28 +487,121 @@ def bind_to_event(runs: int, env: dict, interval: float = 1.0) -> list[float] | 
     return values or "n/a (no event seen)"
 
 
+class CommandRows:
+    """The command-line figures of issue 22, each run interleaved with `ss -tulnp`:
+    `list --json` and `list` (text) on a first run (the saved owner map removed) and from the
+    map the previous run saved, and `lookup 3141` (no scan)."""
+
+    def __init__(self, env: dict) -> None:
+        self.env = env
+        note = "owner map saved by the previous run"
+        first = "no saved owner map: cold walk + start-up"
+        self.json_first = Row("portwatch list --json, first run", "≤ 1.0×", 1.0, note=first)
+        self.json = Row("portwatch list --json (whole process)", "≤ 0.5×", 0.5, note=note)
+        self.text_first = Row("portwatch list, first run", "≤ 1.0×", 1.0, note=first)
+        self.text = Row("portwatch list (whole process)", "≤ 0.5×", 0.5, note=note)
+        self.lookup = Row("portwatch lookup 3141 (whole process)", "≤ 60 ms", ms_limit=60.0,
+                          note="catalog only, no scan")
+
+    @property
+    def rows(self) -> list[Row]:
+        return [self.json, self.json_first, self.text, self.text_first, self.lookup]
+
+    def _forget_map(self) -> None:
+        for path in owner_cache_files(self.env):
+            path.unlink()
+
+    def run(self, ss_ms: Measured | None) -> None:
+        env = self.env
+        for argv, first, warm in ((portwatch_argv("list", "--json"), self.json_first, self.json),
+                                  (portwatch_argv("list"), self.text_first, self.text)):
+            self._forget_map()
+            first.add(timed(lambda argv=argv: run_quiet(argv, env)), ss_ms)
+            warm.add(timed(lambda argv=argv: run_quiet(argv, env)), ss_ms)
+        self.lookup.add(timed(lambda: run_quiet(portwatch_argv("lookup", "3141"), env)), ss_ms)
+
+
+def baseline_run(run: int, runs: int, ss: str | None, baseline: Row) -> Measured | None:
+    """One run's `ss -tulnp`, the figure every row of that run is divided by (None: no ss)."""
+    print(f"run {run + 1}/{runs} ...", flush=True)
+    ss_ms = timed(lambda: run_quiet([ss, "-tulnp"])) if ss else None
+    if ss_ms is not None:
+        baseline.add(ss_ms, ss_ms)
+    return ss_ms
+
+
+def load_average() -> str:
+    try:
+        with open("/proc/loadavg") as handle:
+            return " ".join(handle.read().split()[:3])
+    except OSError:
+        return "unknown"
+
+
+def command_rows_only(runs: int, ss: str | None) -> int:
+    """`--only-cli`: the standard load, then only the command-line rows against ss (a short
+    run for the start-up work of issue 22)."""
+    scratch = tempfile.mkdtemp(prefix="portwatch-bench-")
+    atexit.register(shutil.rmtree, scratch, True)
+    env = portwatch_env(scratch)
+    run_quiet(portwatch_argv("list", "--json"), env)  # compiles bytecode once
+    baseline, commands = Row("ss -tulnp (baseline)"), CommandRows(env)
+    print("starting the standard load ...", flush=True)
+    with StandardLoad():
+        first = ListenerScanner().scan()
+        processes, fds = count_fds()
+        before = load_average()
+        for run in range(runs):
+            commands.run(baseline_run(run, runs, ss, baseline))
+        parts = list_parts(env)
+        imports = import_costs(env)
+    print()
+    print(f"standard load: {len(first.listeners)} listeners, {processes} processes, {fds} fds;"
+          f" {runs} runs; load average {before} before, {load_average()} after")
+    print_table([baseline, *commands.rows], baseline)
+    print(f"portwatch list --json, where the time goes: {parts}")
+    print(f"portwatch list imports: {imports}")
+    return 0
+
+
 LIST_PARTS_CHILD = textwrap.dedent(
     """
     import time
     t0 = time.perf_counter()
     import json, sys
     from portwatch.cli import build_parser
-    build_parser("listing")
+    build_parser("list")
     from portwatch.commands import listing
     from portwatch.core.output import records
     from portwatch.core.probe.scanner import default_owner_cache, scan_listeners
     t1 = time.perf_counter()
+    try:
+        from portwatch.core.firewall import Firewall
+        firewall = Firewall()
+        reader = firewall.prefetch()  # as `list` does: nft and ip run during the scan
+    except (ImportError, AttributeError):
+        firewall, reader = None, None
     snapshot = scan_listeners(owner_cache=default_owner_cache())
     t2 = time.perf_counter()
     from portwatch.core.knowledge.catalog import load_catalog
     catalog = load_catalog()
     t3 = time.perf_counter()
+    if reader is not None:
+        reader.join()
+    t3b = time.perf_counter()
+    if firewall is not None:
+        from portwatch.core.knowledge.reach import ReachAnnotator
+        catalog = ReachAnnotator(catalog, firewall)
     rows = sorted((catalog.annotate(item) for item in snapshot.listeners), key=listing.sort_key)
     t4 = time.perf_counter()
-    text = ",\\n".join(json.dumps(records.listener_record(row)) for row in rows)
+    if firewall is not None:
+        rows = listing.with_connections(rows, firewall, False)
     t5 = time.perf_counter()
+    text = ",\\n".join(json.dumps(records.listener_record(row)) for row in rows)
+    t6 = time.perf_counter()
     parts = {"imports": t1 - t0, "scan (saved map)": t2 - t1, "catalog load": t3 - t2,
-             "annotate": t4 - t3, "records + JSON": t5 - t4}
+             "firewall (rest of its read)": t3b - t3, "annotate": t4 - t3b,
+             "connections": t5 - t4, "records + JSON": t6 - t5}
     print(json.dumps({name: seconds * 1000 for name, seconds in parts.items()}))
     """
 )
@@ -680,9 +777,8 @@ def gui_launch(runs: int, env: dict, ss: str | None = None,
     parts: list[tuple[float, ...]] = []
     rows = 0
     for run in range(runs + 1):
-        if run and ss and baseline is not None:
-            ss_ms = timed(lambda: run_quiet([ss, "-tulnp"]))
-            baseline.add(ss_ms, ss_ms)
+        if run and baseline is not None:
+            baseline_run(run - 1, runs, ss, baseline)
         gui = GuiProcess(env)
         try:
             hit = gui.wait_for(POPULATED, 60)
@@ -734,7 +830,7 @@ def launch_rows(runs: int, ss: str | None) -> int:
         processes, fds = count_fds()
         launch = gui_launch(runs, gui_env(scratch), ss, baseline)
     print(f"standard load: {listeners} listeners, {processes} processes, {fds} fds;"
-          f" {runs} launches; load average {os.getloadavg()[0]:.2f}")
+          f" {runs} launches; load average {load_average()}")
     print_table([baseline], baseline)
     print_launch(launch, baseline)
     return 0
@@ -855,6 +951,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="how long the --churn figure records (default 10 minutes)")
     parser.add_argument("--only-netns", action="store_true",
                         help="only the steady-state polls with 20 extra network namespaces")
+    parser.add_argument("--only-cli", action="store_true",
+                        help="only the command-line rows (list, list --json, lookup) against ss")
     parser.add_argument("--only-connections", action="store_true",
                         help="only the rows of counting 10,000 established connections")
     args = parser.parse_args(argv)
@@ -879,6 +977,8 @@ def main(argv: list[str] | None = None) -> int:
         return namespace_rows(runs, args.polls, ss)
     if args.only_launch:
         return launch_rows(runs, ss)
+    if args.only_cli:
+        return command_rows_only(runs, ss)
     if args.only_connections:
         return connection_rows(runs, args.polls, ss, sys.modules[__name__])
     lsof = None if args.no_lsof else shutil.which("lsof")
@@ -895,11 +995,8 @@ def main(argv: list[str] | None = None) -> int:
                        note="with 20 extra network namespaces (root only)")
     new = Row("poll after 1 new listener in a new process", "≤ 1/10", 1 / 10)
     cold = Row("full rescan (cold cache)", "≤ 1.2×", 1.2)
-    listing = Row("portwatch list --json (whole process)", "≤ 1.5×", 1.5,
-                  note="owner map saved by the previous run")
+    commands = CommandRows(list_env)
     gui_rows = 0
-    listing_first = Row("portwatch list --json, first run (no saved map)",
-                        note="reported; cold walk + start-up")
 
     import psutil
 
@@ -930,11 +1027,9 @@ def main(argv: list[str] | None = None) -> int:
               + ("" if fast_rows == slow_rows else f" ({len(fast_rows ^ slow_rows)} differ)"))
         for _ in range(3):
             scanner.scan()
+        load_before = load_average()
         for run in range(runs):
-            print(f"run {run + 1}/{runs} ...", flush=True)
-            ss_ms = timed(lambda: run_quiet([ss, "-tulnp"])) if ss else None
-            if ss_ms is not None:
-                baseline.add(ss_ms, ss_ms)
+            ss_ms = baseline_run(run, runs, ss, baseline)
             psutil_row.add(timed(lambda: psutil.net_connections("inet")), ss_ms)
             if lsof:
                 lsof_row.add(timed(lambda: run_quiet([lsof, "-nP", "-i"])), ss_ms)
@@ -965,10 +1060,7 @@ def main(argv: list[str] | None = None) -> int:
                 new.note = "MISSED the new listener"
             load.stop(pid)
             scanner.scan()
-            for path in owner_cache_files(list_env):
-                path.unlink()
-            listing_first.add(timed(lambda: run_quiet(list_argv, list_env)), ss_ms)
-            listing.add(timed(lambda: run_quiet(list_argv, list_env)), ss_ms)
+            commands.run(ss_ms)
             if gui is not None:
                 gui_apply.append(gui.poll_after(load))
         stats = scanner.walk_stats
@@ -996,11 +1088,12 @@ def main(argv: list[str] | None = None) -> int:
     imports = import_costs(list_env)
 
     table = [baseline, psutil_row] + ([lsof_row] if lsof else [])
-    table += [steady, *([steady_netns] if steady_netns.values else []), new, cold, listing,
-              listing_first]
+    table += [steady, *([steady_netns] if steady_netns.values else []), new, cold,
+              *commands.rows]
     print()
     print(f"standard load: {len(first.listeners)} listeners, {processes} processes, {fds} fds;"
-          f" {runs} runs (steady state: median of {args.polls} polls per run)")
+          f" {runs} runs (steady state: median of {args.polls} polls per run);"
+          f" load average {load_before} at the start of the runs, {load_average()} now")
     print_table(table, baseline)
     if monitor is not None:
         cpu_pct = 100 * monitor["cpu"] / monitor["wall"]

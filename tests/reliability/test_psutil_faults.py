@@ -24,7 +24,8 @@ from rel_faults import FakeProc, FakePsutil, FaultyOwners, FaultyPsutil, tcp_lis
 
 from portwatch.core.model import Proto
 from portwatch.core.monitor import Monitor
-from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS, ListenerScanner
+from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS
+from portwatch.core.probe.scanner import ListenerScanner
 
 linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="netlink is Linux's")
 

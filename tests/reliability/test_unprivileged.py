@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import nobody_skip_reason, run_as_nobody, tally
 
-from portwatch.core.probe.scanner import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES
 
 pytestmark = pytest.mark.skipif(nobody_skip_reason() is not None,
                                 reason=str(nobody_skip_reason()))

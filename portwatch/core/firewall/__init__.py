@@ -5,11 +5,14 @@ tables through iptables-nft-save, iptables-legacy through iptables-legacy-save),
 when nftables' generation id changed (legacy tables and interfaces at most every
 `recheck_seconds`), and answers `verdict_for(proto, family, address, port)` from a cache.
 Loopback-only listeners get None; what it cannot read or evaluate is "unknown" with the reason.
+A one-shot `list` starts the read in a thread while it scans (`prefetch`) and keeps the nft
+ruleset between runs by its generation id (`saved=`, saved.py).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -39,12 +42,16 @@ class Firewall:
     """Cached firewall verdicts for the listeners of one host (or network namespace)."""
 
     def __init__(self, host: Host | None = None, recheck_seconds: float = 30.0,
-                 gen: Callable[[], int | None] | None = None) -> None:
+                 gen: Callable[[], int | None] | None = None,
+                 saved: str | os.PathLike | None = None) -> None:
+        """`saved`: a file where one-shot runs keep the nft ruleset by generation (saved.py;
+        this namespace's ruleset only)."""
         self._host = host or Host()
         # nftables' generation id where the ruleset is read (another namespace's through a
         # socket opened there); None: re-read every `recheck_seconds`
         self._gen = gen if gen is not None else (generation if not self._host.prefix
                                                  else lambda: None)
+        self._saved = saved
         self._recheck = recheck_seconds
         self._lock = threading.Lock()
         self._generation: int | None = None
@@ -61,7 +68,7 @@ class Firewall:
             or time.monotonic() - self._read_at > self._recheck
         )
         if stale:
-            snapshot = read_snapshot(self._host)
+            snapshot = read_snapshot(self._host, self._saved, gen)
             for problem in snapshot.problems:
                 log.info("firewall: %s", problem)
             if self._ruleset is None or snapshot != self._ruleset.snapshot:
@@ -72,6 +79,14 @@ class Firewall:
             self._read_at = time.monotonic()
         assert self._ruleset is not None
         return self._ruleset
+
+    def prefetch(self) -> threading.Thread:
+        """Start reading the ruleset in a thread, so that `nft` and `ip` run while the caller
+        scans (`list`: their ≈ 20 ms of child processes overlap the scan instead of
+        following it); every other method waits for that read. Returns the thread."""
+        reader = threading.Thread(target=self.token, name="firewall-read", daemon=True)
+        reader.start()
+        return reader
 
     def token(self) -> int:
         """A number that changes when what the verdicts depend on changed (checked cheaply:

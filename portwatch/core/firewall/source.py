@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from portwatch.core.firewall import iptsave
+from portwatch.core.firewall.saved import load_ruleset, store_ruleset
 
 log = logging.getLogger(__name__)
 
@@ -215,18 +216,28 @@ def _needs_routes(objects: list[dict[str, Any]]) -> bool:
     )
 
 
-def read_snapshot(host: Host | None = None) -> Snapshot:
-    """Read the ruleset and the network facts; what fails is named in `problems`."""
+def read_snapshot(host: Host | None = None, saved: str | Path | None = None,
+                  generation: int | None = None) -> Snapshot:
+    """Read the ruleset and the network facts; what fails is named in `problems`. With `saved`
+    (a file) and the nftables `generation` read before this call, the nft part comes from
+    that file when it was kept for this generation, and is kept there otherwise (saved.py)."""
     host = host or Host()
     if not sys.platform.startswith("linux"):
         return Snapshot(problems=("portwatch reads only Linux firewalls (nftables, iptables), "
                                   f"not this system's ({sys.platform})",))
     problems: list[str] = []
     objects: list[dict[str, Any]] = []
+    keep = saved is not None and generation is not None and not host.prefix
     try:
-        objects = _nft_objects(host)
-        objects = _replace_xt_tables(host, objects, problems)
-        _ingress_devices(host, objects, problems)
+        kept = load_ruleset(saved, generation) if keep else None
+        if kept is not None:
+            objects = kept
+        else:
+            objects = _nft_objects(host)
+            objects = _replace_xt_tables(host, objects, problems)
+            _ingress_devices(host, objects, problems)
+            if keep and not problems:
+                store_ruleset(saved, generation, objects)
     except ReadError as exc:
         reason = str(exc)
         if "Operation not permitted" in reason or "Permission denied" in reason:

@@ -36,7 +36,7 @@ from typing import Any
 from portwatch.assets import data_file
 from portwatch.core.files import paths
 from portwatch.core.files.yamlfile import YamlFileError, read_yaml
-from portwatch.core.knowledge.recognition import SoftwareIndex, recognise
+from portwatch.core.knowledge.recognition import Recognition, SoftwareIndex, recognise
 from portwatch.core.knowledge.risk import Situation, assess
 from portwatch.core.model import (
     AnnotatedListener,
@@ -140,6 +140,7 @@ class Catalog:
     def __init__(self, registry_rows: list[list], layers: Iterable[_Facts],
                  problems: Iterable[str] = (), situation: Situation | None = None) -> None:
         self._rows = registry_rows  # [port, "tcp/udp", name, description], sorted by port
+        self._row_ports: list[int] | None = None  # the rows' ports, for bisect (built on use)
         self._layers = tuple(layers)  # user first, then bundled
         self.software = SoftwareIndex(item for layer in self._layers for item in layer.software)
         self.situation = situation if situation is not None else Situation()
@@ -147,6 +148,9 @@ class Catalog:
         # (port, proto, exposure, process text) -> (likely uses, assessment): a service that
         # restarts, or many workers of one server, are matched once.
         self._annotations: dict[tuple, tuple[tuple[KnownUse, ...], Assessment]] = {}
+        # (process text, the port's known uses, package) -> Recognition: the 55 ports of one
+        # server (or its workers) recognise the program once, not once per port.
+        self._recognitions: dict[tuple, Recognition] = {}
         self.problems: tuple[str, ...] = tuple(problems)
 
     def lookup(self, port: int, proto: Proto | str) -> CatalogEntry:
@@ -188,7 +192,7 @@ class Catalog:
         if found is None:
             if len(self._annotations) >= MAX_CACHED_ANNOTATIONS:
                 self._annotations.clear()  # a flood of distinct command lines: start over
-            recognition = recognise(process, entry.uses, self.software, package)
+            recognition = self._recognise(process, entry.uses, package, identity)
             situation = (dataclasses.replace(self.situation, version=version) if version
                          else self.situation)
             found = (recognition, assess(entry, listener.exposure, process, recognition,
@@ -197,6 +201,17 @@ class Catalog:
         recognition, assessment = found
         return AnnotatedListener(listener, entry, assessment, recognition.uses,
                                  recognition.by or None, recognition.flags)
+
+    def _recognise(self, process: ProcessInfo | None, uses: tuple[KnownUse, ...],
+                   package: str | None, identity: tuple | None) -> Recognition:
+        """`recognise()`, once per program identity and the port's known uses."""
+        key = (identity, uses, package)
+        found = self._recognitions.get(key)
+        if found is None:
+            if len(self._recognitions) >= MAX_CACHED_ANNOTATIONS:
+                self._recognitions.clear()
+            found = self._recognitions[key] = recognise(process, uses, self.software, package)
+        return found
 
     def ports_named(self, name: str) -> list[tuple[int, Proto]]:
         """The ports known by `name` (case-insensitive), in order: those IANA registered under
@@ -220,7 +235,9 @@ class Catalog:
 
     def _registry(self, port: int, proto: Proto) -> tuple[str | None, str | None]:
         rows = self._rows
-        index = bisect.bisect_left(rows, port, key=_row_port)
+        if self._row_ports is None:  # bisect on plain ints: no Python key call per step
+            self._row_ports = [row[0] for row in rows]
+        index = bisect.bisect_left(self._row_ports, port)
         while index < len(rows) and rows[index][0] == port:
             _, protos, name, description = rows[index]
             if proto.value in protos.split("/"):
@@ -229,10 +246,6 @@ class Catalog:
                 return name or None, description or None
             index += 1
         return None, None
-
-
-def _row_port(row: list) -> int:
-    return row[0]
 
 
 def package_of(process: ProcessInfo | None) -> tuple[str | None, str | None]:

@@ -11,11 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from portwatch.core.firewall import Firewall, FirewallVerdict
-from portwatch.core.firewall.namespaces import NamespaceFirewalls
 from portwatch.core.model import AnnotatedListener, Assessment, Exposure, Listener
+
+if TYPE_CHECKING:  # the firewall package is imported by the first ReachAnnotator, not by the
+    # field declarations that only name its words (lookup and the window's start-up need no
+    # ruleset reader)
+    from portwatch.core.firewall import Firewall, FirewallVerdict
+    from portwatch.core.firewall.namespaces import NamespaceFirewalls
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +38,17 @@ class ReachAnnotator:
 
     def __init__(self, annotator: Any | None, firewall: Firewall | None = None,
                  namespaces: NamespaceFirewalls | None = None) -> None:
+        if firewall is None:
+            from portwatch.core.firewall import Firewall
+
+            firewall = Firewall()
+        if namespaces is None:
+            from portwatch.core.firewall.namespaces import NamespaceFirewalls
+
+            namespaces = NamespaceFirewalls()
         self._annotator = annotator or _Bare()
-        self._firewall = firewall or Firewall()
-        self._namespaces = namespaces or NamespaceFirewalls()
+        self._firewall = firewall
+        self._namespaces = namespaces
         self._token: tuple | None = None  # read on the first poll, not when built
 
     def refresh_needed(self) -> bool:
@@ -55,6 +67,8 @@ class ReachAnnotator:
                        if listener.netns is None else self._namespaces.verdict_for(listener))
         if verdict is None or not verdict.blocked:
             item = self._annotator.annotate(listener)
+            if verdict is None and item.firewall is None:  # loopback: nothing to add
+                return item
             return dataclasses.replace(item, firewall=verdict)
         # Provably blocked from outside: weigh its notes as for a loopback listener.
         shielded = self._annotator.annotate(dataclasses.replace(listener,

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from portwatch.core import fields
-from portwatch.core.fields import package_record
 from portwatch.core.fields.catalog_facts import note_record
 from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener
 
-__all__ = ["entry_record", "listener_record", "note_record", "owner_record", "package_record"]
+__all__ = ["entry_record", "listener_record", "note_record", "owner_record"]
 
 # Who owned a listener: the keys of `previous` in a `changed` event of `watch --json`.
 OWNER_KEYS = ("pid", "process", "user", "exe", "cmdline")
@@ -22,11 +20,15 @@ OWNER_KEYS = ("pid", "process", "user", "exe", "cmdline")
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
     """One listener as the JSON contract's object (catalog keys null when unknown)."""
+    from portwatch.core import fields  # not for `lookup`, which prints catalog entries only
+
     return fields.record(item if isinstance(item, AnnotatedListener) else AnnotatedListener(item))
 
 
 def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
     """Who owned a listener: `previous` of a `changed` event in `watch --json`."""
+    from portwatch.core import fields
+
     annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
     return {key: fields.BY_KEY[key].read(annotated) for key in OWNER_KEYS}
 

@@ -4,8 +4,8 @@ The public face of the probe (the psutil way: this module, private backends besi
 
 - `ListenerScanner` / `scan_listeners()`: the listening sockets with their owners, as an
   immutable `Snapshot`. On Linux from netlink sock_diag (`sockdiag`) and an inode → process map
-  kept between scans (`owners`), else from psutil (`scanner`); `classify()` (`exposure`) says
-  who can reach an address.
+  kept between scans (`fastpath`, `owners`), else from psutil (`scanner`); `hidden` says why
+  an owner is hidden; `classify()` (`exposure`) says who can reach an address.
 - `process_details()`, `sha256_running()`, `sha256_file()`, `terminate()` (`procinfo`): the
   details pane's facts about one process, the hash of its running image, stopping it safely.
 - `ephemeral_port_range()` (`kernel`), `age_text()`, `seconds_since_start()` (`process_age`):
@@ -36,8 +36,8 @@ _EXPORTS = {
     **dict.fromkeys(("FileDigest", "ProcessDetails", "ProcessSummary", "SocketSummary",
                      "TerminateOutcome", "TerminateResult", "process_details", "sha256_file",
                      "sha256_running", "terminate"), "procinfo"),
-    **dict.fromkeys(("HIDDEN_NEEDS_PRIVILEGES", "HIDDEN_NO_PROCESS", "ListenerScanner",
-                     "default_owner_cache", "scan_listeners"), "scanner"),
+    **dict.fromkeys(("HIDDEN_NEEDS_PRIVILEGES", "HIDDEN_NO_PROCESS"), "hidden"),
+    **dict.fromkeys(("ListenerScanner", "default_owner_cache", "scan_listeners"), "scanner"),
 }
 __all__ = sorted(_EXPORTS)
 

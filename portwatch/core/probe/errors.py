@@ -13,16 +13,16 @@ macOS: ask each process instead) and TimeoutExpired from wait(). The Linux reade
 call psutil keep their few OS errors where they read, in the same spirit: `sockdiag` raises
 SockDiagError, which the scanner turns into the psutil fallback and a reason; `owners` and
 `provenance` read a /proc entry that vanished as a process that is gone, and one they may not
-read as not known.
+read as not known; `procread` (the fast path's owner details) raises ProcessGone and
+AccessDenied itself, as psutil's would have come through here.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import ModuleType
-
-import psutil
 
 
 class ProbeError(Exception):
@@ -50,11 +50,23 @@ class Unreadable(ProbeError):
     """Any other fault: an OSError, psutil's generic Error."""
 
 
+class _NoPsutil:
+    """psutil not imported (yet): none of its exceptions can have been raised."""
+
+    class Error(Exception):
+        pass
+
+    NoSuchProcess = AccessDenied = Error
+
+
 @contextmanager
-def boundary(ps: ModuleType | object = psutil) -> Iterator[None]:
+def boundary(ps: ModuleType | object | None = None) -> Iterator[None]:
     """Translate psutil and OS faults raised inside into ProbeError subclasses.
 
-    `ps` is the psutil module in use (tests inject a faulty one with its own classes)."""
+    `ps` is the psutil module in use (tests inject a faulty one with its own classes); by
+    default the real one when something imported it (the Linux fast path does not)."""
+    if ps is None:
+        ps = sys.modules.get("psutil") or _NoPsutil
     try:
         yield
     except ProbeError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from portwatch.core.model import Exposure
 
@@ -17,6 +18,9 @@ def _parse(address: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None
         return None
 
 
+# Both are pure functions of the text, asked once per listener (2,000 listeners share a handful
+# of addresses) and parsing with ipaddress costs ~10 µs: remembered.
+@lru_cache(maxsize=4096)
 def address_key(address: str) -> tuple[int, int, str]:
     """A sort key that orders addresses numerically (127.0.2.3 before 127.0.2.20), IPv4
     before IPv6, and text that is not an address after both."""
@@ -26,6 +30,7 @@ def address_key(address: str) -> tuple[int, int, str]:
     return (ip.version, int(ip), address)
 
 
+@lru_cache(maxsize=4096)
 def classify(address: str) -> Exposure:
     """Loopback (127.0.0.0/8, ::1 and their IPv4-mapped forms), all interfaces (0.0.0.0, ::),
     or local network (any other, specific interface address).

@@ -1,4 +1,4 @@
-"""Kernel settings portwatch reads: the range of ports handed out to client sockets."""
+"""Kernel facts portwatch reads: the range of ports handed out to client sockets, the boot id."""
 
 from __future__ import annotations
 
@@ -13,3 +13,12 @@ def ephemeral_port_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -
     except (OSError, ValueError):
         return IANA_EPHEMERAL
     return low, high
+
+
+def boot_id() -> str:
+    """This boot's random id ("" when unreadable): what a file kept between runs belongs to."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as handle:
+            return handle.read().strip()
+    except OSError:
+        return ""

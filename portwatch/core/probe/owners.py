@@ -20,8 +20,11 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
   may not read) and looks for them again only every `orphan_recheck` seconds.
 
-A map saved by one process (`saved()`, `write_saved`) lets the next start warm (`restore`):
-`portwatch list` then re-checks what it remembers instead of reading every process's fds.
+A map saved by one process (`saved()`, `owner_cache.write_saved`) lets the next start warm
+(`restore`): `portwatch list` then re-checks what it remembers instead of reading every
+process's fds: every remembered link once, except those of a process with one thread that has
+not run since they were last found right (its schedstat run time is the same: a process closes
+nothing without running). The /proc reads themselves live in `procfd`.
 
 A socket held by several processes (a server and the workers it forked, a listening fd leaked
 into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
@@ -32,17 +35,22 @@ psutil names only one holder (the highest pid): the portable path knows no more 
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
-from portwatch.core.files.atomic import write_atomic
-
-SOCKET_PREFIX = "socket:["
-_SAVED_MAX_BYTES = 16 << 20
-_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
+from portwatch.core.probe.owner_cache import SAVED_FORMAT, boot_id, parse_saved, ticks_since_boot
+from portwatch.core.probe.procfd import (
+    SOCKET_PREFIX,
+    fd_count_changed,
+    proc_identity,
+    ran_since,
+    read_runtime,
+    read_stat,
+    single_threaded,
+    socket_fds,
+)
 
 
 @dataclass
@@ -56,47 +64,6 @@ class WalkStats:
     unreadable: int = 0  # fd directories we were not allowed to list
     verified: int = 0  # remembered fd links re-read
     vanished: int = 0  # unknown sockets gone by the time we looked for their owner
-
-
-_SAVED_FORMAT = 2
-
-
-def _boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as handle:
-            return handle.read().strip()
-    except OSError:
-        return ""
-
-
-def _ticks_since_boot() -> int:
-    """Now, in the unit of /proc/<pid>/stat's start time (clock ticks after boot)."""
-    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
-
-
-def read_saved(path: str | os.PathLike) -> object | None:
-    """A saved map written by this user (never one others could have written), or None."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        st = os.fstat(fd)
-        if st.st_uid != os.geteuid() or st.st_mode & 0o022 or st.st_size > _SAVED_MAX_BYTES:
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as handle:
-            return json.loads(handle.read())
-    except (OSError, ValueError):
-        return None
-    finally:
-        os.close(fd)
-
-
-def write_saved(path: str | os.PathLike, saved: dict) -> None:
-    """Write atomically, readable by this user only, into a directory that exists already
-    (this never creates one). Raises OSError."""
-    # A cache rebuilt by the next walk if lost: not worth an fsync at every `list`.
-    write_atomic(path, json.dumps(saved, separators=(",", ":")), mode=0o600, durable=False)
 
 
 class OwnerMap:
@@ -118,6 +85,9 @@ class OwnerMap:
         self._former: set[int] = set()  # pids that held listeners (walked early)
         self._fd_count: dict[int, int] = {}  # pid -> open fds when we last read its fd dir
         self._runtime: dict[int, int] = {}  # pid -> its schedstat run time (ns) then
+        # pid -> its run time when every remembered link of it was last found right, for a
+        # process with one thread: while it has not run since, it closed nothing (see restore)
+        self._still: dict[int, int] = {}
         self._shared: set[int] = set()  # inodes with more than one known holder
         self._orphans: set[int] = set()  # inodes no readable process held when we looked
         self._orphans_checked = -float("inf")  # when we last read every process for them
@@ -188,14 +158,15 @@ class OwnerMap:
     def saved(self) -> dict:
         """What a later process may start from (see `restore`): plain JSON values."""
         return {
-            "format": _SAVED_FORMAT,
-            "boot": _boot_id(),
-            "taken": _ticks_since_boot(),
+            "format": SAVED_FORMAT,
+            "boot": boot_id(),
+            "taken": ticks_since_boot(),
             "holders": [[inode, pid, fd] for inode, holders in self._holders.items()
                         for pid, fd in holders.items()],
             "starts": {str(pid): start for pid, start in self._start.items()},
             "orphans": sorted(self._orphans),
             "orphans_checked": self._orphans_checked if self._orphans else None,
+            "still": {str(pid): runtime for pid, runtime in self._still.items()},
         }
 
     def restore(self, saved: object) -> bool:
@@ -205,21 +176,11 @@ class OwnerMap:
         is dropped, and every remembered link is re-read at the first scan; processes started
         since it was saved are walked as new ones. False (and nothing restored) when it does
         not fit this boot or is malformed."""
-        if self._live is not None or not isinstance(saved, dict):
+        checked_map = parse_saved(saved) if self._live is None else None
+        if checked_map is None:
             return False
-        try:
-            if saved.get("format") != _SAVED_FORMAT or saved.get("boot") != _boot_id():
-                return False
-            taken = int(saved["taken"])
-            starts = {int(pid): int(start) for pid, start in saved["starts"].items()}
-            holders: dict[int, dict[int, int]] = {}
-            for inode, pid, fd in saved["holders"]:
-                holders.setdefault(int(inode), {})[int(pid)] = int(fd)
-            orphans = {int(inode) for inode in saved["orphans"]}
-            checked = saved.get("orphans_checked")
-            checked = float(checked) if checked is not None else -float("inf")
-        except (KeyError, TypeError, ValueError, AttributeError):
-            return False
+        taken, starts, holders = checked_map.taken, checked_map.starts, checked_map.holders
+        orphans, checked = checked_map.orphans, checked_map.checked
         alive = {pid for pid, start in starts.items() if self._read_start(pid) == start}
         for inode, pairs in holders.items():
             kept = {pid: fd for pid, fd in pairs.items() if pid in alive}
@@ -227,14 +188,16 @@ class OwnerMap:
                 self._holders[inode] = kept
         self.version += 1
         for pid in alive:
-            identity = self._proc_identity(pid)
-            stat = self._read_stat(pid)
+            identity = proc_identity(self._proc, pid)
+            stat = read_stat(self._proc, pid)
             if identity is not None and stat is not None:
                 self._identity[pid] = identity
                 self._start[pid], self._ppid[pid] = starts[pid], stat[1]
                 self._former.add(pid)
         for inode in list(self._holders):
             self._set_owner(inode)
+        self._still = {pid: runtime for pid, runtime in checked_map.still.items()
+                       if pid in alive}
         self._orphans = orphans
         self._orphans_checked = min(checked, self._clock())
         self._new_since = taken
@@ -275,11 +238,13 @@ class OwnerMap:
             del self._fd_count[pid]
         for pid in self._runtime.keys() - live:
             del self._runtime[pid]
+        for pid in self._still.keys() - live:
+            del self._still[pid]
 
     def _check_identities(self) -> None:
         """An owner pid whose /proc entry changed may be a new process with a reused pid."""
         for pid, identity in list(self._identity.items()):
-            now = self._proc_identity(pid)
+            now = proc_identity(self._proc, pid)
             if now == identity:
                 continue
             start = self._read_start(pid) if now is not None else None
@@ -289,12 +254,16 @@ class OwnerMap:
                 self._drop_pid(pid)
 
     def _verify_links(self) -> None:
-        """Re-read the links of shared sockets and of a rotating slice of the others."""
+        """Re-read the links of shared sockets and of a rotating slice of the others; after a
+        restore all of them, except those of a one-thread process that has not run since they
+        were last found right (it cannot have closed an fd without running)."""
         inodes = list(self._holders)
         checks = set(self._shared)
+        quiet: set[int] = set()
         if self._verify_all:
             checks.update(inodes)
             self._verify_all = False
+            quiet = self._quiet_holders()
         elif inodes and self._verify_per_scan:
             start = self._rotation % len(inodes)
             checks.update(inodes[start:start + self._verify_per_scan])
@@ -309,6 +278,8 @@ class OwnerMap:
             expected = f"{SOCKET_PREFIX}{inode}]"
             gone = False
             for pid, fd in list(holders.items()):
+                if pid in quiet:
+                    continue
                 verified += 1
                 try:
                     ok = readlink(f"{proc}/{pid}/fd/{fd}") == expected
@@ -321,15 +292,30 @@ class OwnerMap:
                 self._set_owner(inode)
         self.stats.verified += verified
 
+    def _quiet_holders(self) -> set[int]:
+        """Holders whose links need no re-reading now (see `_verify_links`); every other holder
+        with one thread is remembered with its run time, read before its links are."""
+        quiet = set()
+        for pid in self.holder_pids():
+            runtime = read_runtime(self._proc, pid) if single_threaded(self._proc, pid) else None
+            if runtime is None:
+                self._still.pop(pid, None)
+            elif self._still.get(pid) == runtime:
+                quiet.add(pid)
+            else:
+                self._still[pid] = runtime  # true once its links are re-read below
+        return quiet
+
     def _find(self, unknown: set[int], wanted: Collection[int], live: set[int],
               walked: set[int]) -> bool:
         """Walk processes until every unknown inode has an owner; found ones leave `unknown`.
 
         True when every process was read (nothing stopped the walk early)."""
         candidates = live - walked
-        changed = self._fd_count_changed(candidates) if self._fd_count else set()
+        proc = self._proc
+        changed = fd_count_changed(proc, candidates, self._fd_count) if self._fd_count else set()
         others = candidates - changed
-        ran = self._ran(others) if self._runtime else others
+        ran = ran_since(proc, others, self._runtime) if self._runtime else others
         former = self._former
         groups = (changed, ran & former, ran - former, others - ran & former, others - ran - former)
         order = [pid for group in groups for pid in sorted(group, reverse=True)]
@@ -341,93 +327,41 @@ class OwnerMap:
                 unknown.discard(inode)
         return True
 
-    def _fd_count_changed(self, pids: set[int]) -> set[int]:
-        """Processes whose number of open fds is not what it was when we last read them (or
-        that we never read): one that opened a socket since is among them. The count is the
-        size of /proc/<pid>/fd (Linux 6.2 and later; 0 before, which tells nothing)."""
-        changed: set[int] = set()
-        counts = self._fd_count
-        stat = os.stat
-        proc = self._proc
-        for pid in pids:
-            try:
-                size = stat(f"{proc}/{pid}/fd").st_size
-            except OSError:
-                continue  # exited, or not ours to look at: searched with the rest
-            if counts.get(pid) != size:
-                changed.add(pid)
-        return changed if len(changed) < len(pids) else set()
-
-    def _ran(self, pids: set[int]) -> set[int]:
-        """Processes that ran since we last read their fds (or that we never read): a socket
-        is created by running. Judged by the run time in /proc/<pid>/schedstat, which counts
-        the main thread only: a process whose other threads alone ran is searched last."""
-        ran: set[int] = set()
-        runtime = self._runtime
-        for pid in pids:
-            now = self._read_runtime(pid)
-            if now is None or runtime.get(pid) != now:
-                ran.add(pid)
-        return ran
-
-    def _read_runtime(self, pid: int) -> int | None:
-        try:
-            with open(f"{self._proc}/{pid}/schedstat", "rb") as handle:
-                return int(handle.read().split(None, 1)[0])
-        except (OSError, ValueError, IndexError):
-            return None
-
     # -- reading /proc --------------------------------------------------------------------
 
     def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
         """Read every fd link of pid; record it as a holder of the wanted inodes it has."""
         stats = self.stats
-        try:  # links read relative to the open fd directory: ~10% less kernel work per link
-            fd_dir = os.open(f"{self._proc}/{pid}/fd", _DIR_FLAGS)
+        runtime = read_runtime(self._proc, pid)  # before the fds: a later run shows as a change
+        # a process not known before: after this walk its remembered links are all this walk's
+        first = pid not in self._identity and single_threaded(self._proc, pid)
+        try:
+            count, found = socket_fds(self._proc, pid, wanted)
         except PermissionError:
             stats.unreadable += 1
             return []
         except OSError:  # exited (ENOENT, ESRCH) or not a process directory
             return []
-        found: list[tuple[int, int]] = []
-        try:
-            runtime = self._read_runtime(pid)  # before the fds: a later run shows as a change
-            names = os.listdir(fd_dir)
-            stats.processes += 1
-            stats.links += len(names)
-            self._fd_count[pid] = len(names)
-            if runtime is not None:
-                self._runtime[pid] = runtime
-            readlink = os.readlink
-            for name in names:
-                try:
-                    target = readlink(name, dir_fd=fd_dir)
-                except OSError:
-                    continue
-                if target.startswith(SOCKET_PREFIX):
-                    inode = int(target[8:-1])
-                    if inode in wanted:
-                        found.append((inode, int(name)))
-        except PermissionError:
-            stats.unreadable += 1
-            return []
-        except OSError:
-            return []
-        finally:
-            os.close(fd_dir)
+        stats.processes += 1
+        stats.links += count
+        self._fd_count[pid] = count
+        if runtime is not None:
+            self._runtime[pid] = runtime
         if not found or not self._remember_pid(pid):
             return []
         for inode, fd in found:
             self._holders.setdefault(inode, {})[pid] = fd
             self._orphans.discard(inode)
             self._set_owner(inode)
+        if first and runtime is not None:
+            self._still[pid] = runtime
         return [inode for inode, _ in found]
 
     def _remember_pid(self, pid: int) -> bool:
         if pid in self._identity:
             return True
-        identity = self._proc_identity(pid)
-        stat = self._read_stat(pid)
+        identity = proc_identity(self._proc, pid)
+        stat = read_stat(self._proc, pid)
         if identity is None or stat is None:
             return False  # exited while we looked
         self._identity[pid] = identity
@@ -435,29 +369,9 @@ class OwnerMap:
         self._former.add(pid)
         return True
 
-    def _proc_identity(self, pid: int) -> tuple[int, int] | None:
-        try:
-            st = os.stat(f"{self._proc}/{pid}")
-        except OSError:
-            return None
-        return st.st_ino, st.st_ctime_ns
-
     def _read_start(self, pid: int) -> int | None:
-        stat = self._read_stat(pid)
+        stat = read_stat(self._proc, pid)
         return stat[0] if stat is not None else None
-
-    def _read_stat(self, pid: int) -> tuple[int, int] | None:
-        """(start time in clock ticks after boot, parent pid) from /proc/<pid>/stat."""
-        try:
-            with open(f"{self._proc}/{pid}/stat", "rb") as handle:
-                data = handle.read()
-        except OSError:
-            return None
-        try:  # the name (field 2) may hold spaces and parentheses: split after the last ')'
-            fields = data[data.rindex(b")") + 2:].split()
-            return int(fields[19]), int(fields[1])
-        except (ValueError, IndexError):
-            return None
 
     # -- bookkeeping ----------------------------------------------------------------------
 
@@ -499,6 +413,7 @@ class OwnerMap:
         self._start.pop(pid, None)
         self._ppid.pop(pid, None)
         self._former.discard(pid)
+        self._still.pop(pid, None)
         for inode in [i for i, holders in self._holders.items() if pid in holders]:
             del self._holders[inode][pid]
             self._set_owner(inode)

@@ -7,21 +7,22 @@ mid-scan is dropped (its socket went with it), a process whose details are denie
 could be read, and a socket whose owner the OS hides is kept with `owner_hidden` and a reason.
 
 Two paths give the same rows. On Linux the fast path lists sockets over netlink sock_diag
-(`sockdiag`) and finds owners with an inode -> process map kept between scans (`owners`): a
-steady-state scan costs a few milliseconds where walking every process's fds costs hundreds.
-Everywhere else, and on Linux when netlink is not usable, the portable path asks
-`psutil.net_connections()`. Process details come from psutil on both, cached by pid, start time
-and what exec() changes (probe.provenance.fingerprint: the running executable and the name), so a
-process that became another program is read again at the next scan; its provenance (package,
-trust flags) is examined once per such identity. The fast path also knows every process that
-holds a socket (`Listener.holders`, the owner first) and the socket's own user (its uid).
+(`sockdiag`) and finds owners with an inode -> process map kept between scans (`fastpath`,
+`owners`): a steady-state scan costs a few milliseconds where walking every process's fds costs
+hundreds. Everywhere else, and on Linux when netlink is not usable, the portable path asks
+`psutil.net_connections()`. Process details come from psutil (on the fast path from /proc
+directly, `procread`, with psutil's rules, so a one-shot `list` never imports psutil), cached
+by pid, start time and what exec() changes (probe.provenance.fingerprint: the running
+executable and the name), so a process that became another program is read again at the next
+scan; its provenance (package, trust flags) is examined once per such identity. The fast
+path also knows every process that holds a socket (`Listener.holders`, the owner first) and the
+socket's own user (its uid).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import pwd
 import socket
 import sys
 import time
@@ -29,10 +30,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import psutil
-
 from portwatch.core.model import (
-    Exposure,
     Family,
     Holder,
     Listener,
@@ -42,6 +40,9 @@ from portwatch.core.model import (
 )
 from portwatch.core.probe.errors import AccessDenied, ProbeError, ProcessGone, boundary
 from portwatch.core.probe.exposure import classify
+from portwatch.core.probe.fastpath import FastPath
+from portwatch.core.probe.hidden import hidden_reason
+from portwatch.core.probe.procread import ProcReader
 from portwatch.core.probe.provenance import Fingerprint, ProvenanceReader, fingerprint
 
 if TYPE_CHECKING:
@@ -49,47 +50,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-HIDDEN_NEEDS_PRIVILEGES = (
-    "owned by another user: the system tells only administrators which process this is"
-    " (run portwatch with sudo to see it)"
-)
-HIDDEN_NO_PROCESS = (
-    "no process owns this socket: it belongs to the kernel (for example NFS, WireGuard or"
-    " a socket handed over at boot), to a process in another container, or its owner exited a"
-    " moment ago"
-)
-
 _FAMILIES = {socket.AF_INET: Family.IPV4, socket.AF_INET6: Family.IPV6}
-
-
-# Seeing who owns another user's socket means listing its /proc/<pid>/fd (CAP_DAC_READ_SEARCH or
-# CAP_DAC_OVERRIDE) and reading the links there (the ptrace read check: CAP_SYS_PTRACE).
-_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _CAP_SYS_PTRACE = 1, 2, 19
-
-
-def _effective_capabilities(path: str = "/proc/self/status") -> int | None:
-    try:
-        with open(path, encoding="ascii") as handle:
-            for line in handle:
-                if line.startswith("CapEff:"):
-                    return int(line.split()[1], 16)
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def _is_privileged() -> bool:
-    """Whether the system would show this process every socket's owner: root (or a service
-    granted the capabilities) with what the /proc walk needs. Root whose capabilities were
-    bounded away is not: its hidden owners are hidden, not the kernel's."""
-    geteuid = getattr(os, "geteuid", None)
-    if geteuid is None:
-        return True  # Windows: psutil tells what it can
-    caps = _effective_capabilities() if sys.platform.startswith("linux") else None
-    if caps is None:
-        return geteuid() == 0
-    search = caps & (1 << _CAP_DAC_READ_SEARCH | 1 << _CAP_DAC_OVERRIDE)
-    return bool(search and caps & 1 << _CAP_SYS_PTRACE)
 
 
 def _listening(conn: Any) -> tuple[Proto, Family, str, int] | None:
@@ -98,7 +59,7 @@ def _listening(conn: Any) -> tuple[Proto, Family, str, int] | None:
     if family is None or not conn.laddr:
         return None
     if conn.type == socket.SOCK_STREAM:
-        if conn.status != psutil.CONN_LISTEN:
+        if conn.status != "LISTEN":  # psutil.CONN_LISTEN
             return None
         proto = Proto.TCP
     elif conn.type == socket.SOCK_DGRAM:
@@ -110,7 +71,7 @@ def _listening(conn: Any) -> tuple[Proto, Family, str, int] | None:
     return proto, family, conn.laddr.ip, conn.laddr.port
 
 
-def _read(getter: Callable[[], Any], default: Any, ps: Any = psutil) -> Any:
+def _read(getter: Callable[[], Any], default: Any, ps: Any) -> Any:
     """One process attribute; AccessDenied or any other fault reading it (an OSError from
     /proc, psutil's generic Error) gives the default. ProcessGone (NoSuchProcess, and
     ZombieProcess) propagates: the process is gone, and its sockets with it."""
@@ -137,7 +98,7 @@ class ListenerScanner:
 
     def __init__(self, psutil_module: Any = None, *, fast: bool | None = None,
                  owner_cache: str | os.PathLike | None = None, all_netns: bool = False) -> None:
-        self._psutil = psutil if psutil_module is None else psutil_module
+        self._injected = psutil_module  # None: the real psutil, imported when first needed
         self._processes: dict[int, tuple[Fingerprint, ProcessInfo]] = {}
         # An injected psutil (tests) describes processes that are not this system's: judge
         # them by what it says, never by the /proc entry that happens to have the same pid.
@@ -146,6 +107,9 @@ class ListenerScanner:
         self._fingerprint = fingerprint if own else _no_fingerprint
         if fast is None:
             fast = psutil_module is None and sys.platform.startswith("linux")
+        # The fast path on our own processes reads owners' details straight from /proc
+        # (procread), as psutil would give them, and so never imports psutil.
+        self._native = ProcReader() if fast and own else None
         self._origins = None
         namespaces = None
         if sys.platform.startswith("linux"):
@@ -156,14 +120,22 @@ class ListenerScanner:
                 from portwatch.core.probe.netns import NamespaceScanner
 
                 namespaces = NamespaceScanner(describe=self._origins.describe)
-        self._fast: _FastPath | None = (
-            _FastPath(self._read_process, self._provenance, owner_cache, namespaces)
+        self._fast: FastPath | None = (
+            FastPath(self._read_process, self._provenance, owner_cache, namespaces)
             if fast else None
         )
         self.backend = "netlink" if fast else "psutil"
         self.fallback_reason: str | None = None
         # Parent names read during one scan: many owners share a parent (a supervisor, init).
         self._names: dict[int, str | None] = {}
+
+    @property
+    def _psutil(self) -> Any:
+        if self._injected is not None:
+            return self._injected
+        import psutil  # the portable path, and the fast path's fallback
+
+        return psutil
 
     def scan(self) -> Snapshot:
         self._names.clear()
@@ -239,8 +211,7 @@ class ListenerScanner:
         return found, denied
 
     def _build(self, conns: Iterable[Any]) -> list[Listener]:
-        hidden_reason = _hidden_reason()
-        exposure = _Exposures()
+        reason = hidden_reason()
         seen: set[tuple] = set()
         listeners: list[Listener] = []
         infos: dict[int, ProcessInfo | None] = {}  # a process with many sockets is read once
@@ -255,8 +226,8 @@ class ListenerScanner:
             seen.add((fields, pid))
             if pid is None:
                 listeners.append(
-                    Listener(proto, family, address, port, exposure(address),
-                             owner_hidden=True, hidden_reason=hidden_reason)
+                    Listener(proto, family, address, port, classify(address),
+                             owner_hidden=True, hidden_reason=reason)
                 )
                 continue
             info = infos[pid] if pid in infos else infos.setdefault(pid, self._process_info(pid))
@@ -264,7 +235,7 @@ class ListenerScanner:
                 log.debug("process %s exited during the scan; dropping its sockets", pid)
                 continue
             # psutil names one holder of a shared socket, and not the socket's uid.
-            listeners.append(Listener(proto, family, address, port, exposure(address), info,
+            listeners.append(Listener(proto, family, address, port, classify(address), info,
                                       holders=(Holder(pid, info.name),)))
         return listeners
 
@@ -294,7 +265,16 @@ class ListenerScanner:
 
     def _read_process(self, pid: int, proc: Any = None, create_time: Any = False,
                       ) -> ProcessInfo | None:
-        """Read pid's details with psutil; None when it no longer exists."""
+        """Read pid's details with psutil (or from /proc, see procread); None when it no longer
+        exists."""
+        if proc is None and self._native is not None:
+            try:
+                return self._native.details(pid, self._provenance.read, self._process_name)
+            except ProcessGone:
+                return None
+            except ProbeError as exc:
+                log.debug("could not read process %s: %s", pid, exc)
+                return ProcessInfo(pid=pid, name="?")
         ps = self._psutil
         try:
             with boundary(ps):
@@ -329,7 +309,9 @@ class ListenerScanner:
         """The name of process `pid` (a parent), or None when there is none or it is gone."""
         if not pid:  # 0: the kernel started it (PID 1, kthreadd), no process is its parent
             return None
-        if pid not in self._names:
+        if pid not in self._names and self._native is not None:
+            self._names[pid] = self._native.name(pid)
+        elif pid not in self._names:
             try:
                 with boundary(self._psutil):
                     self._names[pid] = self._psutil.Process(pid).name() or None
@@ -341,212 +323,6 @@ class ListenerScanner:
 
 def _no_fingerprint(pid: int) -> Fingerprint:
     return None, None
-
-
-class _Exposures(dict[str, Exposure]):
-    """classify(address), remembered: 2,000 listeners share a handful of addresses, and
-    parsing each with ipaddress costs ~10 µs."""
-
-    def __missing__(self, address: str) -> Exposure:
-        value = self[address] = classify(address)
-        return value
-
-    def __call__(self, address: str) -> Exposure:
-        return self[address]
-
-
-def _hidden_reason() -> str:
-    return HIDDEN_NO_PROCESS if _is_privileged() else HIDDEN_NEEDS_PRIVILEGES
-
-
-class _FastPath:
-    """Linux: sockets from netlink sock_diag, owners from the kept inode -> process map.
-
-    Rows are built as the psutil path builds them (one per socket and owner pid, deduplicated by
-    (proto, family, address, port, pid)); unchanged sockets reuse last scan's Listener objects.
-    Each scan re-reads the fingerprint of the processes in the table (what exec changes), so a
-    process that became another program is read again and its rows rebuilt."""
-
-    def __init__(self, read_process: Callable[[int], ProcessInfo | None],
-                 provenance: ProvenanceReader | None = None,
-                 owner_cache: str | os.PathLike | None = None, namespaces: Any = None) -> None:
-        from portwatch.core.probe.owners import OwnerMap
-        from portwatch.core.probe.sockdiag import SockDiag
-
-        self._diag = SockDiag()
-        self.namespaces = namespaces  # a probe.netns.NamespaceScanner, or None: host only
-        self._inner: tuple = ()
-        if namespaces is not None:  # the owner map lists /proc already: the pids of its scan
-            namespaces.finder.pids = lambda: self.owners.live
-        self.owners = OwnerMap()
-        self._owner_cache = owner_cache
-        self._restored = False
-        self._read_process = read_process
-        self._provenance = provenance if provenance is not None else ProvenanceReader()
-        # pid -> (start, fingerprint, info) of the processes in the last table
-        self._details: dict[int, tuple[int | None, Fingerprint, ProcessInfo]] = {}
-        self._rows: dict[tuple, Listener] = {}
-        self._exposure = _Exposures()
-        self._users = _UserNames()
-        self._sockets: tuple = ()
-        self._inodes: set[int] = set()
-        self._state: tuple = ()  # (sockets, owners version, hidden reason) of the last scan
-        self._result: tuple[Listener, ...] = ()
-        self.worked = False
-
-    def close(self) -> None:
-        self._diag.close()
-        if self.namespaces is not None:
-            self.namespaces.close()
-        if self._owner_cache is not None and self.worked:
-            from portwatch.core.probe.owners import write_saved
-
-            # The packages of the executables seen go along: `list` then reads no dpkg lists.
-            saved = {**self.owners.saved(), "packages": self._provenance.packages.saved()}
-            try:
-                write_saved(self._owner_cache, saved)
-            except OSError as exc:
-                log.debug("could not save the owner map to %s: %s", self._owner_cache, exc)
-
-    def scan(self) -> tuple[Listener, ...]:
-        sockets = self._diag.listeners()
-        if self._owner_cache is not None and not self._restored:
-            from portwatch.core.probe.owners import read_saved
-
-            self._restored = True
-            saved = read_saved(self._owner_cache)
-            if saved is not None and not self.owners.restore(saved):
-                log.debug("the saved owner map %s does not fit; starting cold",
-                          self._owner_cache)
-            elif saved is not None:
-                self._provenance.packages.restore(saved.get("packages"))
-        inner = self.namespaces.listeners() if self.namespaces is not None else ()
-        if sockets is not self._sockets or inner is not self._inner:
-            self._sockets, self._inner = sockets, inner
-            self._inodes = {item.inode for item in sockets}
-            self._inodes.update(item.inode for item, _ in inner)
-        owners = self.owners.resolve(self._inodes, self._open_inodes)
-        self.worked = True
-        if self._forget_execed():
-            self._state = ()  # a process became another program: its rows are built anew
-        vanished = self.owners.vanished
-        hidden_reason = _hidden_reason()
-        state = (sockets, inner, self.owners.version, hidden_reason, len(vanished))
-        if state == self._state:  # same sockets, same owners: the same rows
-            return self._result
-        holders_of = self.owners.holders
-        details: dict[int, tuple[int | None, Fingerprint, ProcessInfo]] = {}
-        unknown = self.owners.holder_pids() - self._details.keys()
-        if unknown:
-            self._provenance.prefetch(unknown)  # the packages of new executables in one pass
-        gone: set[int] = set()
-        alone: dict[int, tuple[Holder, ...]] = {}  # pid -> its one-holder tuple, shared
-        previous = self._rows
-        exposure = self._exposure
-        users = self._users
-        rows: dict[tuple, Listener] = {}
-        namespaces = self.namespaces
-        for item, space in ((item, None) for item in sockets) if not inner else (
-                *((item, None) for item in sockets), *inner):
-            pid = owners.get(item.inode)
-            netns = namespaces.label(space) if space is not None else None
-            netns_path = space.path if space is not None else None
-            key = (item.proto, item.family, item.address, item.port, pid, netns)
-            if key in rows or (vanished and item.inode in vanished):
-                continue
-            reach = exposure(item.address) if space is None else namespaces.exposure(
-                space, item.address)
-            if pid is None:
-                row = previous.get(key)
-                if row is None or row.hidden_reason != hidden_reason or row.exposure != reach:
-                    row = Listener(item.proto, item.family, item.address, item.port,
-                                   reach, owner_hidden=True,
-                                   hidden_reason=hidden_reason, socket_user=users[item.uid],
-                                   inode=item.inode, netns=netns, netns_path=netns_path)
-                rows[key] = row
-                continue
-            if pid in gone:
-                continue
-            info = self._process(pid, details)
-            if info is None:
-                gone.add(pid)
-                log.debug("process %s exited during the scan; dropping its sockets", pid)
-                continue
-            held = holders_of(item.inode)
-            if len(held) == 1:  # the common case, and cheap
-                holders = alone.get(pid) or alone.setdefault(pid, (Holder(pid, info.name),))
-            else:
-                holders = self._holders(held, details, gone)
-            row = previous.get(key)
-            if row is None or row.process is not info or row.exposure != reach or (
-                    row.holders is not holders and row.holders != holders):
-                row = Listener(item.proto, item.family, item.address, item.port,
-                               reach, info, holders=holders,
-                               socket_user=users[item.uid], inode=item.inode, netns=netns,
-                               netns_path=netns_path)
-            rows[key] = row
-        self._details = details
-        self._rows = rows
-        # A process that could not be read costs its rows for this scan only: when some
-        # were dropped, the next scan builds the rows again even if nothing else changed.
-        self._state = state if not gone else ()
-        self._result = tuple(rows.values())
-        return self._result
-
-    def _holders(self, pids: tuple[int, ...], details: dict, gone: set[int]
-                 ) -> tuple[Holder, ...]:
-        """(pid, name) of each holder still there, the owner first."""
-        found = []
-        for pid in pids:
-            info = None if pid in gone else self._process(pid, details)
-            if info is None:
-                gone.add(pid)
-            else:
-                found.append(Holder(pid, info.name))
-        return tuple(found)
-
-    def _forget_execed(self) -> bool:
-        """Drop the details of processes whose executable or name changed (exec); True if any.
-        Two small reads per process in the table: the steady-state cost of noticing exec."""
-        execed = [pid for pid, (_, known, _) in self._details.items()
-                  if fingerprint(pid) != known]
-        for pid in execed:
-            del self._details[pid]
-        return bool(execed)
-
-    def _open_inodes(self) -> set[int]:
-        """The listener inodes open now (a second, cheap dump)."""
-        inodes = {item.inode for item in self._diag.listeners()}
-        if self.namespaces is not None:
-            inodes |= self.namespaces.open_inodes()
-        return inodes
-
-    def _process(self, pid: int, details: dict) -> ProcessInfo | None:
-        known = details.get(pid)
-        if known is not None:
-            return known[2]
-        start = self.owners.start_time(pid)
-        known = self._details.get(pid)
-        if known is None or known[0] != start or start is None:
-            seen = fingerprint(pid)  # before reading: an exec meanwhile shows next scan
-            info = self._read_process(pid)
-            if info is None:
-                return None
-            known = (start, seen, info)
-        details[pid] = known
-        return known[2]
-
-
-class _UserNames(dict[int, str]):
-    """uid -> user name (the uid as text when it has none), remembered for the run."""
-
-    def __missing__(self, uid: int) -> str:
-        try:
-            name = pwd.getpwuid(uid).pw_name
-        except (KeyError, OverflowError):
-            name = str(uid)
-        self[uid] = name
-        return name
 
 
 def default_owner_cache() -> Path:
