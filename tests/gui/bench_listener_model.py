@@ -1,16 +1,21 @@
-"""Time ListenerModel on 10,000 rows behind the sorted filter proxy and a table view.
+"""Time ListenerModel on 10,000 rows behind the window's sorted, filtered table and a view.
 
     QT_QPA_PLATFORM=offscreen .venv/bin/python tests/gui/bench_listener_model.py [ROWS] [ROUNDS]
         [--json]
 
 Each round is a 1% churn: 0.5% of the rows close, 0.5% open and 0.5% change (another user).
-"apply" is ListenerModel.apply(PollResult) including the proxy's re-sorting and the view's
-bookkeeping; "frame" is apply plus the event loop's turn that follows (the proxy, the view's
-layout and its repaint): what a poll costs before the window answers again, against the
-targets of one frame (8 ms at 2,200 rows, 16 ms at 20,000, p95); "sweep" is the later removal
-of the red closing rows (and green rows turning normal). With --json, one line
-{"rows", "frames_ms", "apply_ms"} for tests/perf/bench.py. Prints medians and maxima in
-milliseconds of wall time, and the median CPU time of this process (steadier on a busy
+The view is set up as the window's listener table is (main_window.py: hidden row header of
+fixed height, alternating rows, the column widths and hidden columns, the fast delegate),
+1200×800 px, sorted by risk. "apply" is ListenerModel.apply(PollResult) including the sorted
+table's placing of the rows and the view's bookkeeping; "frame" is apply plus the event loop's
+turn that follows (the view's layout and its repaint): what a poll costs before the window
+answers again, against the targets of one frame (8 ms at 2,200 rows, 16 ms at 20,000, p95);
+"repaint" is a full repaint of the same view with nothing changed (what any frame that moves
+rows pays whatever the model does); "sweep" is the later removal of the red closing rows (and
+green rows turning normal). With --json, one line {"rows", "frames_ms", "frames_cpu_ms",
+"apply_ms", "repaint_ms", "repaint_cpu_ms", "lateness_ms"} for tests/perf/bench.py. Prints
+medians and maxima
+in milliseconds of wall time, and the median CPU time of this process (steadier on a busy
 machine); not part of the test suite.
 """
 
@@ -25,15 +30,32 @@ import time
 
 from gui_rows import ScriptedMonitor, listener
 from PySide6.QtCore import QEventLoop, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QTableView
+from PySide6.QtWidgets import QApplication, QHeaderView, QTableView
 
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
 from portwatch.gui.models.listener_model import Column, ListenerModel
 from portwatch.gui.views.cell_delegate import ListenerDelegate
+from portwatch.gui.views.main_window import COLUMN_WIDTHS, HIDDEN_COLUMNS
 
 FRAME_TARGET_MS = {2_200: 8, 20_000: 16}  # issue 19: one 60 Hz frame at 20,000 rows
 TICK_MS = 10  # the lateness probe's period
 POLL_MS = 500  # how often a poll arrives in the lateness phase
+
+
+def like_the_window(view: QTableView) -> None:
+    """The listener table's settings that change what a repaint costs (main_window.py)."""
+    vertical = view.verticalHeader()
+    vertical.hide()
+    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+    vertical.setDefaultSectionSize(view.fontMetrics().height() + 8)
+    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    view.setWordWrap(False)
+    view.setAlternatingRowColors(True)
+    view.setShowGrid(False)
+    for column, width in COLUMN_WIDTHS.items():
+        view.setColumnWidth(column, width)
+    for column in HIDDEN_COLUMNS:
+        view.setColumnHidden(column, True)
 
 
 def main(rows: int = 10_000, rounds: int = 20, as_json: bool = False) -> None:
@@ -47,6 +69,7 @@ def main(rows: int = 10_000, rounds: int = 20, as_json: bool = False) -> None:
     view.setItemDelegate(ListenerDelegate(proxy, view))  # as in the window
     view.setSortingEnabled(True)
     view.sortByColumn(Column.RISK, Qt.SortOrder.AscendingOrder)  # highest risk first
+    like_the_window(view)
     view.resize(1200, 800)
     view.show()
     scripted = ScriptedMonitor()
@@ -96,6 +119,14 @@ def main(rows: int = 10_000, rounds: int = 20, as_json: bool = False) -> None:
         sweep_cpu.append(time.process_time() - cpu)
         app.processEvents()
         assert proxy.rowCount() == len(current)
+    repaints: list[float] = []  # the same view, nothing changed: the floor of a frame
+    repaint_cpu: list[float] = []
+    for _ in range(rounds):
+        started, cpu = time.perf_counter(), time.process_time()
+        view.viewport().update()
+        app.processEvents()
+        repaints.append(time.perf_counter() - started)
+        repaint_cpu.append(time.process_time() - cpu)
     # The event loop's lateness while a poll with 1% churn arrives every POLL_MS (as the
     # worker's results do): a timer due every TICK_MS notes how late it fires.
     lateness: list[float] = []
@@ -128,7 +159,9 @@ def main(rows: int = 10_000, rounds: int = 20, as_json: bool = False) -> None:
         print(json.dumps({"rows": rows, "frames_ms": [f * 1000 for f in frames],
                           "lateness_ms": [late * 1000 for late in lateness],
                           "frames_cpu_ms": [f * 1000 for f in frame_cpu],
-                          "apply_ms": [a * 1000 for a in applies]}))
+                          "apply_ms": [a * 1000 for a in applies],
+                          "repaint_ms": [r * 1000 for r in repaints],
+                          "repaint_cpu_ms": [r * 1000 for r in repaint_cpu]}))
         return
     print(f"{rows} rows: first apply (sorting everything) {first * 1000:.0f} ms")
     print(f"event loop while a 1% churn poll arrives every {POLL_MS} ms: late by median"
@@ -141,6 +174,9 @@ def main(rows: int = 10_000, rounds: int = 20, as_json: bool = False) -> None:
           + (f" (target ≤ {target} ms)" if target else "")
           + f"; CPU median {statistics.median(frame_cpu) * 1000:.1f} ms,"
             f" p95 {statistics.quantiles(frame_cpu, n=20)[-1] * 1000:.1f} ms")
+    print(f"full repaint of the view, nothing changed: median"
+          f" {statistics.median(repaints) * 1000:.1f} ms, max {max(repaints) * 1000:.1f} ms"
+          f" (CPU median {statistics.median(repaint_cpu) * 1000:.1f} ms)")
     for name, values, cpu_values in (("apply 1% churn", applies, apply_cpu),
                                      ("sweep closing rows", sweeps, sweep_cpu)):
         print(f"{name}: median {statistics.median(values) * 1000:.1f} ms,"

@@ -1,6 +1,7 @@
 """The listener table's delegate paints exactly what Qt's own delegate paints from data():
 the same pixels for normal, new (bold, green), closing (struck out, red), muted and risk-icon
-cells, selected or not, in the light and the dark palette."""
+cells, selected or not, in the light and the dark palette, when it paints a cell and when it
+copies the cell it painted before, also after the rows changed, moved and changed colour."""
 
 from __future__ import annotations
 
@@ -41,3 +42,20 @@ def test_the_fast_delegate_paints_the_same_pixels(qtbot, scheme):  # noqa: F811
         fast = picture(window, ListenerDelegate(window.proxy, window.table))
         plain = picture(window, QStyledItemDelegate(window.table))
         assert fast == plain, choice
+
+    kept = ListenerDelegate(window.proxy, window.table)  # its painted cells stay between pictures
+    plain_delegate = QStyledItemDelegate(window.table)
+    for step, rows in enumerate([
+            [listener(22, address="0.0.0.0"), listener(80), listener(3389, address="0.0.0.0"),
+             listener(8080)],
+            [listener(22, address="0.0.0.0"), listener(80, user="bob"), listener(81),
+             listener(3389, address="0.0.0.0", name="xrdp"), listener(8080)],
+            [listener(21), listener(22, address="0.0.0.0"), listener(80, user="carol"),
+             listener(3389, address="0.0.0.0", name="xrdp")]]):
+        if step:
+            window.apply_poll(scripted.poll(rows))  # rows change, arrive above, leave, turn red
+        for choice in ("light", "dark", "light"):
+            scheme.set_choice(choice)
+            picture(window, plain_delegate)  # the view settles (its scroll bar comes or goes)
+            for _twice in range(2):  # painted, then copied
+                assert picture(window, kept) == picture(window, plain_delegate), (step, choice)

@@ -2,7 +2,7 @@
 after the first frame, and the log line that says where the launch's time went.
 
 `FirstRows` applies the worker's first table (`rows_ready`, sent before the alert rules and the
-history ran) in the view's sort order and then lets the worker go on; `AfterFirstFrame` builds
+history ran) and then lets the worker go on; `AfterFirstFrame` builds
 the tray, the notifier and the alert channels once those rows are drawn; `EarlyPolls` hands
 them every poll, the ones from before they existed included; `LaunchLog` writes the `launch:`
 line the benchmark reads (README "Performance").
@@ -10,14 +10,12 @@ line the benchmark reads (README "Performance").
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
-from portwatch.core import fields
 from portwatch.core.monitor import PollResult
 from portwatch.core.probe import seconds_since_start
 
@@ -30,8 +28,7 @@ log = logging.getLogger(__name__)
 
 class FirstRows(QObject):
     """Shows the worker's first table (`rows_ready`) and then tells the worker it may go on
-    (after the paint). The rows go in already in the table's sort order, so the sorting proxy
-    places them with a third fewer comparisons (each one a Python call)."""
+    (after the paint)."""
 
     def __init__(self, worker: MonitorWorker, window: MainWindow) -> None:
         super().__init__(window)
@@ -41,20 +38,8 @@ class FirstRows(QObject):
 
     @Slot(object)
     def show(self, result: PollResult) -> None:
-        self._window.apply_poll(self._in_table_order(result))
+        self._window.apply_poll(result)
         QTimer.singleShot(0, self, self._worker.first_rows_shown)  # after the paint
-
-    def _in_table_order(self, result: PollResult) -> PollResult:
-        proxy = getattr(self._window, "proxy", None)
-        column = proxy.sortColumn() if proxy is not None else -1
-        if not 0 <= column < len(fields.TABLE):
-            return result
-        try:
-            rows = sorted(result.rows, key=fields.TABLE[column].sort,
-                          reverse=proxy.sortOrder() == Qt.SortOrder.DescendingOrder)
-        except TypeError:  # values that do not compare: the proxy sorts them as they come
-            return result
-        return dataclasses.replace(result, rows=tuple(rows))
 
 
 class LaunchLog(QObject):

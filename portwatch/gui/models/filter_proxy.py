@@ -1,6 +1,12 @@
-"""Sort and filter the listener table: the proxy between ListenerModel and the view.
+"""Sort and filter the listener table: the model the window's table shows.
 
-Sorting uses the model's SORT_ROLE (native ints, floats and strings, compared by Qt in C++).
+`ListenerFilterProxy` shows a ListenerModel's rows (the store, in arrival order) filtered and
+sorted. It is a plain table model, not a QSortFilterProxyModel: the store tells it about each
+poll's rows directly (ListenerModel.follow) and sorted_rows.py files them by bisection, so a
+poll costs the view a few ranged inserts, removals, moves and dataChanged signals and no
+re-sorting, re-filtering or mapping of the other rows. It keeps the proxy's interface that the
+window uses (mapToSource, mapFromSource, sourceModel, sort) and answers data() from the same
+rows and CellLook as the store.
 Filters: free text (process, port, service, address, user, known uses; case-insensitive),
 TCP and UDP toggles, "reachable from the network only", "not in catalog only" and "other network
 namespaces" (off: only the host's listeners are shown).
@@ -11,17 +17,30 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import (
+    QAbstractTableModel,
     QModelIndex,
     QObject,
     QPersistentModelIndex,
-    QSortFilterProxyModel,
+    Qt,
     Signal,
 )
 
 from portwatch.core import fields
 from portwatch.core.knowledge.reach import reachable
 from portwatch.core.model import AnnotatedListener, Proto
-from portwatch.gui.models.listener_model import SORT_ROLE, ListenerModel
+from portwatch.gui.models.listener_cells import (
+    COLUMN_COUNT,
+    DISPLAY,
+    HIGHLIGHT_ROLES,
+    LAST_COLUMN,
+    NEVER,
+    Row,
+    header_data,
+)
+from portwatch.gui.models.listener_model import ListenerModel
+from portwatch.gui.models.sorted_rows import SortedRows
+
+IndexLike = QModelIndex | QPersistentModelIndex
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +86,8 @@ def matches(item: AnnotatedListener, wanted: ListenerFilter) -> bool:
     return not text or text in _haystack(item)
 
 
-class ListenerFilterProxy(QSortFilterProxyModel):
-    """Sorted, filtered view of a ListenerModel. Set filters with `set_filter()`."""
+class ListenerFilterProxy(QAbstractTableModel):
+    """Sorted, filtered rows of a ListenerModel. Set filters with `set_filter()`."""
 
     filter_changed = Signal(object)  # ListenerFilter
 
@@ -76,13 +95,36 @@ class ListenerFilterProxy(QSortFilterProxyModel):
         super().__init__(parent)
         self._filter = ListenerFilter()
         self._source: ListenerModel | None = None
-        self.setSortRole(SORT_ROLE)
-        self.setDynamicSortFilter(True)
+        self._order = SortedRows()
 
+    # --- the source ---------------------------------------------------------------------
     def setSourceModel(self, model: ListenerModel) -> None:
+        self.beginResetModel()
+        if self._source is not None:
+            self._source.unfollow(self)
         self._source = model
-        super().setSourceModel(model)
+        model.follow(self)
+        self._order.rebuild(row for row in model.rows() if self._accepts(row))
+        self.endResetModel()
 
+    def sourceModel(self) -> ListenerModel | None:
+        return self._source
+
+    def mapToSource(self, index: IndexLike) -> QModelIndex:
+        if self._source is None or not index.isValid() or index.model() is not self:
+            return QModelIndex()
+        source_row = self._source.row_of(self._order.at(index.row()).key)
+        if source_row is None:
+            return QModelIndex()
+        return self._source.index(source_row, index.column())
+
+    def mapFromSource(self, index: IndexLike) -> QModelIndex:
+        if self._source is None or not index.isValid():
+            return QModelIndex()
+        position = self._order.position(self._source.row_object(index.row()))
+        return QModelIndex() if position is None else self.createIndex(position, index.column())
+
+    # --- filtering and sorting ----------------------------------------------------------
     @property
     def listener_filter(self) -> ListenerFilter:
         return self._filter
@@ -90,36 +132,117 @@ class ListenerFilterProxy(QSortFilterProxyModel):
     def set_filter(self, wanted: ListenerFilter) -> None:
         if wanted == self._filter:
             return
-        if hasattr(self, "endFilterChange"):  # Qt >= 6.10
-            self.beginFilterChange()
-            self._filter = wanted
-            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
-        else:
-            self._filter = wanted
-            self.invalidateRowsFilter()
+        self._filter = wanted
+        if self._source is not None:
+            order, shown = self._order, [row for row in self._source.rows() if self._accepts(row)]
+            kept = set(shown)
+            order.remove([row for row in order.rows() if row not in kept], self)
+            order.insert(shown, self)
         self.filter_changed.emit(wanted)
 
     def update_filter(self, **changes: object) -> None:
         """Change some fields of the filter, e.g. `update_filter(udp=False)`."""
         self.set_filter(replace(self._filter, **changes))
 
-    def lessThan(self, source_left: QModelIndex | QPersistentModelIndex,
-                 source_right: QModelIndex | QPersistentModelIndex) -> bool:
-        """One Python call per comparison (Qt's own asks index() and data() twice each):
-        sorting 20,000 rows, and placing a poll's new rows, cost a quarter as many calls."""
-        model = self._source
-        if model is None:
-            return super().lessThan(source_left, source_right)
-        column = source_left.column()
-        return model.sort_key_at(source_left.row(), column) < \
-            model.sort_key_at(source_right.row(), column)
-
-    def filterAcceptsRow(self, source_row: int,
-                         source_parent: QModelIndex | QPersistentModelIndex) -> bool:
+    def _accepts(self, row: Row) -> bool:
         wanted = self._filter
-        if self._source is None:
-            return True
         if wanted.tcp and wanted.udp and not wanted.network_only and not wanted.unknown_only \
                 and not wanted.text:  # the usual case, cheaply: the host's view or everything
-            return wanted.all_netns or self._source.item_at(source_row).listener.netns is None
-        return matches(self._source.item_at(source_row), wanted)
+            return wanted.all_netns or row.item.listener.netns is None
+        return matches(row.item, wanted)
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """Sort by `column` (-1: arrival order); rows move, selections stay on their rows."""
+        descending = order == Qt.SortOrder.DescendingOrder
+        rows = self._order
+        if (column, descending) == (rows.column, rows.descending):
+            return
+        self.layoutAboutToBeChanged.emit()  # (with arguments: a crash in PySide 6.11)
+        before = self.persistentIndexList()
+        kept = [(rows.at(index.row()), index.column()) for index in before]
+        rows.resort(column, descending)
+        self.changePersistentIndexList(
+            before, [self.createIndex(rows.position(row) or 0, at) for row, at in kept])
+        self.layoutChanged.emit()
+
+    # --- the store's changes (ListenerModel.follow) -------------------------------------
+    def rows_inserted(self, rows: list[Row]) -> None:
+        self._order.insert([row for row in rows if self._accepts(row)], self)
+
+    def rows_removed(self, rows: list[Row]) -> None:
+        self._order.remove(rows, self)
+
+    def rows_changed(self, changes: list[tuple[Row, int, int]]) -> None:
+        order, emit, index = self._order, self.dataChanged.emit, self.createIndex
+        for row, left, right in changes:
+            position = order.update(row, self._accepts(row), self)
+            if position is not None:
+                emit(index(position, left), index(position, right))
+
+    def rows_restyled(self, rows: list[Row]) -> None:
+        order, emit, index = self._order, self.dataChanged.emit, self.createIndex
+        for row in rows:
+            position = order.position(row)
+            if position is not None:
+                emit(index(position, 0), index(position, LAST_COLUMN), HIGHLIGHT_ROLES)
+
+    def all_restyled(self) -> None:
+        if len(self._order):
+            self.dataChanged.emit(self.createIndex(0, 0),
+                                  self.createIndex(len(self._order) - 1, LAST_COLUMN))
+
+    # --- sorted_rows.Signals: the begin/end calls in this model's rows ------------------
+    def begin_insert(self, first: int, last: int) -> None:
+        self.beginInsertRows(QModelIndex(), first, last)
+
+    def end_insert(self) -> None:
+        self.endInsertRows()
+
+    def begin_remove(self, first: int, last: int) -> None:
+        self.beginRemoveRows(QModelIndex(), first, last)
+
+    def end_remove(self) -> None:
+        self.endRemoveRows()
+
+    def begin_move(self, row: int, destination: int) -> None:
+        self.beginMoveRows(QModelIndex(), row, row, QModelIndex(), destination)
+
+    def end_move(self) -> None:
+        self.endMoveRows()
+
+    # --- Qt model interface -------------------------------------------------------------
+    def rowCount(self, parent: IndexLike = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else len(self._order)
+
+    def columnCount(self, parent: IndexLike = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else COLUMN_COUNT
+
+    def index(self, row: int, column: int,
+              parent: IndexLike = QModelIndex()) -> QModelIndex:  # noqa: B008
+        if 0 <= row < len(self._order) and 0 <= column < COLUMN_COUNT and not parent.isValid():
+            return self.createIndex(row, column)
+        return QModelIndex()
+
+    def headerData(self, section: int, orientation: Qt.Orientation,
+                   role: int = DISPLAY) -> object:
+        return header_data(section, orientation, role)
+
+    def data(self, index: IndexLike, role: int = DISPLAY) -> object:
+        if role in NEVER or not index.isValid() or self._source is None:
+            return None
+        return self._source.look.data(self._order.at(index.row()), index.column(), role)
+
+    def cell_key(self, row: int, column: int) -> tuple | None:
+        """What a cell's picture depends on in this model: the same key, the same cell (the
+        delegate's cache of painted cells, cell_delegate.py)."""
+        if self._source is None or not 0 <= row < len(self._order):
+            return None
+        cells = self._order.at(row)
+        return cells.serial, cells.version, cells.state, self._source.look.generation, column
+
+    def cell_style(self, row: int, column: int) -> tuple | None:
+        """What a cell looks like, in one call (cell_delegate.py)."""
+        if self._source is None or not 0 <= row < len(self._order) \
+                or not 0 <= column < COLUMN_COUNT:
+            return None
+        return self._source.look.style(self._order.at(row), column)
