@@ -288,6 +288,49 @@ def test_the_late_parts_are_built_once_also_when_the_first_poll_failed(qtbot):
     Gui.window.deleteLater()
 
 
+def test_a_first_poll_started_before_the_window_waits_for_its_listeners(qtbot, long_hold):
+    from gui_rows import listener
+
+    from portwatch.core.model import Snapshot
+
+    scanned = threading.Event()
+
+    def scan():
+        scanned.set()
+        return Snapshot(time.time(), (listener(4321),))
+
+    gui = PortwatchGui(Settings(poll_interval=60), Monitor(scan), early=True)
+    qtbot.addWidget(gui.window)
+    rows, polls = Recorder(), Recorder()  # connected after the worker started scanning
+    gui.worker.rows_ready.connect(rows.record)
+    gui.worker.polled.connect(polls.record)
+    try:
+        qtbot.waitUntil(scanned.is_set)
+        for _ in range(3):
+            QApplication.processEvents()
+        assert rows.items == [] and polls.items == []  # held until start()
+        with qtbot.waitSignal(polls.recorded):
+            gui.start(show=False)
+        assert [item.listener.port for item in rows.items[0].rows] == [4321]
+        assert gui.window.model.rowCount() == 1
+    finally:
+        gui.shutdown()
+    assert not gui.monitor_thread.thread.isRunning()
+
+
+@pytest.mark.parametrize("saved", ["not json at all {", '{"format": 999, "holders": []}'])
+def test_a_broken_saved_map_means_a_cold_first_scan_not_a_wrong_table(
+        qtbot, listener_factory, tmp_path, saved):
+    cache = tmp_path / "owner-map.json"
+    cache.write_text(saved, encoding="utf-8")
+    cache.chmod(0o600)
+    child = listener_factory()
+    shown = first_table(qtbot, cache)
+    assert ours(shown, {child.pid}) == ours(ListenerScanner(fast=False).scan().listeners,
+                                            {child.pid}) != set()
+    assert child.pid in saved_pids(cache)  # replaced by a good map at exit
+
+
 def test_while_the_first_scan_runs_the_window_says_so_and_shows_no_partial_rows(
         qtbot, listener_factory):
     child = listener_factory()
