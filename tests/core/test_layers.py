@@ -75,16 +75,10 @@ def test_no_core_module_imports_cli_commands_gui_or_qt_even_lazily():
     assert {path: names for path, names in offenders.items() if names} == {}
 
 
-# The firewall reader (core/firewall/source.py) reads its own kernel settings (which iptables
-# tables exist, whether the host forwards) next to `nft -j` and iptables-save; it is the one
-# other OS reader, listed here until it moves behind the probe's face.
-OS_READERS_OUTSIDE_PROBE = {CORE / "firewall" / "source.py"}
-
-
 def test_only_the_probe_imports_psutil_or_reads_proc():
     offenders = []
     for path in sorted(PACKAGE.rglob("*.py")):
-        if path.is_relative_to(PROBE) or path in OS_READERS_OUTSIDE_PROBE:
+        if path.is_relative_to(PROBE):
             continue
         if any(name == "psutil" or name.startswith("psutil.") for name in imported_names(path)):
             offenders.append(f"{path.relative_to(REPO)} imports psutil")

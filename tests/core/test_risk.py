@@ -126,6 +126,25 @@ def test_exposure_reasons_say_who_can_reach_it():
     assert "other machines" in assess(high, LAN, PYTHON).reason
 
 
+FIREWALLED = ("the firewall drops new connections from outside, so only this machine can"
+              " reach it")
+
+
+@pytest.mark.parametrize("item", [
+    entry(note("exposure", "high")),  # defused: the reach is the whole reason
+    entry(note("malware-history", "info", title="MyDoom.A backdoor (2004)")),  # in the note's
+    entry(note("exposure", "high", "Local API", applies_to=()), uses=("python3",)),
+    entry(),  # nothing known: the reach comes first
+], ids=["defused", "history", "usual", "nothing-known"])
+def test_the_reach_given_is_said_once(item):
+    """A listener the firewall blocks is assessed at loopback with the firewall's words for who
+    can reach it: the reason says "only this machine can reach it" once, and why."""
+    reason = assess(item, LOOP, PYTHON, reach=FIREWALLED).reason
+    assert reason.count("only this machine can reach it") == 1, reason
+    assert reason.count("the firewall drops") == 1, reason
+    assert assess(item, LOOP, PYTHON).reason.count("only this machine") <= 1
+
+
 def test_history_alone_is_never_high_and_says_what_to_check():
     history = note("malware-history", "high", title="MyDoom.A backdoor (2004)")
     result = assess(entry(history, uses=("devpi-server",)), ALL, PYTHON)

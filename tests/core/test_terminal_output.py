@@ -142,6 +142,12 @@ def test_watch_lines_fit_the_width_and_keep_the_pid():
 def test_addresses_sort_numerically(listener_factory):
     assert sorted(["127.0.2.20", "127.0.2.3", "::1", "10.0.0.1"], key=address_key) == [
         "10.0.0.1", "127.0.2.3", "127.0.2.20", "::1"]
+    # The one key (the table sorts by it too): zone ids, IPv4-mapped and text that is no
+    # address; a string, which Qt compares natively.
+    mixed = ["not an address", "fe80::1%eth1", "::ffff:10.0.0.1", "fe80::1%eth0", "9.9.9.9"]
+    assert sorted(mixed, key=address_key) == [
+        "9.9.9.9", "::ffff:10.0.0.1", "fe80::1%eth0", "fe80::1%eth1", "not an address"]
+    assert all(isinstance(address_key(address), str) for address in mixed)
     first = listener_factory("tcp", "127.0.2.20", 0)
     second = listener_factory("tcp", "127.0.2.3", first.port)  # the same port, both listen
     result = portwatch("list")

@@ -23,7 +23,8 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.gui.notify import desktop as notify
+from portwatch.gui.notify import desktop, freedesktop
+from portwatch.gui.notify.notifier import NullNotifier
 
 pytestmark = pytest.mark.e2e
 
@@ -64,9 +65,9 @@ def bus_monitor(on_bus, tmp_path):
 
 
 def test_pick_finds_dunst_and_its_actions(qapp, on_bus):
-    chosen = notify.pick(None)
+    chosen = desktop.pick(None)
     try:
-        assert isinstance(chosen, notify.DBusNotifier)
+        assert isinstance(chosen, freedesktop.DBusNotifier)
         assert "actions" in chosen.capabilities
         assert chosen.supports_actions
     finally:
@@ -75,7 +76,7 @@ def test_pick_finds_dunst_and_its_actions(qapp, on_bus):
 
 def test_hostile_name_arrives_escaped_and_high_risk_is_critical(qapp, qtbot, on_bus,
                                                                 bus_monitor):
-    chosen = notify.pick(None)
+    chosen = desktop.pick(None)
     try:
         alert = make_alert(Risk.HIGH, HOSTILE, port=8443)
         our_id = chosen.notify(alert)
@@ -103,7 +104,7 @@ def test_hostile_name_arrives_escaped_and_high_risk_is_critical(qapp, qtbot, on_
 
 
 def test_normal_risk_is_normal_urgency(qapp, qtbot, on_bus, bus_monitor):
-    chosen = notify.pick(None)
+    chosen = desktop.pick(None)
     try:
         our_id = chosen.notify(make_alert(Risk.MEDIUM, port=8080))
         spin(qtbot, lambda: chosen.server_id(our_id) is not None)
@@ -115,7 +116,7 @@ def test_normal_risk_is_normal_urgency(qapp, qtbot, on_bus, bus_monitor):
 
 
 def test_clicking_the_notification_activates_its_listener(qapp, qtbot, on_bus):
-    chosen = notify.pick(None)
+    chosen = desktop.pick(None)
     try:
         on_bus.notification_history()  # closes whatever earlier tests left displayed
         alert = make_alert(port=8765)
@@ -133,11 +134,11 @@ def test_without_a_notification_server_pick_falls_back(qapp, desktop_factory, mo
     session = desktop_factory(notifications=False, tray=False)
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session.bus_address)
     started = time.monotonic()
-    chosen = notify.pick(None)
+    chosen = desktop.pick(None)
     # pick() asks the bus with a short timeout of its own; D-Bus's default (25 s) would freeze
     # the window's start. A bound between the two, generous for a loaded machine.
     assert time.monotonic() - started < 15
-    assert isinstance(chosen, notify.NullNotifier)
+    assert isinstance(chosen, NullNotifier)
 
 
 def test_server_gone_after_start_uses_the_fallback_then_comes_back(qapp, qtbot,
@@ -145,8 +146,8 @@ def test_server_gone_after_start_uses_the_fallback_then_comes_back(qapp, qtbot,
                                                                     monkeypatch):
     session = desktop_factory(tray=False)
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", session.bus_address)
-    fallback = notify.NullNotifier()
-    chosen = notify.connect_dbus(fallback)
+    fallback = NullNotifier()
+    chosen = freedesktop.connect_dbus(fallback)
     assert chosen is not None
     try:
         session.stop_dunst()

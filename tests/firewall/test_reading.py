@@ -129,3 +129,30 @@ def test_a_saved_ruleset_is_used_by_the_next_run_until_it_changes(tmp_path):
     assert again == {"verdict": "drop", "nft_runs": 0}
     assert other_boot == {"verdict": "drop", "nft_runs": 1}  # not this boot's: read again
     assert saved.stat().st_mode & 0o777 == 0o600
+
+
+def test_kernel_settings_are_read_in_the_namespace_asked_for():
+    """The probe's kernel readers, lent the firewall Host's reader, answer for that namespace:
+    its forwarding switches and the iptables-legacy tables loaded there, not this one's."""
+    from portwatch.core.firewall import Host
+    from portwatch.core.probe import ip_forwarding, legacy_iptables_tables
+
+    if reason := skip_reason():
+        pytest.skip(reason)
+    ns = f"pwtest-kern-{uuid.uuid4().hex[:6]}"
+    sh("ip", "netns", "add", ns)
+    try:
+        host = Host(("ip", "netns", "exec", ns))
+        in_ns = ("ip", "netns", "exec", ns)
+        sh(*in_ns, "sysctl", "-qw", "net.ipv4.ip_forward=1", "net.ipv6.conf.all.forwarding=0")
+        assert ip_forwarding(host.read) == {"ip": True, "ip6": False}
+        sh(*in_ns, "sysctl", "-qw", "net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=1")
+        assert ip_forwarding(host.read) == {"ip": False, "ip6": True}
+        assert legacy_iptables_tables("ip", host.read) == []  # a new namespace has none
+        sh(*in_ns, "iptables-legacy", "-t", "mangle", "-S")  # instantiates the table there
+        assert legacy_iptables_tables("ip", host.read) == ["mangle"]
+        assert legacy_iptables_tables("ip6", host.read) == []
+        here = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip() == "1"
+        assert ip_forwarding()["ip"] is here  # the default reader reads this namespace
+    finally:
+        sh("ip", "netns", "delete", ns)

@@ -30,7 +30,7 @@ from portwatch.core.model import (
 from portwatch.core.monitor import PollResult
 from portwatch.core.store.settings import Settings
 from portwatch.gui.alerts.alerting import AlertCenter, reachable_count
-from portwatch.gui.notify.desktop import NullNotifier
+from portwatch.gui.notify.notifier import NullNotifier
 from portwatch.gui.notify.tray import Tray, TrayState
 
 

@@ -11,8 +11,8 @@ from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import QTableView
 
-from portwatch.core.fields import address_sort_key
 from portwatch.core.model import Risk
+from portwatch.core.probe.exposure import address_key
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
 from portwatch.gui.models.listener_model import (
     ROW_ROLE,
@@ -195,8 +195,7 @@ def test_port_sort_is_numeric_and_address_sort_is_by_family_then_number(qtbot, m
     proxy.sort(Column.ADDRESS, Qt.SortOrder.AscendingOrder)
     assert [proxy.index(r, Column.ADDRESS).data() for r in range(5)] == \
         ["10.0.0.9", "10.0.0.10", "127.0.0.1", "127.0.0.1", "::1"]
-    assert address_sort_key(listener(1).family, "9.0.0.0") < \
-        address_sort_key(listener(1).family, "10.0.0.0")
+    assert address_key("9.0.0.0") < address_key("10.0.0.0") < address_key("::1")
 
 
 def test_default_sort_is_risk_highest_first_then_port(qtbot, model):
@@ -328,7 +327,8 @@ def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_d
     assert model.index(hidden_row, Column.PROCESS).data() == "(hidden)"
     assert model.index(hidden_row, Column.USER).data() == "postgres"
     tip.setHtml(model.index(hidden_row, Column.USER).data(Qt.ItemDataRole.ToolTipRole))
-    assert "A process of user postgres." in tip.toPlainText()
+    assert "Socket user: postgres (the user the kernel records for the socket)." in \
+        tip.toPlainText()
     from portwatch.gui.models.filter_proxy import ListenerFilter, matches
 
     hidden_item = model.index(hidden_row, 0).data(ROW_ROLE)
@@ -341,4 +341,5 @@ def test_shared_sockets_trust_flags_and_the_sockets_user_in_cells_tooltips_and_d
     assert "runs from a temporary or world-writable directory" in text
     text = report.to_text(report.listener_report(model.index(hidden_row, 0).data(ROW_ROLE),
                                                  pending=False))
-    assert "a process of user postgres" in text
+    assert "Socket user: postgres (the user the kernel records for the socket)" in text
+    assert "a process of user" not in text

@@ -10,6 +10,7 @@ import pytest
 from jeepney import DBusAddress, new_error, new_method_call, new_method_return
 from jeepney.low_level import Parser
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QSystemTrayIcon
 
 from portwatch.core.model import (
     Alert,
@@ -22,7 +23,8 @@ from portwatch.core.model import (
     Proto,
     Risk,
 )
-from portwatch.gui.notify import desktop as notify
+from portwatch.gui.notify import bus, desktop, freedesktop
+from portwatch.gui.notify.notifier import NullNotifier, TrayNotifier
 
 HOSTILE = "<img src=x>"
 
@@ -36,21 +38,21 @@ def make_alert(risk: Risk = Risk.LOW, name: str = "python3", port: int = 8000) -
 
 
 def test_body_is_escaped_for_the_spec_markup():
-    assert notify.notification_body(f"{HOSTILE} & <b>x</b>") == (
+    assert freedesktop.notification_body(f"{HOSTILE} & <b>x</b>") == (
         "&lt;img src=x&gt; &amp; &lt;b&gt;x&lt;/b&gt;")
-    assert notify.notification_body('quotes "stay" \'as is\'') == 'quotes "stay" \'as is\''
+    assert freedesktop.notification_body('quotes "stay" \'as is\'') == 'quotes "stay" \'as is\''
 
 
 @pytest.mark.parametrize(("risk", "urgency"), [
     (Risk.HIGH, 2), (Risk.MEDIUM, 1), (Risk.LOW, 1), (Risk.NONE, 1)])
 def test_urgency_is_critical_only_for_high_risk(risk, urgency):
-    args = notify.notify_arguments(make_alert(risk), frozenset({"body"}), "icon")
+    args = freedesktop.notify_arguments(make_alert(risk), frozenset({"body"}), "icon")
     assert args[6]["urgency"] == ("y", urgency)
 
 
 def test_notify_arguments_follow_the_spec():
     alert = make_alert(Risk.HIGH, HOSTILE)
-    app_name, replaces, icon, summary, body, actions, hints, timeout = notify.notify_arguments(
+    app_name, replaces, icon, summary, body, actions, hints, timeout = freedesktop.notify_arguments(
         alert, frozenset({"actions", "body"}), "/path/icon.png")
     assert (app_name, replaces, icon, timeout) == ("portwatch", 0, "/path/icon.png", -1)
     assert summary == alert.title  # the summary is plain text by the spec
@@ -60,15 +62,15 @@ def test_notify_arguments_follow_the_spec():
 
 
 def test_no_actions_when_the_server_has_none():
-    args = notify.notify_arguments(make_alert(), frozenset({"body", "body-markup"}), "i")
+    args = freedesktop.notify_arguments(make_alert(), frozenset({"body", "body-markup"}), "i")
     assert args[5] == []
 
 
 def test_the_call_serialises_with_the_notify_signature():
     """QDBusInterface once sent the wrong types; check what jeepney puts on the wire."""
-    args = notify.notify_arguments(make_alert(Risk.HIGH, HOSTILE), frozenset({"actions"}), "i")
-    address = DBusAddress(notify.OBJECT_PATH, bus_name=notify.BUS_NAME,
-                          interface=notify.INTERFACE)
+    args = freedesktop.notify_arguments(make_alert(Risk.HIGH, HOSTILE), frozenset({"actions"}), "i")
+    address = DBusAddress(bus.OBJECT_PATH, bus_name=bus.BUS_NAME,
+                          interface=bus.INTERFACE)
     wire = new_method_call(address, "Notify", "susssasa{sv}i", args).serialise(serial=7)
     parser = Parser()
     parser.add_data(wire)
@@ -82,11 +84,11 @@ def test_icon_is_the_theme_name_when_installed(tmp_path):
     folder = tmp_path / "icons" / "hicolor" / "48x48" / "apps"
     folder.mkdir(parents=True)
     (folder / "io.github.portwatch.portwatch.png").write_bytes(b"png")
-    assert notify.notification_icon([str(tmp_path)]) == "io.github.portwatch.portwatch"
+    assert freedesktop.notification_icon([str(tmp_path)]) == "io.github.portwatch.portwatch"
 
 
 def test_icon_is_the_shipped_file_in_a_checkout(tmp_path):
-    icon = notify.notification_icon([str(tmp_path)])
+    icon = freedesktop.notification_icon([str(tmp_path)])
     assert icon.endswith("io.github.portwatch.portwatch.png")
     assert icon.startswith("/")
 
@@ -105,12 +107,12 @@ class FakeTrayIcon(QObject):
 def test_tray_messages_pass_text_as_is_and_clicks_show_the_last_alert(qapp, qtbot):
     """Qt shows tray messages as plain text everywhere (its X11 balloon too)."""
     icon = FakeTrayIcon()
-    chosen = notify.TrayNotifier(icon)
+    chosen = TrayNotifier(icon)
     alert = make_alert(Risk.HIGH, HOSTILE, port=8124)
     assert chosen.notify(alert) == 1
     title, body, kind, _msecs = icon.messages[0]
     assert (title, body) == (alert.title, alert.body)
-    assert kind == notify.QSystemTrayIcon.MessageIcon.Critical
+    assert kind == QSystemTrayIcon.MessageIcon.Critical
     with qtbot.waitSignal(chosen.activated, timeout=500) as blocker:
         icon.messageClicked.emit()
     assert blocker.args == [alert.listeners[0].key]
@@ -118,8 +120,8 @@ def test_tray_messages_pass_text_as_is_and_clicks_show_the_last_alert(qapp, qtbo
 
 def test_pick_without_a_session_bus_falls_back_to_null(qapp, monkeypatch, tmp_path):
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path}/no-bus")
-    chosen = notify.pick(None)
-    assert isinstance(chosen, notify.NullNotifier)
+    chosen = desktop.pick(None)
+    assert isinstance(chosen, NullNotifier)
     assert chosen.supports_actions is False
 
 
@@ -127,13 +129,13 @@ def test_pick_on_macos_and_windows_never_uses_dbus(qapp, monkeypatch):
     def refuse(*_args, **_kwargs):
         raise AssertionError("D-Bus was tried")
 
-    monkeypatch.setattr(notify, "connect_dbus", refuse)
-    assert isinstance(notify.pick(None, platform="darwin"), notify.NullNotifier)
-    assert isinstance(notify.pick(None, platform="win32"), notify.NullNotifier)
+    monkeypatch.setattr(desktop, "connect_dbus", refuse)
+    assert isinstance(desktop.pick(None, platform="darwin"), NullNotifier)
+    assert isinstance(desktop.pick(None, platform="win32"), NullNotifier)
 
 
 def test_null_notifier_records_alerts(qapp):
-    chosen = notify.NullNotifier()
+    chosen = NullNotifier()
     alert = make_alert()
     assert chosen.notify(alert) == 0
     assert chosen.shown == [alert]
@@ -176,18 +178,18 @@ def test_a_refused_notification_goes_to_the_fallback(qapp):
                              "s", ("no server",))
         return new_method_return(message)
 
-    fallback = notify.NullNotifier()
-    notifier = notify.DBusNotifier(FakeLink(answer), frozenset({"actions"}), fallback=fallback,
-                                   icon="i")
+    fallback = NullNotifier()
+    notifier = freedesktop.DBusNotifier(FakeLink(answer), frozenset({"actions"}), fallback=fallback,
+                                        icon="i")
     alert = make_alert()
     notifier.notify(alert)
     assert fallback.shown == [alert]
 
 
 def test_an_unanswered_notification_goes_to_the_fallback(qapp):
-    fallback = notify.NullNotifier()
-    notifier = notify.DBusNotifier(FakeLink(lambda message: None), frozenset(),
-                                   fallback=fallback, icon="i")
+    fallback = NullNotifier()
+    notifier = freedesktop.DBusNotifier(FakeLink(lambda message: None), frozenset(),
+                                        fallback=fallback, icon="i")
     notifier.notify(make_alert())
     assert len(fallback.shown) == 1
 
@@ -200,11 +202,11 @@ def test_action_invoked_carries_the_listener_key(qapp, qtbot):
             return new_method_return(message, "u", (77,))
         return new_method_return(message)
 
-    notifier = notify.DBusNotifier(FakeLink(answer), frozenset({"actions"}), icon="i")
+    notifier = freedesktop.DBusNotifier(FakeLink(answer), frozenset({"actions"}), icon="i")
     alert = make_alert(port=8123)
     our_id = notifier.notify(alert)
     assert notifier.server_id(our_id) == 77
-    emitter = DBusAddress(notify.OBJECT_PATH, interface=notify.INTERFACE)
+    emitter = DBusAddress(bus.OBJECT_PATH, interface=bus.INTERFACE)
     with qtbot.waitSignal(notifier.activated, timeout=1000) as blocker:
         notifier._signal(new_signal(emitter, "ActionInvoked", "us", (77, "default")))
     assert blocker.args == [alert.listeners[0].key]
@@ -218,8 +220,8 @@ def test_action_invoked_carries_the_listener_key(qapp, qtbot):
 
 
 def test_lost_connection_reconnects_or_falls_back(qapp):
-    fallback = notify.NullNotifier()
-    notifier = notify.DBusNotifier(None, frozenset(), fallback=fallback, icon="i",
-                                   reconnect=lambda on_signal: None)
+    fallback = NullNotifier()
+    notifier = freedesktop.DBusNotifier(None, frozenset(), fallback=fallback, icon="i",
+                                        reconnect=lambda on_signal: None)
     notifier.notify(make_alert())
     assert len(fallback.shown) == 1

@@ -16,9 +16,9 @@ from PySide6.QtCore import QObject, Qt, QTimer, QUrl
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QWidget
 
-from portwatch.core.model import CatalogEntry, ContainerInfo, KnownUse, Proto
+from portwatch.core.model import AnnotatedListener, CatalogEntry, ContainerInfo, KnownUse, Proto
 from portwatch.core.monitor import Monitor
-from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES
+from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS
 from portwatch.core.store.settings import Settings, load_settings
 from portwatch.gui.app import PortwatchGui, qt_message_handler, window_icon
 from portwatch.gui.models.filter_proxy import ListenerFilter
@@ -170,6 +170,17 @@ def test_details_for_a_hidden_owner(qtbot, window, scripted):
     assert "run portwatch with sudo" in pane.view.toPlainText()
     assert not pane.terminate_button.isEnabled()
     assert not pane.folder_button.isEnabled()
+
+
+def test_a_socket_no_process_owns_is_not_said_to_be_a_process():
+    """A kernel socket is root's, and no process owns it: the details name the socket's user
+    and never "a process of user root" next to "no process owns this socket"."""
+    sock = dataclasses.replace(listener(2049, pid=None), socket_user="root",
+                               hidden_reason=HIDDEN_NO_PROCESS)
+    text = report.to_text(report.listener_report(AnnotatedListener(sock), pending=False))
+    assert "Socket user: root (the user the kernel records for the socket)" in text
+    assert "no process owns this socket" in text
+    assert "a process of user" not in text and "Owner:" not in text
 
 
 def test_copy_as_text_and_open_folder(qtbot, window, scripted):

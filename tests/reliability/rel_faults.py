@@ -5,7 +5,7 @@ portable scanner path takes it as `ListenerScanner(psutil_module)`). `FaultyPsut
 psutil except for the pids it is told to break (the fast path reads process details through
 it too: `ListenerScanner(FaultyPsutil(...), fast=True)`). `FaultyOwners` wraps the fast path's
 owner map. Every fault they inject is counted in `injected`, and the tests add the count to
-the run's tally (conftest.tally).
+the run's tally (rel_common.tally).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import REPO, GuiProcess, tally
+from rel_common import REPO, GuiProcess, tally
 
 from portwatch.core import probe
 from portwatch.core.probe import procinfo

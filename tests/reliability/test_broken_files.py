@@ -24,7 +24,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import REPO, nobody_skip_reason, run_as_nobody, tally
+from nobody import nobody_skip_reason, run_as_nobody
+from rel_common import REPO, tally
 
 from portwatch.core.desktop import autostart
 from portwatch.core.knowledge.catalog import load_catalog

@@ -8,8 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import GuiProcess, tally
 from PySide6.QtWidgets import QMessageBox
+from rel_common import GuiProcess, tally
 from test_broken_files import alias_bomb, tree
 
 from portwatch.core.monitor import Monitor

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import record
+from rel_common import record
 
 from portwatch.core.files import paths
 from portwatch.core.knowledge.catalog import load_catalog

@@ -7,8 +7,8 @@ from __future__ import annotations
 import random
 
 import pytest
-from conftest import tally
 from PySide6.QtCore import QObject, Signal, Slot
+from rel_common import tally
 from rel_faults import FakeProc, FakePsutil, tcp_listen, udp_bound
 
 from portwatch.core.fields import FLAG_MARKER

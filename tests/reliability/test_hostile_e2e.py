@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import tally
+from rel_common import tally
 from rel_hostile import raw_dangers, start_named
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))

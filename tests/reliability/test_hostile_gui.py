@@ -10,8 +10,8 @@ import html
 import sys
 
 import pytest
-from conftest import tally
 from PySide6.QtGui import QGuiApplication, QTextDocument
+from rel_common import tally
 from rel_hostile import HOSTILE_NAMES, raw_dangers, start_named
 
 from portwatch.core.alerts.memory import InMemoryAlertMemory
@@ -23,7 +23,7 @@ from portwatch.core.monitor import Monitor
 from portwatch.core.probe.scanner import ListenerScanner
 from portwatch.core.text import visible
 from portwatch.gui.models.listener_model import Column, ListenerModel
-from portwatch.gui.notify import desktop as notify
+from portwatch.gui.notify import bus, freedesktop
 from portwatch.gui.views.details_pane import DetailsPane
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
@@ -164,13 +164,13 @@ def test_notification_bodies_are_escaped_and_encodable(qtbot, ours, hostile):
     # Every hostile TCP listener alerts (UDP on an ephemeral port is silenced by default).
     assert named >= {p.pid for p in hostile.values() if p.proto == "tcp"}
     for alert in alerts:
-        body = notify.notification_body(alert.body)
+        body = freedesktop.notification_body(alert.body)
         assert "<" not in body and ">" not in body  # every markup character is escaped
         assert not raw_dangers(body.replace("\n", ""))
         assert not raw_dangers(alert.title)
         for row in alert.listeners:
             assert html.escape(visible(row.listener.process.name, 60), quote=False) in body
-        message = notify._method("Notify", "susssasa{sv}i", notify.notify_arguments(
+        message = bus.method_call("Notify", "susssasa{sv}i", freedesktop.notify_arguments(
             alert, frozenset({"body", "body-markup", "actions"}), "portwatch"))
         assert isinstance(message, Message)
         message.serialise(serial=1)  # the D-Bus encoding (UTF-8) of every string succeeds

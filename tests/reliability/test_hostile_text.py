@@ -20,7 +20,7 @@ import time
 
 import psutil
 import pytest
-from conftest import REPO, record, tally
+from rel_common import REPO, record, tally
 from rel_hostile import HOSTILE_ARGS, HOSTILE_NAMES, raw_dangers
 
 from portwatch.core.knowledge.catalog import load_catalog

@@ -19,7 +19,7 @@ import time
 
 import psutil
 import pytest
-from conftest import tally
+from rel_common import tally
 from rel_faults import FakeProc, FakePsutil, FaultyOwners, FaultyPsutil, tcp_listen, udp_bound
 
 from portwatch.core.model import Proto

@@ -16,7 +16,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import nobody_skip_reason, run_as_nobody, tally
+from nobody import nobody_skip_reason, run_as_nobody
+from rel_common import tally
 
 from portwatch.core.probe.hidden import HIDDEN_NEEDS_PRIVILEGES
 
@@ -144,7 +145,7 @@ def daemon_listener():
 def test_a_hidden_owner_still_has_the_sockets_user_as_nobody(daemon_listener, nobody_copy,
                                                              nobody_dirs):
     """As an unprivileged user, another user's listener has no visible process, but its user:
-    "a process of user daemon" in `list`, `list --json` and `watch`'s line."""
+    "daemon" in `list` and `list --json`."""
     env = {"PORTWATCH_CONFIG_DIR": str(nobody_dirs / "config"),
            "PORTWATCH_DATA_DIR": str(nobody_dirs / "data")}
     result = run_as_nobody(nobody_copy, ["-m", "portwatch", "list", "--json"], env=env)

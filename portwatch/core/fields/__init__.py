@@ -15,13 +15,12 @@ from portwatch.core.fields.field import Field, Part, Record, Stored, changed_par
 from portwatch.core.fields.listener import (
     BY_KEY,
     FIELDS,
-    FLAG_MARKER,
     HISTORY,
     TABLE,
     WATCH_LINE,
-    address_sort_key,
     package_record,
 )
+from portwatch.core.fields.listener_text import FLAG_MARKER
 from portwatch.core.model import AnnotatedListener, Listener, ProcessInfo
 from portwatch.core.text import encodable
 
@@ -38,7 +37,6 @@ __all__ = [
     "Part",
     "Record",
     "Stored",
-    "address_sort_key",
     "changed_parts",
     "package_record",
     "process_facts",

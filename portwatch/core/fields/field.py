@@ -2,9 +2,11 @@
 
 A `Field` names a fact about a listener once: how it is read from an `AnnotatedListener` (its
 JSON value), its label and header tooltip, its table cell text, sort value and cell tooltip,
-what the filter searches, its command-line column, its details-pane fact, and how the history
-stores it. Every surface (JSON, CSV, the table, the filter, the details pane, `list`,
-`history`, `watch` lines, history rows) is generated from the declarations in `listener.py`.
+what the filter searches, its command-line column, its details-pane fact, how the history
+stores it, whether the log outputs carry it and whether it labels the Prometheus info series.
+Every surface (JSON, CSV, the table, the filter, the details pane, `list`, `history`, `watch`
+lines, history rows, journal fields, syslog structured data, metric labels) is generated from
+the declarations in `listener.py`.
 """
 
 from __future__ import annotations
@@ -79,6 +81,7 @@ class Field:
     label: str  # the table header, and the details fact unless `fact_label` says otherwise
     read: Read  # the JSON value (None when unknown)
     json: bool = True  # in `list --json`, `watch --json`, history records and CSV
+    owner: bool = False  # who owned the socket: in a `changed` event's "previous" object
     csv_text: Callable[[Any], str] | None = None  # a list or object as one readable CSV cell
     tip: str | None = None  # the table header's tooltip
     # the table
@@ -104,6 +107,12 @@ class Field:
     fact_label: str | None = None
     mono: bool = False  # a path or command line: shown in a fixed-width font
     warn: bool = False  # a fact to look at twice: shown in the warning colour
+    # `watch --journal` (a PORTWATCH_<KEY> field) and `watch --syslog` (a structured-data
+    # parameter): a JSON field whose value reads as text; lists of objects are declared False
+    log: bool = True
+    # `portwatch_listener_info`: this field's value as one of its labels (None: not a label).
+    # Every label multiplies the series, so a field is a label only when declared one.
+    metric: Callable[[AnnotatedListener], str] | None = None
     # the history database
     stored: Stored = Stored.COLUMN
     attr: str | None = None  # the ProcessInfo attribute a Stored.PROCESS field rebuilds

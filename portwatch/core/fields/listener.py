@@ -4,118 +4,73 @@ Their order is the order of the JSON record's keys, the CSV columns and the `lis
 `history` columns. `TABLE` and `WATCH_LINE` say which fields the compact views show, in which
 order. A new fact about the owning process needs its declaration here and its reader in the
 probe (`ProcessInfo` gets the attribute); the history keeps it in the event's `process` JSON
-object, so the database needs no migration.
+object, so the database needs no migration. The words of cells, tooltips, details facts and
+command-line columns that the declarations name are in listener_text.py.
 """
 
 from __future__ import annotations
 
 import operator
 import shlex
-import socket
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from portwatch.core.fields import catalog_facts as facts
 from portwatch.core.fields import connection_text as conn_text
-from portwatch.core.fields.field import Field, Part, Read, Record, Stored
+from portwatch.core.fields.field import Field, Part, Read, Stored
+from portwatch.core.fields.listener_text import (
+    UNREADABLE,
+    endpoint_line,
+    exe_fact,
+    flags_fact,
+    owner_line,
+    package_fact,
+    parent_fact,
+    process_cell,
+    process_column,
+    process_tip,
+    risk_tip,
+    security_tip,
+    service_cell,
+    service_column,
+    service_line,
+    service_tip,
+    shared_fact,
+    software_column,
+    start_time_text,
+    user_fact,
+    uses_tip,
+)
 from portwatch.core.knowledge.origin_text import origin_facts, origin_label
 from portwatch.core.knowledge.reach import reach_label, reach_text
 from portwatch.core.model import (
-    FLAG_TEXT,
     AnnotatedListener,
     ContainerInfo,
     Exposure,
-    Family,
-    Listener,
     Package,
     ProcessInfo,
     Provenance,
     Risk,
 )
+from portwatch.core.probe.exposure import address_key
 from portwatch.core.text import visible
 
-_AF = {Family.IPV4: socket.AF_INET, Family.IPV6: socket.AF_INET6}
-_FAMILY_PREFIX = {Family.IPV4: "4:", Family.IPV6: "6:"}
 _RISK_RANK = {risk: risk.rank for risk in Risk}
 _EXPOSURES = {item.value: item for item in Exposure}
-UNREADABLE = "unknown (not readable)"
-FLAG_MARKER = "\u26a0 "  # ⚠ before a process whose provenance deserves a second look
+HIDDEN_PROCESS = "(hidden)"  # the process label of a socket whose owner the system did not name
+UNKNOWN_RISK = "unknown"  # the risk label without a catalog
 
 
-def address_sort_key(family: Family, address: str) -> str:
-    """(family, packed address) as one string Qt compares natively: IPv4 before IPv6, then
-    numerically (10.0.0.9 before 10.0.0.10)."""
-    try:
-        packed = socket.inet_pton(_AF[family], address.split("%", 1)[0]).hex()
-    except (OSError, ValueError):
-        packed = "g" + address  # unparseable text sorts after every real address
-    return _FAMILY_PREFIX[family] + packed
+def container_name(container: ContainerInfo | None) -> str:
+    """A container as one label value: its name, else its id, else ""."""
+    if container is None:
+        return ""
+    return container.name or container.id or ""
 
 
-def _process_tip(item: AnnotatedListener) -> list[str]:
-    sock = item.listener
-    proc = sock.process
-    if proc is None:
-        lines = [f"A process of user {visible(sock.socket_user)}."] if sock.socket_user else []
-        return [*lines, visible(sock.hidden_reason) or "owner unknown"]
-    lines = [f"{visible(proc.name)} (PID {proc.pid}, user {visible(sock.user) or '?'})"]
-    if proc.exe:
-        lines.append(visible(proc.exe))
-    if proc.cmdline:
-        lines.append(visible(" ".join(proc.cmdline), 2000))
-    provenance = proc.provenance
-    for flag in provenance.flags if provenance is not None else ():
-        lines.append(f"\u26a0 {FLAG_TEXT.get(flag, flag)}")
-    if sock.shared_with:
-        others = ", ".join(f"{visible(name, 40)} ({pid})" for pid, name in sock.holders[1:])
-        lines.append(f"Shared with {others}")
-    return lines
-
-
-def _service_tip(item: AnnotatedListener) -> list[str]:
-    entry = item.entry
-    if entry is None:
-        return []
-    if entry.registered:
-        return [f"{visible(entry.service)}: {visible(entry.description)}"]
-    return ["not registered with IANA"]
-
-
-def _uses_tip(item: AnnotatedListener) -> list[str]:
-    entry = item.entry
-    if entry is None:
-        return []
-    likely = item.likely_uses
-    others = [use for use in entry.uses if use not in likely]
-    lines: list[str] = []
-    if likely:
-        lines.append("Matches the listening program:")
-        lines.extend(visible(use.text, 400) for use in likely)
-        if others:
-            lines += ["", "Also known on this port (other programs):"]
-    lines.extend(visible(use.text, 400) for use in others)
-    return lines
-
-
-def _security_tip(item: AnnotatedListener) -> list[str]:
-    if item.entry is None:
-        return []
-    counted = facts.applicable(item)
-    lines = []
-    for note in facts.notes_in_order(item):
-        context = "" if note in counted else (
-            " — about other software: does not count toward the risk")
-        lines.append(f"[{note.severity.value}] {visible(note.title)} ({visible(note.kind)})"
-                     f"{context}")
-        lines.append(visible(note.note, 600))
-    return lines
-
-
-def _risk_tip(item: AnnotatedListener) -> list[str]:
-    if item.assessment is None:
-        return []
-    return [f"{item.assessment.risk.label} risk: {visible(item.assessment.reason)}"]
+def risk_value(item: AnnotatedListener) -> str:
+    """The risk as a label value: "unknown" without a catalog."""
+    return item.assessment.risk.value if item.assessment is not None else UNKNOWN_RISK
 
 
 def _risk_sort(item: AnnotatedListener) -> int:
@@ -135,90 +90,6 @@ def _reach_rank(item: AnnotatedListener) -> int:
     return _REACH_RANK.get(item.firewall.verdict, 2)
 
 
-def _process_cell(item: AnnotatedListener) -> str:
-    """The name, a ⚠ when a trust flag is raised, and "shared with N processes" when other
-    processes hold the socket too."""
-    sock = item.listener
-    proc = sock.process
-    if proc is None:
-        return "(hidden)" if sock.owner_hidden else ""
-    text = visible(proc.name, 80)
-    if proc.provenance is not None and proc.provenance.flags:
-        text = FLAG_MARKER + text
-    others = sock.shared_with
-    if others:
-        text += f" (shared with {others} process{'es' if others > 1 else ''})"
-    return text
-
-
-def _service_cell(item: AnnotatedListener) -> str:
-    entry = item.entry
-    if entry is None:
-        return ""
-    return visible(entry.service, 40) if entry.service else "(not registered)"
-
-
-def _started(proc: ProcessInfo) -> str | None:
-    if proc.create_time is None:
-        return None
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(proc.create_time))
-
-
-def _parent_fact(sock: Listener) -> str | None:
-    proc = sock.process
-    if proc is None or proc.ppid is None:
-        return None
-    return f"{proc.parent or 'unknown'} (PID {proc.ppid})"
-
-
-def _user_fact(sock: Listener) -> str:
-    user = sock.user
-    if user is None:
-        return UNREADABLE
-    if sock.socket_user and sock.socket_user != user:
-        return f"{user} (the socket was created by user {sock.socket_user})"
-    return user
-
-
-def _shared_fact(sock: Listener) -> str | None:
-    count = sock.shared_with
-    if not count:
-        return None
-    others = ", ".join(f"{name} ({pid})" for pid, name in sock.holders[1:])
-    return (f"shared with {count} process{'es' if count > 1 else ''}: {others}"
-            " (this one is the holder the others descend from, or the oldest)")
-
-
-def _exe_fact(sock: Listener) -> str:
-    proc = sock.process
-    assert proc is not None
-    exe = proc.exe or UNREADABLE
-    if proc.provenance is not None and proc.provenance.exe_deleted:
-        exe += (" — deleted or replaced since the process started (the hash is of the running"
-                " image)")
-    return exe
-
-
-def _package_fact(sock: Listener) -> str | None:
-    provenance = sock.process.provenance if sock.process else None
-    if provenance is None:
-        return None
-    package = provenance.package
-    if package is not None:
-        version = f" {package.version}" if package.version else ""
-        return f"{package.name}{version} ({package.manager})"
-    if provenance.exe_deleted is not None:
-        return "none known: no package manager installed this file"
-    return None
-
-
-def _flags_fact(sock: Listener) -> str | None:
-    provenance = sock.process.provenance if sock.process else None
-    if provenance is None or not provenance.flags:
-        return None
-    return "; ".join(FLAG_TEXT.get(flag, flag) for flag in provenance.flags)
-
-
 def container_record(container: ContainerInfo | None) -> dict[str, Any] | None:
     if container is None:
         return None
@@ -236,45 +107,6 @@ def package_record(package: Package | None) -> dict[str, Any] | None:
 def _provenance(item: AnnotatedListener) -> Provenance | None:
     proc = item.listener.process
     return proc.provenance if proc is not None else None
-
-
-def _process_column(record: Record) -> str:
-    if record["process"] is not None:
-        return visible(record["process"])  # cut to the width by commands/table.py
-    return "(hidden)" if record["owner_hidden"] else "-"
-
-
-def _service_column(record: Record) -> str:
-    """"-" when nothing is known about the port (no catalog, or a history event that recorded
-    no service), "(not registered)" when the catalog knows the port but IANA does not."""
-    if record["service"]:
-        return visible(record["service"])
-    return "(not registered)" if record["uses"] is not None else "-"
-
-
-def _software_column(record: Record) -> str:
-    likely = record["likely_software"]
-    return visible(facts.short_name(likely[0])) if likely else "-"
-
-
-def _endpoint_line(record: Record) -> str:
-    address = record["address"]
-    where = f"[{address}]" if record["family"] == Family.IPV6.value else address
-    return f"{record['proto']} {where}:{record['port']}"
-
-
-def _owner_line(record: Record) -> str:
-    if record["pid"] is not None:
-        return f"{visible(record['process'], 40)} (pid {record['pid']})"
-    if record["user"]:  # the socket's user, known also when its owner is hidden
-        return f"(hidden owner, user {visible(record['user'], 32)})"
-    return "(hidden owner)"
-
-
-def _service_line(record: Record) -> str | None:
-    if record["uses"] is None:  # no catalog entry: nothing to say about the port
-        return None
-    return visible(record["service"], 30) if record["service"] else "unregistered"
 
 
 def _cmdline(value: object) -> tuple[str, ...]:
@@ -305,56 +137,60 @@ FIELDS: tuple[Field, ...] = (
     Field("proto", "Proto", lambda i: i.listener.proto.value,
           text=lambda i: i.listener.proto.value.upper(), sort=lambda i: i.listener.proto.value,
           width=52, search=lambda i: (i.listener.proto.value,),
-          cli="PROTO", cli_text=lambda r: r["proto"]),
+          cli="PROTO", cli_text=lambda r: r["proto"], metric=lambda i: i.listener.proto.value),
     Field("family", "Family", lambda i: i.listener.family.value),
     Field("address", "Address", lambda i: i.listener.address,
           tip="The address the socket is bound to (hover a cell for who can reach it)",
           text=lambda i: visible(i.listener.address, 60),
-          sort=lambda i: address_sort_key(i.listener.family, i.listener.address),
+          sort=lambda i: address_key(i.listener.address),
           cell_tip=lambda i: [f"{visible(i.listener.endpoint)} — {i.listener.exposure.label}"],
           width=120, depends=frozenset({Part.EXPOSURE}),
           search=lambda i: (i.listener.address,),
-          cli="ADDRESS", cli_text=lambda r: r["address"], line=_endpoint_line),
+          cli="ADDRESS", cli_text=lambda r: r["address"], line=endpoint_line,
+          metric=lambda i: i.listener.address),
     Field("port", "Port", lambda i: i.listener.port,
           text=lambda i: str(i.listener.port), sort=lambda i: i.listener.port,
           width=58, right=True, search=lambda i: (str(i.listener.port),),
-          cli="PORT", cli_text=lambda r: str(r["port"])),
+          cli="PORT", cli_text=lambda r: str(r["port"]), metric=lambda i: str(i.listener.port)),
     Field("exposure", "Exposure", lambda i: i.listener.exposure.value,
           text=lambda i: i.listener.exposure.label, sort=lambda i: i.listener.exposure.rank,
           width=110, cli="EXPOSURE", cli_text=lambda r: _EXPOSURES[r["exposure"]].label,
-          line=lambda r: _EXPOSURES[r["exposure"]].label),
-    Field("pid", "PID", lambda i: i.listener.pid,
+          line=lambda r: _EXPOSURES[r["exposure"]].label,
+          metric=lambda i: i.listener.exposure.value),
+    Field("pid", "PID", lambda i: i.listener.pid, owner=True,
           text=lambda i: str(i.listener.pid) if i.listener.process else "",
           sort=lambda i: i.listener.pid if i.listener.process is not None else -1,
-          cell_tip=_process_tip, width=62, right=True, depends=frozenset({Part.PROCESS}),
+          cell_tip=process_tip, width=62, right=True, depends=frozenset({Part.PROCESS}),
           search=lambda i: (str(i.listener.pid),) if i.listener.process else (),
           cli="PID", cli_text=lambda r: str(r["pid"]) if r["pid"] is not None else "-",
           fact=lambda s: str(s.pid)),
-    Field("process", "Process", _owner("name"),
-          text=_process_cell,
+    Field("process", "Process", _owner("name"), owner=True,
+          text=process_cell,
           sort=lambda i: _proc(i).name.casefold() if _proc(i) else "",
-          cell_tip=_process_tip, width=140, depends=frozenset({Part.PROCESS}),
+          cell_tip=process_tip, width=140, depends=frozenset({Part.PROCESS}),
           search=lambda i: (_proc(i).name,) if _proc(i) else (),
-          cli="PROCESS", cli_elide=True, cli_text=_process_column, line=_owner_line,
+          cli="PROCESS", cli_elide=True, cli_text=process_column, line=owner_line,
           fact=lambda s: s.process.name, fact_label="Name",
+          metric=lambda i: _proc(i).name if _proc(i) else HIDDEN_PROCESS,
           stored=Stored.PROCESS, attr="name", load=lambda value: value or "?"),
     # The owning process's user, else the socket's (known also when the owner is hidden).
-    Field("user", "User", lambda i: i.listener.user,
+    Field("user", "User", lambda i: i.listener.user, owner=True,
           text=lambda i: visible(i.listener.user, 40),
           sort=lambda i: (i.listener.user or "").casefold(),
-          cell_tip=_process_tip, width=80, depends=frozenset({Part.PROCESS}),
+          cell_tip=process_tip, width=80, depends=frozenset({Part.PROCESS}),
           search=lambda i: _texts(i.listener.user),
           cli="USER", cli_elide=True, in_history=False,
           cli_text=lambda r: visible(r["user"]) if r["user"] else "-",
-          fact=_user_fact,
+          fact=user_fact,
           stored=Stored.PROCESS, attr="user"),
     Field("create_time", "Started", _owner("create_time"),
-          json=False, fact=lambda s: _started(s.process), stored=Stored.PROCESS,
+          json=False, fact=lambda s: start_time_text(s.process), stored=Stored.PROCESS,
           attr="create_time"),
-    Field("exe", "Executable", _owner("exe"),
-          fact=_exe_fact, mono=True,
+    Field("exe", "Executable", _owner("exe"), owner=True,
+          fact=exe_fact, mono=True,
           stored=Stored.PROCESS, attr="exe"),
     Field("cmdline", "Command line", lambda i: list(_proc(i).cmdline) if _proc(i) else None,
+          owner=True,
           csv_text=lambda args: shlex.join(str(arg) for arg in args),  # as a shell quotes it
           fact=lambda s: " ".join(s.process.cmdline) if s.process.cmdline else UNREADABLE,
           mono=True,
@@ -363,12 +199,12 @@ FIELDS: tuple[Field, ...] = (
           stored=Stored.PROCESS, attr="ppid"),
     Field("parent", "Parent", _owner("parent"),
           search=lambda i: _texts(_proc(i).parent) if _proc(i) else (),
-          fact=_parent_fact, stored=Stored.PROCESS, attr="parent"),
+          fact=parent_fact, stored=Stored.PROCESS, attr="parent"),
     # Every process holding the socket, the owner first.
     Field("holders", "Holders",
           lambda i: [{"pid": pid, "process": name} for pid, name in i.listener.holders],
           csv_text=lambda holders: "; ".join(f"{h['process']} ({h['pid']})" for h in holders),
-          fact=_shared_fact, fact_label="Shared", stored=Stored.NOT_STORED),
+          fact=shared_fact, fact_label="Shared", log=False, stored=Stored.NOT_STORED),
     # Provenance (judged live, not kept in the history): the executable, its package, flags.
     Field("exe_deleted", "Executable deleted",
           lambda i: p.exe_deleted if (p := _provenance(i)) else None,
@@ -376,20 +212,21 @@ FIELDS: tuple[Field, ...] = (
     Field("package", "Package",
           lambda i: package_record(p.package) if (p := _provenance(i)) else None,
           csv_text=lambda package: " ".join(str(part) for part in package.values() if part),
-          fact=_package_fact, stored=Stored.NOT_STORED),
+          fact=package_fact, stored=Stored.NOT_STORED),
     # Trust flags: the provenance probe's, and recognition's (a name claiming a program).
     Field("flags", "Look twice",
           lambda i: list(dict.fromkeys((*(p.flags if (p := _provenance(i)) else ()),
                                         *i.flags))),
-          fact=_flags_fact, warn=True, stored=Stored.NOT_STORED),
+          fact=flags_fact, warn=True, stored=Stored.NOT_STORED),
     Field("owner_hidden", "Owner hidden", lambda i: i.listener.owner_hidden),
     Field("hidden_reason", "Why the owner is hidden", lambda i: i.listener.hidden_reason),
     # What started it, and where (not kept in the history: its rows say null).
-    Field("unit", "Unit", lambda i: i.listener.unit, stored=Stored.NOT_STORED),
+    Field("unit", "Unit", lambda i: i.listener.unit, metric=lambda i: i.listener.unit or "",
+          stored=Stored.NOT_STORED),
     Field("container", "Container", lambda i: container_record(i.listener.container),
           csv_text=lambda c: " ".join(str(c.get(key) or "-") for key in
                                       ("engine", "name", "id", "image", "inner_process")),
-          stored=Stored.NOT_STORED),
+          metric=lambda i: container_name(i.listener.container), stored=Stored.NOT_STORED),
     Field("netns", "Network namespace", lambda i: i.listener.netns,
           cli="NETNS", cli_elide=True, on_request=True, in_history=False,
           cli_text=lambda r: visible(r["netns"] or "host"),
@@ -406,11 +243,11 @@ FIELDS: tuple[Field, ...] = (
           search=lambda i: (origin_label(i.listener),), stored=Stored.NOT_STORED),
     Field("service", "Service (registry)", lambda i: i.entry.service if i.entry else None,
           tip="What IANA registered this port for",
-          text=_service_cell,
+          text=service_cell,
           sort=lambda i: (i.entry.service or "").casefold() if i.entry else "",
-          cell_tip=_service_tip, width=130, depends=frozenset({Part.ENTRY}),
+          cell_tip=service_tip, width=130, depends=frozenset({Part.ENTRY}),
           search=lambda i: _texts(i.entry.service) if i.entry else (),
-          cli="SERVICE", cli_elide=True, cli_text=_service_column, line=_service_line,
+          cli="SERVICE", cli_elide=True, cli_text=service_column, line=service_line,
           stored=Stored.RECORDED),
     Field("description", "Description", lambda i: i.entry.description if i.entry else None,
           stored=Stored.RECORDED),
@@ -420,12 +257,12 @@ FIELDS: tuple[Field, ...] = (
               " program matches one, that one (hover a cell for the others)",
           text=lambda i: visible(facts.uses_text(i), 160) if i.entry else "",
           sort=lambda i: facts.uses_text(i).casefold(),
-          cell_tip=_uses_tip, width=190, depends=frozenset({Part.ENTRY, Part.LIKELY}),
+          cell_tip=uses_tip, width=190, depends=frozenset({Part.ENTRY, Part.LIKELY}),
           search=lambda i: [use.software for use in i.entry.uses] if i.entry else (),
           stored=Stored.NOT_STORED),
     Field("likely_software", "Likely software",
           lambda i: [use.software for use in i.likely_uses] if i.entry else None,
-          cli="SOFTWARE", cli_elide=True, cli_text=_software_column, in_history=False,
+          cli="SOFTWARE", cli_elide=True, cli_text=software_column, in_history=False,
           stored=Stored.NOT_STORED),
     Field("recognised_by", "Recognised by", lambda i: i.recognised_by,
           stored=Stored.NOT_STORED),
@@ -436,15 +273,16 @@ FIELDS: tuple[Field, ...] = (
           text=lambda i: visible("; ".join(n.title for n in facts.notes_in_order(i)), 200)
           if i.entry else "",
           sort=lambda i: -facts.severity_sort_value(i),  # ascending: the most severe first
-          cell_tip=_security_tip, width=240, depends=frozenset({Part.ENTRY}),
-          stored=Stored.NOT_STORED),
+          cell_tip=security_tip, width=240, depends=frozenset({Part.ENTRY}),
+          log=False, stored=Stored.NOT_STORED),
     Field("risk", "Risk", lambda i: i.assessment.risk.value if i.assessment else None,
           tip="How much to worry: the port's security notes weighed by who can reach it",
           text=lambda i: i.assessment.risk.label if i.assessment else "?",
-          sort=_risk_sort, cell_tip=_risk_tip, width=82,
+          sort=_risk_sort, cell_tip=risk_tip, width=82,
           depends=frozenset({Part.ASSESSMENT}),
           cli="RISK", cli_text=lambda r: r["risk"] or "-",
-          line=lambda r: f"risk {r['risk']}" if r["risk"] else None, stored=Stored.RECORDED),
+          line=lambda r: f"risk {r['risk']}" if r["risk"] else None, metric=risk_value,
+          stored=Stored.RECORDED),
     Field("risk_reason", "Why this risk",
           lambda i: i.assessment.reason if i.assessment else None, stored=Stored.RECORDED),
     # Effective reach: the bind exposure combined with the host firewall's verdict.

@@ -4,7 +4,9 @@ whether the host forwards.
 
 Everything goes through a `Host`, which runs the programs in this network namespace or, with a
 prefix such as `ip netns exec NAME`, in another one (the ground-truth tests use that).
-A `Snapshot` says what it could not read in `problems` instead of raising.
+A `Snapshot` says what it could not read in `problems` instead of raising. The kernel's own
+settings (forwarding, loaded legacy tables) are the probe's to read (probe.kernel); the Host
+lends it a reader for its namespace.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 
 from portwatch.core.firewall import iptsave
 from portwatch.core.firewall.saved import load_ruleset, store_ruleset
+from portwatch.core.probe import ip_forwarding, legacy_iptables_tables, read_text
 
 log = logging.getLogger(__name__)
 
@@ -55,11 +58,10 @@ class Host:
         return done.stdout
 
     def read(self, path: str) -> str | None:
+        """A file's text in this host's namespace (the probe's kernel readers take this), or
+        None when it cannot be read."""
         if not self.prefix:
-            try:
-                return Path(path).read_text()
-            except OSError:
-                return None
+            return read_text(path)
         try:
             return self.run(["cat", path])
         except ReadError:
@@ -162,11 +164,8 @@ def _in_table(obj: dict[str, Any], family: str, table: str) -> bool:
 def _legacy_objects(host: Host, problems: list[str]) -> list[dict[str, Any]]:
     """iptables-legacy rules, when the legacy x_tables are loaded (they apply alongside nft)."""
     objects: list[dict[str, Any]] = []
-    for family, names, tool in (
-        ("ip", "/proc/net/ip_tables_names", "iptables-legacy-save"),
-        ("ip6", "/proc/net/ip6_tables_names", "ip6tables-legacy-save"),
-    ):
-        loaded = (host.read(names) or "").split()
+    for family, tool in (("ip", "iptables-legacy-save"), ("ip6", "ip6tables-legacy-save")):
+        loaded = legacy_iptables_tables(family, host.read)
         if not loaded:
             continue
         try:
@@ -198,12 +197,6 @@ def _routes(host: Host) -> tuple[Route, ...]:
         for item in json.loads(host.run(["ip", "-j", flag, "route", "show"]) or "[]"):
             routes.append(Route(item.get("dst", "default"), item.get("dev"), family))
     return tuple(routes)
-
-
-def _forwarding(host: Host) -> dict[str, bool]:
-    v4 = (host.read("/proc/sys/net/ipv4/ip_forward") or "0").strip() == "1"
-    v6 = (host.read("/proc/sys/net/ipv6/conf/all/forwarding") or "0").strip() == "1"
-    return {"ip": v4, "ip6": v6}
 
 
 def _needs_routes(objects: list[dict[str, Any]]) -> bool:
@@ -254,4 +247,5 @@ def read_snapshot(host: Host | None = None, saved: str | Path | None = None,
             routes = _routes(host)
     except (ReadError, ValueError, KeyError) as exc:
         problems.append(f"cannot list interfaces and routes: {exc}")
-    return Snapshot(tuple(objects), interfaces, routes, _forwarding(host), tuple(problems))
+    return Snapshot(tuple(objects), interfaces, routes, ip_forwarding(host.read),
+                    tuple(problems))

@@ -176,9 +176,10 @@ class Catalog:
             self._cache[key] = entry
         return entry
 
-    def annotate(self, listener: Listener) -> AnnotatedListener:
+    def annotate(self, listener: Listener, reach: str | None = None) -> AnnotatedListener:
         """The listener with its catalog entry, the software its process is (on any port),
-        and the risk of the notes that count for it at its exposure (see risk.py)."""
+        and the risk of the notes that count for it at its exposure (see risk.py; `reach`:
+        other words for who can reach it, as risk.assess takes them)."""
         entry = self.lookup(listener.port, listener.proto)
         process = listener.process
         inner = listener.container.inner_process if listener.container else None
@@ -187,7 +188,7 @@ class Catalog:
         package, version = package_of(process)
         identity = (process.name, process.exe, process.cmdline, process.provenance,
                     ) if process is not None else None
-        key = (listener.port, listener.proto, listener.exposure, identity)
+        key = (listener.port, listener.proto, listener.exposure, reach, identity)
         found = self._annotations.get(key)
         if found is None:
             if len(self._annotations) >= MAX_CACHED_ANNOTATIONS:
@@ -196,7 +197,7 @@ class Catalog:
             situation = (dataclasses.replace(self.situation, version=version) if version
                          else self.situation)
             found = (recognition, assess(entry, listener.exposure, process, recognition,
-                                         situation))
+                                         situation, reach))
             self._annotations[key] = found
         recognition, assessment = found
         return AnnotatedListener(listener, entry, assessment, recognition.uses,

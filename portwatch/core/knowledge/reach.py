@@ -3,8 +3,9 @@
 `ReachAnnotator` wraps the catalog's annotator: each listener bound beyond loopback gets the
 firewall's verdict (`AnnotatedListener.firewall`): the host's ruleset for the host's listeners,
 each other network namespace's own ruleset for its listeners. One the firewall provably blocks
-is assessed like a loopback listener, with the reason saying so. `reach_label` / `reach_text` are
-the words the table, the details and `list` use.
+is assessed like a loopback listener, the risk's reason saying once that the firewall is why
+(`shielded_reach`, the words risk.assess takes for who can reach it). `reach_label` /
+`reach_text` are the words the table, the details and `list` use.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING, Any
 
-from portwatch.core.model import AnnotatedListener, Assessment, Exposure, Listener
+from portwatch.core.model import AnnotatedListener, Exposure, Listener
 
 if TYPE_CHECKING:  # the firewall package is imported by the first ReachAnnotator, not by the
     # field declarations that only name its words (lookup and the window's start-up need no
@@ -29,7 +30,7 @@ _VERDICT_WORDS = {"accept": "accepts", "drop": "drops", "reject": "rejects"}
 class _Bare:
     """No catalog: listeners without meanings (the firewall verdict still applies)."""
 
-    def annotate(self, listener: Listener) -> AnnotatedListener:
+    def annotate(self, listener: Listener, reach: str | None = None) -> AnnotatedListener:
         return AnnotatedListener(listener)
 
 
@@ -71,15 +72,16 @@ class ReachAnnotator:
                 return item
             return dataclasses.replace(item, firewall=verdict)
         # Provably blocked from outside: weigh its notes as for a loopback listener.
-        shielded = self._annotator.annotate(dataclasses.replace(listener,
-                                                                exposure=Exposure.LOOPBACK))
-        assessment = shielded.assessment
-        if assessment is not None:
-            reason = (f"the firewall {_VERDICT_WORDS[verdict.verdict]} new connections from "
-                      f"outside, so only this machine can reach it; {assessment.reason}")
-            assessment = Assessment(assessment.risk, reason, assessment.applicable)
-        return dataclasses.replace(shielded, listener=listener, assessment=assessment,
-                                   firewall=verdict)
+        shielded = self._annotator.annotate(
+            dataclasses.replace(listener, exposure=Exposure.LOOPBACK),
+            reach=shielded_reach(verdict))
+        return dataclasses.replace(shielded, listener=listener, firewall=verdict)
+
+
+def shielded_reach(verdict: FirewallVerdict) -> str:
+    """Who can reach a listener the firewall blocks, in the words of a risk's reason."""
+    return (f"the firewall {_VERDICT_WORDS[verdict.verdict]} new connections from outside, so"
+            " only this machine can reach it")
 
 
 def reachable(item: AnnotatedListener) -> bool:

@@ -182,11 +182,16 @@ def product_name(note: SecurityNote, entry: CatalogEntry) -> str:
 
 def assess(entry: CatalogEntry, exposure: Exposure, process: ProcessInfo | None = None,
            recognition: Recognition | None = None,
-           situation: Situation = UNKNOWN_SITUATION) -> Assessment:
+           situation: Situation = UNKNOWN_SITUATION, reach: str | None = None) -> Assessment:
     """The risk of a socket at `exposure` on `entry`'s port, owned by `process` (None when
     hidden), recognised as `recognition` (default: among the port's own uses only), with a
     one-sentence reason and the notes that counted. The entry's notes include those of the
-    software whose default port it is: context for another program, hedged when hidden."""
+    software whose default port it is: context for another program, hedged when hidden.
+
+    `reach` replaces the exposure's words for who can reach the socket (reach.py: "the firewall
+    drops new connections from outside, so only this machine can reach it", with `exposure`
+    loopback); the reason then says it once, first when no note's sentence holds it."""
+    where = reach or _REACH[exposure]
     rec = recognition if recognition is not None else recognise(process, entry.uses)
     seen = process is not None and bool(process.name or process.exe or process.cmdline)
     held_for = rec.held_for if seen else None
@@ -199,7 +204,7 @@ def assess(entry: CatalogEntry, exposure: Exposure, process: ProcessInfo | None 
         notes = (*own, *(note for note in entry.security if note not in own))
     applicable: list[SecurityNote] = []
     context: list[SecurityNote] = []
-    best = _flag_assessment(rec, exposure)
+    best = _flag_assessment(rec, exposure, where)
     defused = False
     for note in notes:
         fit = note_fit(note, entry, rec, seen=seen, held_for_another=held_for is not None,
@@ -207,7 +212,7 @@ def assess(entry: CatalogEntry, exposure: Exposure, process: ProcessInfo | None 
         if fit is Fit.CONTEXT:
             context.append(note)
             continue
-        candidate = _assess_note(note, entry, exposure, fit, blind, situation)
+        candidate = _assess_note(note, entry, exposure, fit, blind, situation, where)
         if candidate is None:  # an exposure note on loopback: it does not count
             defused = True
             context.append(note)
@@ -221,7 +226,7 @@ def assess(entry: CatalogEntry, exposure: Exposure, process: ProcessInfo | None 
         reason = best.reason
     elif defused:
         label = name or held_for or entry.service or "this service"
-        reason = f"{label}: {_REACH[Exposure.LOOPBACK]}"
+        reason = f"{label}: {where}"
     elif name and rec.usual:
         reason = f"{name}, the usual software on this port"
     elif name:
@@ -239,11 +244,13 @@ def assess(entry: CatalogEntry, exposure: Exposure, process: ProcessInfo | None 
                   "not a service")
     elif (not entry.registered and not entry.uses and exposure is Exposure.ALL_INTERFACES
             and name is None and risk.rank < Risk.LOW.rank):
-        risk, reason = Risk.LOW, f"unknown service {_REACH[exposure]}"
+        risk, reason = Risk.LOW, f"unknown service {where}"
+    if reach is not None and reach not in reason:
+        reason = f"{reach}; {reason}"
     return Assessment(risk, reason, tuple(applicable))
 
 
-def _flag_assessment(rec: Recognition, exposure: Exposure) -> Assessment | None:
+def _flag_assessment(rec: Recognition, exposure: Exposure, where: str) -> Assessment | None:
     """The risk the trust flags give on their own (None: no flag raises it)."""
     networked = exposure is not Exposure.LOOPBACK
     exe = rec.exe or "an unknown file"
@@ -262,20 +269,21 @@ def _flag_assessment(rec: Recognition, exposure: Exposure) -> Assessment | None:
                           " (an upgrade waiting for a restart, or a program hiding its file)")
     if EXE_IN_TEMP_DIR in rec.flags and networked:
         return Assessment(Risk.MEDIUM, f"it runs {exe} from a temporary directory and is"
-                          f" {_REACH[exposure]}: check what this program is")
+                          f" {where}: check what this program is")
     if NAME_MISMATCH in rec.flags and networked:  # renamed, but not as a program we know
         return Assessment(Risk.LOW, f"its process name is not that of its program {exe} and"
-                          f" it is {_REACH[exposure]}: check what this program is")
+                          f" it is {where}: check what this program is")
     return None
 
 
 def _assess_note(note: SecurityNote, entry: CatalogEntry, exposure: Exposure, fit: Fit,
-                 blind: str | None, situation: Situation) -> Assessment | None:
-    """One counted note's risk and reason; None when loopback defuses it."""
+                 blind: str | None, situation: Situation, where: str) -> Assessment | None:
+    """One counted note's risk and reason (`where`: who can reach it); None when loopback
+    defuses it."""
     risk = _FROM_SEVERITY[note.severity]
     title = note.title.rstrip(" .")
     networked = exposure is not Exposure.LOOPBACK
-    reach = _REACH[exposure]
+    reach = where
     unsure = (f", if the listener is {product_name(note, entry)}; {blind or CANNOT_SEE}"
               if fit is Fit.UNSURE else "")
     if note.kind == "malware-history":

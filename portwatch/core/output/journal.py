@@ -11,9 +11,11 @@ warning, low 5 notice, none 6 info; a closed listener is 6), SYSLOG_IDENTIFIER=p
 PORTWATCH_EVENT, PORTWATCH_PROTO, PORTWATCH_ADDRESS, PORTWATCH_PORT, PORTWATCH_EXPOSURE,
 PORTWATCH_PID, PORTWATCH_PROCESS, PORTWATCH_USER, PORTWATCH_EXE, PORTWATCH_CMDLINE,
 PORTWATCH_SERVICE, PORTWATCH_RISK, PORTWATCH_RISK_REASON, PORTWATCH_FLAGS, PORTWATCH_PACKAGE_NAME,
-PORTWATCH_PREVIOUS_PID (a `changed` event) … — the `watch --json` record's keys, upper-cased
-(event_fields() says how lists and objects become fields). Values are the raw bytes (a process name
-that is not UTF-8 keeps its bytes; the journal stores binary fields).
+PORTWATCH_PREVIOUS_PID (a `changed` event) … — the `watch --json` record's keys, upper-cased:
+EVENT and TIME, then every listener field declared with `log` (portwatch.core.fields; lists of
+objects such as holders and security notes are not), then the previous owner's keys
+(event_fields() says how lists and objects become fields). Values are the raw bytes (a process
+name that is not UTF-8 keeps its bytes; the journal stores binary fields).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ import struct
 from collections.abc import Iterator
 from typing import Any
 
+from portwatch.core.fields import FIELDS
 from portwatch.core.model import AnnotatedListener, Risk
-from portwatch.core.output.export import event_record
+from portwatch.core.output.records import owner_record
+from portwatch.core.store.history_events import iso_utc
 
 DEFAULT_SOCKET = "/run/systemd/journal/socket"
 SOCKET_ENV = "PORTWATCH_JOURNAL_SOCKET"
@@ -37,6 +41,8 @@ IDENTIFIER = "portwatch"
 MAX_FIELD_BYTES = 64 * 1024  # a command line can be long; the journal keeps fields this short
 _PRIORITY = {Risk.HIGH: 3, Risk.MEDIUM: 4, Risk.LOW: 5, Risk.NONE: 6}
 INFO = 6
+# The listener fields an entry carries, in the record's order.
+_LOGGED = tuple((field.key, field.read) for field in FIELDS if field.json and field.log)
 
 
 def priority(event: str, row: AnnotatedListener) -> int:
@@ -62,10 +68,15 @@ def _text(key: str, value: Any) -> str | None:
 
 def event_fields(event: str, when: float, row: AnnotatedListener,
                  previous: AnnotatedListener | None = None) -> Iterator[tuple[str, str]]:
-    """(KEY, value) for the event's record: scalars as they are, a command line as a shell
-    would quote it, lists of words joined with commas, objects one level down
-    (PACKAGE_NAME, PREVIOUS_PID); nulls and lists of objects are left out."""
-    for key, value in event_record(event, when, row, previous).items():
+    """(KEY, value) for the event's record (`watch --json`'s keys, the logged fields only):
+    scalars as they are, a command line as a shell would quote it, lists of words joined with
+    commas, objects one level down (PACKAGE_NAME, PREVIOUS_PID); nulls and lists of objects are
+    left out."""
+    values: list[tuple[str, Any]] = [("event", event), ("time", iso_utc(when))]
+    values += [(key, read(row)) for key, read in _LOGGED]
+    if previous is not None:
+        values.append(("previous", owner_record(previous)))
+    for key, value in values:
         items = value.items() if isinstance(value, dict) else ((None, value),)
         for sub, item in items:
             name = f"{key}_{sub}" if sub else key

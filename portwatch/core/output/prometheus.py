@@ -10,9 +10,10 @@ Series (values are gauges):
 - `portwatch_listener_info{proto, address, port, exposure, process, unit, container, risk}`:
   one series per distinct label set; its value is the number of sockets with those labels
   (two processes of the same name sharing a port with SO_REUSEPORT are one series of value 2:
-  Prometheus rejects a scrape with duplicate series). `process` is "(hidden)" when the system
-  did not say who owns the socket; `unit` and `container` are empty when unknown, `risk` is
-  "unknown" without a catalog.
+  Prometheus rejects a scrape with duplicate series). The labels are the listener fields
+  declared with a `metric` (portwatch.core.fields), in their order. `process` is "(hidden)"
+  when the system did not say who owns the socket; `unit` and `container` are empty when
+  unknown, `risk` is "unknown" without a catalog.
 - `portwatch_listeners{exposure, risk}`: totals, every combination present (zeros included) so
   that rules and dashboards need no `absent()`.
 - `portwatch_listeners_owner_hidden`: sockets whose owner the scan could not see.
@@ -32,15 +33,15 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
+from portwatch.core.fields import FIELDS
+from portwatch.core.fields.listener import UNKNOWN_RISK, risk_value
 from portwatch.core.model import AnnotatedListener, Exposure, Risk
 from portwatch.core.text import encodable
 
 TEXTFILE_NAME = "portwatch.prom"
-INFO_LABELS = ("proto", "address", "port", "exposure", "process", "unit", "container", "risk")
-HIDDEN_PROCESS = "(hidden)"
-UNKNOWN_RISK = "unknown"
+INFO_LABELS = tuple(field.key for field in FIELDS if field.metric is not None)
+_LABEL_READERS = tuple(field.metric for field in FIELDS if field.metric is not None)
 
 
 def escape_label(value: str) -> str:
@@ -54,28 +55,9 @@ def _labels(pairs: Iterable[tuple[str, str]]) -> str:
     return "{" + inner + "}" if inner else ""
 
 
-def _name_of(value: Any) -> str:
-    """A unit or container as text: a string, a record's "name", an object's .name, or ""."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, dict):
-        return str(value.get("name") or value.get("id") or "")
-    return str(getattr(value, "name", None) or getattr(value, "id", None) or "")
-
-
-def risk_label(row: AnnotatedListener) -> str:
-    return row.assessment.risk.value if row.assessment is not None else UNKNOWN_RISK
-
-
 def info_labels(row: AnnotatedListener) -> tuple[str, ...]:
     """The label values of the row's info series, in INFO_LABELS order."""
-    sock = row.listener
-    process = sock.process.name if sock.process is not None else HIDDEN_PROCESS
-    return (sock.proto.value, sock.address, str(sock.port), sock.exposure.value, process,
-            _name_of(getattr(sock, "unit", None)), _name_of(getattr(sock, "container", None)),
-            risk_label(row))
+    return tuple(read(row) for read in _LABEL_READERS)
 
 
 def _family(lines: list[str], name: str, help_text: str,
@@ -97,7 +79,7 @@ def listener_families(rows: Iterable[AnnotatedListener]) -> str:
     the rows stay the same)."""
     rows = list(rows)
     info = Counter(info_labels(row) for row in rows)
-    totals = Counter((row.listener.exposure.value, risk_label(row)) for row in rows)
+    totals = Counter((row.listener.exposure.value, risk_value(row)) for row in rows)
     risks = [risk.value for risk in Risk]
     if any(row.assessment is None for row in rows):
         risks.append(UNKNOWN_RISK)

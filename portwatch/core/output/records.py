@@ -14,9 +14,6 @@ from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener
 
 __all__ = ["entry_record", "listener_record", "note_record", "owner_record"]
 
-# Who owned a listener: the keys of `previous` in a `changed` event of `watch --json`.
-OWNER_KEYS = ("pid", "process", "user", "exe", "cmdline")
-
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
     """One listener as the JSON contract's object (catalog keys null when unknown)."""
@@ -26,11 +23,12 @@ def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
 
 
 def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
-    """Who owned a listener: `previous` of a `changed` event in `watch --json`."""
+    """Who owned a listener: `previous` of a `changed` event in `watch --json` (and the
+    journal's PREVIOUS_* fields): the fields declared `owner`."""
     from portwatch.core import fields
 
     annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
-    return {key: fields.BY_KEY[key].read(annotated) for key in OWNER_KEYS}
+    return {field.key: field.read(annotated) for field in fields.FIELDS if field.owner}
 
 
 def entry_record(entry: CatalogEntry) -> dict[str, Any]:

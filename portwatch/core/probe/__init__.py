@@ -8,8 +8,9 @@ The public face of the probe (the psutil way: this module, private backends besi
   an owner is hidden; `classify()` (`exposure`) says who can reach an address.
 - `process_details()`, `sha256_running()`, `sha256_file()`, `terminate()` (`procinfo`): the
   details pane's facts about one process, the hash of its running image, stopping it safely.
-- `ephemeral_port_range()` (`kernel`), `age_text()`, `seconds_since_start()` (`process_age`):
-  small kernel facts.
+- `ephemeral_port_range()`, `ip_forwarding()`, `legacy_iptables_tables()` (`kernel`),
+  `age_text()`, `seconds_since_start()` (`process_age`): small kernel facts (the firewall
+  verdict reads the middle two, in its namespace).
 
 Beside them: `provenance` and `packages` (where an executable comes from), `connections`
 (who is connected), `netns` and `nsenter` (other network namespaces), `units` (systemd),
@@ -31,7 +32,8 @@ from typing import Any
 
 _EXPORTS = {
     **dict.fromkeys(("address_key", "classify"), "exposure"),
-    "ephemeral_port_range": "kernel",
+    **dict.fromkeys(("ephemeral_port_range", "ip_forwarding", "legacy_iptables_tables",
+                     "read_text"), "kernel"),
     **dict.fromkeys(("age_text", "seconds_since_start"), "process_age"),
     **dict.fromkeys(("FileDigest", "ProcessDetails", "ProcessSummary", "SocketSummary",
                      "TerminateOutcome", "TerminateResult", "process_details", "sha256_file",

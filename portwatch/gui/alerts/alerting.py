@@ -38,7 +38,8 @@ from portwatch.core.model import (
 from portwatch.core.monitor import PollResult
 from portwatch.gui.alerts.alert_banner import MAX_ALERTS, AlertBanner
 from portwatch.gui.alerts.rules_editor import AlertRulesEditor
-from portwatch.gui.notify.desktop import Notifier, NullNotifier, pick
+from portwatch.gui.notify.desktop import pick
+from portwatch.gui.notify.notifier import Notifier, NullNotifier
 from portwatch.gui.notify.tray import CloseToTray, Tray, keep_running_in_tray, show_window
 
 log = logging.getLogger(__name__)

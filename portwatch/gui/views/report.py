@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from portwatch.core import fields
 from portwatch.core.fields import connection_text as conn_text
+from portwatch.core.fields.listener_text import socket_user_text
 from portwatch.core.knowledge.origin_text import origin_facts
 from portwatch.core.knowledge.reach import reach_text
 from portwatch.core.model import (
@@ -175,8 +176,10 @@ def _process_facts(sock: Listener, details: ProcessDetails | None,
                    digest: FileDigest | None, pending: bool) -> Iterable[Fact]:
     proc = sock.process
     if proc is None:
+        # The kernel records a user for every socket, also one no process holds (a kernel
+        # socket is root's): say whose socket it is, not that a process of that user owns it.
         if sock.socket_user:
-            yield Fact("Owner", f"a process of user {sock.socket_user}")
+            yield Fact("Socket user", socket_user_text(sock.socket_user))
         yield Fact("Hidden", sock.hidden_reason or "unknown")
         return
     for fact in fields.process_facts(sock):  # from the field declarations
