@@ -53,15 +53,17 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _command_module(argv: Sequence[str]) -> str | None:
-    """The module of the command named in argv (the first word that is not an option)."""
+    """The module of the command named in argv (the first word that is not an option); ""
+    when argv names no command and asks for no help: the window opens, which needs none of
+    the commands' modules (launch time counts: README "Performance")."""
     for word in argv:
         if not word.startswith("-"):
             return COMMAND_NAMES.get(word)
-    return None
+    return None if {"-h", "--help"} & set(argv) else ""
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    """The whole parser; with `only`, just that command's module is imported."""
+    """The whole parser; with `only`, just that command's module is imported (none for "")."""
     parser = _Parser(
         prog="portwatch",
         description="What is listening on this machine, what the port means, and whether to worry."
@@ -103,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(args.debug)
     try:
         if args.command is None:
-            from portwatch.gui.app import run_gui  # imported late: the CLI never needs Qt
+            # imported late: the command-line commands never need Qt
+            from portwatch.gui.desktop.launch import run_gui
 
             return run_gui(debug=args.debug)
         return int(args.run(args) or 0)

@@ -156,20 +156,24 @@ class Monitor:
                         first_remote=tuple(first_remote), problems=problems,
                         duration=result.duration + time.perf_counter() - started)
 
-    def poll(self) -> PollResult:
+    def poll(self, rows_ready: Callable[[PollResult], object] | None = None) -> PollResult:
+        """Scan, diff and annotate, then run the alert rules and record history. `rows_ready`,
+        when given, receives the new table first, before the alert rules and the history see
+        it (the window shows its first rows without waiting for them; the result it gets has
+        no alerts yet)."""
         started = time.perf_counter()
         snapshot = self._scan()
         if self._previous is not None and getattr(self._annotator, "refresh_needed",
                                                   bool)():
             return self._finish(self._count_connections(
-                self._reannotate(snapshot, started)))
+                self._reannotate(snapshot, started)), rows_ready)
         if self._previous is not None and snapshot.listeners is self._listeners:
             # The scanner hands back the very same tuple when nothing changed (the netlink
             # path does): skip the diff, the table is what it was.
             result = PollResult(snapshot, self._rows, (), (), (), first=False,
                                 duration=time.perf_counter() - started,
                                 problems=snapshot.problems)
-            return self._finish(self._count_connections(result))
+            return self._finish(self._count_connections(result), rows_ready)
         previous = self._previous or {}
         changes: ListenerDiff = diff((r.listener for r in previous.values()), snapshot.listeners)
         # Re-annotate only what is new or changed; unchanged rows keep their annotation.
@@ -195,7 +199,7 @@ class Monitor:
         self._listeners = snapshot.listeners
         self._rows = rows
         self._previous = {row.key: row for row in rows}
-        return self._finish(self._count_connections(result))
+        return self._finish(self._count_connections(result), rows_ready)
 
     def _host_view(self, result: PollResult) -> PollResult:
         """The result without other network namespaces' listeners: alerts and history are about
@@ -239,9 +243,12 @@ class Monitor:
         self._previous = fresh
         return result
 
-    def _finish(self, result: PollResult) -> PollResult:
+    def _finish(self, result: PollResult,
+                rows_ready: Callable[[PollResult], object] | None = None) -> PollResult:
         """Run the alert rules and record history (neither may stop monitoring), both on the
-        host's listeners."""
+        host's listeners; `rows_ready` gets the table before they run."""
+        if rows_ready is not None:
+            rows_ready(result)
         full, result = result, self._host_view(result)
         if self.alert_rules is not None:
             try:

@@ -7,6 +7,13 @@ logged and told in the status bar, never a window that does not open): one insta
 (core/store/history.py, history_view.py), alert rules, tray, notifications and the alerts banner
 (alerting.py). The Monitor built by `build_monitor()` is the one place where alert rules and
 history plug in (its `alert_rules` and `history` attributes).
+
+Launch order (README "Performance"): the window's first frame needs the table and nothing
+else, so the alert rules are set on the Monitor at once (its first poll is the baseline) but the
+tray, the desktop notifier (a D-Bus round trip) and the alert channels are built right after
+the first rows are shown, and get every poll (desktop/first_frame.py). The first poll starts
+before the window is built; the window's scanner starts from the owner map the previous run
+saved and saves its own when the worker stops.
 """
 
 from __future__ import annotations
@@ -19,7 +26,12 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMessageLogContext, QtMsgType, qInstallMessageHandler
+from PySide6.QtCore import (
+    QMessageLogContext,
+    QObject,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
@@ -28,9 +40,10 @@ from portwatch.core.files import paths
 from portwatch.core.firewall import Firewall
 from portwatch.core.knowledge.reach import ReachAnnotator
 from portwatch.core.monitor import Monitor
-from portwatch.core.probe import ListenerScanner
+from portwatch.core.probe import ListenerScanner, seconds_since_start
 from portwatch.core.probe.connwatch import ConnectionWatch
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
+from portwatch.gui.desktop.first_frame import AfterFirstFrame, EarlyPolls, FirstRows, LaunchLog
 from portwatch.gui.desktop.quit_signals import QuitOnSignals
 from portwatch.gui.style.theme import SchemeFollower
 from portwatch.gui.views.main_window import MainWindow
@@ -59,7 +72,19 @@ def qt_message_handler(mode: QtMsgType, context: QMessageLogContext, message: st
     qt_log.log(_QT_LEVELS.get(mode, logging.WARNING), "%s%s", message, where)
 
 
-def build_monitor() -> tuple[Monitor, object | None, list[str]]:
+def window_scanner() -> ListenerScanner:
+    """The window's scanner: every network namespace as root (entering one needs it; the
+    filter bar shows the host's by default, and alerts and history are about the host's:
+    core.monitor), starting from the owner map an earlier run saved (re-checked on use) and
+    saving its own on `close()`."""
+    from portwatch.core.probe import default_owner_cache
+
+    return ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0,
+                           owner_cache=default_owner_cache())
+
+
+def build_monitor(scanner: ListenerScanner | None = None
+                  ) -> tuple[Monitor, object | None, list[str]]:
     """The one Monitor of the application (scanner + catalog), the catalog for the lookup
     dialog (None when it could not be loaded) and problems for the user."""
     problems: list[str] = []
@@ -73,9 +98,8 @@ def build_monitor() -> tuple[Monitor, object | None, list[str]]:
         log.error("the port catalog could not be loaded: %s", exc)
         problems.append(f"The port catalog could not be loaded ({exc}); ports are shown"
                         " without their meaning.")
-    # Every network namespace as root (entering one needs it): the filter bar shows the host's
-    # by default, and alerts and history are about the host's (core.monitor).
-    scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
+    if scanner is None:  # every namespace as root, as window_scanner()
+        scanner = ListenerScanner(all_netns=hasattr(os, "geteuid") and os.geteuid() == 0)
     firewall = Firewall()
     monitor = Monitor(scanner.scan, ReachAnnotator(catalog, firewall),
                       connections=ConnectionWatch(firewall.local_addresses))
@@ -100,20 +124,31 @@ class PortwatchGui:
                  min_interval: float = MIN_INTERVAL,
                  setup: Callable[[], Iterable[str] | None] | None = None,
                  teardown: Callable[[], None] | None = None,
-                 window_state_path: Path | None = None,
+                 window_state_path: Path | None = None, early: bool = False,
                  host_interval: float | None = None) -> None:
+        """With `early`, the first poll starts before the window is built (its results wait
+        for `start()`, by when everything that listens is connected)."""
         self.settings = settings
         self.settings_path = settings_path
         # Size, splitters and columns: restored at start() and saved at shutdown() when set.
         self.window_state_path = window_state_path
         self.monitor = monitor
-        self.window = MainWindow(settings, catalog)
+        self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
+                                            setup, teardown, hold_first_rows=True,
+                                            hosts=settings.hosts, host_interval=host_interval)
+        if early:
+            self.monitor_thread.start_early()
+        try:
+            self.window = MainWindow(settings, catalog)
+        except BaseException:
+            self.monitor_thread.shutdown()  # no thread may outlive a window that failed
+            raise
         self.scheme = SchemeFollower(QApplication.instance(), settings.color_scheme,
                                      parent=self.window)  # light, dark or the desktop's
-        self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
-                                            setup, teardown, settings.hosts, host_interval)
         worker = self.monitor_thread.worker
         self.worker = worker
+        # The first table comes before its alerts; the worker waits until it is shown.
+        self.first_rows = FirstRows(worker, self.window)
         worker.polled.connect(self.window.apply_poll)
         worker.failed.connect(self.window.show_failure)
         worker.notice.connect(self.window.show_notice)
@@ -126,9 +161,11 @@ class PortwatchGui:
     def start(self, show: bool = True) -> None:
         if self.window_state_path is not None:
             load_window_state(self.window, self.window_state_path)
-        self.monitor_thread.start()
+        if not self.monitor_thread.thread.isRunning():
+            self.monitor_thread.start()
         if show:
             self.window.show()
+        self.worker.release_signals()  # everything that listens is connected by now
 
     def _pause(self, paused: bool) -> None:
         if paused:
@@ -165,10 +202,12 @@ class PortwatchGui:
         self.window.shutdown()
 
 
-def history_hooks(monitor: Monitor, settings: Settings
+def history_hooks(monitor: Monitor, settings: Settings,
+                  scanner: ListenerScanner | None = None
                   ) -> tuple[Callable[[], list[str]], Callable[[], None]]:
     """Open the history store as `monitor.history` and close it again, both in the worker
-    thread (an SQLite connection belongs to the thread that opened it)."""
+    thread (an SQLite connection belongs to the thread that opened it); then close `scanner`
+    there too (it saves its owner map for the next start)."""
     def setup() -> list[str]:
         from portwatch.core.store.history import attach_history
 
@@ -185,6 +224,8 @@ def history_hooks(monitor: Monitor, settings: Settings
         close = getattr(history, "close", None)
         if close is not None:
             close()
+        if scanner is not None:
+            scanner.close()
 
     return setup, teardown
 
@@ -211,6 +252,7 @@ def add_history_tab(window: MainWindow) -> QWidget:
 def run_gui(debug: bool = False) -> int:
     """Open the window and run until the user quits; the exit status. `debug` also routes
     Qt's debug messages (logging is configured by the command line)."""
+    imported = seconds_since_start()
     previous_handler = qInstallMessageHandler(qt_message_handler)
     if debug:
         qt_log.setLevel(logging.DEBUG)
@@ -228,25 +270,47 @@ def run_gui(debug: bool = False) -> int:
         app.setWindowIcon(icon)
     settings_path = paths.settings_file()
     settings, messages = load_settings(settings_path)
-    monitor, catalog, catalog_problems = build_monitor()
-    setup, teardown = history_hooks(monitor, settings)
+    scanner = window_scanner()
+    monitor, catalog, catalog_problems = build_monitor(scanner)
+    # The first poll is the alert rules' baseline: they are there before it.
+    _optional("Alert rules", problems, lambda: _set_alert_rules(monitor, settings))
+    setup, teardown = history_hooks(monitor, settings, scanner)
     gui = PortwatchGui(settings, monitor, catalog, (), settings_path,
                        setup=setup, teardown=teardown,
-                       window_state_path=paths.window_state_file())
-    history_tab = _optional("The History tab", problems, lambda: add_history_tab(gui.window))
-    if history_tab is not None:  # the poll's events are in the file when it is shown
-        gui.worker.polled.connect(history_tab.after_poll)
-    center = _optional("Alerts (tray icon, notifications)", problems,
-                       lambda: _install_alerting(app, gui, settings))
-    _optional("Alert channels", problems, lambda: _install_channels(app, gui))
-    gui.window.show_problems([*messages, *catalog_problems, *problems])
-    if instance is not None:
-        instance.activation_requested.connect(gui.window.show_normal_and_raise)
-    app.aboutToQuit.connect(gui.shutdown)
-    quit_signals = QuitOnSignals(app)
-    # Start minimised only with a tray icon to come back from.
-    in_tray = settings.start_minimised and getattr(center, "tray", None) is not None
-    gui.start(show=not in_tray)
+                       window_state_path=paths.window_state_file(), early=True)
+    try:  # the worker already scans (early=True): it must not outlive a failed start
+        history_tab = _optional("The History tab", problems,
+                                lambda: add_history_tab(gui.window))
+        if history_tab is not None:  # the poll's events are in the file when it is shown
+            gui.worker.polled.connect(history_tab.after_poll)
+        launch = LaunchLog(gui.worker, gui.window, imported)
+        early = EarlyPolls(gui.worker, parent=gui.window)
+        later: list[str] = []
+
+        def install_later_parts() -> Any:
+            center = _optional("Alerts (tray icon, notifications)", later,
+                               lambda: _install_alerting(app, gui, settings, early))
+            _optional("Alert channels", later, lambda: _install_channels(app, gui, early))
+            early.hand_over()
+            gui.window.show_problems(later)
+            return center
+
+        gui.window.show_problems([*messages, *catalog_problems, *problems])
+        if instance is not None:
+            instance.activation_requested.connect(gui.window.show_normal_and_raise)
+        app.aboutToQuit.connect(gui.shutdown)
+        quit_signals = QuitOnSignals(app)
+        # Start minimised only with a tray icon to come back from: then the tray comes first.
+        in_tray = False
+        if settings.start_minimised:
+            in_tray = getattr(install_later_parts(), "tray", None) is not None
+        else:
+            AfterFirstFrame(gui, install_later_parts)
+        gui.start(show=not in_tray)
+    except BaseException:
+        gui.shutdown()
+        raise
+    launch.mark("shown")
     log.debug("window %s; polling every %s s", "in the tray" if in_tray else "shown",
               settings.poll_interval)
     try:
@@ -272,13 +336,21 @@ def _claim_instance(app: QApplication) -> Any:
     return False
 
 
-def _install_channels(app: QApplication, gui: PortwatchGui) -> Any:
+def _set_alert_rules(monitor: Monitor, settings: Settings) -> None:
+    from portwatch.core.alerts.memory import MonitorAlertMemory
+    from portwatch.core.alerts.rules import AlertRules
+
+    monitor.alert_rules = AlertRules.from_settings(settings, MonitorAlertMemory(monitor))
+
+
+def _install_channels(app: QApplication, gui: PortwatchGui, polls: QObject) -> Any:
     from portwatch.gui.alerts.channel_link import install_channels
 
-    return install_channels(app, gui)
+    return install_channels(app, gui, polls)
 
 
-def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings) -> Any:
+def _install_alerting(app: QApplication, gui: PortwatchGui, settings: Settings,
+                      polls: QObject) -> Any:
     from portwatch.gui.alerts.alerting import install_alerting
 
-    return install_alerting(app, gui, settings)
+    return install_alerting(app, gui, settings, polls)

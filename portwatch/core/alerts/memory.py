@@ -3,13 +3,14 @@ the user's acknowledgements and ignore rules.
 
 `AlertMemory` is the interface; `InMemoryAlertMemory` keeps it for one run only (tests, and the
 fallback when the history database cannot be opened). The history store (core/store/history.py)
-implements the same interface in SQLite so it survives restarts.
+implements the same interface in SQLite so it survives restarts; `MonitorAlertMemory` is the
+one of a Monitor's history store, whenever that is opened.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from portwatch.core.model import IgnoreRule, ListenerIdentity
 
@@ -78,3 +79,31 @@ class InMemoryAlertMemory:
     def remove_ignore_rule(self, rule: IgnoreRule) -> None:
         if rule in self._rules:
             self._rules.remove(rule)
+
+
+class MonitorAlertMemory:
+    """The alert memory of the Monitor's history store when it has one (SQLite: the baseline
+    and acknowledgements survive restarts), else one that lasts for this run.
+
+    Looked up at each call, so it works whether the history store is set before the worker
+    starts or opened by the worker's thread; every call comes from that thread (the rules'
+    evaluate() and the Acknowledger), the thread the SQLite connection belongs to."""
+
+    _METHODS = ("has_baseline", "known_identities", "remember", "acknowledged", "acknowledge",
+                "unacknowledge", "ignore_rules", "add_ignore_rule", "remove_ignore_rule")
+
+    def __init__(self, monitor: Any) -> None:
+        self._monitor = monitor
+        self._fallback = InMemoryAlertMemory()
+
+    @property
+    def target(self) -> AlertMemory:
+        history = getattr(self._monitor, "history", None)
+        if history is not None and all(hasattr(history, name) for name in self._METHODS):
+            return history
+        return self._fallback
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._METHODS:
+            return getattr(self.target, name)
+        raise AttributeError(name)

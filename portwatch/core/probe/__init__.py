@@ -9,8 +9,8 @@ The public face of the probe (the psutil way: this module, private backends besi
 - `process_details()`, `sha256_running()`, `sha256_file()`, `terminate()` (`procinfo`): the
   details pane's facts about one process, the hash of its running image, stopping it safely.
 - `ephemeral_port_range()`, `ip_forwarding()`, `legacy_iptables_tables()` (`kernel`),
-  `age_text()` (`process_age`): small kernel facts (the firewall verdict reads the middle two,
-  in its namespace).
+  `age_text()`, `seconds_since_start()` (`process_age`): small kernel facts (the firewall
+  verdict reads the middle two, in its namespace).
 
 Beside them: `provenance` and `packages` (where an executable comes from), `connections`
 (who is connected), `netns` and `nsenter` (other network namespaces), `units` (systemd),
@@ -34,7 +34,7 @@ _EXPORTS = {
     **dict.fromkeys(("address_key", "classify"), "exposure"),
     **dict.fromkeys(("ephemeral_port_range", "ip_forwarding", "legacy_iptables_tables",
                      "read_text"), "kernel"),
-    "age_text": "process_age",
+    **dict.fromkeys(("age_text", "seconds_since_start"), "process_age"),
     **dict.fromkeys(("FileDigest", "ProcessDetails", "ProcessSummary", "SocketSummary",
                      "TerminateOutcome", "TerminateResult", "process_details", "sha256_file",
                      "sha256_running", "terminate"), "procinfo"),

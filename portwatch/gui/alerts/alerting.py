@@ -25,7 +25,7 @@ from PySide6.QtCore import QObject, QTimer, Signal, Slot
 from PySide6.QtWidgets import QApplication, QWidget
 
 from portwatch.core.alerts.decisions import describe_rule
-from portwatch.core.alerts.memory import AlertMemory, InMemoryAlertMemory
+from portwatch.core.alerts.memory import MonitorAlertMemory
 from portwatch.core.alerts.rules import AlertRules, identity, more_alerts, worst_first
 from portwatch.core.knowledge.reach import reachable
 from portwatch.core.model import (
@@ -153,7 +153,8 @@ class AlertCenter(QObject):
     def __init__(self, window: QWidget, worker: QObject, settings: Any, *,
                  notifier: Notifier | None = None, tray: Tray | None = None,
                  rules: Any = None, banner: AlertBanner | None = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, polls: QObject | None = None) -> None:
+        """`polls` (default: the worker) is what delivers the PollResults (its `polled`)."""
         super().__init__(parent)
         self.window = window
         self.settings = settings
@@ -173,7 +174,7 @@ class AlertCenter(QObject):
         if add_banner is not None:
             add_banner(self.banner)
 
-        worker.polled.connect(self.on_polled)
+        (polls or worker).polled.connect(self.on_polled)
         self.notifier.activated.connect(self.show_listener)
         self.banner.show_requested.connect(self.show_listener)
         self.banner.acknowledge_requested.connect(self.acknowledge)
@@ -365,36 +366,10 @@ class AlertCenter(QObject):
         QApplication.quit()
 
 
-class MonitorAlertMemory:
-    """The alert memory of the Monitor's history store when it has one (SQLite: the baseline
-    and acknowledgements survive restarts), else one that lasts for this run.
-
-    Looked up at each call, so it works whether the history store is set before the worker
-    starts or opened by the worker's thread; every call comes from that thread (the rules'
-    evaluate() and the Acknowledger), the thread the SQLite connection belongs to."""
-
-    _METHODS = ("has_baseline", "known_identities", "remember", "acknowledged", "acknowledge",
-                "unacknowledge", "ignore_rules", "add_ignore_rule", "remove_ignore_rule")
-
-    def __init__(self, monitor: Any) -> None:
-        self._monitor = monitor
-        self._fallback = InMemoryAlertMemory()
-
-    @property
-    def target(self) -> AlertMemory:
-        history = getattr(self._monitor, "history", None)
-        if history is not None and all(hasattr(history, name) for name in self._METHODS):
-            return history
-        return self._fallback
-
-    def __getattr__(self, name: str) -> Any:
-        if name in self._METHODS:
-            return getattr(self.target, name)
-        raise AttributeError(name)
-
-
-def install_alerting(app: QApplication, gui: Any, settings: Any) -> AlertCenter:
-    """Alerts for the running GUI (app.py calls this before the worker starts).
+def install_alerting(app: QApplication, gui: Any, settings: Any,
+                     polls: QObject | None = None) -> AlertCenter:
+    """Alerts for the running GUI (app.py calls this once the first rows are shown, and hands
+    it the polls it missed; tests call it before the worker starts).
 
     `gui` has `monitor`, `worker` and `window` (app.PortwatchGui). Sets the Monitor's alert
     rules (unless set already), shows the tray icon when there is a tray (then closing the
@@ -406,7 +381,7 @@ def install_alerting(app: QApplication, gui: Any, settings: Any) -> AlertCenter:
     tray = Tray(app) if Tray.available() else None
     notifier = pick(tray.icon if tray is not None else None)
     center = AlertCenter(gui.window, gui.worker, settings, notifier=notifier, tray=tray,
-                         rules=monitor.alert_rules, parent=app)
+                         rules=monitor.alert_rules, parent=app, polls=polls)
     if tray is not None:
         center.close_to_tray = keep_running_in_tray(app, gui.window, tray)
         log.info("tray icon shown; notifications: %s", notifier.name)

@@ -42,14 +42,15 @@ class ChannelLink(QObject):
         self.channels.close()
 
 
-def install_channels(app: Any, gui: Any) -> ChannelLink | None:
-    """Start the configured channels for the running window (None when there are none)."""
+def install_channels(app: Any, gui: Any, polls: Any = None) -> ChannelLink | None:
+    """Start the configured channels for the running window (None when there are none);
+    `polls` (default: the worker) delivers the PollResults."""
     configured, messages = load_channels()
     gui.window.show_problems(messages)
     if not configured:
         return None
     link = ChannelLink(configured, gui.window, parent=app)
-    gui.worker.polled.connect(link.on_polled)
+    (polls or gui.worker).polled.connect(link.on_polled)
     app.aboutToQuit.connect(link.close)
     log.info("alert channels: %s", ", ".join(link.channels.names))
     return link

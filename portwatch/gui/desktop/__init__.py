@@ -1,2 +1,3 @@
-"""Fitting the window into the desktop session: one window per user, quitting on SIGTERM and
-SIGINT, opening folders in the user's file manager."""
+"""Fitting the window into the desktop session: opening it from the command line (launch.py),
+one window per user, quitting on SIGTERM and SIGINT, opening folders in the user's file
+manager."""
