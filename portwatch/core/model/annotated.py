@@ -1,0 +1,155 @@
+"""What the catalog adds to a listener: known uses, security notes, software, the catalog entry,
+the assessed risk, who is connected, and the annotated listener that joins them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+from portwatch.core.model.listener import Listener, ListenerKey, Proto, Risk, Severity
+
+
+@dataclass(frozen=True, slots=True)
+class KnownUse:
+    """Software that really listens on a port in practice, with where that fact comes from."""
+
+    software: str
+    note: str
+    refs: tuple[str, ...] = ()
+    origin: str = "bundled"  # "bundled" or the path of the user's catalog file
+    match: tuple[str, ...] = ()  # lower-case process-name patterns that identify this software
+
+    @property
+    def text(self) -> str:
+        return f"{self.software}: {self.note}" if self.note else self.software
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityNote:
+    """Something a user should know about a port's security history or exposure."""
+
+    title: str
+    severity: Severity
+    kind: str  # malware-history | exposure | vulnerability | amplification
+    note: str
+    refs: tuple[str, ...] = ()
+    origin: str = "bundled"
+    # Lower-case process-name patterns of the software this note is about (a CVE in one
+    # product); empty when it is about the port itself (amplification, malware history).
+    applies_to: tuple[str, ...] = ()
+    # Conditions (see risk.py): distributions it concerns (os-release IDs), affected versions,
+    # the setting that makes it harmless (asked as a question), and whether it matters to the
+    # other users of this machine even on loopback.
+    platforms: tuple[str, ...] = ()
+    versions: str | None = None
+    unless: str | None = None
+    local_users: bool = False
+    software: str | None = None  # the software whose notes these are (software-first notes)
+
+
+@dataclass(frozen=True, slots=True)
+class Software:
+    """A program the catalog knows: how to recognise its process, its default ports, its notes
+    (which follow it to any port)."""
+
+    name: str
+    executables: tuple[str, ...] = ()  # file names (or scripts, modules, Java classes), lower
+    packages: tuple[str, ...] = ()  # names of packages that install it (dpkg, rpm)
+    ports: tuple[tuple[int, int, Proto], ...] = ()  # its default ports: (low, high, proto)
+    note: str = ""
+    refs: tuple[str, ...] = ()
+    security: tuple[SecurityNote, ...] = ()
+    origin: str = "bundled"
+
+    def as_use(self) -> KnownUse:
+        """This software as a known use (when it listens on a port not among its defaults)."""
+        return KnownUse(self.name, self.note, self.refs, self.origin, self.executables)
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    """Everything the catalog knows about one port/proto (registry meaning, uses, security)."""
+
+    port: int
+    proto: Proto
+    service: str | None = None  # IANA service name; None when unassigned
+    description: str | None = None  # IANA description
+    uses: tuple[KnownUse, ...] = ()
+    security: tuple[SecurityNote, ...] = ()
+
+    @property
+    def registered(self) -> bool:
+        return self.service is not None
+
+    @property
+    def refs(self) -> tuple[str, ...]:
+        """Every reference behind this entry's facts, in order, without repeats."""
+        seen: dict[str, None] = {}
+        for item in (*self.uses, *self.security):
+            for ref in item.refs:
+                seen.setdefault(ref, None)
+        return tuple(seen)
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The risk of one listener and the one-line reason for it."""
+
+    risk: Risk
+    reason: str
+    # The notes that count for this listener: product-specific notes whose `applies_to` does
+    # not match the listening process are shown as context but do not raise the risk.
+    applicable: tuple[SecurityNote, ...] = ()
+
+
+class Peer(NamedTuple):
+    """The other end of one connection to a listener."""
+
+    address: str
+    port: int
+    scope: str  # "local" (this machine) | "lan" (a private or link-local address) | "internet"
+    pid: int | None = None  # the process on the other end, for a local peer, when looked up
+
+
+PEER_SCOPE_WORDS = {"local": "this machine", "lan": "local network", "internet": "internet"}
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionSummary:
+    """Who is connected to one TCP listener now (established connections)."""
+
+    established: int = 0
+    distinct_addresses: int = 0
+    remote_peers: int = 0  # from other machines
+    local_peers: int = 0  # from this machine (its addresses or loopback)
+    peers: tuple[Peer, ...] = ()  # the first MAX_PEERS of them
+
+    def record(self) -> dict[str, Any]:
+        """The `connections` object of the JSON contract."""
+        return {"established": self.established,
+                "distinct_addresses": self.distinct_addresses,
+                "remote_peers": self.remote_peers, "local_peers": self.local_peers,
+                "peers": [{"address": p.address, "port": p.port, "scope": p.scope,
+                           "pid": p.pid} for p in self.peers]}
+
+
+@dataclass(frozen=True, slots=True)
+class AnnotatedListener:
+    """A listener joined with what the catalog knows about its port."""
+
+    listener: Listener
+    entry: CatalogEntry | None = None  # None only when no catalog was available
+    assessment: Assessment | None = None
+    likely_uses: tuple[KnownUse, ...] = ()  # the software the process was recognised as
+    recognised_by: str | None = None  # executable | script | package | process name | ...
+    flags: tuple[str, ...] = ()  # trust flags: name-mismatch, exe-deleted, exe-in-temp-dir
+    # The host firewall's verdict (portwatch.core.firewall.FirewallVerdict); None for loopback
+    # listeners and where no firewall reader ran.
+    firewall: Any = None
+    # Who is connected (TCP listeners of the host's namespace); None: not counted or unknown.
+    connections: ConnectionSummary | None = None
+
+    @property
+    def key(self) -> ListenerKey:
+        return self.listener.key
