@@ -135,7 +135,8 @@ def _generous_qt_deadlines(request, monkeypatch):
 
     def floor(method):
         def waiting(self, *args, timeout=5000, **kwargs):
-            if timeout is not None and 0 <= timeout < MIN_QT_WAIT_MS:
+            # 0 is not a deadline: it means "do not wait" (assertNotEmitted's default wait)
+            if timeout is not None and 0 < timeout < MIN_QT_WAIT_MS:
                 timeout = MIN_QT_WAIT_MS
             return method(self, *args, timeout=timeout, **kwargs)
         return waiting
