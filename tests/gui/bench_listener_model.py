@@ -35,7 +35,7 @@ from PySide6.QtWidgets import QApplication, QHeaderView, QTableView
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
 from portwatch.gui.models.listener_model import Column, ListenerModel
 from portwatch.gui.views.cell_delegate import ListenerDelegate
-from portwatch.gui.views.main_window import COLUMN_WIDTHS, HIDDEN_COLUMNS
+from portwatch.gui.views.listener_table import COLUMN_WIDTHS, HIDDEN_COLUMNS
 
 FRAME_TARGET_MS = {2_200: 8, 20_000: 16}  # issue 19: one 60 Hz frame at 20,000 rows
 TICK_MS = 10  # the lateness probe's period
