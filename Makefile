@@ -61,6 +61,7 @@ test-latest:
 
 bench: $(VENV)/.installed
 	$(PY) tests/perf/bench.py
+	$(PY) tests/perf/bench.py --history --churn --runs 5
 
 bench-history: $(VENV)/.installed
 	$(PY) tests/perf/bench.py --history --churn --runs 5
