@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from children import end_child
 
 from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Exposure, Risk
@@ -46,13 +47,7 @@ def wait_for_listener(proc: subprocess.Popen, port: int, name: str):
 
 
 def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()  # our own child, by its PID; postgres stops its workers itself
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
+    end_child(proc, 30)  # our own child, by its PID; postgres stops its workers itself
 
 
 @pytest.fixture

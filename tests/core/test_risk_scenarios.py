@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import pytest
+from children import end_child
 
 from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.knowledge.risk import NOTHING_KNOWN
@@ -218,13 +219,7 @@ def processes():
     started: list[subprocess.Popen] = []
     yield started
     for proc in started:  # our own children, by their PIDs
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
+        end_child(proc)
         for stream in (proc.stdin, proc.stdout, proc.stderr):
             if stream:
                 stream.close()

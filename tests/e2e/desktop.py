@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from children import end_child
+
 REQUIRED = ("Xvfb", "dbus-daemon", "dunst", "dunstctl", "trayer", "xdotool", "xwininfo")
 FIRST_DISPLAY = 170
 LAST_DISPLAY = 199
@@ -92,7 +94,7 @@ class DesktopSession:
     def stop(self) -> None:
         """End every program we started, by its PID, newest first."""
         for _name, proc in reversed(self._procs):
-            _end(proc)
+            end_child(proc, 5)
         self._procs.clear()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -147,7 +149,7 @@ class DesktopSession:
             if proc.poll() is None and socket_path.exists():
                 return
             self._procs.remove(("xvfb", proc))
-            _end(proc)  # lost a race for this display number: try the next one
+            end_child(proc, 5)  # lost a race for this display number: try the next one
         raise RuntimeError(f"no free X display in :{FIRST_DISPLAY}-:{LAST_DISPLAY}")
 
     def _x_ok(self) -> bool:
@@ -178,7 +180,7 @@ class DesktopSession:
     def stop_dunst(self) -> None:
         for name, proc in list(self._procs):
             if name == "dunst":
-                _end(proc)
+                end_child(proc, 5)
                 self._procs.remove((name, proc))
 
     def notifications_ready(self) -> bool:
@@ -274,18 +276,6 @@ class DesktopSession:
         result = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name],
                                 env=self.env, capture_output=True, text=True, timeout=5)
         return result.stdout.split()
-
-
-def _end(proc: subprocess.Popen) -> None:
-    """Terminate one child we started, by its PID; kill it if it does not go."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(5)
 
 
 class BusWatcher:
@@ -418,4 +408,4 @@ class PortwatchProcess:
 
     def stop(self) -> None:
         if self.proc is not None:
-            _end(self.proc)
+            end_child(self.proc, 5)

@@ -20,6 +20,8 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from children import end_child
+
 HERE = Path(__file__).resolve().parent
 HOST_ADDR, CLIENT_ADDR, CTR_ADDR = "10.77.0.1", "10.77.0.2", "10.88.0.2"
 HOST_ADDR6, CLIENT_ADDR6 = "fd77::1", "fd77::2"
@@ -127,12 +129,7 @@ class Lab:
 
     def stop(self) -> None:
         for proc in self.servers:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            end_child(proc)
             if proc.stdout:
                 proc.stdout.close()
         for ns in (self.host, self.client, self.ctr):

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from children import end_child
 
 DEADLINE = 30.0  # seconds any condition may take on a loaded 2-core machine
 REPO = Path(__file__).resolve().parents[2]
@@ -58,13 +59,7 @@ class Daemon:
         return self.proc.poll() is None
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        end_child(self.proc)
         self._log.close()
 
 

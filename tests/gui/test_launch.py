@@ -15,6 +15,7 @@ import threading
 import time
 
 import pytest
+from children import end_child
 from gui_rows import Recorder
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import QApplication, QWidget
@@ -204,13 +205,7 @@ class Program:
         raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.lines[-20:]))
 
     def quit(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()  # our own child, by its PID: it quits as File > Quit does
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
+        end_child(self.proc, 30)  # our own child, by its PID: it quits as File > Quit does
         self._reader.join(10)  # it reads to the end of the pipe, then stops
         self.proc.stderr.close()
         while (line := self._queue.get_nowait() if not self._queue.empty() else None):

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from children import end_child
+
 REPO = Path(__file__).resolve().parents[2]
 
 TALLY: dict[str, float] = {}
@@ -94,11 +96,4 @@ class GuiProcess:
     def stop(self) -> int | None:
         if self.proc is None:
             return None
-        if self.proc.poll() is None:
-            self.proc.terminate()  # our own child, by its pid
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        return self.proc.returncode
+        return end_child(self.proc)  # our own child, by its pid
