@@ -407,27 +407,42 @@ def test_a_socket_closed_before_its_owner_is_searched_costs_no_walk():
 # -- the owner map saved by one process and restored by the next (portwatch list) ----------------
 
 def test_a_saved_owner_map_makes_the_next_scan_warm_and_still_right(tmp_path, holders):
+    """Rows are this test's sockets by inode, on a loopback address of its own: another
+    program (a standard load's thousands of listeners on 127.0.0.1 and ::1) may hold the same
+    port number on another address or protocol, or take the port closed_later gives back."""
     cache = tmp_path / "owner-map.json"
-    with listening() as kept, listening() as closed_later:
-        ports = {kept.getsockname()[1], closed_later.getsockname()[1]}
+    host = f"127.{os.getpid() >> 16 & 255}.{os.getpid() >> 8 & 255}.{os.getpid() & 255 or 1}"
+    with listening(host=host) as kept, listening(host=host) as closed_later:
+        inodes = {os.fstat(s.fileno()).st_ino: s.getsockname()[1] for s in (kept, closed_later)}
+
+        def mine(snapshot) -> dict[int, object]:
+            return {item.inode: item for item in snapshot.listeners
+                    if item.inode in inodes and (item.address, item.port)
+                    == (host, inodes[item.inode])}
+
         first = ListenerScanner(owner_cache=cache)
-        expected = rows(first.scan(), ports)
+        expected = mine(first.scan())
         first.close()
         assert cache.stat().st_mode & 0o777 == 0o600
         closed_later.close()  # changes between the runs...
         child = holders(kept.fileno())  # ...a process started since inherits a listener
         warm = ListenerScanner(owner_cache=cache)
         try:
-            found = compare(warm, ports)
+            found = mine(warm.scan())
             assert warm.walk_stats.new >= 1  # the child, started after the save, was read
-            (row,) = [item for item in warm.scan().listeners
-                      if item.port == kept.getsockname()[1]]
+            psutil_rows = [(item.port, item.pid)
+                           for item in ListenerScanner(fast=False).scan().listeners
+                           if item.proto is Proto.TCP and item.address == host]
         finally:
             warm.close()
-        port = kept.getsockname()[1]
-        assert pids_on(found, port) == {os.getpid()}  # the parent, not the child it forked
-        assert len(expected) == 2 and len(found) == 1
+        assert {item.pid for item in expected.values()} == {os.getpid()}
+        assert len(expected) == 2 and set(found) == {os.fstat(kept.fileno()).st_ino}
+        (row,) = found.values()
+        assert row.pid == os.getpid()  # the parent, not the child it forked
         assert {pid for pid, _ in row.holders} == {os.getpid(), child.pid}
+        # psutil agrees: one row (it names one holder of the shared socket, one of ours).
+        ((port, pid),) = psutil_rows
+        assert port == kept.getsockname()[1] and pid in {os.getpid(), child.pid}
 
 
 def test_a_restored_map_searches_nothing_it_already_knows():

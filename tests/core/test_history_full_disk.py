@@ -73,9 +73,20 @@ def runs() -> int:
         return 0
 
 
-def ports_recorded(port: int) -> list[str]:
+def same_socket(proto: str, address: str, port: int, pid: int | None, child) -> bool:
+    """Whether a listener (from watch's JSON or the history) is this test's child's socket:
+    its protocol, address, port and PID. Another program (a standard load of thousands of
+    listeners on this machine) can hold the same port number on another address or protocol,
+    or have held it on this address before the child bound it."""
+    return (proto, address, port, pid) == (child.proto, child.host, child.port, child.pid)
+
+
+def recorded(child) -> list[str]:
+    """The recorded events of the child's own socket."""
     with HistoryReader(paths.history_file()) as reader:
-        return [e.event for e in reader.events() if e.listener.port == port]
+        return [e.event for e in reader.events()
+                if same_socket(e.listener.proto.value, e.listener.address, e.listener.port,
+                               e.listener.pid, child)]
 
 
 class Lines:
@@ -103,7 +114,8 @@ class Lines:
 def opened(child):
     def match(line: str) -> bool:
         record = json.loads(line)
-        return record["event"] == "opened" and record["port"] == child.port
+        return record["event"] == "opened" and same_socket(
+            record["proto"], record["address"], record["port"], record["pid"], child)
     return match
 
 
@@ -126,12 +138,12 @@ def test_a_full_disk_is_said_once_each_way_and_nothing_is_lost_silently(
         wait_until(lambda: said("recording stopped") == 1)
         assert "the disk is full" in err.wait_for(lambda line: "recording stopped" in line)
         for child in first:
-            assert ports_recorded(child.port) == []  # not in the file yet, held in memory
+            assert recorded(child) == []  # not in the file yet, held in memory
 
         filler.unlink()  # room again: one message, and the held events reach the file
         wait_until(lambda: said("recording resumed") == 1)
         for child in first:
-            wait_until(lambda c=child: ports_recorded(c.port) == [OPENED])
+            wait_until(lambda c=child: recorded(c) == [OPENED])
 
         fill(small_disk)  # full again: said again, once
         late = listener_factory("tcp")
@@ -153,7 +165,7 @@ def test_a_full_disk_is_said_once_each_way_and_nothing_is_lost_silently(
     # Once per change, not at every poll (0.2 s polls while the disk was full).
     assert said("recording stopped") == 2 and said("recording resumed") == 1
     assert "Traceback" not in "".join(err.seen)
-    assert ports_recorded(late.port) == []
+    assert recorded(late) == []
     (summary,) = [line for line in err.seen if "were not recorded" in line]
     assert "the disk is full" in summary
     missing = int(summary.split("portwatch: ")[1].split()[0])
