@@ -359,3 +359,32 @@ def test_a_file_with_missing_ids_shows_the_events_there_are(qtbot, tmp_path):
     record(path, OPENED, 5000, T0 + 300, 3)
     widget.refresh()
     assert ports(widget) == [22, 22, 8000, 5000]
+
+
+def test_the_filter_finds_the_events_of_a_remote_host_by_its_name(qtbot, tmp_path):
+    """A remote host's name is kept in the owner JSON of its events (not a column of its own):
+    the filter finds them by it, as the Listeners filter does, and not this machine's."""
+    path = tmp_path / "history.sqlite3"
+    store = HistoryStore(path, clock=lambda: T0 + 100)
+    here = listener(8080, 20, "python3")
+    there = Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 8080, Exposure.ALL_INTERFACES,
+                     ProcessInfo(30, "python3", "bob", "/usr/bin/python3", ("python3",)),
+                     host="admin@web-1.example")
+    hidden_there = Listener(Proto.UDP, Family.IPV4, "0.0.0.0", 5353, Exposure.ALL_INTERFACES, None,
+                            owner_hidden=True, hidden_reason="needs root",
+                            host="admin@web-1.example")
+    store.record_events([HistoryEvent.of(OPENED, T0 + i, AnnotatedListener(item), 1)
+                         for i, item in enumerate((here, there, hidden_there))], new_run=True)
+    store.close()
+    view = HistoryView(path)
+    qtbot.addWidget(view)
+    view.refresh()
+    view.flush()
+    assert view.model.rowCount() == 3
+    for needle in ("web-1", "WEB-1.Example", "admin@"):
+        view.filter_edit.setText(needle)
+        qtbot.waitUntil(lambda: not view.loading and view.model.rowCount() == 2, timeout=5000)
+        assert [view.model.event_in_row(row).listener.host for row in range(2)] == [
+            "admin@web-1.example"] * 2
+    view.filter_edit.setText("web-2")
+    qtbot.waitUntil(lambda: not view.loading and view.model.rowCount() == 0, timeout=5000)
