@@ -5,10 +5,13 @@ core/remote.py) become PollResults merged with this machine's into one table.
 scan is the host's last answer and whose annotations are the ones that host's portwatch sent, so
 opened and closed listeners, owner changes, the alert rules (the local Monitor's, with the
 host in each identity) and the history (the same file; no new run, and the timeline keeps
-counting this machine's listeners) work as for this machine. `merge` puts every machine's rows
-into each PollResult the table receives, with `host` saying whose poll it was and `hosts` every
-host's status. A host that cannot be reached drops out of the table without recording closes
-(whether they closed is unknown) and starts from a new baseline when it answers again.
+counting this machine's listeners) work as for this machine. A host in `alerts_off` goes
+through the alert rules all the same (what it opens is learnt, as a baseline is) but its
+alerts are dropped: none reaches the window, the notifications or the alert channels.
+`merge` puts every machine's rows into each PollResult the table receives, with `host`
+saying whose poll it was and `hosts` every host's status. A host that cannot be reached drops
+out of the table without recording closes (whether they closed is unknown) and starts from a
+new baseline when it answers again.
 """
 
 from __future__ import annotations
@@ -133,6 +136,8 @@ class Fleet:
         self.local = local
         self._hosts: dict[str, _Host] = {}
         self._local_rows: tuple[AnnotatedListener, ...] = ()
+        # hosts whose alerts are off (settings' hosts_without_alerts)
+        self.alerts_off: frozenset[str] = frozenset()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -185,6 +190,8 @@ class Fleet:
         # The table inserts a host's first rows as new ones (they are new to this window)
         result = dataclasses.replace(result, first=False, duration=duration, notices=(),
                                      problems=(), unrecorded=0)
+        if name in self.alerts_off:  # learnt by the rules above, told to no one
+            result = dataclasses.replace(result, alerts=())
         return self._merge(result, name)
 
     def failed(self, name: str, reason: str, retry_in: float | None) -> PollResult | None:

@@ -135,7 +135,8 @@ class PortwatchGui:
         self.monitor = monitor
         self.monitor_thread = MonitorThread(monitor, settings.poll_interval, min_interval,
                                             setup, teardown, hold_first_rows=True,
-                                            hosts=settings.hosts, host_interval=host_interval)
+                                            hosts=settings.hosts, host_interval=host_interval,
+                                            hosts_without_alerts=settings.hosts_without_alerts)
         if early:
             self.monitor_thread.start_early()
         try:
@@ -174,7 +175,11 @@ class PortwatchGui:
             self.worker.resume()
 
     def _settings_changed(self, settings: Settings) -> None:
-        hosts_only = dataclasses.replace(self.settings, hosts=settings.hosts) == settings
+        hosts_only = dataclasses.replace(
+            self.settings, hosts=settings.hosts,
+            hosts_without_alerts=settings.hosts_without_alerts) == settings
+        if settings.hosts_without_alerts != self.settings.hosts_without_alerts:
+            self.worker.set_hosts_without_alerts(settings.hosts_without_alerts)
         if settings.hosts != self.settings.hosts:
             self.worker.set_hosts(settings.hosts)
         self.settings = settings
@@ -188,7 +193,7 @@ class PortwatchGui:
                               QMessageBox.StandardButton.Ok, self.window)
             box.open()
             return
-        if not hosts_only:  # File > Add host… and Remove host say what they did themselves
+        if not hosts_only:  # the File menu's host actions say what they did themselves
             self.window.show_message("Preferences saved.")
 
     def shutdown(self) -> None:

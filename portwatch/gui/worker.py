@@ -59,16 +59,19 @@ class MonitorWorker(QObject):
     _pause_requested = Signal(bool)
     _stop_requested = Signal()
     _hosts_requested = Signal(object)  # tuple[str, ...]: the remote hosts to poll
+    _alerts_off_requested = Signal(object)  # frozenset[str]: the hosts whose alerts are off
 
     def __init__(self, monitor: Monitor, interval: float = 2.0,
                  min_interval: float = MIN_INTERVAL,
                  setup: Callable[[], Iterable[str] | None] | None = None,
                  teardown: Callable[[], None] | None = None,
                  hold_first_rows: bool = False, hosts: tuple[str, ...] = (),
-                 host_interval: float | None = None) -> None:
+                 host_interval: float | None = None,
+                 hosts_without_alerts: tuple[str, ...] = ()) -> None:
         super().__init__()  # no parent: it is moved to its own thread
         self._monitor = monitor
         self._fleet = Fleet(monitor)
+        self._fleet.alerts_off = frozenset(hosts_without_alerts)
         self._hosts = tuple(hosts)
         self._host_interval = host_interval
         self._pollers = None  # HostPollers, made in this thread when hosts are wanted
@@ -92,6 +95,7 @@ class MonitorWorker(QObject):
         self._pause_requested.connect(self._apply_pause)
         self._stop_requested.connect(self._stop)
         self._hosts_requested.connect(self._apply_hosts)
+        self._alerts_off_requested.connect(self._apply_alerts_off)
 
     # --- called from any thread -----------------------------------------------------------
     def set_interval(self, seconds: float) -> None:
@@ -117,6 +121,11 @@ class MonitorWorker(QObject):
     def set_hosts(self, hosts: tuple[str, ...]) -> None:
         """Poll these remote hosts (ssh destinations) from now on, beside this machine."""
         self._hosts_requested.emit(tuple(hosts))
+
+    def set_hosts_without_alerts(self, hosts: tuple[str, ...]) -> None:
+        """From the next answer on, these remote hosts' alerts are dropped (their listeners
+        are still learnt by the alert rules, shown and recorded)."""
+        self._alerts_off_requested.emit(frozenset(hosts))
 
     def first_rows_shown(self) -> None:
         """The window shows the first rows: the first poll goes on (history, alert rules)."""
@@ -211,6 +220,10 @@ class MonitorWorker(QObject):
             self._pollers.set_paused(self._paused)
         self._pollers.set_hosts(hosts)
 
+    @Slot(object)
+    def _apply_alerts_off(self, hosts: frozenset[str]) -> None:
+        self._fleet.alerts_off = hosts
+
     @Slot(float)
     def _apply_interval(self, seconds: float) -> None:
         self._interval = seconds
@@ -270,11 +283,13 @@ class MonitorThread:
                  setup: Callable[[], Iterable[str] | None] | None = None,
                  teardown: Callable[[], None] | None = None,
                  hold_first_rows: bool = False, hosts: tuple[str, ...] = (),
-                 host_interval: float | None = None) -> None:
+                 host_interval: float | None = None,
+                 hosts_without_alerts: tuple[str, ...] = ()) -> None:
         self.thread = QThread()
         self.thread.setObjectName("portwatch-monitor")
         self.worker = MonitorWorker(monitor, interval, min_interval, setup, teardown,
-                                    hold_first_rows, hosts, host_interval)
+                                    hold_first_rows, hosts, host_interval,
+                                    hosts_without_alerts)
         self.worker.moveToThread(self.thread)
         self.thread.started.connect(self.worker.start)
 

@@ -221,3 +221,45 @@ def test_a_hosts_new_facts_and_first_remote_connection_reach_the_table(fleet):
     assert told.rows[-1].connections.remote_peers == 1  # the Connections cell follows
     (alert,) = told.alerts
     assert alert.title == f"First connection from the network to redis-server on 6379 of {WEB}"
+
+
+def test_a_host_whose_alerts_are_off_alerts_no_one_and_learns_what_it_opens(fleet):
+    db = "bob@db2"
+    fleet.local.alert_rules.first_remote = True
+    fleet.alerts_off = frozenset({db})
+    for name in (WEB, db):
+        fleet.add(name)
+        fleet.answered(name, answer({6379: "redis-server"}, name), 0.3)  # the baselines
+    loud = fleet.answered(WEB, answer({6379: "redis-server", 8080: "python3"}), 0.3)
+    quiet = fleet.answered(db, answer({6379: "redis-server", 8080: "python3"}, db), 0.3)
+    assert sorted(alert.title for alert in loud.alerts) == [  # record() has a remote peer
+        f"First connection from the network to python3 on 8080 of {WEB}",
+        f"New listener: port 8080/tcp on {WEB} (python3)"]
+    assert quiet.alerts == ()  # neither kind
+    assert [row.listener.port for row in quiet.first_remote] == [8080]
+    assert [row.listener.port for row in quiet.opened] == [8080]  # the table still gets it
+    # ...and the history records it
+    assert (OPENED, 8080, db) in [(e.event, e.listener.port, e.listener.host)
+                                  for e in fleet.local.history.events()]
+    # Back on: what it opened meanwhile was learnt (no flood); what it opens next alerts.
+    fleet.alerts_off = frozenset()
+    again = fleet.answered(db, answer({6379: "redis-server", 8080: "python3"}, db), 0.3)
+    assert again.alerts == ()
+    later = fleet.answered(db, answer({6379: "redis-server", 8080: "python3",
+                                       5432: "postgres"}, db), 0.3)
+    assert sorted(alert.title for alert in later.alerts) == [
+        f"First connection from the network to postgres on 5432 of {db}",
+        f"New listener: port 5432/tcp on {db} (postgres)"]
+
+
+def test_settings_keep_the_hosts_without_alerts(tmp_path):
+    from portwatch.core.store.settings import Settings, load_settings, save_settings
+
+    path = tmp_path / "settings.yaml"
+    save_settings(Settings(hosts=(WEB, "db2"), hosts_without_alerts=("db2",)), path)
+    assert "hosts_without_alerts:\n- db2\n" in path.read_text()
+    assert load_settings(path)[0].hosts_without_alerts == ("db2",)
+    path.write_text("hosts: [db2]\nhosts_without_alerts: db2\n")  # not a list
+    settings, messages = load_settings(path)
+    assert settings.hosts == ("db2",) and settings.hosts_without_alerts == ()
+    assert len(messages) == 1 and "hosts_without_alerts must be a list of ssh" in messages[0]

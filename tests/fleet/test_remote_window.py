@@ -1,8 +1,9 @@
 """The window's remote hosts, end to end: the real window (offscreen) adds a host through File >
 Add host… (a hostile destination is refused first), polls it over ssh in its worker thread
 against a real sshd in a network namespace (sshd_machine.py), shows its listeners in the Host
-column, filters by machine, names the host in the details, the alert and the history, and
-shows why a host that cannot be reached is unreachable."""
+column, filters by machine, names the host in the details, the alert and the history, keeps
+a host whose alerts are off from alerting, and shows why a host that cannot be reached is
+unreachable."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def test_window_adds_a_host_and_shows_its_listeners(machine, qtbot, qapp, monkey
     config, _ = isolated_dirs
     monkeypatch.setenv("PORTWATCH_SSH_COMMAND", f"ssh -F {machine.folder / 'ssh_config'}")
     settings_path = config / "settings.yaml"
-    settings = Settings(poll_interval=0.5, alert_min_polls=0, notifications=False)
+    # no rate limit: a second listener of the same program alerts at once, unless muted
+    settings = Settings(poll_interval=0.5, alert_min_polls=0, alert_rate_limit=0.0,
+                        notifications=False)
     monitor, catalog, _ = build_monitor()
     from portwatch.core.alerts.rules import AlertRules
     from portwatch.gui.alerts.alerting import MonitorAlertMemory
@@ -60,7 +63,7 @@ def test_window_adds_a_host_and_shows_its_listeners(machine, qtbot, qapp, monkey
     qtbot.addWidget(window)
     alerts = []
     gui.worker.polled.connect(lambda result: alerts.extend(result.alerts))
-    remote = None
+    remote = muted = None
     try:
         gui.start()
         qtbot.waitUntil(lambda: window.model.rowCount() > 0, timeout=DEADLINE_MS)
@@ -98,6 +101,16 @@ def test_window_adds_a_host_and_shows_its_listeners(machine, qtbot, qapp, monkey
                         timeout=DEADLINE_MS)
         assert not any(f"/tcp on {HOST}" in a.title and f"{port}/" not in a.title
                        for a in alerts)  # the host's baseline was learnt silently
+
+        # File > Alerts from host, unticked: what it opens joins the table and alerts no one
+        window.host_actions.set_alerts(HOST, False)
+        assert load_settings(settings_path)[0].hosts_without_alerts == (HOST,)
+        muted, muted_port = machine.listener()
+        qtbot.waitUntil(lambda: muted_port in remote_rows(window), timeout=DEADLINE_MS)
+        answered = host_status(window, HOST).checked_at  # and one more answer after it
+        qtbot.waitUntil(lambda: host_status(window, HOST).checked_at != answered,
+                        timeout=DEADLINE_MS)
+        assert not any(f"{muted_port}/tcp" in a.title for a in alerts)
 
         # The machine filter: this host's rows only, then this machine's only
         window.filter_bar.machine.setCurrentIndex(window.filter_bar.machine.findData(HOST))
@@ -149,8 +162,9 @@ def test_window_adds_a_host_and_shows_its_listeners(machine, qtbot, qapp, monkey
         qtbot.waitUntil(lambda: not remote_rows(window), timeout=DEADLINE_MS)
         assert yaml.safe_load(settings_path.read_text())["hosts"] == [NOBODY, STRANGER]
     finally:
-        if remote is not None:
-            end(remote)
+        for proc in (remote, muted):
+            if proc is not None:
+                end(proc)
         gui.shutdown()
     with HistoryReader(paths.history_file()) as reader:
         events = [e for e in reader.events() if e.listener.host == HOST]

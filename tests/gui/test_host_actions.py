@@ -1,7 +1,7 @@
-"""File > Add host… and Remove host without ssh: the dialog refuses what is not an ssh
-destination (with a sentence), adding and removing change the window's settings, and the Host
-column, the machine filter and the status bar follow the remote hosts' polls. (The real ssh
-path, end to end: tests/fleet/test_remote_window.py.)"""
+"""File > Add host…, Remove host and Alerts from host without ssh: the dialog refuses what is
+not an ssh destination (with a sentence), adding and removing a host and switching its alerts
+change the window's settings, and the Host column, the machine filter and the status bar follow
+the remote hosts' polls. (The real ssh path, end to end: tests/fleet/test_remote_window.py.)"""
 
 from __future__ import annotations
 
@@ -103,3 +103,34 @@ def test_the_history_tab_names_the_host():
     assert row_of_event(there).cells[HistoryColumn.HOST] == "db2"
     assert row_of_event(here).cells[HistoryColumn.HOST] == "this machine"
     assert describe_event(there).endswith("  on db2")
+
+
+def test_alerts_from_host_switches_a_hosts_alerts_in_the_settings(window, qtbot):
+    menu = window.host_actions.alerts_menu
+    assert not menu.isEnabled()  # no host yet
+    window.host_actions.add_host("alice@web1")
+    window.host_actions.add_host("db2")
+    assert menu.isEnabled() and menu in [a.menu() for a in window.file_menu.actions()]
+    menu.aboutToShow.emit()
+    assert [(a.text(), a.isChecked()) for a in menu.actions()] == [
+        ("alice@web1", True), ("db2", True)]
+    with qtbot.waitSignal(window.settings_changed) as changed:
+        menu.actions()[1].trigger()  # untick db2
+    assert changed.args[0].hosts_without_alerts == ("db2",)
+    assert window.statusBar().currentMessage().startswith("Alerts from db2 are off")
+    menu.aboutToShow.emit()
+    assert [(a.text(), a.isChecked()) for a in menu.actions()] == [
+        ("alice@web1", True), ("db2  (alerts off)", False)]
+    with qtbot.waitSignal(window.settings_changed) as changed:
+        window.host_actions.remove_host("db2")  # its choice leaves with it
+    assert changed.args[0].hosts_without_alerts == () and changed.args[0].hosts == (
+        "alice@web1",)
+    with qtbot.waitSignal(window.settings_changed) as changed:
+        window.host_actions.set_alerts("alice@web1", False)
+    with qtbot.assertNotEmitted(window.settings_changed):
+        window.host_actions.set_alerts("alice@web1", False)  # already off
+        window.host_actions.set_alerts("gone", True)  # not a host
+    with qtbot.waitSignal(window.settings_changed) as changed:
+        window.host_actions.set_alerts("alice@web1", True)
+    assert changed.args[0].hosts_without_alerts == ()
+    assert window.statusBar().currentMessage().startswith("Alerts from alice@web1 are on")

@@ -54,6 +54,9 @@ class Settings:
     history_max_mb: int = 500  # the history file's size budget: the oldest events go first
     color_scheme: str = "system"  # the window's colours: "system" (the desktop's), "light", "dark"
     hosts: tuple[str, ...] = ()  # other machines the window reads over ssh (File > Add host…)
+    # hosts of `hosts` whose new listeners do not alert (File > Alerts from host); their
+    # listeners still show in the table and are recorded in the history
+    hosts_without_alerts: tuple[str, ...] = ()
 
 
 COLOR_SCHEMES = ("system", "light", "dark")
@@ -126,6 +129,7 @@ RULES: dict[str, _Rule] = {
     "history_max_mb": _Rule(int, 10, 1_000_000),
     "color_scheme": _Rule(str, choices=COLOR_SCHEMES),
     "hosts": _Rule(tuple),
+    "hosts_without_alerts": _Rule(tuple),
 }
 assert set(RULES) == {f.name for f in dataclasses.fields(Settings)}, "a field without a rule"
 # Keys of settings.yaml that other modules read and check themselves (saving keeps them as they

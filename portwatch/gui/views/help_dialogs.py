@@ -65,7 +65,9 @@ rules… lists them).</p>
 <p><i>File &gt; Add host…</i> reads another machine's listeners over ssh (your keys and
 ~/.ssh/config; portwatch must be installed there): they join the table with their host in the
 <b>Host</b> column, the filter bar can show one machine, and the status bar says each host's
-state (hover it for why one is unreachable). <i>File &gt; Remove host</i> forgets one.</p>
+state (hover it for why one is unreachable). <i>File &gt; Remove host</i> forgets one;
+<i>File &gt; Alerts from host</i> switches a host's alerts off or on (its listeners still
+show).</p>
 <h3>History</h3>
 <p>The History tab draws the number of listeners over time and lists every opened and closed
 event; <code>portwatch history</code> prints the same in a terminal.</p>

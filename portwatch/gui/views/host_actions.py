@@ -1,4 +1,5 @@
-"""File > Add host… and File > Remove host: the other machines the window reads over ssh.
+"""File > Add host…, Remove host and Alerts from host: the other machines the window reads
+over ssh.
 
 `AddHostDialog` asks for an ssh destination (USER@HOST, HOST or a Host alias of
 ~/.ssh/config) and checks it as `portwatch list --host` does (core/remote.py's `check_host`):
@@ -6,7 +7,9 @@ OK stays disabled and a sentence says why while the text is not one (an ssh opti
 `-oProxyCommand=…`, spaces, shell characters, a host already added). `HostActions` adds or
 removes the host in the window's settings and emits the window's `settings_changed` (the
 composition root saves them and tells the worker, which polls the hosts). The Remove host
-menu names each host with its state (from the status bar's latest statuses).
+menu names each host with its state (from the status bar's latest statuses). Alerts from host
+has a check box per host: unticked, the host is in `hosts_without_alerts` and its listeners
+alert no one (they still show and are recorded; core/hosts.py drops their alerts).
 """
 
 from __future__ import annotations
@@ -103,8 +106,9 @@ class AddHostDialog(QDialog):
 
 
 class HostActions(QObject):
-    """The File menu's Add host… action and Remove host submenu of `window` (a MainWindow:
-    `settings`, `settings_changed`, `status`, `show_message`, `table`)."""
+    """The File menu's Add host… action and its Remove host and Alerts from host submenus of
+    `window` (a MainWindow: `settings`, `settings_changed`, `status`, `show_message`,
+    `table`)."""
 
     def __init__(self, window) -> None:
         super().__init__(window)
@@ -117,7 +121,12 @@ class HostActions(QObject):
         self.remove_menu = QMenu("&Remove host", window)
         self.remove_menu.setObjectName("removeHostMenu")
         self.remove_menu.aboutToShow.connect(self._fill_remove_menu)
-        self.remove_menu.setEnabled(bool(window.settings.hosts))
+        self.alerts_menu = QMenu("Alerts &from host", window)
+        self.alerts_menu.setObjectName("hostAlertsMenu")
+        self.alerts_menu.setToolTip("Whether each host's new listeners alert")
+        self.alerts_menu.aboutToShow.connect(self._fill_alerts_menu)
+        for menu in (self.remove_menu, self.alerts_menu):
+            menu.setEnabled(bool(window.settings.hosts))
 
     def open_add_dialog(self) -> AddHostDialog:
         """Open the dialog (window-modal; returns at once)."""
@@ -151,10 +160,31 @@ class HostActions(QObject):
             self.window.show_message(f"Removed {visible(host, 80)}; its listeners left the"
                                      " table.")
 
+    def set_alerts(self, host: str, on: bool) -> None:
+        """Let `host`'s new listeners alert (on) or not (off); remembered in the settings."""
+        settings = self.window.settings
+        if host not in settings.hosts or (host not in settings.hosts_without_alerts) == on:
+            return
+        quiet = tuple(item for item in settings.hosts_without_alerts if item != host)
+        self._change(dataclasses.replace(settings, hosts_without_alerts=quiet if on
+                                         else (*quiet, host)))
+        name = visible(host, 80)
+        self.window.show_message(
+            f"Alerts from {name} are on: what it opens from now on alerts." if on else
+            f"Alerts from {name} are off: its listeners still show in the table and the"
+            " history.")
+
     def _set_hosts(self, hosts: tuple[str, ...]) -> None:
-        self.window.settings = dataclasses.replace(self.window.settings, hosts=hosts)
-        self.remove_menu.setEnabled(bool(hosts))
-        self.window.settings_changed.emit(self.window.settings)
+        quiet = tuple(item for item in self.window.settings.hosts_without_alerts
+                      if item in hosts)  # a removed host's choice goes with it
+        self._change(dataclasses.replace(self.window.settings, hosts=hosts,
+                                         hosts_without_alerts=quiet))
+
+    def _change(self, settings) -> None:
+        self.window.settings = settings
+        for menu in (self.remove_menu, self.alerts_menu):
+            menu.setEnabled(bool(settings.hosts))
+        self.window.settings_changed.emit(settings)
 
     def _fill_remove_menu(self) -> None:
         self.remove_menu.clear()
@@ -164,3 +194,16 @@ class HostActions(QObject):
             action.setToolTip(visible(states.get(host, host), 600))
             action.setStatusTip(action.toolTip())
             action.triggered.connect(lambda _checked=False, host=host: self.remove_host(host))
+
+    def _fill_alerts_menu(self) -> None:
+        self.alerts_menu.clear()
+        quiet = self.window.settings.hosts_without_alerts
+        for host in self.window.settings.hosts:
+            # the state in words too: an unticked box is faint in the dark palette
+            action = self.alerts_menu.addAction(visible(host, 80) + (
+                "  (alerts off)" if host in quiet else ""))
+            action.setCheckable(True)
+            action.setChecked(host not in quiet)
+            action.setToolTip(f"Alert when {visible(host, 200)} opens a new listener")
+            action.setStatusTip(action.toolTip())
+            action.toggled.connect(lambda on, host=host: self.set_alerts(host, on))

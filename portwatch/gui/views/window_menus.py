@@ -40,6 +40,7 @@ class MenusMixin:
         self.host_actions = HostActions(self)
         self.file_menu.addAction(self.host_actions.add_action)
         self.file_menu.addMenu(self.host_actions.remove_menu)
+        self.file_menu.addMenu(self.host_actions.alerts_menu)
         self.file_menu.addSeparator()
 
         self.quit_action = QAction("&Quit", self)
@@ -116,8 +117,10 @@ class MenusMixin:
         self._preferences = None
 
     def _preferences_accepted(self, dialog: PreferencesDialog) -> None:
-        # hosts are File > Add host…'s: one added while the dialog was open stays
-        new = dataclasses.replace(dialog.result_settings(), hosts=self.settings.hosts)
+        # hosts are the File menu's: one added (or its alerts switched) while the dialog was
+        # open stays as it is now
+        new = dataclasses.replace(dialog.result_settings(), hosts=self.settings.hosts,
+                                  hosts_without_alerts=self.settings.hosts_without_alerts)
         at_login, problem = apply_start_at_login(new.start_at_login, self.autostart)
         if at_login != new.start_at_login:
             new = dataclasses.replace(new, start_at_login=at_login)
