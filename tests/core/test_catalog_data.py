@@ -13,12 +13,11 @@ import yaml
 from portwatch.assets import data_file
 from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.knowledge.catalog_schema import (
-    KINDS,
-    SEVERITIES,
     SchemaError,
     check_catalog_file,
     check_document,
 )
+from portwatch.core.knowledge.catalog_values import KINDS, SEVERITIES
 from portwatch.core.model import Proto
 
 REPO = Path(__file__).resolve().parents[2]
