@@ -16,7 +16,8 @@ from portwatch.core.model import Exposure, IgnoreRule, ListenerIdentity, Proto
 from portwatch.core.store.history import HistoryStore, attach_history
 from portwatch.core.store.settings import Settings
 from portwatch.gui.alerts.alerting import install_alerting
-from portwatch.gui.alerts.rule_dialogs import AlertRulesDialog, IgnoreDialog
+from portwatch.gui.alerts.ignore_dialog import IgnoreDialog
+from portwatch.gui.alerts.rules_dialog import AlertRulesDialog
 from portwatch.gui.app import PortwatchGui
 from portwatch.gui.views.main_window import MainWindow
 

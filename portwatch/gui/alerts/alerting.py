@@ -10,7 +10,7 @@ listener in the window. Acknowledging, and adding or removing ignore rules, go t
 rules in the worker's thread through queued signals (`Acknowledger` lives in that thread),
 because the rules' memory may be the worker's SQLite connection, which no other thread may
 touch; the rules and acknowledgements come back as a `Decisions` value (`decisions_changed`).
-The dialogs that edit them are in rule_dialogs.py, opened by rules_editor.py.
+The dialogs that edit them (ignore_dialog.py, rules_dialog.py) are opened by rules_editor.py.
 """
 
 from __future__ import annotations

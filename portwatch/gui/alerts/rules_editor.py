@@ -18,7 +18,8 @@ from PySide6.QtWidgets import QDialog, QWidget
 
 from portwatch.core.alerts.decisions import Decisions, describe_identity
 from portwatch.core.model import Alert, AnnotatedListener, ListenerIdentity
-from portwatch.gui.alerts.rule_dialogs import AlertRulesDialog, IgnoreDialog
+from portwatch.gui.alerts.ignore_dialog import IgnoreDialog
+from portwatch.gui.alerts.rules_dialog import AlertRulesDialog
 
 log = logging.getLogger(__name__)
 

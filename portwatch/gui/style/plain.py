@@ -4,6 +4,7 @@ Qt guesses that a string is rich text when it looks like HTML (a process named `
 so every tooltip goes through `plain_tooltip()` (escaped, in a white-space preserving
 paragraph), every label through `plain_label()` (Qt.PlainText), and every HTML view is built
 from `esc()` pieces. `visible()` first turns control and bidi characters into escapes.
+`muted()` gives a label of portwatch's own words the palette's secondary text colour.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import html
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QLabel, QWidget
 
 from portwatch.core.text import visible
@@ -38,4 +40,14 @@ def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
     label = QLabel(parent)
     label.setTextFormat(Qt.TextFormat.PlainText)
     label.setText(text)
+    return label
+
+
+def muted(label: QLabel) -> QLabel:
+    """A wrapped label in the palette's secondary text colour (readable, unlike disabled)."""
+    label.setWordWrap(True)
+    palette = label.palette()
+    palette.setColor(QPalette.ColorRole.WindowText,
+                     palette.color(QPalette.ColorRole.PlaceholderText))
+    label.setPalette(palette)
     return label
