@@ -323,7 +323,8 @@ def test_without_a_history_tab_history_export_is_off(window):
     assert window.exports.listeners_action.isEnabled()
     assert not window.exports.history_action.isEnabled()
     assert [a.text() for a in window.file_menu.actions() if a.text()] == [
-        "Export &listeners…", "Export &history…", "&Add host…", "&Remove host", "&Quit"]
+        "Export &listeners…", "Export &history…", "&Add host…", "&Remove host",
+        "Alerts &from host", "&Quit"]
 
 
 def test_a_history_too_long_to_export_at_once_says_what_to_do(qtbot, history_window,
