@@ -388,3 +388,34 @@ def test_the_filter_finds_the_events_of_a_remote_host_by_its_name(qtbot, tmp_pat
             "admin@web-1.example"] * 2
     view.filter_edit.setText("web-2")
     qtbot.waitUntil(lambda: not view.loading and view.model.rowCount() == 0, timeout=5000)
+
+
+def test_the_charts_markers_follow_the_filter(view, qtbot, monkeypatch):
+    """Filtered, the markers are the filter's events only (counted in SQL); the line stays
+    every listener's. Past FILTERED_MAX events in view they are every event's, said."""
+    from portwatch.core.store import history_timeline
+
+    def spots() -> list[tuple[float, float, object]]:
+        view.flush()
+        return [(spot.x, spot.y, spot.data) for spot in view.marker_spots()]
+
+    line = view.plot.line()
+    assert spots() == [(T0 + 60, 1, 3), (T0 + 60, 2, 4), (T0 + 120, 3, 5)]
+    view.filter_edit.setText("python3")  # the web server that opened
+    qtbot.waitUntil(lambda: view.model.rowCount() == 1 and not view.loading, timeout=5000)
+    assert spots() == [(T0 + 120, 3, 5)]
+    assert view.plot.line() == line and not view.status_label.isVisibleTo(view)
+    view.filter_edit.setText("SSHD")  # its present event has no marker, its close has
+    qtbot.waitUntil(lambda: view.model.rowCount() == 2 and not view.loading, timeout=5000)
+    assert spots() == [(T0 + 60, 1, 3)]
+    view.filter_edit.setText("nothing matches this")
+    qtbot.waitUntil(lambda: view.model.rowCount() == 0 and not view.loading, timeout=5000)
+    assert spots() == [] and view.plot.line() == line
+    monkeypatch.setattr(history_timeline, "FILTERED_MAX", 4)  # 5 events in view: too many
+    view.filter_edit.setText("python3")
+    qtbot.waitUntil(lambda: view.model.rowCount() == 1 and not view.loading, timeout=5000)
+    assert len(spots()) == 3
+    assert view.status_label.text().startswith("The chart marks every event: more than")
+    view.filter_edit.clear()
+    qtbot.waitUntil(lambda: view.model.rowCount() == 5, timeout=5000)
+    assert len(spots()) == 3 and view.status_label.text() == ""

@@ -51,13 +51,15 @@ from portwatch.core.store.history_store import (
     HistoryStore,
     why_not_recorded,
 )
+from portwatch.core.store.history_timeline import FILTERED_MAX
 
 if TYPE_CHECKING:
     from portwatch.core.monitor import PollResult
 
 # The public names of the history, wherever they are defined.
 __all__ = [
-    "CHANGED", "CLOSED", "DEFAULT_RETENTION_DAYS", "EVENT_KINDS", "FIRST_REMOTE", "OPENED",
+    "CHANGED", "CLOSED", "DEFAULT_RETENTION_DAYS", "EVENT_KINDS", "FILTERED_MAX", "FIRST_REMOTE",
+    "OPENED",
     "PRESENT", "History",
     "HistoryError", "HistoryEvent", "HistoryReader", "HistoryStore", "MemoryHistory",
     "OutdatedSchema", "attach_history", "counts_from", "describe_error", "events_of",

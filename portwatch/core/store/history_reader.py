@@ -4,7 +4,8 @@ It streams events in recording order (`iter_events`, the `history` command), pag
 the History tab by id or by a filter (`events_between`, `matching_ids`: in SQL, so the tab
 holds only the rows it shows) and reads the stored values a column sorts by (`sort_values`),
 and gives
-the tab's chart its counts per column of pixels (`buckets`, history_timeline.py). The filter
+the tab's chart its counts per column of pixels (`buckets`, history_timeline.py; those of a
+filter's events, `matching_buckets`). The filter
 searches what the window's filter searches, as stored: the fields with a `search` in the
 declarations (`portwatch.core.fields`) and the event's kind.
 """
@@ -215,6 +216,15 @@ class HistoryReader:
     def buckets(self, since: float, until: float, columns: int) -> list[Bucket]:
         """The chart's columns between two times (history_timeline.buckets)."""
         return history_timeline.buckets(self._conn, since, until, columns)
+
+    def matching_buckets(self, since: float, until: float, columns: int, needle: str
+                         ) -> list[Bucket] | None:
+        """The chart's columns of only the events whose searched fields contain `needle`
+        (lower case), as `matching_ids` finds them; None when too many events are in range
+        to search them now (history_timeline.FILTERED_MAX)."""
+        return history_timeline.matching_buckets(
+            self._conn, since, until, columns, FROM_EVENTS, f"instr({SEARCHED_SQL}, ?) > 0",
+            (needle,))
 
     def counts_over_time(self, since: float | None = None,
                          until: float | None = None) -> list[tuple[float, int]]:

@@ -145,10 +145,11 @@ class HistoryPlot(QWidget):
 
     # -- drawing ---------------------------------------------------------------------------
 
-    def draw(self, buckets: Sequence[Bucket], t0: float, t1: float, last_count: int | None
-             ) -> None:
+    def draw(self, buckets: Sequence[Bucket], t0: float, t1: float, last_count: int | None,
+             markers: Sequence[Bucket] | None = None) -> None:
         """Show `buckets` of the range t0..t1; `last_count` (the count after the newest event
-        in range) carries the line to t1."""
+        in range) carries the line to t1. The markers are those of `markers` when given (a
+        filter's events), else of `buckets`."""
         self._range = (t0, t1 if t1 > t0 else t0 + 1.0)
         self._xs = [b.start for b in buckets]
         self._highs = [float(b.high or 0) for b in buckets]
@@ -158,8 +159,9 @@ class HistoryPlot(QWidget):
             self._highs.append(float(last_count))
             self._lows.append(float(last_count))
         group = (t1 - t0) * MARKER_PX / self.pixels()
-        self._spots = [*fold(OPENED, buckets, t0, max(group, 1e-9)),
-                       *fold(CLOSED, buckets, t0, max(group, 1e-9))]
+        marked = buckets if markers is None else markers
+        self._spots = [*fold(OPENED, marked, t0, max(group, 1e-9)),
+                       *fold(CLOSED, marked, t0, max(group, 1e-9))]
         self.update()
 
     def line(self) -> tuple[list[float], list[float], list[float]]:

@@ -6,12 +6,14 @@ filterable table of the recorded events; selecting either one selects the other.
 writes). Nothing of the file is held in memory beyond what is shown: the table pages its rows
 from SQLite (models/history_model.py: sort and filter in SQL) and the timeline draws counts per
 column of pixels counted in SQL (history_plot.py, painted without a plotting library), so
-five million events open as fast as five thousand. `refresh()` takes in what was recorded
-since the last look (the window calls it after each poll; a timer too, for a `watch` that
-records); redraws are coalesced with a single-shot timer. Events are named by their id
-(`seq` in the JSON): the argument of `select_event()` and of the `event_selected` signal.
-Text from other programs is shown as plain text, and escaped where Qt would read rich text
-(tooltips).
+five million events open as fast as five thousand. While the table is filtered, the chart's
+markers are the filter's events only (also counted in SQL, when at most FILTERED_MAX events
+are in view: else every event's, and the tab says so); the line stays the number of all
+listeners. `refresh()` takes in what was recorded since the last look (the window calls it
+after each poll; a timer too, for a `watch` that records); redraws are coalesced with a
+single-shot timer. Events are named by their id (`seq` in the JSON): the argument of
+`select_event()` and of the `event_selected` signal. Text from other programs is shown as
+plain text, and escaped where Qt would read rich text (tooltips).
 """
 
 from __future__ import annotations
@@ -33,7 +35,13 @@ from PySide6.QtWidgets import (
 )
 
 from portwatch.core import fields
-from portwatch.core.store.history import HistoryError, HistoryEvent, HistoryReader, OutdatedSchema
+from portwatch.core.store.history import (
+    FILTERED_MAX,
+    HistoryError,
+    HistoryEvent,
+    HistoryReader,
+    OutdatedSchema,
+)
 from portwatch.gui.models.history_columns import WIDTH_SAMPLES, Column, describe_event
 from portwatch.gui.models.history_model import HistoryEventModel
 from portwatch.gui.style.plain import plain_tooltip
@@ -60,6 +68,7 @@ class HistoryView(QWidget):
         self._selected: HistoryEvent | None = None
         self._syncing = False  # True while the table follows the plot (no feedback loop)
         self._problem = ""
+        self._chart_note = ""  # why the markers are not the filter's only, when they are not
         self.redraws = 0  # how many times the plot was redrawn (for tests and tuning)
         self.model = HistoryEventModel(self)
         self.model.note_changed.connect(lambda _note: self._show_status())
@@ -191,7 +200,8 @@ class HistoryView(QWidget):
         self._show_status()
 
     def _show_status(self) -> None:
-        text = self._problem or self.model.note
+        text = self._problem or " ".join(note for note in (self.model.note, self._chart_note)
+                                         if note)
         self.status_label.setText(text)
         self.status_label.setVisible(bool(text))
 
@@ -237,8 +247,19 @@ class HistoryView(QWidget):
             self.plot.draw([], 0.0, 1.0, None)
             return
         t0, t1 = shown
-        buckets = self._reader.buckets(t0, t1, self.plot.pixels())
-        self.plot.draw(buckets, t0, t1, buckets[-1].high if buckets else None)
+        columns = self.plot.pixels()
+        buckets = self._reader.buckets(t0, t1, columns)
+        markers, note = None, ""
+        if self.model.needle:
+            markers = self._reader.matching_buckets(t0, t1, columns, self.model.needle)
+            if markers is None:
+                note = (f"The chart marks every event: more than {FILTERED_MAX:,} are in view,"
+                        " too many to search while drawing; zoom in to mark only those the"
+                        " filter finds.")
+        self.plot.draw(buckets, t0, t1, buckets[-1].high if buckets else None, markers)
+        if note != self._chart_note:
+            self._chart_note = note
+            self._show_status()
         self._draw_highlight()
 
     def _draw_highlight(self) -> None:
@@ -343,6 +364,7 @@ class HistoryView(QWidget):
     def _apply_filter(self) -> None:
         self._filter_timer.stop()
         self.model.set_filter(self.filter_edit.text())
+        self._schedule_redraw()  # the markers follow the filter
 
     # -- lifetime --------------------------------------------------------------------------
 
