@@ -188,12 +188,8 @@ def run(args: argparse.Namespace) -> int:
         if later:
             print(f"portwatch: {later} events dated after now were left out (recorded while"
                   " a clock was ahead); --until with a later time shows them", file=sys.stderr)
-        if args.host is None:
-            events = reader.iter_events(since, until, args.limit)
-        else:  # read in order, keep the host's, then the limit
-            wanted = None if args.host == "local" else args.host
-            events = itertools.islice((item for item in reader.iter_events(since, until)
-                                       if item.listener.host == wanted), args.limit)
+        host = None if args.host is None else "" if args.host == "local" else args.host
+        events = reader.iter_events(since, until, args.limit, host=host)
         if args.json:
             print_json(events, sys.stdout)
             return 0

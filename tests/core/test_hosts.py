@@ -177,6 +177,13 @@ def test_history_cli_shows_and_filters_the_host(tmp_path, isolated_dirs):
     assert [(item["port"], item["host"]) for item in only] == [(6379, WEB)]
     mine = json.loads(history("--host", "local", "--json").stdout)
     assert [(item["port"], item["host"]) for item in mine] == [(8000, None)]
+    # chosen in SQL by the reader (the host is in the owner JSON, as the tab's filter finds it)
+    with HistoryReader(paths.history_file()) as reader:
+        def ports(**kwargs) -> list[int]:
+            return [e.listener.port for e in reader.iter_events(**kwargs)]
+        assert ports(host="") == [8000] and ports(host=WEB) == [6379]
+        assert ports() == [8000, 6379] and ports(host="alice@web") == []
+        assert ports(host=WEB, since=6.0) == [6379] and ports(host=WEB, limit=0) == []
 
 
 def test_remote_answers_that_are_not_listeners_are_said_not_guessed():

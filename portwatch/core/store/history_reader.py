@@ -45,6 +45,8 @@ _SEARCHED = ["events.event", *(sql for field in fields.FIELDS
                                 and (sql := stored_sql(field)) is not None)]
 SEARCHED_SQL = "lower(" + " || char(10) || ".join(
     f"coalesce(CAST({sql} AS TEXT), '')" for sql in _SEARCHED) + ")"
+# The machine an event is about: null for this one, else the remote host (in the owner JSON).
+_HOST_SQL = stored_sql(fields.BY_KEY["host"])
 
 
 def _time_range(since: float | None, until: float | None) -> tuple[list[str], list[Any]]:
@@ -114,11 +116,13 @@ class HistoryReader:
         return list(self.iter_events(since, until, limit, after_id=after_id))
 
     def iter_events(self, since: float | None = None, until: float | None = None,
-                    limit: int | None = None, *, after_id: int | None = None
-                    ) -> Iterator[HistoryEvent]:
+                    limit: int | None = None, *, after_id: int | None = None,
+                    host: str | None = None) -> Iterator[HistoryEvent]:
         """events() one at a time, as SQLite reads them: the first comes at once and memory
         stays constant whatever the file's size. With a time range, the first matching id is
-        found through the time index and the rest is read in id order from there."""
+        found through the time index and the rest is read in id order from there. `host`
+        keeps one machine's events, chosen in SQL: "" this machine's, else that remote
+        host's (as written in File > Add host…); None every machine's."""
         clauses, params = _time_range(since, until)
         start = after_id + 1 if after_id is not None else None
         if clauses:
@@ -132,6 +136,9 @@ class HistoryReader:
         if start is not None:
             clauses.append("events.id >= ?")
             params.append(start)
+        if host is not None:
+            clauses.append(f"{_HOST_SQL} IS ?")
+            params.append(host or None)
         sql = SELECT_EVENTS
         if clauses:
             sql += " WHERE " + " AND ".join(clauses)
