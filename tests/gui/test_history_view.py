@@ -405,6 +405,8 @@ def test_the_charts_markers_follow_the_filter(view, qtbot, monkeypatch):
     qtbot.waitUntil(lambda: view.model.rowCount() == 1 and not view.loading, timeout=5000)
     assert spots() == [(T0 + 120, 3, 5)]
     assert view.plot.line() == line and not view.status_label.isVisibleTo(view)
+    assert view.plot.accessibleDescription().endswith("only the events the filter finds are"
+                                                      " marked")
     view.filter_edit.setText("SSHD")  # its present event has no marker, its close has
     qtbot.waitUntil(lambda: view.model.rowCount() == 2 and not view.loading, timeout=5000)
     assert spots() == [(T0 + 60, 1, 3)]

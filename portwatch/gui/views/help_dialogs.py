@@ -70,7 +70,8 @@ state (hover it for why one is unreachable). <i>File &gt; Remove host</i> forget
 show).</p>
 <h3>History</h3>
 <p>The History tab draws the number of listeners over time and lists every opened and closed
-event; <code>portwatch history</code> prints the same in a terminal.</p>
+event; while its filter is set, the chart marks only the events the filter finds.
+<code>portwatch history</code> prints the same in a terminal.</p>
 <h3>In a terminal</h3>
 <p><code>portwatch list</code>, <code>portwatch lookup PORT|NAME</code>, <code>portwatch
 watch</code> and <code>portwatch history</code> work without the window; <code>portwatch

@@ -53,6 +53,8 @@ log = logging.getLogger(__name__)
 REDRAW_DELAY_MS = 250  # updates within this time are drawn once
 FILTER_DELAY_MS = 200
 AUTO_REFRESH_MS = 2000  # how often a visible view looks for new events (also after each poll)
+PLOT_DESCRIPTION = ("The number of listeners over time; a triangle up for each that opened, down"
+                    " for each that closed; a bigger one with a number for many")
 _HISTORY_FIELDS = {Column(number + 2): field for number, field in enumerate(fields.HISTORY)}
 
 
@@ -101,9 +103,7 @@ class HistoryView(QWidget):
         self.plot.hovered.connect(self._hovered)
         self.plot.range_changed.connect(self._schedule_redraw)
         self.plot.setAccessibleName("Listeners over time")
-        self.plot.setAccessibleDescription("The number of listeners over time; a triangle up"
-                                           " for each that opened, down for each that closed;"
-                                           " a bigger one with a number for many")
+        self.plot.setAccessibleDescription(PLOT_DESCRIPTION)
         self.hover_label = QLabel(" ")
         self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
         self.status_label = QLabel("")
@@ -257,6 +257,8 @@ class HistoryView(QWidget):
                         " too many to search while drawing; zoom in to mark only those the"
                         " filter finds.")
         self.plot.draw(buckets, t0, t1, buckets[-1].high if buckets else None, markers)
+        self.plot.setAccessibleDescription(PLOT_DESCRIPTION + (
+            "; only the events the filter finds are marked" if markers is not None else ""))
         if note != self._chart_note:
             self._chart_note = note
             self._show_status()
