@@ -42,17 +42,19 @@ class HostStatus:
     listeners: int = 0
     checked_at: float | None = None  # when it last answered or failed
     retry_in: float | None = None  # seconds until the next try after a failure
+    alerts: bool = True  # False: its alerts are off (Fleet.alerts_off)
 
     @property
     def text(self) -> str:
-        """One line: "web1: 12 listeners", "db2: unreachable — why"."""
+        """One line: "web1: 12 listeners", "db2: unreachable — why" (and "; alerts off")."""
+        off = "; alerts off" if not self.alerts else ""
         if self.state == OK:
             extra = f" ({self.reason})" if self.reason else ""
-            return f"{self.host}: {self.listeners} listeners{extra}"
+            return f"{self.host}: {self.listeners} listeners{extra}{off}"
         if self.state == CONNECTING:
-            return f"{self.host}: connecting…"
+            return f"{self.host}: connecting…{off}"
         retry = f"; trying again in {self.retry_in:g} s" if self.retry_in else ""
-        return f"{self.host}: unreachable — {self.reason}{retry}"
+        return f"{self.host}: unreachable — {self.reason}{retry}{off}"
 
 
 class _GivenAnnotations:
@@ -144,7 +146,8 @@ class Fleet:
         return tuple(self._hosts)
 
     def statuses(self) -> tuple[HostStatus, ...]:
-        return tuple(host.status for host in self._hosts.values())
+        return tuple(dataclasses.replace(host.status, alerts=name not in self.alerts_off)
+                     for name, host in self._hosts.items())
 
     def add(self, name: str) -> PollResult | None:
         """Start showing `name` (connecting until it answers); None when it is there already."""

@@ -243,6 +243,8 @@ def test_a_host_whose_alerts_are_off_alerts_no_one_and_learns_what_it_opens(flee
         f"First connection from the network to python3 on 8080 of {WEB}",
         f"New listener: port 8080/tcp on {WEB} (python3)"]
     assert quiet.alerts == ()  # neither kind
+    assert [(status.host, status.alerts) for status in quiet.hosts] == [(WEB, True), (db, False)]
+    assert quiet.hosts[1].text == f"{db}: 2 listeners; alerts off"
     assert [row.listener.port for row in quiet.first_remote] == [8080]
     assert [row.listener.port for row in quiet.opened] == [8080]  # the table still gets it
     # ...and the history records it

@@ -111,6 +111,9 @@ def test_window_adds_a_host_and_shows_its_listeners(machine, qtbot, qapp, monkey
         qtbot.waitUntil(lambda: host_status(window, HOST).checked_at != answered,
                         timeout=DEADLINE_MS)
         assert not any(f"{muted_port}/tcp" in a.title for a in alerts)
+        assert not host_status(window, HOST).alerts  # from the worker: the status bar says so
+        assert f"{HOST} " in window.status.hosts.text() and "(alerts off)" in \
+            window.status.hosts.text()
 
         # The machine filter: this host's rows only, then this machine's only
         window.filter_bar.machine.setCurrentIndex(window.filter_bar.machine.findData(HOST))

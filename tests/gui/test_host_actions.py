@@ -114,10 +114,15 @@ def test_alerts_from_host_switches_a_hosts_alerts_in_the_settings(window, qtbot)
     menu.aboutToShow.emit()
     assert [(a.text(), a.isChecked()) for a in menu.actions()] == [
         ("alice@web1", True), ("db2", True)]
+    window.status.show_hosts((HostStatus("alice@web1", "ok", listeners=1),
+                              HostStatus("db2", "ok", listeners=2)))
     with qtbot.waitSignal(window.settings_changed) as changed:
         menu.actions()[1].trigger()  # untick db2
     assert changed.args[0].hosts_without_alerts == ("db2",)
     assert window.statusBar().currentMessage().startswith("Alerts from db2 are off")
+    # the status bar says so at once (the worker's next answer says the same)
+    assert window.status.hosts.text() == "hosts: alice@web1 1 · db2 2 (alerts off)"
+    assert "db2: 2 listeners; alerts off" in window.status.hosts.toolTip()
     menu.aboutToShow.emit()
     assert [(a.text(), a.isChecked()) for a in menu.actions()] == [
         ("alice@web1", True), ("db2  (alerts off)", False)]

@@ -168,6 +168,10 @@ class HostActions(QObject):
         quiet = tuple(item for item in settings.hosts_without_alerts if item != host)
         self._change(dataclasses.replace(settings, hosts_without_alerts=quiet if on
                                          else (*quiet, host)))
+        status = self.window.status  # at once; the host's next answer says the same
+        status.show_hosts(tuple(
+            dataclasses.replace(item, alerts=item.host not in self.window.settings
+                                .hosts_without_alerts) for item in status.hosts_statuses))
         name = visible(host, 80)
         self.window.show_message(
             f"Alerts from {name} are on: what it opens from now on alerts." if on else

@@ -32,15 +32,17 @@ def hidden_summary(count: int, reason: str | None) -> str:
 
 
 def hosts_summary(statuses: tuple[HostStatus, ...]) -> str:
-    """"hosts: web1 12 · db2 unreachable · web3 connecting…" (the tooltip says why)."""
+    """"hosts: web1 12 · db2 unreachable · web3 connecting… (alerts off)" (the tooltip says
+    why)."""
     parts = []
     for status in statuses:
+        off = " (alerts off)" if not status.alerts else ""
         if status.state == OK:
-            parts.append(f"{visible(status.host, 40)} {status.listeners}")
+            parts.append(f"{visible(status.host, 40)} {status.listeners}{off}")
         elif status.state == UNREACHABLE:
-            parts.append(f"{visible(status.host, 40)} unreachable")
+            parts.append(f"{visible(status.host, 40)} unreachable{off}")
         else:
-            parts.append(f"{visible(status.host, 40)} connecting…")
+            parts.append(f"{visible(status.host, 40)} connecting…{off}")
     return "hosts: " + " · ".join(parts) if parts else ""
 
 
