@@ -112,6 +112,7 @@ class ConnectionIndex:
             self._by_local[(_plain(conn.local), conn.local_port)] = conn.inode
         self._local = {_plain(a) for a in local_addresses}
         self._owner_of = owner_of
+        self._scopes: dict[str, str] = {}  # a peer's address -> its scope
 
     def _is_local(self, address: str) -> bool:
         plain = _plain(address)
@@ -124,6 +125,12 @@ class ConnectionIndex:
 
     def scope(self, address: str) -> str:
         """Where a peer is: "local" (this machine), "lan" or "internet"."""
+        known = self._scopes.get(address)
+        if known is None:
+            known = self._scopes[address] = self._scope(address)
+        return known
+
+    def _scope(self, address: str) -> str:
         if self._is_local(address):
             return "local"
         try:
