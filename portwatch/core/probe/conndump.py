@@ -4,7 +4,8 @@
 port is one of `ports`, IPv4 and IPv6 in one walk of the kernel's table (the first version of
 the request, `TCPDIAG_GETSOCK`, asks for both families at once). It hands the kernel a bytecode
 filter (`portfilter`), so the client ends of connections never cross into Python; a port set
-too long for a filter (about 4,000 separate ports) is filtered here. The kernel still visits
+too long for a filter (over 3,900 separate ports) is joined into fewer ranges there and
+filtered again here. The kernel still visits
 every bucket of its established table and every socket in it: with the messages it fills for
 the sockets that pass, that is most of the cost.
 
@@ -77,6 +78,7 @@ class ConnectionDump:
         self._last: tuple[Connection, ...] = ()
         self._ports: frozenset[int] | None = None
         self._bytecode: bytes | None = None
+        self._exact = False  # the kernel's filter keeps exactly the wanted ports
         self.fast = True  # decode fixed-size answers in one pass (tests compare both ways)
 
     def connections(self, ports: Collection[int] | None = None) -> tuple[Connection, ...]:
@@ -88,7 +90,8 @@ class ConnectionDump:
             return self._last
         if wanted != self._ports:
             self._ports = wanted
-            self._bytecode = None if wanted is None else port_filter(wanted)
+            self._bytecode, self._exact = (None, False) if wanted is None \
+                else port_filter(wanted)
         chunks: dict[bytes, _Chunk] = {}
         found: list[Connection] = []
         try:
@@ -104,7 +107,7 @@ class ConnectionDump:
         self._chunks = chunks  # what is gone since the last call is forgotten
         if len(self._decoded) > 2 * len(found) + 1024:
             self._decoded = {}  # sockets long closed: decode the living again next time
-        if wanted is not None and self._bytecode is None:
+        if wanted is not None and not self._exact:
             found = [conn for conn in found if conn.local_port in wanted]
         result = tuple(found)
         if result == self._last:  # elementwise identity first: cheap when nothing changed

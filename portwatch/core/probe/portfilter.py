@@ -28,6 +28,8 @@ MAX_BUCKETS = 128
 RUNS_PER_BUCKET = 8
 # nlattr's length is 16 bits and counts its 4-byte header: a longer program is not sent
 MAX_BYTECODE = 0xFFFF - 4
+# a run takes two 8-byte comparisons; a bucket a JMP and a tree comparison (12 bytes)
+MAX_RUNS = (MAX_BYTECODE - 12 * MAX_BUCKETS) // 16
 _ACCEPT, _REJECT = "accept", "reject"
 
 
@@ -75,10 +77,27 @@ def _tree(buckets: list[list[tuple[int, int]]]) -> list[_Op]:
     return [_Op(BC_S_GE, buckets[middle][0][0], left[0]), *right, *left]
 
 
-def port_filter(ports: Collection[int]) -> bytes | None:
-    """Bytecode accepting a socket whose local port is in `ports` (not empty); None when the
-    program would be longer than a netlink attribute can carry (about 4,000 separate ports)."""
-    runs = _runs(ports)
+def _fitted(runs: list[tuple[int, int]], most: int) -> list[tuple[int, int]]:
+    """`runs` with the closest ones joined (and the ports between them) until at most `most`."""
+    if len(runs) <= most:
+        return runs
+    gaps = sorted(range(1, len(runs)), key=lambda n: runs[n][0] - runs[n - 1][1])
+    joined = set(gaps[:len(runs) - most])  # run n joins the one before it
+    fitted: list[tuple[int, int]] = []
+    for number, run in enumerate(runs):
+        if number in joined:
+            fitted[-1] = (fitted[-1][0], run[1])
+        else:
+            fitted.append(run)
+    return fitted
+
+
+def port_filter(ports: Collection[int]) -> tuple[bytes, bool]:
+    """Bytecode accepting a socket whose local port is in `ports` (not empty), and whether it
+    accepts exactly those: more separate ports than a netlink attribute can carry (about
+    4,000) are joined to their nearest neighbours with the ports between (filter again)."""
+    exact = _runs(ports)
+    runs = _fitted(exact, MAX_RUNS)
     count = min(MAX_BUCKETS, math.ceil(len(runs) / RUNS_PER_BUCKET))
     per = math.ceil(len(runs) / count)
     ops = _tree([runs[start:start + per] for start in range(0, len(runs), per)])
@@ -87,12 +106,10 @@ def port_filter(ports: Collection[int]) -> bytes | None:
         op.at = at
         at += op.size
     total = at
-    if total > MAX_BYTECODE:
-        return None
     out = bytearray()
     for op in ops:
         target = total if op.no == _ACCEPT else total + 4 if op.no == _REJECT else op.no.at
         out += _OP.pack(op.code, op.size, target - op.at)
         if op.operand is not None:
             out += _OP.pack(0, 0, op.operand)
-    return bytes(out)
+    return bytes(out), runs is exact
