@@ -1,7 +1,7 @@
 """The process at the other end of a local connection, in the real window's details pane: a
 real client process connected to a real listener is named with its PID once the pane's
-background lookup has answered; a peer that cannot be found says "unknown" and why, and one
-being looked up says so."""
+background lookup has answered; a peer that cannot be found says "unknown" and why (the
+connection closed; run as nobody, no permission), and one being looked up says so."""
 
 from __future__ import annotations
 
@@ -125,3 +125,31 @@ def test_a_peer_being_looked_up_and_one_not_found_say_so():
     text = report.to_text(report.listener_report(item, peers=owners))
     assert "This machine: 127.0.0.1:51234 — curl (pid 4242)" in text
     assert "This machine: 127.0.0.1:51235 — unknown: the connection has closed" in text
+
+
+NOBODY_LOOKUP = textwrap.dedent("""
+    import json, sys
+    from portwatch.core.probe import peer_processes
+    found = peer_processes({("127.0.0.1", int(sys.argv[1]))})
+    print(json.dumps([list(owner) for owner in found.values()]))
+""")
+
+
+def test_a_peer_of_another_user_is_unknown_for_lack_of_permission(client_of, nobody_copy):
+    """Run as nobody, the lookup cannot read root's processes: the peer is unknown, and the
+    reason says it was a matter of permission (not that nobody holds the socket)."""
+    import json
+
+    from nobody import run_as_nobody
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        _client, client_port = client_of(server.getsockname()[1])
+        accepted, _ = server.accept()
+        with accepted:
+            done = run_as_nobody(nobody_copy, ["-c", NOBODY_LOOKUP, str(client_port)])
+    assert done.returncode == 0, done.stderr
+    ((pid, name, reason),) = json.loads(done.stdout)
+    assert pid is None and name is None
+    assert reason.startswith("no permission to see every process's sockets")
