@@ -3,10 +3,10 @@
 `ConnectionWatch.count(rows)` dumps the established TCP connections to the host's TCP
 listeners' ports (`conndump`) and says whether they changed; `summary(listener)` is then one
 listener's `ConnectionSummary`. Counting costs the kernel's walk of its table of established
-sockets and a message for each connection to a listener (≈ 1 µs each here): ≈ 5 ms at 10,000
+sockets and a message for each connection to a listener (≈ 1 µs each here): ≈ 8 ms at 10,000
 connections, so it runs every poll. Only a count that gets slow (far more connections, or a
 starved machine) is spaced out, so that counting takes at most `COST_SHARE` of one core (every
-poll at a 1 s interval while a count takes up to 10 ms), and at least every `MAX_WAIT` seconds.
+poll at a 1 s interval while a count takes up to 20 ms), and at least every `MAX_WAIT` seconds.
 A connection shorter than the wait between counts can go unseen.
 """
 
@@ -24,7 +24,7 @@ from portwatch.core.probe.sockdiag import SockDiagError
 
 log = logging.getLogger(__name__)
 
-COST_SHARE = 0.01  # counting takes at most 1 % of a core (the safety cadence)
+COST_SHARE = 0.02  # counting takes at most 2 % of a core (the safety cadence)
 MAX_WAIT = 30.0  # seconds: counted at least this often
 
 
