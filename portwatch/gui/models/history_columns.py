@@ -116,6 +116,8 @@ class Row:
         if role == _DISPLAY:
             return self.cells[column]
         if role == _TOOLTIP:
+            if column == Column.EVENT and self.event.peer is not None:
+                return plain_tooltip(self.cells[column])  # the whole peer, however narrow
             field = _FIELDS[column]
             if field is None or field.cell_tip is None:
                 return None
