@@ -217,8 +217,8 @@ def uniform_run(data: bytes) -> tuple[int, int] | None:
         return None
     step = stride // 4
     end = count * step
-    first = words[1]  # type and flags
-    if first & 0xFFFF != TCPDIAG_GETSOCK:
+    first = words[1]  # type and flags, as one word
+    if _NLMSGHDR.unpack_from(data)[1] != TCPDIAG_GETSOCK:
         return None
     if words[0:end:step].tolist() != [stride] * count \
             or words[1:end:step].tolist() != [first] * count \

@@ -237,10 +237,10 @@ def _connections_section(item: AnnotatedListener, owners: Mapping[tuple[str, int
             "unknown: not counted yet, or portwatch could not list this machine's connections")
         return Section(title, (), why)
     facts = [Fact("Connections", conn_text.connections_sentence(summary))]
-    local_here = pending and item.listener.host is None and item.listener.netns is None
+    here = item.listener.host is None and item.listener.netns is None  # peers we can look up
     facts += [Fact(PEER_SCOPE_WORDS.get(peer.scope, peer.scope).capitalize(),
-                   conn_text.peer_endpoint(peer) + (_peer_process(peer, owners, local_here)
-                                                    if item.listener.host is None else ""),
+                   conn_text.peer_endpoint(peer) + (_peer_process(peer, owners, pending)
+                                                    if here else ""),
                    mono=True) for peer in summary.peers]
     if summary.established > len(summary.peers):
         facts.append(Fact("…", f"and {summary.established - len(summary.peers)} more"))
