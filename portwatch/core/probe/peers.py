@@ -4,7 +4,7 @@
 and port of the far end of a connection to one of our listeners, on this machine) and finds
 for each the socket whose local end that is (one sock_diag dump, filtered on those ports by the
 kernel) and the process holding it (a walk of every process's file descriptors, as `ss -p`
-does: about 0.2 s with 35,000 fds, so the window asks for it in a background job when the
+does: 0.17–0.38 s with 34,000 fds here, so the window asks for it in a background job when the
 details pane shows a listener with local peers, never in the poll loop). What it cannot find
 it says why: the connection closed, the process is gone, or no permission to look.
 """
