@@ -24,6 +24,7 @@ from typing import Any, TextIO
 from portwatch.cli import UserError
 from portwatch.commands import table
 from portwatch.commands.termwidth import add_width_options, output_width, table_lines
+from portwatch.core.fields.connection_text import event_text
 from portwatch.core.files import paths
 from portwatch.core.output.export import history_record
 from portwatch.core.store.history import (
@@ -142,7 +143,8 @@ def print_events(events: Iterator[HistoryEvent], out: TextIO, width: int | None 
 
     def row(item: HistoryEvent) -> tuple[str, ...]:
         record = history_record(item)
-        return (record["time"], record["event"], *table.cells(record, columns))
+        return (record["time"], event_text(item.event, item.peer),
+                *table.cells(record, columns))
 
     sample = [row(item) for item in itertools.islice(events, WIDTH_SAMPLE)]
     if not sample:

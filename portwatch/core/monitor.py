@@ -130,7 +130,7 @@ class Monitor:
         if watch is None:
             return result
         started = time.perf_counter()
-        if not watch.count(row.listener for row in result.rows):
+        if not watch.count(result.snapshot.listeners):
             return _replace(result, duration=result.duration + time.perf_counter() - started)
         fresh = {row.key for row in result.opened}
         changed = {row.key: row for row in result.changed}

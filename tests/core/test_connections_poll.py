@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import socket
+import sys
 import time
 from collections.abc import Iterator
 
@@ -25,9 +26,10 @@ from portwatch.core.model import (
 )
 from portwatch.core.monitor import Monitor, PollResult
 from portwatch.core.probe import ListenerScanner
-from portwatch.core.probe.conndump import MAX_FILTER_PORTS, ConnectionDump, port_filter
+from portwatch.core.probe.conndump import ConnectionDump, uniform_run
 from portwatch.core.probe.connections import Connection, ConnectionIndex
 from portwatch.core.probe.connwatch import ConnectionWatch
+from portwatch.core.probe.portfilter import MAX_BYTECODE, port_filter
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "AF_NETLINK"), reason="Linux sock_diag")
 
@@ -106,16 +108,29 @@ def test_the_filter_keeps_only_the_server_ends_of_our_ports(servers):
     assert clients <= everyone
 
 
-@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 8, 9, 33, 300, MAX_FILTER_PORTS + 1])
-def test_every_port_set_filters_exactly(servers, size):
-    """The kernel runs the tree of comparisons: whatever the set's size and where our port sits
-    in it, what comes back is exactly the connections whose local port is in the set."""
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 8, 9, 17, 33, 300, 2200, 4000, 6000])
+@pytest.mark.parametrize("spread", ["apart", "runs"])
+def test_every_port_set_filters_exactly(servers, size, spread):
+    """The kernel runs the program: whatever the set's size, whether its ports are apart or in
+    runs of consecutive ports, and where our port sits in it, what comes back is exactly the
+    connections whose local port is in the set (6,000 separate ports do not fit a filter: the
+    kernel's keeps ranges around them, and Python the exact ports)."""
     server = Server()
     servers.append(server)
     server.connect()
     server.connect()
     rng = random.Random(size)
-    others = set(rng.sample([p for p in range(1, 32768) if p != server.port], size - 1))
+    candidates = [p for p in range(1, 65536) if abs(p - server.port) > 1]
+    if spread == "apart":
+        others = set(rng.sample(candidates, size - 1))
+    else:  # runs of 1-5 ports, one of them ending next to ours, one at 65535
+        others = {server.port - 1, 65535}
+        while len(others) < size - 1:
+            start = rng.choice(candidates)
+            others.update(p for p in range(start, start + rng.randint(1, 5)) if p < 65536)
+        others.discard(server.port)
+    exact = port_filter(others | {server.port})[1]
+    assert exact == (spread == "runs" or size < 6000)
     dump = ConnectionDump()
     deadline = time.monotonic() + 30  # a dump is not atomic: awaited (see above)
     while True:
@@ -129,11 +144,17 @@ def test_every_port_set_filters_exactly(servers, size):
     assert not [c for c in dump.connections(others or {1}) if c.local_port == server.port]
 
 
-def test_port_filter_is_a_tree_of_well_formed_ops():
-    code = port_filter(range(1000, 1300))
-    assert len(code) % 4 == 0
-    # 300 ports: a test and an accepting jump each, plus the tree's comparisons (< 300)
-    assert 300 * 12 < len(code) < 300 * 12 + 300 * 8
+def test_port_filter_sizes():
+    # one run of consecutive ports: two comparisons and the closing jump
+    code, exact = port_filter(range(1000, 1300))
+    assert exact and len(code) == 8 + 8 + 4
+    # separate ports: two comparisons each, a jump per bucket, a comparison per tree node
+    code, exact = port_filter(range(1000, 5000, 2))
+    assert exact and 2000 * 16 < len(code) < 2000 * 16 + 128 * 12
+    assert len(code) % 4 == 0 and len(code) <= MAX_BYTECODE
+    # 32,768 separate ports do not fit: ranges that cover them, the filter says so
+    code, exact = port_filter(range(1, 65536, 2))
+    assert not exact and len(code) <= MAX_BYTECODE
 
 
 def test_nothing_changed_is_the_same_tuple_and_a_change_is_seen(servers):
@@ -225,7 +246,8 @@ def test_alert_for_the_first_connection_from_the_network_is_opt_in():
     rules = AlertRules(InMemoryAlertMemory(), first_remote=True)
     (alert,) = rules.evaluate(result)
     assert alert.kind is AlertKind.FIRST_REMOTE
-    assert alert.title == "First connection from the network to redis-server on 6379"
+    assert alert.title == "First connection from the network to redis-server on 6379, from" \
+        " 10.77.0.2"
     assert alert.body.startswith("from 10.77.0.2:51234 (local network)")
     assert rules.evaluate(result) == ()  # once per program and port
 
@@ -240,3 +262,78 @@ def test_a_first_remote_watch_line_names_the_peer():
     line = human_line("first-remote", 0.0, AnnotatedListener(listener, connections=summary))
     assert "first-remote  tcp 0.0.0.0:6379  redis-server (pid 42) from 10.77.0.2:51234" \
         " (local network)  all interfaces" in line
+
+
+class _Recording:
+    """A real sock_diag socket that keeps every datagram the kernel answers with."""
+
+    def __init__(self) -> None:
+        from portwatch.core.probe.sockdiag import _open_netlink
+
+        self.sock = _open_netlink()
+        self.datagrams: list[bytes] = []
+
+    def send(self, data: bytes) -> int:
+        return self.sock.send(data)
+
+    def recv_into(self, buffer: bytearray) -> int:
+        size = self.sock.recv_into(buffer)
+        self.datagrams.append(bytes(buffer[:size]))
+        return size
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_the_one_pass_decode_equals_the_walk_on_a_real_dump(servers):
+    """A few hundred real loopback connections (IPv4 and IPv6): every datagram of the kernel's
+    answer decodes to the same connections in one pass as message by message, the one-pass
+    path is really taken, and a datagram with one longer message (an extra attribute, as a
+    TCP-MD5 socket has) is walked and still decodes the same."""
+    v4 = Server()
+    servers.append(v4)
+    for _ in range(300):
+        v4.connect()
+    expected = 300
+    if _has_ipv6_loopback():
+        v6 = Server(socket.AF_INET6, "::1")
+        servers.append(v6)
+        for _ in range(40):
+            v6.connect()
+        expected += 40
+    ports = {server.port for server in servers}
+    recordings: list[_Recording] = []
+
+    def opener() -> _Recording:
+        recordings.append(_Recording())
+        return recordings[-1]
+
+    dump = ConnectionDump(opener)
+    deadline = time.monotonic() + 30  # a dump is not atomic: awaited (see above)
+    while len(dump.connections(ports)) != expected and time.monotonic() < deadline:
+        pass
+    datagrams = recordings[-1].datagrams
+    assert len(dump.connections(ports)) == expected
+    uniform = [data for data in datagrams if uniform_run(data)]
+    assert uniform  # the fast path is the one taken
+    assert sum(uniform_run(data)[0] for data in uniform) == expected
+    fast, slow = ConnectionDump(), ConnectionDump()
+    slow.fast = False
+    for data in datagrams:
+        assert fast._decode(data) == slow._decode(data)
+    # decoded again from the cache of known sockets, and with every socket new
+    assert [fast._decode(d) for d in datagrams] == [ConnectionDump()._decode(d)
+                                                    for d in datagrams]
+    # one message made longer by an extra attribute: not uniform, walked, the same sockets
+    data = uniform[0]
+    stride = uniform_run(data)[1]
+    longer = bytearray(data[:stride])
+    longer[0:4] = (stride + 8).to_bytes(4, sys.byteorder)
+    longer += (8).to_bytes(2, sys.byteorder) + (99).to_bytes(2, sys.byteorder) + bytes(4)
+    mixed = bytes(longer) + data[stride:]
+    assert uniform_run(mixed) is None
+    assert ConnectionDump()._decode(mixed) == slow._decode(data)
+    by_server = {server.port: sum(1 for c in dump.connections(ports) if c.local_port
+                                  == server.port) for server in servers}
+    assert by_server == {servers[0].port: 300, **({servers[1].port: 40}
+                                                  if len(servers) > 1 else {})}

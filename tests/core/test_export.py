@@ -124,7 +124,8 @@ def test_history_exports_from_a_real_store(tmp_path):
     records_ = json.loads(export.events_json(events))
     assert [r["event"] for r in records_] == ["opened", "closed"]
     assert records_[0]["time"] == "2023-11-14T22:13:20Z"
-    assert list(records_[0]) == ["event", "time", "seq", *export.LISTENER_FIELDS]
+    assert list(records_[0]) == ["event", "time", "seq", *export.LISTENER_FIELDS, "peer"]
+    assert records_[0]["peer"] is None  # only a first-remote event has one
     assert [r["seq"] for r in records_] == [e.id for e in events]  # the recorded order
     live = records.listener_record(row(8000, name=HOSTILE))
     recorded = ("service", "description", "risk", "risk_reason")  # stored with each event
@@ -185,3 +186,27 @@ def test_csv_round_trips_text_with_quotes_commas_and_newlines():
     tricky = row(1, name='a,"b"\nc')
     parsed = list(csv.DictReader(io.StringIO(export.listeners_csv([tricky]))))
     assert parsed[0]["process"] == 'a,"b"\nc'
+
+
+def test_a_first_remote_event_keeps_its_peer_through_the_store(tmp_path):
+    """The peer of a first connection from the network is stored in the event's details (no
+    schema change), read back, and written to JSON and CSV."""
+    import dataclasses
+
+    from portwatch.core.model import ConnectionSummary, Peer
+    from portwatch.core.store.history import FIRST_REMOTE
+
+    peers = (Peer("127.0.0.1", 40000, "local"), Peer("10.77.0.2", 51234, "lan"))
+    connected = dataclasses.replace(row(6379), connections=ConnectionSummary(2, 2, 1, 1, peers))
+    store = HistoryStore(tmp_path / "history.sqlite3", clock=lambda: 2000.0)
+    store.record_events([HistoryEvent.of(OPENED, 1700000000.0, connected, 1),
+                         HistoryEvent.of(FIRST_REMOTE, 1700000001.0, connected, 1)],
+                        new_run=True)
+    opened, first = store.events()
+    store.close()
+    assert opened.peer is None
+    assert first.peer == Peer("10.77.0.2", 51234, "lan")
+    assert json.loads(export.events_json([first]))[0]["peer"] == {
+        "address": "10.77.0.2", "port": 51234, "scope": "lan"}
+    parsed = read_csv(export.export_events([opened, first], tmp_path / "history.csv"))
+    assert [r["peer"] for r in parsed] == ["", "10.77.0.2:51234 (local network)"]

@@ -227,7 +227,8 @@ def test_a_hosts_new_facts_and_first_remote_connection_reach_the_table(fleet):
     assert [row.listener.port for row in told.first_remote] == [6379]
     assert told.rows[-1].connections.remote_peers == 1  # the Connections cell follows
     (alert,) = told.alerts
-    assert alert.title == f"First connection from the network to redis-server on 6379 of {WEB}"
+    assert alert.title == (f"First connection from the network to redis-server on 6379 of {WEB},"
+                           " from 203.0.113.7")
 
 
 def test_a_host_whose_alerts_are_off_alerts_no_one_and_learns_what_it_opens(fleet):

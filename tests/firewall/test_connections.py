@@ -1,6 +1,7 @@
 """Who is connected: `portwatch list --json --peers` in the lab's host namespace counts a real
 connection from the client namespace (another machine) and one from the host itself (this
-machine, with the client's PID)."""
+machine, with the client's PID); `watch` records the first connection from the network with
+the peer's address, which `history`, `history --json` and the window's History tab show."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from lab import HOST_ADDR
+from lab import CLIENT_ADDR, HOST_ADDR
 
 REPO = Path(__file__).resolve().parents[2]
 PORT = 7000
@@ -103,7 +104,7 @@ def _await_line(proc: subprocess.Popen, wanted, deadline: float = 60.0) -> dict:
     raise AssertionError("the awaited watch line did not come")
 
 
-def test_first_connection_from_the_network_is_in_watch_and_history(lab):
+def test_first_connection_from_the_network_is_in_watch_and_history(lab, qtbot):
     """`watch` in the lab's host namespace: a connection from this machine is not one from the
     network; the client namespace's connection is, once, as a `first-remote` event that the
     history keeps and `portwatch history` shows."""
@@ -140,7 +141,32 @@ def test_first_connection_from_the_network_is_in_watch_and_history(lab):
             watcher.stdout.close()
         for proc in started:
             _stop(proc)
-    events = [(e["event"], e["port"]) for e in _history(lab.host)
-              if e["port"] in (PORT + 1, PORT + 2)]
+    recorded = [e for e in _history(lab.host) if e["port"] in (PORT + 1, PORT + 2)]
+    events = [(e["event"], e["port"]) for e in recorded]
     assert events.count(("first-remote", PORT + 1)) == 1
     assert events[0] == ("present", PORT + 1)  # the baseline, then the first remote peer
+    # the history keeps who connected: the client namespace's address and port, as `watch`
+    # saw it, and shows it in `portwatch history`
+    (event,) = [e for e in recorded if e["event"] == "first-remote"]
+    (peer,) = [p for p in first["connections"]["peers"] if p["scope"] == "lan"]
+    assert event["peer"] == {"address": CLIENT_ADDR, "port": peer["port"], "scope": "lan"}
+    assert all(e["peer"] is None for e in recorded if e["event"] != "first-remote")
+    table = subprocess.run(["ip", "netns", "exec", lab.host, sys.executable, "-m", "portwatch",
+                            "history"], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert table.returncode == 0, table.stderr
+    assert f"first-remote from {CLIENT_ADDR}:{peer['port']} (local network)" in table.stdout
+    # the window's History tab reads the same file: the event's cell names the peer
+    from PySide6.QtCore import Qt
+
+    from portwatch.core.files import paths
+    from portwatch.gui.models.history_columns import Column
+    from portwatch.gui.views.history_view import HistoryView
+
+    view = HistoryView(paths.history_file())
+    qtbot.addWidget(view)
+    view.refresh()
+    view.flush()
+    wanted = f"first-remote from {CLIENT_ADDR}:{peer['port']} (local network)"
+    cells = [view.model.index(row, Column.EVENT) for row in range(view.model.rowCount())]
+    (cell,) = [cell for cell in cells if cell.data() == wanted]
+    assert wanted in cell.data(Qt.ItemDataRole.ToolTipRole)  # however narrow the column

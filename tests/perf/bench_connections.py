@@ -20,7 +20,7 @@ import sys
 import textwrap
 
 from portwatch.core.monitor import Monitor
-from portwatch.core.probe.connwatch import MAX_WAIT, ConnectionWatch
+from portwatch.core.probe.connwatch import COST_SHARE, MAX_WAIT, ConnectionWatch
 from portwatch.core.probe.scanner import ListenerScanner
 
 PAIRS = 5000
@@ -104,7 +104,7 @@ def connection_rows(runs: int, polls: int, ss: str | None, bench) -> int:
     bench.print_table([baseline, ss_tn, count, plain, counting], baseline)
     median_count = statistics.median(count.values)
     median_plain = statistics.median(plain.values)
-    wait = min(MAX_WAIT, median_count / 1000 / 0.002)
+    wait = min(MAX_WAIT, median_count / 1000 / COST_SHARE)
     share = min(1.0, 1.0 / wait) if wait else 1.0
     amortised = median_plain + median_count * share
     print(f"the poll loop counts every {wait:.1f} s at this cost; at a 1 s poll that is"

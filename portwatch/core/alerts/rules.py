@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from portwatch.core.alerts.decisions import Decisions
 from portwatch.core.alerts.memory import AlertMemory
+from portwatch.core.fields.connection_text import peer_text
 from portwatch.core.model import (
     Alert,
     AlertKind,
@@ -230,15 +231,13 @@ class AlertRules:
             self._remote_alerted.add(ident)
             sock = row.listener
             who = visible(sock.process.name, 40) if sock.process else "a hidden process"
+            peer = row.connections.remote_peer if row.connections else None
             title = f"First connection from the network to {who} on {sock.port}" + (
-                f" of {visible(sock.host, 80)}" if sock.host is not None else "")
+                f" of {visible(sock.host, 80)}" if sock.host is not None else "") + (
+                f", from {visible(peer.address, 60)}" if peer is not None else "")
             alert = self._make(AlertKind.FIRST_REMOTE, [row], title)
-            peers = [p for p in (row.connections.peers if row.connections else ())
-                     if p.scope != "local"]
-            if peers:
-                where = "local network" if peers[0].scope == "lan" else "internet"
-                alert = dataclasses.replace(alert, body=f"from {visible(peers[0].address)}:"
-                                            f"{peers[0].port} ({where})\n{alert.body}")
+            if peer is not None:
+                alert = dataclasses.replace(alert, body=f"from {peer_text(peer)}\n{alert.body}")
             alerts.append(alert)
         return tuple(alerts)
 

@@ -76,3 +76,9 @@ def connections_csv(record: dict | None) -> str:
     peers = ", ".join(f"{p['address']}:{p['port']}" for p in record["peers"])
     head = count_text(record)
     return f"{head}: {peers}" if peers else head
+
+
+def event_text(event: str, peer: Peer | None) -> str:
+    """A history event's word, with the other machine of a first-remote event:
+    "first-remote from 10.0.0.7:51234 (local network)"."""
+    return event if peer is None else f"{event} from {peer_text(peer)}"

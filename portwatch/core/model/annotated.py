@@ -125,6 +125,11 @@ class ConnectionSummary:
     local_peers: int = 0  # from this machine (its addresses or loopback)
     peers: tuple[Peer, ...] = ()  # the first MAX_PEERS of them
 
+    @property
+    def remote_peer(self) -> Peer | None:
+        """The first listed peer from another machine (the internet's first), if any."""
+        return next((peer for peer in self.peers if peer.scope != "local"), None)
+
     def record(self) -> dict[str, Any]:
         """The `connections` object of the JSON contract."""
         return {"established": self.established,

@@ -24,15 +24,16 @@ from pathlib import Path
 from typing import Any
 
 from portwatch.core.fields import BY_KEY, JSON_FIELDS, Stored
+from portwatch.core.fields.connection_text import peer_text
 from portwatch.core.files.atomic import write_atomic
-from portwatch.core.model import AnnotatedListener, Listener
+from portwatch.core.model import AnnotatedListener, Listener, Peer
 from portwatch.core.output import records
 from portwatch.core.store.history import HistoryEvent, iso_utc
 from portwatch.core.text import encodable
 
 # Field order of one listener, as records.listener_record builds it.
 LISTENER_FIELDS: tuple[str, ...] = tuple(field.key for field in JSON_FIELDS)
-EVENT_FIELDS: tuple[str, ...] = ("event", "time", *LISTENER_FIELDS)
+EVENT_FIELDS: tuple[str, ...] = ("event", "time", *LISTENER_FIELDS, "peer")
 # Stored with each event at the time it happened (the rest of the catalog facts are not).
 _RECORDED_CATALOG_FIELDS = tuple(field.key for field in JSON_FIELDS
                                  if field.stored is Stored.RECORDED)
@@ -66,6 +67,9 @@ def history_record(item: HistoryEvent) -> dict[str, Any]:
               **records.listener_record(item.listener)}
     for name in _RECORDED_CATALOG_FIELDS:
         record[name] = getattr(item, name)
+    # first-remote: the other machine that connected ({address, port, scope}); else null
+    record["peer"] = item.peer and {"address": item.peer.address, "port": item.peer.port,
+                                    "scope": item.peer.scope}
     return record
 
 
@@ -91,7 +95,9 @@ def csv_cell(name: str, value: Any) -> str | int | float:
     if isinstance(value, int | float):
         return value
     field = BY_KEY.get(name)
-    if isinstance(value, list | dict) and field is not None and field.csv_text is not None:
+    if name == "peer" and isinstance(value, dict):  # a history event's (address, port, scope)
+        text = peer_text(Peer(value["address"], value["port"], value["scope"]))
+    elif isinstance(value, list | dict) and field is not None and field.csv_text is not None:
         text = field.csv_text(value)  # the field's own words (a command line, notes, holders)
     elif isinstance(value, list):
         text = "; ".join(str(item) for item in value)

@@ -7,7 +7,8 @@ The public face of the probe (the psutil way: this module, private backends besi
   kept between scans (`fastpath`, `owners`), else from psutil (`scanner`); `hidden` says why
   an owner is hidden; `classify()` (`exposure`) says who can reach an address.
 - `process_details()`, `sha256_running()`, `sha256_file()`, `terminate()` (`procinfo`): the
-  details pane's facts about one process, the hash of its running image, stopping it safely.
+  details pane's facts about one process, the hash of its running image, stopping it safely;
+  `peer_processes()` (`peers`): the processes at the other end of local connections.
 - `ephemeral_port_range()`, `ip_forwarding()`, `legacy_iptables_tables()` (`kernel`),
   `age_text()`, `seconds_since_start()` (`process_age`): small kernel facts (the firewall
   verdict reads the middle two, in its namespace).
@@ -39,6 +40,7 @@ _EXPORTS = {
                      "TerminateOutcome", "TerminateResult", "process_details", "sha256_file",
                      "sha256_running", "terminate"), "procinfo"),
     **dict.fromkeys(("HIDDEN_NEEDS_PRIVILEGES", "HIDDEN_NO_PROCESS"), "hidden"),
+    **dict.fromkeys(("PeerOwner", "peer_processes"), "peers"),
     **dict.fromkeys(("ListenerScanner", "default_owner_cache", "scan_listeners"), "scanner"),
 }
 __all__ = sorted(_EXPORTS)

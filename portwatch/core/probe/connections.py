@@ -93,7 +93,7 @@ def established() -> tuple[Connection, ...]:
         raise SockDiagError(exc.errno, f"sock_diag dump failed: {exc}") from exc
 
 
-def _plain(address: str) -> str:
+def plain_address(address: str) -> str:
     """An IPv4-mapped IPv6 address (::ffff:10.0.0.1) as the IPv4 address it is."""
     if address.startswith("::ffff:") and "." in address:
         return address[7:]
@@ -109,12 +109,13 @@ class ConnectionIndex:
         self._by_local: dict[tuple[str, int], int] = {}
         for conn in connections:
             self._by_port.setdefault(conn.local_port, []).append(conn)
-            self._by_local[(_plain(conn.local), conn.local_port)] = conn.inode
-        self._local = {_plain(a) for a in local_addresses}
+            self._by_local[(plain_address(conn.local), conn.local_port)] = conn.inode
+        self._local = {plain_address(a) for a in local_addresses}
         self._owner_of = owner_of
+        self._scopes: dict[str, str] = {}  # a peer's address -> its scope
 
     def _is_local(self, address: str) -> bool:
-        plain = _plain(address)
+        plain = plain_address(address)
         if plain in self._local:
             return True
         try:
@@ -124,10 +125,16 @@ class ConnectionIndex:
 
     def scope(self, address: str) -> str:
         """Where a peer is: "local" (this machine), "lan" or "internet"."""
+        known = self._scopes.get(address)
+        if known is None:
+            known = self._scopes[address] = self._scope(address)
+        return known
+
+    def _scope(self, address: str) -> str:
         if self._is_local(address):
             return "local"
         try:
-            ip = ipaddress.ip_address(_plain(address).split("%", 1)[0])
+            ip = ipaddress.ip_address(plain_address(address).split("%", 1)[0])
         except ValueError:
             return "internet"  # never the reassuring guess
         return "lan" if ip.is_private or ip.is_link_local else "internet"
@@ -137,30 +144,32 @@ class ConnectionIndex:
         candidates = self._by_port.get(listener.port)
         if not candidates:
             return NO_CONNECTIONS
-        bound = _plain(listener.address)
+        bound = plain_address(listener.address)
         unspecified = classify(bound) is Exposure.ALL_INTERFACES
         conns = [c for c in candidates
                  if (unspecified and (bound == "::" or ":" not in c.local))
-                 or _plain(c.local) == bound]
+                 or plain_address(c.local) == bound]
         if not conns:
             return NO_CONNECTIONS
         # other machines first (the internet, then the local network), then by address
         ranked = sorted(((_SCOPE_ORDER[self.scope(c.remote)], c) for c in conns),
-                        key=lambda pair: (pair[0], _plain(pair[1].remote), pair[1].remote_port))
+                        key=lambda pair: (pair[0], plain_address(pair[1].remote),
+                                          pair[1].remote_port))
         conns = [c for _rank, c in ranked]
         scopes = [_SCOPES[rank] for rank, _c in ranked]
         local = [c for c, where in zip(conns, scopes, strict=True) if where == "local"]
         owners: Mapping[int, int] = {}
         if self._owner_of is not None:
-            peer_inodes = {self._by_local.get((_plain(c.remote), c.remote_port)) for c in local}
+            peer_inodes = {self._by_local.get((plain_address(c.remote), c.remote_port))
+                           for c in local}
             peer_inodes.discard(None)
             owners = self._owner_of(peer_inodes) if peer_inodes else {}  # type: ignore[arg-type]
         peers = []
         for conn, where in zip(conns[:MAX_PEERS], scopes, strict=False):
-            inode = self._by_local.get((_plain(conn.remote), conn.remote_port))
+            inode = self._by_local.get((plain_address(conn.remote), conn.remote_port))
             pid = owners.get(inode) if inode is not None and where == "local" else None
-            peers.append(Peer(_plain(conn.remote), conn.remote_port, where, pid))
-        return ConnectionSummary(len(conns), len({_plain(c.remote) for c in conns}),
+            peers.append(Peer(plain_address(conn.remote), conn.remote_port, where, pid))
+        return ConnectionSummary(len(conns), len({plain_address(c.remote) for c in conns}),
                                  len(conns) - len(local), len(local), tuple(peers))
 
     def for_listener(self, listener: Listener) -> dict[str, Any]:

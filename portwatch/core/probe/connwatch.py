@@ -2,17 +2,19 @@
 
 `ConnectionWatch.count(rows)` dumps the established TCP connections to the host's TCP
 listeners' ports (`conndump`) and says whether they changed; `summary(listener)` is then one
-listener's `ConnectionSummary`. Counting costs the kernel's walk of every established socket
-(≈ 1–3 µs each): with few connections it runs every poll, with many less often, so that it
-takes at most `COST_SHARE` of one core (every 5–17 s at 10,000 connections here), and at least
-every `MAX_WAIT` seconds. A connection shorter than that wait can go unseen.
+listener's `ConnectionSummary`. Counting costs the kernel's walk of its table of established
+sockets and a message for each connection to a listener (≈ 1 µs each here): ≈ 8 ms at 10,000
+connections, so it runs every poll. Only a count that gets slow (far more connections, or a
+starved machine) is spaced out, so that counting takes at most `COST_SHARE` of one core (every
+poll at a 1 s interval while a count takes up to 20 ms), and at least every `MAX_WAIT` seconds.
+A connection shorter than the wait between counts can go unseen.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from portwatch.core.model import ConnectionSummary, Listener, Proto
@@ -22,7 +24,7 @@ from portwatch.core.probe.sockdiag import SockDiagError
 
 log = logging.getLogger(__name__)
 
-COST_SHARE = 0.002  # counting takes at most 0.2 % of a core
+COST_SHARE = 0.02  # counting takes at most 2 % of a core (the safety cadence)
 MAX_WAIT = 30.0  # seconds: counted at least this often
 
 
@@ -42,21 +44,25 @@ class ConnectionWatch:
         self._clock = clock
         self._next = 0.0
         self._conns: Any = None
+        self._listeners: Any = None
+        self._ports: frozenset[int] = frozenset()
         self._index: ConnectionIndex | None = None
         self.problem: str | None = None  # why connections are unknown (None while counted)
         self.cost = 0.0  # seconds the last count took (0: not counted yet)
         self.wait = 0.0  # seconds until the next count
 
-    def count(self, listeners: Iterable[Listener]) -> bool:
+    def count(self, listeners: Collection[Listener]) -> bool:
         """Count again when due; True when the connections (or whether they are known)
         changed since the last count."""
         now = self._clock()
         if now < self._next:
             return False
         started = time.perf_counter()
-        ports = {item.port for item in listeners if _counted(item)}
+        if listeners is not self._listeners:  # the scanner's very tuple while unchanged
+            self._listeners = listeners
+            self._ports = frozenset(item.port for item in listeners if _counted(item))
         try:
-            conns = self._dump.connections(ports)
+            conns = self._dump.connections(self._ports)
         except SockDiagError as exc:
             changed = self._index is not None or self.problem is None
             if changed:

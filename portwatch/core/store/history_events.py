@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 from portwatch.core import fields
 from portwatch.core.fields import Stored
 from portwatch.core.model import (
+    PEER_SCOPE_WORDS,
     AnnotatedListener,
     Exposure,
     Family,
     IgnoreRule,
     Listener,
     ListenerIdentity,
+    Peer,
     Proto,
 )
 from portwatch.core.text import encodable
@@ -104,6 +106,8 @@ class HistoryEvent:
     risk_reason: str | None = None
     id: int | None = None  # the row id once stored (increases with every event, never reused)
     run_id: int | None = None
+    # FIRST_REMOTE: the other machine that connected (kept in the owner's JSON object)
+    peer: Peer | None = None
 
     @classmethod
     def of(cls, event: str, when: float, row: AnnotatedListener, listeners: int) -> HistoryEvent:
@@ -117,6 +121,8 @@ class HistoryEvent:
             description=entry.description if entry else None,
             risk=assessment.risk.value if assessment else None,
             risk_reason=assessment.reason if assessment else None,
+            peer=row.connections.remote_peer if event == FIRST_REMOTE and row.connections
+            else None,
         )
 
     @property
@@ -127,6 +133,17 @@ class HistoryEvent:
     @property
     def iso_time(self) -> str:
         return iso_utc(self.time)
+
+
+def _peer_from(stored: dict[str, Any]) -> Peer | None:
+    value = stored.get("peer")
+    if not isinstance(value, dict):
+        return None
+    address, port, scope = value.get("address"), value.get("port"), value.get("scope")
+    if not isinstance(address, str) or not isinstance(port, int) \
+            or scope not in PEER_SCOPE_WORDS:
+        return None
+    return Peer(address, port, scope)
 
 
 def iso_utc(when: float) -> str:
@@ -201,6 +218,9 @@ def detail_values(item: HistoryEvent) -> tuple[Any, ...]:
         value = read(sock)
         if value is not None:
             stored[key] = encodable(value)
+    if item.peer is not None:
+        stored["peer"] = {"address": encodable(item.peer.address), "port": item.peer.port,
+                          "scope": item.peer.scope}
     owner = json.dumps(stored) if stored else None
     return (owner, *(getattr(item, name) for name in RECORDED_COLUMNS))
 
@@ -210,16 +230,19 @@ _FAMILIES = {item.value: item for item in Family}
 _EXPOSURES = {item.value: item for item in Exposure}
 
 
-def _listener_from_columns(columns: tuple[Any, ...]) -> Listener:
-    """A Listener from the LISTENER_COLUMNS of an events row."""
-    (proto, family, address, port, exposure, pid, owner_hidden, hidden_reason, owner) = columns
-    info = None
+def _owner_object(owner: str | None) -> dict[str, Any]:
     try:
         stored = json.loads(owner) if owner else {}
     except ValueError:
         stored = {}
-    if not isinstance(stored, dict):
-        stored = {}
+    return stored if isinstance(stored, dict) else {}
+
+
+def _listener_from_columns(columns: tuple[Any, ...]) -> Listener:
+    """A Listener from the LISTENER_COLUMNS of an events row."""
+    (proto, family, address, port, exposure, pid, owner_hidden, hidden_reason, owner) = columns
+    info = None
+    stored = _owner_object(owner)
     if pid is not None:
         info = fields.process_from_stored(pid, stored)
     host = stored.get("host")
@@ -240,8 +263,9 @@ def event_from_row(row: tuple[Any, ...],
         if listeners is not None:
             listeners[columns] = listener
     recorded = dict(zip(RECORDED_COLUMNS, row[_RECORDED_AT], strict=True))
+    peer = _peer_from(_owner_object(columns[-1])) if kind == FIRST_REMOTE else None
     return HistoryEvent(when, kind, listener, count or 0, **recorded, id=event_id,
-                        run_id=run_id)
+                        run_id=run_id, peer=peer)
 
 
 def _text(value: str | None) -> str | None:

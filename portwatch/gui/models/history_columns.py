@@ -19,6 +19,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 
 from portwatch.core import fields
+from portwatch.core.fields.connection_text import event_text
 from portwatch.core.model import AnnotatedListener, Assessment, CatalogEntry, Risk
 from portwatch.core.store.history import CLOSED, OPENED, HistoryEvent
 from portwatch.core.store.history_events import stored_sql
@@ -95,7 +96,8 @@ def describe_event(item: HistoryEvent) -> str:
     service = f", {visible(item.service, 40)}" if item.service else ""
     risk = f", risk {item.risk}" if item.risk else ""
     host = f"  on {visible(sock.host, 60)}" if sock.host is not None else ""
-    return (f"{local_time(item.time)}  {item.event}  {sock.proto.value} {sock.endpoint}  {who}"
+    return (f"{local_time(item.time)}  {event_text(item.event, item.peer)}  {sock.proto.value}"
+            f" {sock.endpoint}  {who}"
             f"  {sock.exposure.label}{service}{risk}{host}")
 
 
@@ -107,13 +109,15 @@ class Row:
     def __init__(self, event: HistoryEvent) -> None:
         self.event = event
         self.listener = as_listener(event)
-        self.cells = (local_time(event.time), event.event,
+        self.cells = (local_time(event.time), event_text(event.event, event.peer),
                       *(_text(field, self.listener) for field in fields.HISTORY))
 
     def data(self, column: int, role: int) -> Any:
         if role == _DISPLAY:
             return self.cells[column]
         if role == _TOOLTIP:
+            if column == Column.EVENT and self.event.peer is not None:
+                return plain_tooltip(self.cells[column])  # the whole peer, however narrow
             field = _FIELDS[column]
             if field is None or field.cell_tip is None:
                 return None

@@ -135,6 +135,9 @@ class DetailsPane(QWidget):
         self._details: ProcessDetails | None = None
         self._digest: FileDigest | None = None
         self._terminating = False
+        # the processes of local peers, by (address, port): found, and being looked up
+        self._peers: dict[tuple[str, int], probe.PeerOwner] = {}
+        self._asking: set[tuple[str, int]] = set()
         self._can_ignore = False  # until something can store ignore rules
         self._update_buttons()
 
@@ -155,7 +158,28 @@ class DetailsPane(QWidget):
             self._identity = identity
             self._details = None
             self._digest = None
+            self._peers, self._asking = {}, set()
             self._start_jobs()
+        self._look_up_peers()
+        self._render()
+
+    def _look_up_peers(self) -> None:
+        """Ask who is at the other end of the local connections not looked up yet (a walk of
+        every process's fds: in a pool thread)."""
+        missing = _local_peers(self._item) - self._peers.keys() - self._asking
+        if missing:
+            self._asking |= missing
+            self.jobs.submit(("peers", self._identity, frozenset(missing)),
+                             probe.peer_processes, missing)
+
+    def _peers_found(self, identity: Identity | None, asked: frozenset, result: object) -> None:
+        if identity != self._identity:
+            return  # the selection moved on
+        self._asking -= asked
+        if not isinstance(result, dict):  # the job raised: said for each peer
+            result = dict.fromkeys(asked, probe.PeerOwner(None, None,
+                                                          f"could not be looked up: {result}"))
+        self._peers.update(result)
         self._render()
 
     def _start_jobs(self) -> None:
@@ -170,6 +194,9 @@ class DetailsPane(QWidget):
 
     @Slot(object, object)
     def _job_finished(self, token: object, result: object) -> None:
+        if isinstance(token, tuple) and token[0] == "peers":
+            self._peers_found(token[1], token[2], result)
+            return
         kind, identity = cast(tuple[str, "Identity | None"], token)
         if kind == "terminate":
             self._terminate_done(result)
@@ -189,7 +216,8 @@ class DetailsPane(QWidget):
         if self._item is None:
             return None
         return report.listener_report(self._item, closing=self._closing,
-                                      details=self._details, digest=self._digest)
+                                      details=self._details, digest=self._digest,
+                                      peers=self._peers)
 
     def _render(self) -> None:
         built = self.current_report()
@@ -295,6 +323,16 @@ def _identity(item: AnnotatedListener | None) -> Identity | None:
         return None
     proc = item.listener.process
     return item.key, proc.create_time if proc else None
+
+
+def _local_peers(item: AnnotatedListener | None) -> set[tuple[str, int]]:
+    """The (address, port) of the peers on this machine connected to `item`, when it is a
+    listener of this machine's own namespace (others' peers cannot be looked up here)."""
+    if item is None or item.connections is None or item.listener.host is not None \
+            or item.listener.netns is not None:
+        return set()
+    return {(peer.address, peer.port) for peer in item.connections.peers
+            if peer.scope == "local" and peer.pid is None}
 
 
 def _local_process(item: AnnotatedListener | None) -> ProcessInfo | None:

@@ -5,7 +5,7 @@ the read-only views (every piece escaped, only http(s) links clickable) and as p
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from portwatch.core import fields
@@ -21,11 +21,12 @@ from portwatch.core.model import (
     Exposure,
     KnownUse,
     Listener,
+    Peer,
     Proto,
     Risk,
     SecurityNote,
 )
-from portwatch.core.probe import FileDigest, ProcessDetails
+from portwatch.core.probe import FileDigest, PeerOwner, ProcessDetails
 from portwatch.core.text import visible
 from portwatch.gui.style import risk_style
 from portwatch.gui.style.plain import esc
@@ -136,10 +137,13 @@ REMOTE_NOTE = ("read over ssh from the portwatch installed there: its risk and c
 def listener_report(item: AnnotatedListener, *, closing: bool = False,
                     details: ProcessDetails | None = None,
                     digest: FileDigest | None = None,
-                    pending: bool = True) -> Report:
-    """The details pane's report. `pending` means details/digest are still being computed
-    (None then reads "computing…"); without it, None means not available."""
+                    pending: bool = True,
+                    peers: Mapping[tuple[str, int], PeerOwner] | None = None) -> Report:
+    """The details pane's report. `pending` means details/digest and the processes of local
+    peers (`peers`, by address and port) are still being computed (None then reads
+    "computing…", a peer not in `peers` "looking up…"); without it, None means not available."""
     sock = item.listener
+    pending = pending and sock.host is None  # nothing is computed for another machine's
     title = listener_title(sock) + (" — closed" if closing else "")
     assessment = item.assessment
     if assessment is not None:
@@ -168,12 +172,11 @@ def listener_report(item: AnnotatedListener, *, closing: bool = False,
     applicable = assessment.applicable if assessment is not None else None
     sections = [Section("Summary", tuple(overview))]
     if sock.proto is Proto.TCP:
-        sections.append(_connections_section(item))
+        sections.append(_connections_section(item, peers or {}, pending))
     sections += entry_sections(item.entry, item.likely_uses, applicable)
     started_by = tuple(Fact(label, text) for label, text in origin_facts(sock))
     if started_by:
         sections.append(Section("Started by", started_by))
-    pending = pending and sock.host is None  # nothing is computed for another machine's
     sections.append(Section("Process", tuple(_process_facts(sock, details, digest, pending))))
     if sock.process is not None and sock.host is None:
         sections.append(_sockets_section(details, pending))
@@ -207,8 +210,26 @@ def _process_facts(sock: Listener, details: ProcessDetails | None,
         yield Fact("Parents", COMPUTING)
 
 
-def _connections_section(item: AnnotatedListener) -> Section:
-    """Who is connected: the count, then each peer (address, port, where it is)."""
+def _peer_process(peer: Peer, owners: Mapping[tuple[str, int], PeerOwner],
+                  pending: bool) -> str:
+    """" — curl (pid 4242)" after a local peer's endpoint, " — looking up…" while it is
+    looked up, " — unknown: <why>" when it cannot be found."""
+    if peer.scope != "local" or peer.pid is not None:
+        return ""
+    owner = owners.get((peer.address, peer.port))
+    if owner is None:
+        return " — looking up…" if pending else ""
+    if owner.pid is None:
+        return f" — unknown: {owner.reason}"
+    if owner.name is None:
+        return f" — pid {owner.pid}, unknown: {owner.reason}"
+    return f" — {visible(owner.name, 60)} (pid {owner.pid})"
+
+
+def _connections_section(item: AnnotatedListener, owners: Mapping[tuple[str, int], PeerOwner],
+                         pending: bool) -> Section:
+    """Who is connected: the count, then each peer (address, port, where it is; for a peer on
+    this machine, its process)."""
     title = "Connected now"
     summary = item.connections
     if summary is None:
@@ -216,8 +237,11 @@ def _connections_section(item: AnnotatedListener) -> Section:
             "unknown: not counted yet, or portwatch could not list this machine's connections")
         return Section(title, (), why)
     facts = [Fact("Connections", conn_text.connections_sentence(summary))]
+    here = item.listener.host is None and item.listener.netns is None  # peers we can look up
     facts += [Fact(PEER_SCOPE_WORDS.get(peer.scope, peer.scope).capitalize(),
-                   conn_text.peer_endpoint(peer), mono=True) for peer in summary.peers]
+                   conn_text.peer_endpoint(peer) + (_peer_process(peer, owners, pending)
+                                                    if here else ""),
+                   mono=True) for peer in summary.peers]
     if summary.established > len(summary.peers):
         facts.append(Fact("…", f"and {summary.established - len(summary.peers)} more"))
     return Section(title, tuple(facts))
