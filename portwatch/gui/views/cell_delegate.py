@@ -41,7 +41,7 @@ _TEXT = QPalette.ColorRole.Text
 _BASE = QPalette.ColorRole.Base
 _ROW = QStyle.PrimitiveElement.PE_PanelItemViewRow
 _ITEM = QStyle.ControlElement.CE_ItemViewItem
-CACHED_CELLS = 1600  # at most; ≈ two 1200×800 screens of cells in both row colours (≈ 20 MB)
+CACHED_CELLS = 800  # at most; ≈ a 1200×800 screen of cells in both row colours (≈ 7 MB)
 # What changes every cell's picture without changing the cell: then the cache starts again
 _RESTYLE = frozenset({QEvent.Type.PaletteChange, QEvent.Type.FontChange, QEvent.Type.StyleChange,
                       QEvent.Type.DevicePixelRatioChange, QEvent.Type.ScreenChangeInternal,

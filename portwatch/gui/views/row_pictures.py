@@ -47,7 +47,6 @@ _HOVER_TRACKED = frozenset({QEvent.Type.HoverMove, QEvent.Type.HoverEnter})
 _HOVER_ENDED = frozenset({QEvent.Type.HoverLeave, QEvent.Type.Leave})
 _RESTYLE = frozenset({QEvent.Type.PaletteChange, QEvent.Type.FontChange,
                       QEvent.Type.StyleChange, QEvent.Type.LayoutDirectionChange})
-SCREENS_KEPT = 2  # pictures kept per generation: this many screens of rows (both row colours)
 
 
 class RowPictureTable(QTableView):
@@ -56,7 +55,8 @@ class RowPictureTable(QTableView):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        # Pictures in two generations (a cheap least-recently-used, as the delegate's cells)
+        # Pictures in two generations (a cheap least-recently-used, as the delegate's cells):
+        # at most two screenfuls of rows in both colours, ≈ 15 MB for a 1200×800 table
         self._pictures: dict[tuple, QPixmap] = {}
         self._older: dict[tuple, QPixmap] = {}
         self._view_key: tuple | None = None  # what every picture depends on
@@ -147,6 +147,8 @@ class RowPictureTable(QTableView):
         row_key = self.model().row_key
         alternate = self.alternatingRowColors()
         pictures = self._pictures
+        # a screenful of rows in both row colours per generation (the older one is kept too)
+        kept = 2 * (viewport.height() // max(rows.defaultSectionSize(), 1) + 2)
         position, size = rows.sectionViewportPosition, rows.sectionSize
         painter = QPainter(viewport)
         for row in shown:
@@ -162,7 +164,7 @@ class RowPictureTable(QTableView):
                 picture = self._older.pop(key, None)
                 if picture is None:
                     picture = self._picture(row, height, key, option, columns, delegate, ratio)
-                if len(pictures) >= max(SCREENS_KEPT * 2 * len(shown), 64):
+                if len(pictures) >= kept:
                     self._older, pictures = pictures, {}
                     self._pictures = pictures
                 pictures[key] = picture
