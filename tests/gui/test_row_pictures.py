@@ -1,6 +1,7 @@
 """The listener table repaints a poll by copying row pictures: a poll whose changes are all
 out of view paints no cell at all (no delegate call), a poll that changes one visible row
-paints that row's cells once, and a repaint of an unchanged view paints nothing again.
+paints that row's cells once, and a repaint of an unchanged view paints nothing again; the
+focused row and, with a style that draws hover, the hovered row are left to Qt's painting.
 Counted, not timed (the times are in tests/perf/bench.py); the pixels are compared with Qt's
 own painting in test_cell_delegate.py."""
 
@@ -9,7 +10,8 @@ from __future__ import annotations
 import dataclasses
 
 from gui_rows import ScriptedMonitor, listener
-from PySide6.QtCore import QEvent, QObject
+from PySide6.QtCore import QEvent, QObject, QPointF, Qt
+from PySide6.QtGui import QHoverEvent
 from PySide6.QtWidgets import QApplication
 
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
@@ -137,3 +139,37 @@ def test_the_focused_row_is_painted_by_qt(qtbot):
     QApplication.processEvents()
     # the focused row's cells come from Qt's own loop (its blended focus frame); no others
     assert delegate.cells and {row for row, _column in delegate.cells} == {2}
+
+
+def test_with_a_style_that_draws_hover_qt_paints_the_hovered_row(qtbot):
+    """Fusion draws no hover (its views get no hover events); styles that do (Breeze, the
+    Windows styles) set WA_Hover on the viewport. Then the row Qt saw hovered last is left
+    to Qt's own painting, which knows its hover index."""
+    model = ListenerModel(clock=lambda: 0.0)
+    proxy = ListenerFilterProxy()
+    proxy.setSourceModel(model)
+    view = listener_table_view(proxy)
+    qtbot.addWidget(view)
+    delegate = CountingDelegate(proxy, view)
+    view.setItemDelegate(delegate)
+    view.resize(900, 300)
+    view.show()
+    qtbot.waitExposed(view)
+    model.apply(ScriptedMonitor().poll([listener(1000 + i, pid=10 + i) for i in range(50)]))
+    QApplication.processEvents()
+    view.clearFocus()
+    view.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover, True)
+    view.viewport().update()
+    QApplication.processEvents()
+    at = QPointF(view.visualRect(proxy.index(4, 2)).center())
+    QApplication.sendEvent(view.viewport(), QHoverEvent(QEvent.Type.HoverEnter, at, at, QPointF()))
+    delegate.cells.clear()
+    view.viewport().update()
+    QApplication.processEvents()
+    assert delegate.cells and {row for row, _column in delegate.cells} == {4}
+    QApplication.sendEvent(view.viewport(), QHoverEvent(QEvent.Type.HoverLeave, QPointF(-1, -1),
+                                                        QPointF(-1, -1), at))
+    delegate.cells.clear()
+    view.viewport().update()
+    QApplication.processEvents()
+    assert delegate.cells == []  # row 4 again a copy (its picture, unhovered)
