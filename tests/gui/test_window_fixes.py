@@ -75,7 +75,7 @@ def test_the_count_is_never_cut_at_1280_px_with_every_filter_shown(qtbot, window
     right = count.mapTo(window, count.rect().topRight()).x()
     assert right < window.width()
     assert right < window.alert_dock.geometry().left()  # not under the dock either
-    # the toggles gave way, keeping their whole text for tooltips and screen readers
+    # the toggles gave way, keeping their whole text for screen readers
     toggle = bar.network_only
     assert toggle.width() < toggle.sizeHint().width()
     assert toggle.text() == "Reachable from the network only"

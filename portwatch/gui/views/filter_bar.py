@@ -4,7 +4,8 @@ hosts are added, the machine (all, this one, or one host), then the count of row
 The row fits any window the desktop allows (1280 px with the Alerts dock open, a remote host
 chosen and "12345 of 22001 shown"): the count keeps its whole text, and when the row is too
 narrow the search field, the machine's name and the toggles' texts give way, the toggles'
-texts elided with "…" (their tooltips and accessible names keep the whole text)."""
+texts elided with "…" (their accessible names keep the whole text, their tooltips say what
+they do)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from portwatch.gui.style.plain import plain_label
 
 class ElidedCheckBox(QCheckBox):
     """A check box whose text is elided ("Reachable from the n…") when it is given less
-    than its full width; at least its box and a few letters. The text itself, its tooltip
-    and its accessible name stay whole."""
+    than its full width; at least its box and a few letters. The text itself (its
+    accessible name) stays whole."""
 
     def __init__(self, text: str, parent: QWidget | None = None) -> None:
         super().__init__(text, parent)
