@@ -4,18 +4,19 @@
         [--json]
 
 Each round is a 1% churn: 0.5% of the rows close, 0.5% open and 0.5% change (another user).
-The view is set up as the window's listener table is (main_window.py: hidden row header of
-fixed height, alternating rows, the column widths and hidden columns, the fast delegate),
-1200×800 px, sorted by risk. "apply" is ListenerModel.apply(PollResult) including the sorted
-table's placing of the rows and the view's bookkeeping; "frame" is apply plus the event loop's
-turn that follows (the view's layout and its repaint): what a poll costs before the window
-answers again, against the targets of one frame (8 ms at 2,200 rows, 16 ms at 20,000, p95);
-"repaint" is a full repaint of the same view with nothing changed (what any frame that moves
-rows pays whatever the model does); "sweep" is the later removal of the red closing rows (and
-green rows turning normal). With --json, one line {"rows", "frames_ms", "frames_cpu_ms",
-"apply_ms", "repaint_ms", "repaint_cpu_ms", "lateness_ms"} for tests/perf/bench.py. Prints
-medians and maxima
-in milliseconds of wall time, and the median CPU time of this process (steadier on a busy
+The view is the window's listener table view (listener_table.listener_table_view: row
+pictures, hidden row header of fixed height, alternating rows, the column widths and hidden
+columns, the fast delegate), 1200×800 px, sorted by risk. "apply" is
+ListenerModel.apply(PollResult) including the sorted table's placing of the rows and the
+view's bookkeeping; "frame" is apply plus the event loop's turn that follows (the view's
+layout and its repaint): what a poll costs before the window answers again, against the
+targets of one frame (8 ms at 2,200 rows, 16 ms at 20,000, p95); "repaint" is a full repaint
+of the same view with nothing changed (what any frame that moves rows pays whatever the model
+does); "sweep" is the later removal of the red closing rows (and green rows turning normal) with
+its turn of the event loop.
+With --json, one line {"rows", "frames_ms", "frames_cpu_ms", "apply_ms", "repaint_ms",
+"repaint_cpu_ms", "lateness_ms"} for tests/perf/bench.py. Prints medians and maxima in
+milliseconds of wall time, and the median CPU time of this process (steadier on a busy
 machine); not part of the test suite.
 """
 
@@ -30,46 +31,34 @@ import time
 
 from gui_rows import ScriptedMonitor, listener
 from PySide6.QtCore import QEventLoop, Qt, QTimer
-from PySide6.QtWidgets import QApplication, QHeaderView, QTableView
+from PySide6.QtWidgets import QApplication
 
+from portwatch.gui.app import freeze_what_the_launch_built, paint_on_the_gui_thread
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
-from portwatch.gui.models.listener_model import Column, ListenerModel
-from portwatch.gui.views.cell_delegate import ListenerDelegate
-from portwatch.gui.views.listener_table import COLUMN_WIDTHS, HIDDEN_COLUMNS
+from portwatch.gui.models.listener_model import ListenerModel
+from portwatch.gui.views.listener_table import listener_table_view
 
 FRAME_TARGET_MS = {2_200: 8, 20_000: 16}  # issue 19: one 60 Hz frame at 20,000 rows
 TICK_MS = 10  # the lateness probe's period
 POLL_MS = 500  # how often a poll arrives in the lateness phase
 
 
-def like_the_window(view: QTableView) -> None:
-    """The listener table's settings that change what a repaint costs (main_window.py)."""
-    vertical = view.verticalHeader()
-    vertical.hide()
-    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
-    vertical.setDefaultSectionSize(view.fontMetrics().height() + 8)
-    view.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    view.setWordWrap(False)
-    view.setAlternatingRowColors(True)
-    view.setShowGrid(False)
-    for column, width in COLUMN_WIDTHS.items():
-        view.setColumnWidth(column, width)
-    for column in HIDDEN_COLUMNS:
-        view.setColumnHidden(column, True)
+def turn(app: QApplication) -> None:
+    """The event loop's turn after a poll, as far as a running loop goes before it waits:
+    two passes, because the view lays itself out on a zero timer in the first and the
+    repaint that layout asks for is posted for the next (one pass left most repaints out)."""
+    app.processEvents()
+    app.processEvents()
 
 
 def main(rows: int = 10_000, rounds: int = 20, as_json: bool = False) -> None:
+    paint_on_the_gui_thread()  # as the window does
     app = QApplication.instance() or QApplication([])
     clock = [0.0]
     model = ListenerModel(clock=lambda: clock[0])
     proxy = ListenerFilterProxy()
     proxy.setSourceModel(model)
-    view = QTableView()
-    view.setModel(proxy)
-    view.setItemDelegate(ListenerDelegate(proxy, view))  # as in the window
-    view.setSortingEnabled(True)
-    view.sortByColumn(Column.RISK, Qt.SortOrder.AscendingOrder)  # highest risk first
-    like_the_window(view)
+    view = listener_table_view(proxy)  # the window's table view, with its settings
     view.resize(1200, 800)
     view.show()
     scripted = ScriptedMonitor()
@@ -77,8 +66,9 @@ def main(rows: int = 10_000, rounds: int = 20, as_json: bool = False) -> None:
                for i in range(rows)]
     started = time.perf_counter()
     model.apply(scripted.poll(current))
-    app.processEvents()
+    turn(app)
     first = time.perf_counter() - started
+    freeze_what_the_launch_built()  # as the window does after its first frame
     rng = random.Random(4)
     step = max(rows // 200, 1)
     next_pid = 100_000
@@ -109,22 +99,22 @@ def main(rows: int = 10_000, rounds: int = 20, as_json: bool = False) -> None:
         model.apply(result)
         applies.append(time.perf_counter() - started)
         apply_cpu.append(time.process_time() - cpu)
-        app.processEvents()
+        turn(app)
         frames.append(time.perf_counter() - started)
         frame_cpu.append(time.process_time() - cpu)
         clock[0] += 10  # every highlight is over
         started, cpu = time.perf_counter(), time.process_time()
         model.expire_highlights()
+        turn(app)
         sweeps.append(time.perf_counter() - started)
         sweep_cpu.append(time.process_time() - cpu)
-        app.processEvents()
         assert proxy.rowCount() == len(current)
     repaints: list[float] = []  # the same view, nothing changed: the floor of a frame
     repaint_cpu: list[float] = []
     for _ in range(rounds):
         started, cpu = time.perf_counter(), time.process_time()
         view.viewport().update()
-        app.processEvents()
+        turn(app)
         repaints.append(time.perf_counter() - started)
         repaint_cpu.append(time.process_time() - cpu)
     # The event loop's lateness while a poll with 1% churn arrives every POLL_MS (as the

@@ -1,6 +1,7 @@
 """Small things a new user met in the window, each with the test that would have caught it: the
-count beside the filters, Open containing folder without a file manager, a second launch in a
-terminal, the sort arrows, and Help's shortcuts and manual."""
+count beside the filters (what it counts, and that it is never cut), Open containing folder
+without a file manager, a second launch in a terminal, the sort arrows, and Help's shortcuts
+and manual."""
 
 from __future__ import annotations
 
@@ -50,6 +51,34 @@ def test_the_count_leaves_out_rows_fading_after_their_listener_closed(window):
     window.filter_bar.udp.setChecked(False)
     window.filter_bar.tcp.setChecked(False)
     assert window.filter_bar.count.text() == "0 of 1 shown"
+
+
+def test_the_count_is_never_cut_at_1280_px_with_every_filter_shown(qtbot, window):
+    """At 1280 px with the Alerts dock open, a remote host to choose and a five-digit count,
+    the row of filters was wider than the window: "N shown" was cut at the right edge (the
+    window could not be as narrow as asked). Now the toggles' texts give way, never the
+    count."""
+    window.resize(1280, 780)
+    shown_window(qtbot, window)
+    window.alert_dock.show()
+    bar = window.filter_bar
+    bar.set_hosts(("admin@build-server-07.example.org",))
+    bar.show_count(12345, 22001)
+    qtbot.waitUntil(lambda: bar.machine.isVisible() and window.alert_dock.isVisible())
+    QApplication.processEvents()
+    assert window.width() == 1280
+    count = bar.count
+    full = count.fontMetrics().horizontalAdvance(count.text())
+    assert count.text() == "12345 of 22001 shown"
+    assert count.visibleRegion().boundingRect().width() >= full
+    assert count.width() >= full
+    right = count.mapTo(window, count.rect().topRight()).x()
+    assert right < window.width()
+    assert right < window.alert_dock.geometry().left()  # not under the dock either
+    # the toggles gave way, keeping their whole text for screen readers
+    toggle = bar.network_only
+    assert toggle.width() < toggle.sizeHint().width()
+    assert toggle.text() == "Reachable from the network only"
 
 
 def _file_manager_installed() -> bool:

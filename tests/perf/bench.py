@@ -661,7 +661,7 @@ def print_gui_frames(rounds: int = 40) -> None:
         print_p95("  the same in CPU time of the process", cpu, limit,
                   note="steadier than wall time on a busy machine")
         print_extra("  a full repaint of that view, no change", repaint, "",
-                    note="Qt's item painting: the floor of any frame that moves rows")
+                    note="copies of the rows' pictures: what any frame that moves rows pays")
         print_p95("  event loop lateness, a poll every 0.5 s", late, 50.0,
                   note="a 10 ms timer's delay while those polls arrive")
 

@@ -243,10 +243,18 @@ class ListenerFilterProxy(QAbstractTableModel):
     def cell_key(self, row: int, column: int) -> tuple | None:
         """What a cell's picture depends on in this model: the same key, the same cell (the
         delegate's cache of painted cells, cell_delegate.py)."""
+        if self._source is None or not 0 <= row < len(self._order) \
+                or not 0 <= column < COLUMN_COUNT:
+            return None
+        return self._source.look.picture_key(self._order.at(row), column)
+
+    def row_key(self, row: int) -> tuple | None:
+        """What a row's picture depends on in this model (row_pictures.py): its listener's
+        version, its highlight and the colours."""
         if self._source is None or not 0 <= row < len(self._order):
             return None
         cells = self._order.at(row)
-        return cells.serial, cells.version, cells.state, self._source.look.generation, column
+        return cells.serial, cells.version, cells.state, self._source.look.generation
 
     def cell_style(self, row: int, column: int) -> tuple | None:
         """What a cell looks like, in one call (cell_delegate.py)."""

@@ -211,6 +211,20 @@ class CellLook:
             return self.muted_fg
         return None
 
+    def picture_key(self, row: Row, column: int) -> tuple:
+        """What decides a cell's picture, as plain values: the same key, the same `style()`
+        (cell_delegate.py's cache): its text, column (alignment, risk icon), highlight,
+        greying, risk and the colours. Not the row itself: equal cells of other rows (the
+        protocol, the address, a changed row's other cells) share one picture."""
+        state = row.state
+        muted = state is _NORMAL and column in _MUTABLE_COLUMNS \
+            and self.muted(row.item, column) is not None
+        risk = None
+        if column == _RISK:
+            assessment = row.item.assessment
+            risk = assessment.risk if assessment else None
+        return column, row.display[column], state, muted, risk, self.generation
+
     def style(self, row: Row, column: int) -> tuple:
         """What a cell looks like, in one call (cell_delegate.py): (text, alignment, font,
         foreground, background, icon), each None for the view's default; the same values

@@ -7,15 +7,15 @@ role, about 3,000 per repaint of a full table. `ListenerDelegate.initStyleOption
 style option from the table model's `cell_style()` (filter_proxy.py); `data()` still answers
 every role for everyone else (tests, accessibility, export).
 
-A poll that inserts or removes a row makes the view repaint every visible cell, and the
-style's painting of a cell (its text laid out and elided) is most of a frame: ≈ 8 ms for a
-1200×800 table. So each cell is painted by the style once, into a pixmap with the row
-background beneath it, kept under everything its picture depends on (the model's
-`cell_key()`: the row, its version and highlight, the colours; the cell's size, state and
-alternate-row background) and copied on the next repaints; a change of the view's palette,
-font, style or pixel ratio empties the cache; the cell with the keyboard focus is painted
-directly (the focus frame). The pixels
-are the same (a test compares them with Qt's own delegate's).
+The style's painting of a cell (its text laid out and elided) is the dear part of a repaint:
+≈ 8 ms for a 1200×800 table. So each cell is painted by the style once, into a pixmap with
+the row background beneath it, kept under everything its picture depends on (the model's
+`cell_key()`: the cell's text, column, highlight and greying, the colours; the cell's size,
+state and alternate-row background; equal cells of different rows share a picture) and
+copied on the next repaints; a change of the view's palette, font, style or pixel ratio
+empties the cache; the cell with the keyboard focus is painted directly (the focus frame).
+The window's view (row_pictures.py) calls this delegate only to make the picture of a row
+that changed. The pixels are the same (a test compares them with Qt's own delegate's).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ _TEXT = QPalette.ColorRole.Text
 _BASE = QPalette.ColorRole.Base
 _ROW = QStyle.PrimitiveElement.PE_PanelItemViewRow
 _ITEM = QStyle.ControlElement.CE_ItemViewItem
-CACHED_CELLS = 1600  # at most; ≈ two 1200×800 screens of cells in both row colours (≈ 20 MB)
+CACHED_CELLS = 800  # at most; ≈ a 1200×800 screen of cells in both row colours (≈ 7 MB)
 # What changes every cell's picture without changing the cell: then the cache starts again
 _RESTYLE = frozenset({QEvent.Type.PaletteChange, QEvent.Type.FontChange, QEvent.Type.StyleChange,
                       QEvent.Type.DevicePixelRatioChange, QEvent.Type.ScreenChangeInternal,

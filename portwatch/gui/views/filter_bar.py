@@ -1,14 +1,59 @@
 """The row of filter controls above the table: a search field, five toggles and, once remote
-hosts are added, the machine (all, this one, or one host)."""
+hosts are added, the machine (all, this one, or one host), then the count of rows shown.
+
+The row fits any window the desktop allows (1280 px with the Alerts dock open, a remote host
+chosen and "12345 of 22001 shown"): the count keeps its whole text, and when the row is too
+narrow the search field, the machine's name and the toggles' texts give way, the toggles'
+texts elided with "…" (their accessible names keep the whole text, their tooltips say what
+they do)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLineEdit, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QPaintEvent
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLineEdit,
+    QSizePolicy,
+    QStyle,
+    QStyleOptionButton,
+    QStylePainter,
+    QWidget,
+)
 
 from portwatch.core.text import visible
 from portwatch.gui.models.filter_proxy import ALL_MACHINES, THIS_MACHINE, ListenerFilter
 from portwatch.gui.style.plain import plain_label
+
+
+class ElidedCheckBox(QCheckBox):
+    """A check box whose text is elided ("Reachable from the n…") when it is given less
+    than its full width; at least its box and a few letters. The text itself (its
+    accessible name) stays whole."""
+
+    def __init__(self, text: str, parent: QWidget | None = None) -> None:
+        super().__init__(text, parent)
+        policy = self.sizePolicy()
+        policy.setHorizontalPolicy(QSizePolicy.Policy.Preferred)  # (a check box's is Fixed)
+        self.setSizePolicy(policy)
+
+    def minimumSizeHint(self) -> QSize:
+        hint = super().sizeHint()
+        short = self.fontMetrics().horizontalAdvance(self.text()[:3] + "…")
+        full = self.fontMetrics().horizontalAdvance(self.text())
+        return QSize(hint.width() - max(full - short, 0), hint.height())
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QStylePainter(self)
+        option = QStyleOptionButton()
+        self.initStyleOption(option)
+        room = self.style().subElementRect(QStyle.SubElement.SE_CheckBoxContents, option,
+                                           self).width()
+        option.text = self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight,
+                                                    room)
+        painter.drawControl(QStyle.ControlElement.CE_CheckBox, option)
 
 
 class FilterBar(QWidget):
@@ -22,7 +67,7 @@ class FilterBar(QWidget):
         self.search.setObjectName("filterText")
         self.search.setPlaceholderText("Filter by process, port, service, address or user")
         self.search.setClearButtonEnabled(True)
-        self.search.setMinimumWidth(200)  # the window (with the Alerts dock) fits 1280 px
+        self.search.setMinimumWidth(120)  # the window (with the Alerts dock) fits 1280 px
         self.search.setAccessibleName("Filter listeners")
         self.search.setAccessibleDescription("Shows only the listeners whose process, port,"
                                              " service, address, user or known uses contain"
@@ -45,6 +90,10 @@ class FilterBar(QWidget):
         self.machine.setToolTip("Whose listeners to show: every machine's, this machine's or"
                                 " one remote host's (File > Add host…)")
         self.machine.setAccessibleDescription(self.machine.toolTip())
+        # a long ssh destination is elided rather than widening the row
+        self.machine.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.machine.setMinimumContentsLength(12)
         self.machine.addItem("All machines", ALL_MACHINES)
         self.machine.addItem("This machine", THIS_MACHINE)
         self.machine.currentIndexChanged.connect(self._changed)
@@ -53,6 +102,8 @@ class FilterBar(QWidget):
         self.count.setObjectName("filterCount")
         self.count.setAccessibleName("Listeners shown")
         self.count.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        # never narrower than its text: the others give way (module docstring)
+        self.count.setSizePolicy(QSizePolicy.Policy.Minimum, QSizePolicy.Policy.Preferred)
 
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -68,7 +119,7 @@ class FilterBar(QWidget):
         # second shortcut here made Qt call the key ambiguous and do nothing.
 
     def _toggle(self, text: str, checked: bool, tip: str) -> QCheckBox:
-        box = QCheckBox(text, self)
+        box = ElidedCheckBox(text, self)
         box.setChecked(checked)
         box.setToolTip(tip)
         box.setAccessibleDescription(tip)

@@ -1,12 +1,12 @@
 """The listener table of the main window and what is done from it: the table view (its
-delegate, sort, header menu for choosing columns), the row's right-click menu (also Shift+F10)
-and what follows terminating a process from it. `TableMixin` is a part of MainWindow (which
-provides `proxy`, `details`, the signals and `refresh_requested`).
+row pictures, delegate, sort, header menu for choosing columns), the row's right-click menu
+(also Shift+F10) and what follows terminating a process from it. `TableMixin` is a part of
+MainWindow (which provides `proxy`, `details`, the signals and `refresh_requested`).
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPoint, Qt
+from PySide6.QtCore import QAbstractItemModel, QPoint, Qt
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QMessageBox,
     QTableView,
+    QWidget,
 )
 
 from portwatch.core import fields
@@ -21,6 +22,7 @@ from portwatch.core.model import AnnotatedListener
 from portwatch.core.probe import TerminateResult
 from portwatch.gui.models.listener_model import HEADERS, ROW_ROLE, Column
 from portwatch.gui.views.cell_delegate import ListenerDelegate
+from portwatch.gui.views.row_pictures import RowPictureTable
 
 # Set once, never per poll: resizing to contents costs ~300 ms on 2,000 rows.
 COLUMN_WIDTHS = {**{Column(number): field.width for number, field in enumerate(fields.TABLE)},
@@ -29,27 +31,46 @@ COLUMN_WIDTHS = {**{Column(number): field.width for number, field in enumerate(f
 HIDDEN_COLUMNS = (Column.ORIGIN, Column.HOST)
 
 
+def listener_table_view(proxy: QAbstractItemModel, parent: QWidget | None = None
+                        ) -> RowPictureTable:
+    """The table view with the settings that decide what a repaint costs and looks like (the
+    window's table; tests/gui/bench_listener_model.py times the same view)."""
+    table = RowPictureTable(parent)  # one picture per row, not a Python call per cell
+    table.setModel(proxy)
+    table.setItemDelegate(ListenerDelegate(proxy, table))  # one Python call per cell painted
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.setSortingEnabled(True)
+    table.sortByColumn(Column.RISK, Qt.SortOrder.AscendingOrder)  # highest risk first
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.TextElideMode.ElideRight)
+    table.setAlternatingRowColors(True)
+    table.setShowGrid(False)
+    vertical = table.verticalHeader()
+    vertical.hide()
+    vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row measuring
+    vertical.setDefaultSectionSize(table.fontMetrics().height() + 8)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    header.setHighlightSections(False)
+    for column, width in COLUMN_WIDTHS.items():
+        table.setColumnWidth(column, width)
+    for column in HIDDEN_COLUMNS:
+        table.setColumnHidden(column, True)
+    return table
+
+
 class TableMixin:
     """The listener table's construction and its menus (part of MainWindow)."""
 
     def _build_table(self) -> QTableView:
-        table = QTableView(self)
+        table = listener_table_view(self.proxy, self)
         table.setObjectName("listenerTable")
         table.setAccessibleName("Listening sockets")
         table.setAccessibleDescription(
             "One row per listening socket: risk as a word (High, Medium, Low, None), protocol,"
             " address, port, process, PID, user, registered service, known uses, security notes"
             " and first seen. New rows are bold, rows of closed sockets struck out.")
-        table.setModel(self.proxy)
-        table.setItemDelegate(ListenerDelegate(self.proxy, table))  # one Python call per cell
-        table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        table.setSortingEnabled(True)
-        table.sortByColumn(Column.RISK, Qt.SortOrder.AscendingOrder)  # highest risk first
-        table.setWordWrap(False)
-        table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        table.setAlternatingRowColors(True)
-        table.setShowGrid(False)
         table.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         table.customContextMenuRequested.connect(self._context_menu)
         row_menu = QAction("Menu of the selected row", table)  # the keyboard's right click
@@ -57,19 +78,9 @@ class TableMixin:
         row_menu.setShortcutContext(Qt.ShortcutContext.WidgetShortcut)
         row_menu.triggered.connect(self._row_menu_from_keyboard)
         table.addAction(row_menu)
-        vertical = table.verticalHeader()
-        vertical.hide()
-        vertical.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)  # no per-row measuring
-        vertical.setDefaultSectionSize(table.fontMetrics().height() + 8)
-        header = table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        header.setHighlightSections(False)
-        for column, width in COLUMN_WIDTHS.items():
-            table.setColumnWidth(column, width)
-        for column in HIDDEN_COLUMNS:
-            table.setColumnHidden(column, True)
         if self.settings.hosts:
             self.show_host_column(table)
+        header = table.horizontalHeader()
         header.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         header.customContextMenuRequested.connect(
             lambda point: self.columns_menu().popup(header.mapToGlobal(point)))
