@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import os
 import sys
 import textwrap
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from portwatch.commands import table
 from portwatch.commands.host_option import add_host_argument
 from portwatch.commands.termwidth import add_width_options, output_width
-from portwatch.core.fields import BY_KEY
-from portwatch.core.model import AnnotatedListener, Proto, Snapshot
-from portwatch.core.output import records
-from portwatch.core.probe import address_key, default_owner_cache, scan_listeners
+
+# The rest loads when a run needs it: answered from the kept answer (list_saved), `list`
+# needs none of the field declarations, the model's dataclasses, the catalog or the firewall.
+if TYPE_CHECKING:
+    from portwatch.core.model import AnnotatedListener, Snapshot
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,20 +43,25 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def annotate(snapshot: Snapshot, firewall: Any = None) -> list[AnnotatedListener]:
+def annotate(snapshot: Snapshot, firewall: Any = None,
+             problems: list[str] | None = None) -> list[AnnotatedListener]:
     """Join the scan with the catalog and the firewall's verdicts (the catalog's problems, e.g.
-    a broken file of yours, go to stderr)."""
+    a broken file of yours, go to stderr, and into `problems` when given)."""
     from portwatch.core.knowledge.catalog import load_catalog  # only when a scan needs it
     from portwatch.core.knowledge.reach import ReachAnnotator
 
     catalog = load_catalog()
     for problem in catalog.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
+    if problems is not None:
+        problems.extend(catalog.problems)
     annotator = ReachAnnotator(catalog, firewall)
     return [annotator.annotate(item) for item in snapshot.listeners]
 
 
 def sort_key(item: AnnotatedListener) -> tuple:
+    from portwatch.core.probe.exposure import address_key
+
     sock = item.listener
     return (sock.port, sock.proto.value, address_key(sock.address), sock.pid or 0)
 
@@ -66,6 +71,9 @@ def with_connections(rows: list[AnnotatedListener], firewall: Any,
     """The rows with who is connected to each TCP listener of this namespace (None for UDP,
     other namespaces, and for all when the dump failed: said on stderr). With `peers`, local
     peers' processes are looked up (a walk of every process's fds, as `ss -p` does)."""
+    import dataclasses
+
+    from portwatch.core.model import Proto
     from portwatch.core.probe.conndump import ConnectionDump
     from portwatch.core.probe.connections import ConnectionIndex
     from portwatch.core.probe.sockdiag import SockDiagError
@@ -94,17 +102,34 @@ def run(args: argparse.Namespace) -> int:
         from portwatch.commands.remote_cli import run_list
 
         return run_list(args)
+    attempt = None
+    if not args.all_netns and not args.peers and os.environ.get("PORTWATCH_NO_SAVED_ANSWER") != "1":
+        from portwatch.commands.list_saved import Attempt
+
+        attempt = Attempt.make(args)  # the answer kept by the last run, when still true
+        if attempt is not None and attempt.printed:
+            return 0
     from portwatch.core.firewall import Firewall
     from portwatch.core.firewall.saved import default_ruleset_cache
+    from portwatch.core.output import records
+    from portwatch.core.probe import default_owner_cache, scan_listeners
 
     firewall = Firewall(saved=default_ruleset_cache())  # nft's ruleset by generation
     firewall.prefetch()  # nft and ip run while we scan
     snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
                               all_netns=args.all_netns)
-    rows = with_connections(sorted(annotate(snapshot, firewall), key=sort_key), firewall,
-                            args.peers)
+    catalog_problems: list[str] = []
+    rows = with_connections(sorted(annotate(snapshot, firewall, catalog_problems), key=sort_key),
+                            firewall, args.peers)
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
+    if attempt is not None:  # the same output, made from what is kept for the next run
+        from portwatch.commands.list_saved import columns, render_answer
+
+        layout = columns()
+        lines, connections = attempt.keep(rows, catalog_problems, layout)
+        sys.stdout.write(render_answer(args, lines, connections, layout))
+        return 0
     if args.json:
         # One listener per line, in one write: json.dump(indent=...) uses the pure-Python
         # encoder and writes each token separately (180,000 writes for 2,000 listeners, each
@@ -126,6 +151,10 @@ def print_table(rows: list[AnnotatedListener], out: Any, width: int | None = Non
                 netns: bool = False) -> None:
     """The table, fitted to `width` columns (None: every cell in full); with `netns`, a last
     column names each row's network namespace."""
+    from portwatch.commands import table
+    from portwatch.core.fields import BY_KEY
+    from portwatch.core.output import records
+
     columns = table.LIST_COLUMNS + ((BY_KEY["netns"],) if netns else ())
     table.print_table(table.headers(columns),
                       [table.cells(records.listener_record(row), columns) for row in rows],

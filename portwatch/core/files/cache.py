@@ -15,9 +15,9 @@ import os
 MAX_BYTES = 16 << 20
 
 
-def read_cache(path: str | os.PathLike) -> object | None:
-    """The JSON value in `path` when this user wrote it (not a link, not writable by others,
-    not larger than 16 MB), else None."""
+def read_cache_text(path: str | os.PathLike) -> str | None:
+    """The text in `path` when this user wrote it (not a link, not writable by others, not
+    larger than 16 MB), else None."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
@@ -27,17 +27,31 @@ def read_cache(path: str | os.PathLike) -> object | None:
         if st.st_uid != os.geteuid() or st.st_mode & 0o022 or st.st_size > MAX_BYTES:
             return None
         with os.fdopen(fd, "rb", closefd=False) as handle:
-            return json.loads(handle.read())
+            return handle.read().decode("utf-8")
     except (OSError, ValueError):
         return None
     finally:
         os.close(fd)
 
 
-def write_cache(path: str | os.PathLike, value: object) -> None:
+def read_cache(path: str | os.PathLike) -> object | None:
+    """The JSON value in `path` when `read_cache_text` gives its text, else None."""
+    text = read_cache_text(path)
+    try:
+        return json.loads(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def write_cache_text(path: str | os.PathLike, text: str) -> None:
     """Write atomically, readable by this user only, into a directory that exists already
     (this never creates one). Raises OSError."""
     from portwatch.core.files.atomic import write_atomic
 
     # A cache rebuilt by the next run if lost: not worth an fsync at every `list`.
-    write_atomic(path, json.dumps(value, separators=(",", ":")), mode=0o600, durable=False)
+    write_atomic(path, text, mode=0o600, durable=False)
+
+
+def write_cache(path: str | os.PathLike, value: object) -> None:
+    """`value` as JSON, written as `write_cache_text` does. Raises OSError."""
+    write_cache_text(path, json.dumps(value, separators=(",", ":")))

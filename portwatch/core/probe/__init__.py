@@ -39,7 +39,8 @@ _EXPORTS = {
                      "TerminateOutcome", "TerminateResult", "process_details", "sha256_file",
                      "sha256_running", "terminate"), "procinfo"),
     **dict.fromkeys(("HIDDEN_NEEDS_PRIVILEGES", "HIDDEN_NO_PROCESS"), "hidden"),
-    **dict.fromkeys(("ListenerScanner", "default_owner_cache", "scan_listeners"), "scanner"),
+    **dict.fromkeys(("ListenerScanner", "scan_listeners"), "scanner"),
+    "default_owner_cache": "owner_cache",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from portwatch.core.files.cache import read_cache as read_saved
 from portwatch.core.files.cache import write_cache as write_saved
 from portwatch.core.probe.kernel import boot_id, privileges
 
-__all__ = ["SAVED_FORMAT", "SavedMap", "boot_id", "parse_saved", "privileges", "read_saved",
-           "ticks_since_boot", "write_saved"]
+__all__ = ["SAVED_FORMAT", "SavedMap", "boot_id", "default_owner_cache", "parse_saved",
+           "privileges", "read_saved", "ticks_since_boot", "write_saved"]
 
 SAVED_FORMAT = 3
 
@@ -26,6 +27,15 @@ SAVED_FORMAT = 3
 def ticks_since_boot() -> int:
     """Now, in the unit of /proc/<pid>/stat's start time (clock ticks after boot)."""
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
+
+
+def default_owner_cache() -> Path:
+    """Where one-shot scans keep the owner map between runs: the data directory, and only
+    once it exists (the window or `watch` made it), so `list` alone creates nothing."""
+    from portwatch.core.files.paths import data_dir
+
+    uid = os.geteuid() if hasattr(os, "geteuid") else 0
+    return data_dir() / f"owner-map-{uid}.json"
 
 
 class SavedMap:

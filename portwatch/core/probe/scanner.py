@@ -27,7 +27,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portwatch.core.model import (
@@ -42,6 +41,7 @@ from portwatch.core.probe.errors import AccessDenied, ProbeError, ProcessGone, b
 from portwatch.core.probe.exposure import classify
 from portwatch.core.probe.fastpath import FastPath
 from portwatch.core.probe.hidden import hidden_reason
+from portwatch.core.probe.owner_cache import default_owner_cache  # noqa: F401 (its old home)
 from portwatch.core.probe.procread import ProcReader
 from portwatch.core.probe.provenance import Fingerprint, ProvenanceReader, fingerprint
 
@@ -323,15 +323,6 @@ class ListenerScanner:
 
 def _no_fingerprint(pid: int) -> Fingerprint:
     return None, None
-
-
-def default_owner_cache() -> Path:
-    """Where one-shot scans keep the owner map between runs: the data directory, and only
-    once it exists (the window or `watch` made it), so `list` alone creates nothing."""
-    from portwatch.core.files.paths import data_dir
-
-    uid = os.geteuid() if hasattr(os, "geteuid") else 0
-    return data_dir() / f"owner-map-{uid}.json"
 
 
 def scan_listeners(owner_cache: str | os.PathLike | None = None,

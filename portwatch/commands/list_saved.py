@@ -1,0 +1,162 @@
+"""`portwatch list` answered from its kept answer when every input is proven unchanged, and
+the answer kept for the next run (core/output/saved_list.py says what is compared).
+
+The quick way loads none of the catalog, the firewall, the field declarations or the model's
+dataclasses: the sockets over netlink, the owner map, each holder's facts, the kept lines, and
+the connections counted now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+from portwatch.core.output import saved_list
+
+log = logging.getLogger(__name__)
+
+
+class Attempt:
+    """What was read before the scan: the system's inputs, the live rows and their holders'
+    facts; `printed` when the kept answer was the answer."""
+
+    def __init__(self, path: str, inputs: saved_list.Inputs, live: list[dict] | None,
+                 facts: dict[int, list | None]) -> None:
+        self.path, self.inputs, self.live, self.facts = path, inputs, live, facts
+        self.printed = False
+
+    @classmethod
+    def make(cls, args: argparse.Namespace) -> Attempt | None:
+        """None when nothing may be kept (no data folder: `list` alone creates nothing)."""
+        from portwatch.core.probe.answer_inputs import live_rows, owner_facts
+        from portwatch.core.probe.owner_cache import default_owner_cache
+
+        path = saved_list.default_path()
+        if not os.path.isdir(os.path.dirname(path)):
+            return None
+        inputs = saved_list.Inputs.read()
+        live = live_rows(default_owner_cache())
+        facts: dict[int, list | None] = {}
+        if live is not None:
+            for row in live:
+                for pid in row["holders"]:
+                    if pid not in facts:
+                        facts[pid] = owner_facts(pid)
+        attempt = cls(path, inputs, live, facts)
+        if live is not None:
+            saved = saved_list.Saved.load(path, inputs.header())
+            found = saved_list.answer(saved, inputs.comparable(), live, facts.get) \
+                if saved is not None else None
+            if found is not None and saved is not None:
+                attempt.printed = attempt._print(args, saved, found)
+        return attempt
+
+    def _print(self, args: argparse.Namespace, saved: saved_list.Saved,
+               found: list[saved_list.Kept]) -> bool:
+        """Print the kept answer; False (nothing printed) when the file's rows turn out
+        damaged as they are rendered."""
+        connections = self._connections(found)
+        try:
+            text = render_answer(args, found, connections, saved.columns)
+        except (TypeError, ValueError, KeyError, IndexError) as exc:
+            log.info("ignoring %s: damaged (%r)", self.path, exc)
+            return False
+        for problem in saved.problems:
+            print(f"portwatch: {problem}", file=sys.stderr)
+        sys.stdout.write(text)
+        return True
+
+    def _connections(self, found: list[saved_list.Kept]) -> list[dict | None]:
+        from portwatch.core.probe.answer_inputs import local_addresses
+        from portwatch.core.probe.conndump import ConnectionDump
+        from portwatch.core.probe.connections import ConnectionIndex
+        from portwatch.core.probe.sockdiag import SockDiagError
+
+        try:
+            conns = ConnectionDump().connections([kept.port for kept in found
+                                                  if kept.after is not None])
+        except SockDiagError as exc:
+            print(f"portwatch: connections unknown: {exc}", file=sys.stderr)
+            return [None] * len(found)
+        index = ConnectionIndex(conns, local_addresses(self.inputs.system["interfaces"] or []))
+        return [index.summary(kept).record() if kept.after is not None else None
+                for kept in found]
+
+    def keep(self, rows: list[Any], problems: list[str], columns: dict
+             ) -> tuple[list[saved_list.Kept], list[dict | None]]:
+        """The rows as kept lines and their connections (to print them with
+        `write_answer`); kept for the next run when proven."""
+        from portwatch.commands import table
+        from portwatch.core.output import records
+        from portwatch.core.probe.exposure import address_key
+
+        live = {(r["proto"], r["family"], r["address"], r["port"], r["pid"]): r
+                for r in self.live or ()}
+        lines: list[saved_list.Kept] = []
+        connections: list[dict | None] = []
+        entries: list[tuple[dict, dict, list]] = []
+        for row in rows:
+            sock = row.listener
+            record = records.listener_record(row)
+            cells = list(table.cells(record, table.LIST_COLUMNS))
+            before, after = saved_list.line_parts(record)
+            connections.append(record.get("connections"))
+            lines.append(saved_list.Kept(
+                sock.proto.value, sock.family.value, sock.address, sock.port, sock.pid, 0, [],
+                (), False, before, after, json.dumps(cells),
+                sock.hidden_reason if sock.owner_hidden else None))
+            key = (sock.proto.value, sock.family.value, sock.address, sock.port, sock.pid)
+            seen = live.get(key)
+            if seen is not None and seen["holders"] == [h.pid for h in sock.holders]:
+                seen["sort"] = [sock.port, sock.proto.value, address_key(sock.address),
+                                sock.pid or 0]
+                entries.append((seen, record, cells))
+        if self.live is not None:
+            saved_list.store(self.path, self.inputs, saved_list.Inputs.read(), entries,
+                             self.facts, problems, columns)
+        return lines, connections
+
+
+def columns() -> dict:
+    """How `list`'s table is laid out (kept with the answer: the quick way loads no fields)."""
+    from portwatch.commands import table
+
+    cols = table.LIST_COLUMNS
+    return {"headers": list(table.headers(cols)), "right": sorted(table.right_aligned(cols)),
+            "elide": sorted(table.elidable(cols)),
+            "connections": [field.key for field in cols].index("connections")}
+
+
+def render_answer(args: argparse.Namespace, lines: list[saved_list.Kept],
+                  connections: list[dict | None], layout: dict) -> str:
+    """The output of kept lines (JSON or the table) with each row's connections now."""
+    if args.json:
+        text = ",\n".join(kept.json_line(conns)
+                          for kept, conns in zip(lines, connections, strict=True))
+        return f"[\n{text}\n]\n" if lines else "[]\n"
+    from portwatch.commands.termwidth import output_width, table_lines
+    from portwatch.core.model.connection import count_text
+
+    width = output_width(args, sys.stdout)
+    at = layout["connections"]
+    rows = []
+    for kept, conns in zip(lines, connections, strict=True):
+        cells = kept.cell_list()
+        cells[at] = count_text(conns)
+        rows.append(cells)
+    out = [line + "\n" for line in table_lines(layout["headers"], rows, width,
+                                                set(layout["right"]), set(layout["elide"]))]
+    if not lines:
+        out.append("(no listening sockets found)\n")
+    hidden = [kept.hidden for kept in lines if kept.hidden is not None]
+    if hidden:
+        import textwrap
+
+        text = f"{len(hidden)} owner(s) hidden: {hidden[0]}"
+        wrapped = textwrap.wrap(text, width, break_long_words=False) if width else [text]
+        out.append("\n" + "\n".join(wrapped) + "\n")
+    return "".join(out)
