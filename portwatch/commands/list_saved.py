@@ -53,6 +53,8 @@ class Attempt:
                 if saved is not None else None
             if found is not None and saved is not None:
                 attempt.printed = attempt._print(args, saved, found)
+                if attempt.printed:
+                    log.debug("answered from the kept answer %s (%d rows)", path, len(found))
         return attempt
 
     def _print(self, args: argparse.Namespace, saved: saved_list.Saved,
