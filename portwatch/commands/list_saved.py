@@ -28,6 +28,7 @@ class Attempt:
                  facts: dict[int, list | None]) -> None:
         self.path, self.inputs, self.live, self.facts = path, inputs, live, facts
         self.printed = False
+        self.warm: tuple | None = None  # the owner map it resolved, for the scan that follows
 
     @classmethod
     def make(cls, args: argparse.Namespace) -> Attempt | None:
@@ -39,22 +40,25 @@ class Attempt:
         if not os.path.isdir(os.path.dirname(path)):
             return None
         inputs = saved_list.Inputs.read()
-        live = live_rows(default_owner_cache())
+        cache = default_owner_cache()
+        now = live_rows(cache)
+        live = now.rows if now is not None else None
         facts: dict[int, list | None] = {}
-        if live is not None:
-            for row in live:
-                for pid in row["holders"]:
-                    if pid not in facts:
-                        facts[pid] = owner_facts(pid)
+        for row in live or ():
+            for pid in row["holders"]:
+                if pid not in facts:
+                    facts[pid] = owner_facts(pid)
         attempt = cls(path, inputs, live, facts)
-        if live is not None:
+        attempt.warm = now.warm if now is not None else None
+        if now is not None:
             saved = saved_list.Saved.load(path, inputs.header())
-            found = saved_list.answer(saved, inputs.comparable(), live, facts.get) \
+            found = saved_list.answer(saved, inputs.comparable(), now.rows, facts.get) \
                 if saved is not None else None
             if found is not None and saved is not None:
                 attempt.printed = attempt._print(args, saved, found)
-                if attempt.printed:
-                    log.debug("answered from the kept answer %s (%d rows)", path, len(found))
+            if attempt.printed:
+                log.debug("answered from the kept answer %s (%d rows)", path, len(now.rows))
+                now.save(cache)  # no scan follows to keep what the owner map learnt
         return attempt
 
     def _print(self, args: argparse.Namespace, saved: saved_list.Saved,
@@ -88,10 +92,12 @@ class Attempt:
         return [index.summary(kept).record() if kept.after is not None else None
                 for kept in found]
 
-    def keep(self, rows: list[Any], problems: list[str], columns: dict
+    def keep(self, rows: list[Any], problems: list[str], columns: dict, cells_needed: bool
              ) -> tuple[list[saved_list.Kept], list[dict | None]]:
         """The rows as kept lines and their connections (to print them with
-        `write_answer`); kept for the next run when proven."""
+        `render_answer`; their cells when `cells_needed` or kept); kept for the next run when
+        proven (a first run, with no owner map to read holders' facts before the scan, keeps
+        nothing)."""
         from portwatch.commands import table
         from portwatch.core.output import records
         from portwatch.core.probe.exposure import address_key
@@ -104,7 +110,8 @@ class Attempt:
         for row in rows:
             sock = row.listener
             record = records.listener_record(row)
-            cells = list(table.cells(record, table.LIST_COLUMNS))
+            cells = list(table.cells(record, table.LIST_COLUMNS)) \
+                if cells_needed or self.live is not None else []
             before, after = saved_list.line_parts(record)
             connections.append(record.get("connections"))
             lines.append(saved_list.Kept(

@@ -117,7 +117,8 @@ def run(args: argparse.Namespace) -> int:
     firewall = Firewall(saved=default_ruleset_cache())  # nft's ruleset by generation
     firewall.prefetch()  # nft and ip run while we scan
     snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
-                              all_netns=args.all_netns)
+                              all_netns=args.all_netns,
+                              warm=attempt.warm if attempt is not None else None)
     catalog_problems: list[str] = []
     rows = with_connections(sorted(annotate(snapshot, firewall, catalog_problems), key=sort_key),
                             firewall, args.peers)
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         from portwatch.commands.list_saved import columns, render_answer
 
         layout = columns()
-        lines, connections = attempt.keep(rows, catalog_problems, layout)
+        lines, connections = attempt.keep(rows, catalog_problems, layout, not args.json)
         sys.stdout.write(render_answer(args, lines, connections, layout))
         return 0
     if args.json:

@@ -25,6 +25,7 @@ import contextlib
 import os
 import socket
 import struct
+from typing import Any
 
 from portwatch.core.probe.kernel import ip_forwarding, legacy_iptables_tables, read_text
 
@@ -231,11 +232,28 @@ def system_facts(files: list[str], code: str) -> dict:
             "firewall": firewall_facts(found) if found is not None else None}
 
 
-def live_rows(owner_cache: str | os.PathLike) -> list[dict] | None:
+class LiveRows:
     """The listening sockets now with their holders, as the scanner would make its rows (one
-    per proto, family, address, port and owner), from the saved owner map (re-checked as for
-    any scan, and saved again when it learnt something); None without a usable saved map."""
-    from portwatch.core.probe.owner_cache import read_saved, write_saved
+    per proto, family, address, port and owner: `rows`), and the owner map that found them
+    (`warm`: a scan may go on from it instead of reading the saved map again)."""
+
+    def __init__(self, rows: list[dict], owners: Any, packages: Any) -> None:
+        self.rows, self.warm = rows, (owners, packages)
+
+    def save(self, owner_cache: str | os.PathLike) -> None:
+        """Keep the owner map for the next run when it learnt something (no scan will)."""
+        owners, packages = self.warm
+        if owners.stats.new or owners.stats.searched:
+            from portwatch.core.probe.owner_cache import write_saved
+
+            with contextlib.suppress(OSError):  # a lost map costs the next run a walk
+                write_saved(owner_cache, {**owners.saved(), "packages": packages})
+
+
+def live_rows(owner_cache: str | os.PathLike) -> LiveRows | None:
+    """The sockets and holders now, from the saved owner map (re-checked as for any scan);
+    None without a usable saved map."""
+    from portwatch.core.probe.owner_cache import read_saved
     from portwatch.core.probe.owners import OwnerMap
     from portwatch.core.probe.sockdiag import SockDiag
 
@@ -260,7 +278,4 @@ def live_rows(owner_cache: str | os.PathLike) -> list[dict] | None:
         rows[key] = {"proto": key[0], "family": key[1], "address": item.address,
                      "port": item.port, "pid": pid, "uid": item.uid,
                      "holders": list(owners.holders(item.inode)) if pid is not None else []}
-    if owners.stats.new or owners.stats.searched:
-        with contextlib.suppress(OSError):  # a lost map costs the next run a walk
-            write_saved(owner_cache, {**owners.saved(), "packages": saved.get("packages")})
-    return list(rows.values())
+    return LiveRows(list(rows.values()), owners, saved.get("packages"))
