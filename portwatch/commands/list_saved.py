@@ -44,10 +44,11 @@ class Attempt:
         now = live_rows(cache)
         live = now.rows if now is not None else None
         facts: dict[int, list | None] = {}
+        shared: dict = {}
         for row in live or ():
             for pid in row["holders"]:
                 if pid not in facts:
-                    facts[pid] = owner_facts(pid)
+                    facts[pid] = owner_facts(pid, shared=shared)
         attempt = cls(path, inputs, live, facts)
         attempt.warm = now.warm if now is not None else None
         if now is not None:
@@ -106,7 +107,7 @@ class Attempt:
                 for r in self.live or ()}
         lines: list[saved_list.Kept] = []
         connections: list[dict | None] = []
-        entries: list[tuple[dict, dict, list]] = []
+        entries: list[tuple[dict, dict, saved_list.Kept]] = []
         for row in rows:
             sock = row.listener
             record = records.listener_record(row)
@@ -114,16 +115,17 @@ class Attempt:
                 if cells_needed or self.live is not None else []
             before, after = saved_list.line_parts(record)
             connections.append(record.get("connections"))
-            lines.append(saved_list.Kept(
+            made = saved_list.Kept(
                 sock.proto.value, sock.family.value, sock.address, sock.port, sock.pid, 0, [],
                 (), False, before, after, json.dumps(cells),
-                sock.hidden_reason if sock.owner_hidden else None))
+                sock.hidden_reason if sock.owner_hidden else None)
+            lines.append(made)
             key = (sock.proto.value, sock.family.value, sock.address, sock.port, sock.pid)
             seen = live.get(key)
             if seen is not None and seen["holders"] == [h.pid for h in sock.holders]:
                 seen["sort"] = [sock.port, sock.proto.value, address_key(sock.address),
                                 sock.pid or 0]
-                entries.append((seen, record, cells))
+                entries.append((seen, record, made))
         if self.live is not None:
             saved_list.store(self.path, self.inputs, saved_list.Inputs.read(), entries,
                              self.facts, problems, columns)

@@ -119,24 +119,27 @@ def line_parts(record: dict) -> tuple[str, str | None]:
     return before + '"connections": ', after
 
 
-def reusable(record: dict, cgroup: str | None) -> bool:
-    """False for rows made from what is not compared (see the module's doc)."""
-    if record.get("container") is not None or record.get("netns") is not None:
-        return False
+def _never_reusable() -> Callable[[dict, str | None], bool]:
+    """A test for rows made from what is not compared (see the module's doc)."""
     from portwatch.core.probe.containers import container_id_of_cgroup, forwarder_engine
     from portwatch.core.probe.units import MANAGERS
 
-    if record.get("process") in MANAGERS or record.get("pid") == 1:  # socket units
-        return False
+    def never(record: dict, cgroup: str | None) -> bool:
+        if record.get("container") is not None or record.get("netns") is not None:
+            return True
+        process = record.get("process")
+        if process in MANAGERS or record.get("pid") == 1:  # socket units
+            return True
+        if process and forwarder_engine(process):
+            return True
+        return bool(cgroup) and container_id_of_cgroup(cgroup) is not None
 
-    if record.get("process") and forwarder_engine(record["process"]):
-        return False
-    return not (cgroup and container_id_of_cgroup(cgroup) is not None)
+    return never
 
 
-def store(path: str, inputs: Inputs, after: Inputs, entries: Iterable[tuple[dict, dict, list]],
+def store(path: str, inputs: Inputs, after: Inputs, entries: Iterable[tuple[dict, dict, Kept]],
           owners_before: dict[int, list | None], problems: list[str], columns: dict) -> None:
-    """Keep this run's rows: (its live row as `answer` takes them, record, cells) each. A row
+    """Keep this run's rows: (its live row as `answer` takes them, record, output) each. A row
     is kept only when the system read the same before and after the scan (`inputs`, `after`)
     and so did each of its holders' facts (`owners_before`, read before the scan, and now):
     a change while the answer was made would otherwise pass for the state the rows show.
@@ -147,28 +150,29 @@ def store(path: str, inputs: Inputs, after: Inputs, entries: Iterable[tuple[dict
         log.debug("not keeping the answer: the system changed while it was made")
         return
     facts: dict[int, list | None] = {}
+    shared: dict = {}
     kept: list[list] = []
     texts: list[str] = []
     afters: list[str] = []
     cell_lines: list[str] = []
-    for row, record, cells in entries:
+    never = _never_reusable()
+    for row, record, made in entries:
         holders = row["holders"]
         for pid in holders:
             if pid not in facts:
-                now = owner_facts(pid)
+                now = owner_facts(pid, shared=shared)
                 facts[pid] = now if now is not None and now == owners_before.get(pid) else None
         owner = facts.get(row["pid"]) if row["pid"] is not None else None
-        if any(facts[pid] is None for pid in holders) or not reusable(
+        if any(facts[pid] is None for pid in holders) or never(
                 record, owner[6] if owner else None):
             continue
-        before, rest = line_parts(record)
         kept.append([row["proto"], row["family"], row["address"], row["port"], row["pid"],
                      row["uid"], holders, row["sort"], record.get("firewall") is not None
-                     or record.get("exposure") != "loopback", rest is not None,
-                     record.get("hidden_reason") if record.get("owner_hidden") else None])
-        texts.append(before)
-        afters.append(rest or "")
-        cell_lines.append(json.dumps(cells))
+                     or record.get("exposure") != "loopback", made.after is not None,
+                     made.hidden])
+        texts.append(made.before)
+        afters.append(made.after or "")
+        cell_lines.append(made.cells)
     saved = {**inputs.header(), "system": inputs.system, "problems": problems,
              "columns": columns, "owners": {str(pid): f for pid, f in facts.items()
                                             if f is not None},

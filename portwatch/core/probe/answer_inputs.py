@@ -68,8 +68,11 @@ def _stat_fields(data: bytes) -> tuple[str, list[bytes]] | None:
     return data[data.find(b"(") + 1:close].decode("latin-1"), data[close + 2:].split()
 
 
-def owner_facts(pid: int, proc: str = "/proc") -> list | None:
-    """What a row takes from process `pid`, as plain JSON values (see the module's doc)."""
+def owner_facts(pid: int, proc: str = "/proc", shared: dict | None = None) -> list | None:
+    """What a row takes from process `pid`, as plain JSON values (see the module's doc).
+    `shared`: a dict kept for one run, where the parents' facts and the folders' modes are
+    read once (2,000 listeners have a handful of parents and folders)."""
+    shared = {} if shared is None else shared
     stat = _read(f"{proc}/{pid}/stat")
     parsed = _stat_fields(stat) if stat else None
     if parsed is None or len(parsed[1]) < 20 or parsed[1][0] == b"Z":
@@ -85,13 +88,18 @@ def owner_facts(pid: int, proc: str = "/proc") -> list | None:
     folder = None
     if exe:
         where = os.path.dirname(exe.removesuffix(" (deleted)"))
-        folder = [_mode(f"{proc}/{pid}/root{where}"), _mode(where)]
+        seen = f"{root}{where}" if root != "/" else where
+        if ("folder", seen) not in shared:
+            shared["folder", seen] = [_mode(f"{proc}/{pid}/root{where}"), _mode(where)]
+        folder = shared["folder", seen]
     parent = [None, None]
-    if ppid:
+    if ppid and ("parent", ppid) in shared:
+        parent = shared["parent", ppid]
+    elif ppid:
         parent_stat = _read(f"{proc}/{ppid}/stat")
         parent_parsed = _stat_fields(parent_stat) if parent_stat else None
-        parent = [parent_parsed[0] if parent_parsed else None,
-                  _text(_read(f"{proc}/{ppid}/cmdline"))]
+        parent = shared["parent", ppid] = [parent_parsed[0] if parent_parsed else None,
+                                           _text(_read(f"{proc}/{ppid}/cmdline"))]
     return [name, ppid, start, _text(_read(f"{proc}/{pid}/cmdline")), exe, _text(uid),
             _text(_read(f"{proc}/{pid}/cgroup")), root,
             os.path.exists(f"{proc}/{pid}/root/.flatpak-info"), folder, *parent]
