@@ -23,7 +23,11 @@ def add_parser(subparsers: Any) -> None:
         "list",
         help="list every listening socket with its process, meaning and risk",
         description="One scan: every listening TCP socket and unconnected UDP socket, with the"
-        " owning process, who can reach it, what the port is registered for and known risks.",
+        " owning process, who can reach it, what the port is registered for and known risks."
+        " The answer is kept in the data folder (list-answer-UID.json) and printed again, with"
+        " the connections counted anew, while every input it was made from reads the same"
+        " (sockets, owners, catalog and settings files, interfaces, firewall, privileges);"
+        " PORTWATCH_NO_SAVED_ANSWER=1 neither uses nor keeps it.",
     )
     parser.add_argument("--json", action="store_true",
                         help="print one JSON array, one listener per line: the socket (proto,"
