@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 from portwatch import __version__
-from portwatch.core.files.cache import read_cache_text, write_cache_text
+from portwatch.core.files.cache import read_cache_bytes, write_cache_text
 from portwatch.core.probe.kernel import boot_id, privileges
 
 log = logging.getLogger(__name__)
@@ -255,12 +255,12 @@ class Saved:
     def load(cls, path: str, header: dict) -> Saved | None:
         if not os.path.exists(path):
             return None
-        text = read_cache_text(path)
-        if text is None:
+        data = read_cache_bytes(path)
+        if data is None:
             log.info("ignoring %s: not this user's own private file", path)
             return None
-        lines = text.split("\n")
         try:
+            lines = data.decode("utf-8").split("\n")
             value = json.loads(lines[0])
             if not isinstance(value, dict):
                 raise TypeError("not an object")
