@@ -29,6 +29,9 @@ class Attempt:
         self.path, self.inputs, self.live, self.facts = path, inputs, live, facts
         self.printed = False
         self.warm: tuple | None = None  # the owner map it resolved, for the scan that follows
+        # the kept rows still true, by proto, family, address, port and pid, when some were
+        # not: the scan that follows annotates only the others
+        self.proven: dict[tuple, saved_list.Kept] = {}
 
     @classmethod
     def make(cls, args: argparse.Namespace) -> Attempt | None:
@@ -53,10 +56,14 @@ class Attempt:
         attempt.warm = now.warm if now is not None else None
         if now is not None:
             saved = saved_list.Saved.load(path, inputs.header())
-            found = saved_list.answer(saved, inputs.comparable(), now.rows, facts.get) \
+            result = saved_list.answer(saved, inputs.comparable(), now.rows, facts.get) \
                 if saved is not None else None
-            if found is not None and saved is not None:
-                attempt.printed = attempt._print(args, saved, found)
+            if result is not None and saved is not None and not result[1]:
+                attempt.printed = attempt._print(args, saved, result[0])
+            elif result is not None:
+                attempt.proven = {kept[:5]: kept for kept in result[0]}
+                log.debug("%d rows from the kept answer, %d made afresh", len(result[0]),
+                          result[1])
             if attempt.printed:
                 log.debug("answered from the kept answer %s (%d rows)", path, len(now.rows))
                 now.save(cache)  # no scan follows to keep what the owner map learnt
@@ -78,58 +85,69 @@ class Attempt:
         return True
 
     def _connections(self, found: list[saved_list.Kept]) -> list[dict | None]:
+        from portwatch.commands.listing import connection_index
         from portwatch.core.probe.answer_inputs import local_addresses
-        from portwatch.core.probe.conndump import ConnectionDump
-        from portwatch.core.probe.connections import ConnectionIndex
-        from portwatch.core.probe.sockdiag import SockDiagError
 
-        try:
-            conns = ConnectionDump().connections([kept.port for kept in found
-                                                  if kept.after is not None])
-        except SockDiagError as exc:
-            print(f"portwatch: connections unknown: {exc}", file=sys.stderr)
-            return [None] * len(found)
-        index = ConnectionIndex(conns, local_addresses(self.inputs.system["interfaces"] or []))
-        return [index.summary(kept).record() if kept.after is not None else None
-                for kept in found]
+        index = connection_index([kept.port for kept in found if kept.after is not None],
+                                 local_addresses(self.inputs.system["interfaces"] or []))
+        return [index.summary(kept).record() if index is not None and kept.after is not None
+                else None for kept in found]
 
-    def keep(self, rows: list[Any], problems: list[str], columns: dict, cells_needed: bool
+    def reusable(self, listeners: tuple) -> tuple[list, list[saved_list.Kept]]:
+        """The scanned listeners without a proven kept row, and the kept rows of the others
+        (the same socket, owner and holders as when they were proven)."""
+        if not self.proven:
+            return list(listeners), []
+        fresh, kept = [], []
+        for item in listeners:
+            found = self.proven.get((item.proto.value, item.family.value, item.address,
+                                     item.port, item.pid))
+            if found is not None and found.holders == [h.pid for h in item.holders]:
+                kept.append(found)
+            else:
+                fresh.append(item)
+        return fresh, kept
+
+    def keep(self, rows: list[Any], reused: list[tuple[saved_list.Kept, dict | None]],
+             problems: list[str], columns: dict, cells_needed: bool
              ) -> tuple[list[saved_list.Kept], list[dict | None]]:
-        """The rows as kept lines and their connections (to print them with
-        `render_answer`; their cells when `cells_needed` or kept); kept for the next run when
-        proven (a first run, with no owner map to read holders' facts before the scan, keeps
-        nothing)."""
+        """The annotated `rows` and the `reused` kept rows (with their connections now) as kept
+        lines in `list`'s order, and their connections (to print them with `render_answer`;
+        the cells made when `cells_needed` or kept); kept for the next run when proven (a
+        first run, with no owner map to read holders' facts before the scan, keeps nothing)."""
         from portwatch.commands import table
         from portwatch.core.output import records
         from portwatch.core.probe.exposure import address_key
 
         live = {(r["proto"], r["family"], r["address"], r["port"], r["pid"]): r
                 for r in self.live or ()}
-        lines: list[saved_list.Kept] = []
-        connections: list[dict | None] = []
-        entries: list[tuple[dict, dict, saved_list.Kept]] = []
+        made_rows: list[tuple[tuple, saved_list.Kept, dict | None]] = []
+        entries: list[tuple[dict, dict | None, saved_list.Kept]] = []
         for row in rows:
             sock = row.listener
             record = records.listener_record(row)
             cells = list(table.cells(record, table.LIST_COLUMNS)) \
                 if cells_needed or self.live is not None else []
             before, after = saved_list.line_parts(record)
-            connections.append(record.get("connections"))
+            order = (sock.port, sock.proto.value, address_key(sock.address), sock.pid or 0)
             made = saved_list.Kept(
                 sock.proto.value, sock.family.value, sock.address, sock.port, sock.pid, 0, [],
-                (), False, before, after, json.dumps(cells),
+                order, False, before, after, json.dumps(cells),
                 sock.hidden_reason if sock.owner_hidden else None)
-            lines.append(made)
-            key = (sock.proto.value, sock.family.value, sock.address, sock.port, sock.pid)
-            seen = live.get(key)
+            made_rows.append((order, made, record.get("connections")))
+            seen = live.get(made[:5])
             if seen is not None and seen["holders"] == [h.pid for h in sock.holders]:
-                seen["sort"] = [sock.port, sock.proto.value, address_key(sock.address),
-                                sock.pid or 0]
-                entries.append((seen, record, made))
+                entries.append(({**seen, "sort": list(order)}, record, made))
+        for kept, connections in reused:
+            made_rows.append((kept.sort, kept, connections))
+            seen = live.get(kept[:5])
+            if seen is not None:
+                entries.append(({**seen, "sort": list(kept.sort)}, None, kept))
+        made_rows.sort(key=lambda item: item[0])  # list's order: port, proto, address, pid
         if self.live is not None:
             saved_list.store(self.path, self.inputs, saved_list.Inputs.read(), entries,
                              self.facts, problems, columns)
-        return lines, connections
+        return [made for _, made, _ in made_rows], [conns for _, _, conns in made_rows]
 
 
 def columns() -> dict:

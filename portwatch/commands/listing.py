@@ -70,32 +70,50 @@ def sort_key(item: AnnotatedListener) -> tuple:
     return (sock.port, sock.proto.value, address_key(sock.address), sock.pid or 0)
 
 
-def with_connections(rows: list[AnnotatedListener], firewall: Any,
-                     peers: bool) -> list[AnnotatedListener]:
-    """The rows with who is connected to each TCP listener of this namespace (None for UDP,
-    other namespaces, and for all when the dump failed: said on stderr). With `peers`, local
-    peers' processes are looked up (a walk of every process's fds, as `ss -p` does)."""
-    import dataclasses
-
-    from portwatch.core.model import Proto
+def connection_index(ports: list[int], local_addresses: Any, peers: bool = False) -> Any:
+    """The established connections to these ports, by listener (a ConnectionIndex); None
+    when the dump failed (said on stderr). With `peers`, local peers' processes are looked up
+    (a walk of every process's fds, as `ss -p` does)."""
     from portwatch.core.probe.conndump import ConnectionDump
     from portwatch.core.probe.connections import ConnectionIndex
     from portwatch.core.probe.sockdiag import SockDiagError
 
-    counted = [row.listener.port for row in rows
-               if row.listener.proto is Proto.TCP and row.listener.netns is None]
     try:
         # the peers' own sockets (other local ports) are needed to name their processes
-        conns = ConnectionDump().connections(None if peers else counted)
+        conns = ConnectionDump().connections(None if peers else ports)
     except SockDiagError as exc:
         print(f"portwatch: connections unknown: {exc}", file=sys.stderr)
-        return rows
+        return None
     owner_of = None
     if peers:
         from portwatch.core.probe.owners import OwnerMap
 
         owner_of = OwnerMap().resolve
-    index = ConnectionIndex(conns, firewall.local_addresses(), owner_of)
+    return ConnectionIndex(conns, local_addresses, owner_of)
+
+
+def counted(rows: list[AnnotatedListener]) -> list[int]:
+    """The ports of the rows whose connections are counted: TCP, this namespace."""
+    from portwatch.core.model import Proto
+
+    return [row.listener.port for row in rows
+            if row.listener.proto is Proto.TCP and row.listener.netns is None]
+
+
+def with_connections(rows: list[AnnotatedListener], firewall: Any, peers: bool,
+                     index: Any = False) -> list[AnnotatedListener]:
+    """The rows with who is connected to each TCP listener of this namespace (None for UDP,
+    other namespaces, and for all when the dump failed: said on stderr). With `peers`, local
+    peers' processes are looked up (a walk of every process's fds, as `ss -p` does). `index`:
+    a connection_index made already (False: made here)."""
+    import dataclasses
+
+    from portwatch.core.model import Proto
+
+    if index is False:
+        index = connection_index(counted(rows), firewall.local_addresses(), peers)
+    if index is None:
+        return rows
     return [dataclasses.replace(row, connections=index.summary(row.listener))
             if row.listener.proto is Proto.TCP and row.listener.netns is None else row
             for row in rows]
@@ -124,15 +142,27 @@ def run(args: argparse.Namespace) -> int:
                               all_netns=args.all_netns,
                               warm=attempt.warm if attempt is not None else None)
     catalog_problems: list[str] = []
-    rows = with_connections(sorted(annotate(snapshot, firewall, catalog_problems), key=sort_key),
-                            firewall, args.peers)
+    if attempt is None:
+        rows = with_connections(sorted(annotate(snapshot, firewall, catalog_problems),
+                                       key=sort_key), firewall, args.peers)
     for problem in snapshot.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
     if attempt is not None:  # the same output, made from what is kept for the next run
+        import dataclasses
+
         from portwatch.commands.list_saved import columns, render_answer
 
+        fresh, kept = attempt.reusable(snapshot.listeners)  # only the others are annotated
+        rows = annotate(dataclasses.replace(snapshot, listeners=tuple(fresh)), firewall,
+                        catalog_problems)
+        ports = counted(rows) + [item.port for item in kept if item.after is not None]
+        index = connection_index(ports, firewall.local_addresses())
+        rows = with_connections(rows, firewall, False, index)
+        reused = [(item, index.summary(item).record()
+                   if index is not None and item.after is not None else None) for item in kept]
         layout = columns()
-        lines, connections = attempt.keep(rows, catalog_problems, layout, not args.json)
+        lines, connections = attempt.keep(rows, reused, catalog_problems, layout,
+                                          not args.json)
         sys.stdout.write(render_answer(args, lines, connections, layout))
         return 0
     if args.json:

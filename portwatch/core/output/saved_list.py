@@ -137,9 +137,11 @@ def _never_reusable() -> Callable[[dict, str | None], bool]:
     return never
 
 
-def store(path: str, inputs: Inputs, after: Inputs, entries: Iterable[tuple[dict, dict, Kept]],
+def store(path: str, inputs: Inputs, after: Inputs,
+          entries: Iterable[tuple[dict, dict | None, Kept]],
           owners_before: dict[int, list | None], problems: list[str], columns: dict) -> None:
-    """Keep this run's rows: (its live row as `answer` takes them, record, output) each. A row
+    """Keep this run's rows: (its live row as `answer` takes them, record — None for a row
+    taken from the kept answer —, output) each. A row
     is kept only when the system read the same before and after the scan (`inputs`, `after`)
     and so did each of its holders' facts (`owners_before`, read before the scan, and now):
     a change while the answer was made would otherwise pass for the state the rows show.
@@ -163,12 +165,13 @@ def store(path: str, inputs: Inputs, after: Inputs, entries: Iterable[tuple[dict
                 now = owner_facts(pid, shared=shared)
                 facts[pid] = now if now is not None and now == owners_before.get(pid) else None
         owner = facts.get(row["pid"]) if row["pid"] is not None else None
-        if any(facts[pid] is None for pid in holders) or never(
-                record, owner[6] if owner else None):
-            continue
+        if any(facts[pid] is None for pid in holders) or (
+                record is not None and never(record, owner[6] if owner else None)):
+            continue  # (a row kept before, `record` None, passed `never` then)
+        firewall = made.firewall if record is None else (
+            record.get("firewall") is not None or record.get("exposure") != "loopback")
         kept.append([row["proto"], row["family"], row["address"], row["port"], row["pid"],
-                     row["uid"], holders, row["sort"], record.get("firewall") is not None
-                     or record.get("exposure") != "loopback", made.after is not None,
+                     row["uid"], holders, row["sort"], firewall, made.after is not None,
                      made.hidden])
         texts.append(made.before)
         afters.append(made.after or "")
@@ -274,9 +277,10 @@ class Saved:
 
 
 def answer(saved: Saved, system: dict, live: list[dict],
-           facts: Callable[[int], list | None]) -> list[Kept] | None:
-    """The kept rows for the `live` rows (each: proto, family, address, port, pid, uid,
-    holders), in `list`'s order, when every one is proven unchanged; else None."""
+           facts: Callable[[int], list | None]) -> tuple[list[Kept], int] | None:
+    """The kept rows proven for the `live` rows (each: proto, family, address, port, pid, uid,
+    holders) in `list`'s order, and how many live rows have none (they are made afresh); None
+    when an input of every row changed (the system's)."""
     firewall_ok = saved.system.get("firewall") is not None and \
         saved.system.get("firewall") == system.get("firewall")
     if {k: v for k, v in saved.system.items() if k != "firewall"} != \
@@ -285,23 +289,24 @@ def answer(saved: Saved, system: dict, live: list[dict],
         return None
     proven: dict[int, bool] = {}
     found = []
+    missing = 0
     for row in live:
         kept = saved.rows.get((row["proto"], row["family"], row["address"], row["port"],
                                row["pid"]))
-        if kept is None or kept.uid != row["uid"] or kept.holders != row["holders"] or (
-                kept.firewall and not firewall_ok):
-            log.debug("saved answer: no proven row for %s", row)
-            return None
-        for pid in row["holders"]:
+        ok = kept is not None and kept.uid == row["uid"] and kept.holders == row["holders"] \
+            and (firewall_ok or not kept.firewall)
+        for pid in row["holders"] if ok else ():
             if pid not in proven:
                 known = saved.owners.get(pid)
                 proven[pid] = known is not None and known == facts(pid)
-            if not proven[pid]:
-                log.debug("saved answer: process %s changed", pid)
-                return None
-        found.append(kept)
+            ok = ok and proven[pid]
+        if ok and kept is not None:
+            found.append(kept)
+        else:
+            missing += 1
+            log.debug("saved answer: no proven row for %s", row)
     try:
         found.sort(key=lambda kept: kept.sort)
     except TypeError:  # a damaged file's sort keys
         return None
-    return found
+    return found, missing
