@@ -56,8 +56,8 @@ class Attempt:
         attempt.warm = now.warm if now is not None else None
         if now is not None:
             saved = saved_list.Saved.load(path, inputs.header())
-            result = saved_list.answer(saved, inputs.comparable(), now.rows, facts.get) \
-                if saved is not None else None
+            result = saved_list.answer(saved, inputs.comparable(), now.rows, facts.get,
+                                       cells=not args.json) if saved is not None else None
             if result is not None and saved is not None and not result[1]:
                 attempt.printed = attempt._print(args, saved, result[0])
             elif result is not None:
@@ -113,7 +113,8 @@ class Attempt:
              ) -> tuple[list[saved_list.Kept], list[dict | None]]:
         """The annotated `rows` and the `reused` kept rows (with their connections now) as kept
         lines in `list`'s order, and their connections (to print them with `render_answer`;
-        the cells made when `cells_needed` or kept); kept for the next run when proven (a
+        the cells made when `cells_needed`: for `list`, not `--json`); kept for the next run
+        when proven (a
         first run, with no owner map to read holders' facts before the scan, keeps nothing)."""
         from portwatch.commands import table
         from portwatch.core.output import records
@@ -126,13 +127,14 @@ class Attempt:
         for row in rows:
             sock = row.listener
             record = records.listener_record(row)
-            cells = list(table.cells(record, table.LIST_COLUMNS)) \
-                if cells_needed or self.live is not None else []
+            # `list --json` keeps no cells: a later `list` makes its rows afresh once
+            cells = json.dumps(list(table.cells(record, table.LIST_COLUMNS))) \
+                if cells_needed else ""
             before, after = saved_list.line_parts(record)
             order = (sock.port, sock.proto.value, address_key(sock.address), sock.pid or 0)
             made = saved_list.Kept(
                 sock.proto.value, sock.family.value, sock.address, sock.port, sock.pid, 0, [],
-                order, False, before, after, json.dumps(cells),
+                order, False, before, after, cells,
                 sock.hidden_reason if sock.owner_hidden else None)
             made_rows.append((order, made, record.get("connections")))
             seen = live.get(made[:5])

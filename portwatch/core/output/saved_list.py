@@ -204,7 +204,8 @@ class Kept(NamedTuple):
     firewall: bool  # its answer depends on the firewall (not loopback)
     before: str  # its JSON line up to `"connections": ` (all of it when after is None)
     after: str | None  # the rest after the connections object; None: no connections (UDP)
-    cells: str  # its `list` cells, a JSON array (the CONNS cell is made anew): `cell_list()`
+    cells: str  # its `list` cells, a JSON array (the CONNS cell is made anew): `cell_list()`;
+    # "" when it was kept by `list --json`, which makes none
     hidden: str | None  # why its owner is hidden, for the note under the table
 
     @classmethod
@@ -276,11 +277,12 @@ class Saved:
             return None
 
 
-def answer(saved: Saved, system: dict, live: list[dict],
-           facts: Callable[[int], list | None]) -> tuple[list[Kept], int] | None:
+def answer(saved: Saved, system: dict, live: list[dict], facts: Callable[[int], list | None],
+           cells: bool = False) -> tuple[list[Kept], int] | None:
     """The kept rows proven for the `live` rows (each: proto, family, address, port, pid, uid,
     holders) in `list`'s order, and how many live rows have none (they are made afresh); None
-    when an input of every row changed (the system's)."""
+    when an input of every row changed (the system's). With `cells` (the table), a row kept
+    by `list --json`, without cells, is not one."""
     firewall_ok = saved.system.get("firewall") is not None and \
         saved.system.get("firewall") == system.get("firewall")
     if {k: v for k, v in saved.system.items() if k != "firewall"} != \
@@ -294,7 +296,7 @@ def answer(saved: Saved, system: dict, live: list[dict],
         kept = saved.rows.get((row["proto"], row["family"], row["address"], row["port"],
                                row["pid"]))
         ok = kept is not None and kept.uid == row["uid"] and kept.holders == row["holders"] \
-            and (firewall_ok or not kept.firewall)
+            and (firewall_ok or not kept.firewall) and (kept.cells != "" or not cells)
         for pid in row["holders"] if ok else ():
             if pid not in proven:
                 known = saved.owners.get(pid)
@@ -304,7 +306,8 @@ def answer(saved: Saved, system: dict, live: list[dict],
             found.append(kept)
         else:
             missing += 1
-            log.debug("saved answer: no proven row for %s", row)
+            if missing <= 3:  # the first few say why
+                log.debug("saved answer: no proven row for %s", row)
     try:
         found.sort(key=lambda kept: kept.sort)
     except TypeError:  # a damaged file's sort keys
