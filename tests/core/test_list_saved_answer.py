@@ -81,9 +81,11 @@ def run_list(*args: str, saved: bool = True, prefix: tuple[str, ...] = ()) -> tu
     return done.stdout, done.stderr
 
 
-def ours(stdout: str, pids: set[int], ports: set[int]) -> dict[tuple, dict]:
+def ours(stdout: str, pids: set[int], sockets: set[tuple] = frozenset()) -> dict[tuple, dict]:
+    """The rows of the test's processes, and of its `sockets` (proto, address, port) whoever
+    owns them (another program may use the same port number elsewhere)."""
     return {(r["proto"], r["address"], r["port"], r["pid"]): r for r in json.loads(stdout)
-            if r["pid"] in pids or r["port"] in ports}
+            if r["pid"] in pids or (r["proto"], r["address"], r["port"]) in sockets}
 
 
 def kept_and_used(*args: str, prefix: tuple[str, ...] = ()) -> None:
@@ -97,7 +99,7 @@ def kept_and_used(*args: str, prefix: tuple[str, ...] = ()) -> None:
         assert time.monotonic() < deadline, f"no run was answered from the kept answer: {err}"
 
 
-def same_as_uncached(pids: set[int], ports: set[int], *, hit: bool | None = False,
+def same_as_uncached(pids: set[int], sockets: set[tuple] = frozenset(), *, hit: bool | None = False,
                      prefix: tuple[str, ...] = ()) -> dict[tuple, dict]:
     """A run that may use the kept answer equals one that may not, on the test's rows.
     `hit`: whether the first may have been answered from it (None: either)."""
@@ -107,8 +109,8 @@ def same_as_uncached(pids: set[int], ports: set[int], *, hit: bool | None = Fals
         assert HIT not in err, "the kept answer was used although an input changed"
     elif hit is True:
         assert HIT in err, err
-    mine = ours(out, pids, ports)
-    assert mine == ours(reference, pids, ports)
+    mine = ours(out, pids, sockets)
+    assert mine == ours(reference, pids, sockets)
     return mine
 
 
@@ -126,7 +128,7 @@ def pids_of(children) -> set[int]:
 def test_an_unchanged_machine_is_answered_from_the_kept_answer(listeners):
     kept_and_used("--json")
     pids = pids_of(listeners)
-    rows = same_as_uncached(pids, set(), hit=None)
+    rows = same_as_uncached(pids, hit=None)
     assert len(rows) == 3
     out, _ = run_list()  # the table too, from the same kept answer
     reference, _ = run_list(saved=False)
@@ -140,7 +142,7 @@ def test_an_unchanged_machine_is_answered_from_the_kept_answer(listeners):
 def test_a_new_listener_is_not_taken_from_the_kept_answer(listeners, listener_factory):
     kept_and_used("--json")
     new = listener_factory("tcp", "127.0.0.1")
-    rows = same_as_uncached(pids_of(listeners) | {new.pid}, set())
+    rows = same_as_uncached(pids_of(listeners) | {new.pid})
     assert any(key[3] == new.pid for key in rows)
     # only the new row is made afresh, the others come from the kept answer (another
     # program's news may cost it one more run)
@@ -153,15 +155,15 @@ def test_a_new_listener_is_not_taken_from_the_kept_answer(listeners, listener_fa
         assert time.monotonic() < deadline, err
     reference, _ = run_list("--json", saved=False)
     pids = pids_of(listeners) | {new.pid, new_two.pid}
-    assert ours(out, pids, set()) == ours(reference, pids, set())
-    assert len(ours(out, pids, set())) == 5
+    assert ours(out, pids) == ours(reference, pids)
+    assert len(ours(out, pids)) == 5
 
 
 def test_a_closed_listener_is_gone_and_the_rest_still_kept(listeners):
     kept_and_used("--json")
     closed = listeners.pop()
     closed.stop()
-    rows = same_as_uncached(pids_of(listeners) | {closed.pid}, {closed.port}, hit=None)
+    rows = same_as_uncached(pids_of(listeners) | {closed.pid}, hit=None)
     assert all(key[3] != closed.pid for key in rows)
     assert len(rows) == 2
 
@@ -178,9 +180,9 @@ def test_an_owner_that_execs_another_program(listeners):
         while os.readlink(f"/proc/{proc.pid}/exe") == os.path.realpath(sys.executable):
             assert time.monotonic() < deadline, "the exec happens"
             time.sleep(0.02)
-        rows = same_as_uncached({proc.pid}, {port})
+        rows = same_as_uncached({proc.pid})
         (row,) = rows.values()
-        assert row["process"] == "sleep"
+        assert row["process"] == "sleep" and row["port"] == port
     finally:
         end_child(proc)  # our own child, by its PID
         proc.stdin.close()
@@ -196,8 +198,8 @@ def test_an_owner_that_renames_itself(listeners):
         proc.stdin.write("name pwtest-renamed\n")
         proc.stdin.flush()
         assert proc.stdout.readline().strip() == "done"
-        (row,) = same_as_uncached({proc.pid}, {port}).values()
-        assert row["process"] == "pwtest-renamed"
+        (row,) = same_as_uncached({proc.pid}).values()
+        assert row["process"] == "pwtest-renamed" and row["port"] == port
     finally:
         end_child(proc)
         proc.stdin.close()
@@ -214,8 +216,8 @@ def test_a_new_holder_of_the_same_socket():
         proc.stdin.write("fork\n")
         proc.stdin.flush()
         child = int(proc.stdout.readline())
-        (row,) = same_as_uncached({proc.pid}, {port}).values()
-        assert [h["pid"] for h in row["holders"]] == [proc.pid, child]
+        (row,) = same_as_uncached({proc.pid}).values()
+        assert [h["pid"] for h in row["holders"]] == [proc.pid, child] and row["port"] == port
     finally:
         proc.stdin.close()  # the forked child reads the same pipe: both end
         end_child(proc)  # our own child, by its PID
@@ -231,8 +233,8 @@ def test_a_new_owner_on_the_same_port(listener_factory):
     kept_and_used("--json")
     first.stop()  # the owner goes; another process binds the same port
     second = listener_factory("tcp", "127.0.0.1", port)
-    rows = same_as_uncached({first.pid, second.pid}, {port})
-    assert [key[3] for key in rows] == [second.pid]
+    rows = same_as_uncached({first.pid, second.pid})
+    assert [(key[2], key[3]) for key in rows] == [(port, second.pid)]
 
 
 def test_an_edited_catalog_file(listeners, isolated_dirs):
@@ -251,7 +253,7 @@ def test_an_edited_catalog_file(listeners, isolated_dirs):
               - software: pwtest service
                 note: the test's own
         """), encoding="utf-8")
-    rows = same_as_uncached({child.pid}, set())
+    rows = same_as_uncached({child.pid})
     (row,) = rows.values()
     assert any(use.startswith("pwtest service") for use in row["uses"])
 
@@ -260,7 +262,7 @@ def test_edited_settings(listeners, isolated_dirs):
     config, _ = isolated_dirs
     kept_and_used("--json")
     (config / "settings.yaml").write_text("poll_interval: 5.0\n", encoding="utf-8")
-    same_as_uncached(pids_of(listeners), set())
+    same_as_uncached(pids_of(listeners))
 
 
 def test_a_new_connection_is_counted_from_the_kept_answer(listeners):
@@ -269,12 +271,12 @@ def test_a_new_connection_is_counted_from_the_kept_answer(listeners):
     with socket.create_connection(("127.0.0.1", server.port), timeout=10):
         deadline = time.monotonic() + DEADLINE
         while True:  # another program's news may cost a run its kept answer
-            rows = same_as_uncached({server.pid}, set(), hit=None)
+            rows = same_as_uncached({server.pid}, hit=None)
             out, err = run_list("--json")
             if HIT in err:
                 break
             assert time.monotonic() < deadline
-        (row,) = ours(out, {server.pid}, set()).values()
+        (row,) = ours(out, {server.pid}).values()
         assert row["connections"]["established"] == 1
         assert rows[next(iter(rows))]["connections"]["established"] == 1
 
@@ -288,7 +290,7 @@ def test_a_process_moved_to_another_unit(listeners):
     name = f"pwtest-{uuid.uuid4().hex[:8]}.service"
     with unit_cgroup(Path("/sys/fs/cgroup/systemd"), f"pwtest.slice/{name}") as cgroup:
         move_into(cgroup, child.pid)  # moved back to the root when the test ends
-        (row,) = same_as_uncached({child.pid}, set()).values()
+        (row,) = same_as_uncached({child.pid}).values()
         assert row["unit"] == name
 
 
@@ -333,12 +335,12 @@ def exposed(nft_table):
 def test_a_changed_firewall_ruleset(nft_table, exposed):
     pid, port = exposed
     kept_and_used("--json")
-    (before,) = same_as_uncached({pid}, set(), hit=None).values()
+    (before,) = same_as_uncached({pid}, hit=None).values()
     assert before["firewall"]["verdict"] == "drop"
     subprocess.run(["nft", "flush", "chain", "inet", nft_table, "input"], check=True)
     subprocess.run(["nft", "add", "rule", "inet", nft_table, "input", "tcp", "dport",
                     str(port), "reject"], check=True)
-    (after,) = same_as_uncached({pid}, set()).values()
+    (after,) = same_as_uncached({pid}).values()
     assert after["firewall"]["verdict"] == "reject"
 
 
@@ -350,7 +352,7 @@ def test_fewer_privileges_do_not_use_roots_answer(exposed):
     _, port = exposed
     kept_and_used("--json")
     fewer = (setpriv, "--inh-caps=-all", "--ambient-caps=-all", "--bounding-set=-all", "--")
-    (row,) = same_as_uncached(set(), {port}, prefix=fewer).values()
+    (row,) = same_as_uncached(set(), {("tcp", "0.0.0.0", port)}, prefix=fewer).values()
     assert row["firewall"]["verdict"] == "unknown"
     assert row["owner_hidden"]  # nor may it read the fds of a process with more capabilities
 
