@@ -393,3 +393,25 @@ def test_local_addresses_are_the_firewall_readers():
         pytest.skip("needs ip (iproute2)")
     expected = {a for item in _interfaces(Host()) for a in item.addresses}
     assert local_addresses(interfaces()) == expected
+
+
+def test_pids_since_a_saved_map_name_the_new_processes():
+    """A restored owner map reads start times only above the last pid handed out when it was
+    saved; that is right only while no pid wrapped since, which the counters must tell."""
+    from portwatch.core.probe.kernel import pid_counters, pids_since
+
+    then = pid_counters()
+    assert then is not None
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                             stdin=subprocess.PIPE)
+    try:
+        after = pids_since(then)
+        # None only when pids wrapped meanwhile (pid_max can be 32768): never a wrong answer
+        assert after is None or (after == then[0] and child.pid > after)
+    finally:
+        child.stdin.close()
+        end_child(child)
+    last, forks = then
+    assert pids_since((last, forks - 10**9)) is None  # more forks than pids: a wrap
+    assert pids_since((last + 10**9, forks)) is None  # the counter went down: a wrap
+    assert pids_since(None) is None

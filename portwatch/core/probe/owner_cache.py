@@ -41,12 +41,14 @@ def default_owner_cache() -> Path:
 class SavedMap:
     """A saved map, checked: what `OwnerMap.restore` starts from."""
 
-    __slots__ = ("checked", "holders", "orphans", "starts", "still", "taken")
+    __slots__ = ("checked", "holders", "orphans", "pids", "starts", "still", "taken")
 
     def __init__(self, taken: int, starts: dict[int, int], holders: dict[int, dict[int, int]],
-                 orphans: set[int], checked: float, still: dict[int, int]) -> None:
+                 orphans: set[int], checked: float, still: dict[int, int],
+                 pids: tuple[int, int] | None = None) -> None:
         self.taken, self.starts, self.holders = taken, starts, holders
         self.orphans, self.checked, self.still = orphans, checked, still
+        self.pids = pids  # kernel.pid_counters() just before `taken` (older maps: None)
 
 
 def parse_saved(saved: object) -> SavedMap | None:
@@ -68,6 +70,8 @@ def parse_saved(saved: object) -> SavedMap | None:
         checked = float(checked) if checked is not None else -float("inf")
         # one-thread holders' run times when their links were last right (older maps: none)
         still = {int(pid): int(runtime) for pid, runtime in saved.get("still", {}).items()}
-    except (KeyError, TypeError, ValueError, AttributeError):
+        counters = saved.get("pids")
+        pids = (int(counters[0]), int(counters[1])) if counters is not None else None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
-    return SavedMap(taken, starts, holders, orphans, checked, still)
+    return SavedMap(taken, starts, holders, orphans, checked, still, pids)

@@ -24,7 +24,9 @@ A map saved by one process (`saved()`, `owner_cache.write_saved`) lets the next 
 (`restore`): `portwatch list` then re-checks what it remembers instead of reading every
 process's fds: every remembered link once, except those of a process with one thread that has
 not run since they were last found right (its schedstat run time is the same: a process closes
-nothing without running). The /proc reads themselves live in `procfd`.
+nothing without running); the processes started since are found by their start times, read
+only for pids above the last one handed out when it was saved while the kernel's counters
+show no wrap since. The /proc reads themselves live in `procfd`.
 
 A socket held by several processes (a server and the workers it forked, a listening fd leaked
 into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
@@ -39,6 +41,7 @@ import os
 import time
 from collections.abc import Callable, Collection, Mapping
 
+from portwatch.core.probe.kernel import pid_counters, pids_since
 from portwatch.core.probe.owner_cache import (
     SAVED_FORMAT,
     boot_id,
@@ -109,6 +112,7 @@ class OwnerMap:
         self.version = 0  # changes whenever some inode's owner changes
         self.vanished: set[int] = set()
         self._new_since: int | None = None  # restored: processes started after this are new
+        self._pids_then: tuple[int, int] | None = None  # restored: kernel.pid_counters() then
         self._verify_all = False  # restored: re-read every remembered link once
 
     # -- public -------------------------------------------------------------------------
@@ -135,7 +139,11 @@ class OwnerMap:
         if previous is not None:
             new = live - previous
         elif self._new_since is not None:  # restored from a saved map: new = started since
-            new = {pid for pid in live if (self._read_start(pid) or 0) >= self._new_since}
+            # only pids above the last one handed out then can be new (unless pids wrapped
+            # since): their start times say, not the ~400 of every process
+            after = pids_since(self._pids_then) or 0
+            new = {pid for pid in live
+                   if pid > after and (self._read_start(pid) or 0) >= self._new_since}
             previous, self._new_since = new, None
         else:
             new = set()  # the first scan searches everything anyway
@@ -173,6 +181,7 @@ class OwnerMap:
             "format": SAVED_FORMAT,
             "boot": boot_id(),
             "privileges": privileges(),
+            "pids": pid_counters(),  # before `taken`: a process started between is new
             "taken": ticks_since_boot(),
             "holders": [[inode, pid, fd] for inode, holders in self._holders.items()
                         for pid, fd in holders.items()],
@@ -214,6 +223,7 @@ class OwnerMap:
         self._orphans = orphans
         self._orphans_checked = min(checked, self._clock())
         self._new_since = taken
+        self._pids_then = checked_map.pids
         self._verify_all = True
         return True
 
