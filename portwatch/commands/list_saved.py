@@ -40,11 +40,15 @@ class Attempt:
         from portwatch.core.probe.owner_cache import default_owner_cache
 
         path = saved_list.default_path()
-        if not os.path.isdir(os.path.dirname(path)):
-            return None
+        if not sys.platform.startswith("linux") or not os.path.isdir(os.path.dirname(path)):
+            return None  # (the sockets and holders come over netlink, Linux's)
         inputs = saved_list.Inputs.read()
         cache = default_owner_cache()
-        now = live_rows(cache)
+        try:
+            now = live_rows(cache)
+        except OSError as exc:  # netlink refused: the scan says what it can
+            log.debug("no kept answer: the sockets could not be listed (%s)", exc)
+            now = None
         live = now.rows if now is not None else None
         facts: dict[int, list | None] = {}
         shared: dict = {}
