@@ -3,7 +3,8 @@ the answer kept for the next run (core/output/saved_list.py says what is compare
 
 The quick way loads none of the catalog, the firewall, the field declarations or the model's
 dataclasses: the sockets over netlink, the owner map, each holder's facts, the kept lines, and
-the connections counted now.
+the connections counted now. When some rows are not proven, the scan that follows annotates
+only those (`Attempt.reusable`) and `Attempt.keep` merges both into the output.
 """
 
 from __future__ import annotations

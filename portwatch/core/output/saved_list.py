@@ -19,8 +19,10 @@ gives the lines again only when every input reads the same now:
 
 Rows whose answer depends on something not compared are never reused: a service manager's
 (socket units over D-Bus), a container's or a container forwarder's (the engines' APIs).
-When any row is not proven, `answer()` says no and `list` makes the whole answer afresh (and
-keeps it). Connections are never kept: they are counted at every run and put into each line.
+`answer()` gives the proven rows and says how many are not: `list` prints the kept answer when
+all are, else scans and annotates only the others, and keeps the answer again. When an input
+of every row changed (a file, the interfaces, portwatch itself), nothing is reused.
+Connections are never kept: they are counted at every run and put into each line.
 The file is this user's cache (core/files/cache.py: 0600, written atomically, ignored when
 another user could have written it); a broken one is ignored with a log line.
 """
