@@ -344,6 +344,26 @@ def test_a_changed_firewall_ruleset(nft_table, exposed):
     assert after["firewall"]["verdict"] == "reject"
 
 
+def test_a_new_interface(exposed):
+    """Reach names the interfaces a verdict holds on: a new one is a new answer."""
+    if shutil.which("ip") is None:
+        pytest.skip("needs ip (iproute2)")
+    pid, _ = exposed
+    kept_and_used("--json")
+    tag = uuid.uuid4().hex[:8]
+    name = f"pwt{tag}"
+    subprocess.run(["ip", "link", "add", name, "type", "veth", "peer", "name", f"pwp{tag}"],
+                   check=True)
+    try:
+        subprocess.run(["ip", "link", "set", name, "up"], check=True)
+        # an address of TEST-NET-2 on the test's own link, gone with it
+        subprocess.run(["ip", "addr", "add", "198.51.100.77/32", "dev", name], check=True)
+        (row,) = same_as_uncached({pid}).values()
+        assert name in row["firewall"]["by_interface"]
+    finally:
+        subprocess.run(["ip", "link", "del", name], check=False)  # its peer goes with it
+
+
 def test_fewer_privileges_do_not_use_roots_answer(exposed):
     """Without CAP_NET_ADMIN the ruleset cannot be read: root's kept verdict must not show."""
     setpriv = shutil.which("setpriv")
