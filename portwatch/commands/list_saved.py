@@ -98,20 +98,29 @@ class Attempt:
         return [index.summary(kept).record() if index is not None and kept.after is not None
                 else None for kept in found]
 
+    def only(self) -> Any:
+        """For the scan: a test of the sockets without a proven kept row (None: scan all)."""
+        if not self.proven or self.live is None:
+            return None
+        wanted = {(r["proto"], r["family"], r["address"], r["port"]) for r in self.live
+                  if (r["proto"], r["family"], r["address"], r["port"], r["pid"])
+                  not in self.proven}
+        return lambda item: (item.proto.value, item.family.value, item.address,
+                             item.port) in wanted
+
     def reusable(self, listeners: tuple) -> tuple[list, list[saved_list.Kept]]:
-        """The scanned listeners without a proven kept row, and the kept rows of the others
-        (the same socket, owner and holders as when they were proven)."""
+        """The scanned listeners without a proven kept row, and the proven kept rows (those
+        the scan also saw with other holders are made afresh instead)."""
         if not self.proven:
             return list(listeners), []
-        fresh, kept = [], []
+        fresh, kept = [], dict(self.proven)
         for item in listeners:
-            found = self.proven.get((item.proto.value, item.family.value, item.address,
-                                     item.port, item.pid))
-            if found is not None and found.holders == [h.pid for h in item.holders]:
-                kept.append(found)
-            else:
+            key = (item.proto.value, item.family.value, item.address, item.port, item.pid)
+            found = kept.get(key)
+            if found is None or found.holders != [h.pid for h in item.holders]:
                 fresh.append(item)
-        return fresh, kept
+                kept.pop(key, None)
+        return fresh, list(kept.values())
 
     def keep(self, rows: list[Any], reused: list[tuple[saved_list.Kept, dict | None]],
              problems: list[str], columns: dict, cells_needed: bool

@@ -140,7 +140,8 @@ def run(args: argparse.Namespace) -> int:
     firewall.prefetch()  # nft and ip run while we scan
     snapshot = scan_listeners(owner_cache=default_owner_cache(),  # warm from the last run
                               all_netns=args.all_netns,
-                              warm=attempt.warm if attempt is not None else None)
+                              warm=attempt.warm if attempt is not None else None,
+                              only=attempt.only() if attempt is not None else None)
     catalog_problems: list[str] = []
     if attempt is None:
         rows = with_connections(sorted(annotate(snapshot, firewall, catalog_problems),
@@ -152,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
 
         from portwatch.commands.list_saved import columns, render_answer
 
-        fresh, kept = attempt.reusable(snapshot.listeners)  # only the others are annotated
+        # the scan made rows only for the sockets with no proven kept row: those are annotated
+        fresh, kept = attempt.reusable(snapshot.listeners)
         rows = annotate(dataclasses.replace(snapshot, listeners=tuple(fresh)), firewall,
                         catalog_problems)
         ports = counted(rows) + [item.port for item in kept if item.after is not None]

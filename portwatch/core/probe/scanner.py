@@ -95,11 +95,13 @@ class ListenerScanner:
     With `owner_cache` (a file path), the fast path starts from the owner map a previous
     process saved there and saves its own on `close()`: a one-shot scan then costs
     milliseconds instead of a walk of every process's fds; `warm` (owner map, packages) is such
-    a map restored already (`list` asked it before deciding to scan)."""
+    a map restored already (`list` asked it before deciding to scan), and `only` limits the
+    fast path's rows to the sockets it accepts (those `list` has no proven kept row for)."""
 
     def __init__(self, psutil_module: Any = None, *, fast: bool | None = None,
                  owner_cache: str | os.PathLike | None = None, all_netns: bool = False,
-                 warm: tuple[Any, Any] | None = None) -> None:
+                 warm: tuple[Any, Any] | None = None,
+                 only: Callable[[Any], bool] | None = None) -> None:
         self._injected = psutil_module  # None: the real psutil, imported when first needed
         self._processes: dict[int, tuple[Fingerprint, ProcessInfo]] = {}
         # An injected psutil (tests) describes processes that are not this system's: judge
@@ -123,7 +125,7 @@ class ListenerScanner:
 
                 namespaces = NamespaceScanner(describe=self._origins.describe)
         self._fast: FastPath | None = (
-            FastPath(self._read_process, self._provenance, owner_cache, namespaces, warm)
+            FastPath(self._read_process, self._provenance, owner_cache, namespaces, warm, only)
             if fast else None
         )
         self.backend = "netlink" if fast else "psutil"
@@ -328,12 +330,14 @@ def _no_fingerprint(pid: int) -> Fingerprint:
 
 
 def scan_listeners(owner_cache: str | os.PathLike | None = None,
-                   all_netns: bool = False, warm: tuple[Any, Any] | None = None) -> Snapshot:
+                   all_netns: bool = False, warm: tuple[Any, Any] | None = None,
+                   only: Callable[[Any], bool] | None = None) -> Snapshot:
     """One scan with a fresh scanner (the CLI's `list`), optionally starting from and saving
     the owner map in `owner_cache` (see `default_owner_cache()`); with `all_netns`, the
-    listeners of every other network namespace too (rows with `netns` set); `warm`: see
-    ListenerScanner."""
-    scanner = ListenerScanner(owner_cache=owner_cache, all_netns=all_netns, warm=warm)
+    listeners of every other network namespace too (rows with `netns` set); `warm` and `only`:
+    see ListenerScanner."""
+    scanner = ListenerScanner(owner_cache=owner_cache, all_netns=all_netns, warm=warm,
+                              only=only)
     try:
         return scanner.scan()
     finally:
