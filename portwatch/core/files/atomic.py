@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -41,8 +40,7 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, mode: int |
             mode = umask_mode() if new_mode is None else new_mode
     if isinstance(data, str):
         data = data.encode("utf-8-sig" if bom else "utf-8")
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.",
-                                         suffix=".tmp")
+    handle, temp_name = _temp_file(target)
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)
@@ -57,6 +55,21 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes, *, mode: int |
         raise
     if durable:
         fsync_directory(target.parent)
+
+
+def _temp_file(target: Path) -> tuple[int, str]:
+    """A new file beside `target`, readable by this user only, open for writing: what
+    tempfile.mkstemp makes (a random name, created exclusively, no link followed), without
+    importing tempfile (≈ 5 ms of a `list` that keeps a cache)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | \
+        getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        name = str(target.parent / f".{target.name}.{os.urandom(6).hex()}.tmp")
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no temporary file name was free beside {target}")
 
 
 def fsync_directory(directory: str | os.PathLike[str]) -> None:

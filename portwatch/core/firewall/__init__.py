@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 
 from portwatch.core.firewall.engine import Ruleset, render_rule
-from portwatch.core.firewall.generation import generation
 from portwatch.core.firewall.source import Host, Snapshot, read_snapshot
 from portwatch.core.firewall.verdict import FirewallVerdict, evaluate, unknown
 from portwatch.core.model import Exposure
 from portwatch.core.probe.exposure import classify
+from portwatch.core.probe.nftgen import generation
 
 __all__ = ["Firewall", "FirewallVerdict", "Host", "Snapshot", "evaluate_snapshot",
            "read_snapshot", "render_rule"]

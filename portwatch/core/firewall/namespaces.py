@@ -21,10 +21,10 @@ import threading
 import weakref
 from typing import Any
 
-from portwatch.core.firewall.generation import NETLINK_NETFILTER, generation
 from portwatch.core.firewall.source import Host
 from portwatch.core.firewall.verdict import FirewallVerdict, unknown
 from portwatch.core.model import Listener
+from portwatch.core.probe.nftgen import NETLINK_NETFILTER, generation
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 `nft -j list ruleset` (and iptables-nft-save for the tables nft's JSON cannot show) is most of
 what a one-shot `portwatch list` spends reading the firewall. nftables numbers every ruleset
-change (the generation id, one netlink request: generation.py), so a later run of the same
+change (the generation id, one netlink request: probe/nftgen.py), so a later run of the same
 boot whose generation is still the one read before that ruleset reuses it. Everything without
 such a number is read again every time: iptables-legacy tables, interfaces, routes and
 forwarding. The file is this user's cache (core/files/cache.py), believed only by a run with

@@ -41,7 +41,8 @@ _EXPORTS = {
                      "sha256_running", "terminate"), "procinfo"),
     **dict.fromkeys(("HIDDEN_NEEDS_PRIVILEGES", "HIDDEN_NO_PROCESS"), "hidden"),
     **dict.fromkeys(("PeerOwner", "peer_processes"), "peers"),
-    **dict.fromkeys(("ListenerScanner", "default_owner_cache", "scan_listeners"), "scanner"),
+    **dict.fromkeys(("ListenerScanner", "scan_listeners"), "scanner"),
+    "default_owner_cache": "owner_cache",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 
 
 class FastPath:
-    """Linux: sockets from netlink sock_diag, owners from the kept inode -> process map.
+    """Linux: sockets from netlink sock_diag, owners from the kept inode -> process map
+    (`warm`: an OwnerMap restored from the owner cache already, with the cache's packages;
+    `only`: rows for the host's sockets it accepts alone, e.g. those `list` has no kept row
+    for — the owner map still follows every socket).
 
     Rows are built as the psutil path builds them (one per socket and owner pid, deduplicated by
     (proto, family, address, port, pid)); unchanged sockets reuse last scan's Listener objects.
@@ -31,7 +34,9 @@ class FastPath:
 
     def __init__(self, read_process: Callable[[int], ProcessInfo | None],
                  provenance: ProvenanceReader | None = None,
-                 owner_cache: str | os.PathLike | None = None, namespaces: Any = None) -> None:
+                 owner_cache: str | os.PathLike | None = None, namespaces: Any = None,
+                 warm: tuple[Any, Any] | None = None,
+                 only: Callable[[Any], bool] | None = None) -> None:
         from portwatch.core.probe.owners import OwnerMap
         from portwatch.core.probe.sockdiag import SockDiag
 
@@ -45,6 +50,11 @@ class FastPath:
         self._restored = False
         self._read_process = read_process
         self._provenance = provenance if provenance is not None else ProvenanceReader()
+        self._only = only  # rows only for the sockets it accepts (owners still of all)
+        if warm is not None:  # an owner map restored (and resolved) already, and its packages
+            self.owners, packages = warm
+            self._restored = True
+            self._provenance.packages.restore(packages)
         # pid -> (start, fingerprint, info) of the processes in the last table
         self._details: dict[int, tuple[int | None, Fingerprint, ProcessInfo]] = {}
         self._rows: dict[tuple, Listener] = {}
@@ -88,6 +98,8 @@ class FastPath:
             self._inodes.update(item.inode for item, _ in inner)
         owners = self.owners.resolve(self._inodes, self._open_inodes)
         self.worked = True
+        if self._only is not None:
+            sockets = tuple(item for item in sockets if self._only(item))
         if self._forget_execed():
             self._state = ()  # a process became another program: its rows are built anew
         vanished = self.owners.vanished

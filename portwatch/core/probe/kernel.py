@@ -1,5 +1,6 @@
 """Kernel facts portwatch reads: the range of ports handed out to client sockets, the boot id,
-this process's privileges, whether the host forwards packets, and which iptables-legacy tables
+the pid counters (which processes may be new since a saved owner map), this process's
+privileges, whether the host forwards packets, and which iptables-legacy tables
 are loaded.
 
 The last two are read for the firewall verdict, possibly in another network namespace: they
@@ -27,6 +28,38 @@ def ephemeral_port_range(path: str = "/proc/sys/net/ipv4/ip_local_port_range") -
     except (OSError, ValueError):
         return IANA_EPHEMERAL
     return low, high
+
+
+def pid_counters() -> tuple[int, int] | None:
+    """(the last pid handed out in this pid namespace, forks since boot), or None: a later
+    pair tells which processes are new without reading each one's start time (see
+    `pids_since`)."""
+    try:
+        with open("/proc/sys/kernel/ns_last_pid", encoding="ascii") as handle:
+            last = int(handle.read())
+        with open("/proc/stat", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"processes "):
+                    return last, int(line.split()[1])
+    except (OSError, ValueError):
+        return None
+    return None
+
+
+def pids_since(then: tuple[int, int] | None) -> int | None:
+    """The last pid handed out at `then` (pid_counters() then) when every process started
+    since has a higher pid, else None (a lower pid may be new too). Pids are handed out
+    upwards until they wrap; every fork (of this namespace or of one inside it) takes one, so
+    when the forks since are no more than the pids handed out since, none wrapped. In a
+    container's pid namespace the whole machine's forks count: it says None, and the caller
+    reads every start time instead."""
+    now = pid_counters()
+    if then is None or now is None:
+        return None
+    (last, forks), (last_now, forks_now) = then, now
+    if last_now < last or forks_now - forks > last_now - last:
+        return None
+    return last
 
 
 def boot_id() -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from portwatch.core.files.cache import read_cache as read_saved
 from portwatch.core.files.cache import write_cache as write_saved
 from portwatch.core.probe.kernel import boot_id, privileges
 
-__all__ = ["SAVED_FORMAT", "SavedMap", "boot_id", "parse_saved", "privileges", "read_saved",
-           "ticks_since_boot", "write_saved"]
+__all__ = ["SAVED_FORMAT", "SavedMap", "boot_id", "default_owner_cache", "parse_saved",
+           "privileges", "read_saved", "ticks_since_boot", "write_saved"]
 
 SAVED_FORMAT = 3
 
@@ -28,15 +29,26 @@ def ticks_since_boot() -> int:
     return int(time.clock_gettime(time.CLOCK_BOOTTIME) * os.sysconf("SC_CLK_TCK"))
 
 
+def default_owner_cache() -> Path:
+    """Where one-shot scans keep the owner map between runs: the data directory, and only
+    once it exists (the window or `watch` made it), so `list` alone creates nothing."""
+    from portwatch.core.files.paths import data_dir
+
+    uid = os.geteuid() if hasattr(os, "geteuid") else 0
+    return data_dir() / f"owner-map-{uid}.json"
+
+
 class SavedMap:
     """A saved map, checked: what `OwnerMap.restore` starts from."""
 
-    __slots__ = ("checked", "holders", "orphans", "starts", "still", "taken")
+    __slots__ = ("checked", "holders", "orphans", "pids", "starts", "still", "taken")
 
     def __init__(self, taken: int, starts: dict[int, int], holders: dict[int, dict[int, int]],
-                 orphans: set[int], checked: float, still: dict[int, int]) -> None:
+                 orphans: set[int], checked: float, still: dict[int, int],
+                 pids: tuple[int, int] | None = None) -> None:
         self.taken, self.starts, self.holders = taken, starts, holders
         self.orphans, self.checked, self.still = orphans, checked, still
+        self.pids = pids  # kernel.pid_counters() just before `taken` (older maps: None)
 
 
 def parse_saved(saved: object) -> SavedMap | None:
@@ -58,6 +70,8 @@ def parse_saved(saved: object) -> SavedMap | None:
         checked = float(checked) if checked is not None else -float("inf")
         # one-thread holders' run times when their links were last right (older maps: none)
         still = {int(pid): int(runtime) for pid, runtime in saved.get("still", {}).items()}
-    except (KeyError, TypeError, ValueError, AttributeError):
+        counters = saved.get("pids")
+        pids = (int(counters[0]), int(counters[1])) if counters is not None else None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
-    return SavedMap(taken, starts, holders, orphans, checked, still)
+    return SavedMap(taken, starts, holders, orphans, checked, still, pids)

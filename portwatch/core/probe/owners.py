@@ -24,7 +24,9 @@ A map saved by one process (`saved()`, `owner_cache.write_saved`) lets the next 
 (`restore`): `portwatch list` then re-checks what it remembers instead of reading every
 process's fds: every remembered link once, except those of a process with one thread that has
 not run since they were last found right (its schedstat run time is the same: a process closes
-nothing without running). The /proc reads themselves live in `procfd`.
+nothing without running); the processes started since are found by their start times, read
+only for pids above the last one handed out when it was saved while the kernel's counters
+show no wrap since. The /proc reads themselves live in `procfd`.
 
 A socket held by several processes (a server and the workers it forked, a listening fd leaked
 into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
@@ -38,8 +40,8 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 
+from portwatch.core.probe.kernel import pid_counters, pids_since
 from portwatch.core.probe.owner_cache import (
     SAVED_FORMAT,
     boot_id,
@@ -59,17 +61,24 @@ from portwatch.core.probe.procfd import (
 )
 
 
-@dataclass
 class WalkStats:
-    """What the last `resolve()` read, for benchmarks and tests."""
+    """What the last `resolve()` read, for benchmarks and tests (a plain class: `list` loads
+    this module on its quickest path, where dataclasses' set-up would be most of the import)."""
 
-    processes: int = 0  # fd directories listed
-    new: int = 0  # ...of them because the process is new since the last scan
-    searched: int = 0  # ...of them looking for the owner of an unknown inode
-    links: int = 0  # fd links read (walks and verification)
-    unreadable: int = 0  # fd directories we were not allowed to list
-    verified: int = 0  # remembered fd links re-read
-    vanished: int = 0  # unknown sockets gone by the time we looked for their owner
+    __slots__ = ("links", "new", "processes", "searched", "unreadable", "vanished", "verified")
+
+    def __init__(self) -> None:
+        self.processes = 0  # fd directories listed
+        self.new = 0  # ...of them because the process is new since the last scan
+        self.searched = 0  # ...of them looking for the owner of an unknown inode
+        self.links = 0  # fd links read (walks and verification)
+        self.unreadable = 0  # fd directories we were not allowed to list
+        self.verified = 0  # remembered fd links re-read
+        self.vanished = 0  # unknown sockets gone by the time we looked for their owner
+
+    def __repr__(self) -> str:
+        return "WalkStats(" + ", ".join(f"{name}={getattr(self, name)}"
+                                        for name in self.__slots__) + ")"
 
 
 class OwnerMap:
@@ -103,6 +112,7 @@ class OwnerMap:
         self.version = 0  # changes whenever some inode's owner changes
         self.vanished: set[int] = set()
         self._new_since: int | None = None  # restored: processes started after this are new
+        self._pids_then: tuple[int, int] | None = None  # restored: kernel.pid_counters() then
         self._verify_all = False  # restored: re-read every remembered link once
 
     # -- public -------------------------------------------------------------------------
@@ -129,7 +139,11 @@ class OwnerMap:
         if previous is not None:
             new = live - previous
         elif self._new_since is not None:  # restored from a saved map: new = started since
-            new = {pid for pid in live if (self._read_start(pid) or 0) >= self._new_since}
+            # only pids above the last one handed out then can be new (unless pids wrapped
+            # since): their start times say, not the ~400 of every process
+            after = pids_since(self._pids_then) or 0
+            new = {pid for pid in live
+                   if pid > after and (self._read_start(pid) or 0) >= self._new_since}
             previous, self._new_since = new, None
         else:
             new = set()  # the first scan searches everything anyway
@@ -167,6 +181,7 @@ class OwnerMap:
             "format": SAVED_FORMAT,
             "boot": boot_id(),
             "privileges": privileges(),
+            "pids": pid_counters(),  # before `taken`: a process started between is new
             "taken": ticks_since_boot(),
             "holders": [[inode, pid, fd] for inode, holders in self._holders.items()
                         for pid, fd in holders.items()],
@@ -208,6 +223,7 @@ class OwnerMap:
         self._orphans = orphans
         self._orphans_checked = min(checked, self._clock())
         self._new_since = taken
+        self._pids_then = checked_map.pids
         self._verify_all = True
         return True
 

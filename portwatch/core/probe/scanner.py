@@ -27,7 +27,6 @@ import socket
 import sys
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portwatch.core.model import (
@@ -42,6 +41,7 @@ from portwatch.core.probe.errors import AccessDenied, ProbeError, ProcessGone, b
 from portwatch.core.probe.exposure import classify
 from portwatch.core.probe.fastpath import FastPath
 from portwatch.core.probe.hidden import hidden_reason
+from portwatch.core.probe.owner_cache import default_owner_cache  # noqa: F401 (its old home)
 from portwatch.core.probe.procread import ProcReader
 from portwatch.core.probe.provenance import Fingerprint, ProvenanceReader, fingerprint
 
@@ -94,10 +94,14 @@ class ListenerScanner:
     the last scan used and `fallback_reason` why the fast path is not in use, if it is not.
     With `owner_cache` (a file path), the fast path starts from the owner map a previous
     process saved there and saves its own on `close()`: a one-shot scan then costs
-    milliseconds instead of a walk of every process's fds."""
+    milliseconds instead of a walk of every process's fds; `warm` (owner map, packages) is such
+    a map restored already (`list` asked it before deciding to scan), and `only` limits the
+    fast path's rows to the sockets it accepts (those `list` has no proven kept row for)."""
 
     def __init__(self, psutil_module: Any = None, *, fast: bool | None = None,
-                 owner_cache: str | os.PathLike | None = None, all_netns: bool = False) -> None:
+                 owner_cache: str | os.PathLike | None = None, all_netns: bool = False,
+                 warm: tuple[Any, Any] | None = None,
+                 only: Callable[[Any], bool] | None = None) -> None:
         self._injected = psutil_module  # None: the real psutil, imported when first needed
         self._processes: dict[int, tuple[Fingerprint, ProcessInfo]] = {}
         # An injected psutil (tests) describes processes that are not this system's: judge
@@ -121,7 +125,7 @@ class ListenerScanner:
 
                 namespaces = NamespaceScanner(describe=self._origins.describe)
         self._fast: FastPath | None = (
-            FastPath(self._read_process, self._provenance, owner_cache, namespaces)
+            FastPath(self._read_process, self._provenance, owner_cache, namespaces, warm, only)
             if fast else None
         )
         self.backend = "netlink" if fast else "psutil"
@@ -325,21 +329,15 @@ def _no_fingerprint(pid: int) -> Fingerprint:
     return None, None
 
 
-def default_owner_cache() -> Path:
-    """Where one-shot scans keep the owner map between runs: the data directory, and only
-    once it exists (the window or `watch` made it), so `list` alone creates nothing."""
-    from portwatch.core.files.paths import data_dir
-
-    uid = os.geteuid() if hasattr(os, "geteuid") else 0
-    return data_dir() / f"owner-map-{uid}.json"
-
-
 def scan_listeners(owner_cache: str | os.PathLike | None = None,
-                   all_netns: bool = False) -> Snapshot:
+                   all_netns: bool = False, warm: tuple[Any, Any] | None = None,
+                   only: Callable[[Any], bool] | None = None) -> Snapshot:
     """One scan with a fresh scanner (the CLI's `list`), optionally starting from and saving
     the owner map in `owner_cache` (see `default_owner_cache()`); with `all_netns`, the
-    listeners of every other network namespace too (rows with `netns` set)."""
-    scanner = ListenerScanner(owner_cache=owner_cache, all_netns=all_netns)
+    listeners of every other network namespace too (rows with `netns` set); `warm` and `only`:
+    see ListenerScanner."""
+    scanner = ListenerScanner(owner_cache=owner_cache, all_netns=all_netns, warm=warm,
+                              only=only)
     try:
         return scanner.scan()
     finally:
