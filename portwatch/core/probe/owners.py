@@ -50,7 +50,6 @@ from portwatch.core.probe.owner_cache import (
     ticks_since_boot,
 )
 from portwatch.core.probe.procfd import (
-    GONE,
     SOCKET_PREFIX,
     UNREADABLE,
     fd_count_changed,
@@ -60,7 +59,6 @@ from portwatch.core.probe.procfd import (
     read_runtime,
     read_stat,
     single_threaded,
-    socket_fds,
 )
 
 
@@ -355,26 +353,19 @@ class OwnerMap:
 
     def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
         """Read every fd link of pid; record it as a holder of the wanted inodes it has."""
-        runtime = read_runtime(self._proc, pid)  # before the fds: a later run shows as a change
-        # a process not known before: after this walk its remembered links are all this walk's
-        first = pid not in self._identity and single_threaded(self._proc, pid)
-        try:
-            count, found = socket_fds(self._proc, pid, wanted)
-        except PermissionError:
-            count, found = UNREADABLE, []
-        except OSError:  # exited (ENOENT, ESRCH) or not a process directory
-            count, found = GONE, []
-        return self._record(pid, runtime, first, count, found)
+        ((_, runtime, single, count, found),) = read_fd_tables(self._proc, (pid,), wanted)
+        return self._record(pid, runtime, single, count, found)
 
     def _walk_all(self, pids: list[int], wanted: Collection[int]) -> None:
-        """`_walk` every one of `pids` (the fds read in one batch: see procfd.read_fd_tables)."""
-        identity = self._identity
+        """`_walk` every one of `pids` (their fds read in one batch: procfd.read_fd_tables)."""
         for pid, runtime, single, count, found in read_fd_tables(self._proc, pids, wanted):
-            self._record(pid, runtime, single and pid not in identity, count, found)
+            self._record(pid, runtime, single, count, found)
 
-    def _record(self, pid: int, runtime: int | None, first: bool, count: int,
+    def _record(self, pid: int, runtime: int | None, single: bool, count: int,
                 found: list[tuple[int, int]]) -> list[int]:
         """Remember what a walk of pid read; the wanted inodes it holds."""
+        # a process not known before: after this walk its remembered links are all this walk's
+        first = single and pid not in self._identity
         stats = self.stats
         if count < 0:
             if count == UNREADABLE:
