@@ -5,8 +5,18 @@ Used by the field declaration (table, `list`, CSV) and the details pane's peers 
 
 from __future__ import annotations
 
-from portwatch.core.model import PEER_SCOPE_WORDS, AnnotatedListener, ConnectionSummary, Peer
+from typing import TYPE_CHECKING
+
+from portwatch.core.model.connection import (  # count_text: its public home is here
+    PEER_SCOPE_WORDS,
+    ConnectionSummary,
+    Peer,
+    count_text,
+)
 from portwatch.core.text import visible
+
+if TYPE_CHECKING:
+    from portwatch.core.model import AnnotatedListener
 
 NOT_COUNTED = ("Connections are counted for the TCP listeners of this machine's own network"
                " namespace; not for UDP (no connections) nor other namespaces.")
@@ -57,16 +67,6 @@ def connections_tip(item: AnnotatedListener) -> list[str]:
         lines.append(f"… {summary.established - 10} more (the details list up to "
                      f"{len(summary.peers)})")
     return lines
-
-
-def count_text(record: dict | None) -> str:
-    """The `connections` object in a `list` column: "3 (1 remote)", "0"; "-" when not
-    counted."""
-    if not record:
-        return "-"
-    if record["remote_peers"]:
-        return f"{record['established']} ({record['remote_peers']} remote)"
-    return str(record["established"])
 
 
 def connections_csv(record: dict | None) -> str:

@@ -5,8 +5,9 @@ the assessed risk, who is connected, and the annotated listener that joins them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
+from portwatch.core.model.connection import ConnectionSummary
 from portwatch.core.model.listener import Listener, ListenerKey, Proto, Risk, Severity
 
 
@@ -101,37 +102,6 @@ class Assessment:
     # The notes that count for this listener: product-specific notes whose `applies_to` does
     # not match the listening process are shown as context but do not raise the risk.
     applicable: tuple[SecurityNote, ...] = ()
-
-
-class Peer(NamedTuple):
-    """The other end of one connection to a listener."""
-
-    address: str
-    port: int
-    scope: str  # "local" (this machine) | "lan" (a private or link-local address) | "internet"
-    pid: int | None = None  # the process on the other end, for a local peer, when looked up
-
-
-PEER_SCOPE_WORDS = {"local": "this machine", "lan": "local network", "internet": "internet"}
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionSummary:
-    """Who is connected to one TCP listener now (established connections)."""
-
-    established: int = 0
-    distinct_addresses: int = 0
-    remote_peers: int = 0  # from other machines
-    local_peers: int = 0  # from this machine (its addresses or loopback)
-    peers: tuple[Peer, ...] = ()  # the first MAX_PEERS of them
-
-    def record(self) -> dict[str, Any]:
-        """The `connections` object of the JSON contract."""
-        return {"established": self.established,
-                "distinct_addresses": self.distinct_addresses,
-                "remote_peers": self.remote_peers, "local_peers": self.local_peers,
-                "peers": [{"address": p.address, "port": p.port, "scope": p.scope,
-                           "pid": p.pid} for p in self.peers]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,74 +5,11 @@ Frozen dataclasses and enums (see the package's docstring).
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-
-class Proto(enum.StrEnum):
-    TCP = "tcp"
-    UDP = "udp"
-
-
-class Family(enum.StrEnum):
-    IPV4 = "ipv4"
-    IPV6 = "ipv6"
-
-
-class Exposure(enum.StrEnum):
-    """Who can reach a socket, judged from the address it is bound to."""
-
-    LOOPBACK = "loopback"  # only this machine
-    LOCAL_NETWORK = "local-network"  # one specific interface address
-    ALL_INTERFACES = "all-interfaces"  # every interface: the widest reach
-
-    @property
-    def label(self) -> str:
-        return _EXPOSURE_LABELS[self]
-
-    @property
-    def rank(self) -> int:
-        """0 = narrowest reach; sorts loopback < local network < all interfaces."""
-        return list(Exposure).index(self)
-
-
-_EXPOSURE_LABELS = {
-    Exposure.LOOPBACK: "loopback only",
-    Exposure.LOCAL_NETWORK: "local network",
-    Exposure.ALL_INTERFACES: "all interfaces",
-}
-
-
-class Severity(enum.StrEnum):
-    """How serious a catalog security note is, on its own (before exposure is considered)."""
-
-    INFO = "info"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
-
-
-class Risk(enum.StrEnum):
-    """How much a user should worry about one listener: severity combined with exposure."""
-
-    NONE = "none"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-
-    @property
-    def rank(self) -> int:
-        return list(Risk).index(self)
-
-    @property
-    def label(self) -> str:
-        """"High", "Medium", "Low", "None": the word the table and the details show."""
-        return self.value.capitalize()
+# the enums live apart, without dataclasses (see kinds.py); this is still their public home
+from portwatch.core.model.kinds import Exposure, Family, Proto, Risk, Severity  # noqa: F401
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,9 +13,10 @@ import errno
 import ipaddress
 import socket
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from portwatch.core.model import ConnectionSummary, Exposure, Listener, Peer
+from portwatch.core.model.connection import ConnectionSummary, Peer
+from portwatch.core.model.kinds import Exposure
 from portwatch.core.probe.exposure import classify
 from portwatch.core.probe.sockdiag import (
     _ADDR_LEN,
@@ -34,6 +35,9 @@ from portwatch.core.probe.sockdiag import (
     SOCK_DIAG_BY_FAMILY,
     SockDiagError,
 )
+
+if TYPE_CHECKING:
+    from portwatch.core.model import Listener
 
 TCP_ESTABLISHED = 1
 _SCOPES = ("internet", "lan", "local")

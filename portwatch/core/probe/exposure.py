@@ -6,7 +6,7 @@ import ipaddress
 import socket
 from functools import lru_cache
 
-from portwatch.core.model import Exposure
+from portwatch.core.model.kinds import Exposure
 
 _PACKED = (("4:", socket.AF_INET), ("6:", socket.AF_INET6))
 

@@ -40,7 +40,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Collection, Mapping
-from dataclasses import dataclass
 
 from portwatch.core.probe.owner_cache import (
     SAVED_FORMAT,
@@ -62,17 +61,24 @@ from portwatch.core.probe.procfd import (
 )
 
 
-@dataclass
 class WalkStats:
-    """What the last `resolve()` read, for benchmarks and tests."""
+    """What the last `resolve()` read, for benchmarks and tests (a plain class: `list` loads
+    this module on its quickest path, where dataclasses' set-up would be most of the import)."""
 
-    processes: int = 0  # fd directories listed
-    new: int = 0  # ...of them because the process is new since the last scan
-    searched: int = 0  # ...of them looking for the owner of an unknown inode
-    links: int = 0  # fd links read (walks and verification)
-    unreadable: int = 0  # fd directories we were not allowed to list
-    verified: int = 0  # remembered fd links re-read
-    vanished: int = 0  # unknown sockets gone by the time we looked for their owner
+    __slots__ = ("links", "new", "processes", "searched", "unreadable", "vanished", "verified")
+
+    def __init__(self) -> None:
+        self.processes = 0  # fd directories listed
+        self.new = 0  # ...of them because the process is new since the last scan
+        self.searched = 0  # ...of them looking for the owner of an unknown inode
+        self.links = 0  # fd links read (walks and verification)
+        self.unreadable = 0  # fd directories we were not allowed to list
+        self.verified = 0  # remembered fd links re-read
+        self.vanished = 0  # unknown sockets gone by the time we looked for their owner
+
+    def __repr__(self) -> str:
+        return "WalkStats(" + ", ".join(f"{name}={getattr(self, name)}"
+                                        for name in self.__slots__) + ")"
 
 
 class OwnerMap:

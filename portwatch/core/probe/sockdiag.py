@@ -21,7 +21,7 @@ import struct
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from portwatch.core.model import Family, Proto
+from portwatch.core.model.kinds import Family, Proto
 
 NETLINK_SOCK_DIAG = 4
 SOCK_DIAG_BY_FAMILY = 20
