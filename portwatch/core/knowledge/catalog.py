@@ -38,28 +38,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from portwatch.assets import data_file
+from portwatch.core import model
 from portwatch.core.files import paths
 from portwatch.core.files.yamlfile import YamlFileError, read_yaml
 from portwatch.core.knowledge import catalog_index
 from portwatch.core.knowledge.catalog_index import CatalogIndex
 from portwatch.core.knowledge.software_index import SoftwareIndex
-from portwatch.core.model import (
-    AnnotatedListener,
-    Assessment,
-    CatalogEntry,
-    KnownUse,
-    Listener,
-    ProcessInfo,
-    Proto,
-    SecurityNote,
-    Severity,
-    Software,
-)
+from portwatch.core.model import CatalogEntry, KnownUse, Proto, SecurityNote, Severity, Software
 from portwatch.core.probe import ephemeral_port_range
 
-if TYPE_CHECKING:  # loaded by the first annotate(): `lookup` needs neither (≈ 5 ms)
+if TYPE_CHECKING:  # loaded by the first annotate(): `lookup` needs none of them (≈ 15 ms)
     from portwatch.core.knowledge.recognition import Recognition
     from portwatch.core.knowledge.risk import Situation
+    from portwatch.core.model import AnnotatedListener, Assessment, Listener, ProcessInfo
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +255,7 @@ class Catalog:
         process = listener.process
         inner = listener.container.inner_process if listener.container else None
         if inner and process is not None:  # a forwarder: judge the program that answers
-            process = ProcessInfo(process.pid, inner)
+            process = model.ProcessInfo(process.pid, inner)
         package, version = package_of(process)
         identity = (process.name, process.exe, process.cmdline, process.provenance,
                     ) if process is not None else None
@@ -282,7 +273,7 @@ class Catalog:
                                          situation, reach))
             self._annotations[key] = found
         recognition, assessment = found
-        return AnnotatedListener(listener, entry, assessment, recognition.uses,
+        return model.AnnotatedListener(listener, entry, assessment, recognition.uses,
                                  recognition.by or None, recognition.flags)
 
     def _recognise(self, process: ProcessInfo | None, uses: tuple[KnownUse, ...],
