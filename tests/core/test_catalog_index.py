@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from portwatch.core.model import Proto
 
 
 def index_path():
-    return catalog_index.Path(os.environ["PORTWATCH_DATA_DIR"]) / catalog_index.INDEX_NAME
+    return catalog_index.index_path(Path(os.environ["PORTWATCH_DATA_DIR"]))
 
 
 def indexed(catalog) -> bool:

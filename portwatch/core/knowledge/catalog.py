@@ -380,7 +380,7 @@ def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR,
         user_dir = paths.user_catalog_dir()
     sources = {name: data_file(name) for name in catalog_index.SOURCES}
     stamp = catalog_index.source_stamp(sources)
-    index_path = paths.data_dir() / catalog_index.INDEX_NAME
+    index_path = catalog_index.index_path(paths.data_dir())
     index = catalog_index.read(index_path, stamp) if use_index else None
     rows: list[list] | None = None
     bundled: _Facts

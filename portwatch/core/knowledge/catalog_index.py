@@ -5,15 +5,15 @@ a third of `portwatch lookup 3141`. The index keeps the same facts cut by port: 
 the registry rows and the curated entries that name it exactly, as a small JSON text found by
 bisection in a table of offsets, plus two sections read when needed: the software and the
 entries over port ranges (every load: they may apply to any port) and the names (`lookup
-NAME`). The catalog built from it (`IndexedFacts`) parses a port's text the first time that
+NAME`). The catalog built from it (catalog.py's `_IndexedFacts`) parses a port's text the first time that
 port is asked for, with the very code of the full load (`catalog._Facts.add`), so both give
 the same entries (tests/core/test_catalog_index.py compares them port by port).
 
 It is built from the parsed bundled files by any load that had to read them whole and kept in
-the data directory (`catalog-index.bin`), and believed only when it is in this module's format,
-was made from bundled files of the sizes and modification times found now, and this user wrote
-it and nobody else could have (core/files/cache.py's rules). A missing or refused index costs
-that one load the full parse, never an error.
+the data directory (`catalog-index-<uid>.bin`), and believed only when it is in this module's
+format, was made from bundled files of the sizes and modification times found now, and this
+user wrote it and nobody else could have (core/files/cache.py's rules). A missing or refused
+index costs that one load the full parse, never an error.
 """
 
 from __future__ import annotations
@@ -31,12 +31,18 @@ from portwatch.core.files.cache import read_cache_bytes
 
 log = logging.getLogger(__name__)
 
-INDEX_NAME = "catalog-index.bin"
 SOURCES = ("registry.json", "curated.json")
 FORMAT = 1
 MAGIC = b"portwatch catalog index\n"
 _LENGTH = struct.Struct("<I")
 _OFFSET = "I"  # array type of the port and offset tables (4 bytes on every Linux ABI)
+
+
+def index_path(data_dir: Path) -> Path:
+    """Where the index is kept: one per user (root's `sudo portwatch` and the user's own runs
+    may share a data directory, and each believes only its own file)."""
+    uid = os.geteuid() if hasattr(os, "geteuid") else 0
+    return data_dir / f"catalog-index-{uid}.bin"
 
 
 def source_stamp(paths: dict[str, Path]) -> dict[str, list[int]] | None:
