@@ -5,9 +5,9 @@ a third of `portwatch lookup 3141`. The index keeps the same facts cut by port: 
 the registry rows and the curated entries that name it exactly, as a small JSON text found by
 bisection in a table of offsets, plus two sections read when needed: the software and the
 entries over port ranges (every load: they may apply to any port) and the names (`lookup
-NAME`). The catalog built from it (catalog.py's `_IndexedFacts`) parses a port's text the first time that
-port is asked for, with the very code of the full load (`catalog._Facts.add`), so both give
-the same entries (tests/core/test_catalog_index.py compares them port by port).
+NAME`). The catalog built from it (catalog.py's `_IndexedFacts`) parses a port's text the
+first time that port is asked for, with the very code of the full load (`_Facts.add`), so both
+give the same entries (tests/core/test_catalog_index.py compares them port by port).
 
 It is built from the parsed bundled files by any load that had to read them whole and kept in
 the data directory (`catalog-index-<uid>.bin`), and believed only when it is in this module's
