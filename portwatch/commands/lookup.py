@@ -10,11 +10,14 @@ import re
 import shutil
 import sys
 import textwrap
-from typing import Any, TextIO
 
 from portwatch.core.knowledge.catalog import MAX_PORT, Catalog, load_catalog
 from portwatch.core.model import CatalogEntry, Proto
 from portwatch.core.text import visible
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
 BOTH = (Proto.TCP, Proto.UDP)
 KIND_LABELS = {

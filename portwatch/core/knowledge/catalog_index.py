@@ -25,9 +25,12 @@ import logging
 import os
 import struct
 from pathlib import Path
-from typing import Any
 
 from portwatch.core.files.cache import read_cache_bytes
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger(__name__)
 

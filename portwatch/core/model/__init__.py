@@ -13,7 +13,10 @@ frozen dataclasses, whose set-up is ≈ 10 ms of a start-up.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EXPORTS = {
     **dict.fromkeys(("Alert", "AlertKind", "IgnoreRule", "ListenerIdentity"), "alert"),
