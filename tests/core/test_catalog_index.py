@@ -89,7 +89,7 @@ def test_an_index_of_other_bundled_files_is_not_believed():
 
 
 @pytest.mark.parametrize("damage", ["truncated", "foreign", "others-can-write", "format",
-                                    "link"])
+                                    "link", "bit-flip"])
 def test_a_damaged_or_foreign_index_costs_a_full_parse_and_is_rewritten(damage, tmp_path):
     load_catalog(None)
     path = index_path()
@@ -98,6 +98,9 @@ def test_a_damaged_or_foreign_index_costs_a_full_parse_and_is_rewritten(damage, 
         path.write_bytes(data[:len(data) // 2])
     elif damage == "foreign":
         path.write_bytes(b"something else entirely\n" + data)
+    elif damage == "bit-flip":  # in a port's facts, far from anything checked before use
+        middle = len(data) // 2
+        path.write_bytes(data[:middle] + bytes([data[middle] ^ 0x20]) + data[middle + 1:])
     elif damage == "others-can-write":
         path.chmod(0o666)
     elif damage == "format":
