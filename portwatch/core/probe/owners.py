@@ -363,8 +363,11 @@ class OwnerMap:
         return self._record(pid, runtime, single, count, found)
 
     def _walk_all(self, pids: list[int], wanted: Collection[int]) -> None:
-        """`_walk` every one of `pids` (their fds read in one batch: procfd.read_fd_tables)."""
-        for pid, runtime, single, count, found in read_fd_tables(self._proc, pids, wanted):
+        """`_walk` every one of `pids` (their fds read in one batch, by two processes when a
+        second CPU can help: fdwalk.py)."""
+        from portwatch.core.probe.fdwalk import read_all_fd_tables
+
+        for pid, runtime, single, count, found in read_all_fd_tables(self._proc, pids, wanted):
             self._record(pid, runtime, single, count, found)
 
     def _record(self, pid: int, runtime: int | None, single: bool, count: int,
