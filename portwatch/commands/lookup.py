@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 import sys
 import textwrap
 
@@ -92,12 +91,12 @@ def resolve(catalog: Catalog, query: int | str,
 
 
 def run(args: argparse.Namespace) -> int:
-    from portwatch.cli import UserError  # late: cli imports this module when building
+    from portwatch.cli import UserError, terminal_columns  # late: cli imports this module
 
     catalog = load_catalog()
     for problem in catalog.problems:
         print(f"portwatch: {problem}", file=sys.stderr)
-    width = max(40, min(shutil.get_terminal_size((80, 24)).columns, 100))
+    width = max(40, min(terminal_columns(), 100))
     headings: list[str | None] = []
     queries: list[tuple[int, tuple[Proto, ...]]] = []
     for query, protos in args.ports:
