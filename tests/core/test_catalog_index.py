@@ -85,6 +85,7 @@ def test_an_index_of_other_bundled_files_is_not_believed():
     assert catalog_index.read(index_path(), stamp) is not None
     older = {**stamp, "curated.json": [stamp["curated.json"][0], 1]}  # a file replaced since
     assert catalog_index.read(index_path(), older) is None
+    assert catalog_index.read(index_path(), {**stamp, "portwatch": "0.0.1"}) is None
     assert catalog_index.read(index_path(), None) is None  # sources not files (a zip)
 
 

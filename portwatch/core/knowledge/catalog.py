@@ -403,7 +403,7 @@ def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR,
     return Catalog(rows, layers, problems, read_situation)
 
 
-def _load_bundled(sources: dict[str, Any], stamp: dict[str, list[int]] | None,
+def _load_bundled(sources: dict[str, Any], stamp: dict[str, Any] | None,
                   index_path: Path | None) -> tuple[_Facts, list[list]]:
     """The bundled layer and registry rows parsed whole; the index written to `index_path`
     (when given and the sources are files)."""

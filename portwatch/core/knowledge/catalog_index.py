@@ -11,9 +11,10 @@ give the same entries (tests/core/test_catalog_index.py compares them port by po
 
 It is built from the parsed bundled files by any load that had to read them whole and kept in
 the data directory (`catalog-index-<uid>.bin`), and believed only when it is in this module's
-format, was made from bundled files of the sizes and modification times found now, and this
-user wrote it and nobody else could have (core/files/cache.py's rules). A missing or refused
-index costs that one load the full parse, never an error.
+format, was made by this version of portwatch from bundled files of the sizes and modification
+times found now, and this user wrote it and nobody else could have (core/files/cache.py's
+rules). A missing or refused index costs that one load the full parse, never an error. A
+change to what the index holds or how it is read bumps FORMAT.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import struct
 import zlib
 from pathlib import Path
 
+from portwatch import __version__
 from portwatch.core.files.cache import read_cache_bytes
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
@@ -49,10 +51,10 @@ def index_path(data_dir: Path) -> Path:
     return data_dir / f"catalog-index-{uid}.bin"
 
 
-def source_stamp(paths: dict[str, Path]) -> dict[str, list[int]] | None:
-    """(size, mtime in ns) of each bundled source file; None when one cannot be seen (in a
-    zip: then no index is used)."""
-    stamp = {}
+def source_stamp(paths: dict[str, Path]) -> dict[str, Any] | None:
+    """(size, mtime in ns) of each bundled source file, and portwatch's version; None when a
+    file cannot be seen (in a zip: then no index is used)."""
+    stamp: dict[str, Any] = {"portwatch": __version__}
     for name in SOURCES:
         try:
             st = os.stat(paths[name])
@@ -63,7 +65,7 @@ def source_stamp(paths: dict[str, Path]) -> dict[str, list[int]] | None:
 
 
 def build(registry_rows: list[list], curated: dict[str, Any],
-          places: list[list], stamp: dict[str, list[int]]) -> bytes:
+          places: list[list], stamp: dict[str, Any]) -> bytes:
     """The index's bytes: `registry_rows` and `curated` as parsed from the bundled files,
     `places` the bundled layer's [port, proto, software, match] for `ports_named`."""
     by_port: dict[int, tuple[list, list]] = {}
@@ -138,7 +140,7 @@ class CatalogIndex:
         return self._chunk(len(self._ports) + 1)
 
 
-def read(path: Path, stamp: dict[str, list[int]] | None) -> CatalogIndex | None:
+def read(path: Path, stamp: dict[str, Any] | None) -> CatalogIndex | None:
     """The index at `path` when it is whole, of this format and made from files with `stamp`."""
     if stamp is None:
         return None
