@@ -146,3 +146,34 @@ def test_lookup_prints_the_same_with_and_without_the_index():
     assert runs[0] == runs[1]
     assert "3141/tcp — IANA name: vmodem" in runs[1][0]
     assert json.loads(runs[1][1])[0]["port"] == 3141
+
+
+def test_threads_asking_for_the_same_ports_get_each_fact_once():
+    """The window's lookup dialog and the worker's annotate share the catalog: a port read
+    twice at once must not list its facts twice."""
+    import threading
+
+    load_catalog(None)
+    fast, full = load_catalog(None), load_catalog(None, use_index=False)
+    assert indexed(fast)
+    ports = [3141, 22, 80, 443, 6379, 8080, 5432, 3306, 53, 123] * 3
+    start = threading.Barrier(4)
+
+    def ask():
+        start.wait(30)
+        for port in ports:
+            fast.lookup(port, Proto.TCP)
+            fast._cache.clear()  # every call builds the entry again from the layer
+
+    threads = [threading.Thread(target=ask) for _ in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads switch often: without the lock this fails most runs
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    for port in set(ports):
+        assert fast.lookup(port, Proto.TCP) == full.lookup(port, Proto.TCP), port

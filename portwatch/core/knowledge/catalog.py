@@ -33,6 +33,7 @@ import enum
 import json
 import logging
 import re
+import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -150,12 +151,15 @@ class _IndexedFacts(_Facts):
     """The bundled layer read from the compact index (catalog_index.py): the software and the
     range entries at once, a port's exact entries the first time it is asked for."""
 
-    __slots__ = ("_index", "_names", "_rows")
+    __slots__ = ("_index", "_lock", "_names", "_rows")
 
     def __init__(self, index: CatalogIndex) -> None:
         super().__init__()
         self._index = index
         self._rows: dict[int, list[list]] = {}  # port -> its registry rows, once read
+        # The window looks ports up in its own thread while the worker annotates: a port's
+        # entries join the layer once.
+        self._lock = threading.Lock()
         self._names: dict[str, Any] | None = None  # the index's names, once read
         common = index.common()
         for item in common["software"]:
@@ -167,10 +171,13 @@ class _IndexedFacts(_Facts):
         """The port's registry rows; its entries join the layer on the first call."""
         rows = self._rows.get(port)
         if rows is None:
-            rows, entries = self._index.at(port)
-            self._rows[port] = rows
-            for entry in entries:  # after the software's: the order of the full load
-                self.add(entry, BUNDLED)
+            with self._lock:
+                rows = self._rows.get(port)
+                if rows is None:
+                    rows, entries = self._index.at(port)
+                    for entry in entries:  # after the software's: the order of the full load
+                        self.add(entry, BUNDLED)
+                    self._rows[port] = rows  # last: seen only with its entries in place
         return rows
 
     def collect(self, port: int, proto: Proto, uses: list, notes: list) -> None:
@@ -192,7 +199,8 @@ class _IndexedFacts(_Facts):
 
 
 class Catalog:
-    """Registry meaning and curated facts for every port; immutable once loaded."""
+    """Registry meaning and curated facts for every port; what it answers never changes once
+    loaded (the indexed layer only reads a port's facts when first asked)."""
 
     def __init__(self, registry_rows: list[list] | None, layers: Iterable[_Facts],
                  problems: Iterable[str] = (),
