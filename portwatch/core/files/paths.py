@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import platformdirs
-
 APP_NAME = "portwatch"
 
 
@@ -19,6 +17,8 @@ def config_dir() -> Path:
     override = os.environ.get("PORTWATCH_CONFIG_DIR")
     if override:
         return Path(override)
+    import platformdirs  # only here: 5-7 ms of a `list` that has its folders from the environment
+
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
 
 
@@ -27,6 +27,8 @@ def data_dir() -> Path:
     override = os.environ.get("PORTWATCH_DATA_DIR")
     if override:
         return Path(override)
+    import platformdirs
+
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 
