@@ -49,6 +49,25 @@ class SecurityNote:
     local_users: bool = False
     software: str | None = None  # the software whose notes these are (software-first notes)
 
+    def record(self) -> dict[str, object]:
+        """This note as the JSON contract has it (`lookup --json`, `list --json`'s notes);
+        `applies_to` lists the process patterns of the product it is about (empty: about the
+        port itself)."""
+        return {
+            "severity": self.severity.value,
+            "kind": self.kind,
+            "title": self.title,
+            "note": self.note,
+            "refs": list(self.refs),
+            "origin": self.origin,
+            "applies_to": list(self.applies_to),
+            "software": self.software,  # the software whose note it is (follows it anywhere)
+            "platforms": list(self.platforms),  # os-release IDs it concerns; empty: every system
+            "versions": self.versions,  # affected versions ("< 20.08.2"); null: not stated
+            "unless": self.unless,  # the setting that makes it harmless, asked as a question
+            "local_users": self.local_users,  # it matters to this machine's other users too
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Software:
