@@ -11,8 +11,8 @@ from __future__ import annotations
 import importlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
 

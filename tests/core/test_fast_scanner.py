@@ -198,6 +198,23 @@ def test_socket_passed_to_a_child_that_parent_keeps_too(fast, holders):
         assert {pid for pid, _ in row.holders} == {os.getpid(), child.pid}
 
 
+def test_a_first_search_finds_every_holder_of_a_shared_socket(holders):
+    """Cold, the walk goes from the highest pid down, so the child that inherited our listener
+    is usually met before this process: a walk that stopped at the first holder found would
+    name the child the owner and miss the parent."""
+    with listening() as sock:
+        inode = os.fstat(sock.fileno()).st_ino
+        child = holders(sock.fileno())
+        for owners in (OwnerMap(), OwnerMap()):
+            found = owners.resolve({inode})
+            assert found[inode] == os.getpid()
+            assert set(owners.holders(inode)) == {os.getpid(), child.pid}
+            assert owners.stats.searched >= 2
+        unknown = 1  # an inode nobody holds: the later search for it may stop early again
+        owners.resolve({inode, unknown})
+        assert set(owners.holders(inode)) == {os.getpid(), child.pid}
+
+
 def test_owner_changes_when_parent_closes_its_copy(fast, holders):
     sock = listening()
     port = sock.getsockname()[1]

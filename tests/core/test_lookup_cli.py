@@ -139,3 +139,13 @@ def test_conditions_of_notes_are_shown():
     data = json.loads(portwatch("lookup", "68/udp", "--json").stdout)
     (cve,) = [n for n in data[0]["security"] if "1111" in n["title"]]
     assert cve["platforms"] == ["rhel", "fedora"] and cve["unless"] is None
+
+
+@pytest.mark.parametrize("columns", ["57", "", "not a number", "-3", "0"])
+def test_the_terminal_width_is_shutils_without_importing_shutil(monkeypatch, columns):
+    import shutil
+
+    from portwatch.cli import terminal_columns
+
+    monkeypatch.setenv("COLUMNS", columns)
+    assert terminal_columns() == shutil.get_terminal_size((80, 24)).columns

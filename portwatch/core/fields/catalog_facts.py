@@ -7,28 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from portwatch.core.model import AnnotatedListener, SecurityNote, Severity
+from portwatch.core.model import AnnotatedListener, Severity
 
 _SEVERITY_RANK = {severity: severity.rank for severity in Severity}
-
-
-def note_record(note: SecurityNote) -> dict[str, Any]:
-    """One security note; `applies_to` lists the process patterns of the product it is about
-    (empty: about the port itself)."""
-    return {
-        "severity": note.severity.value,
-        "kind": note.kind,
-        "title": note.title,
-        "note": note.note,
-        "refs": list(note.refs),
-        "origin": note.origin,
-        "applies_to": list(note.applies_to),
-        "software": note.software,  # the software whose note it is (follows it to any port)
-        "platforms": list(note.platforms),  # os-release IDs it concerns; empty: every system
-        "versions": note.versions,  # affected versions ("< 20.08.2"); null: not stated
-        "unless": note.unless,  # the setting that makes it harmless, asked as a question
-        "local_users": note.local_users,  # it matters to this machine's other users too
-    }
 
 
 def listener_notes(item: AnnotatedListener) -> list[dict[str, Any]] | None:
@@ -37,7 +18,7 @@ def listener_notes(item: AnnotatedListener) -> list[dict[str, Any]] | None:
     if item.entry is None:
         return None
     counted = item.assessment.applicable if item.assessment else ()
-    return [{**note_record(note), "applies": note in counted} for note in all_notes(item)]
+    return [{**note.record(), "applies": note in counted} for note in all_notes(item)]
 
 
 def uses_text(item: AnnotatedListener) -> str:

@@ -20,7 +20,10 @@ import errno
 import os
 import stat
 from pathlib import Path
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
+if TYPE_CHECKING:
+    from typing import Any
 
 MAX_DEPTH = 32  # a settings file needs 1 level, a catalog file 6
 

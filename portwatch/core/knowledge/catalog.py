@@ -7,6 +7,10 @@
   data/build_catalog.py, so no YAML is parsed at start-up);
 - the user's own facts, <config dir>/portwatch/catalog.d/*.yaml, checked against the same schema.
 
+The two bundled files are read through a compact index kept in the data directory when one
+made from them is there (catalog_index.py: a port's facts are parsed when it is first asked
+for, so `lookup` parses almost nothing); else parsed whole, and the index written for next time.
+
 Facts about a port come first from the user's files, then from the bundled data; within each,
 exact-port facts come before range facts (MyDoom's 3127-3198). Every fact keeps its origin
 ("bundled" or the user file's path). A broken user file is skipped and described in
@@ -29,28 +33,27 @@ import enum
 import json
 import logging
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from portwatch.assets import data_file
+from portwatch.core import model
 from portwatch.core.files import paths
 from portwatch.core.files.yamlfile import YamlFileError, read_yaml
-from portwatch.core.knowledge.recognition import Recognition, SoftwareIndex, recognise
-from portwatch.core.knowledge.risk import Situation, assess
-from portwatch.core.model import (
-    AnnotatedListener,
-    Assessment,
-    CatalogEntry,
-    KnownUse,
-    Listener,
-    ProcessInfo,
-    Proto,
-    SecurityNote,
-    Severity,
-    Software,
-)
+from portwatch.core.knowledge import catalog_index
+from portwatch.core.knowledge.catalog_index import CatalogIndex
+from portwatch.core.knowledge.software_index import SoftwareIndex
+from portwatch.core.model import CatalogEntry, KnownUse, Proto, SecurityNote, Severity, Software
 from portwatch.core.probe import ephemeral_port_range
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
+if TYPE_CHECKING:  # the last three load with the first annotate(): `lookup` needs none (≈ 15 ms)
+    from typing import Any
+
+    from portwatch.core.knowledge.recognition import Recognition
+    from portwatch.core.knowledge.risk import Situation
+    from portwatch.core.model import AnnotatedListener, Assessment, Listener, ProcessInfo
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +126,16 @@ class _Facts:
                 else:
                     self.ranges.append((low, high, proto, uses, notes))
 
+    def places(self) -> Iterable[tuple[tuple[int, Proto], str, tuple[str, ...]]]:
+        """((port, proto), software, match patterns) of every known use; a range by its first
+        port."""
+        for key, (uses, _) in self.exact.items():
+            for use in uses:
+                yield key, use.software, use.match
+        for low, _, proto, uses, _ in self.ranges:
+            for use in uses:
+                yield (low, proto), use.software, use.match
+
     def collect(self, port: int, proto: Proto, uses: list, notes: list) -> None:
         found = self.exact.get((port, proto))
         if found:
@@ -134,16 +147,74 @@ class _Facts:
                 notes.extend(range_notes)
 
 
-class Catalog:
-    """Registry meaning and curated facts for every port; immutable once loaded."""
+class _IndexedFacts(_Facts):
+    """The bundled layer read from the compact index (catalog_index.py): the software and the
+    range entries at once, a port's exact entries the first time it is asked for."""
 
-    def __init__(self, registry_rows: list[list], layers: Iterable[_Facts],
-                 problems: Iterable[str] = (), situation: Situation | None = None) -> None:
-        self._rows = registry_rows  # [port, "tcp/udp", name, description], sorted by port
+    __slots__ = ("_index", "_lock", "_names", "_rows")
+
+    def __init__(self, index: CatalogIndex) -> None:
+        super().__init__()
+        self._index = index
+        self._rows: dict[int, list[list]] = {}  # port -> its registry rows, once read
+        # The window looks ports up in its own thread while the worker annotates: a port's
+        # entries join the layer once.
+        self._lock = threading.Lock()
+        self._names: dict[str, Any] | None = None  # the index's names, once read
+        common = index.common()
+        for item in common["software"]:
+            self.add_software(item, BUNDLED)
+        for entry in common["ranges"]:
+            self.add(entry, BUNDLED)
+
+    def rows_at(self, port: int) -> list[list]:
+        """The port's registry rows; its entries join the layer on the first call."""
+        rows = self._rows.get(port)
+        if rows is None:
+            with self._lock:
+                rows = self._rows.get(port)
+                if rows is None:
+                    rows, entries = self._index.at(port)
+                    for entry in entries:  # after the software's: the order of the full load
+                        self.add(entry, BUNDLED)
+                    self._rows[port] = rows  # last: seen only with its entries in place
+        return rows
+
+    def collect(self, port: int, proto: Proto, uses: list, notes: list) -> None:
+        self.rows_at(port)
+        super().collect(port, proto, uses, notes)
+
+    def _read_names(self) -> dict[str, Any]:
+        if self._names is None:
+            self._names = self._index.names()
+        return self._names
+
+    def places(self) -> Iterable[tuple[tuple[int, Proto], str, tuple[str, ...]]]:
+        for port, proto, software, match in self._read_names()["places"]:
+            yield (port, Proto(proto)), software, tuple(match)
+
+    def services(self) -> list[list]:
+        """[port, protos, name] of every registry row with a service name."""
+        return self._read_names()["services"]
+
+
+class Catalog:
+    """Registry meaning and curated facts for every port; what it answers never changes once
+    loaded (the indexed layer only reads a port's facts when first asked)."""
+
+    def __init__(self, registry_rows: list[list] | None, layers: Iterable[_Facts],
+                 problems: Iterable[str] = (),
+                 situation: Situation | Callable[[], Situation] | None = None) -> None:
+        # [port, "tcp/udp", name, description], sorted by port; None: the bundled layer is
+        # an index, which holds them by port
+        self._rows = registry_rows
         self._row_ports: list[int] | None = None  # the rows' ports, for bisect (built on use)
         self._layers = tuple(layers)  # user first, then bundled
+        self._indexed = next((layer for layer in self._layers
+                              if isinstance(layer, _IndexedFacts)), None)
         self.software = SoftwareIndex(item for layer in self._layers for item in layer.software)
-        self.situation = situation if situation is not None else Situation()
+        # None: unknown; a function: read when first needed (load_catalog's read_situation)
+        self._situation = situation
         self._cache: dict[tuple[int, Proto], CatalogEntry] = {}
         # (port, proto, exposure, process text) -> (likely uses, assessment): a service that
         # restarts, or many workers of one server, are matched once.
@@ -152,6 +223,16 @@ class Catalog:
         # server (or its workers) recognise the program once, not once per port.
         self._recognitions: dict[tuple, Recognition] = {}
         self.problems: tuple[str, ...] = tuple(problems)
+
+    @property
+    def situation(self) -> Situation:
+        """What the conditional notes are weighed against (see risk.Situation)."""
+        found = self._situation
+        if found is None or callable(found):
+            if found is None:
+                from portwatch.core.knowledge.risk import Situation
+            found = self._situation = found() if found is not None else Situation()
+        return found
 
     def lookup(self, port: int, proto: Proto | str) -> CatalogEntry:
         """Everything known about port/proto. A port nobody registered gives an entry with
@@ -184,7 +265,7 @@ class Catalog:
         process = listener.process
         inner = listener.container.inner_process if listener.container else None
         if inner and process is not None:  # a forwarder: judge the program that answers
-            process = ProcessInfo(process.pid, inner)
+            process = model.ProcessInfo(process.pid, inner)
         package, version = package_of(process)
         identity = (process.name, process.exe, process.cmdline, process.provenance,
                     ) if process is not None else None
@@ -193,6 +274,8 @@ class Catalog:
         if found is None:
             if len(self._annotations) >= MAX_CACHED_ANNOTATIONS:
                 self._annotations.clear()  # a flood of distinct command lines: start over
+            from portwatch.core.knowledge.risk import assess
+
             recognition = self._recognise(process, entry.uses, package, identity)
             situation = (dataclasses.replace(self.situation, version=version) if version
                          else self.situation)
@@ -200,7 +283,7 @@ class Catalog:
                                          situation, reach))
             self._annotations[key] = found
         recognition, assessment = found
-        return AnnotatedListener(listener, entry, assessment, recognition.uses,
+        return model.AnnotatedListener(listener, entry, assessment, recognition.uses,
                                  recognition.by or None, recognition.flags)
 
     def _recognise(self, process: ProcessInfo | None, uses: tuple[KnownUse, ...],
@@ -211,6 +294,8 @@ class Catalog:
         if found is None:
             if len(self._recognitions) >= MAX_CACHED_ANNOTATIONS:
                 self._recognitions.clear()
+            from portwatch.core.knowledge.recognition import recognise
+
             found = self._recognitions[key] = recognise(process, uses, self.software, package)
         return found
 
@@ -223,22 +308,24 @@ class Catalog:
             return []
         word = re.compile(rf"(?<!\w){re.escape(wanted)}(?!\w)")
         found: set[tuple[int, Proto]] = set()
-        for port, protos, service, _ in self._rows:
+        services = self._indexed.services() if self._rows is None else self._rows
+        for port, protos, service, *_ in services:
             if service.lower() == wanted:
                 found.update((port, Proto(p)) for p in protos.split("/") if p in _PROTOS)
         for layer in self._layers:
-            places = [(key, uses) for key, (uses, _) in layer.exact.items()]
-            places += [((low, proto), uses) for low, _, proto, uses, _ in layer.ranges]
-            for key, uses in places:
-                if any(wanted in use.match or word.search(use.software.lower()) for use in uses):
+            for key, software, match in layer.places():
+                if key not in found and (wanted in match or word.search(software.lower())):
                     found.add(key)
         return sorted(found, key=lambda key: (key[0], key[1].value))
 
     def _registry(self, port: int, proto: Proto) -> tuple[str | None, str | None]:
-        rows = self._rows
-        if self._row_ports is None:  # bisect on plain ints: no Python key call per step
-            self._row_ports = [row[0] for row in rows]
-        index = bisect.bisect_left(self._row_ports, port)
+        if self._rows is None:
+            rows, index = self._indexed.rows_at(port), 0
+        else:
+            rows = self._rows
+            if self._row_ports is None:  # bisect on plain ints: no Python key call per step
+                self._row_ports = [row[0] for row in rows]
+            index = bisect.bisect_left(self._row_ports, port)
         while index < len(rows) and rows[index][0] == port:
             _, protos, name, description = rows[index]
             if proto.value in protos.split("/"):
@@ -284,26 +371,34 @@ def read_situation(os_release: Path = Path("/etc/os-release"),
     except OSError as exc:
         log.debug("cannot read %s: %s", os_release, exc)
     ports = ephemeral_port_range(str(port_range)) if port_range else ephemeral_port_range()
+    from portwatch.core.knowledge.risk import Situation
+
     return Situation(platform, None, ports)
 
 
-def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR) -> Catalog:
+def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR,
+                 use_index: bool = True) -> Catalog:
     """The bundled catalog plus the user's catalog.d/*.yaml (None: bundled data only).
 
+    The bundled files are read through their compact index when the data directory holds one
+    made from them (catalog_index.py), else parsed whole and the index written for the next
+    run; `use_index=False` parses them whole and writes nothing.
     Broken user files are skipped and described in `problems`; a missing or damaged bundled
     file raises CatalogDataError.
     """
     if user_dir is USER_CATALOG_DIR:
         user_dir = paths.user_catalog_dir()
-    registry = _load_bundled_json("registry.json")
-    curated = _load_bundled_json("curated.json")
-    bundled = _Facts()
+    sources = {name: data_file(name) for name in catalog_index.SOURCES}
+    stamp = catalog_index.source_stamp(sources)
+    index_path = catalog_index.index_path(paths.data_dir())
+    index = catalog_index.read(index_path, stamp) if use_index else None
+    rows: list[list] | None = None
+    bundled: _Facts
     try:
-        for item in curated.get("software", ()):
-            bundled.add_software(item, BUNDLED)
-        for entry in curated["entries"]:
-            bundled.add(entry, BUNDLED)
-        rows = registry["rows"]
+        if index is not None:
+            bundled = _IndexedFacts(index)
+        else:
+            bundled, rows = _load_bundled(sources, stamp, index_path if use_index else None)
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogDataError(f"the bundled catalog data is damaged ({exc!r}); "
                                "reinstall portwatch") from exc
@@ -313,12 +408,31 @@ def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR) -> Catalog
         user = _load_user_dir(Path(user_dir), problems)
         if user is not None:
             layers.insert(0, user)
-    return Catalog(rows, layers, problems, read_situation())
+    return Catalog(rows, layers, problems, read_situation)
 
 
-def _load_bundled_json(name: str) -> dict[str, Any]:
+def _load_bundled(sources: dict[str, Any], stamp: dict[str, Any] | None,
+                  index_path: Path | None) -> tuple[_Facts, list[list]]:
+    """The bundled layer and registry rows parsed whole; the index written to `index_path`
+    (when given and the sources are files)."""
+    registry = _load_bundled_json("registry.json", sources["registry.json"])
+    curated = _load_bundled_json("curated.json", sources["curated.json"])
+    bundled = _Facts()
+    for item in curated.get("software", ()):
+        bundled.add_software(item, BUNDLED)
+    for entry in curated["entries"]:
+        bundled.add(entry, BUNDLED)
+    rows = registry["rows"]
+    if index_path is not None and stamp is not None:
+        places = [[port, proto.value, software, list(match)]
+                  for (port, proto), software, match in bundled.places()]
+        catalog_index.write(index_path, catalog_index.build(rows, curated, places, stamp))
+    return bundled, rows
+
+
+def _load_bundled_json(name: str, source: Any) -> dict[str, Any]:
     try:
-        data = json.loads(data_file(name).read_bytes())
+        data = json.loads(source.read_bytes())
     except (OSError, ValueError) as exc:
         raise CatalogDataError(f"cannot read the bundled catalog file {name} ({exc}); "
                                "reinstall portwatch") from exc

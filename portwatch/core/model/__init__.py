@@ -3,8 +3,9 @@
 Everything here is a frozen dataclass (or an enum) so it can cross the worker -> GUI thread
 boundary through a Qt signal without copying or locking. Nothing here imports Qt or psutil.
 Its public face is this package; the values live by role in `listener` (what the probe sees),
-`annotated` (what the catalog adds), `alert` (what the user is told), `connection` (who is
-connected) and `kinds` (the enums). The names load their module when first used (PEP 562):
+`entry` (what the catalog knows about a port), `annotated` (what the catalog adds to a
+listener), `alert` (what the user is told), `connection` (who is connected) and `kinds` (the
+enums). The names load their module when first used (PEP 562):
 the netlink parser and `list`'s saved answer need the enums and connection summaries, not the
 frozen dataclasses, whose set-up is ≈ 10 ms of a start-up.
 """
@@ -12,12 +13,15 @@ frozen dataclasses, whose set-up is ≈ 10 ms of a start-up.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EXPORTS = {
     **dict.fromkeys(("Alert", "AlertKind", "IgnoreRule", "ListenerIdentity"), "alert"),
-    **dict.fromkeys(("AnnotatedListener", "Assessment", "CatalogEntry", "KnownUse",
-                     "SecurityNote", "Software"), "annotated"),
+    **dict.fromkeys(("AnnotatedListener", "Assessment"), "annotated"),
+    **dict.fromkeys(("CatalogEntry", "KnownUse", "SecurityNote", "Software"), "entry"),
     **dict.fromkeys(("PEER_SCOPE_WORDS", "ConnectionSummary", "Peer"), "connection"),
     **dict.fromkeys(("Exposure", "Family", "Proto", "Risk", "Severity"), "kinds"),
     **dict.fromkeys(("EXE_DELETED", "EXE_IN_TEMP_DIR", "FLAG_TEXT", "KERNEL_LIKE_NAME",

@@ -7,19 +7,22 @@ here. A listener's keys, and their order, come from the field declarations
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from portwatch.core.fields.catalog_facts import note_record
-from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener
+from portwatch.core import model
 
-__all__ = ["entry_record", "listener_record", "note_record", "owner_record"]
+if TYPE_CHECKING:
+    from portwatch.core.model import AnnotatedListener, CatalogEntry, Listener
+
+__all__ = ["entry_record", "listener_record", "owner_record"]
 
 
 def listener_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
     """One listener as the JSON contract's object (catalog keys null when unknown)."""
     from portwatch.core import fields  # not for `lookup`, which prints catalog entries only
 
-    return fields.record(item if isinstance(item, AnnotatedListener) else AnnotatedListener(item))
+    annotated = model.AnnotatedListener
+    return fields.record(item if isinstance(item, annotated) else annotated(item))
 
 
 def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
@@ -27,7 +30,8 @@ def owner_record(item: AnnotatedListener | Listener) -> dict[str, Any]:
     journal's PREVIOUS_* fields): the fields declared `owner`."""
     from portwatch.core import fields
 
-    annotated = item if isinstance(item, AnnotatedListener) else AnnotatedListener(item)
+    annotated = item if isinstance(item, model.AnnotatedListener) else \
+        model.AnnotatedListener(item)
     return {field.key: field.read(annotated) for field in fields.FIELDS if field.owner}
 
 
@@ -45,6 +49,6 @@ def entry_record(entry: CatalogEntry) -> dict[str, Any]:
              "match": list(u.match)}
             for u in entry.uses
         ],
-        "security": [note_record(n) for n in entry.security],
+        "security": [note.record() for note in entry.security],
         "refs": list(entry.refs),
     }

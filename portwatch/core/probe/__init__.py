@@ -29,7 +29,10 @@ reads only `kernel`, does not import psutil.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
+if TYPE_CHECKING:
+    from typing import Any
 
 _EXPORTS = {
     **dict.fromkeys(("address_key", "classify"), "exposure"),

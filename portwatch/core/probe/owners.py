@@ -14,7 +14,9 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
   them (the size of /proc/<pid>/fd), then those that ran since (/proc/<pid>/schedstat: a
   process that did not run created nothing), processes that owned listeners before ahead of
   the others, each group from the highest pid down; it stops as soon as every unknown inode is
-  found;
+  found — except on the first search (nothing known, nothing restored), which reads every
+  process, since a shared socket needs all its holders and the child that inherited it may be
+  met before the parent that opened it;
 * re-reads a few remembered fd links per scan (all of them for sockets known to be shared), so
   an owner that closed its copy of a shared socket is noticed;
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
@@ -51,13 +53,14 @@ from portwatch.core.probe.owner_cache import (
 )
 from portwatch.core.probe.procfd import (
     SOCKET_PREFIX,
+    UNREADABLE,
     fd_count_changed,
     proc_identity,
     ran_since,
+    read_fd_tables,
     read_runtime,
     read_stat,
     single_threaded,
-    socket_fds,
 )
 
 
@@ -114,6 +117,7 @@ class OwnerMap:
         self._new_since: int | None = None  # restored: processes started after this are new
         self._pids_then: tuple[int, int] | None = None  # restored: kernel.pid_counters() then
         self._verify_all = False  # restored: re-read every remembered link once
+        self._cold = True  # neither searched nor restored yet: the first search reads all
 
     # -- public -------------------------------------------------------------------------
 
@@ -225,6 +229,7 @@ class OwnerMap:
         self._new_since = taken
         self._pids_then = checked_map.pids
         self._verify_all = True
+        self._cold = False
         return True
 
     @property
@@ -335,6 +340,16 @@ class OwnerMap:
 
         True when every process was read (nothing stopped the walk early)."""
         candidates = live - walked
+        if self._cold:
+            # Nothing is known yet (the first search, not restored): every process is read,
+            # even once each unknown inode has a holder, since a shared socket needs all of
+            # them (the child that inherited it may be met before the parent that opened it).
+            self._cold = False
+            order = sorted(candidates, reverse=True)
+            self.stats.searched += len(order)
+            self._walk_all(order, wanted)
+            unknown.difference_update(self._owner.keys())  # in place: the caller sees it
+            return True
         proc = self._proc
         changed = fd_count_changed(proc, candidates, self._fd_count) if self._fd_count else set()
         others = candidates - changed
@@ -354,16 +369,26 @@ class OwnerMap:
 
     def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
         """Read every fd link of pid; record it as a holder of the wanted inodes it has."""
-        stats = self.stats
-        runtime = read_runtime(self._proc, pid)  # before the fds: a later run shows as a change
+        ((_, runtime, single, count, found),) = read_fd_tables(self._proc, (pid,), wanted)
+        return self._record(pid, runtime, single, count, found)
+
+    def _walk_all(self, pids: list[int], wanted: Collection[int]) -> None:
+        """`_walk` every one of `pids` (their fds read in one batch, by two processes when a
+        second CPU can help: fdwalk.py)."""
+        from portwatch.core.probe.fdwalk import read_all_fd_tables
+
+        for pid, runtime, single, count, found in read_all_fd_tables(self._proc, pids, wanted):
+            self._record(pid, runtime, single, count, found)
+
+    def _record(self, pid: int, runtime: int | None, single: bool, count: int,
+                found: list[tuple[int, int]]) -> list[int]:
+        """Remember what a walk of pid read; the wanted inodes it holds."""
         # a process not known before: after this walk its remembered links are all this walk's
-        first = pid not in self._identity and single_threaded(self._proc, pid)
-        try:
-            count, found = socket_fds(self._proc, pid, wanted)
-        except PermissionError:
-            stats.unreadable += 1
-            return []
-        except OSError:  # exited (ENOENT, ESRCH) or not a process directory
+        first = single and pid not in self._identity
+        stats = self.stats
+        if count < 0:
+            if count == UNREADABLE:
+                stats.unreadable += 1
             return []
         stats.processes += 1
         stats.links += count

@@ -7,7 +7,7 @@ says None (or raises OSError, for the fd walk) when the process is gone or may n
 from __future__ import annotations
 
 import os
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 
 SOCKET_PREFIX = "socket:["
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC
@@ -34,6 +34,29 @@ def socket_fds(proc: str, pid: int, wanted: Collection[int]) -> tuple[int, list[
     finally:
         os.close(fd_dir)
     return len(names), found
+
+
+UNREADABLE, GONE = -1, -2  # an fd count that says why there is none
+
+
+def read_fd_tables(proc: str, pids: Iterable[int], wanted: Collection[int]
+                   ) -> list[tuple[int, int | None, bool, int, list[tuple[int, int]]]]:
+    """What a walk of every process reads, for each of `pids` in order: (pid, its schedstat
+    run time read before its fds, whether it has one thread, its number of open fds or
+    UNREADABLE or GONE, [(inode, fd) of each wanted socket it holds]). Plain tuples: this
+    module loads on `list`'s quickest path."""
+    tables = []
+    for pid in pids:
+        runtime = read_runtime(proc, pid)  # before the fds: a later run shows as a change
+        single = single_threaded(proc, pid)
+        try:
+            count, found = socket_fds(proc, pid, wanted)
+        except PermissionError:
+            count, found = UNREADABLE, []
+        except OSError:  # exited (ENOENT, ESRCH) or not a process directory
+            count, found = GONE, []
+        tables.append((pid, runtime, single, count, found))
+    return tables
 
 
 def read_runtime(proc: str, pid: int) -> int | None:
