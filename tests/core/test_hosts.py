@@ -241,7 +241,7 @@ def test_a_host_whose_alerts_are_off_alerts_no_one_and_learns_what_it_opens(flee
     loud = fleet.answered(WEB, answer({6379: "redis-server", 8080: "python3"}), 0.3)
     quiet = fleet.answered(db, answer({6379: "redis-server", 8080: "python3"}, db), 0.3)
     assert sorted(alert.title for alert in loud.alerts) == [  # record() has a remote peer
-        f"First connection from the network to python3 on 8080 of {WEB}",
+        f"First connection from the network to python3 on 8080 of {WEB}, from 10.0.0.9",
         f"New listener: port 8080/tcp on {WEB} (python3)"]
     assert quiet.alerts == ()  # neither kind
     assert [(status.host, status.alerts) for status in quiet.hosts] == [(WEB, True), (db, False)]
@@ -258,7 +258,7 @@ def test_a_host_whose_alerts_are_off_alerts_no_one_and_learns_what_it_opens(flee
     later = fleet.answered(db, answer({6379: "redis-server", 8080: "python3",
                                        5432: "postgres"}, db), 0.3)
     assert sorted(alert.title for alert in later.alerts) == [
-        f"First connection from the network to postgres on 5432 of {db}",
+        f"First connection from the network to postgres on 5432 of {db}, from 10.0.0.9",
         f"New listener: port 5432/tcp on {db} (postgres)"]
 
 

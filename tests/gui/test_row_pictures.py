@@ -10,8 +10,8 @@ from __future__ import annotations
 import dataclasses
 
 from gui_rows import ScriptedMonitor, listener
-from PySide6.QtCore import QEvent, QObject, QPointF, Qt
-from PySide6.QtGui import QHoverEvent
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt
+from PySide6.QtGui import QCursor, QHoverEvent
 from PySide6.QtWidgets import QApplication
 
 from portwatch.gui.models.filter_proxy import ListenerFilterProxy
@@ -158,6 +158,8 @@ def test_with_a_style_that_draws_hover_qt_paints_the_hovered_row(qtbot):
     model.apply(ScriptedMonitor().poll([listener(1000 + i, pid=10 + i) for i in range(50)]))
     QApplication.processEvents()
     view.clearFocus()
+    # The row under the mouse is Qt's too; an earlier test may have left the pointer on the view.
+    QCursor.setPos(view.mapToGlobal(QPoint(-100, -100)))
     view.viewport().setAttribute(Qt.WidgetAttribute.WA_Hover, True)
     view.viewport().update()
     QApplication.processEvents()
