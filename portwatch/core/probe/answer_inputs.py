@@ -251,7 +251,7 @@ class LiveRows:
     def save(self, owner_cache: str | os.PathLike) -> None:
         """Keep the owner map for the next run when it learnt something (no scan will)."""
         owners, packages = self.warm
-        if owners.stats.new or owners.stats.searched:
+        if owners.stats.new or owners.stats.searched or owners.stats.completed:
             from portwatch.core.probe.owner_cache import write_saved
 
             with contextlib.suppress(OSError):  # a lost map costs the next run a walk

@@ -41,14 +41,17 @@ def default_owner_cache() -> Path:
 class SavedMap:
     """A saved map, checked: what `OwnerMap.restore` starts from."""
 
-    __slots__ = ("checked", "holders", "orphans", "pids", "starts", "still", "taken")
+    __slots__ = ("checked", "holders", "orphans", "pids", "runtimes", "starts", "still", "taken")
 
     def __init__(self, taken: int, starts: dict[int, int], holders: dict[int, dict[int, int]],
                  orphans: set[int], checked: float, still: dict[int, int],
-                 pids: tuple[int, int] | None = None) -> None:
+                 pids: tuple[int, int] | None = None,
+                 runtimes: dict[int, int] | None = None) -> None:
         self.taken, self.starts, self.holders = taken, starts, holders
         self.orphans, self.checked, self.still = orphans, checked, still
         self.pids = pids  # kernel.pid_counters() just before `taken` (older maps: None)
+        # pid -> run time when its fds were last read (older maps: none, so all may have run)
+        self.runtimes = runtimes or {}
 
 
 def parse_saved(saved: object) -> SavedMap | None:
@@ -70,8 +73,10 @@ def parse_saved(saved: object) -> SavedMap | None:
         checked = float(checked) if checked is not None else -float("inf")
         # one-thread holders' run times when their links were last right (older maps: none)
         still = {int(pid): int(runtime) for pid, runtime in saved.get("still", {}).items()}
+        runtimes = {int(pid): int(runtime)
+                    for pid, runtime in saved.get("runtimes", {}).items()}
         counters = saved.get("pids")
         pids = (int(counters[0]), int(counters[1])) if counters is not None else None
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
-    return SavedMap(taken, starts, holders, orphans, checked, still, pids)
+    return SavedMap(taken, starts, holders, orphans, checked, still, pids, runtimes)

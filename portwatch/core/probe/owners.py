@@ -17,6 +17,12 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
   found — except on the first search (nothing known, nothing restored), which reads every
   process, since a shared socket needs all its holders and the child that inherited it may be
   met before the parent that opened it;
+* once a socket unknown at the start of a scan is found (in a new process or by the search),
+  reads every other process that may hold it too (`_complete`): the ancestors of its holders
+  and every process that may have run since its fds were last read (schedstat; one with
+  several threads always): one that did not run gained no fd, and a child gains its fds at
+  fork, so it is new and read whole already. Without this the child that inherited a new
+  listener, met first, would be its owner and the parent that opened it missed;
 * re-reads a few remembered fd links per scan (all of them for sockets known to be shared), so
   an owner that closed its copy of a shared socket is noticed;
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
@@ -28,7 +34,9 @@ process's fds: every remembered link once, except those of a process with one th
 not run since they were last found right (its schedstat run time is the same: a process closes
 nothing without running); the processes started since are found by their start times, read
 only for pids above the last one handed out when it was saved while the kernel's counters
-show no wrap since. The /proc reads themselves live in `procfd`.
+show no wrap since; every process's run time when its fds were last read is kept too, so a
+new socket's other holders are found without reading every process. The /proc reads themselves
+live in `procfd`.
 
 A socket held by several processes (a server and the workers it forked, a listening fd leaked
 into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
@@ -54,7 +62,9 @@ from portwatch.core.probe.owner_cache import (
 from portwatch.core.probe.procfd import (
     SOCKET_PREFIX,
     UNREADABLE,
+    ancestors,
     fd_count_changed,
+    may_have_run,
     proc_identity,
     ran_since,
     read_fd_tables,
@@ -68,12 +78,14 @@ class WalkStats:
     """What the last `resolve()` read, for benchmarks and tests (a plain class: `list` loads
     this module on its quickest path, where dataclasses' set-up would be most of the import)."""
 
-    __slots__ = ("links", "new", "processes", "searched", "unreadable", "vanished", "verified")
+    __slots__ = ("completed", "links", "new", "processes", "searched", "unreadable", "vanished",
+                 "verified")
 
     def __init__(self) -> None:
         self.processes = 0  # fd directories listed
         self.new = 0  # ...of them because the process is new since the last scan
         self.searched = 0  # ...of them looking for the owner of an unknown inode
+        self.completed = 0  # ...of them looking for the other holders of one found (_complete)
         self.links = 0  # fd links read (walks and verification)
         self.unreadable = 0  # fd directories we were not allowed to list
         self.verified = 0  # remembered fd links re-read
@@ -139,7 +151,9 @@ class OwnerMap:
         self._forget(wanted, live)
         self._check_identities()
         self._verify_links()
+        before = self._owner.keys() & wanted  # what was known when this scan began
         walked: set[int] = set()
+        whole = False  # whether every process was read this scan
         if previous is not None:
             new = live - previous
         elif self._new_since is not None:  # restored from a saved map: new = started since
@@ -167,6 +181,7 @@ class OwnerMap:
         if unknown:
             if self._find(unknown, wanted, live, walked):
                 self._orphans_checked = now  # every process was read: orphans re-checked
+                whole = True
             if unknown and still_open is not None:
                 # A socket closed while we searched had an owner a moment ago: it is gone,
                 # not ownerless (reporting it as a hidden owner would be a small lie).
@@ -177,6 +192,10 @@ class OwnerMap:
                     self.stats.vanished += len(closed)
                     unknown -= closed
             self._orphans |= unknown
+        if not whole:
+            fresh = {inode for inode in wanted if inode in self._owner and inode not in before}
+            if fresh:
+                self._complete(fresh, wanted, live, walked)
         return self._owner
 
     def saved(self) -> dict:
@@ -193,6 +212,7 @@ class OwnerMap:
             "orphans": sorted(self._orphans),
             "orphans_checked": self._orphans_checked if self._orphans else None,
             "still": {str(pid): runtime for pid, runtime in self._still.items()},
+            "runtimes": {str(pid): runtime for pid, runtime in self._runtime.items()},
         }
 
     def restore(self, saved: object) -> bool:
@@ -224,6 +244,9 @@ class OwnerMap:
             self._set_owner(inode)
         self._still = {pid: runtime for pid, runtime in checked_map.still.items()
                        if pid in alive}
+        # run times when each process's fds were read: one that has not run since gained no fd
+        # (a pid used again since is a new process, read whole; see _complete)
+        self._runtime = dict(checked_map.runtimes)
         self._orphans = orphans
         self._orphans_checked = min(checked, self._clock())
         self._new_since = taken
@@ -359,11 +382,32 @@ class OwnerMap:
         order = [pid for group in groups for pid in sorted(group, reverse=True)]
         for pid in order:
             if not unknown:
-                return False
+                return False  # _complete reads the other holders of what was found
             self.stats.searched += 1
+            walked.add(pid)
             for inode in self._walk(pid, wanted):
                 unknown.discard(inode)
         return True
+
+    def _complete(self, fresh: set[int], wanted: Collection[int], live: set[int],
+                  walked: set[int]) -> None:
+        """Read every process not read this scan that may hold one of the `fresh` inodes (found
+        this scan, unknown before) too: a search stops at the first holder, which may be the
+        child that inherited a new listener, met before the parent that opened it (new
+        processes are read first, the highest pid first). A process gains an fd only by
+        running (`may_have_run`: its main thread ran since its fds were last read, or it has
+        other threads) or at fork (then it is new, read whole already); the ancestors of every
+        holder are read as well, since a parent may hold a socket from before it listened."""
+        candidates = live - walked
+        if not candidates:
+            return
+        holders = {pid for inode in fresh for pid in self._holders.get(inode, ())}
+        order = ancestors(self._proc, holders, live)
+        order |= may_have_run(self._proc, candidates - order, self._runtime)
+        order &= candidates
+        self.stats.completed += len(order)
+        self._walk_all(sorted(order, reverse=True), wanted)
+        walked |= order
 
     # -- reading /proc --------------------------------------------------------------------
 

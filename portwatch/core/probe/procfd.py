@@ -126,3 +126,25 @@ def ran_since(proc: str, pids: set[int], runtimes: dict[int, int]) -> set[int]:
         if now is None or runtimes.get(pid) != now:
             ran.add(pid)
     return ran
+
+
+def may_have_run(proc: str, pids: set[int], runtimes: dict[int, int]) -> set[int]:
+    """`ran_since`, and every process with more than one thread too: schedstat counts the main
+    thread only, and another thread may have opened a socket or received one. What is left did
+    not run since its fds were last read, so it gained no fd (a child gains them at fork: it is
+    a new process, read whole anyway)."""
+    ran = ran_since(proc, pids, runtimes)
+    return ran | {pid for pid in pids - ran if not single_threaded(proc, pid)}
+
+
+def ancestors(proc: str, pids: Iterable[int], live: Collection[int]) -> set[int]:
+    """Every live ancestor of `pids` (their parents, theirs, ... up to pid 1), read now."""
+    found: set[int] = set()
+    for pid in pids:
+        stat = read_stat(proc, pid)
+        parent = stat[1] if stat is not None else 0
+        while parent > 0 and parent not in found and parent in live:
+            found.add(parent)
+            stat = read_stat(proc, parent)
+            parent = stat[1] if stat is not None else 0
+    return found
