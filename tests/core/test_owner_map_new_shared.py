@@ -4,7 +4,8 @@ and the parent as owner on every warm path, as a cold full scan and the psutil p
 The warm paths (a scanner's next poll, a new scanner or `portwatch list` restoring a saved owner
 map) read the new child first (it is new, and its pid is higher): finding the socket there must
 not end the search before the parent that opened it is read, or the worker would be shown
-instead of the server and the holders would be incomplete.
+instead of the server and the holders would be incomplete. A parent that held a socket before
+a child made it listen is found though it did not run since: it is the holder's parent.
 """
 
 from __future__ import annotations
@@ -19,19 +20,23 @@ import textwrap
 
 import pytest
 from children import end_child
+from test_owner_map_restore import resting, wait_for
 
 from portwatch.core.probe.owners import OwnerMap
 from portwatch.core.probe.scanner import ListenerScanner
+from portwatch.core.probe.sockdiag import SockDiag
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
                                 reason="the owner map reads /proc")
 
 # Prints "ready"; on "listen" binds a new listener on argv[1], port 0, and prints its port and
 # inode; on "fork" forks a child that keeps every socket (it prints the child's pid) and stays
-# until the parent ends (the pipe's write end closes); the parent ends when stdin closes.
+# until the parent ends (the pipe's write end closes); on "share" binds a socket without
+# listening, prints its port and inode, and forks a child that listens on it at SIGUSR1 (the
+# child prints "armed" then); the parent ends when stdin closes.
 PARENT = textwrap.dedent(
     """
-    import os, socket, sys
+    import os, signal, socket, sys
     read_end, write_end = os.pipe()
     held = []
     print("ready", flush=True)
@@ -46,6 +51,15 @@ PARENT = textwrap.dedent(
                 os.read(read_end, 1)  # until the parent ends
                 os._exit(0)
             print(child, flush=True)
+        elif line.startswith("share"):
+            s = socket.socket(); s.bind((sys.argv[1], 0)); held.append(s)
+            print(s.getsockname()[1], os.fstat(s.fileno()).st_ino, flush=True)
+            if os.fork() == 0:
+                os.close(write_end)
+                signal.signal(signal.SIGUSR1, lambda *args: s.listen())
+                print("armed", os.getpid(), flush=True)
+                os.read(read_end, 1)  # until the parent ends
+                os._exit(0)
     """
 )
 
@@ -77,6 +91,15 @@ class Parent:
         child = int(self._ask("fork"))
         self.children.append(child)
         return child
+
+    def share(self) -> tuple[int, int, int]:
+        """(port, inode, child) of a socket bound, not listening, and shared with a new child
+        that listens on it at SIGUSR1."""
+        port, inode = self._ask("share").split()
+        armed, child = self._ask(None).split()
+        assert armed == "armed"
+        self.children.append(int(child))
+        return int(port), int(inode), int(child)
 
     def stop(self) -> None:
         self.proc.stdin.close()  # the parent ends, then its children (their pipe closes)
@@ -139,6 +162,27 @@ def test_a_child_forked_after_the_parent_was_read_again_is_added(parent):
         port, inode = parent.listen()
         assert row(scanner.scan(), port, inode).pid == parent.pid
         child = parent.fork()
+        found = row(scanner.scan(), port, inode)
+    finally:
+        scanner.close()
+    check(found, parent, child, port, inode)
+
+
+def test_a_socket_a_child_starts_listening_on_has_its_idle_parent_as_owner(parent):
+    """The parent held the socket before it listened and has not run since it was read: no run
+    time tells it gained anything, its being the holder's parent does."""
+    scanner = ListenerScanner()
+    try:
+        port, inode, child = parent.share()
+        wait_for(lambda: resting(parent.pid) and resting(child), "the pair waits")
+        scanner.scan()  # both are read while the socket does not listen
+        os.kill(child, signal.SIGUSR1)  # our own test's process, by its PID
+        diag = SockDiag()
+        try:
+            wait_for(lambda: any(item.inode == inode for item in diag.listeners()),
+                     "the child listens")
+        finally:
+            diag.close()
         found = row(scanner.scan(), port, inode)
     finally:
         scanner.close()
