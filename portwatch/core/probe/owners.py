@@ -18,11 +18,13 @@ process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a
   process, since a shared socket needs all its holders and the child that inherited it may be
   met before the parent that opened it;
 * once a socket unknown at the start of a scan is found (in a new process or by the search),
-  reads every other process that may hold it too (`_complete`): the ancestors of its holders
-  and every process that may have run since its fds were last read (schedstat; one with
-  several threads always): one that did not run gained no fd, and a child gains its fds at
-  fork, so it is new and read whole already. Without this the child that inherited a new
-  listener, met first, would be its owner and the parent that opened it missed;
+  reads the ancestors of its holders too (`_complete`): a child gains its fds at fork, so the
+  child that inherited a new listener is new and met first, and without this would be its
+  owner while the parent that opened it was missed. A process that is neither new nor an
+  ancestor of a holder (one that got the socket over SCM_RIGHTS, or a sibling forked before
+  the socket listened) is found by the next full search, not by this step: reading every
+  process that ran since (schedstat) would find it but doubled the cost of a poll that sees a
+  new listener (≈ 11 → 25 ms under the standard load), past its 1/10 of `ss -tulnp`;
 * re-reads a few remembered fd links per scan (all of them for sockets known to be shared), so
   an owner that closed its copy of a shared socket is noticed;
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
@@ -34,9 +36,8 @@ process's fds: every remembered link once, except those of a process with one th
 not run since they were last found right (its schedstat run time is the same: a process closes
 nothing without running); the processes started since are found by their start times, read
 only for pids above the last one handed out when it was saved while the kernel's counters
-show no wrap since; every process's run time when its fds were last read is kept too, so a
-new socket's other holders are found without reading every process. The /proc reads themselves
-live in `procfd`.
+show no wrap since; every process's run time when its fds were last read is kept too (a
+search reads first the processes that ran since). The /proc reads themselves live in `procfd`.
 
 A socket held by several processes (a server and the workers it forked, a listening fd leaked
 into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
@@ -64,7 +65,6 @@ from portwatch.core.probe.procfd import (
     UNREADABLE,
     ancestors,
     fd_count_changed,
-    may_have_run,
     proc_identity,
     ran_since,
     read_fd_tables,
@@ -391,20 +391,16 @@ class OwnerMap:
 
     def _complete(self, fresh: set[int], wanted: Collection[int], live: set[int],
                   walked: set[int]) -> None:
-        """Read every process not read this scan that may hold one of the `fresh` inodes (found
-        this scan, unknown before) too: a search stops at the first holder, which may be the
-        child that inherited a new listener, met before the parent that opened it (new
-        processes are read first, the highest pid first). A process gains an fd only by
-        running (`may_have_run`: its main thread ran since its fds were last read, or it has
-        other threads) or at fork (then it is new, read whole already); the ancestors of every
-        holder are read as well, since a parent may hold a socket from before it listened."""
+        """Read the ancestors of the holders of the `fresh` inodes (found this scan, unknown
+        before) that were not read this scan: a search stops at the first holder, which may be
+        the child that inherited a new listener, met before the parent that opened it (new
+        processes are read first, the highest pid first), and a parent may hold a socket from
+        before it listened without having run since."""
         candidates = live - walked
         if not candidates:
             return
         holders = {pid for inode in fresh for pid in self._holders.get(inode, ())}
-        order = ancestors(self._proc, holders, live)
-        order |= may_have_run(self._proc, candidates - order, self._runtime)
-        order &= candidates
+        order = ancestors(self._proc, holders, live) & candidates
         self.stats.completed += len(order)
         self._walk_all(sorted(order, reverse=True), wanted)
         walked |= order

@@ -128,15 +128,6 @@ def ran_since(proc: str, pids: set[int], runtimes: dict[int, int]) -> set[int]:
     return ran
 
 
-def may_have_run(proc: str, pids: set[int], runtimes: dict[int, int]) -> set[int]:
-    """`ran_since`, and every process with more than one thread too: schedstat counts the main
-    thread only, and another thread may have opened a socket or received one. What is left did
-    not run since its fds were last read, so it gained no fd (a child gains them at fork: it is
-    a new process, read whole anyway)."""
-    ran = ran_since(proc, pids, runtimes)
-    return ran | {pid for pid in pids - ran if not single_threaded(proc, pid)}
-
-
 def ancestors(proc: str, pids: Iterable[int], live: Collection[int]) -> set[int]:
     """Every live ancestor of `pids` (their parents, theirs, ... up to pid 1), read now."""
     found: set[int] = set()
