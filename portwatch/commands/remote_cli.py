@@ -18,6 +18,7 @@ import sys
 import threading
 from typing import TextIO
 
+from portwatch.commands.stop_signal import Stop, StopOnSignal
 from portwatch.core.probe.remote import (
     RemoteError,
     event_time,
@@ -74,7 +75,7 @@ def run_list(args: argparse.Namespace, out: TextIO | None = None,
 class RemoteWatch:
     """One `watch --host` session: the remote `watch --json`, reconnected when it drops."""
 
-    def __init__(self, args: argparse.Namespace, stop: threading.Event, out: TextIO,
+    def __init__(self, args: argparse.Namespace, stop: Stop, out: TextIO,
                  err: TextIO) -> None:
         self.args = args
         self.stop = stop
@@ -175,15 +176,13 @@ class RemoteWatch:
 
 
 def run_watch(args: argparse.Namespace) -> int:
-    from portwatch.commands.watch import _StopOnSignal
-
     for flag in ("textfile", "journal", "syslog"):
         if getattr(args, flag, None):
             from portwatch.cli import UserError
 
             raise UserError(f"--{flag} works on the machine itself: run `portwatch watch"
                             f" --{flag} …` on {args.host} (for example as its service)")
-    with _StopOnSignal() as stop:
+    with StopOnSignal() as stop:
         session = RemoteWatch(args, stop, sys.stdout, sys.stderr)
         def end_on_stop() -> None:
             stop.wait()

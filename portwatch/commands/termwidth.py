@@ -4,7 +4,8 @@ The width is `--width N` when given; else, when stdout is a terminal, `$COLUMNS`
 terminal's width; `--wide`, or stdout not being a terminal (a pipe, a file), means no limit.
 When a table is too wide, the widest elidable (text) columns lose characters first, down to a
 minimum each, and then the columns close up to one space; a cut cell ends with "…". Numbers,
-addresses and times are never cut.
+addresses and times are never cut: a cut one would be a wrong one, so when they alone are wider
+than the limit, the lines are wider too.
 """
 
 from __future__ import annotations

@@ -25,7 +25,6 @@ import argparse
 import dataclasses
 import json
 import math
-import signal
 import sys
 import threading
 import time
@@ -34,6 +33,7 @@ from typing import Any, TextIO
 
 from portwatch.commands import watch_outputs
 from portwatch.commands.host_option import add_host_argument
+from portwatch.commands.stop_signal import Stop, StopOnSignal
 from portwatch.commands.termwidth import (
     MIN_ELIDED,
     add_width_options,
@@ -289,31 +289,6 @@ def _pid_text(pid: int) -> str:
     return f"pid {pid}" if pid > 0 else "pid unknown"
 
 
-class _StopOnSignal:
-    """SIGINT and SIGTERM set an event (the loop ends after the current poll) instead of
-    raising, and the previous handlers come back afterwards."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self._previous: dict[int, Any] = {}
-
-    def _handle(self, signum: int, frame: object) -> None:
-        if self.stop.is_set():  # asked twice: stop now, even in the middle of a poll
-            raise KeyboardInterrupt
-        self.stop.set()
-
-    def __enter__(self) -> threading.Event:
-        for sig in self.SIGNALS:
-            self._previous[sig] = signal.signal(sig, self._handle)
-        return self.stop
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-
 def _recording(history: RecordUnlessWindow | None) -> str:
     if history is None:
         return "not recording"
@@ -325,7 +300,7 @@ def _recording(history: RecordUnlessWindow | None) -> str:
     return f"recording to {history.path}"
 
 
-def _stop_when_stdin_closes(stop: threading.Event) -> None:
+def _stop_when_stdin_closes(stop: Stop) -> None:
     def wait() -> None:
         while sys.stdin.buffer.read1(4096):
             pass
@@ -339,6 +314,12 @@ def run(args: argparse.Namespace) -> int:
         from portwatch.commands.remote_cli import run_watch
 
         return run_watch(args)
+    # From the start: a SIGTERM while starting up ends watch cleanly too, before the first poll.
+    with StopOnSignal() as stop:
+        return _watch(args, stop)
+
+
+def _watch(args: argparse.Namespace, stop: Stop) -> int:
     out, err = sys.stdout, sys.stderr
     history: RecordUnlessWindow | None = None
     settings, messages = load_settings()  # history retention, alert rules, as the window
@@ -365,33 +346,32 @@ def run(args: argparse.Namespace) -> int:
         raise
     reported: set[str] = set()
     try:
-        with _StopOnSignal() as stop:
-            if args.until_stdin_closes:
-                _stop_when_stdin_closes(stop)
-            due = time.monotonic()
-            while not stop.is_set():
-                result = monitor.poll()
-                for problem in result.problems:
-                    if problem not in reported:  # say each problem once, not every poll
-                        reported.add(problem)
-                        print(f"portwatch: {problem}", file=err)
-                for notice in result.notices:  # each said once by the history already
-                    print(f"portwatch: {notice}", file=err, flush=True)
-                if result.first:
-                    if not args.json or args.until_stdin_closes:  # --host waits for the line
-                        where = _recording(history)
-                        print(f"portwatch: watching {len(result.rows)} listeners every"
-                              f" {args.interval:g} s ({where}); Ctrl-C stops", file=err)
-                else:
-                    print_events(result, args.json, out, output_width(args, out))
-                outputs.publish(result)
-                # Keep to the schedule; after a slow poll or a suspended machine, start it
-                # again from now rather than catching up.
-                due += args.interval
-                now = time.monotonic()
-                if due < now:
-                    due = now + min(args.interval, 0.05)
-                stop.wait(due - now)
+        if args.until_stdin_closes:
+            _stop_when_stdin_closes(stop)
+        due = time.monotonic()
+        while not stop.is_set():
+            result = monitor.poll()
+            for problem in result.problems:
+                if problem not in reported:  # say each problem once, not every poll
+                    reported.add(problem)
+                    print(f"portwatch: {problem}", file=err)
+            for notice in result.notices:  # each said once by the history already
+                print(f"portwatch: {notice}", file=err, flush=True)
+            if result.first:
+                if not args.json or args.until_stdin_closes:  # --host waits for the line
+                    where = _recording(history)
+                    print(f"portwatch: watching {len(result.rows)} listeners every"
+                          f" {args.interval:g} s ({where}); Ctrl-C stops", file=err)
+            else:
+                print_events(result, args.json, out, output_width(args, out))
+            outputs.publish(result)
+            # Keep to the schedule; after a slow poll or a suspended machine, start it
+            # again from now rather than catching up.
+            due += args.interval
+            now = time.monotonic()
+            if due < now:
+                due = now + min(args.interval, 0.05)
+            stop.wait(due - now)
     finally:
         scanner.close()
         outputs.close()

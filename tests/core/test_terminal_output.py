@@ -14,6 +14,7 @@ import termios
 
 import psutil
 import pytest
+from namespaces import named_netns, root_skip_reason
 
 from portwatch.commands.termwidth import fit_widths, table_lines
 from portwatch.commands.watch import human_line
@@ -39,20 +40,22 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def portwatch(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "portwatch", *args], capture_output=True,
-                          text=True, timeout=120, env=_env(**env))
+def portwatch(*args: str, prefix: tuple[str, ...] = (), **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "portwatch", *args],
+                          capture_output=True, text=True, timeout=120, env=_env(**env))
 
 
-def portwatch_in_terminal(*args: str, columns: int = 80, **env: str) -> str:
+def portwatch_in_terminal(*args: str, columns: int = 80, prefix: tuple[str, ...] = (),
+                          **env: str) -> str:
     """What portwatch prints on a real pseudo-terminal `columns` wide (no $COLUMNS unless
-    given in `env`)."""
+    given in `env`); `prefix` runs it through a command such as `ip netns exec NAME`."""
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     attrs = termios.tcgetattr(slave)
     attrs[1] &= ~termios.ONLCR  # keep "\n" as is (no "\r\n")
     termios.tcsetattr(slave, termios.TCSANOW, attrs)
-    with subprocess.Popen([sys.executable, "-m", "portwatch", *args], stdin=subprocess.DEVNULL,
+    with subprocess.Popen([*prefix, sys.executable, "-m", "portwatch", *args],
+                          stdin=subprocess.DEVNULL,
                           stdout=slave, stderr=subprocess.PIPE, env=_env(**env)) as proc:
         os.close(slave)
         chunks = []
@@ -71,44 +74,68 @@ def portwatch_in_terminal(*args: str, columns: int = 80, **env: str) -> str:
 
 
 @pytest.fixture
-def long_named_listener(listener_factory, tmp_path):
+def alone_long_named(listener_factory, tmp_path):
+    """A listener of a process with a long name, alone in a network namespace of its own, and
+    the prefix that runs portwatch there: its table holds that row only, so other programs'
+    listeners (a long IPv6 address, a wide CONNS cell, which are never cut) cannot widen the
+    columns the test asserts on."""
+    if root_skip_reason("ip"):
+        pytest.skip(root_skip_reason("ip"))
     named = tmp_path / LONG_NAME
     os.symlink(os.path.realpath(sys.executable), named)
-    child = listener_factory("tcp", "127.0.0.1", 0, executable=str(named))
-    if psutil.Process(child.pid).name() != LONG_NAME:
-        pytest.skip("this system does not name a process after the file it was started from")
-    return child
+    with named_netns("term") as name:
+        inside = ("ip", "netns", "exec", name)
+        child = listener_factory("tcp", "0.0.0.0", 0, executable=str(named), prefix=inside)
+        if psutil.Process(child.pid).name() != LONG_NAME:
+            pytest.skip("this system does not name a process after the file it was started from")
+        yield child, inside
+        child.stop()
 
 
-def test_list_fits_an_80_column_terminal_cutting_the_long_name(long_named_listener):
-    out = portwatch_in_terminal("list")
-    lines = out.splitlines()
+def test_list_fits_an_80_column_terminal_cutting_the_long_name(alone_long_named):
+    child, inside = alone_long_named
+    lines = portwatch_in_terminal("list", prefix=inside).splitlines()
     assert lines[0].split()[:3] == ["PROTO", "ADDRESS", "PORT"]
+    (mine,) = lines[1:]  # its own row, and only that
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
-    (mine,) = [line for line in lines if f" {long_named_listener.pid} " in line]
+    assert f" {child.pid} " in mine
     assert "pwtes" in mine and LONG_NAME not in mine and "…" in mine  # at least 5 + …
-    assert f" {long_named_listener.port} " in mine  # numbers are never cut
+    assert f" 0.0.0.0 {child.port} " in mine  # addresses and numbers are never cut
 
 
-def test_list_into_a_pipe_is_full_width_unless_asked(long_named_listener):
-    piped = portwatch("list")
+def test_numbers_and_addresses_are_never_cut_even_when_they_alone_do_not_fit():
+    """A cut address, port or PID would be a wrong one: when the uncut columns alone are wider
+    than the terminal, the lines are as wide as they need, the text columns at their least."""
+    address = "fe80::1234:5678:9abc:def0%pwtest-veth0"
+    header = ("PROTO", "ADDRESS", "PORT", "PID", "PROCESS", "CONNS")
+    row = ("tcp", address, "65535", "4194303", "p" * 30, "1200 (340 remote)")
+    lines = list(table_lines(header, [row], 60, right=(2, 3), elidable=(4,)))
+    assert lines[1].split(maxsplit=5) == ["tcp", address, "65535", "4194303", "p" * 5 + "…",
+                                          "1200 (340 remote)"]
+    assert lines[1] == " ".join((f"{'tcp':5}", address, "65535", "4194303", "ppppp…",
+                                 "1200 (340 remote)"))  # each column at its least, 1 apart
+
+
+def test_list_into_a_pipe_is_full_width_unless_asked(alone_long_named):
+    child, inside = alone_long_named
+    piped = portwatch("list", prefix=inside)
     assert piped.returncode == 0, piped.stderr
-    (mine,) = [line for line in piped.stdout.splitlines()
-               if f" {long_named_listener.pid} " in line]
-    assert LONG_NAME in mine
-    assert any(LONG_NAME in line for line in portwatch("list", COLUMNS="80").stdout.splitlines())
-    asked = portwatch("list", "--width", "80")
+    (mine,) = piped.stdout.splitlines()[1:]
+    assert f" {child.pid} " in mine and LONG_NAME in mine
+    assert LONG_NAME in portwatch("list", prefix=inside, COLUMNS="80").stdout
+    asked = portwatch("list", "--width", "80", prefix=inside)
     assert asked.returncode == 0, asked.stderr
     assert all(len(line) <= 80 for line in asked.stdout.splitlines())
-    assert not any(LONG_NAME in line for line in asked.stdout.splitlines())
+    assert LONG_NAME not in asked.stdout and f" {child.pid} " in asked.stdout
 
 
-def test_columns_sets_the_width_on_a_terminal_and_wide_lifts_it(long_named_listener):
-    narrow = portwatch_in_terminal("list", columns=200, COLUMNS="80").splitlines()
-    assert all(len(line) <= 80 for line in narrow)
-    assert not any(LONG_NAME in line for line in narrow)
-    wide = portwatch_in_terminal("list", "--wide", columns=80)
-    assert any(LONG_NAME in line for line in wide.splitlines())
+def test_columns_sets_the_width_on_a_terminal_and_wide_lifts_it(alone_long_named):
+    child, inside = alone_long_named
+    narrow = portwatch_in_terminal("list", columns=200, prefix=inside, COLUMNS="80")
+    assert all(len(line) <= 80 for line in narrow.splitlines())
+    assert LONG_NAME not in narrow and f" {child.pid} " in narrow
+    wide = portwatch_in_terminal("list", "--wide", columns=80, prefix=inside)
+    assert LONG_NAME in wide
 
 
 def test_the_widest_text_column_is_cut_first():
@@ -153,7 +180,8 @@ def test_addresses_sort_numerically(listener_factory):
     result = portwatch("list")
     assert result.returncode == 0, result.stderr
     mine = [line.split()[1] for line in result.stdout.splitlines()
-            if line.startswith("tcp") and line.split()[2] == str(first.port)]
+            if line.split()[2:3] == [str(first.port)] and line.split()[0] == "tcp"
+            and (f" {first.pid} " in line or f" {second.pid} " in line)]  # not a namesake
     assert mine == ["127.0.2.3", "127.0.2.20"], (first.pid, second.pid)
 
 

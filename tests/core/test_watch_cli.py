@@ -207,6 +207,48 @@ def test_watch_human_mode_stops_on_sigterm_and_says_what_it_watches(watch, liste
     assert "Traceback" not in stderr
 
 
+# The watch loop's own wait, as tight as it gets: a SIGTERM lands anywhere in it.
+WAITING_LOOP = """
+from portwatch.commands.stop_signal import StopOnSignal
+with StopOnSignal() as stop:
+    print("waiting", flush=True)
+    while not stop.is_set():
+        stop.wait(0)
+print("stopped", flush=True)
+"""
+
+
+def test_a_sigterm_anywhere_in_the_wait_between_polls_stops_it():
+    """A threading.Event set by the signal handler deadlocked when SIGTERM landed while the
+    loop was inside Event.wait() holding the Event's lock (here: about one time in two), so
+    `watch` ignored SIGTERM for good; the stop request now takes no lock."""
+    for _ in range(10):
+        with subprocess.Popen([sys.executable, "-c", WAITING_LOOP], stdout=subprocess.PIPE,
+                              text=True) as proc:
+            assert proc.stdout.readline() == "waiting\n"
+            os.kill(proc.pid, signal.SIGTERM)  # our own child, by its PID
+            try:
+                code = proc.wait(TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+                raise AssertionError("SIGTERM was lost in the wait between polls") from None
+            assert code == 0 and proc.stdout.read() == "stopped\n"
+
+
+@pytest.mark.parametrize("after", [0.0, 0.1, 0.2, 0.3, 0.5, 0.8, 1.2, 2.0])
+def test_a_sigterm_at_any_point_of_the_start_stops_it(watch, after):
+    """SIGTERM `after` seconds from the start lands in a different phase each time (Python
+    starting, settings, history, catalog, firewall, the baseline poll, the first wait): watch
+    ends promptly each time: status 0 once its handler is in place (from the start of the
+    command), killed by the signal only while Python itself is still starting."""
+    process = watch("--interval", "0.2")
+    time.sleep(after)  # not a wait for a condition: it picks the moment the signal lands
+    code, stderr = process.stop(signal.SIGTERM)
+    assert code in (0, -signal.SIGTERM), stderr
+    assert "Traceback" not in stderr
+
+
 def test_watch_no_history_writes_no_file(watch, listener_factory):
     process = watch("--interval", "0.2", "--no-history")
     (said,) = process.wait_for_baseline()

@@ -111,6 +111,16 @@ def events_of_port(port: int) -> list[str]:
         return [e.event for e in reader.events() if e.listener.port == port]
 
 
+def events_of(child) -> list[str]:
+    """The recorded events of the test's own listener: its protocol, address, port and PID.
+    (Its port alone is not enough: a TCP listener on ::1 or a UDP socket of another program,
+    such as the standard load's, may have the same port number.)"""
+    with HistoryReader(paths.history_file()) as reader:
+        return [e.event for e in reader.events()
+                if (e.listener.proto.value, e.listener.address, e.listener.port,
+                    e.listener.pid) == (child.proto, child.host, child.port, child.pid)]
+
+
 def test_the_real_watch_leaves_recording_to_a_running_window(runtime_dir, listener_factory):
     lock = instance.lock_path()
     fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)  # what the window's QLockFile holds
@@ -122,16 +132,16 @@ def test_the_real_watch_leaves_recording_to_a_running_window(runtime_dir, listen
         assert f"(pid {os.getpid()})" in said
         child = listener_factory("tcp", "127.0.0.1", 0)
         process.wait_for(mine(child, "opened"))  # watch still prints every event
-        assert events_of_port(child.port) == []  # ... but leaves the recording to the window
+        assert events_of(child) == []  # ... but leaves the recording to the window
 
         os.close(fd)  # the window quits (its lock goes with it)
         fd = -1
         lock.unlink()
         wait_for_stderr(process, "window closed; recording to")
-        wait_until(lambda: events_of_port(child.port) == [PRESENT])  # a snapshot run
+        wait_until(lambda: events_of(child) == [PRESENT])  # a snapshot run
         child.stop()
         process.wait_for(mine(child, "closed"))
-        wait_until(lambda: events_of_port(child.port) == [PRESENT, CLOSED])
+        wait_until(lambda: events_of(child) == [PRESENT, CLOSED])
         code, stderr = process.stop()
         assert code == 0 and "Traceback" not in stderr
     finally:
