@@ -66,7 +66,7 @@ class StatusSummary(QWidget):
         # accessible descriptions have the whole text): cut at the window's edge, a part
         # hid its end (1280 px with two remote hosts cut the hidden-owner message).
         # The hosts give way first (their tooltip has a line per host), then the counts.
-        self.counts = ElidedLabel("Scanning…", self, min_chars=30)
+        self.counts = ElidedLabel("Scanning…", self, min_chars=46)  # the first two counts whole
         self.counts.setObjectName("statusCounts")
         self.counts.setAccessibleName("Listener counts")
         self.hidden = ElidedLabel("", self, min_chars=40)  # "N sockets have no owning process"
