@@ -14,7 +14,8 @@ import pytest
 
 from portwatch.assets import data_file
 from portwatch.core.knowledge import catalog_index
-from portwatch.core.knowledge.catalog import _IndexedFacts, load_catalog
+from portwatch.core.knowledge.catalog import load_catalog
+from portwatch.core.knowledge.catalog_layers import IndexedFacts
 from portwatch.core.model import Proto
 
 
@@ -23,7 +24,7 @@ def index_path():
 
 
 def indexed(catalog) -> bool:
-    return isinstance(catalog._layers[-1], _IndexedFacts)
+    return isinstance(catalog._layers[-1], IndexedFacts)
 
 
 @pytest.fixture(scope="module")

@@ -33,7 +33,6 @@ import enum
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -42,9 +41,9 @@ from portwatch.core import model
 from portwatch.core.files import paths
 from portwatch.core.files.yamlfile import YamlFileError, read_yaml
 from portwatch.core.knowledge import catalog_index
-from portwatch.core.knowledge.catalog_index import CatalogIndex
+from portwatch.core.knowledge.catalog_layers import BUNDLED, Facts, IndexedFacts
 from portwatch.core.knowledge.software_index import SoftwareIndex
-from portwatch.core.model import CatalogEntry, KnownUse, Proto, SecurityNote, Severity, Software
+from portwatch.core.model import CatalogEntry, KnownUse, Proto, SecurityNote
 from portwatch.core.probe import ephemeral_port_range
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
@@ -61,7 +60,6 @@ MAX_PORT = 65535
 MAX_USER_FILE_BYTES = 1024 * 1024
 MAX_CACHED_ANNOTATIONS = 4096
 USER_FILE_SUFFIXES = (".yaml", ".yml")
-BUNDLED = "bundled"
 # Registry descriptions that mean "no service here": shown as no description at all.
 _UNASSIGNED = ("unassigned", "de-registered")
 _PROTOS = {proto.value for proto in Proto}
@@ -78,131 +76,11 @@ class CatalogDataError(RuntimeError):
     """The bundled catalog data is missing or damaged: a packaging fault, not the user's."""
 
 
-def _note(n: dict[str, Any], origin: str, software: str | None = None,
-          executables: tuple[str, ...] = ()) -> SecurityNote:
-    """A security note; a software's note applies to its executables."""
-    return SecurityNote(n["title"], Severity(n["severity"]), n["kind"], n["note"],
-                        tuple(n["refs"]), origin, tuple(n.get("applies_to", ())) or executables,
-                        tuple(n.get("platforms", ())), n.get("versions"), n.get("unless"),
-                        bool(n.get("local_users")), software)
-
-
-class _Facts:
-    """Uses, security notes and software of one layer (user or bundled), indexed for lookup."""
-
-    __slots__ = ("exact", "ranges", "software")
-
-    def __init__(self) -> None:
-        self.exact: dict[tuple[int, Proto], tuple[list[KnownUse], list[SecurityNote]]] = {}
-        self.ranges: list[tuple[int, int, Proto, list[KnownUse], list[SecurityNote]]] = []
-        self.software: list[Software] = []
-
-    def add_software(self, item: dict[str, Any], origin: str) -> None:
-        name = item["software"]
-        software = Software(
-            name, tuple(item["executables"]), tuple(item.get("packages", ())),
-            tuple((low, high, Proto(proto)) for low, high, proto in item["ports"]),
-            item["note"], tuple(item["refs"]),
-            tuple(_note(n, origin, name, tuple(item["executables"]))
-                  for n in item["security"]), origin)
-        self.software.append(software)
-        for low, high, proto in software.ports:
-            self.add({"ports": [[low, high]], "protos": [proto.value], "uses": [],
-                      "security": []}, origin, [software.as_use()])
-
-    def add(self, entry: dict[str, Any], origin: str,
-            extra_uses: list[KnownUse] | None = None) -> None:
-        uses = extra_uses or [KnownUse(u["software"], u["note"], tuple(u["refs"]), origin,
-                                       tuple(u.get("match", ())))
-                              for u in entry["uses"]]
-        notes = [_note(n, origin) for n in entry["security"]]
-        for proto_name in entry["protos"]:
-            proto = Proto(proto_name)
-            for low, high in entry["ports"]:
-                if low == high:
-                    have_uses, have_notes = self.exact.setdefault((low, proto), ([], []))
-                    have_uses.extend(uses)
-                    have_notes.extend(notes)
-                else:
-                    self.ranges.append((low, high, proto, uses, notes))
-
-    def places(self) -> Iterable[tuple[tuple[int, Proto], str, tuple[str, ...]]]:
-        """((port, proto), software, match patterns) of every known use; a range by its first
-        port."""
-        for key, (uses, _) in self.exact.items():
-            for use in uses:
-                yield key, use.software, use.match
-        for low, _, proto, uses, _ in self.ranges:
-            for use in uses:
-                yield (low, proto), use.software, use.match
-
-    def collect(self, port: int, proto: Proto, uses: list, notes: list) -> None:
-        found = self.exact.get((port, proto))
-        if found:
-            uses.extend(found[0])
-            notes.extend(found[1])
-        for low, high, range_proto, range_uses, range_notes in self.ranges:
-            if low <= port <= high and range_proto is proto:
-                uses.extend(range_uses)
-                notes.extend(range_notes)
-
-
-class _IndexedFacts(_Facts):
-    """The bundled layer read from the compact index (catalog_index.py): the software and the
-    range entries at once, a port's exact entries the first time it is asked for."""
-
-    __slots__ = ("_index", "_lock", "_names", "_rows")
-
-    def __init__(self, index: CatalogIndex) -> None:
-        super().__init__()
-        self._index = index
-        self._rows: dict[int, list[list]] = {}  # port -> its registry rows, once read
-        # The window looks ports up in its own thread while the worker annotates: a port's
-        # entries join the layer once.
-        self._lock = threading.Lock()
-        self._names: dict[str, Any] | None = None  # the index's names, once read
-        common = index.common()
-        for item in common["software"]:
-            self.add_software(item, BUNDLED)
-        for entry in common["ranges"]:
-            self.add(entry, BUNDLED)
-
-    def rows_at(self, port: int) -> list[list]:
-        """The port's registry rows; its entries join the layer on the first call."""
-        rows = self._rows.get(port)
-        if rows is None:
-            with self._lock:
-                rows = self._rows.get(port)
-                if rows is None:
-                    rows, entries = self._index.at(port)
-                    for entry in entries:  # after the software's: the order of the full load
-                        self.add(entry, BUNDLED)
-                    self._rows[port] = rows  # last: seen only with its entries in place
-        return rows
-
-    def collect(self, port: int, proto: Proto, uses: list, notes: list) -> None:
-        self.rows_at(port)
-        super().collect(port, proto, uses, notes)
-
-    def _read_names(self) -> dict[str, Any]:
-        if self._names is None:
-            self._names = self._index.names()
-        return self._names
-
-    def places(self) -> Iterable[tuple[tuple[int, Proto], str, tuple[str, ...]]]:
-        for port, proto, software, match in self._read_names()["places"]:
-            yield (port, Proto(proto)), software, tuple(match)
-
-    def services(self) -> list[list]:
-        """[port, protos, name] of every registry row with a service name."""
-        return self._read_names()["services"]
-
-
 class Catalog:
     """Registry meaning and curated facts for every port; what it answers never changes once
     loaded (the indexed layer only reads a port's facts when first asked)."""
 
-    def __init__(self, registry_rows: list[list] | None, layers: Iterable[_Facts],
+    def __init__(self, registry_rows: list[list] | None, layers: Iterable[Facts],
                  problems: Iterable[str] = (),
                  situation: Situation | Callable[[], Situation] | None = None) -> None:
         # [port, "tcp/udp", name, description], sorted by port; None: the bundled layer is
@@ -211,7 +89,7 @@ class Catalog:
         self._row_ports: list[int] | None = None  # the rows' ports, for bisect (built on use)
         self._layers = tuple(layers)  # user first, then bundled
         self._indexed = next((layer for layer in self._layers
-                              if isinstance(layer, _IndexedFacts)), None)
+                              if isinstance(layer, IndexedFacts)), None)
         self.software = SoftwareIndex(item for layer in self._layers for item in layer.software)
         # None: unknown; a function: read when first needed (load_catalog's read_situation)
         self._situation = situation
@@ -393,10 +271,10 @@ def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR,
     index_path = catalog_index.index_path(paths.data_dir())
     index = catalog_index.read(index_path, stamp) if use_index else None
     rows: list[list] | None = None
-    bundled: _Facts
+    bundled: Facts
     try:
         if index is not None:
-            bundled = _IndexedFacts(index)
+            bundled = IndexedFacts(index)
         else:
             bundled, rows = _load_bundled(sources, stamp, index_path if use_index else None)
     except (KeyError, TypeError, ValueError) as exc:
@@ -412,12 +290,12 @@ def load_catalog(user_dir: Path | _Default | None = USER_CATALOG_DIR,
 
 
 def _load_bundled(sources: dict[str, Any], stamp: dict[str, Any] | None,
-                  index_path: Path | None) -> tuple[_Facts, list[list]]:
+                  index_path: Path | None) -> tuple[Facts, list[list]]:
     """The bundled layer and registry rows parsed whole; the index written to `index_path`
     (when given and the sources are files)."""
     registry = _load_bundled_json("registry.json", sources["registry.json"])
     curated = _load_bundled_json("curated.json", sources["curated.json"])
-    bundled = _Facts()
+    bundled = Facts()
     for item in curated.get("software", ()):
         bundled.add_software(item, BUNDLED)
     for entry in curated["entries"]:
@@ -442,7 +320,7 @@ def _load_bundled_json(name: str, source: Any) -> dict[str, Any]:
     return data
 
 
-def _load_user_dir(directory: Path, problems: list[str]) -> _Facts | None:
+def _load_user_dir(directory: Path, problems: list[str]) -> Facts | None:
     try:
         if not directory.exists():
             return None
@@ -456,7 +334,7 @@ def _load_user_dir(directory: Path, problems: list[str]) -> _Facts | None:
         return None
     from portwatch.core.knowledge.catalog_schema import SchemaError, check_catalog_file
 
-    facts = _Facts()
+    facts = Facts()
     for path in files:
         try:
             data = read_yaml(path, kind="catalog file", max_bytes=MAX_USER_FILE_BYTES)
