@@ -7,7 +7,14 @@ from __future__ import annotations
 import pytest
 from gui_rows import FixedCatalog, ScriptedMonitor, listener
 from PySide6.QtGui import QColor, QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import (
+    QApplication,
+    QCheckBox,
+    QMenu,
+    QStyle,
+    QStyleFactory,
+    QStyleOptionButton,
+)
 from test_history_view import write_history
 
 from portwatch.core.model import Risk, Severity
@@ -106,3 +113,69 @@ def test_new_and_closing_rows_differ_by_more_than_colour(qtbot):
     assert fonts[22] is None
     assert fonts[8080].bold() and not fonts[8080].strikeOut()
     assert fonts[80].strikeOut()
+
+
+def indicator_pixels(box: QCheckBox) -> tuple[QColor, list[QColor], QColor]:
+    """A real rendering of `box`: its indicator's left edge (middle), the indicator's inside
+    and the window just right of it (before the text)."""
+    option = QStyleOptionButton()
+    box.initStyleOption(option)
+    rect = box.style().subElementRect(QStyle.SubElement.SE_CheckBoxIndicator, option, box)
+    image = box.grab().toImage()
+    middle = rect.center().y()
+    inside = [image.pixelColor(x, y) for x in range(rect.left() + 3, rect.right() - 2)
+              for y in range(rect.top() + 3, rect.bottom() - 2)]
+    return (image.pixelColor(rect.left(), middle), inside,
+            image.pixelColor(rect.right() + 3, middle))
+
+
+def check_box(qtbot, checked: bool, style: QStyle | None = None) -> QCheckBox:
+    box = QCheckBox("Reachable from the network only")
+    qtbot.addWidget(box)
+    if style is not None:
+        style.setParent(box)  # the box owns it
+        box.setStyle(style)
+    box.setChecked(checked)
+    box.resize(box.sizeHint())
+    return box
+
+
+def test_an_unticked_check_box_shows_in_the_dark_and_a_ticked_one_its_mark(qtbot, scheme):
+    scheme.set_choice("dark")
+    QApplication.processEvents()
+    base = QApplication.palette().color(QPalette.ColorRole.Base)
+    for checked in (False, True):
+        edge, inside, window = indicator_pixels(check_box(qtbot, checked))
+        assert window == QApplication.palette().color(QPalette.ColorRole.Window)
+        # Fusion's own outline on the dark palette was 1.1:1 against the window; WCAG asks
+        # 3:1 for what one must see of a control
+        assert contrast(edge, window) >= 3, (edge.name(), window.name())
+        mark = max(contrast(color, base) for color in inside)
+        assert (mark >= 3) is checked  # an empty box, or the tick shows
+
+
+def test_light_check_boxes_are_fusions_own(qtbot, scheme):
+    scheme.set_choice("light")
+    QApplication.processEvents()
+    for checked in (False, True):
+        ours = indicator_pixels(check_box(qtbot, checked))
+        fusion = indicator_pixels(check_box(qtbot, checked, QStyleFactory.create("Fusion")))
+        assert ours == fusion
+
+
+def test_a_checkable_menu_item_has_a_visible_box_in_the_dark(qtbot, scheme):
+    scheme.set_choice("dark")
+    QApplication.processEvents()
+    menu = QMenu()
+    qtbot.addWidget(menu)
+    action = menu.addAction("db2")
+    action.setCheckable(True)
+    menu.resize(menu.sizeHint())
+    image = menu.grab().toImage()
+    row = menu.actionGeometry(action)
+    window = image.pixelColor(row.left() + 1, row.center().y())
+    # In the check column (left of the text) a pixel stands out from the menu: the box
+    best = max(contrast(image.pixelColor(x, y), window)
+               for x in range(row.left(), row.left() + row.height())
+               for y in range(row.top(), row.bottom()))
+    assert best >= 3

@@ -5,15 +5,20 @@ the remote hosts' polls. (The real ssh path, end to end: tests/fleet/test_remote
 
 from __future__ import annotations
 
+import dataclasses
+from html import unescape
+
 import pytest
-from PySide6.QtWidgets import QDialogButtonBox
+from PySide6.QtWidgets import QDialogButtonBox, QLabel
 
 from portwatch.core.hosts import HostStatus
 from portwatch.core.model import AnnotatedListener, Exposure, Family, Listener, Proto, Snapshot
 from portwatch.core.monitor import PollResult
+from portwatch.core.probe import HIDDEN_NO_PROCESS
 from portwatch.core.store.settings import Settings
 from portwatch.gui.models.filter_proxy import THIS_MACHINE
 from portwatch.gui.models.listener_model import Column
+from portwatch.gui.views.elided_label import ElidedLabel
 from portwatch.gui.views.host_actions import host_problem
 from portwatch.gui.views.main_window import MainWindow
 
@@ -139,3 +144,46 @@ def test_alerts_from_host_switches_a_hosts_alerts_in_the_settings(window, qtbot)
         window.host_actions.set_alerts("alice@web1", True)
     assert changed.args[0].hosts_without_alerts == ()
     assert window.statusBar().currentMessage().startswith("Alerts from alice@web1 are on")
+
+
+def test_every_status_bar_part_fits_a_1280_px_window_with_two_hosts(window, qtbot):
+    """Two remote hosts beside a hidden-owner message cut "1 socket has no owning process
+    (kernel or another container)" at the window's edge: each part now shows whole or ends in
+    "…" within its place, with the whole text in its tooltip and accessible description."""
+    window.resize(1280, 780)
+    window.show()
+    qtbot.waitExposed(window)
+    kernel = AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 2049,
+                                        Exposure.ALL_INTERFACES, owner_hidden=True,
+                                        hidden_reason=HIDDEN_NO_PROCESS))
+    here = (kernel, *(remote(port, None) for port in range(20000, 22200)))
+    elsewhere = tuple(AnnotatedListener(dataclasses.replace(remote(8080, None).listener,
+                                                            netns=f"pwtest-{n}"))
+                      for n in range(3))  # the same port in three other network namespaces
+    statuses = (HostStatus("alice@web1.example.org", "connecting", alerts=False),
+                HostStatus("db2.example.org", "unreachable", "ssh: connection refused"))
+    rows = here + elsewhere
+    window.apply_poll(PollResult(Snapshot(1.0, ()), rows, rows, (), (), first=True,
+                                 duration=0.01, hosts=statuses))
+    status = window.status
+    assert "in other network namespaces" in status.counts.text()
+    parts = [label for label in status.findChildren(QLabel) if label.isVisible()]
+    assert {status.counts, status.hidden, status.hosts, status.last_scan} <= set(parts)
+    assert all(label.width() <= status.width() for label in parts)
+    last = status.last_scan  # laid out once the poll's texts are
+    qtbot.waitUntil(lambda: last.width() >= last.sizeHint().width(), timeout=30_000)
+    for label in parts:
+        shown = label.shown_text() if isinstance(label, ElidedLabel) else label.text()
+        room = label.contentsRect().width()
+        assert label.fontMetrics().horizontalAdvance(shown) <= room, (label.objectName(),
+                                                                      shown, room)
+        assert status.rect().contains(label.geometry()), label.objectName()
+        if shown != label.text():
+            assert shown.endswith("…")
+            assert label.text() in label.toolTip() or label.text() in unescape(label.toolTip())
+            assert label.text() in label.accessibleDescription()
+    # the host states give way first: the counts and the hidden-owner message show whole
+    assert status.counts.shown_text().startswith("2201 listening · 2201 reachable from the")
+    assert status.hidden.shown_text() == "1 socket has no owning process"
+    assert "(kernel or another container)" in status.hidden.toolTip()
+    assert HIDDEN_NO_PROCESS[1:] in status.hidden.accessibleDescription()  # capitalised

@@ -6,7 +6,8 @@ the platform cannot switch (no desktop theme: Xvfb, a plain window manager, offs
 a dark palette itself, and puts the desktop's palette back for light. Widgets that draw their
 own colours (the table's highlights, the details pane, the History chart) read `is_dark()` when
 they draw and redraw on QEvent.PaletteChange. `SchemeFollower` re-applies "system" when the
-desktop's scheme changes.
+desktop's scheme changes, and puts indicators.py's proxy in front of Fusion so check boxes
+show on the dark palette.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
 
+from portwatch.gui.style.indicators import install_readable_indicators
 from portwatch.gui.style.risk_style import dark_palette_in_use
 
 log = logging.getLogger(__name__)
@@ -93,6 +95,7 @@ class SchemeFollower(QObject):
     def __init__(self, app: QApplication, choice: str, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._app = app
+        install_readable_indicators(app)  # before the palette is read: setStyle may reset it
         self._original = QPalette(app.palette())
         self.choice = choice
         app.styleHints().colorSchemeChanged.connect(self._desktop_changed)

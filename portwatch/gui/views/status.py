@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QEvent
-from PySide6.QtWidgets import QHBoxLayout, QSizePolicy, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QWidget
 
 from portwatch.core.hosts import OK, UNREACHABLE, HostStatus
 from portwatch.core.model import Exposure, Risk
@@ -16,6 +16,7 @@ from portwatch.core.probe import HIDDEN_NEEDS_PRIVILEGES, HIDDEN_NO_PROCESS
 from portwatch.core.text import visible
 from portwatch.gui.style import risk_style
 from portwatch.gui.style.plain import plain_label, plain_tooltip
+from portwatch.gui.views.elided_label import ElidedLabel
 
 
 def hidden_summary(count: int, reason: str | None) -> str:
@@ -27,8 +28,18 @@ def hidden_summary(count: int, reason: str | None) -> str:
         return f"{count} {noun} hidden: run portwatch with sudo to see {them}"
     if reason == HIDDEN_NO_PROCESS:
         sockets = "socket has" if count == 1 else "sockets have"
-        return f"{count} {sockets} no owning process (kernel or another container)"
+        return f"{count} {sockets} no owning process"  # hidden_detail() says whose it may be
     return f"{count} {noun} hidden: {visible(reason, 100) or 'the system did not say why'}"
+
+
+def hidden_detail(count: int, reason: str | None) -> str:
+    """The status bar's hidden-owner tooltip and accessible description: the summary in full
+    and the scanner's reason."""
+    summary = hidden_summary(count, reason)
+    if reason == HIDDEN_NO_PROCESS:
+        summary += " (kernel or another container)"
+    why = visible(reason) if reason else "the system did not say why"
+    return f"{summary}.\n{why[:1].upper()}{why[1:]}."
 
 
 def hosts_summary(statuses: tuple[HostStatus, ...]) -> str:
@@ -51,21 +62,22 @@ class StatusSummary(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.counts = plain_label("Scanning…", self)
+        # Each part ends in "…" when the line is too narrow for all (their tooltips and
+        # accessible descriptions have the whole text): cut at the window's edge, a part
+        # hid its end (1280 px with two remote hosts cut the hidden-owner message).
+        # The hosts give way first (their tooltip has a line per host), then the counts.
+        self.counts = ElidedLabel("Scanning…", self, min_chars=46)  # the first two counts whole
         self.counts.setObjectName("statusCounts")
         self.counts.setAccessibleName("Listener counts")
-        self.hidden = plain_label("", self)
+        self.hidden = ElidedLabel("", self, min_chars=40)  # "N sockets have no owning process"
         self.hidden.setObjectName("statusHidden")
-        self.problem = plain_label("", self)
+        self.hidden.setAccessibleName("Hidden owners")
+        self.problem = ElidedLabel("", self, min_chars=40)
         self.problem.setObjectName("statusProblem")
-        # Long messages are cut at the window's edge (the tooltip has all): a status bar that
-        # asked for their full width made the window wider than the screen.
-        for label in (self.problem, self.hidden):
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.problem.setAccessibleName("Scan problem")
         self.unrecorded = plain_label("", self)
         self.unrecorded.setObjectName("statusUnrecorded")
-        self.hosts = plain_label("", self)
+        self.hosts = ElidedLabel("", self)
         self.hosts.setObjectName("statusHosts")
         self.hosts.setAccessibleName("Remote hosts")
         self.hosts_statuses: tuple[HostStatus, ...] = ()
@@ -98,15 +110,21 @@ class StatusSummary(QWidget):
         reachable = sum(1 for r in host if r.listener.exposure is not Exposure.LOOPBACK)
         here = rows if not result.hosts else [r for r in rows if r.listener.host is None]
         others = len(here) - len(host)
-        self.counts.setText(f"{len(host)} listening · {reachable} reachable from the network"
-                            + (f" · {others} in other network namespaces" if others else ""))
+        counts = (f"{len(host)} listening · {reachable} reachable from the network"
+                  + (f" · {others} in other network namespaces" if others else ""))
+        self.counts.setText(counts)
+        self.counts.setToolTip(plain_tooltip(counts))
+        self.counts.setAccessibleDescription(counts)
         self.show_hosts(result.hosts)
         if result.host is not None:
             return  # another machine's answer: this machine's scan facts stay as they were
         hidden = [r.listener for r in here if r.listener.owner_hidden]
         if hidden:
-            self.hidden.setText(hidden_summary(len(hidden), hidden[0].hidden_reason))
-            self.hidden.setToolTip(plain_tooltip(visible(hidden[0].hidden_reason)))
+            reason = hidden[0].hidden_reason
+            detail = hidden_detail(len(hidden), reason)
+            self.hidden.setText(hidden_summary(len(hidden), reason))
+            self.hidden.setToolTip(plain_tooltip(detail))
+            self.hidden.setAccessibleDescription(detail)
             self.hidden.show()
         else:
             self.hidden.hide()
@@ -124,8 +142,9 @@ class StatusSummary(QWidget):
         if statuses == self.hosts_statuses:
             return
         self.hosts_statuses = statuses
-        self.hosts.setText(hosts_summary(statuses))
-        lines = "\n".join(visible(status.text, 600) for status in statuses)
+        summary = hosts_summary(statuses)
+        lines = "\n".join([summary, *(visible(status.text, 600) for status in statuses)])
+        self.hosts.setText(summary)
         self.hosts.setToolTip(plain_tooltip(lines))
         self.hosts.setAccessibleDescription(lines)
         self.hosts.setVisible(bool(statuses))
@@ -153,6 +172,7 @@ class StatusSummary(QWidget):
         text = visible(text)
         self.problem.setText(text if len(text) <= 120 else text[:119] + "…")
         self.problem.setToolTip(plain_tooltip(text))
+        self.problem.setAccessibleDescription(text)
         self.problem.setVisible(bool(text))
 
     def set_paused(self, paused: bool) -> None:
