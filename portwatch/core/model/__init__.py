@@ -12,11 +12,7 @@ frozen dataclasses, whose set-up is ≈ 10 ms of a start-up.
 
 from __future__ import annotations
 
-import importlib
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
-if TYPE_CHECKING:
-    from typing import Any
+from portwatch.lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(("Alert", "AlertKind", "IgnoreRule", "ListenerIdentity"), "alert"),
@@ -31,10 +27,4 @@ _EXPORTS = {
 }
 __all__ = sorted(_EXPORTS)
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # the next use is a plain lookup
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())

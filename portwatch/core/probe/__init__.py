@@ -28,11 +28,7 @@ reads only `kernel`, does not import psutil.
 
 from __future__ import annotations
 
-import importlib
-
-TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (≈ 4 ms of `lookup`)
-if TYPE_CHECKING:
-    from typing import Any
+from portwatch.lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(("address_key", "classify"), "exposure"),
@@ -50,10 +46,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value  # the next use is a plain lookup
-    return value
+__getattr__ = lazy_exports(__name__, _EXPORTS, globals())
