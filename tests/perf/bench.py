@@ -677,18 +677,18 @@ def kept_parts(env: dict) -> str:
     """Where `portwatch list --json` answered from its kept answer spends its time."""
     run_quiet(portwatch_argv("list", "--json"), env)
     run_quiet(portwatch_argv("list", "--json"), env)  # the answer is kept (map saved before)
-    result = subprocess.run([sys.executable, "-c", KEPT_PARTS_CHILD], capture_output=True,
-                            text=True, env=env, check=False, timeout=120)
-    if result.returncode != 0:
-        return "n/a (instrumented run failed)"
-    bare = timed(lambda: run_quiet([sys.executable, "-c", "pass"], env))
-    parts = {"interpreter start": bare.wall, **json.loads(result.stdout)}
-    return ", ".join(f"{name} {ms:.0f}" for name, ms in parts.items()) + " (ms)"
+    return instrumented_parts(KEPT_PARTS_CHILD, env)
 
 
 def list_parts(env: dict) -> str:
     """Where a warm `portwatch list --json` spends its time (one instrumented run)."""
-    result = subprocess.run([sys.executable, "-c", LIST_PARTS_CHILD], capture_output=True,
+    return instrumented_parts(LIST_PARTS_CHILD, env)
+
+
+def instrumented_parts(child: str, env: dict) -> str:
+    """One run of `child` (it prints its parts' milliseconds as JSON), after the interpreter's
+    own start."""
+    result = subprocess.run([sys.executable, "-c", child], capture_output=True,
                             text=True, env=env, check=False, timeout=120)
     if result.returncode != 0:
         return "n/a (instrumented run failed)"
