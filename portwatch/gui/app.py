@@ -45,6 +45,7 @@ from portwatch.core.probe import ListenerScanner, seconds_since_start
 from portwatch.core.probe.connwatch import ConnectionWatch
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 from portwatch.gui.desktop.first_frame import AfterFirstFrame, EarlyPolls, FirstRows, LaunchLog
+from portwatch.gui.desktop.launch import collector_passes
 from portwatch.gui.desktop.quit_signals import QuitOnSignals
 from portwatch.gui.style.theme import SchemeFollower
 from portwatch.gui.views.main_window import MainWindow
@@ -270,9 +271,14 @@ def freeze_what_the_launch_built() -> None:
     again: with 20,000 rows such a pass took up to 65 ms, a stall in whatever frame it fell
     (README "Performance"). One collection first, so no garbage is frozen with them; what is
     frozen is still freed by reference counting when let go (only a reference cycle among
-    those objects would stay)."""
+    those objects would stay). Then the collector is on again: the command line's launch turns
+    it off until now (gui/desktop/launch.py)."""
+    passes = collector_passes()
     gc.collect()
     gc.freeze()
+    gc.enable()
+    log.debug("after the first frame: %d garbage collector passes since start, %d objects"
+              " frozen, the collector on", passes, gc.get_freeze_count())
 
 
 def run_gui(debug: bool = False) -> int:

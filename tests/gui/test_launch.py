@@ -360,3 +360,24 @@ def test_while_the_first_scan_runs_the_window_says_so_and_shows_no_partial_rows(
         may_finish.set()
         gui.shutdown()
         scanner.close()
+
+
+def test_the_garbage_collector_waits_until_the_first_frame(isolated_dirs):
+    # Its passes over what a launch builds (all of it lives as long as the window) were
+    # 60-80 ms of the launch; after the first frame it collects once, freezes and is on again.
+    config, _data = isolated_dirs
+    (config / "settings.yaml").write_text("poll_interval: 1\nnotifications: false\n",
+                                          encoding="utf-8")
+    program = Program()
+    try:
+        off = program.wait_for(r"garbage collector off until the first frame, after \d+ passes")
+        program.wait_for(r"table populated: \d+ rows")
+        on = program.wait_for(r"after the first frame: \d+ garbage collector passes since start,"
+                              r" \d+ objects frozen, the collector on")
+    finally:
+        program.quit()
+    assert program.proc.returncode == 0, "\n".join(program.lines[-20:])
+    before = int(re.search(r"after (\d+) passes", off).group(1))
+    during = int(re.search(r"frame: (\d+) garbage", on).group(1))
+    assert during == before  # not one pass between the imports and the first frame
+    assert int(re.search(r"(\d+) objects frozen", on).group(1)) > 0
