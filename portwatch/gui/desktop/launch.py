@@ -32,6 +32,20 @@ BEFORE_QT = (
     "portwatch.core.knowledge.reach",
     "portwatch.core.alerts.rules",
     "portwatch.core.alerts.memory",
+    # what the first poll and the window's parts import later (README "Performance")
+    "portwatch.core.firewall",
+    "portwatch.core.firewall.namespaces",
+    "portwatch.core.probe.connwatch",
+    "portwatch.core.probe.owners",
+    "portwatch.core.probe.netns",
+    "portwatch.core.probe.origins",
+    "portwatch.core.knowledge.risk",
+    "portwatch.core.hosts",
+    "portwatch.core.probe.remote",
+    "portwatch.core.store.history",
+    "portwatch.core.output.export",
+    "portwatch.core.desktop.autostart",
+    "portwatch.core.desktop.instance",
 )
 
 
