@@ -7,11 +7,11 @@ modules that the window and its first poll need (monitor, fields, scanner, catal
 alert rules) spares a launch that reading: ~20–40 ms measured (README "Performance").
 
 The garbage collector is off from here until the first frame is drawn: what a launch builds
-(modules, the catalog, the widgets, the first table) lives as long as the window, so its ~190
-passes found ~500 dead objects and cost 60–80 ms of the launch (one full pass of ~25–45 ms,
-in whichever thread allocated, often the worker's first poll). After the first frame the window
-collects once, freezes what the launch built and turns the collector back on
-(gui/app.py `freeze_what_the_launch_built`); a launch that fails turns it back on too.
+(modules, the catalog, the widgets, the first table) lives as long as the window, so its
+160–180 passes found ~500 dead objects and cost 60–75 ms of the launch's CPU (the full pass,
+15–45 ms, in the worker's first poll). After the first frame the window collects once, freezes
+what the launch built and turns the collector back on (gui/app.py
+`freeze_what_the_launch_built`); a launch that fails turns it back on too.
 """
 
 from __future__ import annotations
