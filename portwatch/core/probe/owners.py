@@ -63,7 +63,8 @@ class WalkStats:
 
 class OwnerMap(OwnerSearch, OwnerRestore):
     """inode -> owning pid (and every holder) for listening sockets, kept up to date cheaply
-    between scans."""
+    between scans (the search of holders: `OwnerSearch`; `saved()` and `restore()`:
+    `OwnerRestore`)."""
 
     def __init__(self, proc: str = "/proc", orphan_recheck: float = 120.0,
                  verify_per_scan: int = 64, clock: Callable[[], float] = time.monotonic) -> None:
