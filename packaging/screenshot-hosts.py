@@ -22,6 +22,7 @@ import uuid
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests"))  # children, shared by the tests
 sys.path.insert(0, str(REPO / "tests" / "fleet"))
 
 import sshd_machine  # noqa: E402  (after the path above)

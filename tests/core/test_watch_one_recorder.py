@@ -5,7 +5,9 @@ first ends. The lock is an flock in the data folder (core/instance.py RecorderLo
 from __future__ import annotations
 
 import io
+import random
 import socket
+from pathlib import Path
 
 from test_watch_cli import Watch, mine
 from test_watch_window_policy import events_of, wait_for_stderr, wait_until
@@ -16,11 +18,30 @@ from portwatch.core.files import paths
 from portwatch.core.store.history import CLOSED, OPENED, PRESENT, HistoryStore
 
 
+def udp_neighbour() -> socket.socket:
+    """A UDP socket on 127.0.0.1 whose port number TCP has free too, chosen below the kernel's
+    ephemeral range: a port of that range can be taken for TCP at any moment by another
+    program's connect() or bind(0) before the test's listener binds it (seen under load)."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    candidates = list(range(10000, max(low, 10001)))
+    random.shuffle(candidates)
+    for port in candidates:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            udp.bind(("127.0.0.1", port))
+            with socket.socket() as tcp:
+                tcp.bind(("127.0.0.1", port))
+        except OSError:
+            udp.close()
+            continue
+        return udp
+    raise AssertionError("no port below the ephemeral range is free for UDP and TCP")
+
+
 def test_a_second_watch_prints_but_does_not_record_and_takes_over(listener_factory):
     # Another socket with the port number of the test's listener (as the standard load's UDP
     # and ::1 sockets sometimes have) is in the baseline: its `present` is not the test's.
-    neighbour = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    neighbour.bind(("127.0.0.1", 0))
+    neighbour = udp_neighbour()
     first = Watch("--json", "--interval", "0.2")
     second = None
     try:

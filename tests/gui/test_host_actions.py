@@ -146,11 +146,15 @@ def test_alerts_from_host_switches_a_hosts_alerts_in_the_settings(window, qtbot)
     assert window.statusBar().currentMessage().startswith("Alerts from alice@web1 are on")
 
 
-def test_every_status_bar_part_fits_a_1280_px_window_with_two_hosts(window, qtbot):
-    """Two remote hosts beside a hidden-owner message cut "1 socket has no owning process
-    (kernel or another container)" at the window's edge: each part now shows whole or ends in
-    "…" within its place, with the whole text in its tooltip and accessible description."""
-    window.resize(1280, 780)
+# What this VM's scans say, truthfully: pid 1's network namespace is hidden from portwatch
+NAMESPACE_HIDDEN = ("the network namespace of 1 process(es) is hidden from portwatch: their"
+                    " listeners are not shown")
+
+
+def show_status(window, qtbot, width: int, problems: tuple[str, ...] = ()):
+    """`window` `width` px wide after a poll with a hidden-owner socket, 2,200 listeners, the
+    same port in three other network namespaces and two remote hosts; its status bar laid out."""
+    window.resize(width, 780)
     window.show()
     qtbot.waitExposed(window)
     kernel = AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 2049,
@@ -164,14 +168,19 @@ def test_every_status_bar_part_fits_a_1280_px_window_with_two_hosts(window, qtbo
                 HostStatus("db2.example.org", "unreachable", "ssh: connection refused"))
     rows = here + elsewhere
     window.apply_poll(PollResult(Snapshot(1.0, ()), rows, rows, (), (), first=True,
-                                 duration=0.01, hosts=statuses))
+                                 duration=0.01, hosts=statuses, problems=problems))
+    assert window.width() == width
     status = window.status
-    assert "in other network namespaces" in status.counts.text()
-    parts = [label for label in status.findChildren(QLabel) if label.isVisible()]
-    assert {status.counts, status.hidden, status.hosts, status.last_scan} <= set(parts)
-    assert all(label.width() <= status.width() for label in parts)
     last = status.last_scan  # laid out once the poll's texts are
     qtbot.waitUntil(lambda: last.width() >= last.sizeHint().width(), timeout=30_000)
+    return status
+
+
+def check_parts_fit(status) -> list[QLabel]:
+    """Each visible part shows whole or ends in "…" within its place, inside the status bar,
+    with its whole text in its tooltip and accessible description. The parts."""
+    parts = [label for label in status.findChildren(QLabel) if label.isVisible()]
+    assert all(label.width() <= status.width() for label in parts)
     for label in parts:
         shown = label.shown_text() if isinstance(label, ElidedLabel) else label.text()
         room = label.contentsRect().width()
@@ -182,8 +191,69 @@ def test_every_status_bar_part_fits_a_1280_px_window_with_two_hosts(window, qtbo
             assert shown.endswith("…")
             assert label.text() in label.toolTip() or label.text() in unescape(label.toolTip())
             assert label.text() in label.accessibleDescription()
-    # the host states give way first: the counts and the hidden-owner message show whole
-    assert status.counts.shown_text().startswith("2201 listening · 2201 reachable from the")
+    return parts
+
+
+def at_its_narrowest(label: ElidedLabel) -> bool:
+    return label.width() == label.minimumSizeHint().width()
+
+
+def test_every_status_bar_part_fits_a_1280_px_window_with_two_hosts(window, qtbot):
+    """Two remote hosts beside a hidden-owner message cut "1 socket has no owning process
+    (kernel or another container)" at the window's edge: each part now shows whole or ends in
+    "…" within its place, with the whole text in its tooltip and accessible description."""
+    status = show_status(window, qtbot, 1280)
+    assert "in other network namespaces" in status.counts.text()
+    parts = check_parts_fit(status)
+    assert {status.counts, status.hidden, status.hosts, status.last_scan} <= set(parts)
+    # the host states give way: the counts and the hidden-owner message show whole
+    assert status.counts.shown_text() == (
+        "2201 listening · 2201 reachable from the network · 3 in other network namespaces")
     assert status.hidden.shown_text() == "1 socket has no owning process"
     assert "(kernel or another container)" in status.hidden.toolTip()
     assert HIDDEN_NO_PROCESS[1:] in status.hidden.accessibleDescription()  # capitalised
+
+
+@pytest.mark.parametrize("width", [1280, 1600, 1920])
+def test_a_scan_problem_gives_way_after_the_hosts_and_the_counts_never(window, qtbot, width):
+    """A red "Scan incomplete: …" message at 1280 px kept its width while the counts ended in
+    "…" ("1 listening · 1 reachable from the netw…"). The order of giving way: the host states
+    first, then the problem message (its whole text in the tooltip), then the hidden-owner
+    message; the counts show whole."""
+    status = show_status(window, qtbot, width, (NAMESPACE_HIDDEN,))
+    parts = check_parts_fit(status)
+    problem = status.problem
+    assert {status.counts, status.hidden, problem, status.hosts, status.last_scan} <= set(parts)
+    assert status.counts.shown_text() == status.counts.text()  # never cut
+    assert status.hidden.shown_text() == status.hidden.text()
+    assert problem.text() == "Scan incomplete: " + NAMESPACE_HIDDEN
+    assert problem.text() in unescape(problem.toolTip())
+    assert problem.text() == problem.accessibleDescription()
+    if problem.shown_text() != problem.text():
+        assert at_its_narrowest(status.hosts)  # the hosts gave way before it
+    if width == 1280:
+        assert problem.shown_text().startswith("Scan incomplete: ")
+        assert problem.shown_text().endswith("…")  # 1280 px cannot hold it all
+    if width == 1920:
+        assert problem.shown_text() == problem.text()  # only the hosts gave way
+        assert status.hosts.shown_text().endswith("…") and not at_its_narrowest(status.hosts)
+
+
+def test_on_this_machine_a_scan_problem_leaves_the_counts_whole(window, qtbot):
+    """What this VM showed at 1280 px (no remote hosts): "1 listening · 1 reachable from the
+    netw…" beside the whole red problem message."""
+    window.resize(1280, 780)
+    window.show()
+    qtbot.waitExposed(window)
+    kernel = AnnotatedListener(Listener(Proto.TCP, Family.IPV4, "0.0.0.0", 2024,
+                                        Exposure.ALL_INTERFACES, owner_hidden=True,
+                                        hidden_reason=HIDDEN_NO_PROCESS))
+    window.apply_poll(PollResult(Snapshot(1.0, ()), (kernel,), (kernel,), (), (), first=True,
+                                 duration=0.004, problems=(NAMESPACE_HIDDEN,)))
+    status = window.status
+    last = status.last_scan
+    qtbot.waitUntil(lambda: last.width() >= last.sizeHint().width(), timeout=30_000)
+    check_parts_fit(status)
+    assert status.counts.shown_text() == "1 listening · 1 reachable from the network"
+    assert status.hidden.shown_text() == "1 socket has no owning process"
+    assert status.problem.shown_text().startswith("Scan incomplete: the network namespace")

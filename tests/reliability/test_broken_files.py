@@ -31,7 +31,7 @@ from portwatch.core.desktop import autostart
 from portwatch.core.knowledge.catalog import load_catalog
 from portwatch.core.model import Proto
 from portwatch.core.output import export
-from portwatch.core.probe import owners
+from portwatch.core.probe import owner_cache
 from portwatch.core.store.history import HistoryStore, MemoryHistory, open_history
 from portwatch.core.store.settings import Settings, SettingsError, load_settings, save_settings
 
@@ -244,7 +244,7 @@ def test_every_other_writer_is_atomic_too(work, monkeypatch, failure):
             path.write_text("the old, complete file\n")
     writers = {
         "export": lambda: export.write_atomic(targets["export"], "[]\n"),
-        "owners": lambda: owners.write_saved(targets["owners"], {"format": 2}),
+        "owners": lambda: owner_cache.write_saved(targets["owners"], {"format": 2}),
         "autostart": lambda: autostart.enable_autostart(work / "config",
                                                         command=["portwatch"]),
     }

@@ -2,42 +2,23 @@
 
 Finding a socket's owner means reading the links in /proc/<pid>/fd, and doing that for every
 process (what `ss -p`, `lsof` and psutil do) costs hundreds of milliseconds on a busy machine.
-`OwnerMap` remembers inode -> holders between scans and per scan only:
+`OwnerMap` remembers inode -> holders between scans and per scan (`resolve`) only:
 
 * lists /proc (new pids) and checks that each remembered owner is still the same process (the
   identity of its /proc directory; its start time, field 22 of /proc/<pid>/stat, when that
   changed);
 * walks every *new* process's fds (a forked child may inherit a listener, and then it is the
   owner psutil reports);
-* walks more processes only while some listener inode is still unknown (and, asked again,
-  still open): new processes, then those whose number of open fds changed since we last read
-  them (the size of /proc/<pid>/fd), then those that ran since (/proc/<pid>/schedstat: a
-  process that did not run created nothing), processes that owned listeners before ahead of
-  the others, each group from the highest pid down; it stops as soon as every unknown inode is
-  found — except on the first search (nothing known, nothing restored), which reads every
-  process, since a shared socket needs all its holders and the child that inherited it may be
-  met before the parent that opened it;
-* once a socket unknown at the start of a scan is found (in a new process or by the search),
-  reads the ancestors of its holders too (`_complete`): a child gains its fds at fork, so the
-  child that inherited a new listener is new and met first, and without this would be its
-  owner while the parent that opened it was missed. A process that is neither new nor an
-  ancestor of a holder (one that got the socket over SCM_RIGHTS, or a sibling forked before
-  the socket listened) is found by the next full search, not by this step: reading every
-  process that ran since (schedstat) would find it but doubled the cost of a poll that sees a
-  new listener (≈ 11 → 25 ms under the standard load), past its 1/10 of `ss -tulnp`;
+* walks more processes only while some listener inode is still unknown, and reads the
+  ancestors of the holders of one found: `owner_search` (which processes, in which order,
+  and why the ancestors);
 * re-reads a few remembered fd links per scan (all of them for sockets known to be shared), so
   an owner that closed its copy of a shared socket is noticed;
 * remembers inodes that no visible process holds (kernel sockets, other namespaces, processes it
   may not read) and looks for them again only every `orphan_recheck` seconds.
 
-A map saved by one process (`saved()`, `owner_cache.write_saved`) lets the next start warm
-(`restore`): `portwatch list` then re-checks what it remembers instead of reading every
-process's fds: every remembered link once, except those of a process with one thread that has
-not run since they were last found right (its schedstat run time is the same: a process closes
-nothing without running); the processes started since are found by their start times, read
-only for pids above the last one handed out when it was saved while the kernel's counters
-show no wrap since; every process's run time when its fds were last read is kept too (a
-search reads first the processes that ran since). The /proc reads themselves live in `procfd`.
+A map saved by one process lets the next start warm: `owner_restore` (`saved`, `restore`).
+The /proc reads themselves live in `procfd`.
 
 A socket held by several processes (a server and the workers it forked, a listening fd leaked
 into a child, a socket passed over SCM_RIGHTS) keeps every holder (`holders(inode)`), and its
@@ -52,26 +33,10 @@ import os
 import time
 from collections.abc import Callable, Collection, Mapping
 
-from portwatch.core.probe.kernel import pid_counters, pids_since
-from portwatch.core.probe.owner_cache import (
-    SAVED_FORMAT,
-    boot_id,
-    parse_saved,
-    privileges,
-    ticks_since_boot,
-)
-from portwatch.core.probe.procfd import (
-    SOCKET_PREFIX,
-    UNREADABLE,
-    ancestors,
-    fd_count_changed,
-    proc_identity,
-    ran_since,
-    read_fd_tables,
-    read_runtime,
-    read_stat,
-    single_threaded,
-)
+from portwatch.core.probe.kernel import pids_since
+from portwatch.core.probe.owner_restore import OwnerRestore
+from portwatch.core.probe.owner_search import OwnerSearch
+from portwatch.core.probe.procfd import SOCKET_PREFIX, proc_identity
 
 
 class WalkStats:
@@ -96,9 +61,10 @@ class WalkStats:
                                         for name in self.__slots__) + ")"
 
 
-class OwnerMap:
+class OwnerMap(OwnerSearch, OwnerRestore):
     """inode -> owning pid (and every holder) for listening sockets, kept up to date cheaply
-    between scans."""
+    between scans (the search of holders: `OwnerSearch`; `saved()` and `restore()`:
+    `OwnerRestore`)."""
 
     def __init__(self, proc: str = "/proc", orphan_recheck: float = 120.0,
                  verify_per_scan: int = 64, clock: Callable[[], float] = time.monotonic) -> None:
@@ -198,63 +164,6 @@ class OwnerMap:
                 self._complete(fresh, wanted, live, walked)
         return self._owner
 
-    def saved(self) -> dict:
-        """What a later process may start from (see `restore`): plain JSON values."""
-        return {
-            "format": SAVED_FORMAT,
-            "boot": boot_id(),
-            "privileges": privileges(),
-            "pids": pid_counters(),  # before `taken`: a process started between is new
-            "taken": ticks_since_boot(),
-            "holders": [[inode, pid, fd] for inode, holders in self._holders.items()
-                        for pid, fd in holders.items()],
-            "starts": {str(pid): start for pid, start in self._start.items()},
-            "orphans": sorted(self._orphans),
-            "orphans_checked": self._orphans_checked if self._orphans else None,
-            "still": {str(pid): runtime for pid, runtime in self._still.items()},
-            "runtimes": {str(pid): runtime for pid, runtime in self._runtime.items()},
-        }
-
-    def restore(self, saved: object) -> bool:
-        """Start from a map saved by an earlier process (before the first `resolve`).
-
-        Nothing in it is believed unchecked: a holder whose process has another start time now
-        is dropped, and every remembered link is re-read at the first scan; processes started
-        since it was saved are walked as new ones. False (and nothing restored) when it does
-        not fit this boot or is malformed."""
-        checked_map = parse_saved(saved) if self._live is None else None
-        if checked_map is None:
-            return False
-        taken, starts, holders = checked_map.taken, checked_map.starts, checked_map.holders
-        orphans, checked = checked_map.orphans, checked_map.checked
-        alive = {pid for pid, start in starts.items() if self._read_start(pid) == start}
-        for inode, pairs in holders.items():
-            kept = {pid: fd for pid, fd in pairs.items() if pid in alive}
-            if kept:
-                self._holders[inode] = kept
-        self.version += 1
-        for pid in alive:
-            identity = proc_identity(self._proc, pid)
-            stat = read_stat(self._proc, pid)
-            if identity is not None and stat is not None:
-                self._identity[pid] = identity
-                self._start[pid], self._ppid[pid] = starts[pid], stat[1]
-                self._former.add(pid)
-        for inode in list(self._holders):
-            self._set_owner(inode)
-        self._still = {pid: runtime for pid, runtime in checked_map.still.items()
-                       if pid in alive}
-        # run times when each process's fds were read: one that has not run since gained no fd
-        # (a pid used again since is a new process, read whole; see _complete)
-        self._runtime = dict(checked_map.runtimes)
-        self._orphans = orphans
-        self._orphans_checked = min(checked, self._clock())
-        self._new_since = taken
-        self._pids_then = checked_map.pids
-        self._verify_all = True
-        self._cold = False
-        return True
-
     @property
     def live(self) -> set[int] | None:
         """The pids the last `resolve()` listed in /proc (None before the first)."""
@@ -342,124 +251,6 @@ class OwnerMap:
             if gone:
                 self._set_owner(inode)
         self.stats.verified += verified
-
-    def _quiet_holders(self) -> set[int]:
-        """Holders whose links need no re-reading now (see `_verify_links`); every other holder
-        with one thread is remembered with its run time, read before its links are."""
-        quiet = set()
-        for pid in self.holder_pids():
-            runtime = read_runtime(self._proc, pid) if single_threaded(self._proc, pid) else None
-            if runtime is None:
-                self._still.pop(pid, None)
-            elif self._still.get(pid) == runtime:
-                quiet.add(pid)
-            else:
-                self._still[pid] = runtime  # true once its links are re-read below
-        return quiet
-
-    def _find(self, unknown: set[int], wanted: Collection[int], live: set[int],
-              walked: set[int]) -> bool:
-        """Walk processes until every unknown inode has an owner; found ones leave `unknown`.
-
-        True when every process was read (nothing stopped the walk early)."""
-        candidates = live - walked
-        if self._cold:
-            # Nothing is known yet (the first search, not restored): every process is read,
-            # even once each unknown inode has a holder, since a shared socket needs all of
-            # them (the child that inherited it may be met before the parent that opened it).
-            self._cold = False
-            order = sorted(candidates, reverse=True)
-            self.stats.searched += len(order)
-            self._walk_all(order, wanted)
-            unknown.difference_update(self._owner.keys())  # in place: the caller sees it
-            return True
-        proc = self._proc
-        changed = fd_count_changed(proc, candidates, self._fd_count) if self._fd_count else set()
-        others = candidates - changed
-        ran = ran_since(proc, others, self._runtime) if self._runtime else others
-        former = self._former
-        groups = (changed, ran & former, ran - former, others - ran & former, others - ran - former)
-        order = [pid for group in groups for pid in sorted(group, reverse=True)]
-        for pid in order:
-            if not unknown:
-                return False  # _complete reads the other holders of what was found
-            self.stats.searched += 1
-            walked.add(pid)
-            for inode in self._walk(pid, wanted):
-                unknown.discard(inode)
-        return True
-
-    def _complete(self, fresh: set[int], wanted: Collection[int], live: set[int],
-                  walked: set[int]) -> None:
-        """Read the ancestors of the holders of the `fresh` inodes (found this scan, unknown
-        before) that were not read this scan: a search stops at the first holder, which may be
-        the child that inherited a new listener, met before the parent that opened it (new
-        processes are read first, the highest pid first), and a parent may hold a socket from
-        before it listened without having run since."""
-        candidates = live - walked
-        if not candidates:
-            return
-        holders = {pid for inode in fresh for pid in self._holders.get(inode, ())}
-        order = ancestors(self._proc, holders, live) & candidates
-        self.stats.completed += len(order)
-        self._walk_all(sorted(order, reverse=True), wanted)
-        walked |= order
-
-    # -- reading /proc --------------------------------------------------------------------
-
-    def _walk(self, pid: int, wanted: Collection[int]) -> list[int]:
-        """Read every fd link of pid; record it as a holder of the wanted inodes it has."""
-        ((_, runtime, single, count, found),) = read_fd_tables(self._proc, (pid,), wanted)
-        return self._record(pid, runtime, single, count, found)
-
-    def _walk_all(self, pids: list[int], wanted: Collection[int]) -> None:
-        """`_walk` every one of `pids` (their fds read in one batch, by two processes when a
-        second CPU can help: fdwalk.py)."""
-        from portwatch.core.probe.fdwalk import read_all_fd_tables
-
-        for pid, runtime, single, count, found in read_all_fd_tables(self._proc, pids, wanted):
-            self._record(pid, runtime, single, count, found)
-
-    def _record(self, pid: int, runtime: int | None, single: bool, count: int,
-                found: list[tuple[int, int]]) -> list[int]:
-        """Remember what a walk of pid read; the wanted inodes it holds."""
-        # a process not known before: after this walk its remembered links are all this walk's
-        first = single and pid not in self._identity
-        stats = self.stats
-        if count < 0:
-            if count == UNREADABLE:
-                stats.unreadable += 1
-            return []
-        stats.processes += 1
-        stats.links += count
-        self._fd_count[pid] = count
-        if runtime is not None:
-            self._runtime[pid] = runtime
-        if not found or not self._remember_pid(pid):
-            return []
-        for inode, fd in found:
-            self._holders.setdefault(inode, {})[pid] = fd
-            self._orphans.discard(inode)
-            self._set_owner(inode)
-        if first and runtime is not None:
-            self._still[pid] = runtime
-        return [inode for inode, _ in found]
-
-    def _remember_pid(self, pid: int) -> bool:
-        if pid in self._identity:
-            return True
-        identity = proc_identity(self._proc, pid)
-        stat = read_stat(self._proc, pid)
-        if identity is None or stat is None:
-            return False  # exited while we looked
-        self._identity[pid] = identity
-        self._start[pid], self._ppid[pid] = stat
-        self._former.add(pid)
-        return True
-
-    def _read_start(self, pid: int) -> int | None:
-        stat = read_stat(self._proc, pid)
-        return stat[0] if stat is not None else None
 
     # -- bookkeeping ----------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ the platform cannot switch (no desktop theme: Xvfb, a plain window manager, offs
 a dark palette itself, and puts the desktop's palette back for light. Widgets that draw their
 own colours (the table's highlights, the details pane, the History chart) read `is_dark()` when
 they draw and redraw on QEvent.PaletteChange. `SchemeFollower` re-applies "system" when the
-desktop's scheme changes, and puts indicators.py's proxy in front of Fusion so check boxes
-show on the dark palette.
+desktop's scheme changes, and puts indicators.py's proxy in front of Fusion so check boxes and
+radio buttons show on the dark palette.
 """
 
 from __future__ import annotations

@@ -34,7 +34,9 @@ class ElidedLabel(QLabel):
     def minimumSizeHint(self) -> QSize:
         hint = super().minimumSizeHint()
         text = self.text()
-        short = text if len(text) <= self.min_chars else text[:self.min_chars] + "…"
+        if len(text) <= self.min_chars:
+            return QSize(max(hint.width(), self.sizeHint().width()), hint.height())  # whole
+        short = text[:self.min_chars] + "…"
         margins = self.contentsMargins()
         width = (self.fontMetrics().horizontalAdvance(short) + margins.left() + margins.right()
                  + 2 * self.margin())

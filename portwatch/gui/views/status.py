@@ -7,7 +7,7 @@ from __future__ import annotations
 import time
 
 from PySide6.QtCore import QEvent
-from PySide6.QtWidgets import QHBoxLayout, QWidget
+from PySide6.QtWidgets import QWidget
 
 from portwatch.core.hosts import OK, UNREACHABLE, HostStatus
 from portwatch.core.model import Exposure, Risk
@@ -17,6 +17,7 @@ from portwatch.core.text import visible
 from portwatch.gui.style import risk_style
 from portwatch.gui.style.plain import plain_label, plain_tooltip
 from portwatch.gui.views.elided_label import ElidedLabel
+from portwatch.gui.views.give_way_row import GiveWayRow
 
 
 def hidden_summary(count: int, reason: str | None) -> str:
@@ -64,15 +65,17 @@ class StatusSummary(QWidget):
         super().__init__(parent)
         # Each part ends in "…" when the line is too narrow for all (their tooltips and
         # accessible descriptions have the whole text): cut at the window's edge, a part
-        # hid its end (1280 px with two remote hosts cut the hidden-owner message).
-        # The hosts give way first (their tooltip has a line per host), then the counts.
-        self.counts = ElidedLabel("Scanning…", self, min_chars=46)  # the first two counts whole
+        # hid its end (1280 px with two remote hosts cut the hidden-owner message). They give
+        # way in turn (GiveWayRow): the hosts first (their tooltip has a line per host), then
+        # the scan problem, then the hidden owners; the counts, short and always needed, only
+        # when all three are at their narrowest (then to the first two counts).
+        self.counts = ElidedLabel("Scanning…", self, min_chars=46)
         self.counts.setObjectName("statusCounts")
         self.counts.setAccessibleName("Listener counts")
         self.hidden = ElidedLabel("", self, min_chars=40)  # "N sockets have no owning process"
         self.hidden.setObjectName("statusHidden")
         self.hidden.setAccessibleName("Hidden owners")
-        self.problem = ElidedLabel("", self, min_chars=40)
+        self.problem = ElidedLabel("", self, min_chars=20)  # "Scan incomplete: the…"
         self.problem.setObjectName("statusProblem")
         self.problem.setAccessibleName("Scan problem")
         self.unrecorded = plain_label("", self)
@@ -88,16 +91,16 @@ class StatusSummary(QWidget):
         self.paused.setObjectName("statusPaused")
         self.paused.setStyleSheet("font-weight: bold;")
         self._paused = False
-        layout = QHBoxLayout(self)
+        layout = GiveWayRow(self)
         layout.setContentsMargins(4, 0, 4, 0)
         layout.setSpacing(16)
-        layout.addWidget(self.counts)
-        layout.addWidget(self.hidden, 1)
-        layout.addWidget(self.problem)
-        layout.addWidget(self.unrecorded)
-        layout.addWidget(self.hosts)
-        layout.addWidget(self.paused)
-        layout.addWidget(self.last_scan)
+        layout.add(self.counts)
+        layout.add(self.hidden, give_way=3, stretch=1)
+        layout.add(self.problem, give_way=2)
+        layout.add(self.unrecorded)
+        layout.add(self.hosts, give_way=1)
+        layout.add(self.paused)
+        layout.add(self.last_scan)
         self.hidden.hide()
         self.problem.hide()
         self.unrecorded.hide()
