@@ -364,7 +364,7 @@ def test_while_the_first_scan_runs_the_window_says_so_and_shows_no_partial_rows(
 
 def test_the_garbage_collector_waits_until_the_first_frame(isolated_dirs):
     # Its passes over what a launch builds (all of it lives as long as the window) were
-    # 60-80 ms of the launch; after the first frame it collects once, freezes and is on again.
+    # 60-75 ms of the launch; after the first frame it collects once, freezes and is on again.
     config, _data = isolated_dirs
     (config / "settings.yaml").write_text("poll_interval: 1\nnotifications: false\n",
                                           encoding="utf-8")

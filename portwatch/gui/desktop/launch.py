@@ -4,7 +4,9 @@ plain-Python modules imported before PySide6.
 PySide6 puts a hook on every import made after its own: it reads the source of each new module
 (to see whether the module switches on its `__feature__` options). Importing first the core
 modules that the window and its first poll need (monitor, fields, scanner, catalog, settings,
-alert rules) spares a launch that reading: ~20–40 ms measured (README "Performance").
+alert rules, and what `core.model` and `core.probe` load on first use: firewall, connections,
+owners, namespaces, risk, hosts, history) spares a launch that reading: ~20–40 ms measured
+(README "Performance").
 
 The garbage collector is off from here until the first frame is drawn: what a launch builds
 (modules, the catalog, the widgets, the first table) lives as long as the window, so its
