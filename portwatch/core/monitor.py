@@ -131,7 +131,10 @@ class Monitor:
             return result
         started = time.perf_counter()
         if not watch.count(result.snapshot.listeners):
-            return _replace(result, duration=result.duration + time.perf_counter() - started)
+            # unchanged; a problem is said at every poll while it lasts, not only when it began
+            problems = result.problems + ((watch.problem,) if watch.problem else ())
+            return _replace(result, problems=problems,
+                            duration=result.duration + time.perf_counter() - started)
         fresh = {row.key for row in result.opened}
         changed = {row.key: row for row in result.changed}
         rows = []

@@ -342,3 +342,31 @@ def test_the_one_pass_decode_equals_the_walk_on_a_real_dump(servers):
                                   == server.port) for server in servers}
     assert by_server == {servers[0].port: 300, **({servers[1].port: 40}
                                                   if len(servers) > 1 else {})}
+
+
+def test_connections_unknown_is_said_at_every_poll_in_words(servers):
+    """A dump that fails keeps saying so at every poll (it said so once, then the status bar
+    cleared it), with the errno once. The failure is real: the dump is handed a sock_diag
+    socket that is already closed, so its request fails with EBADF in the kernel."""
+    server = Server()
+    servers.append(server)
+
+    def closed_socket():
+        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 4)  # NETLINK_SOCK_DIAG
+        sock.close()
+        return sock
+
+    clock = Clock()
+    watch = ConnectionWatch(lambda: frozenset(), dump=ConnectionDump(closed_socket), clock=clock)
+    scanner = ListenerScanner()
+    try:
+        monitor = Monitor(scanner.scan, connections=watch)
+        said = []
+        for _ in range(4):
+            said.append([p for p in monitor.poll().problems if p.startswith("connections")])
+            clock.now += 1  # due again only after MAX_WAIT: the polls between say it too
+    finally:
+        scanner.close()
+    assert said[0] == said[1] == said[2] == said[3]
+    (text,) = said[0]
+    assert text == "connections unknown: [Errno 9] sock_diag dump failed: Bad file descriptor"

@@ -103,7 +103,7 @@ class ConnectionDump:
         except SockDiagError:
             raise
         except OSError as exc:
-            raise SockDiagError(exc.errno, f"sock_diag dump failed: {exc}") from exc
+            raise SockDiagError(exc.errno, f"sock_diag dump failed: {exc.strerror or exc}") from exc
         self._chunks = chunks  # what is gone since the last call is forgotten
         if len(self._decoded) > 2 * len(found) + 1024:
             self._decoded = {}  # sockets long closed: decode the living again next time

@@ -94,7 +94,7 @@ def established() -> tuple[Connection, ...]:
     except SockDiagError:
         raise
     except OSError as exc:
-        raise SockDiagError(exc.errno, f"sock_diag dump failed: {exc}") from exc
+        raise SockDiagError(exc.errno, f"sock_diag dump failed: {exc.strerror or exc}") from exc
 
 
 def plain_address(address: str) -> str:

@@ -88,12 +88,12 @@ def _open_netlink() -> socket.socket:
     try:
         sock = socket.socket(netlink, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
     except OSError as exc:
-        raise SockDiagError(exc.errno, f"cannot open a sock_diag socket: {exc}") from exc
+        raise SockDiagError(exc.errno, f"cannot open a sock_diag socket: {exc.strerror or exc}") from exc
     try:
         sock.bind((0, 0))
     except OSError as exc:
         sock.close()
-        raise SockDiagError(exc.errno, f"cannot open a sock_diag socket: {exc}") from exc
+        raise SockDiagError(exc.errno, f"cannot open a sock_diag socket: {exc.strerror or exc}") from exc
     return sock
 
 
@@ -142,7 +142,7 @@ class SockDiag:
         except SockDiagError:
             raise
         except OSError as exc:
-            raise SockDiagError(exc.errno, f"sock_diag dump failed: {exc}") from exc
+            raise SockDiagError(exc.errno, f"sock_diag dump failed: {exc.strerror or exc}") from exc
         finally:
             # The netlink socket lives for one call (socket + bind + close cost ~10 µs): a
             # scanner dropped without close() (a test, a command, a window that quit) then
