@@ -81,6 +81,9 @@ class SockDiagError(OSError):
     """sock_diag is not usable here (no kernel support, not permitted, or a bad answer)."""
 
 
+_CANNOT_OPEN = "cannot open a sock_diag socket: "
+
+
 def _open_netlink() -> socket.socket:
     netlink = getattr(socket, "AF_NETLINK", None)
     if netlink is None:
@@ -88,12 +91,12 @@ def _open_netlink() -> socket.socket:
     try:
         sock = socket.socket(netlink, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_SOCK_DIAG)
     except OSError as exc:
-        raise SockDiagError(exc.errno, f"cannot open a sock_diag socket: {exc.strerror or exc}") from exc
+        raise SockDiagError(exc.errno, _CANNOT_OPEN + (exc.strerror or str(exc))) from exc
     try:
         sock.bind((0, 0))
     except OSError as exc:
         sock.close()
-        raise SockDiagError(exc.errno, f"cannot open a sock_diag socket: {exc.strerror or exc}") from exc
+        raise SockDiagError(exc.errno, _CANNOT_OPEN + (exc.strerror or str(exc))) from exc
     return sock
 
 
