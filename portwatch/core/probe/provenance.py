@@ -57,9 +57,12 @@ def fingerprint(pid: int, proc: str = "/proc") -> Fingerprint:
         image: tuple[int, int] | None = (st.st_dev, st.st_ino)
     except OSError:
         image = None
-    try:
-        with open(f"{proc}/{pid}/comm", "rb") as handle:
-            comm: bytes | None = handle.read()
+    try:  # os.open, not open(): read for every process in the table at every scan
+        fd = os.open(f"{proc}/{pid}/comm", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            comm: bytes | None = os.read(fd, 64)  # the kernel's 15 bytes and a newline
+        finally:
+            os.close(fd)
     except OSError:
         comm = None
     return image, comm
