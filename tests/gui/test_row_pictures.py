@@ -51,23 +51,31 @@ def changed_user(item, user: str):
     return dataclasses.replace(item, process=dataclasses.replace(item.process, user=user))
 
 
-def test_a_poll_paints_only_the_rows_it_changed_in_view(qtbot):
+def shown_table(qtbot, rows: int, repaints: QObject | None = None):
+    """The window's table view (sorted by risk then port) with a counting delegate, shown at
+    900×300 with `rows` listeners applied; (model, proxy, view, delegate, scripted monitor)."""
     model = ListenerModel(clock=lambda: 0.0)
     proxy = ListenerFilterProxy()
     proxy.setSourceModel(model)
-    view = listener_table_view(proxy)  # the window's table view, sorted by risk then port
+    view = listener_table_view(proxy)
     qtbot.addWidget(view)
     delegate = CountingDelegate(proxy, view)
     view.setItemDelegate(delegate)
-    repaints = Repaints()
-    view.viewport().installEventFilter(repaints)
+    if repaints is not None:
+        view.viewport().installEventFilter(repaints)
     view.resize(900, 300)
     view.show()
     qtbot.waitExposed(view)
     scripted = ScriptedMonitor()
-    current = [listener(1000 + i, pid=10 + i) for i in range(ROWS)]
-    model.apply(scripted.poll(current))
+    model.apply(scripted.poll([listener(1000 + i, pid=10 + i) for i in range(rows)]))
     QApplication.processEvents()
+    return model, proxy, view, delegate, scripted
+
+
+def test_a_poll_paints_only_the_rows_it_changed_in_view(qtbot):
+    repaints = Repaints()
+    model, proxy, view, delegate, scripted = shown_table(qtbot, ROWS, repaints)
+    current = [listener(1000 + i, pid=10 + i) for i in range(ROWS)]
     view.clearFocus()  # (Qt paints the focused row itself: the next test)
     assert not view.hasFocus()
     shown = [row for row in range(proxy.rowCount())
@@ -117,19 +125,7 @@ def test_a_poll_paints_only_the_rows_it_changed_in_view(qtbot):
 
 
 def test_the_focused_row_is_painted_by_qt(qtbot):
-    model = ListenerModel(clock=lambda: 0.0)
-    proxy = ListenerFilterProxy()
-    proxy.setSourceModel(model)
-    view = listener_table_view(proxy)
-    qtbot.addWidget(view)
-    delegate = CountingDelegate(proxy, view)
-    view.setItemDelegate(delegate)
-    view.resize(900, 300)
-    view.show()
-    qtbot.waitExposed(view)
-    scripted = ScriptedMonitor()
-    model.apply(scripted.poll([listener(1000 + i, pid=10 + i) for i in range(50)]))
-    QApplication.processEvents()
+    _model, _proxy, view, delegate, _scripted = shown_table(qtbot, 50)
     view.setFocus()
     view.selectRow(2)
     QApplication.processEvents()
@@ -145,18 +141,7 @@ def test_with_a_style_that_draws_hover_qt_paints_the_hovered_row(qtbot):
     """Fusion draws no hover (its views get no hover events); styles that do (Breeze, the
     Windows styles) set WA_Hover on the viewport. Then the row Qt saw hovered last is left
     to Qt's own painting, which knows its hover index."""
-    model = ListenerModel(clock=lambda: 0.0)
-    proxy = ListenerFilterProxy()
-    proxy.setSourceModel(model)
-    view = listener_table_view(proxy)
-    qtbot.addWidget(view)
-    delegate = CountingDelegate(proxy, view)
-    view.setItemDelegate(delegate)
-    view.resize(900, 300)
-    view.show()
-    qtbot.waitExposed(view)
-    model.apply(ScriptedMonitor().poll([listener(1000 + i, pid=10 + i) for i in range(50)]))
-    QApplication.processEvents()
+    _model, proxy, view, delegate, _scripted = shown_table(qtbot, 50)
     view.clearFocus()
     # The row under the mouse is Qt's too; an earlier test may have left the pointer on the view.
     QCursor.setPos(view.mapToGlobal(QPoint(-100, -100)))
