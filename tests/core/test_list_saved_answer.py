@@ -173,14 +173,30 @@ def test_a_closed_listener_is_gone_and_the_rest_still_kept(listeners):
     assert len(rows) == 2
 
 
-def test_an_owner_that_execs_another_program(listeners):
-    proc = subprocess.Popen([sys.executable, "-c", LISTEN_THEN_EXEC], stdin=subprocess.PIPE,
+@contextlib.contextmanager
+def scripted_owner(script: str):
+    """A child running `script`, which prints its listener's port and then takes commands on
+    stdin; yields (the child, a function that sends one command line, the port). Its stdin is
+    closed first at the end (a child it forked reads the same pipe), then it is ended by PID."""
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(proc.stdout.readline())
-        kept_and_used("--json")
-        proc.stdin.write("go\n")
+
+    def send(line: str) -> None:
+        proc.stdin.write(line + "\n")
         proc.stdin.flush()
+
+    try:
+        yield proc, send, int(proc.stdout.readline())
+    finally:
+        proc.stdin.close()
+        end_child(proc)  # our own child, by its PID
+        proc.stdout.close()
+
+
+def test_an_owner_that_execs_another_program(listeners):
+    with scripted_owner(LISTEN_THEN_EXEC) as (proc, send, port):
+        kept_and_used("--json")
+        send("go")
         deadline = time.monotonic() + DEADLINE
         while os.readlink(f"/proc/{proc.pid}/exe") == os.path.realpath(sys.executable):
             assert time.monotonic() < deadline, "the exec happens"
@@ -188,48 +204,31 @@ def test_an_owner_that_execs_another_program(listeners):
         rows = same_as_uncached({proc.pid})
         (row,) = rows.values()
         assert row["process"] == "sleep" and row["port"] == port
-    finally:
-        end_child(proc)  # our own child, by its PID
-        proc.stdin.close()
-        proc.stdout.close()
 
 
 def test_an_owner_that_renames_itself(listeners):
-    proc = subprocess.Popen([sys.executable, "-c", RENAMING], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    try:
-        port = int(proc.stdout.readline())
+    with scripted_owner(RENAMING) as (proc, send, port):
         kept_and_used("--json")
-        proc.stdin.write("name pwtest-renamed\n")
-        proc.stdin.flush()
+        send("name pwtest-renamed")
         assert proc.stdout.readline().strip() == "done"
         (row,) = same_as_uncached({proc.pid}).values()
         assert row["process"] == "pwtest-renamed" and row["port"] == port
-    finally:
-        end_child(proc)
-        proc.stdin.close()
-        proc.stdout.close()
 
 
 def test_a_new_holder_of_the_same_socket():
-    proc = subprocess.Popen([sys.executable, "-c", FORKING], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
     child = None
     try:
-        port = int(proc.stdout.readline())
-        kept_and_used("--json")
-        proc.stdin.write("fork\n")
-        proc.stdin.flush()
-        child = int(proc.stdout.readline())
-        (row,) = same_as_uncached({proc.pid}).values()
-        assert [h["pid"] for h in row["holders"]] == [proc.pid, child] and row["port"] == port
+        with scripted_owner(FORKING) as (proc, send, port):
+            kept_and_used("--json")
+            send("fork")
+            child = int(proc.stdout.readline())
+            (row,) = same_as_uncached({proc.pid}).values()
+            assert [h["pid"] for h in row["holders"]] == [proc.pid, child] \
+                and row["port"] == port
     finally:
-        proc.stdin.close()  # the forked child reads the same pipe: both end
-        end_child(proc)  # our own child, by its PID
         if child is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(child, signal.SIGKILL)  # the child it forked for the test
-        proc.stdout.close()
 
 
 def test_a_new_owner_on_the_same_port(listener_factory):
