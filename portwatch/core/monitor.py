@@ -130,9 +130,10 @@ class Monitor:
         if watch is None:
             return result
         started = time.perf_counter()
-        if not watch.count(result.snapshot.listeners):
-            # unchanged; a problem is said at every poll while it lasts, not only when it began
-            problems = result.problems + ((watch.problem,) if watch.problem else ())
+        changed_connections = watch.count(result.snapshot.listeners)
+        # said at every poll while it lasts, not only at the poll where it began
+        problems = result.problems + ((watch.problem,) if watch.problem else ())
+        if not changed_connections:
             return _replace(result, problems=problems,
                             duration=result.duration + time.perf_counter() - started)
         fresh = {row.key for row in result.opened}
@@ -153,7 +154,6 @@ class Monitor:
         self._remote_seen.intersection_update(row.key for row in rows)
         self._rows = rows_tuple = tuple(rows)
         self._previous = {row.key: row for row in rows_tuple}
-        problems = result.problems + ((watch.problem,) if watch.problem else ())
         return _replace(result, rows=rows_tuple, changed=tuple(changed.values()),
                         opened=tuple(self._previous[row.key] for row in result.opened),
                         first_remote=tuple(first_remote), problems=problems,

@@ -107,12 +107,13 @@ class ConnectionWatch:
         if now < self._next:
             return False
         started = time.perf_counter()
-        ports = self._ports
+        same_ports = True
         if listeners is not self._listeners:  # the scanner's very tuple while unchanged
             self._listeners = listeners
-            self._ports = frozenset(item.port for item in listeners if _counted(item))
+            ports = frozenset(item.port for item in listeners if _counted(item))
+            same_ports, self._ports = ports == self._ports, ports
         seen = self._counters() if self._counters is not None else None
-        if seen is not None and seen == self._seen and self._ports == ports \
+        if seen is not None and seen == self._seen and same_ports \
                 and self._index is not None and now < self._full_next:
             return False  # no socket came or went: the last count holds (module docstring)
         try:
