@@ -1,7 +1,7 @@
-"""Who is connected to each listener: established TCP connections from one sock_diag dump.
+"""Who is connected to each listener, from the established TCP connections that
+`conndump.ConnectionDump` lists (local and remote endpoints with the inode).
 
-`established()` lists every ESTABLISHED TCP socket (IPv4 and IPv6) as local and remote
-endpoints with its inode. `ConnectionIndex` groups them by local port once, so each listener's
+`ConnectionIndex` groups them by local port once, so each listener's
 summary (`for_listener`) is a dictionary lookup: how many connections, from how many distinct
 addresses, how many from other machines and how many from this one, and for local peers the
 process on the other end (the socket whose local end is this connection's remote end).
@@ -9,32 +9,13 @@ process on the other end (the socket whose local end is this connection's remote
 
 from __future__ import annotations
 
-import errno
 import ipaddress
-import socket
 from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from portwatch.core.model.connection import ConnectionSummary, Peer
 from portwatch.core.model.kinds import Exposure
 from portwatch.core.probe.exposure import classify
-from portwatch.core.probe.sockdiag import (
-    _ADDR_LEN,
-    _NLMSGHDR,
-    _OFF_ID,
-    _OFF_SRC,
-    _OFF_UID,
-    _PORTS,
-    _REQUEST,
-    _UID_INODE,
-    NETLINK_SOCK_DIAG,
-    NLM_F_DUMP,
-    NLM_F_REQUEST,
-    NLMSG_DONE,
-    NLMSG_ERROR,
-    SOCK_DIAG_BY_FAMILY,
-    SockDiagError,
-)
 
 if TYPE_CHECKING:
     from portwatch.core.model import Listener
@@ -51,50 +32,6 @@ class Connection(NamedTuple):
     remote: str
     remote_port: int
     inode: int
-
-
-def _dump(sock: socket.socket, af: int, seq: int) -> list[Connection]:
-    sock.send(_REQUEST.pack(_REQUEST.size, SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq,
-                            0, af, socket.IPPROTO_TCP, 0, 1 << TCP_ESTABLISHED))
-    found: list[Connection] = []
-    size = _ADDR_LEN[af]
-    while True:
-        data = sock.recv(1 << 16)
-        if not data:
-            raise SockDiagError(errno.EPROTO, "sock_diag closed the dump early")
-        offset = 0
-        while offset + 16 <= len(data):
-            length, kind, _flags, msg_seq, _pid = _NLMSGHDR.unpack_from(data, offset)
-            if length < 16:
-                raise SockDiagError(errno.EPROTO, "malformed sock_diag message")
-            if msg_seq == seq and kind == NLMSG_DONE:
-                return found
-            if msg_seq == seq and kind == NLMSG_ERROR:
-                raise SockDiagError(errno.EPROTO, "sock_diag refused the dump")
-            if msg_seq == seq and kind == SOCK_DIAG_BY_FAMILY:
-                sport, dport = _PORTS.unpack_from(data, offset + _OFF_ID)
-                src = socket.inet_ntop(af, data[offset + _OFF_SRC:offset + _OFF_SRC + size])
-                dst_at = offset + _OFF_SRC + 16
-                dst = socket.inet_ntop(af, data[dst_at:dst_at + size])
-                _uid, inode = _UID_INODE.unpack_from(data, offset + _OFF_UID)
-                found.append(Connection(src, sport, dst, dport, inode))
-            offset += (length + 3) & ~3
-
-
-def established() -> tuple[Connection, ...]:
-    """Every established TCP connection of this network namespace (raises SockDiagError)."""
-    netlink = getattr(socket, "AF_NETLINK", None)
-    if netlink is None:
-        raise SockDiagError(errno.EAFNOSUPPORT, "this system has no netlink sockets")
-    try:
-        with socket.socket(netlink, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                           NETLINK_SOCK_DIAG) as sock:
-            sock.bind((0, 0))
-            return tuple(_dump(sock, socket.AF_INET, 1) + _dump(sock, socket.AF_INET6, 2))
-    except SockDiagError:
-        raise
-    except OSError as exc:
-        raise SockDiagError(exc.errno, f"sock_diag dump failed: {exc.strerror or exc}") from exc
 
 
 def plain_address(address: str) -> str:
