@@ -286,11 +286,6 @@ class AlertCenter(QObject):
     def acknowledge_all(self) -> None:
         self.banner.acknowledge_all()
 
-    @property
-    def can_edit_rules(self) -> bool:
-        """True when there are alert rules to store the user's decisions."""
-        return self.acknowledger is not None
-
     def acknowledge_listeners(self, rows: tuple[AnnotatedListener, ...]) -> None:
         """Never alert again for these listeners (the table's Acknowledge); alerts in the
         banner about them alone are taken off it."""
